@@ -1,0 +1,403 @@
+//! Container cgroups: finding the host's layout, creating the container's
+//! cgroup in every hierarchy, moving the init process in, and removing it.
+//!
+//! The layout is read from /proc/self/mountinfo on every call, never assumed:
+//! v1 (one hierarchy per controller set), v2 (unified), or hybrid (v1
+//! controllers plus a controller-less cgroup2 mount, as on Debian's default
+//! hybrid setup). On hybrid hosts the container also gets a cgroup in the
+//! unified hierarchy so v2-aware tools can find it.
+//!
+//! rt only ever writes inside the container's own cgroup and the parents it
+//! created itself, and refuses any path that names `process_api` (the cgroup
+//! of this machine's own service).
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+
+/// cgroups that belong to the host and must never be touched.
+const RESERVED: &str = "process_api";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Controllers of a v1 hierarchy (`name=systemd` included); empty for v2.
+    pub controllers: Vec<String>,
+    pub mount_point: PathBuf,
+    /// The cgroup (relative to the hierarchy root) mounted at `mount_point`.
+    pub mount_root: PathBuf,
+    pub v2: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub hierarchies: Vec<Hierarchy>,
+}
+
+impl Layout {
+    /// Read the mounted cgroup hierarchies of this mount namespace.
+    pub fn detect() -> Result<Layout> {
+        let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "cannot read /proc/self/mountinfo")?;
+        Ok(Self::parse(&info))
+    }
+
+    pub fn parse(mountinfo: &str) -> Layout {
+        let mut hierarchies: Vec<Hierarchy> = Vec::new();
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            if left.len() < 5 || right.len() < 3 {
+                continue;
+            }
+            let (root, mount_point, fstype, super_opts) = (left[3], left[4], right[0], right[2]);
+            let v2 = match fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => continue,
+            };
+            let controllers: Vec<String> = if v2 {
+                Vec::new()
+            } else {
+                let known = [
+                    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                    "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc",
+                ];
+                super_opts
+                    .split(',')
+                    .filter(|o| known.contains(o) || o.starts_with("name="))
+                    .map(str::to_string)
+                    .collect()
+            };
+            // The same hierarchy may be mounted twice; keep the first.
+            if hierarchies.iter().any(|h| h.v2 == v2 && h.controllers == controllers) {
+                continue;
+            }
+            hierarchies.push(Hierarchy {
+                controllers,
+                mount_point: PathBuf::from(unescape(mount_point)),
+                mount_root: PathBuf::from(unescape(root)),
+                v2,
+            });
+        }
+        Layout { hierarchies }
+    }
+
+    /// Pure cgroup v2: the only hierarchy is the unified one.
+    pub fn is_unified(&self) -> bool {
+        !self.hierarchies.is_empty() && self.hierarchies.iter().all(|h| h.v2)
+    }
+
+    pub fn hierarchy(&self, controller: &str) -> Option<&Hierarchy> {
+        if self.is_unified() {
+            return self.hierarchies.first();
+        }
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == controller))
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Normalise an OCI `cgroupsPath` (or the default for `id`) into a clean
+/// path relative to each hierarchy's root.
+pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
+    let raw = match cgroups_path {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("rt").join(id),
+    };
+    let mut clean = PathBuf::new();
+    for c in raw.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => {
+                if n == RESERVED {
+                    return Err(Error::Config(format!(
+                        "linux.cgroupsPath {}: the {RESERVED} cgroup belongs to the host",
+                        raw.display()
+                    )));
+                }
+                clean.push(n)
+            }
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(Error::Config(format!(
+                    "linux.cgroupsPath {}: must not contain \"..\"",
+                    raw.display()
+                )))
+            }
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        return Err(Error::Config("linux.cgroupsPath must name a cgroup below the root".into()));
+    }
+    Ok(clean)
+}
+
+/// Where one container lives in every hierarchy, recorded in its state so
+/// that `delete` can remove exactly what `create` made.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CgroupPaths {
+    /// The container's cgroup directory in each hierarchy.
+    pub dirs: Vec<PathBuf>,
+    /// Directories rt created (the leaves and any missing parents), in
+    /// creation order; removed in reverse.
+    pub created: Vec<PathBuf>,
+    /// v1 freezer directory, or the v2 cgroup, for pause/resume.
+    pub freezer: Option<PathBuf>,
+    pub unified: bool,
+    /// The container's path relative to each hierarchy's root.
+    pub rel: PathBuf,
+}
+
+impl CgroupPaths {
+    /// Plan the container's directories without touching the filesystem.
+    pub fn plan(layout: &Layout, rel: &Path) -> CgroupPaths {
+        let mut p = CgroupPaths {
+            unified: layout.is_unified(),
+            rel: rel.to_path_buf(),
+            ..Default::default()
+        };
+        for h in &layout.hierarchies {
+            let under = rel.strip_prefix(h.mount_root.strip_prefix("/").unwrap_or(&h.mount_root)).unwrap_or(rel);
+            let dir = h.mount_point.join(under);
+            if p.unified || h.controllers.iter().any(|c| c == "freezer") {
+                p.freezer = Some(dir.clone());
+            }
+            p.dirs.push(dir);
+        }
+        p
+    }
+
+    /// Create every directory of the plan. On failure, what was created so
+    /// far is recorded in `self.created` for the caller's cleanup.
+    pub fn create(&mut self) -> Result<()> {
+        for dir in self.dirs.clone() {
+            self.mkdir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn mkdir_all(&mut self, dir: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut cur = dir;
+        while !cur.exists() {
+            missing.push(cur.to_path_buf());
+            match cur.parent() {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        for d in missing.into_iter().rev() {
+            // A concurrent delete may remove a shared parent between our
+            // existence check and mkdir: retry a few times on ENOENT.
+            let mut tries = 0;
+            loop {
+                match fs::create_dir(&d) {
+                    Ok(()) => {
+                        self.created.push(d.clone());
+                        init_cpuset(&d)?;
+                        break;
+                    }
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => break,
+                    Err(e) if e.kind() == ErrorKind::NotFound && tries < 10 => {
+                        tries += 1;
+                        if let Some(parent) = d.parent() {
+                            let _ = fs::create_dir(parent);
+                        }
+                    }
+                    Err(e) => return Err(Error::io(format!("cannot create cgroup {}", d.display()), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the hierarchy that holds `dir`: its mount point's last
+    /// component (cpu, memory, systemd, unified ...).
+    pub fn hierarchy_name(&self, dir: &Path) -> Result<std::ffi::OsString> {
+        let mut mount_point = dir;
+        for _ in self.rel.components() {
+            mount_point = mount_point.parent().unwrap_or(mount_point);
+        }
+        mount_point
+            .file_name()
+            .map(|n| n.to_os_string())
+            .ok_or_else(|| Error::Init(format!("cgroup {} has no hierarchy name", dir.display())))
+    }
+
+    /// Move `pid` into the container's cgroup in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        for dir in &self.dirs {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, pid.to_string()).ctx(|| format!("cannot add pid {pid} to {}", procs.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Pids in the container's cgroup (read from the first hierarchy that has
+    /// the container).
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let Some(dir) = self.freezer.as_ref().or(self.dirs.first()) else {
+            return Ok(Vec::new());
+        };
+        let procs = dir.join("cgroup.procs");
+        match fs::read_to_string(&procs) {
+            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io(format!("cannot read {}", procs.display()), e)),
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        let Some(dir) = &self.freezer else { return false };
+        if self.unified {
+            fs::read_to_string(dir.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
+        } else {
+            fs::read_to_string(dir.join("freezer.state"))
+                .map(|s| s.trim() == "FROZEN")
+                .unwrap_or(false)
+        }
+    }
+
+    /// Freeze (`true`) or thaw every process of the container.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let Some(dir) = &self.freezer else {
+            return Err(Error::Init("no freezer cgroup for this container".into()));
+        };
+        let (file, value, done) = match (self.unified, frozen) {
+            (true, f) => ("cgroup.freeze", if f { "1" } else { "0" }, None),
+            (false, true) => ("freezer.state", "FROZEN", Some("FROZEN")),
+            (false, false) => ("freezer.state", "THAWED", Some("THAWED")),
+        };
+        let path = dir.join(file);
+        fs::write(&path, value).ctx(|| format!("cannot write {}", path.display()))?;
+        // v1 reports FREEZING until every task has stopped.
+        if let Some(want) = done {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while fs::read_to_string(&path).ctx(|| format!("cannot read {}", path.display()))?.trim() != want {
+                if Instant::now() > deadline {
+                    return Err(Error::Init(format!("{} did not reach {want}", path.display())));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    /// Remove the directories rt created, deepest first. A cgroup whose last
+    /// task is still exiting reports EBUSY for a moment: retry briefly.
+    /// Shared parents that other containers still use are left alone.
+    pub fn remove(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut created = self.created.clone();
+        created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for dir in &created {
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == ErrorKind::NotFound => break,
+                    Err(e) if self.dirs.contains(dir) && e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    // A shared parent still in use by another container.
+                    Err(_) if !self.dirs.contains(dir) => break,
+                    Err(e) => return Err(Error::io(format!("cannot remove cgroup {}", dir.display()), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can
+/// join it until they are set: inherit the parent's.
+fn init_cpuset(dir: &Path) -> Result<()> {
+    let cpus = dir.join("cpuset.cpus");
+    if !cpus.exists() || dir.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent() else { return Ok(()) };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if mine.trim().is_empty() {
+            let theirs = fs::read_to_string(parent.join(file)).ctx(|| format!("cannot read {}", parent.join(file).display()))?;
+            fs::write(dir.join(file), theirs.trim()).ctx(|| format!("cannot write {}", dir.join(file).display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+99 31 0:29 / /mnt/cpu\\040again rw,relatime - cgroup cgroup rw,cpu
+";
+
+    #[test]
+    fn hybrid_layout() {
+        let l = Layout::parse(HYBRID);
+        assert_eq!(l.hierarchies.len(), 5);
+        assert!(!l.is_unified());
+        assert_eq!(l.hierarchy("memory").map(|h| h.mount_point.clone()), Some("/sys/fs/cgroup/memory".into()));
+        assert_eq!(l.hierarchies[3].controllers, vec!["name=systemd".to_string()]);
+        let p = CgroupPaths::plan(&l, Path::new("rt-test/c1"));
+        assert_eq!(p.freezer, Some(PathBuf::from("/sys/fs/cgroup/freezer/rt-test/c1")));
+        assert!(p.dirs.contains(&PathBuf::from("/sys/fs/cgroup/unified/rt-test/c1")));
+    }
+
+    #[test]
+    fn unified_layout() {
+        let l = Layout::parse("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert!(l.is_unified());
+        let p = CgroupPaths::plan(&l, Path::new("a/b"));
+        assert_eq!(p.dirs, vec![PathBuf::from("/sys/fs/cgroup/a/b")]);
+        assert!(p.unified);
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(container_path(Some(Path::new("/rt-test/x")), "x").ok(), Some(PathBuf::from("rt-test/x")));
+        assert_eq!(container_path(None, "x").ok(), Some(PathBuf::from("rt/x")));
+        assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
+        assert!(container_path(Some(Path::new("/process_api/x")), "x").is_err());
+        assert!(container_path(Some(Path::new("/")), "x").is_err());
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+}

@@ -1,0 +1,231 @@
+//! `rt create`: validate the bundle, claim the id, make the cgroup, clone
+//! the init process into its namespaces and wait until it reports Ready.
+//!
+//! Whatever fails, `create` undoes what it did (init killed, cgroups and
+//! state directory removed) before it reports the error. If `create` itself
+//! is killed, the state written right after clone names the init pid and the
+//! cgroups, so `rt delete --force` can clean up.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+
+use crate::cgroups::{self, CgroupPaths, Layout};
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs, Msg, NamespacePlan};
+use crate::logging;
+use crate::spec;
+use crate::state::{self, State, Status, Store, EXEC_FIFO};
+use crate::syscall::{self, Forked};
+
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// Used by `run` to receive the pty master itself.
+    pub console_fd: Option<OwnedFd>,
+}
+
+/// What `run` needs to supervise a container it created.
+pub struct Created {
+    pub pid: Pid,
+    pub state: State,
+}
+
+pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
+    state::validate_id(&opts.id)?;
+    let bundle = spec::load(&opts.bundle)?;
+    let spec = bundle.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console = match (terminal, opts.console_fd, &opts.console_socket) {
+        (true, Some(fd), _) => Some(fd),
+        (true, None, Some(path)) => Some(connect_console(path)?),
+        (true, None, None) => return Err(Error::Usage("process.terminal is set: --console-socket is required".into())),
+        (false, _, _) => None,
+    };
+    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id)?;
+
+    let locked = store.claim(&opts.id)?;
+    let mut guard = Cleanup { store, id: &opts.id, cgroups: None, child: None, armed: true };
+
+    let layout = Layout::detect()?;
+    let mut cg = CgroupPaths::plan(&layout, &rel);
+    let created = cg.create();
+    guard.cgroups = Some(cg.clone());
+    created?;
+
+    let fifo_path = locked.dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("cannot create {}", fifo_path.display()))?;
+    // mkfifo applies the umask; the container user must be able to write.
+    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .ctx(|| format!("cannot chmod {}", fifo_path.display()))?;
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .ctx(|| format!("cannot open {}", fifo_path.display()))?;
+
+    let mut st = State {
+        id: opts.id.clone(),
+        phase: Status::Creating,
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: owner(),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        cgroups: cg.clone(),
+        own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
+        hooks: spec.hooks().clone(),
+    };
+    store.save(&st)?;
+
+    let (parent_end, child_end) = init::sync_pair()?;
+    for (t, fd) in &namespaces.join_before_clone {
+        nix::sched::setns(fd, init::clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;
+    }
+    let flags = namespaces.new.bits();
+    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
+    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
+    let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    let args = InitArgs {
+        spec,
+        rootfs: bundle.rootfs,
+        bundle: bundle.dir,
+        sync: child_end,
+        fifo: fifo.into(),
+        console,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        namespaces,
+        cgroups: cg,
+    };
+
+    let pid = match syscall::clone_process(flags).ctx(|| "cannot clone the container process")? {
+        Forked::Child => {
+            // The lock's open file description is shared with the parent:
+            // keeping it here would hold the container lock until exec.
+            drop(locked);
+            drop(parent_end);
+            init::reset_signals();
+            init::run(args)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(args);
+    guard.child = Some(pid);
+    st.pid = pid.as_raw();
+    st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
+    store.save(&st)?;
+
+    st.cgroups.add_process(pid.as_raw())?;
+    if new_userns {
+        write_id_map(pid, "uid_map", &uid_maps)?;
+        write_id_map(pid, "gid_map", &gid_maps)?;
+    }
+    parent_end.send(&Msg::Go)?;
+    loop {
+        match parent_end.recv()? {
+            Some(Msg::MountsDone) => {
+                crate::hooks::run_runtime_hooks(&st, Status::Creating)?;
+                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Creating)).into_owned();
+                parent_end.send(&Msg::Continue(json))?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Failed(msg)) => return Err(Error::Init(msg)),
+            Some(other) => return Err(Error::Init(format!("unexpected {other:?} from the container's init"))),
+            None => return Err(Error::Init(format!("container init exited during setup ({})", exit_text(pid)))),
+        }
+    }
+    st.phase = Status::Created;
+    store.save(&st)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    guard.armed = false;
+    logging::debug(&format!("created container {} with init pid {pid}", st.id));
+    Ok(Created { pid, state: st })
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd> {
+    let s = UnixStream::connect(path).ctx(|| format!("cannot connect to console socket {}", path.display()))?;
+    Ok(s.into())
+}
+
+fn owner() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, text).ctx(|| format!("cannot write {path}"))
+}
+
+/// Written to a temporary file and renamed, so a reader never sees it empty.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let path = std::path::absolute(path).ctx(|| format!("pid file {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("cannot write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).ctx(|| format!("cannot write pid file {}", path.display()))
+}
+
+fn exit_text(pid: Pid) -> String {
+    match waitpid(pid, None) {
+        Ok(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
+        Ok(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+        _ => "status unknown".into(),
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Undo a failed create: kill init, remove cgroups and the state directory.
+struct Cleanup<'a> {
+    store: &'a Store,
+    id: &'a str,
+    cgroups: Option<CgroupPaths>,
+    child: Option<Pid>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroups {
+            if let Err(e) = cg.remove() {
+                logging::warn(&format!("cleanup of {}: {e}", self.id));
+            }
+        }
+        if let Err(e) = self.store.remove(self.id) {
+            logging::warn(&format!("cleanup of {}: {e}", self.id));
+        }
+    }
+}

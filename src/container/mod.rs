@@ -1,0 +1,46 @@
+//! The lifecycle commands, one module each, as seen from the host.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod query;
+pub mod run;
+pub mod spec_template;
+pub mod start;
+
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Context, Result};
+use crate::state::State;
+use crate::syscall;
+
+/// Signal the container's init process, through a pidfd checked against the
+/// recorded start time so a recycled pid is never signalled.
+pub fn signal_init(state: &State, sig: i32) -> Result<bool> {
+    let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) else {
+        return Ok(false);
+    };
+    if !state.alive() {
+        return Ok(false);
+    }
+    match syscall::pidfd_send_signal(pidfd.as_fd(), sig) {
+        Ok(()) => Ok(true),
+        Err(nix::Error::ESRCH) => Ok(false),
+        Err(e) => Err(crate::Error::sys(format!("cannot signal container {}", state.id), e)),
+    }
+}
+
+/// Wait until the container's init has exited (at most `ms` milliseconds).
+pub fn wait_exit(state: &State, ms: u16) -> Result<bool> {
+    let Ok(pidfd) = syscall::pidfd_open(nix::unistd::Pid::from_raw(state.pid)) else {
+        return Ok(true);
+    };
+    if !state.alive() {
+        return Ok(true);
+    }
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let n = poll(&mut fds, PollTimeout::from(ms)).ctx(|| "cannot wait for the container to exit")?;
+    Ok(n > 0)
+}

@@ -1,0 +1,58 @@
+//! `rt start`: let a created container's init exec the user program.
+//!
+//! The init blocks opening the exec fifo for writing; opening it here for
+//! reading releases it, and the byte it writes confirms it got past the
+//! fifo. The fifo is then removed, which is what marks the container as
+//! running (see `State::status`).
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Context, Error, Result};
+use crate::hooks;
+use crate::state::{Status, Store, EXEC_FIFO};
+use crate::syscall;
+
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let locked = store.lock(id)?;
+    let st = store.load(id)?;
+    match st.status(store) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::WrongState { id: id.into(), status: "stopped".into(), op: "start a container that has stopped" }),
+        s => return Err(Error::WrongState { id: id.into(), status: s.to_string(), op: "start a container that is not created" }),
+    }
+    let fifo_path = locked.dir.join(EXEC_FIFO);
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .ctx(|| format!("cannot open {}", fifo_path.display()))?;
+    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(st.pid)).ctx(|| format!("container {id} init is gone"))?;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("cannot wait for the container's init", e)),
+        }
+        let init_gone = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let mut buf = [0u8; 1];
+        match fifo.read(&mut buf) {
+            Ok(1) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Error::io("cannot read the exec fifo", e)),
+        }
+        if init_gone {
+            return Err(Error::Init(format!("container {id} init exited before it could start")));
+        }
+    }
+    std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+        hooks::run_logged("poststart", &h, &st, Status::Running);
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! One error type for the library: every failure carries the context a user
+//! needs to act on it, rendered as a single line.
+
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid container id {id:?}: {why}")]
+    InvalidId { id: String, why: &'static str },
+
+    #[error("container {0} does not exist")]
+    NotFound(String),
+
+    #[error("container with id {0} already exists")]
+    Exists(String),
+
+    #[error("container {id} is {status}: cannot {op}")]
+    WrongState {
+        id: String,
+        status: String,
+        op: &'static str,
+    },
+
+    #[error("cannot signal {0}: container not running")]
+    NotRunning(String),
+
+    #[error("invalid config.json: {0}")]
+    Config(String),
+
+    #[error("cannot read config {path}: {source}")]
+    ConfigRead { path: PathBuf, source: io::Error },
+
+    #[error("invalid signal {0:?}")]
+    Signal(String),
+
+    #[error("corrupt state for container {id}: {why}")]
+    CorruptState { id: String, why: String },
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{what}: {errno}")]
+    Sys { what: String, errno: nix::Error },
+
+    #[error("{0}")]
+    Init(String),
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn sys(what: impl Into<String>, errno: nix::Error) -> Self {
+        Error::Sys {
+            what: what.into(),
+            errno,
+        }
+    }
+}
+
+/// Attach a description of the failed step to io and nix results.
+pub trait Context<T> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, nix::Error> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::sys(what(), e))
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, pathrs::error::Error> {
+    fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| Error::Init(format!("{}: {}", what().into(), e)))
+    }
+}

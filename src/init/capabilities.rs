@@ -1,0 +1,90 @@
+//! The five capability sets of `process.capabilities`.
+//!
+//! Order matters: the bounding set is reduced while rt still has
+//! CAP_SETPCAP (before switching user); after the user switch the
+//! inheritable set is written first (it may only grow from the permitted
+//! set still held), then effective, then permitted, and the ambient set
+//! last (the kernel only accepts ambient caps that are permitted and
+//! inheritable).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
+
+use crate::error::{Error, Result};
+
+pub struct Sets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+fn convert(set: &Option<Capabilities>, name: &str) -> Result<CapsHashSet> {
+    let mut out = HashSet::new();
+    for c in set.iter().flatten() {
+        let text = serde_json::to_string(c).unwrap_or_default();
+        let text = text.trim_matches('"');
+        let cap = Capability::from_str(text).map_err(|_| Error::Config(format!("process.capabilities.{name}: unknown capability {text}")))?;
+        out.insert(cap);
+    }
+    Ok(out)
+}
+
+impl Sets {
+    /// No `capabilities` object means no capabilities at all.
+    pub fn from_spec(c: Option<&LinuxCapabilities>) -> Result<Sets> {
+        let Some(c) = c else {
+            return Ok(Sets {
+                bounding: HashSet::new(),
+                effective: HashSet::new(),
+                permitted: HashSet::new(),
+                inheritable: HashSet::new(),
+                ambient: HashSet::new(),
+            });
+        };
+        Ok(Sets {
+            bounding: convert(c.bounding(), "bounding")?,
+            effective: convert(c.effective(), "effective")?,
+            permitted: convert(c.permitted(), "permitted")?,
+            inheritable: convert(c.inheritable(), "inheritable")?,
+            ambient: convert(c.ambient(), "ambient")?,
+        })
+    }
+
+    /// Drop everything outside the bounding set (needs CAP_SETPCAP).
+    pub fn apply_bounding(&self) -> Result<()> {
+        for cap in caps::all() {
+            if self.bounding.contains(&cap) {
+                continue;
+            }
+            // Capabilities this kernel does not know cannot be dropped.
+            if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+                continue;
+            }
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| Error::Init(format!("cannot drop {cap} from the bounding set: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self) -> Result<()> {
+        let set = |which: CapSet, value: &CapsHashSet, name: &str| {
+            caps::set(None, which, value).map_err(|e| Error::Init(format!("cannot set {name} capabilities: {e}")))
+        };
+        set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
+        set(CapSet::Effective, &self.effective, "effective")?;
+        set(CapSet::Permitted, &self.permitted, "permitted")?;
+        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("cannot clear ambient capabilities: {e}")))?;
+        for cap in &self.ambient {
+            // The spec makes ambient caps outside permitted ∩ inheritable a
+            // no-op rather than an error; the kernel would refuse them.
+            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Init(format!("cannot raise ambient {cap}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The container's init process: everything between clone(2) and exec(2).
+//!
+//! `rt create` clones this process straight into its new namespaces (no
+//! re-exec of rt, one fork), then [`run`] walks the pipeline below, in this
+//! order, which is written here and nowhere else. Each step says why it sits
+//! where it does.
+//!
+//!  1. wait for the parent       — the parent puts us in the container's
+//!                                 cgroup and writes our uid/gid maps; every
+//!                                 later allocation is charged there, and
+//!                                 nothing privileged works before the maps.
+//!  2. join namespaces by path   — user namespace first: it decides which
+//!                                 credentials the other joins are checked
+//!                                 against.
+//!  3. become root of a new user namespace (setresuid 0 once mapped).
+//!  4. open the host /proc       — checked to be procfs, before any
+//!                                 container mount can shadow it.
+//!  5. rootfs and mounts         — propagation cut from the host first, then
+//!                                 the rootfs bind, `mounts` in config order,
+//!                                 /dev nodes and symlinks (they need the
+//!                                 /dev tmpfs from `mounts`).
+//!  6. hooks sync                — the parent runs prestart/createRuntime,
+//!                                 then createContainer runs here: all after
+//!                                 mounts, before pivot_root (runtime spec).
+//!  7. pivot_root (or MS_MOVE + chroot with --no-pivot), then
+//!     rootfsPropagation on the new tree.
+//!  8. sysctl, hostname          — in the container's namespaces; sysctl
+//!                                 before readonlyPaths turns /proc/sys ro.
+//!  9. console                   — the pty comes from the container's devpts
+//!                                 (mounted in 5), bound over /dev/console
+//!                                 before the root can go read-only.
+//! 10. maskedPaths, readonlyPaths, root.readonly — last changes to the tree.
+//! 11. oom_score_adj, rlimits, bounding set — need privileges we drop next.
+//! 12. user, groups, capability sets.
+//! 13. cwd (as the final user, so permissions are the user's), umask, and
+//!     the program looked up now so `create` reports a missing binary.
+//! 14. no_new_privs.
+//! 15. report Ready, switch stdio to the pty, mark every fd above stdio and
+//!     --preserve-fds close-on-exec (CVE-2024-21626).
+//! 16. wait for `start` on the exec fifo.
+//! 17. startContainer hooks, in the container, after start.
+//! 18. exec.
+
+mod capabilities;
+mod devices;
+mod mounts;
+mod namespaces;
+mod paths;
+mod process;
+mod procfs;
+mod rootfs;
+mod sync;
+mod sysctl;
+mod terminal;
+mod uts;
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use pathrs::Root;
+
+use crate::cgroups::CgroupPaths;
+use crate::error::{Context, Error, Result};
+use crate::syscall;
+
+pub use mounts::{parse_options, Options as MountOptions};
+pub use namespaces::{clone_flag, Plan as NamespacePlan};
+pub use process::resource as rlimit_resource;
+pub use sync::{pair as sync_pair, Channel, Msg};
+
+/// Everything the init process needs, prepared by `create` before clone.
+pub struct InitArgs {
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+    pub bundle: PathBuf,
+    pub sync: Channel,
+    /// O_PATH handle on the exec fifo in the state directory.
+    pub fifo: OwnedFd,
+    /// Connected `--console-socket`, when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub namespaces: NamespacePlan,
+    pub cgroups: CgroupPaths,
+}
+
+/// Run the pipeline; never returns. Failures before Ready go to the parent
+/// over the sync socket; later ones (exec) to the container's stderr.
+pub fn run(args: InitArgs) -> ! {
+    let mut ready = false;
+    let err = match pipeline(&args, &mut ready) {
+        Ok(e) | Err(e) => e,
+    };
+    if ready {
+        let _ = writeln!(std::io::stderr(), "rt: {err}");
+        let code = match &err {
+            Error::Sys { errno: nix::Error::ENOENT, .. } => 127,
+            _ => 126,
+        };
+        syscall::exit_now(code);
+    }
+    let _ = args.sync.send(&Msg::Failed(err.to_string()));
+    syscall::exit_now(1)
+}
+
+/// rt blocks signals while it supervises a container (`run`); the init
+/// process must start with none blocked.
+pub fn reset_signals() {
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+}
+
+fn expect(sync: &Channel, want: Msg) -> Result<()> {
+    match sync.recv()? {
+        Some(m) if m == want => Ok(()),
+        Some(other) => Err(Error::Init(format!("unexpected {other:?} from rt create"))),
+        None => Err(Error::Init("rt create went away".into())),
+    }
+}
+
+/// Returns only on failure; the Ok value is the exec error after Ready.
+fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
+    let spec = &a.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    let ns = &a.namespaces;
+    let in_userns = ns.has(LinuxNamespaceType::User);
+
+    // 1.
+    expect(&a.sync, Msg::Go)?;
+    // 2.
+    namespaces::join(&ns.join)?;
+    // 3.
+    if ns.creates(LinuxNamespaceType::User) {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "cannot become gid 0 in the user namespace")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "cannot become uid 0 in the user namespace")?;
+    }
+    // Exact modes for the nodes and directories setup creates.
+    nix::sys::stat::umask(Mode::empty());
+    // 4.
+    let proc = procfs::HostProc::open()?;
+
+    // 5.
+    let has_mountns = ns.has(LinuxNamespaceType::Mount);
+    if has_mountns {
+        rootfs::prepare(&a.rootfs)?;
+        proc.enter()?;
+        let root = Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
+        let ctx = mounts::MountContext {
+            root: &root,
+            bundle: &a.bundle,
+            cgroups: &a.cgroups,
+            new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+        };
+        let entries = spec.mounts().as_deref().unwrap_or_default();
+        for m in entries {
+            mounts::mount_entry(&ctx, m)?;
+        }
+        let dev_is_bound = entries
+            .iter()
+            .any(|m| m.destination() == Path::new("/dev") && parse_options(m.options().as_deref().unwrap_or_default()).is_bind());
+        if !dev_is_bound {
+            let mut devs = devices::defaults();
+            for d in linux.devices().iter().flatten() {
+                devs.retain(|x| x.path != *d.path());
+                devs.push(devices::from_spec(d)?);
+            }
+            for d in &devs {
+                devices::create(&root, d, in_userns)?;
+            }
+            devices::symlinks(&root)?;
+        }
+    }
+
+    // 6.
+    a.sync.send(&Msg::MountsDone)?;
+    let state_json = match a.sync.recv()? {
+        Some(Msg::Continue(json)) => json,
+        Some(other) => return Err(Error::Init(format!("unexpected {other:?} from rt create"))),
+        None => return Err(Error::Init("rt create went away".into())),
+    };
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    for h in hooks.create_container().iter().flatten() {
+        crate::hooks::run("createContainer", h, state_json.as_bytes())?;
+    }
+
+    // 7.
+    if has_mountns {
+        if a.no_pivot {
+            rootfs::move_root(&a.rootfs)?;
+        } else {
+            rootfs::pivot(&a.rootfs)?;
+        }
+        if let Some(p) = linux.rootfs_propagation().as_deref() {
+            rootfs::set_propagation(p)?;
+        }
+    } else {
+        nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
+    }
+    proc.enter()?;
+
+    // 8.
+    if let Some(s) = linux.sysctl() {
+        sysctl::apply(s)?;
+    }
+    uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
+
+    // 9.
+    let pty = match (process.terminal().unwrap_or(false), &a.console) {
+        (true, Some(sock)) => {
+            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            Some(terminal::create(sock, size)?)
+        }
+        (true, None) => return Err(Error::Usage("process.terminal needs --console-socket".into())),
+        _ => None,
+    };
+
+    // 10.
+    if has_mountns {
+        paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
+        paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
+        if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
+            rootfs::make_root_readonly()?;
+        }
+    }
+
+    // 11.
+    if let Some(score) = process.oom_score_adj() {
+        process::set_oom_score_adj(score)?;
+    }
+    process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
+    caps.apply_bounding()?;
+
+    // 12.
+    process::switch_user(process.user(), in_userns)?;
+    caps.apply()?;
+
+    // 13.
+    nix::unistd::chdir(process.cwd()).ctx(|| format!("cannot enter process.cwd {}", process.cwd().display()))?;
+    process::set_umask(process.user().umask());
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    let program = process::find_program(&args[0], &env)?;
+
+    // 14.
+    if process.no_new_privileges().unwrap_or(false) {
+        syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
+    }
+
+    // 15.
+    a.sync.send(&Msg::Ready)?;
+    *ready = true;
+    if let Some(pty) = &pty {
+        pty.attach()?;
+    }
+    syscall::cloexec_from(3 + a.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
+
+    // 16. Opening a fifo for writing blocks until `rt start` opens it for
+    // reading; the fifo is reopened through the host procfs handle because
+    // its path is outside the container.
+    let path = format!("thread-self/fd/{}", a.fifo.as_raw_fd());
+    let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
+    nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
+    drop(fifo);
+
+    // 17.
+    let started = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
+    for h in hooks.start_container().iter().flatten() {
+        crate::hooks::run("startContainer", h, started.as_bytes())?;
+    }
+    // 18.
+    Ok(process::exec(&program, &args, &env))
+}

@@ -1,0 +1,249 @@
+//! The `mounts` array of config.json: option parsing and mounting one entry.
+//!
+//! Every destination is resolved inside the rootfs by pathrs (openat2 with
+//! RESOLVE_IN_ROOT, or its userspace emulation), created if missing, and
+//! mounted onto through its file descriptor, so a symlink in the image can
+//! never send a mount outside the rootfs (CVE-2021-30465 and its family).
+//! proc and sysfs destinations may not contain symlinks at all
+//! (CVE-2019-16884: a /proc that is a symlink would make LSM writes miss).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+use pathrs::flags::ResolverFlags;
+use pathrs::{Handle, Root};
+
+use crate::cgroups::CgroupPaths;
+use crate::error::{Context, Error, Result};
+
+use super::procfs::{fd_path, open_path};
+
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    pub flags: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+}
+
+impl Options {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// Flags that need a remount after a bind mount to take effect.
+    fn remount_flags(&self) -> MsFlags {
+        self.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    }
+}
+
+pub fn parse_options(opts: &[String]) -> Options {
+    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new() };
+    for opt in opts {
+        let set = |f: MsFlags| (f, false);
+        let clear = |f: MsFlags| (f, true);
+        let (flag, unset) = match opt.as_str() {
+            "defaults" => continue,
+            "ro" => set(MsFlags::MS_RDONLY),
+            "rw" => clear(MsFlags::MS_RDONLY),
+            "nosuid" => set(MsFlags::MS_NOSUID),
+            "suid" => clear(MsFlags::MS_NOSUID),
+            "nodev" => set(MsFlags::MS_NODEV),
+            "dev" => clear(MsFlags::MS_NODEV),
+            "noexec" => set(MsFlags::MS_NOEXEC),
+            "exec" => clear(MsFlags::MS_NOEXEC),
+            "sync" => set(MsFlags::MS_SYNCHRONOUS),
+            "async" => clear(MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => set(MsFlags::MS_DIRSYNC),
+            "remount" => set(MsFlags::MS_REMOUNT),
+            "mand" => set(MsFlags::MS_MANDLOCK),
+            "nomand" => clear(MsFlags::MS_MANDLOCK),
+            "atime" => clear(MsFlags::MS_NOATIME),
+            "noatime" => set(MsFlags::MS_NOATIME),
+            "diratime" => clear(MsFlags::MS_NODIRATIME),
+            "nodiratime" => set(MsFlags::MS_NODIRATIME),
+            "relatime" => set(MsFlags::MS_RELATIME),
+            "norelatime" => clear(MsFlags::MS_RELATIME),
+            "strictatime" => set(MsFlags::MS_STRICTATIME),
+            "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
+            "bind" => set(MsFlags::MS_BIND),
+            "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+                o.propagation.push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                continue;
+            }
+            other => {
+                o.data.push(other.to_string());
+                continue;
+            }
+        };
+        if unset {
+            o.flags.remove(flag);
+        } else {
+            o.flags.insert(flag);
+        }
+    }
+    o
+}
+
+/// Propagation keywords of `mounts[].options` and `linux.rootfsPropagation`.
+pub fn propagation(name: &str) -> Option<MsFlags> {
+    let rec = MsFlags::MS_REC;
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | rec,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | rec,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | rec,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+        _ => return None,
+    })
+}
+
+/// Everything the mount step needs besides the entry itself.
+pub struct MountContext<'a> {
+    pub root: &'a Root,
+    pub bundle: &'a Path,
+    pub cgroups: &'a CgroupPaths,
+    pub new_cgroupns: bool,
+}
+
+fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Result<Handle> {
+    let scoped;
+    let root = if no_symlinks {
+        scoped = root.try_clone().ctx(|| "cannot clone rootfs handle")?.with_resolver_flags(ResolverFlags::NO_SYMLINKS);
+        &scoped
+    } else {
+        root
+    };
+    let perm = std::fs::Permissions::from_mode(0o755);
+    if want_file {
+        if let Ok(h) = root.resolve(dest) {
+            return Ok(h);
+        }
+        if let Some(parent) = dest.parent() {
+            root.mkdir_all(parent, &perm).ctx(|| format!("cannot create mount point {}", parent.display()))?;
+        }
+        match root.create_file(dest, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &std::fs::Permissions::from_mode(0o644)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
+            Err(e) => return Err(Error::Init(format!("cannot create mount point {}: {e}", dest.display()))),
+        }
+        return root.resolve(dest).ctx(|| format!("cannot resolve mount point {}", dest.display()));
+    }
+    root.mkdir_all(dest, &perm).ctx(|| format!("cannot create mount point {}", dest.display()))
+}
+
+fn do_mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &Path) -> Result<()> {
+    mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
+}
+
+/// Mount one `mounts[]` entry inside the rootfs. Requires the host procfs to
+/// be the working directory (see `procfs::HostProc::enter`).
+pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let opts = parse_options(m.options().as_deref().unwrap_or_default());
+    let fstype = m.typ().as_deref().unwrap_or("");
+    if fstype == "cgroup" || fstype == "cgroup2" {
+        return mount_cgroup(ctx, m, &opts);
+    }
+    let data = opts.data.join(",");
+    let data = (!data.is_empty()).then_some(data.as_str());
+    let no_symlinks = matches!(fstype, "proc" | "sysfs");
+    if opts.is_bind() {
+        let source = m.source().as_ref().ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
+        let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
+        let meta = std::fs::metadata(&source).map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
+        let src_fd = open_path(&source, 0)?;
+        let target = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
+        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        do_mount(Some(&fd_path(&src_fd)), &fd_path(&target), None, bind, None, dest)?;
+        let extra = opts.remount_flags();
+        if !extra.is_empty() {
+            // Re-resolve: the old handle points below the new mount.
+            let top = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
+            do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, None, dest)?;
+        }
+    } else {
+        let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
+        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
+        let fs = (!fstype.is_empty()).then_some(fstype);
+        do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
+    }
+    apply_propagation(ctx.root, dest, &opts.propagation)
+}
+
+fn apply_propagation(root: &Root, dest: &Path, props: &[MsFlags]) -> Result<()> {
+    if props.is_empty() {
+        return Ok(());
+    }
+    let top = root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
+    for p in props {
+        do_mount(None, &fd_path(&top), None, *p, None, dest)?;
+    }
+    Ok(())
+}
+
+/// `type: cgroup`: with a new cgroup namespace on a unified host, a fresh
+/// cgroup2 mount shows exactly the container's cgroup. Otherwise rt builds
+/// what runc builds: a tmpfs with one bind mount per hierarchy of the
+/// container's own cgroup directory.
+fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()> {
+    let dest = m.destination();
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let flags = opts.flags - MsFlags::MS_RDONLY - MsFlags::MS_BIND - MsFlags::MS_REC;
+    let target = resolve_target(ctx.root, dest, false, true)?;
+    if ctx.cgroups.unified && ctx.new_cgroupns {
+        return do_mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags - MsFlags::MS_BIND, None, dest);
+    }
+    if ctx.cgroups.unified {
+        let dir = ctx.cgroups.dirs.first().ok_or_else(|| Error::Init("container has no cgroup".into()))?;
+        return bind_cgroup(ctx.root, dir, dest, flags, ro);
+    }
+    do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), dest)?;
+    for dir in &ctx.cgroups.dirs {
+        let name = ctx.cgroups.hierarchy_name(dir)?;
+        bind_cgroup(ctx.root, dir, &dest.join(name), flags, ro)?;
+    }
+    if ro {
+        let top = ctx.root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
+        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags, Some("mode=755"), dest)?;
+    }
+    Ok(())
+}
+
+fn bind_cgroup(root: &Root, dir: &Path, dest: &Path, flags: MsFlags, ro: bool) -> Result<()> {
+    let src = open_path(dir, libc::O_DIRECTORY)?;
+    let target = resolve_target(root, dest, false, true)?;
+    do_mount(Some(&fd_path(&src)), &fd_path(&target), None, MsFlags::MS_BIND, None, dest)?;
+    let remount = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+    if !remount.is_empty() {
+        let top = root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
+        do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount, None, dest)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(s: &[&str]) -> Options {
+        parse_options(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn options() {
+        let p = o(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(p.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(p.data, vec!["mode=755", "size=65536k"]);
+        let p = o(&["rbind", "ro", "rprivate"]);
+        assert!(p.is_bind());
+        assert!(p.flags.contains(MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert_eq!(p.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        assert_eq!(o(&["ro", "rw"]).flags, MsFlags::empty());
+    }
+}

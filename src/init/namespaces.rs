@@ -1,0 +1,80 @@
+//! Namespaces: which to create with clone(2), which to join with setns(2).
+//!
+//! New namespaces are created by the clone of the init process. Namespaces
+//! given by `path` are opened by the parent (paths are host paths) and joined
+//! by the child, the user namespace first so that the others are joined with
+//! the credentials it grants. pid and time namespaces only apply to children,
+//! so the parent joins those itself just before clone.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{setns, CloneFlags};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+
+use crate::error::{Context, Error, Result};
+
+pub fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Namespaces of one container, split by how they are obtained.
+pub struct Plan {
+    /// Flags for clone(2): the namespaces to create.
+    pub new: CloneFlags,
+    /// Opened namespace files to join in the child, user first.
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// Namespaces the parent joins before clone (they apply to children).
+    pub join_before_clone: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl Plan {
+    pub fn new(namespaces: &[LinuxNamespace]) -> Result<Plan> {
+        let mut plan = Plan {
+            new: CloneFlags::empty(),
+            join: Vec::new(),
+            join_before_clone: Vec::new(),
+        };
+        for ns in namespaces {
+            let Some(path) = ns.path() else {
+                plan.new |= clone_flag(ns.typ());
+                continue;
+            };
+            let f = File::open(path)
+                .map_err(|e| Error::Config(format!("cannot open {:?} namespace {}: {e}", ns.typ(), path.display())))?;
+            let fd: OwnedFd = f.into();
+            match ns.typ() {
+                LinuxNamespaceType::Pid | LinuxNamespaceType::Time => plan.join_before_clone.push((ns.typ(), fd)),
+                _ => plan.join.push((ns.typ(), fd)),
+            }
+        }
+        plan.join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        Ok(plan)
+    }
+
+    pub fn creates(&self, t: LinuxNamespaceType) -> bool {
+        self.new.contains(clone_flag(t))
+    }
+
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.creates(t)
+            || self.join.iter().any(|(x, _)| *x == t)
+            || self.join_before_clone.iter().any(|(x, _)| *x == t)
+    }
+}
+
+pub fn join(namespaces: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+    for (t, fd) in namespaces {
+        setns(fd.as_fd(), clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `linux.maskedPaths` and `linux.readonlyPaths`, applied after pivot_root.
+//!
+//! A masked file gets the container's /dev/null bound over it, opened without
+//! following symlinks and checked to be the real 1:3 character device (the
+//! image could have swapped it for a symlink or a file: CVE-2025-31133); a masked directory gets an empty read-only tmpfs. Paths are
+//! resolved without following symlinks, so an image cannot redirect a mask.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use pathrs::flags::ResolverFlags;
+use pathrs::Root;
+
+use crate::error::{Context, Error, Result};
+
+use super::procfs::fd_path;
+
+fn root_nofollow() -> Result<Root> {
+    Ok(Root::open("/").ctx(|| "cannot open /")?.with_resolver_flags(ResolverFlags::NO_SYMLINKS))
+}
+
+fn is_missing(e: &pathrs::error::Error) -> bool {
+    e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT))
+}
+
+/// The container's /dev/null, verified to be the null device.
+fn dev_null(root: &Root) -> Result<pathrs::Handle> {
+    let h = root.resolve_nofollow("/dev/null").ctx(|| "cannot open the container's /dev/null")?;
+    let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
+    let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(Error::Init("the container's /dev/null is not the null device".into()));
+    }
+    Ok(h)
+}
+
+pub fn mask(paths: &[String]) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let root = root_nofollow()?;
+    let dev_null = dev_null(&root)?;
+    for p in paths {
+        let h = match root.resolve(p) {
+            Ok(h) => h,
+            Err(e) if is_missing(&e) => continue,
+            Err(e) => return Err(Error::Init(format!("cannot resolve masked path {p}: {e}"))),
+        };
+        let is_dir = std::fs::metadata(fd_path(&h)).map(|m| m.is_dir()).unwrap_or(false);
+        let r = if is_dir {
+            mount(Some("tmpfs"), fd_path(&h).as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        } else {
+            mount(Some(fd_path(&dev_null).as_str()), fd_path(&h).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        };
+        r.ctx(|| format!("cannot mask {p}"))?;
+    }
+    Ok(())
+}
+
+pub fn make_readonly(paths: &[String]) -> Result<()> {
+    let root = root_nofollow()?;
+    for p in paths {
+        let h = match root.resolve(p) {
+            Ok(h) => h,
+            Err(e) if is_missing(&e) => continue,
+            Err(e) => return Err(Error::Init(format!("cannot resolve readonly path {p}: {e}"))),
+        };
+        mount(Some(fd_path(&h).as_str()), fd_path(&h).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .ctx(|| format!("cannot bind {p} read-only"))?;
+        remount_readonly(&root, Path::new(p))?;
+    }
+    Ok(())
+}
+
+/// Remount the mount at `p` read-only, keeping nosuid/nodev/noexec.
+pub fn remount_readonly(root: &Root, p: &Path) -> Result<()> {
+    let top = root.resolve(p).ctx(|| format!("cannot resolve {}", p.display()))?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+    let target = fd_path(&top);
+    let st = nix::sys::statvfs::statvfs(target.as_str()).ctx(|| format!("cannot statvfs {}", p.display()))?;
+    let keep = st.flags();
+    let mut extra = MsFlags::empty();
+    use nix::sys::statvfs::FsFlags;
+    for (f, m) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+        if keep.contains(f) {
+            extra |= m;
+        }
+    }
+    mount(None::<&str>, target.as_str(), None::<&str>, flags | extra, None::<&str>)
+        .ctx(|| format!("cannot remount {} read-only", p.display()))
+}

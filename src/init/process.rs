@@ -1,0 +1,138 @@
+//! The last steps of init: process attributes (rlimits, oom score, user and
+//! groups, umask, working directory), finding the program, and exec.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::stat::Mode;
+use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
+use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
+
+use crate::error::{Context, Error, Result};
+use crate::syscall;
+
+pub fn resource(t: PosixRlimitType) -> Resource {
+    use PosixRlimitType as T;
+    match t {
+        T::RlimitCpu => Resource::RLIMIT_CPU,
+        T::RlimitFsize => Resource::RLIMIT_FSIZE,
+        T::RlimitData => Resource::RLIMIT_DATA,
+        T::RlimitStack => Resource::RLIMIT_STACK,
+        T::RlimitCore => Resource::RLIMIT_CORE,
+        T::RlimitRss => Resource::RLIMIT_RSS,
+        T::RlimitNproc => Resource::RLIMIT_NPROC,
+        T::RlimitNofile => Resource::RLIMIT_NOFILE,
+        T::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        T::RlimitAs => Resource::RLIMIT_AS,
+        T::RlimitLocks => Resource::RLIMIT_LOCKS,
+        T::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        T::RlimitNice => Resource::RLIMIT_NICE,
+        T::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        T::RlimitRttime => Resource::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+    for r in rlimits {
+        setrlimit(resource(r.typ()), r.soft(), r.hard()).ctx(|| {
+            format!("cannot set {:?} to soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)", r.typ(), r.soft(), r.hard())
+        })?;
+    }
+    Ok(())
+}
+
+/// Written relative to the host procfs (the working directory during setup).
+pub fn set_oom_score_adj(score: i32) -> Result<()> {
+    std::fs::write("thread-self/oom_score_adj", score.to_string())
+        .ctx(|| format!("cannot set oom_score_adj to {score}"))
+}
+
+/// Switch to the container user, keeping the permitted capabilities so the
+/// configured sets can be applied afterwards.
+pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
+    syscall::set_keep_caps(true).ctx(|| "cannot keep capabilities across setuid")?;
+    let gids: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    // In a user namespace whose setgroups is denied, setgroups fails; only
+    // an explicit request for supplementary groups makes that an error.
+    match setgroups(&gids) {
+        Ok(()) => {}
+        Err(_) if in_userns && gids.is_empty() => {}
+        Err(e) => return Err(Error::sys("cannot set supplementary groups", e)),
+    }
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).ctx(|| format!("cannot set gid {gid}"))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).ctx(|| format!("cannot set uid {uid}"))?;
+    syscall::set_keep_caps(false).ctx(|| "cannot reset keep-caps")
+}
+
+pub fn set_umask(umask: Option<u32>) {
+    nix::sys::stat::umask(Mode::from_bits_truncate(umask.unwrap_or(0o022)));
+}
+
+/// Find `prog` as execvp would, in the container's PATH, checking that the
+/// final user may execute it. Errors read like runc's, which clients parse
+/// ("no such file or directory" → 127, "permission denied" → 126).
+pub fn find_program(prog: &str, env: &[String]) -> Result<PathBuf> {
+    if prog.contains('/') {
+        let p = PathBuf::from(prog);
+        check_executable(&p).map_err(|e| Error::Init(format!("exec: {prog:?}: {e}")))?;
+        return Ok(p);
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = None;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(prog);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.contains("permission denied") => denied = Some(e),
+            Err(_) => {}
+        }
+    }
+    match denied {
+        Some(e) => Err(Error::Init(format!("exec: {prog:?}: {e}"))),
+        None => Err(Error::Init(format!("exec: {prog:?}: executable file not found in $PATH: no such file or directory"))),
+    }
+}
+
+fn check_executable(p: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), lower(&e)))?;
+    if meta.is_dir() {
+        return Err(format!("{} is a directory: permission denied", p.display()));
+    }
+    access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
+}
+
+fn lower(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    }
+}
+
+fn cstrings<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<CString>> {
+    items
+        .map(|b| CString::new(b).map_err(|_| Error::Config("process.args and env must not contain NUL bytes".into())))
+        .collect()
+}
+
+/// Replace this process with the container program. Returns only on error.
+pub fn exec(program: &Path, args: &[String], env: &[String]) -> Error {
+    let prepared = (|| -> Result<(CString, Vec<CString>, Vec<CString>)> {
+        let path = CString::new(program.as_os_str().as_bytes()).map_err(|_| Error::Config("program path has a NUL byte".into()))?;
+        Ok((path, cstrings(args.iter().map(|a| a.as_bytes()))?, cstrings(env.iter().map(|e| e.as_bytes()))?))
+    })();
+    match prepared {
+        Ok((path, argv, envp)) => match nix::unistd::execve(&path, &argv, &envp) {
+            Err(e) => Error::sys(format!("exec {}", program.display()), e),
+            Ok(never) => match never {},
+        },
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,102 @@
+//! The channel between `rt create` (parent) and the container's init (child):
+//! a SOCK_SEQPACKET socketpair, so each message arrives whole. The child
+//! blocks at each sync point until the parent answers; if the parent dies
+//! the child reads EOF and gives up, so a killed `create` leaves no init
+//! running unattended.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+
+use crate::error::{Context, Error, Result};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// parent → child: the child is in its cgroup and its id maps are written.
+    Go,
+    /// child → parent: mounts are done, pivot_root comes next; the parent
+    /// runs prestart and createRuntime hooks now.
+    MountsDone,
+    /// parent → child: hooks ran, carry on; carries the state JSON that the
+    /// in-container hooks receive.
+    Continue(String),
+    /// child → parent: everything is set up; init now waits for `start`.
+    Ready,
+    /// child → parent: setup failed with this message.
+    Failed(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Go => b"G".to_vec(),
+            Msg::MountsDone => b"M".to_vec(),
+            Msg::Continue(state) => [b"C", state.as_bytes()].concat(),
+            Msg::Ready => b"R".to_vec(),
+            Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Msg> {
+        Some(match b.first()? {
+            b'G' => Msg::Go,
+            b'M' => Msg::MountsDone,
+            b'C' => Msg::Continue(String::from_utf8_lossy(&b[1..]).into_owned()),
+            b'R' => Msg::Ready,
+            b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return None,
+        })
+    }
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: (parent end, child end). Both are close-on-exec.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .ctx(|| "cannot create sync socket")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let buf = msg.encode();
+        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).ctx(|| "cannot talk to the other side of create")?;
+        Ok(())
+    }
+
+    /// Next message, or `None` when the other side has gone.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    return Msg::decode(&buf[..n])
+                        .map(Some)
+                        .ok_or_else(|| Error::Init("garbled message on the sync socket".into()))
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(Error::sys("cannot read the sync socket", e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Failed("boom: x".into())).unwrap();
+        a.send(&Msg::Ready).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Failed("boom: x".into())));
+        assert_eq!(b.recv().unwrap(), Some(Msg::Ready));
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! rt: a low-level OCI container runtime.
+//!
+//! Layout (dependencies point downwards only):
+//! - `container` — one module per command (create, start, kill, ...): the
+//!   lifecycle as seen from the host.
+//! - `init` — the in-container setup pipeline, from clone to exec; its
+//!   module doc is the one place the order of the steps is written.
+//! - `cgroups`, `state`, `spec`, `signal`, `hooks` — the host-side pieces.
+//! - `syscall` — the only place with `unsafe`: thin system call wrappers.
+
+pub mod cgroups;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod init;
+pub mod logging;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod syscall;
+
+pub use error::{Error, Result};

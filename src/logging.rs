@@ -1,0 +1,85 @@
+//! `--log` and `--log-format`: runc's log shape, so containerd's shim can
+//! read rt's errors from log.json. Each line is one JSON object with level,
+//! msg and time (or logfmt-like text). Without `--log`, logs go to stderr.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+struct Logger {
+    file: Option<PathBuf>,
+    format: Format,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
+    let _ = LOGGER.set(Logger { file, format, debug });
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    level: &'a str,
+    msg: &'a str,
+    time: String,
+}
+
+fn render(format: Format, level: &str, msg: &str) -> String {
+    let time = crate::state::now_rfc3339();
+    match format {
+        Format::Json => serde_json::to_string(&Line { level, msg, time }).unwrap_or_default(),
+        Format::Text => format!("time=\"{time}\" level={level} msg={msg:?}"),
+    }
+}
+
+fn write(level: &str, msg: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    let line = render(l.format, level, msg);
+    if let Some(path) = &l.file {
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    } else if level != "error" {
+        // Errors are printed to stderr by main; other levels go there only
+        // when no log file is given.
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+pub fn error(msg: &str) {
+    write("error", msg);
+}
+
+pub fn warn(msg: &str) {
+    write("warning", msg);
+}
+
+pub fn debug(msg: &str) {
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        write("debug", msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line() {
+        let line = render(Format::Json, "error", "container x does not exist");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["msg"], "container x does not exist");
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+}

@@ -1,0 +1,48 @@
+//! Signal names and numbers as `rt kill` accepts them: `KILL`, `SIGKILL`,
+//! `kill`, `9`, and real-time signals (`RTMIN+3`, `SIGRTMAX-1`, `40`).
+
+use std::str::FromStr;
+
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+
+pub fn parse(s: &str) -> Result<i32> {
+    let err = || Error::Signal(s.to_string());
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=rtmax).contains(&n) { Ok(n) } else { Err(err()) };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = |base: i32, rest: &str, sign: i32| -> Result<i32> {
+        let off: i32 = if rest.is_empty() { 0 } else { rest.parse().map_err(|_| err())? };
+        let n = base + sign * off;
+        if (rtmin..=rtmax).contains(&n) { Ok(n) } else { Err(err()) }
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(rtmin, rest.strip_prefix('+').unwrap_or(rest), 1);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(rtmax, rest.strip_prefix('-').unwrap_or(rest), -1);
+    }
+    Signal::from_str(&format!("SIG{name}")).map(|s| s as i32).map_err(|_| err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse("KILL").ok(), Some(9));
+        assert_eq!(parse("SIGTERM").ok(), Some(15));
+        assert_eq!(parse("hup").ok(), Some(1));
+        assert_eq!(parse("9").ok(), Some(9));
+        assert_eq!(parse("RTMIN+2").ok(), Some(libc::SIGRTMIN() + 2));
+        assert_eq!(parse("SIGRTMAX-1").ok(), Some(libc::SIGRTMAX() - 1));
+        for bad in ["", "0", "65", "-1", "NOPE", "SIGRTMIN+99"] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Loading and validating an OCI bundle's config.json.
+//!
+//! oci-spec does the parsing; this module adds the checks the runtime spec
+//! requires before anything is created, so a broken config fails with one
+//! line that names the field, and leaves nothing behind.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = std::path::absolute(bundle).map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
+    let path = dir.join("config.json");
+    let data = std::fs::read(&path).map_err(|source| Error::ConfigRead { path: path.clone(), source })?;
+    let spec = parse(&data)?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::Config("root is missing".into()))?;
+    let rootfs = dir.join(root.path());
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Error::Config(format!("root.path {} is not a directory", rootfs.display()))),
+        Err(e) => return Err(Error::Config(format!("root.path {}: {e}", rootfs.display()))),
+    }
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io(format!("root.path {}", rootfs.display()), e))?;
+    if rootfs == Path::new("/") {
+        return Err(Error::Config("root.path must not resolve to the host's /".into()));
+    }
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Parse and validate config.json bytes.
+pub fn parse(data: &[u8]) -> Result<Spec> {
+    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::Config(short_serde_error(&e)))?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// serde lists every accepted variant on an unknown one; keep the line short.
+fn short_serde_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.split_once(", expected one of") {
+        Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
+        None => msg,
+    }
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T> {
+    Err(Error::Config(msg.into()))
+}
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    if spec.version().is_empty() {
+        return bad("ociVersion is missing");
+    }
+    if !spec.version().starts_with("1.") {
+        return bad(format!("ociVersion {:?} is not supported (1.x only)", spec.version()));
+    }
+    let Some(process) = spec.process() else {
+        return bad("process is missing");
+    };
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return bad("process.args must name a program"),
+    }
+    if !process.cwd().is_absolute() {
+        return bad(format!("process.cwd {:?} must be an absolute path", process.cwd()));
+    }
+    if let Some(env) = process.env() {
+        if let Some(e) = env.iter().find(|e| !e.contains('=')) {
+            return bad(format!("process.env entry {e:?} is not KEY=value"));
+        }
+    }
+    if let Some(rlimits) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for r in rlimits {
+            if r.soft() > r.hard() {
+                return bad(format!("process.rlimits {:?}: soft limit {} exceeds hard limit {}", r.typ(), r.soft(), r.hard()));
+            }
+            if !seen.insert(format!("{:?}", r.typ())) {
+                return bad(format!("process.rlimits {:?} given twice", r.typ()));
+            }
+        }
+    }
+    if let Some(mounts) = spec.mounts() {
+        for m in mounts {
+            if !m.destination().is_absolute() {
+                return bad(format!("mount destination {:?} must be an absolute path", m.destination()));
+            }
+        }
+    }
+    let Some(linux) = spec.linux() else {
+        return bad("linux section is missing");
+    };
+    let mut types = HashSet::new();
+    for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        if !types.insert(ns.typ()) {
+            return bad(format!("namespace {:?} given twice", ns.typ()));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return bad(format!("namespace {:?} path {:?} must be absolute", ns.typ(), p));
+            }
+        }
+    }
+    let new_ns = |t| {
+        linux
+            .namespaces()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    let has_ns = |t| types.contains(&t);
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+        return bad("hostname requires a uts namespace");
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+        return bad("domainname requires a uts namespace");
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_ns(LinuxNamespaceType::User) {
+        if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+            || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
+        {
+            return bad("a new user namespace needs linux.uidMappings and linux.gidMappings");
+        }
+    } else if maps {
+        return bad("linux.uidMappings/gidMappings need a new user namespace");
+    }
+    for m in linux.uid_mappings().iter().chain(linux.gid_mappings().iter()).flatten() {
+        if m.size() == 0 {
+            return bad("an id mapping has size 0");
+        }
+        if m.host_id().checked_add(m.size()).is_none() || m.container_id().checked_add(m.size()).is_none() {
+            return bad("an id mapping overflows 32 bits");
+        }
+    }
+    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            if key.is_empty() || key.contains("..") || key.starts_with('/') {
+                return bad(format!("linux.sysctl key {key:?} is invalid"));
+            }
+        }
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !new_ns(LinuxNamespaceType::Time) {
+        return bad("linux.timeOffsets requires a new time namespace");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "hostname": "h",
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> std::result::Result<(), String> {
+        parse(v.to_string().as_bytes()).map(drop).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn valid() {
+        assert_eq!(check(base()), Ok(()));
+    }
+
+    #[test]
+    fn broken() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}, {"type": "uts"}]);
+        assert!(check(v).unwrap_err().contains("given twice"));
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        assert_eq!(check(v).unwrap_err(), "invalid config.json: hostname requires a uts namespace");
+        let mut v = base();
+        v["process"]["cwd"] = "rel".into();
+        assert!(check(v).unwrap_err().contains("absolute"));
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}]);
+        assert!(check(v).unwrap_err().contains("unknown variant `bogus`"));
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
+        assert!(check(v).unwrap_err().contains("CAP_NOPE"));
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "uts"}]);
+        assert!(check(v).unwrap_err().contains("uidMappings"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Thin wrappers over the system calls that nix does not cover. Each `unsafe`
+//! block is one call with its safety argument next to it; callers get safe
+//! functions returning `nix::Result`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Result of [`clone_process`]: which side of the fork we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2) with namespace flags: `clone(flags | SIGCHLD)` without a new stack,
+/// so the child continues on a copy of the caller's stack like fork does.
+///
+/// Callers must be single-threaded (rt is: it never spawns threads before
+/// creating a container), so the child may allocate and run ordinary Rust.
+pub fn clone_process(flags: libc::c_int) -> nix::Result<Forked> {
+    // SAFETY: raw clone with a NULL stack has fork semantics; no pointers are
+    // passed, and the process is single-threaded so no lock can be held by a
+    // thread that does not exist in the child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Mark every fd from `first` upwards close-on-exec, so nothing rt opened
+/// leaks into the container process (CVE-2024-21626).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range only changes fd flags; it takes no pointers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A pidfd for `pid`, which keeps referring to that process even if its pid
+/// is recycled.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd we own.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
+    // SAFETY: no siginfo pointer is passed (NULL), flags are zero.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong) -> nix::Result<()> {
+    // SAFETY: every option used in this module takes integer arguments only.
+    let ret = unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn set_no_new_privs() -> nix::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+}
+
+pub fn set_keep_caps(on: bool) -> nix::Result<()> {
+    prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong)
+}
+
+pub fn set_parent_death_signal(sig: i32) -> nix::Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
+}
+
+pub fn set_child_subreaper() -> nix::Result<()> {
+    prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
+}
+
+/// Make `fd` (a terminal) the controlling terminal of this session.
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument, no pointer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `ws` is a valid winsize that outlives the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn window_size(fd: BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: `ws` is a valid, writable winsize that outlives the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    Errno::result(ret).map(|_| (ws.ws_row, ws.ws_col))
+}
+
+/// Terminate the current process immediately, without running destructors or
+/// atexit handlers that belong to the parent's copy of the process state.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Open the peer (slave) side of the pseudo-terminal `master` without going
+/// through a path in /dev/pts, which the container controls.
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes open flags as its integer argument.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let fd = Errno::result(ret)?;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn set_domainname(name: &str) -> nix::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// openat(2) relative to `dir`, returning an owned fd.
+pub fn openat(dir: BorrowedFd<'_>, path: &str, flags: nix::fcntl::OFlag) -> nix::Result<OwnedFd> {
+    let raw = nix::fcntl::openat(Some(dir.as_raw_fd()), path, flags | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    // SAFETY: openat just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Take ownership of an fd the kernel handed us (e.g. through SCM_RIGHTS).
+pub fn owned_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass fds just received from the kernel that nothing
+    // else in the process owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
