@@ -74,7 +74,7 @@ pub fn state_json(st: &State, status: Status) -> Vec<u8> {
 
 /// prestart (deprecated, still run) then createRuntime, in rt's namespaces.
 pub fn run_runtime_hooks(st: &State, status: Status) -> Result<()> {
-    let Some(hooks) = &st.hooks else { return Ok(()) };
+    let Some(hooks) = st.config.hooks() else { return Ok(()) };
     let json = state_json(st, status);
     #[allow(deprecated)]
     for h in hooks.prestart().iter().flatten() {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rt::container::{create, delete, kill, query, run, spec_template, start};
+use rt::container::{create, delete, exec, kill, query, run, spec_template, start};
 use rt::logging::{self, Format};
 use rt::state::Store;
 
@@ -64,6 +64,50 @@ struct CreateArgs {
     id: String,
 }
 
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// JSON file with an OCI process object (replaces the command and flags).
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    #[arg(short, long)]
+    tty: bool,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// KEY=value, repeatable.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(short, long)]
+    cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    #[arg(long)]
+    apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Sub-cgroup to run in (cgroup v2).
+    #[arg(long)]
+    cgroup: Option<String>,
+    id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a container (it waits for `start`).
@@ -105,6 +149,8 @@ enum Cmd {
         force: bool,
         id: String,
     },
+    /// Run a process in a running container.
+    Exec(ExecArgs),
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -179,6 +225,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
+        Cmd::Exec(a) => return Ok(exec_command(&store, a)?),
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -190,4 +237,33 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
+    if a.apparmor.is_some() || a.process_label.is_some() {
+        anyhow::bail!("--apparmor and --process-label need an active AppArmor/SELinux, which this host does not have");
+    }
+    if a.cgroup.is_some() {
+        anyhow::bail!("--cgroup needs cgroup v2 sub-cgroups, which are not supported yet (issue #12)");
+    }
+    let opts = exec::ExecOptions {
+        id: a.id,
+        process_file: a.process,
+        overrides: exec::Overrides {
+            args: a.command,
+            env: a.env,
+            cwd: a.cwd,
+            user: a.user,
+            additional_gids: a.additional_gids,
+            caps: a.cap,
+            no_new_privs: a.no_new_privs,
+            tty: a.tty,
+        },
+        console_socket: a.console_socket,
+        pid_file: a.pid_file,
+        detach: a.detach,
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+    };
+    Ok(exec::exec(store, opts)?)
 }

@@ -71,8 +71,10 @@ pub struct State {
     /// Whether the container has a pid namespace of its own: then killing
     /// init kills everything, otherwise `delete` must sweep the cgroup.
     pub own_pid_ns: bool,
+    /// The config the container was created from (exec takes its process
+    /// defaults from it; delete its poststop hooks).
     #[serde(default)]
-    pub hooks: Option<oci_spec::runtime::Hooks>,
+    pub config: oci_spec::runtime::Spec,
 }
 
 /// The OCI state document (runtime spec, "State"), plus the fields runc adds.

@@ -95,6 +95,10 @@ pub fn set_parent_death_signal(sig: i32) -> nix::Result<()> {
     prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
 }
 
+pub fn set_dumpable(on: bool) -> nix::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong)
+}
+
 pub fn set_child_subreaper() -> nix::Result<()> {
     prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
 }

@@ -88,7 +88,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         cgroups: cg.clone(),
         own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
-        hooks: spec.hooks().clone(),
+        config: spec.clone(),
     };
     store.save(&st)?;
 
@@ -119,7 +119,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             // keeping it here would hold the container lock until exec.
             drop(locked);
             drop(parent_end);
-            init::reset_signals();
             init::run(args)
         }
         Forked::Parent(pid) => pid,
@@ -183,7 +182,7 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
 }
 
 /// Written to a temporary file and renamed, so a reader never sees it empty.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let path = std::path::absolute(path).ctx(|| format!("pid file {}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));

@@ -75,7 +75,7 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
         }
     }
     st.cgroups.remove()?;
-    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
         hooks::run_logged("poststop", &h, st, Status::Stopped);
     }
     store.remove(&st.id)

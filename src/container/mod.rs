@@ -1,6 +1,8 @@
 //! The lifecycle commands, one module each, as seen from the host.
 
+pub mod attach;
 pub mod create;
+pub mod exec;
 pub mod delete;
 pub mod kill;
 pub mod query;

@@ -51,7 +51,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
-    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         hooks::run_logged("poststart", &h, &st, Status::Running);
     }
     Ok(())

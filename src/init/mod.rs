@@ -40,6 +40,17 @@
 //! 16. wait for `start` on the exec fifo.
 //! 17. startContainer hooks, in the container, after start.
 //! 18. exec.
+//!
+//! `rt exec` runs a subset through [`run_exec`]: 1, 2 (every namespace of
+//! the container, joined by the same code), 4, 9 (without /dev/console),
+//! then 11–15 and 18 — the steps after 10 live in [`launch`] and are shared,
+//! so an exec'd process gets the same rlimits, user, capabilities and
+//! no_new_privs handling as init.
+//!
+//! Both start by making the process non-dumpable: until exec it runs rt's
+//! own binary inside the container's pid namespace, and a dumpable process
+//! would let the container open /proc/<pid>/exe and overwrite rt on the host
+//! (CVE-2019-5736). exec(2) resets the flag for the container's program.
 
 mod capabilities;
 mod devices;
@@ -54,6 +65,8 @@ mod sysctl;
 mod terminal;
 mod uts;
 
+pub mod exec;
+
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -61,7 +74,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
@@ -69,7 +82,7 @@ use crate::error::{Context, Error, Result};
 use crate::syscall;
 
 pub use mounts::{parse_options, Options as MountOptions};
-pub use namespaces::{clone_flag, Plan as NamespacePlan};
+pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
 pub use sync::{pair as sync_pair, Channel, Msg};
 
@@ -89,11 +102,17 @@ pub struct InitArgs {
     pub cgroups: CgroupPaths,
 }
 
-/// Run the pipeline; never returns. Failures before Ready go to the parent
-/// over the sync socket; later ones (exec) to the container's stderr.
+/// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
+    finish(&args.sync, |ready| pipeline(&args, ready))
+}
+
+/// Report the outcome of a pipeline and exit. Failures before Ready go to
+/// the parent over the sync socket; later ones (exec) to the container's
+/// stderr, with the exit codes shells use (127 not found, 126 otherwise).
+fn finish(sync: &Channel, body: impl FnOnce(&mut bool) -> Result<Error>) -> ! {
     let mut ready = false;
-    let err = match pipeline(&args, &mut ready) {
+    let err = match prepare_process().and_then(|()| body(&mut ready)) {
         Ok(e) | Err(e) => e,
     };
     if ready {
@@ -104,31 +123,32 @@ pub fn run(args: InitArgs) -> ! {
         };
         syscall::exit_now(code);
     }
-    let _ = args.sync.send(&Msg::Failed(err.to_string()));
+    let _ = sync.send(&Msg::Failed(err.to_string()));
     syscall::exit_now(1)
 }
 
-/// rt blocks signals while it supervises a container (`run`); the init
-/// process must start with none blocked.
-pub fn reset_signals() {
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+/// First thing in every child: no blocked signals (rt blocks them while it
+/// supervises) and not dumpable (CVE-2019-5736, see the module doc).
+fn prepare_process() -> Result<()> {
+    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
+        .ctx(|| "cannot reset the signal mask")?;
+    syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")
 }
 
 fn expect(sync: &Channel, want: Msg) -> Result<()> {
     match sync.recv()? {
         Some(m) if m == want => Ok(()),
-        Some(other) => Err(Error::Init(format!("unexpected {other:?} from rt create"))),
-        None => Err(Error::Init("rt create went away".into())),
+        Some(other) => Err(Error::Init(format!("unexpected {other:?} from rt"))),
+        None => Err(Error::Init("rt went away during setup".into())),
     }
 }
 
-/// Returns only on failure; the Ok value is the exec error after Ready.
+/// Steps 1–10; returns only on failure (the Ok value is an exec error).
 fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
     let spec = &a.spec;
     let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
     let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let ns = &a.namespaces;
-    let in_userns = ns.has(LinuxNamespaceType::User);
 
     // 1.
     expect(&a.sync, Msg::Go)?;
@@ -170,7 +190,7 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
                 devs.push(devices::from_spec(d)?);
             }
             for d in &devs {
-                devices::create(&root, d, in_userns)?;
+                devices::create(&root, d, ns.has(LinuxNamespaceType::User))?;
             }
             devices::symlinks(&root)?;
         }
@@ -210,14 +230,7 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
     // 9.
-    let pty = match (process.terminal().unwrap_or(false), &a.console) {
-        (true, Some(sock)) => {
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
-            Some(terminal::create(sock, size)?)
-        }
-        (true, None) => return Err(Error::Usage("process.terminal needs --console-socket".into())),
-        _ => None,
-    };
+    let pty = open_terminal(process, a.console.as_ref(), true)?;
 
     // 10.
     if has_mountns {
@@ -228,51 +241,100 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
         }
     }
 
-    // 11.
-    if let Some(score) = process.oom_score_adj() {
-        process::set_oom_score_adj(score)?;
-    }
-    process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-    let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
-    caps.apply_bounding()?;
-
-    // 12.
-    process::switch_user(process.user(), in_userns)?;
-    caps.apply()?;
-
-    // 13.
-    nix::unistd::chdir(process.cwd()).ctx(|| format!("cannot enter process.cwd {}", process.cwd().display()))?;
-    process::set_umask(process.user().umask());
-    let env = process.env().clone().unwrap_or_default();
-    let args = process.args().clone().unwrap_or_default();
-    let program = process::find_program(&args[0], &env)?;
-
-    // 14.
-    if process.no_new_privileges().unwrap_or(false) {
-        syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
-    }
-
-    // 15.
-    a.sync.send(&Msg::Ready)?;
-    *ready = true;
-    if let Some(pty) = &pty {
-        pty.attach()?;
-    }
-    syscall::cloexec_from(3 + a.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
-
-    // 16. Opening a fifo for writing blocks until `rt start` opens it for
-    // reading; the fifo is reopened through the host procfs handle because
-    // its path is outside the container.
-    let path = format!("thread-self/fd/{}", a.fifo.as_raw_fd());
-    let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
-    nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
-    drop(fifo);
-
-    // 17.
     let started = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
-    for h in hooks.start_container().iter().flatten() {
-        crate::hooks::run("startContainer", h, started.as_bytes())?;
+    let launch = Launch {
+        process,
+        in_userns: ns.has(LinuxNamespaceType::User),
+        sync: &a.sync,
+        preserve_fds: a.preserve_fds,
+        pty,
+        proc: &proc,
+        gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json: started }),
+    };
+    launch.run(ready)
+}
+
+/// Step 9: a pty from the container's devpts when `process.terminal` is set.
+fn open_terminal(process: &Process, console: Option<&OwnedFd>, bind_console: bool) -> Result<Option<terminal::Pty>> {
+    match (process.terminal().unwrap_or(false), console) {
+        (true, Some(sock)) => {
+            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            Ok(Some(terminal::create(sock, size, bind_console)?))
+        }
+        (true, None) => Err(Error::Usage("process.terminal needs --console-socket".into())),
+        (false, _) => Ok(None),
     }
-    // 18.
-    Ok(process::exec(&program, &args, &env))
+}
+
+/// Init waits at the exec fifo for `start`, then runs startContainer hooks.
+struct Gate<'a> {
+    fifo: &'a OwnedFd,
+    hooks: Vec<oci_spec::runtime::Hook>,
+    state_json: String,
+}
+
+/// Steps 11–18, shared by init and exec'd processes.
+struct Launch<'a> {
+    process: &'a Process,
+    in_userns: bool,
+    sync: &'a Channel,
+    preserve_fds: u32,
+    pty: Option<terminal::Pty>,
+    proc: &'a procfs::HostProc,
+    gate: Option<Gate<'a>>,
+}
+
+impl Launch<'_> {
+    fn run(self, ready: &mut bool) -> Result<Error> {
+        let process = self.process;
+        // 11. (oom_score_adj is written relative to the host procfs.)
+        self.proc.enter()?;
+        if let Some(score) = process.oom_score_adj() {
+            process::set_oom_score_adj(score)?;
+        }
+        process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+        let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
+        caps.apply_bounding()?;
+
+        // 12.
+        process::switch_user(process.user(), self.in_userns)?;
+        caps.apply()?;
+
+        // 13.
+        nix::unistd::chdir(process.cwd()).ctx(|| format!("cannot enter process.cwd {}", process.cwd().display()))?;
+        process::set_umask(process.user().umask());
+        let env = process.env().clone().unwrap_or_default();
+        let args = process.args().clone().unwrap_or_default();
+        let first = args.first().ok_or_else(|| Error::Config("process.args must name a program".into()))?;
+        let program = process::find_program(first, &env)?;
+
+        // 14.
+        if process.no_new_privileges().unwrap_or(false) {
+            syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
+        }
+
+        // 15.
+        self.sync.send(&Msg::Ready)?;
+        *ready = true;
+        if let Some(pty) = &self.pty {
+            pty.attach()?;
+        }
+        syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
+
+        if let Some(gate) = &self.gate {
+            // 16. Opening a fifo for writing blocks until `rt start` opens
+            // it for reading; it is reopened through the host procfs handle
+            // because its path is outside the container.
+            let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
+            let fifo = syscall::openat(self.proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
+            nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
+            drop(fifo);
+            // 17.
+            for h in &gate.hooks {
+                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
+            }
+        }
+        // 18.
+        Ok(process::exec(&program, &args, &env))
+    }
 }

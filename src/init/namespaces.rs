@@ -72,6 +72,20 @@ impl Plan {
     }
 }
 
+/// Name of the namespace's file under /proc/<pid>/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
 pub fn join(namespaces: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     for (t, fd) in namespaces {
         setns(fd.as_fd(), clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;

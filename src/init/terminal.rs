@@ -21,8 +21,9 @@ pub struct Pty {
 }
 
 /// Open a pty in the container's /dev/ptmx, bind its slave over
-/// /dev/console, and send the master over `socket`.
-pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<Pty> {
+/// /dev/console (init only; an exec'd process leaves the console alone), and
+/// send the master over `socket`.
+pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool) -> Result<Pty> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "cannot open /dev/ptmx")?;
     grantpt(&master).ctx(|| "grantpt")?;
     unlockpt(&master).ctx(|| "unlockpt")?;
@@ -30,7 +31,9 @@ pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<Pty> {
     if let Some((rows, cols)) = size {
         syscall::set_window_size(slave.as_fd(), rows, cols).ctx(|| "cannot set the console size")?;
     }
-    bind_console(&slave)?;
+    if bind_console_too {
+        bind_console(&slave)?;
+    }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let name = b"/dev/ptmx";

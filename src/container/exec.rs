@@ -1,0 +1,237 @@
+//! `rt exec`: run another process inside a running container.
+//!
+//! The process joins every namespace the container's init has (opened from
+//! /proc/<pid>/ns and checked against the init's start time, so a recycled
+//! pid cannot redirect us), its cgroup, and its root (joining the mount
+//! namespace lands in the container's root). Its defaults — env, cwd, user,
+//! capabilities, rlimits, no_new_privs — come from the container's config,
+//! overridden by the command line or replaced by `--process`.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Process};
+
+use super::attach::{self, Signals};
+use crate::error::{Context, Error, Result};
+use crate::init::exec::{self as child, ExecArgs};
+use crate::init::{clone_flag, namespace_file, sync_pair, Msg};
+use crate::state::{State, Status, Store};
+use crate::syscall::{self, Forked};
+
+/// Command-line overrides of the container's process defaults.
+#[derive(Default)]
+pub struct Overrides {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// `uid[:gid]`
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub tty: bool,
+}
+
+pub struct ExecOptions {
+    pub id: String,
+    /// `--process`: a full OCI process object; replaces the overrides.
+    pub process_file: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
+    let st = store.load(&opts.id)?;
+    match st.status(store) {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => return Err(Error::WrongState { id: opts.id, status: "paused".into(), op: "exec in a paused container (see --ignore-paused)" }),
+        s => return Err(Error::WrongState { id: opts.id, status: s.to_string(), op: "exec in a container that is not running" }),
+    }
+    let process = match &opts.process_file {
+        Some(path) => read_process(path)?,
+        None => merge(&st, &opts.overrides)?,
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.detach && opts.console_socket.is_none() {
+        return Err(Error::Usage("cannot allocate a tty for a detached exec without --console-socket".into()));
+    }
+    let (join, before_clone) = container_namespaces(&st)?;
+    let signals = if opts.detach { None } else { Some(Signals::block()?) };
+    let (console, console_end) = match (terminal, &opts.console_socket) {
+        (false, _) => (None, None),
+        (true, Some(path)) => (Some(connect(path)?), None),
+        (true, None) => {
+            let (ours, theirs) = attach::console_pair()?;
+            (Some(theirs), Some(ours))
+        }
+    };
+    for (t, fd) in &before_clone {
+        nix::sched::setns(fd, clone_flag(*t)).ctx(|| format!("cannot join the container's {t:?} namespace"))?;
+    }
+    let (parent_end, child_end) = sync_pair()?;
+    let args = ExecArgs {
+        process,
+        sync: child_end,
+        console,
+        preserve_fds: opts.preserve_fds,
+        in_userns: join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        join,
+    };
+    let pid = match syscall::clone_process(0).ctx(|| "cannot fork the exec process")? {
+        Forked::Child => {
+            drop(parent_end);
+            child::run(args)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(args);
+    let kill_child = |e: Error| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        e
+    };
+    st.cgroups.add_process(pid.as_raw()).map_err(kill_child)?;
+    parent_end.send(&Msg::Go).map_err(kill_child)?;
+    match parent_end.recv().map_err(kill_child)? {
+        Some(Msg::Ready) => {}
+        Some(Msg::Failed(msg)) => return Err(kill_child(Error::Init(msg))),
+        _ => return Err(kill_child(Error::Init("exec process exited during setup".into()))),
+    }
+    let master = match &console_end {
+        Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
+        None => None,
+    };
+    if let Some(p) = &opts.pid_file {
+        super::create::write_pid_file(p, pid)?;
+    }
+    match signals {
+        None => Ok(0),
+        Some(s) => attach::supervise(Pid::from_raw(pid.as_raw()), &s.fd, master.as_ref()),
+    }
+}
+
+fn connect(path: &std::path::Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path).ctx(|| format!("cannot connect to console socket {}", path.display()))?;
+    Ok(s.into())
+}
+
+fn read_process(path: &std::path::Path) -> Result<Process> {
+    let data = std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
+    let p: Process = serde_json::from_slice(&data).map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Config(format!("process file {}: args must name a program", path.display())));
+    }
+    Ok(p)
+}
+
+/// The container's process, with the command line's changes.
+fn merge(st: &State, o: &Overrides) -> Result<Process> {
+    let mut p = st.config.process().clone().unwrap_or_default();
+    if o.args.is_empty() {
+        return Err(Error::Usage("exec needs a command (or --process)".into()));
+    }
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    if !o.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for kv in &o.env {
+            let key = kv.split('=').next().unwrap_or(kv);
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(kv.clone());
+        }
+        p.set_env(Some(env));
+    }
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(user) = &o.user {
+        let (uid, gid) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user.as_str(), None),
+        };
+        let bad = || Error::Usage(format!("--user {user:?}: expected uid[:gid] as numbers"));
+        let mut u = p.user().clone();
+        u.set_uid(uid.parse().map_err(|_| bad())?);
+        if let Some(g) = gid {
+            u.set_gid(g.parse().map_err(|_| bad())?);
+        }
+        p.set_user(u);
+    }
+    if !o.additional_gids.is_empty() {
+        let mut u = p.user().clone();
+        u.set_additional_gids(Some(o.additional_gids.clone()));
+        p.set_user(u);
+    }
+    if !o.caps.is_empty() {
+        p.set_capabilities(Some(add_caps(p.capabilities().clone().unwrap_or_default(), &o.caps)?));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+/// `--cap` adds to the bounding, effective and permitted sets (not the
+/// inheritable one: CVE-2022-29162).
+fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> Result<LinuxCapabilities> {
+    let mut parsed = Vec::new();
+    for name in caps {
+        let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+            .map_err(|_| Error::Usage(format!("--cap {name}: unknown capability")))?;
+        parsed.push(cap);
+    }
+    let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+        let mut s = set.clone().unwrap_or_default();
+        s.extend(parsed.iter().copied());
+        Some(s)
+    };
+    c.set_bounding(add(c.bounding()));
+    c.set_effective(add(c.effective()));
+    c.set_permitted(add(c.permitted()));
+    Ok(c)
+}
+
+type NsFds = Vec<(LinuxNamespaceType, OwnedFd)>;
+
+/// The init's namespaces that differ from ours: (join in the child, join in
+/// the parent before clone). The user namespace comes first.
+fn container_namespaces(st: &State) -> Result<(NsFds, NsFds)> {
+    let types = [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Time,
+    ];
+    let (mut child, mut parent) = (Vec::new(), Vec::new());
+    for t in types {
+        let name = namespace_file(t);
+        let theirs = format!("/proc/{}/ns/{name}", st.pid);
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else { continue };
+        use std::os::unix::fs::MetadataExt;
+        if a.ino() == b.ino() && a.dev() == b.dev() {
+            continue;
+        }
+        let fd: OwnedFd = std::fs::File::open(&theirs).ctx(|| format!("cannot open {theirs}"))?.into();
+        match t {
+            LinuxNamespaceType::Pid | LinuxNamespaceType::Time => parent.push((t, fd)),
+            _ => child.push((t, fd)),
+        }
+    }
+    // The files were opened by pid: make sure it is still the container.
+    if !st.alive() {
+        return Err(Error::NotRunning(st.id.clone()));
+    }
+    Ok((child, parent))
+}

@@ -1,0 +1,40 @@
+//! The child side of `rt exec`: join the running container and launch a
+//! process in it, through the same steps 11–18 as init (see the module doc
+//! of `init`).
+
+use std::os::fd::OwnedFd;
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::{expect, finish, namespaces, open_terminal, procfs, Channel, Launch, Msg};
+
+pub struct ExecArgs {
+    pub process: Process,
+    pub sync: Channel,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    /// The container's namespaces to join in the child (pid and time were
+    /// joined by the parent, for its children).
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub in_userns: bool,
+}
+
+pub fn run(a: ExecArgs) -> ! {
+    finish(&a.sync, |ready| {
+        expect(&a.sync, Msg::Go)?;
+        // Opened while the host's mount namespace is still ours.
+        let proc = procfs::HostProc::open()?;
+        namespaces::join(&a.join)?;
+        let pty = open_terminal(&a.process, a.console.as_ref(), false)?;
+        let launch = Launch {
+            process: &a.process,
+            in_userns: a.in_userns,
+            sync: &a.sync,
+            preserve_fds: a.preserve_fds,
+            pty,
+            proc: &proc,
+            gate: None,
+        };
+        launch.run(ready)
+    })
+}
