@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// A resource limit the cgroup rejected or this host cannot express.
+    #[error("cgroup resources: {0}")]
+    Resource(String),
+
     #[error("{0}")]
     Usage(String),
 }

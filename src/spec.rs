@@ -157,6 +157,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !new_ns(LinuxNamespaceType::Time) {
         return bad("linux.timeOffsets requires a new time namespace");
     }
+    for clock in linux.time_offsets().iter().flat_map(|t| t.keys()) {
+        if clock != "monotonic" && clock != "boottime" {
+            return bad(format!("linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"));
+        }
+    }
     Ok(())
 }
 

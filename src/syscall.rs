@@ -170,3 +170,80 @@ pub fn owned_fd(fd: RawFd) -> OwnedFd {
     // else in the process owns.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// bpf(2) commands and constants rt uses (linux/bpf.h).
+pub mod bpf {
+    pub const PROG_LOAD: libc::c_int = 5;
+    pub const PROG_ATTACH: libc::c_int = 8;
+    pub const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    pub const ATTACH_CGROUP_DEVICE: u32 = 6;
+    /// Other programs may stay attached to the same cgroup (systemd's).
+    pub const F_ALLOW_MULTI: u32 = 2;
+}
+
+/// The BPF_PROG_LOAD part of `union bpf_attr`, up to the fields rt sets;
+/// the kernel treats the fields after it as zero.
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// The BPF_PROG_ATTACH part of `union bpf_attr`.
+#[repr(C)]
+struct BpfProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+}
+
+/// Load a BPF program (encoded instructions). With `log`, the verifier's
+/// explanation of a rejection is written there.
+pub fn bpf_prog_load(prog_type: u32, attach_type: u32, insns: &[u64], license: &std::ffi::CStr, log: Option<&mut [u8]>) -> nix::Result<OwnedFd> {
+    let mut attr = BpfProgLoadAttr {
+        prog_type,
+        insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::E2BIG)?,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        expected_attach_type: attach_type,
+        ..Default::default()
+    };
+    if let Some(buf) = log {
+        attr.log_level = 1;
+        attr.log_size = u32::try_from(buf.len()).map_err(|_| Errno::E2BIG)?;
+        attr.log_buf = buf.as_mut_ptr() as u64;
+    }
+    // SAFETY: `attr` is a valid bpf_attr prefix whose pointers (insns,
+    // license, log buffer) refer to live memory of the stated sizes for the
+    // duration of the call; the size passed is the struct's own.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, bpf::PROG_LOAD, &attr as *const BpfProgLoadAttr, std::mem::size_of::<BpfProgLoadAttr>()) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attach a loaded program to the cgroup whose directory `target` is open.
+pub fn bpf_prog_attach(target: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach_type: u32, flags: u32) -> nix::Result<()> {
+    let attr = BpfProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: flags,
+    };
+    // SAFETY: `attr` is a valid bpf_attr prefix holding only integers, live
+    // for the call; the size passed is the struct's own.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, bpf::PROG_ATTACH, &attr as *const BpfProgAttachAttr, std::mem::size_of::<BpfProgAttachAttr>()) };
+    Errno::result(ret).map(drop)
+}

@@ -96,7 +96,15 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     for (t, fd) in &namespaces.join_before_clone {
         nix::sched::setns(fd, init::clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;
     }
-    let flags = namespaces.new.bits();
+    let mut flags = namespaces.new;
+    if namespaces.creates(LinuxNamespaceType::Time) {
+        // Offsets can only be written before any process enters the new
+        // time namespace: make it rt's namespace for children, write them,
+        // and let the clone below enter it.
+        flags.remove(init::clone_flag(LinuxNamespaceType::Time));
+        enter_time_namespace(linux.time_offsets().as_ref())?;
+    }
+    let flags = flags.bits();
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
@@ -156,6 +164,19 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
     Ok(Created { pid, state: st })
+}
+
+fn enter_time_namespace(offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {
+    nix::sched::unshare(init::clone_flag(LinuxNamespaceType::Time)).ctx(|| "cannot create a time namespace")?;
+    let text: String = offsets
+        .into_iter()
+        .flatten()
+        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .collect();
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", &text).ctx(|| "cannot write linux.timeOffsets")?;
+    }
+    Ok(())
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {
