@@ -11,6 +11,7 @@
 pub mod cgroups;
 pub mod container;
 pub mod error;
+pub mod fault;
 pub mod hooks;
 pub mod init;
 pub mod logging;

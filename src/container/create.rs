@@ -18,6 +18,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use crate::cgroups::{self, CgroupPaths, Layout};
 use crate::error::{Context, Error, Result};
 use crate::init::{self, InitArgs, Msg, NamespacePlan};
+use crate::fault;
 use crate::logging;
 use crate::spec;
 use crate::state::{self, State, Status, Store, EXEC_FIFO};
@@ -57,12 +58,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup { store, id: &opts.id, cgroups: None, child: None, armed: true };
+    fault::point("create:claimed")?;
 
     let layout = Layout::detect()?;
     let mut cg = CgroupPaths::plan(&layout, &rel);
     let created = cg.create();
     guard.cgroups = Some(cg.clone());
     created?;
+    fault::point("create:cgroups")?;
 
     let fifo_path = locked.dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -136,6 +139,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
     store.save(&st)?;
+    fault::point("create:cloned")?;
 
     st.cgroups.add_process(pid.as_raw())?;
     if new_userns {
@@ -150,12 +154,16 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Creating)).into_owned();
                 parent_end.send(&Msg::Continue(json))?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready(timings)) => {
+                log_steps(&opts.id, &timings);
+                break;
+            }
             Some(Msg::Failed(msg)) => return Err(Error::Init(msg)),
             Some(other) => return Err(Error::Init(format!("unexpected {other:?} from the container's init"))),
             None => return Err(Error::Init(format!("container init exited during setup ({})", exit_text(pid)))),
         }
     }
+    fault::point("create:ready")?;
     st.phase = Status::Created;
     store.save(&st)?;
     if let Some(p) = &opts.pid_file {
@@ -164,6 +172,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
     Ok(Created { pid, state: st })
+}
+
+/// `--debug`: how long each init step took, as the init reported it.
+pub fn log_steps(id: &str, timings: &str) {
+    for pair in timings.split(' ').filter(|p| !p.is_empty()) {
+        let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));
+        logging::debug(&format!("{id}: init step {step} took {us} µs"));
+    }
 }
 
 fn enter_time_namespace(offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {

@@ -74,7 +74,9 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
     }
+    crate::fault::point("delete:killed")?;
     st.cgroups.remove()?;
+    crate::fault::point("delete:cgroups-removed")?;
     if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
         hooks::run_logged("poststop", &h, st, Status::Stopped);
     }

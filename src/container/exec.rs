@@ -100,7 +100,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     st.cgroups.add_process(pid.as_raw()).map_err(kill_child)?;
     parent_end.send(&Msg::Go).map_err(kill_child)?;
     match parent_end.recv().map_err(kill_child)? {
-        Some(Msg::Ready) => {}
+        Some(Msg::Ready(timings)) => super::create::log_steps(&opts.id, &timings),
         Some(Msg::Failed(msg)) => return Err(kill_child(Error::Init(msg))),
         _ => return Err(kill_child(Error::Init("exec process exited during setup".into()))),
     }

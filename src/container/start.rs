@@ -50,6 +50,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             return Err(Error::Init(format!("container {id} init exited before it could start")));
         }
     }
+    crate::fault::point("start:released")?;
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
     if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         hooks::run_logged("poststart", &h, &st, Status::Running);

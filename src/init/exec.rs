@@ -20,8 +20,10 @@ pub struct ExecArgs {
 }
 
 pub fn run(a: ExecArgs) -> ! {
-    finish(&a.sync, |ready| {
+    finish(&a.sync, |steps| {
+        steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
+        steps.enter("join-namespaces")?;
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
         namespaces::join(&a.join)?;
@@ -35,6 +37,6 @@ pub fn run(a: ExecArgs) -> ! {
             proc: &proc,
             gate: None,
         };
-        launch.run(ready)
+        launch.run(steps)
     })
 }

@@ -104,18 +104,18 @@ pub struct InitArgs {
 
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
-    finish(&args.sync, |ready| pipeline(&args, ready))
+    finish(&args.sync, |steps| pipeline(&args, steps))
 }
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
 /// the parent over the sync socket; later ones (exec) to the container's
 /// stderr, with the exit codes shells use (127 not found, 126 otherwise).
-fn finish(sync: &Channel, body: impl FnOnce(&mut bool) -> Result<Error>) -> ! {
-    let mut ready = false;
-    let err = match prepare_process().and_then(|()| body(&mut ready)) {
+fn finish(sync: &Channel, body: impl FnOnce(&mut Steps) -> Result<Error>) -> ! {
+    let mut steps = Steps::new();
+    let err = match prepare_process().and_then(|()| body(&mut steps)) {
         Ok(e) | Err(e) => e,
     };
-    if ready {
+    if steps.ready {
         let _ = writeln!(std::io::stderr(), "rt: {err}");
         let code = match &err {
             Error::Sys { errno: nix::Error::ENOENT, .. } => 127,
@@ -144,27 +144,27 @@ fn expect(sync: &Channel, want: Msg) -> Result<()> {
 }
 
 /// Steps 1–10; returns only on failure (the Ok value is an exec error).
-fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
+fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let spec = &a.spec;
     let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
     let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let ns = &a.namespaces;
 
-    // 1.
+    steps.enter("wait-parent")?;
     expect(&a.sync, Msg::Go)?;
-    // 2.
+    steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
-    // 3.
+    steps.enter("user-root")?;
     if ns.creates(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "cannot become gid 0 in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "cannot become uid 0 in the user namespace")?;
     }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());
-    // 4.
+    steps.enter("host-proc")?;
     let proc = procfs::HostProc::open()?;
 
-    // 5.
+    steps.enter("mounts")?;
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
     if has_mountns {
         rootfs::prepare(&a.rootfs)?;
@@ -196,7 +196,7 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
         }
     }
 
-    // 6.
+    steps.enter("hooks")?;
     a.sync.send(&Msg::MountsDone)?;
     let state_json = match a.sync.recv()? {
         Some(Msg::Continue(json)) => json,
@@ -208,7 +208,7 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
         crate::hooks::run("createContainer", h, state_json.as_bytes())?;
     }
 
-    // 7.
+    steps.enter("pivot-root")?;
     if has_mountns {
         if a.no_pivot {
             rootfs::move_root(&a.rootfs)?;
@@ -223,16 +223,16 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
     }
     proc.enter()?;
 
-    // 8.
+    steps.enter("sysctl-hostname")?;
     if let Some(s) = linux.sysctl() {
         sysctl::apply(s)?;
     }
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
-    // 9.
+    steps.enter("console")?;
     let pty = open_terminal(process, a.console.as_ref(), true)?;
 
-    // 10.
+    steps.enter("masked-readonly")?;
     if has_mountns {
         paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
         paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
@@ -251,7 +251,7 @@ fn pipeline(a: &InitArgs, ready: &mut bool) -> Result<Error> {
         proc: &proc,
         gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json: started }),
     };
-    launch.run(ready)
+    launch.run(steps)
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
@@ -263,6 +263,35 @@ fn open_terminal(process: &Process, console: Option<&OwnedFd>, bind_console: boo
         }
         (true, None) => Err(Error::Usage("process.terminal needs --console-socket".into())),
         (false, _) => Ok(None),
+    }
+}
+
+/// Where the pipeline is: timings for `--debug` (sent to the parent with
+/// Ready) and the fault-injection points `init:<step>`.
+pub struct Steps {
+    current: &'static str,
+    since: std::time::Instant,
+    done: Vec<(&'static str, std::time::Duration)>,
+    /// Ready was sent: the parent is gone, errors go to stderr.
+    ready: bool,
+}
+
+impl Steps {
+    fn new() -> Steps {
+        Steps { current: "start", since: std::time::Instant::now(), done: Vec::new(), ready: false }
+    }
+
+    fn enter(&mut self, name: &'static str) -> Result<()> {
+        let now = std::time::Instant::now();
+        self.done.push((self.current, now - self.since));
+        self.current = name;
+        self.since = now;
+        crate::fault::point(&format!("init:{name}"))
+    }
+
+    /// `step=microseconds` pairs, space-separated.
+    fn report(&self) -> String {
+        self.done.iter().map(|(n, d)| format!("{n}={}", d.as_micros())).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -285,9 +314,10 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
-    fn run(self, ready: &mut bool) -> Result<Error> {
+    fn run(self, steps: &mut Steps) -> Result<Error> {
         let process = self.process;
-        // 11. (oom_score_adj is written relative to the host procfs.)
+        // (oom_score_adj is written relative to the host procfs.)
+        steps.enter("rlimits-bounding")?;
         self.proc.enter()?;
         if let Some(score) = process.oom_score_adj() {
             process::set_oom_score_adj(score)?;
@@ -296,11 +326,11 @@ impl Launch<'_> {
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
 
-        // 12.
+        steps.enter("user-caps")?;
         process::switch_user(process.user(), self.in_userns)?;
         caps.apply()?;
 
-        // 13.
+        steps.enter("cwd-program")?;
         nix::unistd::chdir(process.cwd()).ctx(|| format!("cannot enter process.cwd {}", process.cwd().display()))?;
         process::set_umask(process.user().umask());
         let env = process.env().clone().unwrap_or_default();
@@ -308,33 +338,34 @@ impl Launch<'_> {
         let first = args.first().ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let program = process::find_program(first, &env)?;
 
-        // 14.
+        steps.enter("no-new-privs")?;
         if process.no_new_privileges().unwrap_or(false) {
             syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
         }
 
-        // 15.
-        self.sync.send(&Msg::Ready)?;
-        *ready = true;
+        steps.enter("ready")?;
+        self.sync.send(&Msg::Ready(steps.report()))?;
+        steps.ready = true;
         if let Some(pty) = &self.pty {
             pty.attach()?;
         }
         syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
 
         if let Some(gate) = &self.gate {
-            // 16. Opening a fifo for writing blocks until `rt start` opens
+            // Opening a fifo for writing blocks until `rt start` opens
+            steps.enter("wait-start")?;
             // it for reading; it is reopened through the host procfs handle
             // because its path is outside the container.
             let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
             let fifo = syscall::openat(self.proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
             nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
             drop(fifo);
-            // 17.
+            steps.enter("start-hooks")?;
             for h in &gate.hooks {
                 crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
             }
         }
-        // 18.
+        steps.enter("exec")?;
         Ok(process::exec(&program, &args, &env))
     }
 }

@@ -21,7 +21,8 @@ pub enum Msg {
     /// in-container hooks receive.
     Continue(String),
     /// child → parent: everything is set up; init now waits for `start`.
-    Ready,
+    /// Carries the step timings (see `init::Steps`).
+    Ready(String),
     /// child → parent: setup failed with this message.
     Failed(String),
 }
@@ -32,7 +33,7 @@ impl Msg {
             Msg::Go => b"G".to_vec(),
             Msg::MountsDone => b"M".to_vec(),
             Msg::Continue(state) => [b"C", state.as_bytes()].concat(),
-            Msg::Ready => b"R".to_vec(),
+            Msg::Ready(t) => [b"R", t.as_bytes()].concat(),
             Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
         }
     }
@@ -42,7 +43,7 @@ impl Msg {
             b'G' => Msg::Go,
             b'M' => Msg::MountsDone,
             b'C' => Msg::Continue(String::from_utf8_lossy(&b[1..]).into_owned()),
-            b'R' => Msg::Ready,
+            b'R' => Msg::Ready(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return None,
         })
@@ -93,9 +94,9 @@ mod tests {
     fn roundtrip() {
         let (a, b) = pair().unwrap();
         a.send(&Msg::Failed("boom: x".into())).unwrap();
-        a.send(&Msg::Ready).unwrap();
+        a.send(&Msg::Ready("mounts=12".into())).unwrap();
         assert_eq!(b.recv().unwrap(), Some(Msg::Failed("boom: x".into())));
-        assert_eq!(b.recv().unwrap(), Some(Msg::Ready));
+        assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

@@ -1,0 +1,32 @@
+//! Fault injection for the reliability tests (cargo feature
+//! `fault-injection`, off in release builds): `RT_FAULT=<point>:<action>`
+//! makes rt die (`kill`: SIGKILL itself) or fail (`error`) when it reaches
+//! the named point, so tests can prove that every half-made container is
+//! cleaned up by `rt delete --force`. Points are `init:<step>` for the init
+//! pipeline and `<command>:<phase>` for the host side; `rt --debug` logs
+//! every point it passes.
+//! Without the feature, [`point`] compiles to nothing.
+
+use crate::error::Result;
+
+#[cfg(feature = "fault-injection")]
+pub fn point(name: &str) -> Result<()> {
+    let Ok(spec) = std::env::var("RT_FAULT") else { return Ok(()) };
+    let Some((at, action)) = spec.rsplit_once(':') else { return Ok(()) };
+    if at != name {
+        return Ok(());
+    }
+    match action {
+        "kill" => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            Ok(())
+        }
+        _ => Err(crate::error::Error::Init(format!("injected fault at {name}"))),
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn point(_name: &str) -> Result<()> {
+    Ok(())
+}
