@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rt::container::{create, delete, exec, kill, query, run, spec_template, start};
+use rt::container::{create, delete, exec, features, kill, query, run, spec_template, start};
 use rt::logging::{self, Format};
 use rt::state::Store;
 
@@ -151,6 +151,8 @@ enum Cmd {
     },
     /// Run a process in a running container.
     Exec(ExecArgs),
+    /// Print the features this build supports (OCI features document).
+    Features,
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -225,6 +227,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
+        Cmd::Features => println!("{}", serde_json::to_string_pretty(&features::features())?),
         Cmd::Exec(a) => return Ok(exec_command(&store, a)?),
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");

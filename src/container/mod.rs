@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod features;
 pub mod delete;
 pub mod kill;
 pub mod query;

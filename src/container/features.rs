@@ -1,0 +1,44 @@
+//! `rt features`: what this build of rt supports, in the runtime spec's
+//! features document (features.md), for clients such as containerd and
+//! Kubernetes that decide what to ask for from it.
+
+use serde_json::{json, Value};
+
+use crate::state::OCI_VERSION;
+
+/// Every mount option `init::mounts::parse_options` understands.
+const MOUNT_OPTIONS: &[&str] = &[
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev",
+    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime",
+    "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid",
+    "sync", "unbindable",
+];
+
+pub fn features() -> Value {
+    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": MOUNT_OPTIONS,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": seccomp(),
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+        },
+        "annotations": {
+            "io.github.rt.version": env!("CARGO_PKG_VERSION"),
+        },
+    })
+}
+
+/// Seccomp is not compiled in yet: say so rather than promise it (TODO #7:
+/// report actions, operators and archs from the seccomp module).
+fn seccomp() -> Value {
+    json!({"enabled": false})
+}
