@@ -1,0 +1,463 @@
+//! The harness every runtime test uses: a bundle per container (busybox
+//! rootfs, config.json made by `rt spec`), the rt (or runc) command line with
+//! a deadline, and a guard that deletes the container when the test ends —
+//! even on panic — and fails the test if anything of it is left.
+
+// Each test binary compiles its own copy of this module and uses only part.
+#![allow(dead_code)]
+
+pub mod json;
+pub mod procfs;
+pub mod residue;
+pub mod rootfs;
+
+use std::cell::RefCell;
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use residue::Tracked;
+
+pub const RT: &str = env!("CARGO_BIN_EXE_rt");
+pub const RUNC: &str = "/usr/sbin/runc";
+
+/// Long enough for a loaded 2-core machine, short enough that a hung rt
+/// fails its test instead of the whole suite.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The OCI runtime a container runs under.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Runtime {
+    Rt,
+    Runc,
+}
+
+impl Runtime {
+    fn binary(self) -> &'static str {
+        match self {
+            Runtime::Rt => RT,
+            Runtime::Runc => RUNC,
+        }
+    }
+
+    /// The cgroup of container `id`, always below /rt-test: the machine's
+    /// own service lives in cgroups that tests must never touch.
+    fn cgroup_name(self, id: &str) -> String {
+        match self {
+            Runtime::Rt => id.to_string(),
+            Runtime::Runc => format!("{id}-runc"),
+        }
+    }
+}
+
+/// A finished command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Panics with the command's output unless it exited 0.
+    pub fn ok(self) -> Outcome {
+        assert_eq!(self.code, 0, "command failed:\n{self}");
+        self
+    }
+
+    /// Panics unless the command failed with exactly one line on stderr
+    /// containing `needle`; returns that line.
+    pub fn fails_with(&self, needle: &str) -> String {
+        assert_ne!(self.code, 0, "command succeeded:\n{self}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "want one stderr line:\n{self}");
+        assert!(lines[0].contains(needle), "want {needle:?} on stderr:\n{self}");
+        lines[0].to_string()
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Run `cmd` with stdout/stderr sent to files `<out>.stdout`/`.stderr`.
+/// Files, not pipes: a container created by the command keeps its stdio
+/// open long after the command exits.
+pub fn run_with_deadline(mut cmd: Command, out: &Path) -> Outcome {
+    let (so, se) = (out.with_extension("stdout"), out.with_extension("stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(&so).expect("create stdout file"))
+        .stderr(File::create(&se).expect("create stderr file"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+    Outcome { code, stdout: read_lossy(&so), stderr: read_lossy(&se) }
+}
+
+fn read_lossy(p: &Path) -> String {
+    String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned()
+}
+
+/// A container id unique in this machine: the test's name (the test
+/// harness names each test's thread after it), pid and a counter.
+pub fn unique_id() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let thread = std::thread::current();
+    let name: String = thread
+        .name()
+        .unwrap_or("test")
+        .rsplit("::")
+        .next()
+        .unwrap_or("test")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
+        .take(40)
+        .collect();
+    format!("{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A temp dir the container processes (possibly another uid in a user
+/// namespace) can traverse.
+pub fn tempdir() -> TempDir {
+    let d = tempfile::Builder::new().prefix("rt-test.").tempdir().expect("tempdir");
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
+    d
+}
+
+/// One container and everything it owns; dropping it is the cleanup.
+pub struct Container {
+    pub id: String,
+    pub runtime: Runtime,
+    /// config.json, written to the bundle before each create/run.
+    pub config: Value,
+    tmp: Option<TempDir>,
+    /// The `--root` state directory, shared by containers made with `sibling`.
+    root: Rc<TempDir>,
+    pids: RefCell<Vec<Tracked>>,
+    /// stdout/stderr files of the create that started the container: its
+    /// processes keep writing there.
+    create_out: RefCell<Option<PathBuf>>,
+    calls: RefCell<usize>,
+}
+
+/// `["sh", "-c", script]`.
+pub fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+impl Container {
+    /// A container running `args`, with rt's default config otherwise.
+    pub fn new<S: AsRef<str>>(args: &[S]) -> Container {
+        Self::build(Runtime::Rt, Rc::new(tempdir()), args)
+    }
+
+    /// A container running `sh -c script`.
+    pub fn sh(script: &str) -> Container {
+        Self::new(&sh(script))
+    }
+
+    pub fn with_runtime<S: AsRef<str>>(runtime: Runtime, args: &[S]) -> Container {
+        Self::build(runtime, Rc::new(tempdir()), args)
+    }
+
+    /// Another container in the same `--root`.
+    pub fn sibling<S: AsRef<str>>(&self, args: &[S]) -> Container {
+        Self::build(self.runtime, Rc::clone(&self.root), args)
+    }
+
+    fn build<S: AsRef<str>>(runtime: Runtime, root: Rc<TempDir>, args: &[S]) -> Container {
+        let id = unique_id();
+        let tmp = tempdir();
+        let bundle = tmp.path().join("bundle");
+        fs::create_dir(&bundle).expect("create bundle");
+        rootfs::copy_linked(&bundle.join("rootfs"));
+        let mut spec = Command::new(RT);
+        spec.arg("spec").arg("--bundle").arg(&bundle);
+        run_with_deadline(spec, &tmp.path().join("spec")).ok();
+        let config = serde_json::from_slice(&fs::read(bundle.join("config.json")).expect("read config")).expect("parse config");
+        let mut c = Container {
+            id,
+            runtime,
+            config,
+            tmp: Some(tmp),
+            root,
+            pids: RefCell::new(Vec::new()),
+            create_out: RefCell::new(None),
+            calls: RefCell::new(0),
+        };
+        c.set("/process/terminal", false);
+        c.set("/process/args", args.iter().map(|a| a.as_ref()).collect::<Vec<_>>());
+        let cgroup = format!("/rt-test/{}", runtime.cgroup_name(&c.id));
+        c.set("/linux/cgroupsPath", cgroup);
+        c
+    }
+
+    pub fn set(&mut self, pointer: &str, value: impl Into<Value>) -> &mut Self {
+        json::set(&mut self.config, pointer, value);
+        self
+    }
+
+    pub fn push(&mut self, pointer: &str, value: Value) -> &mut Self {
+        json::push(&mut self.config, pointer, value);
+        self
+    }
+
+    pub fn remove(&mut self, pointer: &str) -> &mut Self {
+        json::remove(&mut self.config, pointer);
+        self
+    }
+
+    /// Add a namespace of `typ` (new, or joined when `path` is given).
+    pub fn add_namespace(&mut self, typ: &str, path: Option<&str>) -> &mut Self {
+        let mut ns = serde_json::json!({ "type": typ });
+        if let Some(p) = path {
+            ns["path"] = p.into();
+        }
+        self.remove_namespace(typ).push("/linux/namespaces", ns)
+    }
+
+    pub fn remove_namespace(&mut self, typ: &str) -> &mut Self {
+        if let Some(list) = self.config.pointer_mut("/linux/namespaces").and_then(Value::as_array_mut) {
+            list.retain(|n| n["type"] != typ);
+        }
+        self
+    }
+
+    /// A scratch directory of this container, outside its bundle.
+    pub fn scratch(&self) -> &Path {
+        self.tmp.as_ref().expect("container tmp").path()
+    }
+
+    pub fn bundle(&self) -> PathBuf {
+        self.scratch().join("bundle")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.bundle().join("rootfs")
+    }
+
+    pub fn state_root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.scratch().join("pid")
+    }
+
+    pub fn cgroup_name(&self) -> String {
+        self.runtime.cgroup_name(&self.id)
+    }
+
+    /// Replace the rootfs by a real copy owned by `uid:gid` (user
+    /// namespaces: the container's root must own its files).
+    pub fn chown_rootfs(&mut self, uid: u32, gid: u32) -> &mut Self {
+        fs::remove_dir_all(self.rootfs()).expect("remove rootfs copy");
+        rootfs::copy_owned(&self.rootfs(), uid, gid);
+        self
+    }
+
+    fn write_config(&self) {
+        let text = serde_json::to_vec_pretty(&self.config).expect("encode config");
+        fs::write(self.bundle().join("config.json"), text).expect("write config");
+    }
+
+    fn next_out(&self) -> PathBuf {
+        let mut n = self.calls.borrow_mut();
+        *n += 1;
+        self.scratch().join(format!("call{n}"))
+    }
+
+    /// The runtime's command line with `--root`, without running it.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = Command::new(self.runtime.binary());
+        cmd.arg("--root").arg(self.state_root()).args(args);
+        cmd
+    }
+
+    /// `rt --root <root> args...`
+    pub fn rt<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Outcome {
+        run_with_deadline(self.command(args), &self.next_out())
+    }
+
+    /// Run `cmd` (built by [`Container::command`]) as a create/run of this
+    /// container: config written first, the pid recorded after.
+    pub fn launch(&self, cmd: Command) -> Outcome {
+        self.write_config();
+        let out = self.next_out();
+        let result = run_with_deadline(cmd, &out);
+        *self.create_out.borrow_mut() = Some(out);
+        self.track_pid_file();
+        result
+    }
+
+    /// `run` or `create` with the bundle, pid file and `extra` flags.
+    fn launch_verb(&self, verb: &str, extra: &[&str]) -> Outcome {
+        let mut cmd = self.command(&[verb]);
+        cmd.arg("--bundle").arg(self.bundle()).arg("--pid-file").arg(self.pid_file()).args(extra).arg(&self.id);
+        self.launch(cmd)
+    }
+
+    /// `run` in the foreground: the container's exit code and output.
+    pub fn run(&self) -> Outcome {
+        self.launch_verb("run", &[])
+    }
+
+    pub fn run_with(&self, extra: &[&str]) -> Outcome {
+        self.launch_verb("run", extra)
+    }
+
+    pub fn create(&self) -> Outcome {
+        self.launch_verb("create", &[])
+    }
+
+    pub fn create_with(&self, extra: &[&str]) -> Outcome {
+        self.launch_verb("create", extra)
+    }
+
+    /// Create, panicking on failure; the init pid.
+    pub fn create_ok(&self) -> i32 {
+        self.create().ok();
+        self.pid()
+    }
+
+    pub fn start(&self) -> Outcome {
+        self.rt(&["start", &self.id])
+    }
+
+    /// Create and start, panicking on failure; the container's pid.
+    pub fn start_ok(&self) -> i32 {
+        let pid = self.create_ok();
+        self.start().ok();
+        pid
+    }
+
+    /// Output of the container's processes after a create (they inherit
+    /// the create's stdout and stderr).
+    pub fn output(&self) -> Outcome {
+        let out = self.create_out.borrow().clone().expect("container was not created");
+        Outcome { code: 0, stdout: read_lossy(&out.with_extension("stdout")), stderr: read_lossy(&out.with_extension("stderr")) }
+    }
+
+    /// Wait until the container's stdout contains `needle`.
+    pub fn wait_output(&self, needle: &str) -> String {
+        wait_for(&format!("{needle:?} in the output of {}", self.id), || {
+            let out = self.output().stdout;
+            out.contains(needle).then_some(out)
+        })
+    }
+
+    fn track_pid_file(&self) {
+        let Ok(text) = fs::read_to_string(self.pid_file()) else { return };
+        let pid: i32 = text.trim().parse().unwrap_or_else(|_| panic!("pid file holds {text:?}"));
+        self.pids.borrow_mut().push(Tracked { pid, start: procfs::start_time(pid) });
+    }
+
+    /// The init pid from the pid file.
+    pub fn pid(&self) -> i32 {
+        self.pids.borrow().last().map(|t| t.pid).expect("no pid file was written")
+    }
+
+    pub fn state(&self) -> Value {
+        let out = self.rt(&["state", &self.id]).ok();
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"))
+    }
+
+    pub fn status(&self) -> String {
+        self.state()["status"].as_str().expect("status").to_string()
+    }
+
+    /// Wait until the state reports `status`.
+    pub fn wait_status(&self, status: &str) {
+        wait_for(&format!("{} to be {status}", self.id), || (self.status() == status).then_some(()));
+    }
+
+    pub fn kill(&self, signal: &str) -> Outcome {
+        self.rt(&["kill", &self.id, signal])
+    }
+
+    pub fn delete(&self) -> Outcome {
+        self.rt(&["delete", &self.id])
+    }
+
+    /// /proc/<pid>/<file> of the container's init, read from the host.
+    pub fn proc_file(&self, file: &str) -> String {
+        procfs::read(&format!("/proc/{}/{file}", self.pid()))
+    }
+
+    /// Delete and report what is left; the temp dirs are removed unless a
+    /// mount is left in them (removing would recurse into the mount).
+    fn cleanup(&mut self) -> Vec<String> {
+        let del = self.rt(&["delete", "--force", &self.id]);
+        let mut problems = Vec::new();
+        if del.code != 0 {
+            problems.push(format!("delete --force failed:\n{del}"));
+        }
+        let tmp = self.tmp.take().expect("container tmp");
+        problems.extend(residue::problems(&self.root.path().join(&self.id), &self.cgroup_name(), tmp.path(), &self.pids.borrow()));
+        if residue::mounts_mentioning(tmp.path()).is_empty() {
+            let _ = tmp.close();
+        } else {
+            let _ = tmp.keep();
+        }
+        problems
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let problems = self.cleanup();
+        if problems.is_empty() {
+            return;
+        }
+        let msg = format!("container {} left residue:\n{}", self.id, problems.join("\n"));
+        // A second panic while unwinding would abort the whole test binary.
+        if std::thread::panicking() {
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
+        }
+    }
+}
+
+/// Poll `f` until it returns Some, for at most the harness deadline.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run a host command, panicking unless it succeeds; its stdout.
+pub fn host(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

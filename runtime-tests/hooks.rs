@@ -1,0 +1,139 @@
+//! The six OCI hooks: where each runs, what it sees, and what its failure
+//! does. Each hook records its stdin (the state), its mount namespace and
+//! its arguments into files the test reads.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{procfs, sh, Container};
+use serde_json::{json, Value};
+
+/// A hook running the host's sh with `script`; `$0` is `argv0`.
+fn hook(script: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["hook-argv0", "-c", script], "env": ["HOOK_ENV=set"]})
+}
+
+/// A hook that records state, mount namespace, argv0 and env under `dir/name.*`.
+fn recorder(dir: &Path, name: &str) -> Value {
+    let base = dir.join(name);
+    let b = base.display();
+    hook(&format!(
+        "cat > {b}.state; readlink /proc/self/ns/mnt > {b}.mnt; echo \"$0\" > {b}.env; /usr/bin/env >> {b}.env"
+    ))
+}
+
+fn read_state(dir: &Path, name: &str) -> Value {
+    let text = fs::read_to_string(dir.join(format!("{name}.state"))).unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} hook got no state JSON ({e}): {text:?}"))
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file)).unwrap_or_default().trim().to_string()
+}
+
+fn record_dir(c: &Container) -> PathBuf {
+    let d = c.scratch().join("hooks");
+    fs::create_dir_all(&d).expect("hooks dir");
+    d
+}
+
+#[test]
+fn every_hook_runs_where_the_spec_says_with_the_state() {
+    let mut c = Container::sh("test -f /started-hook && echo saw-start-hook; sleep 1000");
+    let dir = record_dir(&c);
+    c.set("/root/readonly", false);
+    for name in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+        c.push(&format!("/hooks/{name}"), recorder(&dir, name));
+    }
+    // startContainer runs inside the container: its path and files are the
+    // container's.
+    c.push("/hooks/startContainer", json!({"path": "/bin/sh", "args": ["sh", "-c", "cat > /started-hook"]}));
+    let pid = c.create_ok();
+    let host_mnt = procfs::ns_link("self", "mnt");
+    let container_mnt = procfs::ns_link(&pid.to_string(), "mnt");
+    for name in ["prestart", "createRuntime", "createContainer"] {
+        let st = read_state(&dir, name);
+        assert_eq!(st["status"], "creating", "{name}: {st}");
+        assert_eq!(st["id"], c.id.as_str());
+        assert_eq!(st["pid"], pid, "{name}: {st}");
+        assert_eq!(st["bundle"], c.bundle().display().to_string());
+    }
+    assert_eq!(read(&dir, "prestart.mnt"), host_mnt, "prestart runs in the runtime namespace");
+    assert_eq!(read(&dir, "createRuntime.mnt"), host_mnt, "createRuntime runs in the runtime namespace");
+    assert_eq!(read(&dir, "createContainer.mnt"), container_mnt, "createContainer runs in the container namespace");
+    let env = read(&dir, "prestart.env");
+    assert!(env.starts_with("hook-argv0\n"), "args[0] is not argv0: {env}");
+    assert!(env.contains("HOOK_ENV=set"), "the hook's env is missing: {env}");
+    assert!(!env.contains("HOME="), "rt's own environment leaked into the hook: {env}");
+    assert!(!dir.join("poststart.state").exists(), "poststart before start");
+
+    c.start().ok();
+    c.wait_output("saw-start-hook");
+    let started: Value = serde_json::from_str(&fs::read_to_string(c.rootfs().join("started-hook")).expect("startContainer ran"))
+        .expect("startContainer state");
+    assert_eq!(started["status"], "created");
+    assert_eq!(read_state(&dir, "poststart")["status"], "running");
+    assert!(!dir.join("poststop.state").exists(), "poststop before delete");
+
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.delete().ok();
+    let st = read_state(&dir, "poststop");
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["id"], c.id.as_str());
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_cleans_up() {
+    let mut c = Container::new(&["true"]);
+    c.push("/hooks/createRuntime", hook("exit 3"));
+    let out = c.create();
+    out.fails_with("createRuntime hook /bin/sh: failed with exit status: 3");
+    assert!(!c.state_root().join(&c.id).exists(), "state dir left behind");
+}
+
+#[test]
+fn failing_create_container_hook_fails_create() {
+    let mut c = Container::new(&["true"]);
+    c.push("/hooks/createContainer", hook("exit 4"));
+    c.create().fails_with("createContainer hook /bin/sh: failed with exit status: 4");
+}
+
+#[test]
+fn hook_timeout_kills_the_hook_and_fails() {
+    let mut c = Container::new(&["true"]);
+    let mut h = hook("sleep 30");
+    h["timeout"] = 1.into();
+    c.push("/hooks/prestart", h);
+    let t = std::time::Instant::now();
+    c.create().fails_with("prestart hook /bin/sh: timed out after 1s");
+    assert!(t.elapsed().as_secs() < 10, "the hook was not killed at its timeout");
+}
+
+#[test]
+fn failing_poststart_and_poststop_are_only_logged() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.push("/hooks/poststart", hook("exit 1"));
+    c.push("/hooks/poststop", hook("exit 1"));
+    c.create_ok();
+    c.start().ok();
+    assert_eq!(c.status(), "running");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.delete().ok();
+}
+
+#[test]
+fn failing_start_container_hook_stops_the_user_process() {
+    let mut c = Container::new(&sh("echo user-process-ran"));
+    c.set("/root/readonly", false);
+    c.push("/hooks/startContainer", json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}));
+    c.create_ok();
+    c.start().ok();
+    c.wait_status("stopped");
+    let out = c.output();
+    assert!(!out.stdout.contains("user-process-ran"), "user process ran after a failed startContainer hook:\n{out}");
+    assert!(out.stderr.contains("startContainer hook"), "no error reported:\n{out}");
+}
