@@ -247,3 +247,59 @@ pub fn bpf_prog_attach(target: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach_type
     let ret = unsafe { libc::syscall(libc::SYS_bpf, bpf::PROG_ATTACH, &attr as *const BpfProgAttachAttr, std::mem::size_of::<BpfProgAttachAttr>()) };
     Errno::result(ret).map(drop)
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, program). With
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags` the kernel answers with the
+/// filter's user-notification fd, returned here; otherwise `None`.
+pub fn seccomp_set_mode_filter(flags: libc::c_ulong, program: &[libc::sock_filter]) -> nix::Result<Option<OwnedFd>> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| Errno::E2BIG)?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` describes `program`, which outlives the call; the kernel
+    // only reads (copies) the instructions.
+    let ret = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    let ret = Errno::result(ret)?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER the kernel returned a new fd nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0 = self, class << 13 | level).
+pub fn set_io_priority(class: u32, level: u32) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (class << 13) | level) };
+    Errno::result(ret).map(drop)
+}
+
+/// The kernel's `struct sched_attr` (sched_setattr(2)), without the
+/// utilisation clamps.
+#[repr(C)]
+#[derive(Default)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+pub fn set_scheduler(attr: &mut SchedAttr) -> nix::Result<()> {
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a valid sched_attr whose size field matches the
+    // struct passed; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *mut SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+pub fn set_personality(persona: libc::c_ulong) -> nix::Result<()> {
+    // SAFETY: personality takes an integer and returns the old persona.
+    let ret = unsafe { libc::personality(persona) };
+    Errno::result(ret).map(drop)
+}

@@ -65,6 +65,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let created = cg.create();
     guard.cgroups = Some(cg.clone());
     created?;
+    cg.apply_resources(linux.resources().as_ref().unwrap_or(&oci_spec::runtime::LinuxResources::default()))?;
     fault::point("create:cgroups")?;
 
     let fifo_path = locked.dir.join(EXEC_FIFO);
@@ -141,6 +142,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     store.save(&st)?;
     fault::point("create:cloned")?;
 
+    // execCPUAffinity.initial applies while rt still works for the child,
+    // before the cgroup's cpuset does.
+    if let Some(cpus) = spec_initial_affinity(&st) {
+        init::set_affinity(pid, &cpus)?;
+    }
     st.cgroups.add_process(pid.as_raw())?;
     if new_userns {
         write_id_map(pid, "uid_map", &uid_maps)?;
@@ -172,6 +178,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
     Ok(Created { pid, state: st })
+}
+
+fn spec_initial_affinity(st: &State) -> Option<String> {
+    st.config.process().as_ref()?.exec_cpu_affinity().as_ref()?.initial().clone()
 }
 
 /// `--debug`: how long each init step took, as the init reported it.

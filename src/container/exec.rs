@@ -82,6 +82,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         console,
         preserve_fds: opts.preserve_fds,
         in_userns: join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        personality: st.config.linux().as_ref().and_then(|l| l.personality().clone()),
         join,
     };
     let pid = match syscall::clone_process(0).ctx(|| "cannot fork the exec process")? {

@@ -17,6 +17,7 @@ pub struct ExecArgs {
     /// joined by the parent, for its children).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 pub fn run(a: ExecArgs) -> ! {
@@ -30,6 +31,7 @@ pub fn run(a: ExecArgs) -> ! {
         let pty = open_terminal(&a.process, a.console.as_ref(), false)?;
         let launch = Launch {
             process: &a.process,
+            personality: a.personality.as_ref(),
             in_userns: a.in_userns,
             sync: &a.sync,
             preserve_fds: a.preserve_fds,

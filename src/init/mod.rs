@@ -30,7 +30,8 @@
 //!                                 (mounted in 5), bound over /dev/console
 //!                                 before the root can go read-only.
 //! 10. maskedPaths, readonlyPaths, root.readonly — last changes to the tree.
-//! 11. oom_score_adj, rlimits, bounding set — need privileges we drop next.
+//! 11. oom_score_adj, rlimits, io priority, scheduler, personality, cpu
+//!     affinity, bounding set — need privileges we drop next.
 //! 12. user, groups, capability sets.
 //! 13. cwd (as the final user, so permissions are the user's), umask, and
 //!     the program looked up now so `create` reports a missing binary.
@@ -52,6 +53,7 @@
 //! would let the container open /proc/<pid>/exe and overwrite rt on the host
 //! (CVE-2019-5736). exec(2) resets the flag for the container's program.
 
+mod attributes;
 mod capabilities;
 mod devices;
 mod mounts;
@@ -74,13 +76,14 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::syscall;
 
+pub use attributes::set_affinity;
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
@@ -244,6 +247,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let started = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
     let launch = Launch {
         process,
+        personality: linux.personality().as_ref(),
         in_userns: ns.has(LinuxNamespaceType::User),
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
@@ -305,6 +309,7 @@ struct Gate<'a> {
 /// Steps 11–18, shared by init and exec'd processes.
 struct Launch<'a> {
     process: &'a Process,
+    personality: Option<&'a LinuxPersonality>,
     in_userns: bool,
     sync: &'a Channel,
     preserve_fds: u32,
@@ -323,6 +328,7 @@ impl Launch<'_> {
             process::set_oom_score_adj(score)?;
         }
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+        attributes::apply(process, self.personality)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
 

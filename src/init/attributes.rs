@@ -1,0 +1,84 @@
+//! Process attributes that need privileges dropped later in the pipeline:
+//! `process.ioPriority`, `process.scheduler`, `linux.personality` and the
+//! final CPU affinity of `process.execCPUAffinity`.
+
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
+};
+
+use crate::error::{Context, Error, Result};
+use crate::syscall::{self, SchedAttr};
+
+pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Result<()> {
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        let level = u32::try_from(io.priority()).ok().filter(|p| *p <= 7);
+        let level = level.ok_or_else(|| Error::Config(format!("process.ioPriority.priority {} is not 0-7", io.priority())))?;
+        syscall::set_io_priority(class, level).ctx(|| format!("cannot set io priority {:?} {level}", io.class()))?;
+    }
+    if let Some(s) = process.scheduler() {
+        let mut attr = SchedAttr {
+            policy: match s.policy() {
+                LinuxSchedulerPolicy::SchedOther => 0,
+                LinuxSchedulerPolicy::SchedFifo => 1,
+                LinuxSchedulerPolicy::SchedRr => 2,
+                LinuxSchedulerPolicy::SchedBatch => 3,
+                LinuxSchedulerPolicy::SchedIso => 4,
+                LinuxSchedulerPolicy::SchedIdle => 5,
+                LinuxSchedulerPolicy::SchedDeadline => 6,
+            },
+            nice: s.nice().unwrap_or(0),
+            priority: s.priority().unwrap_or(0).max(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+            ..Default::default()
+        };
+        for f in s.flags().iter().flatten() {
+            attr.flags |= match f {
+                LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+            };
+        }
+        syscall::set_scheduler(&mut attr).ctx(|| format!("cannot set scheduler {:?}", s.policy()))?;
+    }
+    if let Some(p) = personality {
+        if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(Error::Config("linux.personality.flags are not supported".into()));
+        }
+        let persona = match p.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        syscall::set_personality(persona).ctx(|| format!("cannot set personality {:?}", p.domain()))?;
+    }
+    if let Some(cpus) = process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().clone()) {
+        set_affinity(Pid::from_raw(0), &cpus)?;
+    }
+    Ok(())
+}
+
+/// Pin `pid` (0: this process) to a cpu list such as `0-3,7`.
+pub fn set_affinity(pid: Pid, list: &str) -> Result<()> {
+    let mut set = CpuSet::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let bad = || Error::Config(format!("execCPUAffinity {list:?}: bad cpu range {part:?}"));
+        let (lo, hi): (usize, usize) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+        for cpu in lo..=hi {
+            set.set(cpu).map_err(|_| bad())?;
+        }
+    }
+    sched_setaffinity(pid, &set).ctx(|| format!("cannot set cpu affinity {list}"))
+}
