@@ -15,6 +15,8 @@ pub mod fault;
 pub mod hooks;
 pub mod init;
 pub mod logging;
+pub mod netdev;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod state;

@@ -148,6 +148,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         init::set_affinity(pid, &cpus)?;
     }
     st.cgroups.add_process(pid.as_raw())?;
+    if let Some(linux) = st.config.linux() {
+        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
+        }
+    }
     if new_userns {
         write_id_map(pid, "uid_map", &uid_maps)?;
         write_id_map(pid, "gid_map", &gid_maps)?;
@@ -178,6 +183,16 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
     Ok(Created { pid, state: st })
+}
+
+/// The network namespace the init is in, or will join.
+fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs::File> {
+    let ns = linux.namespaces().iter().flatten().find(|n| n.typ() == LinuxNamespaceType::Network);
+    let path = match ns {
+        None => return Err(Error::Config("linux.netDevices needs a network namespace".into())),
+        Some(n) => n.path().clone().unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
+    };
+    std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
 }
 
 fn spec_initial_affinity(st: &State) -> Option<String> {
