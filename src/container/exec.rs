@@ -32,6 +32,8 @@ pub struct Overrides {
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub tty: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
 }
 
 pub struct ExecOptions {
@@ -175,6 +177,12 @@ fn merge(st: &State, o: &Overrides) -> Result<Process> {
     }
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if o.apparmor.is_some() {
+        p.set_apparmor_profile(o.apparmor.clone());
+    }
+    if o.process_label.is_some() {
+        p.set_selinux_label(o.process_label.clone());
     }
     Ok(p)
 }

@@ -56,6 +56,7 @@
 mod attributes;
 mod capabilities;
 mod devices;
+mod lsm;
 mod mounts;
 mod namespaces;
 mod paths;
@@ -329,6 +330,7 @@ impl Launch<'_> {
         }
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.personality)?;
+        lsm::apply_on_exec(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
 
