@@ -3,7 +3,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-apt_packages := "busybox-static runc iproute2 util-linux procps"
+apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio"
 
 default: demo
 
@@ -33,6 +33,22 @@ demo: deps build
 test: deps
     cargo build --bin rt
     cargo test --workspace -- --test-threads=4
+
+# Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
+test-cgroup2: deps build
+    scripts/vm/run.sh target/release/rt
+
+# rt against runc and crun, interleaved: writes bench/results.{md,json} and bench/medians.svg.
+bench rounds="40" scale="1000": deps build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v crun >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crun >/dev/null
+    # crun refuses a hybrid layout without a v1 hugetlb hierarchy.
+    if [ ! -d /sys/fs/cgroup/hugetlb ] && [ -d /sys/fs/cgroup/memory ]; then
+        mkdir -p /sys/fs/cgroup/hugetlb
+        mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
+    fi
+    python3 scripts/bench/bench.py --rt target/release/rt --rounds {{rounds}} --scale {{scale}} --out bench
 
 fmt:
     cargo fmt --all

@@ -52,6 +52,11 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// A `linux.seccomp` profile rt cannot compile; found before `create`
+    /// sets anything up.
+    #[error("invalid linux.seccomp: {0}")]
+    Seccomp(String),
+
     /// A resource limit the cgroup rejected or this host cannot express.
     #[error("cgroup resources: {0}")]
     Resource(String),

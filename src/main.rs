@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rt::container::{create, delete, exec, features, kill, query, run, spec_template, start};
+use rt::container::{create, delete, events, exec, features, kill, pause, ps, query, run, spec_template, start, update};
 use rt::logging::{self, Format};
 use rt::state::Store;
 
@@ -153,6 +153,34 @@ enum Cmd {
     Exec(ExecArgs),
     /// Print the features this build supports (OCI features document).
     Features,
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List a container's processes (`rt ps ID -- ps options`).
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change a running container's resource limits.
+    Update {
+        #[command(flatten)]
+        args: update::UpdateArgs,
+        id: String,
+    },
+    /// Print resource usage and OOM events as JSON lines.
+    Events {
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats (Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s", value_parser = events::parse_duration)]
+        interval: std::time::Duration,
+        id: String,
+    },
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -229,6 +257,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
         Cmd::Features => println!("{}", serde_json::to_string_pretty(&features::features())?),
         Cmd::Exec(a) => return Ok(exec_command(&store, a)?),
+        Cmd::Pause { id } => pause::pause(&store, &id)?,
+        Cmd::Resume { id } => pause::resume(&store, &id)?,
+        Cmd::Ps { format, id, ps_args } => {
+            let f = match format.as_str() {
+                "table" => ps::PsFormat::Table,
+                "json" => ps::PsFormat::Json,
+                other => anyhow::bail!("invalid --format {other:?}: table or json"),
+            };
+            ps::ps(&store, &id, f, &ps_args, &mut std::io::stdout().lock())?;
+        }
+        Cmd::Update { args, id } => update::update(&store, &id, &args)?,
+        Cmd::Events { stats, interval, id } => events::events(&store, &id, stats, interval, &mut std::io::stdout().lock())?,
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -243,9 +283,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
-    if a.apparmor.is_some() || a.process_label.is_some() {
-        anyhow::bail!("--apparmor and --process-label need an active AppArmor/SELinux, which this host does not have");
-    }
     if a.cgroup.is_some() {
         anyhow::bail!("--cgroup needs cgroup v2 sub-cgroups, which are not supported yet (issue #12)");
     }
@@ -261,6 +298,8 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
             caps: a.cap,
             no_new_privs: a.no_new_privs,
             tty: a.tty,
+            apparmor: a.apparmor,
+            process_label: a.process_label,
         },
         console_socket: a.console_socket,
         pid_file: a.pid_file,

@@ -187,15 +187,10 @@ impl Store {
         let path = self.dir(id).join(STATE_FILE);
         let data = match fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                if self.dir(id).exists() {
-                    return Err(Error::CorruptState {
-                        id: id.to_string(),
-                        why: "state.json is missing".into(),
-                    });
-                }
-                return Err(Error::NotFound(id.to_string()));
-            }
+            // A directory without state.json is a create between its claim
+            // and its first save, or one killed there: nothing to report
+            // yet, as runc says too (`delete --force` removes the directory).
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         };
         serde_json::from_slice(&data).map_err(|e| Error::CorruptState {
@@ -286,15 +281,16 @@ impl State {
     }
 
     pub fn status(&self, store: &Store) -> Status {
+        if self.phase == Status::Creating {
+            // Before clone the pid is 0 and a create at work holds the lock.
+            // After it, an init whose create died stays half-made until
+            // `delete` kills it (it waits at the exec fifo for ever once
+            // Ready): creating while it lives, never stopped with a live pid.
+            let working = self.alive() || (self.pid == 0 && store.is_locked(&self.id));
+            return if working { Status::Creating } else { Status::Stopped };
+        }
         if !self.alive() {
             return Status::Stopped;
-        }
-        if self.phase == Status::Creating {
-            return if store.is_locked(&self.id) {
-                Status::Creating
-            } else {
-                Status::Stopped
-            };
         }
         if store.dir(&self.id).join(EXEC_FIFO).exists() {
             return Status::Created;

@@ -154,6 +154,7 @@ pub struct Container {
     pub runtime: Runtime,
     /// config.json, written to the bundle before each create/run.
     pub config: Value,
+    config_text: Option<String>,
     tmp: Option<TempDir>,
     /// The `--root` state directory, shared by containers made with `sibling`.
     root: Rc<TempDir>,
@@ -203,6 +204,7 @@ impl Container {
             id,
             runtime,
             config,
+            config_text: None,
             tmp: Some(tmp),
             root,
             pids: RefCell::new(Vec::new()),
@@ -280,8 +282,18 @@ impl Container {
         self
     }
 
+    /// Use `text` as config.json verbatim (it need not be valid JSON)
+    /// instead of `config`.
+    pub fn set_config_text(&mut self, text: String) -> &mut Self {
+        self.config_text = Some(text);
+        self
+    }
+
     fn write_config(&self) {
-        let text = serde_json::to_vec_pretty(&self.config).expect("encode config");
+        let text = match &self.config_text {
+            Some(t) => t.clone().into_bytes(),
+            None => serde_json::to_vec_pretty(&self.config).expect("encode config"),
+        };
         fs::write(self.bundle().join("config.json"), text).expect("write config");
     }
 
@@ -314,11 +326,16 @@ impl Container {
         result
     }
 
-    /// `run` or `create` with the bundle, pid file and `extra` flags.
-    fn launch_verb(&self, verb: &str, extra: &[&str]) -> Outcome {
+    /// The `run` or `create` command line with the bundle, pid file and
+    /// `extra` flags, for [`Container::launch`].
+    pub fn launch_command(&self, verb: &str, extra: &[&str]) -> Command {
         let mut cmd = self.command(&[verb]);
         cmd.arg("--bundle").arg(self.bundle()).arg("--pid-file").arg(self.pid_file()).args(extra).arg(&self.id);
-        self.launch(cmd)
+        cmd
+    }
+
+    fn launch_verb(&self, verb: &str, extra: &[&str]) -> Outcome {
+        self.launch(self.launch_command(verb, extra))
     }
 
     /// `run` in the foreground: the container's exit code and output.
@@ -348,11 +365,25 @@ impl Container {
         self.rt(&["start", &self.id])
     }
 
-    /// Create and start, panicking on failure; the container's pid.
+    /// Create and start, panicking on failure; the container's pid, once
+    /// it runs the configured program.
     pub fn start_ok(&self) -> i32 {
         let pid = self.create_ok();
         self.start().ok();
+        self.wait_exec();
         pid
+    }
+
+    /// Wait until the init has exec'd the container program (or exited):
+    /// `start` returns once init is released, a moment before its exec, as
+    /// with runc. Before the exec, init still has the runtime's command line.
+    pub fn wait_exec(&self) {
+        let path = format!("/proc/{}/cmdline", self.pid());
+        wait_for(&format!("{} to exec", self.id), || {
+            let Ok(cmdline) = fs::read_to_string(&path) else { return Some(()) };
+            let argv0 = cmdline.split('\0').next().unwrap_or_default();
+            (![RT, RUNC, "runc"].contains(&argv0) || procfs::start_time(self.pid()).is_none()).then_some(())
+        });
     }
 
     /// Output of the container's processes after a create (they inherit
@@ -417,7 +448,8 @@ impl Container {
             problems.push(format!("delete --force failed:\n{del}"));
         }
         let tmp = self.tmp.take().expect("container tmp");
-        problems.extend(residue::problems(&self.root.path().join(&self.id), &self.cgroup_name(), tmp.path(), &self.pids.borrow()));
+        let state_dir = self.root.path().join(&self.id);
+        problems.extend(residue::problems(&self.id, &state_dir, &self.cgroup_name(), tmp.path(), &self.pids.borrow()));
         if residue::mounts_mentioning(tmp.path()).is_empty() {
             let _ = tmp.close();
         } else {

@@ -52,8 +52,28 @@ fn alive(t: &Tracked, cgroup_name: &str) -> bool {
     }
 }
 
-/// Everything left of a container after its delete, one line each.
-pub fn problems(state_dir: &Path, cgroup_name: &str, tmp: &Path, pids: &[Tracked]) -> Vec<String> {
+/// Processes of container `id` found by scanning /proc, for when its pids
+/// are unknown (a failed create): those still in its cgroup, and inits that
+/// never got there, which still carry rt's command line naming the id.
+pub fn processes_of(id: &str, cgroup_name: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let in_cgroup = format!("/rt-test/{cgroup_name}\n");
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && procfs::start_time(*pid).is_some())
+        .filter(|pid| {
+            let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+            cmdline.split('\0').any(|arg| arg == id) || cgroup.contains(&in_cgroup)
+        })
+        .collect()
+}
+
+/// Everything left of container `id` after its delete, one line each.
+pub fn problems(id: &str, state_dir: &Path, cgroup_name: &str, tmp: &Path, pids: &[Tracked]) -> Vec<String> {
     let mut out = Vec::new();
     if state_dir.exists() {
         out.push(format!("state directory {} is left", state_dir.display()));
@@ -61,5 +81,6 @@ pub fn problems(state_dir: &Path, cgroup_name: &str, tmp: &Path, pids: &[Tracked
     out.extend(cgroup_dirs(cgroup_name).into_iter().map(|d| format!("cgroup {d} is left")));
     out.extend(mounts_mentioning(tmp).into_iter().map(|m| format!("host mount is left: {m}")));
     out.extend(pids.iter().filter(|t| alive(t, cgroup_name)).map(|t| format!("process {} is still alive", t.pid)));
+    out.extend(processes_of(id, cgroup_name).into_iter().map(|p| format!("process {p} of the container is still alive")));
     out
 }

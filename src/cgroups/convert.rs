@@ -1,6 +1,10 @@
-//! The OCI resources are shaped after cgroup v1; these turn v1 values into
-//! their v2 equivalents with the formulas runc uses, so a config means the
-//! same on either host.
+//! OCI resource values turned into what cgroup files take. The OCI
+//! resources are shaped after cgroup v1; the v2 equivalents use the formulas
+//! runc uses, so a config means the same on either host.
+
+use std::collections::HashMap;
+
+use oci_spec::runtime::LinuxRdma;
 
 use crate::error::{Error, Result};
 
@@ -48,6 +52,47 @@ pub fn v2_limit(value: i64) -> String {
     }
 }
 
+/// pids.max for an OCI `pids.limit`: 0 leaves it alone, negative is "max".
+pub fn pids_max(limit: i64) -> Option<String> {
+    match limit {
+        0 => None,
+        l => Some(v2_limit(l)),
+    }
+}
+
+/// rdma.max lines (`mlx5_0 hca_handle=2 hca_object=100`), sorted by device
+/// so the writes happen in a stable order.
+pub fn rdma_lines(rdma: &HashMap<String, LinuxRdma>) -> Vec<String> {
+    let mut lines: Vec<String> = rdma
+        .iter()
+        .map(|(dev, l)| {
+            let mut line = dev.clone();
+            if let Some(n) = l.hca_handles() {
+                line.push_str(&format!(" hca_handle={n}"));
+            }
+            if let Some(n) = l.hca_objects() {
+                line.push_str(&format!(" hca_object={n}"));
+            }
+            line
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `memory.checkBeforeUpdate`: refuse a limit at or below what the cgroup
+/// already uses instead of letting the kernel reclaim or OOM-kill.
+pub fn check_below_usage(limit: Option<i64>, swap: Option<i64>, usage: u64) -> Result<()> {
+    for (what, value) in [("memory+swap limit", swap), ("memory limit", limit)] {
+        if let Some(v) = value.filter(|v| *v > 0) {
+            if v as u64 <= usage {
+                return Err(Error::Resource(format!("rejecting {what} {v}: the cgroup already uses {usage} bytes (memory.checkBeforeUpdate)")));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +130,23 @@ mod tests {
     fn limits() {
         assert_eq!(v2_limit(-1), "max");
         assert_eq!(v2_limit(5), "5");
+        assert_eq!(pids_max(0), None);
+        assert_eq!(pids_max(-1).as_deref(), Some("max"));
+        assert_eq!(pids_max(32).as_deref(), Some("32"));
+    }
+
+    #[test]
+    fn rdma() {
+        let map: HashMap<String, LinuxRdma> =
+            serde_json::from_str(r#"{"mlx5_1": {"hcaHandles": 3}, "mlx4_0": {"hcaHandles": 2, "hcaObjects": 100}}"#).expect("valid test JSON");
+        assert_eq!(rdma_lines(&map), vec!["mlx4_0 hca_handle=2 hca_object=100", "mlx5_1 hca_handle=3"]);
+    }
+
+    #[test]
+    fn usage_check() {
+        assert!(check_below_usage(Some(100), None, 100).is_err());
+        assert!(check_below_usage(None, Some(50), 100).is_err());
+        assert!(check_below_usage(Some(200), Some(-1), 100).is_ok());
+        assert!(check_below_usage(Some(-1), None, 100).is_ok());
     }
 }

@@ -2,7 +2,7 @@
 //! file and the value so a rejected limit can be acted on.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -11,13 +11,44 @@ use crate::error::{Error, Result};
 /// controller lacks the feature: say so instead of a bare ENOENT.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
-    fs::write(&path, value).map_err(|e| {
+    // Without O_CREAT: cgroupfs answers a create with EACCES, hiding that
+    // the file simply is not there.
+    let written = fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
+    written.map_err(|e| {
         if e.kind() == ErrorKind::NotFound && dir.exists() {
             Error::Resource(format!("cannot set {file} to {value:?}: {} does not exist on this kernel", path.display()))
         } else {
             Error::io(format!("cannot write {value:?} to {}", path.display()), e)
         }
     })
+}
+
+/// The errno of a failed write, to tell the kernel's reasons apart.
+pub fn errno(e: &Error) -> Option<i32> {
+    match e {
+        Error::Io { source, .. } => source.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// Write `before` and then `anchor`, for values the kernel validates
+/// against each other (a CFS period against the current quota): a `before`
+/// value refused with EINVAL is written again once `anchor` is in place.
+pub fn write_around(dir: &Path, before: &[(&str, String)], anchor: Option<(&str, String)>) -> Result<()> {
+    let mut retry = Vec::new();
+    for (name, value) in before {
+        match write(dir, name, value) {
+            Err(e) if anchor.is_some() && errno(&e) == Some(libc::EINVAL) => retry.push((name, value)),
+            other => other?,
+        }
+    }
+    if let Some((name, value)) = &anchor {
+        write(dir, name, value)?;
+    }
+    for (name, value) in retry {
+        write(dir, name, value)?;
+    }
+    Ok(())
 }
 
 /// Does `dir/file` exist (the feature is available)?
@@ -74,7 +105,8 @@ pub fn key_values(text: &str) -> impl Iterator<Item = (&str, u64)> {
 /// One key of a `key value` file, or zero when the key or file is absent.
 pub fn keyed_u64(dir: &Path, file: &str, key: &str) -> Result<u64> {
     let text = read_optional(dir, file)?.unwrap_or_default();
-    Ok(key_values(&text).find(|(k, _)| *k == key).map(|(_, v)| v).unwrap_or(0))
+    let value = key_values(&text).find(|(k, _)| *k == key).map_or(0, |(_, v)| v);
+    Ok(value)
 }
 
 #[cfg(test)]

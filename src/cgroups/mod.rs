@@ -10,12 +10,27 @@
 //! rt only ever writes inside the container's own cgroup and the parents it
 //! created itself, and refuses any path that names `process_api` (the cgroup
 //! of this machine's own service).
+//!
+//! Resource limits are written by `v1` (one directory per controller) or
+//! `v2` (the unified directory), from values `convert` and `devices` shape;
+//! `stats` and `oom` read usage and OOM kills back.
 
+mod convert;
+pub mod devices;
+pub mod ebpf;
+mod file;
+pub mod oom;
+pub mod stats;
+mod v1;
+mod v2;
+
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
@@ -167,6 +182,18 @@ pub struct CgroupPaths {
     pub unified: bool,
     /// The container's path relative to each hierarchy's root.
     pub rel: PathBuf,
+    /// The directory of each v1 controller (`cpu`, `memory`,
+    /// `name=systemd` ...). Empty when unified: `dirs[0]` serves them all.
+    #[serde(default)]
+    pub controllers: BTreeMap<String, PathBuf>,
+}
+
+/// Whether writing resources also sets the device rules: `create` does,
+/// `update` leaves the rules the container started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Devices {
+    Set,
+    Keep,
 }
 
 impl CgroupPaths {
@@ -182,6 +209,9 @@ impl CgroupPaths {
             let dir = h.mount_point.join(under);
             if p.unified || h.controllers.iter().any(|c| c == "freezer") {
                 p.freezer = Some(dir.clone());
+            }
+            for c in &h.controllers {
+                p.controllers.insert(c.clone(), dir.clone());
             }
             p.dirs.push(dir);
         }
@@ -243,6 +273,44 @@ impl CgroupPaths {
             .file_name()
             .map(|n| n.to_os_string())
             .ok_or_else(|| Error::Init(format!("cgroup {} has no hierarchy name", dir.display())))
+    }
+
+    /// The directory holding `controller`'s files, if that controller is
+    /// mounted.
+    pub fn dir_for(&self, controller: &str) -> Option<&Path> {
+        if self.unified {
+            return self.dirs.first().map(PathBuf::as_path);
+        }
+        if !self.controllers.is_empty() {
+            return self.controllers.get(controller).map(PathBuf::as_path);
+        }
+        // State written before the controllers were recorded: v1 mount
+        // points are named after their controllers (`cpu,cpuacct`).
+        let serves = |d: &&PathBuf| self.hierarchy_name(d).is_ok_and(|n| n.to_string_lossy().split(',').any(|c| c == controller));
+        self.dirs.iter().find(serves).map(PathBuf::as_path)
+    }
+
+    /// Write every field of `linux.resources`, device rules included, to
+    /// the container's cgroup. Runs before any process joins it.
+    pub fn apply_resources(&self, r: &LinuxResources) -> Result<()> {
+        self.write_resources(r, Devices::Set)
+    }
+
+    /// `rt update`: write the given limits, leaving the device rules alone.
+    pub fn update_resources(&self, r: &LinuxResources) -> Result<()> {
+        self.write_resources(r, Devices::Keep)
+    }
+
+    fn write_resources(&self, r: &LinuxResources, devices: Devices) -> Result<()> {
+        if self.unified {
+            v2::apply(self, r, devices)
+        } else {
+            v1::apply(self, r, devices)
+        }
+    }
+
+    pub fn stats(&self) -> Result<stats::Stats> {
+        stats::read(self)
     }
 
     /// Move `pid` into the container's cgroup in every hierarchy.
@@ -374,6 +442,11 @@ mod tests {
         assert_eq!(l.hierarchies[3].controllers, vec!["name=systemd".to_string()]);
         let p = CgroupPaths::plan(&l, Path::new("rt-test/c1"));
         assert_eq!(p.freezer, Some(PathBuf::from("/sys/fs/cgroup/freezer/rt-test/c1")));
+        assert_eq!(p.dir_for("memory"), Some(Path::new("/sys/fs/cgroup/memory/rt-test/c1")));
+        assert_eq!(p.dir_for("name=systemd"), Some(Path::new("/sys/fs/cgroup/systemd/rt-test/c1")));
+        assert_eq!(p.dir_for("hugetlb"), None);
+        let old_state = CgroupPaths { controllers: BTreeMap::new(), ..p.clone() };
+        assert_eq!(old_state.dir_for("memory"), p.dir_for("memory"));
         assert!(p.dirs.contains(&PathBuf::from("/sys/fs/cgroup/unified/rt-test/c1")));
     }
 
@@ -384,6 +457,7 @@ mod tests {
         let p = CgroupPaths::plan(&l, Path::new("a/b"));
         assert_eq!(p.dirs, vec![PathBuf::from("/sys/fs/cgroup/a/b")]);
         assert!(p.unified);
+        assert_eq!(p.dir_for("memory"), Some(Path::new("/sys/fs/cgroup/a/b")));
     }
 
     #[test]

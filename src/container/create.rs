@@ -62,6 +62,24 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let layout = Layout::detect()?;
     let mut cg = CgroupPaths::plan(&layout, &rel);
+    let mut st = State {
+        id: opts.id.clone(),
+        phase: Status::Creating,
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: owner(),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        cgroups: CgroupPaths { created: missing_dirs(&cg), ..cg.clone() },
+        own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
+        config: spec.clone(),
+    };
+    // Saved before the first cgroup directory exists: a create killed from
+    // here on leaves a state naming every directory it may have made, for
+    // `delete --force` (the Cleanup guard only runs if create survives).
+    store.save(&st)?;
     let created = cg.create();
     guard.cgroups = Some(cg.clone());
     created?;
@@ -80,20 +98,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .open(&fifo_path)
         .ctx(|| format!("cannot open {}", fifo_path.display()))?;
 
-    let mut st = State {
-        id: opts.id.clone(),
-        phase: Status::Creating,
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: owner(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroups: cg.clone(),
-        own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
-        config: spec.clone(),
-    };
+    st.cgroups = cg.clone();
     store.save(&st)?;
 
     let (parent_end, child_end) = init::sync_pair()?;
@@ -183,6 +188,18 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
     Ok(Created { pid, state: st })
+}
+
+/// The directories `cg.create()` is about to make: each missing leaf and
+/// its missing parents, parents first.
+fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in &cg.dirs {
+        let mut chain: Vec<PathBuf> = dir.ancestors().take_while(|d| !d.exists()).map(Path::to_path_buf).collect();
+        chain.reverse();
+        out.extend(chain.into_iter().filter(|d| !out.contains(d)).collect::<Vec<_>>());
+    }
+    out
 }
 
 /// The network namespace the init is in, or will join.

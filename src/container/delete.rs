@@ -30,6 +30,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             logging::warn(&format!("{e}; removing its state directory"));
             return store.remove(id);
         }
+        // The directory of a create killed before it saved any state.
+        Err(Error::NotFound(_)) if force => return store.remove(id),
         Err(e) => return Err(e),
     };
     match st.status(store) {

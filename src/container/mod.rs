@@ -5,11 +5,15 @@ pub mod create;
 pub mod exec;
 pub mod features;
 pub mod delete;
+pub mod events;
 pub mod kill;
+pub mod pause;
+pub mod ps;
 pub mod query;
 pub mod run;
 pub mod spec_template;
 pub mod start;
+pub mod update;
 
 use std::os::fd::AsFd;
 

@@ -9,6 +9,8 @@
 //!                                 cgroup and writes our uid/gid maps; every
 //!                                 later allocation is charged there, and
 //!                                 nothing privileged works before the maps.
+//!     Then compile linux.seccomp, so that a bad profile fails `create`
+//!     before any setup; the filter goes in at 11 or 18.
 //!  2. join namespaces by path   — user namespace first: it decides which
 //!                                 credentials the other joins are checked
 //!                                 against.
@@ -22,6 +24,8 @@
 //!  6. hooks sync                — the parent runs prestart/createRuntime,
 //!                                 then createContainer runs here: all after
 //!                                 mounts, before pivot_root (runtime spec).
+//!     With SCMP_ACT_NOTIFY, connect to the seccomp agent's listenerPath:
+//!     a host path, which resolves only before pivot_root.
 //!  7. pivot_root (or MS_MOVE + chroot with --no-pivot), then
 //!     rootfsPropagation on the new tree.
 //!  8. sysctl, hostname          — in the container's namespaces; sysctl
@@ -31,7 +35,10 @@
 //!                                 before the root can go read-only.
 //! 10. maskedPaths, readonlyPaths, root.readonly — last changes to the tree.
 //! 11. oom_score_adj, rlimits, io priority, scheduler, personality, cpu
-//!     affinity, bounding set — need privileges we drop next.
+//!     affinity, bounding set — need privileges we drop next. Then the
+//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
+//!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
+//!     12 drops.
 //! 12. user, groups, capability sets.
 //! 13. cwd (as the final user, so permissions are the user's), umask, and
 //!     the program looked up now so `create` reports a missing binary.
@@ -40,13 +47,16 @@
 //!     --preserve-fds close-on-exec (CVE-2024-21626).
 //! 16. wait for `start` on the exec fifo.
 //! 17. startContainer hooks, in the container, after start.
-//! 18. exec.
+//! 18. the seccomp filter if no_new_privs is on — last, so none of rt's
+//!     own setup (fifo, hooks) runs under it and a profile need not allow
+//!     it — then exec.
 //!
 //! `rt exec` runs a subset through [`run_exec`]: 1, 2 (every namespace of
 //! the container, joined by the same code), 4, 9 (without /dev/console),
 //! then 11–15 and 18 — the steps after 10 live in [`launch`] and are shared,
 //! so an exec'd process gets the same rlimits, user, capabilities and
-//! no_new_privs handling as init.
+//! no_new_privs handling as init (not yet the seccomp filter: `rt exec`
+//! does not compile one).
 //!
 //! Both start by making the process non-dumpable: until exec it runs rt's
 //! own binary inside the container's pid namespace, and a dumpable process
@@ -82,6 +92,7 @@ use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
+use crate::seccomp::Seccomp;
 use crate::syscall;
 
 pub use attributes::set_affinity;
@@ -156,6 +167,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter("wait-parent")?;
     expect(&a.sync, Msg::Go)?;
+    let mut seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
     steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
     steps.enter("user-root")?;
@@ -211,6 +223,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     for h in hooks.create_container().iter().flatten() {
         crate::hooks::run("createContainer", h, state_json.as_bytes())?;
     }
+    if let Some(filter) = seccomp.as_mut() {
+        filter.connect_agent(&state_json)?;
+    }
 
     steps.enter("pivot-root")?;
     if has_mountns {
@@ -256,7 +271,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         proc: &proc,
         gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json: started }),
     };
-    launch.run(steps)
+    launch.run_with_seccomp(steps, seccomp)
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
@@ -320,8 +335,15 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
+    /// Without a seccomp filter: `rt exec`, for now.
     fn run(self, steps: &mut Steps) -> Result<Error> {
+        self.run_with_seccomp(steps, None)
+    }
+
+    fn run_with_seccomp(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
+        // Installed at 11 or 18, see the module doc.
+        let (early, late) = if process.no_new_privileges().unwrap_or(false) { (None, seccomp) } else { (seccomp, None) };
         // (oom_score_adj is written relative to the host procfs.)
         steps.enter("rlimits-bounding")?;
         self.proc.enter()?;
@@ -333,6 +355,10 @@ impl Launch<'_> {
         lsm::apply_on_exec(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
+        if let Some(filter) = early {
+            steps.enter("seccomp")?;
+            filter.install()?;
+        }
 
         steps.enter("user-caps")?;
         process::switch_user(process.user(), self.in_userns)?;
@@ -372,6 +398,10 @@ impl Launch<'_> {
             for h in &gate.hooks {
                 crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
             }
+        }
+        if let Some(filter) = late {
+            steps.enter("seccomp")?;
+            filter.install()?;
         }
         steps.enter("exec")?;
         Ok(process::exec(&program, &args, &env))

@@ -7,6 +7,7 @@
 //! proc and sysfs destinations may not contain symlinks at all
 //! (CVE-2019-16884: a /proc that is a symlink would make LSM writes miss).
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -25,6 +26,9 @@ pub struct Options {
     pub flags: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
+    /// `tmpcopyup` (runc's extension, which Podman sends for /tmp, /run and
+    /// /var/tmp): a tmpfs starts with a copy of what the image has there.
+    pub copy_up: bool,
 }
 
 impl Options {
@@ -39,7 +43,7 @@ impl Options {
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new() };
+    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false };
     for opt in opts {
         let set = |f: MsFlags| (f, false);
         let clear = |f: MsFlags| (f, true);
@@ -71,6 +75,11 @@ pub fn parse_options(opts: &[String]) -> Options {
             "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
                 o.propagation.push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                continue;
+            }
+            // rt's options, not the filesystem's: never passed to mount(2).
+            "tmpcopyup" | "notmpcopyup" => {
+                o.copy_up = opt == "tmpcopyup";
                 continue;
             }
             other => {
@@ -167,6 +176,8 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
             let top = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
             do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, None, dest)?;
         }
+    } else if opts.copy_up && fstype == "tmpfs" {
+        mount_tmpfs_copy_up(ctx.root, dest, opts.flags, data)?;
     } else {
         let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
         let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
@@ -174,6 +185,83 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
         do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
     }
     apply_propagation(ctx.root, dest, &opts.propagation)
+}
+
+/// `tmpcopyup`: the image's directory is opened before the tmpfs covers
+/// it and read through that fd afterwards, so no scratch mount point on the
+/// host is needed (runc uses one under /tmp). The tmpfs is mounted writable
+/// for the copy and made read-only after, if asked. As in runc, the tmpfs
+/// root keeps its own mode (from `mode=`, else 1777); what is below it gets
+/// the image's modes and owners.
+fn mount_tmpfs_copy_up(root: &Root, dest: &Path, flags: MsFlags, data: Option<&str>) -> Result<()> {
+    let target = resolve_target(root, dest, false, false)?;
+    let lower = target
+        .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC)
+        .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?;
+    do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags - MsFlags::MS_RDONLY, data, dest)?;
+    let top = resolve_target(root, dest, false, false)?;
+    let upper = top
+        .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC)
+        .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
+    copy_tree(lower.as_raw_fd(), upper.as_raw_fd()).map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
+    if flags.contains(MsFlags::MS_RDONLY) {
+        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | flags, data, dest)?;
+    }
+    Ok(())
+}
+
+/// Copy the contents of directory `src` into directory `dst`, both open
+/// fds. Every step is relative to a directory fd and never follows a
+/// symlink (the image is untrusted): links are copied as links.
+fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
+    use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+    use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, Mode, SFlag};
+    use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
+
+    let mut dir = nix::dir::Dir::openat(Some(src), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| "cannot list directory")?;
+    let names: Vec<std::ffi::CString> = dir
+        .iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    let open = |dirfd: RawFd, name: &std::ffi::CStr, flags: OFlag, mode: Mode| -> Result<std::fs::File> {
+        let fd = openat(Some(dirfd), name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, mode)
+            .ctx(|| format!("cannot open {name:?}"))?;
+        Ok(std::fs::File::from(crate::syscall::owned_fd(fd)))
+    };
+    for name in &names {
+        let what = || format!("cannot copy {name:?}");
+        let st = fstatat(Some(src), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
+        let (uid, gid) = (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if kind == SFlag::S_IFDIR {
+            mkdirat(Some(dst), name.as_c_str(), mode).ctx(what)?;
+            let from = open(src, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())?;
+            let to = open(dst, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())?;
+            copy_tree(from.as_raw_fd(), to.as_raw_fd())?;
+            fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
+            fchmod(to.as_raw_fd(), mode).ctx(what)?;
+        } else if kind == SFlag::S_IFREG {
+            let mut from = open(src, name, OFlag::O_RDONLY, Mode::empty())?;
+            let mut to = open(dst, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
+            std::io::copy(&mut from, &mut to).ctx(what)?;
+            fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
+            // After chown, which clears set-id bits.
+            fchmod(to.as_raw_fd(), mode).ctx(what)?;
+        } else if kind == SFlag::S_IFLNK {
+            let link = readlinkat(Some(src), name.as_c_str()).ctx(what)?;
+            symlinkat(link.as_os_str(), Some(dst), name.as_c_str()).ctx(what)?;
+            fchownat(Some(dst), name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
+        } else {
+            // Device nodes, fifos and sockets: recreated, not opened.
+            mknodat(Some(dst), name.as_c_str(), kind, mode, st.st_rdev).ctx(what)?;
+            fchownat(Some(dst), name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_propagation(root: &Root, dest: &Path, props: &[MsFlags]) -> Result<()> {
@@ -245,5 +333,9 @@ mod tests {
         assert!(p.flags.contains(MsFlags::MS_REC | MsFlags::MS_RDONLY));
         assert_eq!(p.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
         assert_eq!(o(&["ro", "rw"]).flags, MsFlags::empty());
+        let p = o(&["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]);
+        assert!(p.copy_up);
+        assert!(p.data.is_empty());
+        assert!(!o(&["tmpcopyup", "notmpcopyup"]).copy_up);
     }
 }

@@ -1,0 +1,528 @@
+//! Cgroups in full: every resource read back from the cgroup files, limits
+//! that bite (OOM, pids, cpu quota), pause/resume, ps, update, events, the
+//! v2 device filter, and the same values as runc writes.
+//!
+//! This machine is hybrid: the v1 controllers carry the limits, the
+//! controller-less cgroup2 mount only tracks. Tests that need the v1
+//! controllers say so and skip elsewhere.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::{procfs, residue, wait_for, Container, Runtime};
+
+const MIB: i64 = 1 << 20;
+
+/// Limits are written to the v1 controllers: only meaningful where they are
+/// mounted (hybrid or v1 hosts).
+fn v1_controllers() -> bool {
+    let present = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    if !present {
+        eprintln!("skipped: this host has no cgroup v1 memory controller");
+    }
+    present
+}
+
+/// The container's directory in the hierarchy of `controller`.
+fn cgroup_dir(c: &Container, controller: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup").join(controller).join("rt-test").join(c.cgroup_name())
+}
+
+fn read(c: &Container, controller: &str, file: &str) -> String {
+    let path = cgroup_dir(c, controller).join(file);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_string()
+}
+
+fn read_u64(c: &Container, controller: &str, file: &str) -> u64 {
+    let text = read(c, controller, file);
+    text.parse().unwrap_or_else(|_| panic!("{controller}/{file} holds {text:?}"))
+}
+
+/// major:minor of a real block device (loop devices as a last resort).
+fn block_device() -> (u64, u64) {
+    let mut devs: Vec<(bool, String)> = fs::read_dir("/sys/block")
+        .expect("list /sys/block")
+        .flatten()
+        .filter_map(|e| {
+            let loop_dev = e.file_name().to_string_lossy().starts_with("loop");
+            Some((loop_dev, fs::read_to_string(e.path().join("dev")).ok()?.trim().to_string()))
+        })
+        .collect();
+    devs.sort();
+    let dev = &devs.first().expect("a block device").1;
+    let (major, minor) = dev.split_once(':').expect("major:minor");
+    (major.parse().expect("major"), minor.parse().expect("minor"))
+}
+
+/// The blkio weight file where BFQ or CFQ provides one (their counters
+/// show in the hierarchy root; the weight only in child cgroups).
+fn blkio_weight_file() -> Option<&'static str> {
+    let root = Path::new("/sys/fs/cgroup/blkio");
+    if root.join("blkio.bfq.io_service_bytes").exists() {
+        Some("blkio.bfq.weight")
+    } else if root.join("blkio.io_service_bytes").exists() {
+        Some("blkio.weight")
+    } else {
+        None
+    }
+}
+
+/// The OCI blockIO throttle lists and the v1 file each one lands in.
+const THROTTLES: [(&str, &str); 4] = [
+    ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+    ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+    ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+    ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+];
+
+/// A blockIO object throttling device `(major, minor)` at `rates`, in the
+/// order of [`THROTTLES`].
+fn throttled_block_io((major, minor): (u64, u64), rates: [u64; 4]) -> Value {
+    let lists = THROTTLES.iter().zip(rates).map(|((key, _), rate)| (key.to_string(), json!([{"major": major, "minor": minor, "rate": rate}])));
+    Value::Object(lists.collect())
+}
+
+fn stats(c: &Container) -> Value {
+    let out = c.rt(&["events", "--stats", &c.id]).ok();
+    let line: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("events --stats is not JSON ({e}):\n{out}"));
+    assert_eq!(line["type"], "stats", "{line}");
+    assert_eq!(line["id"], c.id.as_str(), "{line}");
+    line["data"].clone()
+}
+
+#[test]
+fn resources_are_written_to_every_controller() {
+    if !v1_controllers() {
+        return;
+    }
+    let (major, minor) = block_device();
+    let rates = [1048576, 2097152, 100, 200];
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/resources",
+        json!({
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}
+            ],
+            "memory": {"limit": 64 * MIB, "reservation": 32 * MIB, "swap": 96 * MIB, "swappiness": 20,
+                       "disableOOMKiller": true, "useHierarchy": true},
+            "cpu": {"shares": 512, "quota": 30000, "period": 50000, "burst": 1000, "idle": 0,
+                    "realtimePeriod": 900000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 77},
+            "blockIO": throttled_block_io((major, minor), rates)
+        }),
+    );
+    // Optional here: another hierarchy layout may lack them.
+    let hugetlb = Path::new("/sys/fs/cgroup/hugetlb").exists();
+    if hugetlb {
+        c.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 4 * MIB}]));
+    }
+    let weight = blkio_weight_file();
+    if weight.is_some() {
+        c.set("/linux/resources/blockIO/weight", 300);
+    }
+    c.start_ok();
+    let mut expect = vec![
+        ("memory", "memory.limit_in_bytes", (64 * MIB).to_string()),
+        ("memory", "memory.soft_limit_in_bytes", (32 * MIB).to_string()),
+        ("memory", "memory.memsw.limit_in_bytes", (96 * MIB).to_string()),
+        ("memory", "memory.swappiness", "20".into()),
+        ("memory", "memory.use_hierarchy", "1".into()),
+        ("cpu", "cpu.shares", "512".into()),
+        ("cpu", "cpu.cfs_quota_us", "30000".into()),
+        ("cpu", "cpu.cfs_period_us", "50000".into()),
+        ("cpu", "cpu.cfs_burst_us", "1000".into()),
+        ("cpu", "cpu.idle", "0".into()),
+        ("cpu", "cpu.rt_period_us", "900000".into()),
+        ("cpuset", "cpuset.cpus", "0".into()),
+        ("cpuset", "cpuset.mems", "0".into()),
+        ("pids", "pids.max", "77".into()),
+    ];
+    for ((_, file), rate) in THROTTLES.iter().zip(rates) {
+        expect.push(("blkio", file, format!("{major}:{minor} {rate}")));
+    }
+    if let Some(file) = weight {
+        expect.push(("blkio", file, "300".into()));
+    }
+    if hugetlb {
+        expect.push(("hugetlb", "hugetlb.2MB.limit_in_bytes", (4 * MIB).to_string()));
+    }
+    for (controller, file, want) in expect {
+        assert_eq!(read(&c, controller, file), want, "{controller}/{file}");
+    }
+    assert!(read(&c, "memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    let devices = read(&c, "devices", "devices.list");
+    for rule in ["c 1:11 r", "c 1:3 rwm", "c 1:5 rwm", "c 136:* rwm", "c 5:1 rwm", "c 5:2 rwm", "c *:* m"] {
+        assert!(devices.lines().any(|l| l == rule), "{rule:?} missing from devices.list:\n{devices}");
+    }
+    assert!(!devices.contains("a *:*"), "devices are not limited:\n{devices}");
+    // The process really is in each controller's cgroup.
+    let procs = read(&c, "memory", "cgroup.procs");
+    assert!(procs.lines().any(|p| p == c.pid().to_string()), "init not in the memory cgroup: {procs}");
+}
+
+/// Opens /dev/null, then /dev/loop0 (a harmless block device) for reading
+/// and writing, and /dev/loop1 for reading, to see what the rules let by.
+const LOOP_PROBE: &str = "cat /dev/null && echo null-ok; (: < /dev/loop0) 2>/dev/null && echo loop0-read; \
+    (: > /dev/loop0) 2>/dev/null || echo loop0-no-write; (: < /dev/loop1) 2>/dev/null || echo loop1-no-read";
+/// Its output when only reading loop0 is allowed.
+const LOOP_PROBE_ALLOWED_READ: &str = "null-ok\nloop0-read\nloop0-no-write\nloop1-no-read\n";
+
+#[test]
+fn device_rules_are_enforced() {
+    if !v1_controllers() {
+        return;
+    }
+    let mut c = Container::sh(LOOP_PROBE);
+    c.push("/linux/resources/devices", json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}));
+    for minor in [0, 1] {
+        c.push("/linux/devices", json!({"path": format!("/dev/loop{minor}"), "type": "b", "major": 7, "minor": minor}));
+    }
+    let out = c.run().ok();
+    assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
+}
+
+#[test]
+fn missing_controllers_fail_clearly() {
+    if !v1_controllers() {
+        return;
+    }
+    // (field, value, what the single error line must say); each is absent
+    // from this kernel or hierarchy layout.
+    let mut cases = vec![
+        ("/linux/resources/network", json!({"classID": 1048577}), "no net_cls cgroup hierarchy is mounted"),
+        ("/linux/resources/network", json!({"priorities": [{"name": "lo", "priority": 2}]}), "no net_prio cgroup hierarchy is mounted"),
+        ("/linux/resources/blockIO", json!({"leafWeight": 500}), "blkio.leaf_weight does not exist on this kernel"),
+        ("/linux/resources/unified", json!({"memory.high": "100000000"}), "needs cgroup v2"),
+    ];
+    if blkio_weight_file().is_none() {
+        cases.push(("/linux/resources/blockIO", json!({"weight": 500}), "blkio.weight does not exist on this kernel"));
+    }
+    if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
+        cases.push(("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]), "no hugetlb cgroup hierarchy is mounted"));
+    }
+    for (pointer, value, needle) in cases {
+        let mut c = Container::new(&["true"]);
+        c.set(pointer, value.clone());
+        let line = c.create().fails_with(needle);
+        assert!(line.contains("cgroup"), "{line}");
+        assert!(residue::cgroup_dirs(&c.cgroup_name()).is_empty(), "{pointer}: cgroups left after the failed create");
+    }
+}
+
+#[test]
+fn kernel_memory_is_ignored_with_a_warning() {
+    let mut c = Container::new(&["true"]);
+    c.set("/linux/resources/memory", json!({"kernel": 64 * MIB, "kernelTCP": 16 * MIB}));
+    let out = c.run().ok();
+    assert!(out.stderr.contains("memory.kernel and memory.kernelTCP are ignored"), "{out}");
+}
+
+/// `rt events` streaming into a file, stopped when dropped.
+struct EventStream {
+    child: Child,
+    out: PathBuf,
+}
+
+impl EventStream {
+    fn start(c: &Container, interval: &str) -> EventStream {
+        let out = c.scratch().join("events.out");
+        let mut cmd = c.command(&["events", "--interval", interval, &c.id]);
+        cmd.stdin(Stdio::null()).stdout(fs::File::create(&out).expect("create events.out"));
+        EventStream { child: cmd.spawn().expect("spawn rt events"), out }
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        let text = fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    fn wait_for_type(&self, kind: &str) -> Value {
+        wait_for(&format!("a {kind:?} event"), || self.lines().into_iter().find(|e| e["type"] == kind))
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn oom_kill_is_reported_by_events() {
+    if !v1_controllers() {
+        return;
+    }
+    // dd's 64 MiB block buffer is anonymous memory, charged as dd fills it.
+    let mut c = Container::sh(
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+         /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-exit=$?; sleep 1000",
+    );
+    c.set("/linux/resources/memory", json!({"limit": 32 * MIB}));
+    c.create_ok();
+    let events = EventStream::start(&c, "100ms");
+    // The first sample proves the OOM watch is registered.
+    let first = events.wait_for_type("stats");
+    assert_eq!(first["data"]["memory"]["usage"]["limit"], 32 * MIB);
+    c.start().ok();
+    fs::write(c.rootfs().join("tmp/go"), "").expect("write the go file");
+
+    let oom = events.wait_for_type("oom");
+    assert_eq!(oom, json!({"type": "oom", "id": c.id}));
+    let out = c.wait_output("dd-exit=");
+    assert!(out.contains("dd-exit=137"), "dd was not killed by SIGKILL:\n{out}");
+    assert!(read(&c, "memory", "memory.oom_control").contains("oom_kill 1"));
+    let data = stats(&c);
+    assert!(data["memory"]["usage"]["failcnt"].as_u64().is_some_and(|n| n > 0), "{data}");
+    assert_eq!(c.status(), "running", "the shell survives: only dd was killed");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    if !v1_controllers() {
+        return;
+    }
+    // Bounded: 40 background sleeps from a child shell, which gives up at
+    // the first fork the limit refuses; init itself no longer forks.
+    let mut c = Container::sh("sh -c 'i=0; while [ $i -lt 40 ]; do sleep 1000 & i=$((i+1)); done' 2>/dev/null; echo spawned; exec sleep 1000");
+    c.set("/linux/resources/pids", json!({"limit": 8}));
+    // Not start_ok: init execs away from process.args.
+    c.create_ok();
+    c.start().ok();
+    c.wait_output("spawned");
+    let current = read_u64(&c, "pids", "pids.current");
+    assert!((2..=8).contains(&current), "pids.current {current}");
+    let refused = read(&c, "pids", "pids.events");
+    assert!(refused.strip_prefix("max ").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0), "pids.events: {refused}");
+    let ps = c.rt(&["ps", "--format", "json", &c.id]).ok();
+    let pids: Vec<i32> = serde_json::from_str(ps.stdout.trim()).expect("ps json");
+    assert!(pids.len() <= 8, "{pids:?}");
+    assert_eq!(stats(&c)["pids"], json!({"current": current, "limit": 8}));
+}
+
+#[test]
+fn cpu_quota_holds_a_busy_loop_near_its_share() {
+    if !v1_controllers() {
+        return;
+    }
+    let mut c = Container::sh("while :; do :; done");
+    c.set("/linux/resources/cpu", json!({"quota": 20000, "period": 100000}));
+    c.start_ok();
+    std::thread::sleep(Duration::from_millis(200));
+    let (t0, u0) = (Instant::now(), read_u64(&c, "cpuacct", "cpuacct.usage"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let (t1, u1) = (Instant::now(), read_u64(&c, "cpuacct", "cpuacct.usage"));
+    let share = (u1 - u0) as f64 / (t1 - t0).as_nanos() as f64;
+    // 20% of one cpu; loose bounds, a loaded machine may give less.
+    assert!(share < 0.35, "the busy loop got {:.0}% of a cpu", share * 100.0);
+    assert!(share > 0.02, "the busy loop got {:.1}% of a cpu", share * 100.0);
+    let throttling = &stats(&c)["cpu"]["throttling"];
+    assert!(throttling["throttledPeriods"].as_u64().is_some_and(|n| n > 0), "{throttling}");
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let mut c = Container::sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done");
+    c.set("/root/readonly", false);
+    c.start_ok();
+    let count_file = c.rootfs().join("tmp/count");
+    let count = || fs::read_to_string(&count_file).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    wait_for("the counter to start", count);
+
+    c.rt(&["pause", &c.id]).ok();
+    assert_eq!(c.status(), "paused");
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), frozen, "the counter moved while paused");
+    c.rt(&["pause", &c.id]).fails_with("is paused");
+
+    c.rt(&["resume", &c.id]).ok();
+    assert_eq!(c.status(), "running");
+    wait_for("the counter to move again", || (count() > frozen).then_some(()));
+    c.rt(&["resume", &c.id]).fails_with("is running");
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let c = Container::sh("sleep 1000 & echo started; exec sleep 999");
+    let init = c.create_ok();
+    c.start().ok();
+    c.wait_output("started");
+    let json_out = c.rt(&["ps", "--format", "json", &c.id]).ok();
+    let mut pids: Vec<i32> = serde_json::from_str(json_out.stdout.trim()).expect("ps json");
+    pids.sort();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&init), "{pids:?} lacks init {init}");
+
+    let table = c.rt(&["ps", &c.id]).ok();
+    let lines = table.lines();
+    assert!(lines[0].split_whitespace().any(|f| f == "PID"), "{table}");
+    assert_eq!(lines.len(), 3, "{table}");
+    let custom = c.rt(&["ps", &c.id, "--", "-o", "pid,args"]).ok();
+    assert!(custom.stdout.contains("sleep 999") && custom.stdout.contains("sleep 1000"), "{custom}");
+    for pid in pids {
+        assert!(procfs::start_time(pid).is_some());
+    }
+}
+
+#[test]
+fn update_changes_limits() {
+    if !v1_controllers() {
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/linux/resources/memory", json!({"limit": 64 * MIB}));
+    c.set("/linux/resources/cpu", json!({"shares": 1024}));
+    c.start_ok();
+
+    c.rt(&["update", "--memory", "48m", "--pids-limit", "50", "--cpu-quota", "25000", &c.id]).ok();
+    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
+    assert_eq!(read(&c, "pids", "pids.max"), "50");
+    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+
+    // containerd's form: every field present, zero meaning "leave it".
+    let doc = json!({"memory": {"limit": 0, "reservation": 0, "swap": 0},
+                     "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+                     "blockIO": {"weight": 0}, "pids": {"limit": 0}});
+    let mut cmd = c.command(&["update", "-r", "-", &c.id]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rt update");
+    child.stdin.take().expect("stdin").write_all(doc.to_string().as_bytes()).expect("write resources");
+    let out = child.wait_with_output().expect("wait rt update");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
+    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
+    assert_eq!(read(&c, "pids", "pids.max"), "50");
+    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+
+    c.rt(&["update", "--memory", "lots", &c.id]).fails_with("--memory");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.rt(&["update", "--memory", "32m", &c.id]).fails_with("is stopped");
+}
+
+#[test]
+fn delete_removes_every_cgroup_after_init_is_killed() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.start_ok();
+    assert!(residue::cgroup_dirs(&c.cgroup_name()).len() >= 2, "the container has a cgroup in each hierarchy");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill init");
+    c.wait_status("stopped");
+    c.rt(&["events", "--stats", &c.id]).fails_with("is stopped");
+    c.delete().ok();
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
+}
+
+/// A cgroup2 directory of this test, removed when dropped.
+struct V2Cgroup(PathBuf);
+
+impl Drop for V2Cgroup {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fs::remove_dir(&self.0).is_err() && self.0.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The shared parent goes when no other test uses it.
+        if let Some(parent) = self.0.parent() {
+            let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+/// The unified hierarchy of this hybrid host enforces BPF device programs
+/// although it has no controllers: run rt's v2 device filter for real.
+#[test]
+fn v2_device_filter_is_enforced_by_the_kernel() {
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    let base = if unified.join("cgroup.procs").exists() { unified } else { Path::new("/sys/fs/cgroup") };
+    if !base.join("cgroup.controllers").exists() {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    }
+    let dir = base.join("rt-test").join(common::unique_id());
+    fs::create_dir_all(&dir).expect("create the cgroup2 directory");
+    let cg = V2Cgroup(dir);
+    let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+        serde_json::from_value(json!([{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}])).expect("rules");
+    let rules = rt::cgroups::devices::rules(Some(&config)).expect("valid rules");
+    rt::cgroups::ebpf::attach(&cg.0, &rules).expect("load and attach the device filter");
+
+    let script = format!("echo $$ > {}/cgroup.procs || exit 9; {LOOP_PROBE}", cg.0.display());
+    let out = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("run busybox sh");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), LOOP_PROBE_ALLOWED_READ, "{out:?}");
+}
+
+#[test]
+fn rt_and_runc_write_the_same_values() {
+    if !v1_controllers() || !Path::new(common::RUNC).exists() {
+        return;
+    }
+    let dev = block_device();
+    let (major, minor) = dev;
+    let mut resources = json!({
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"},
+            {"allow": true, "type": "b", "major": major, "minor": minor, "access": "r"}
+        ],
+        "memory": {"limit": 64 * MIB, "reservation": 16 * MIB, "swap": 80 * MIB, "swappiness": 30,
+                   "disableOOMKiller": true, "kernel": 32 * MIB, "kernelTCP": 8 * MIB},
+        "cpu": {"shares": 700, "quota": 40000, "period": 80000, "realtimePeriod": 800000, "cpus": "0-1", "mems": "0"},
+        "pids": {"limit": 99},
+        "blockIO": throttled_block_io(dev, [3145728, 4194304, 300, 400])
+    });
+    let mut files = vec![
+        ("memory", "memory.limit_in_bytes"),
+        ("memory", "memory.soft_limit_in_bytes"),
+        ("memory", "memory.memsw.limit_in_bytes"),
+        ("memory", "memory.swappiness"),
+        ("memory", "memory.oom_control"),
+        ("memory", "memory.use_hierarchy"),
+        ("memory", "memory.kmem.limit_in_bytes"),
+        ("memory", "memory.kmem.tcp.limit_in_bytes"),
+        ("cpu", "cpu.shares"),
+        ("cpu", "cpu.cfs_quota_us"),
+        ("cpu", "cpu.cfs_period_us"),
+        ("cpu", "cpu.cfs_burst_us"),
+        ("cpu", "cpu.idle"),
+        ("cpu", "cpu.rt_period_us"),
+        ("cpu", "cpu.rt_runtime_us"),
+        ("cpuset", "cpuset.cpus"),
+        ("cpuset", "cpuset.mems"),
+        ("pids", "pids.max"),
+    ];
+    files.extend(THROTTLES.map(|(_, file)| ("blkio", file)));
+    if let Some(file) = blkio_weight_file() {
+        resources["blockIO"]["weight"] = json!(600);
+        files.push(("blkio", file));
+    }
+    if Path::new("/sys/fs/cgroup/hugetlb").exists() {
+        resources["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 6 * MIB}, {"pageSize": "1GB", "limit": 0}]);
+        files.extend([("hugetlb", "hugetlb.2MB.limit_in_bytes"), ("hugetlb", "hugetlb.1GB.limit_in_bytes")]);
+    }
+    let mut rt_c = Container::new(&["sleep", "1000"]);
+    let mut runc_c = Container::with_runtime(Runtime::Runc, &["sleep", "1000"]);
+    for c in [&mut rt_c, &mut runc_c] {
+        c.set("/linux/resources", resources.clone());
+        c.start_ok();
+    }
+    for (controller, file) in files {
+        assert_eq!(read(&rt_c, controller, file), read(&runc_c, controller, file), "{controller}/{file}");
+    }
+    // rt also allows /dev/console (5:1), which runc's list lacks.
+    let device_rules = |c: &Container| {
+        let mut rules: Vec<String> = read(c, "devices", "devices.list").lines().filter(|l| *l != "c 5:1 rwm").map(str::to_string).collect();
+        rules.sort();
+        rules
+    };
+    assert_eq!(device_rules(&rt_c), device_rules(&runc_c));
+}

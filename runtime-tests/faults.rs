@@ -1,0 +1,225 @@
+//! Fault injection (cargo feature `fault-injection`): rt dies (`kill`) or
+//! fails (`error`) at every named point of create, start and delete, and of
+//! the init pipeline. Whatever is left half-made, `rt state` and `rt list`
+//! must still answer clearly, and `rt delete --force` must remove all of it.
+//!
+//! The points are read from rt's source, not listed here, so a new step or
+//! point is covered (or fails this test for want of a scenario) the day it
+//! is added.
+
+mod common;
+mod leaks;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use common::{procfs, Container, Outcome};
+
+/// Every fault point in rt's source: `steps.enter("x")` in the init
+/// pipeline is `init:x`, `fault::point("p")` anywhere is `p`.
+fn points() -> Vec<String> {
+    let mut found = BTreeSet::new();
+    scan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+    found.into_iter().collect()
+}
+
+fn scan(dir: &Path, found: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).expect("read src").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            scan(&path, found);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("src/fault.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read source");
+        for (call, prefix) in [("steps.enter(\"", "init:"), ("fault::point(\"", "")] {
+            for rest in text.split(call).skip(1) {
+                if let Some((name, _)) = rest.split_once('"') {
+                    found.insert(format!("{prefix}{name}"));
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    Kill,
+    Error,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Error => "error",
+        }
+    }
+}
+
+/// A container on which every init step runs: a seccomp filter (the
+/// `seccomp` step is skipped without one) and a marked environment.
+fn container() -> Container {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    leaks::mark(&mut c);
+    c
+}
+
+/// `rt <args>` with the fault armed.
+fn faulty(c: &Container, fault: &str, args: &[&str]) -> Outcome {
+    let mut cmd = leaks::marked(c, c.command(args));
+    cmd.env("RT_FAULT", fault);
+    common::run_with_deadline(cmd, &c.scratch().join(format!("fault-{}", args[0])))
+}
+
+/// Check that a host-side fault fired in the command it was armed for.
+fn host_fault_fired(out: &Outcome, point: &str, action: Action) {
+    match action {
+        Action::Kill => assert_eq!(out.code, 128 + 9, "rt was not killed at {point}:\n{out}"),
+        Action::Error => {
+            out.fails_with(&format!("injected fault at {point}"));
+        }
+    }
+}
+
+/// Arm `point` with `action` in the command it belongs to, check that it
+/// fired, then check the answers about, and the removal of, what is left.
+fn inject(point: &str, action: Action) {
+    let c = container();
+    let fault = format!("{point}:{}", action.name());
+    let (phase, _) = point.split_once(':').expect("point is phase:name");
+    match phase {
+        "init" => init_fault(&c, point, &fault, action),
+        "create" => {
+            let mut cmd = leaks::marked(&c, c.launch_command("create", &[]));
+            cmd.env("RT_FAULT", &fault);
+            host_fault_fired(&c.launch(cmd), point, action);
+        }
+        "start" => {
+            c.create_ok();
+            host_fault_fired(&faulty(&c, &fault, &["start", &c.id]), point, action);
+        }
+        "delete" => {
+            c.start_ok();
+            host_fault_fired(&faulty(&c, &fault, &["delete", "--force", &c.id]), point, action);
+        }
+        other => panic!("no scenario for fault point {point}: teach runtime-tests/faults.rs when `{other}` runs"),
+    }
+    answers_are_clear(&c, &fault);
+    let init = leaks::recorded_init(&c);
+    c.rt(&["delete", "--force", &c.id]).ok();
+    leaks::assert_clean(&fault, &leaks::residue(&c, init.as_slice()));
+    c.rt(&["state", &c.id]).fails_with("does not exist");
+}
+
+/// An init step: before Ready its fault fails `create`; after it, `create`
+/// succeeds and the fault hits the init while it waits for or runs `start`.
+fn init_fault(c: &Container, point: &str, fault: &str, action: Action) {
+    let mut cmd = leaks::marked(c, c.launch_command("create", &[]));
+    cmd.env("RT_FAULT", fault);
+    let out = c.launch(cmd);
+    if out.code != 0 {
+        let why = match action {
+            Action::Kill => "container init exited during setup (killed by SIGKILL)".to_string(),
+            Action::Error => format!("injected fault at {point}"),
+        };
+        out.fails_with(&why);
+        return;
+    }
+    // The init wrote Ready; the fault comes while it waits for start or
+    // after. `start` may lose the race with the init's death: then it must
+    // say so in one line.
+    let start = c.start();
+    if start.code != 0 {
+        start.fails_with(&c.id);
+    }
+    c.wait_status("stopped");
+    if let Action::Error = action {
+        let stderr = c.output().stderr;
+        assert!(stderr.contains(&format!("rt: injected fault at {point}")), "the init did not fail at {point}: {stderr:?}");
+    }
+}
+
+/// `state` and `list` about a half-made container: no panic, one-line
+/// errors, and a status that matches the process it names.
+fn answers_are_clear(c: &Container, fault: &str) {
+    let st = c.rt(&["state", &c.id]);
+    if st.code == 0 {
+        let v: Value = serde_json::from_str(&st.stdout).unwrap_or_else(|e| panic!("{fault}: state is not JSON ({e}):\n{st}"));
+        assert_eq!(v["id"], c.id.as_str(), "{fault}");
+        let status = v["status"].as_str().unwrap_or_default();
+        let pid = v["pid"].as_i64().unwrap_or(-1) as i32;
+        match status {
+            "stopped" => assert_eq!(pid, 0, "{fault}: a stopped container names pid {pid}"),
+            "creating" | "created" | "running" => {
+                assert!(pid > 0 && procfs::start_time(pid).is_some(), "{fault}: {status} container names dead pid {pid}")
+            }
+            other => panic!("{fault}: status {other:?}:\n{st}"),
+        }
+    } else {
+        st.fails_with(&format!("container {} does not exist", c.id));
+    }
+    let listed = c.state_root().join(&c.id).exists();
+    let quiet = c.rt(&["list", "-q"]).ok();
+    assert_eq!(quiet.lines().contains(&c.id.as_str()), listed, "{fault}: list -q:\n{quiet}");
+    assert_eq!(quiet.stderr, "", "{fault}");
+    let table = c.rt(&["list"]).ok();
+    assert_eq!(table.stderr, "", "{fault}");
+    let json = c.rt(&["list", "--format", "json"]).ok();
+    let docs: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{fault}: list json ({e}):\n{json}"));
+    assert!(docs.is_array(), "{fault}: {docs}");
+}
+
+fn inject_all(phases: &[&str], action: Action) {
+    let points: Vec<String> = points().into_iter().filter(|p| phases.iter().any(|ph| p.starts_with(&format!("{ph}:")))).collect();
+    assert!(!points.is_empty(), "no fault point found for {phases:?}");
+    for p in &points {
+        inject(p, action);
+    }
+    eprintln!("{} points with {}: {}", points.len(), action.name(), points.join(" "));
+}
+
+#[test]
+fn points_are_found() {
+    let all = points();
+    for known in ["init:wait-parent", "init:ready", "init:exec", "create:claimed", "start:released", "delete:killed"] {
+        assert!(all.iter().any(|p| p == known), "{known} not found in {all:?}");
+    }
+}
+
+#[test]
+fn init_steps_killed() {
+    inject_all(&["init"], Action::Kill);
+}
+
+#[test]
+fn init_steps_fail() {
+    inject_all(&["init"], Action::Error);
+}
+
+/// Every point outside the init pipeline, whatever its command.
+fn host_phases() -> Vec<String> {
+    let phases: BTreeSet<String> =
+        points().iter().filter_map(|p| p.split_once(':')).map(|(ph, _)| ph.to_string()).filter(|ph| ph != "init").collect();
+    phases.into_iter().collect()
+}
+
+#[test]
+fn host_points_killed() {
+    let phases = host_phases();
+    inject_all(&phases.iter().map(String::as_str).collect::<Vec<_>>(), Action::Kill);
+}
+
+#[test]
+fn host_points_fail() {
+    let phases = host_phases();
+    inject_all(&phases.iter().map(String::as_str).collect::<Vec<_>>(), Action::Error);
+}

@@ -1,0 +1,114 @@
+//! What the host sees of a container: the pid file, the state document,
+//! state that outlives each rt command, the container's cgroups, and the
+//! residue check the harness runs after every test.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{procfs, residue, Container};
+use serde_json::json;
+
+#[test]
+fn pid_file_names_the_init() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.create().ok();
+    let text = fs::read_to_string(c.pid_file()).expect("pid file");
+    assert!(text.chars().all(|ch| ch.is_ascii_digit()), "pid file holds {text:?}");
+    let pid: i32 = text.parse().expect("pid");
+    assert_eq!(c.state()["pid"], pid);
+    // The init's parent is gone (rt exited): it is a live process of its own.
+    assert!(procfs::start_time(pid).is_some());
+    assert_eq!(procfs::status_field(&procfs::read(&format!("/proc/{pid}/status")), "NSpid").split_whitespace().nth(1), Some("1"));
+}
+
+#[test]
+fn state_document_fields() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/annotations", json!({"org.example.key": "value", "another": "one"}));
+    let pid = c.start_ok();
+    let st = c.state();
+    let keys: Vec<&str> = st.as_object().expect("object").keys().map(String::as_str).collect();
+    for k in ["ociVersion", "id", "status", "pid", "bundle", "annotations"] {
+        assert!(keys.contains(&k), "state lacks {k}: {st}");
+    }
+    assert!(st["ociVersion"].as_str().expect("ociVersion").starts_with("1."), "{st}");
+    assert_eq!(st["id"], c.id.as_str());
+    assert_eq!(st["status"], "running");
+    assert_eq!(st["pid"], pid);
+    assert_eq!(st["bundle"], c.bundle().to_str().expect("utf-8"));
+    assert_eq!(st["annotations"], json!({"org.example.key": "value", "another": "one"}));
+}
+
+#[test]
+fn relative_bundle_is_recorded_absolute() {
+    let c = Container::new(&["sleep", "1000"]);
+    let mut cmd = c.command(&["create", "--bundle", "bundle", "--pid-file", "pid", &c.id]);
+    cmd.current_dir(c.scratch());
+    c.launch(cmd).ok();
+    assert_eq!(c.state()["bundle"], c.bundle().to_str().expect("utf-8"));
+}
+
+#[test]
+fn state_outlives_each_command() {
+    // Every rt command is a process of its own: what `create` learnt must be
+    // on disk for `state`, `start`, `kill`, `delete` run later.
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.create_ok();
+    let dir = c.state_root().join(&c.id);
+    assert!(dir.is_dir(), "no state directory {}", dir.display());
+    for _ in 0..3 {
+        assert_eq!(c.state()["pid"], pid);
+    }
+    c.start().ok();
+    assert_eq!(c.status(), "running");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.delete().ok();
+    assert!(!dir.exists());
+}
+
+/// The container's cgroup directory in the v1 hierarchy `controller`.
+fn cgroup_dir(c: &Container, controller: &str) -> std::path::PathBuf {
+    Path::new("/sys/fs/cgroup").join(controller).join("rt-test").join(c.cgroup_name())
+}
+
+#[test]
+fn init_is_in_its_cgroups_until_delete() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.start_ok();
+    for controller in ["memory", "pids", "freezer"] {
+        let procs = procfs::read(&cgroup_dir(&c, controller).join("cgroup.procs").display().to_string());
+        assert!(procs.lines().any(|l| l == pid.to_string()), "{pid} not in {controller}: {procs:?}");
+    }
+    c.rt(&["delete", "--force", &c.id]).ok();
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
+}
+
+#[test]
+fn failed_create_leaves_nothing() {
+    let c = Container::new(&["/no/such/program"]);
+    c.create().fails_with("/no/such/program");
+    assert!(!c.state_root().join(&c.id).exists());
+    // A live init would keep its cgroup busy: no cgroup, no init.
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
+    assert!(!c.pid_file().exists(), "a failed create wrote the pid file");
+}
+
+#[test]
+fn residue_check_sees_leftovers() {
+    // The guard of every test relies on this check: show it is not blind.
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.start_ok();
+    let tracked = [residue::Tracked { pid, start: procfs::start_time(pid) }];
+    let found = residue::problems(&c.id, &c.state_root().join(&c.id), &c.cgroup_name(), c.scratch(), &tracked);
+    assert!(found.iter().any(|p| p.starts_with("state directory")), "{found:?}");
+    assert!(found.iter().any(|p| p.starts_with("cgroup /sys/fs/cgroup/memory/rt-test/")), "{found:?}");
+    assert!(found.iter().any(|p| p == &format!("process {pid} is still alive")), "{found:?}");
+    // Unknown pids are found by their cgroup, or by rt's command line.
+    assert_eq!(residue::processes_of(&c.id, &c.cgroup_name()), [pid]);
+    let created = c.sibling(&["sleep", "1000"]);
+    let init = created.create_ok();
+    assert_eq!(residue::processes_of(&created.id, "not-its-cgroup"), [init], "pre-exec init found by its command line");
+}

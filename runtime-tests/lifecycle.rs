@@ -1,0 +1,242 @@
+//! The container lifecycle as the CLI exposes it: create, start, state,
+//! kill, delete, run, list, and the errors of each.
+
+mod common;
+
+use common::{procfs, Container};
+
+#[test]
+fn create_start_kill_delete() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.create_ok();
+    let st = c.state();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["pid"], pid);
+    assert!(procfs::start_time(pid).is_some(), "init {pid} is not running");
+    // Not started yet: the init still waits in rt's code, not in sleep.
+    assert_ne!(c.proc_file("comm").trim(), "sleep");
+
+    c.start().ok();
+    c.wait_exec();
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.proc_file("comm").trim(), "sleep");
+
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    assert_eq!(c.state()["pid"], 0);
+    assert!(procfs::start_time(pid).is_none());
+
+    c.delete().ok();
+    c.rt(&["state", &c.id]).fails_with("does not exist");
+    assert!(!c.state_root().join(&c.id).exists());
+}
+
+#[test]
+fn run_returns_exit_code() {
+    let c = Container::sh("echo out; echo err >&2; exit 42");
+    let out = c.run();
+    assert_eq!(out.code, 42, "{out}");
+    assert_eq!(out.stdout, "out\n");
+    assert_eq!(out.stderr, "err\n");
+    // `run` deletes the container when it exits.
+    assert!(!c.state_root().join(&c.id).exists());
+}
+
+#[test]
+fn run_reports_death_by_signal() {
+    // Init of a pid namespace cannot kill itself (the kernel drops signals
+    // it has no handler for), so this container shares the host's.
+    let mut c = Container::sh("kill -KILL $$");
+    c.remove_namespace("pid");
+    assert_eq!(c.run().code, 128 + 9);
+}
+
+#[test]
+fn run_detach_returns_at_once() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.run_with(&["--detach"]).ok();
+    c.wait_exec();
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.proc_file("comm").trim(), "sleep");
+}
+
+#[test]
+fn kill_by_number_and_name() {
+    for sig in ["9", "KILL", "SIGKILL", "kill"] {
+        let c = Container::new(&["sleep", "1000"]);
+        c.start_ok();
+        c.kill(sig).ok();
+        c.wait_status("stopped");
+    }
+}
+
+#[test]
+fn kill_delivers_to_a_trap() {
+    let c = Container::sh("trap 'echo got-usr1; exit 0' USR1; echo ready; sleep 1000 & wait");
+    c.start_ok();
+    c.wait_output("ready");
+    c.kill("SIGUSR1").ok();
+    c.wait_output("got-usr1");
+    c.wait_status("stopped");
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    // Init is pid 1 of its namespace and ignores SIGTERM; its children do not.
+    let c = Container::sh("sleep 1000 & sleep 1001 & echo $!; exec sleep 1002");
+    let init = c.start_ok();
+    let children = wait_children(init, 2);
+
+    c.kill("TERM").ok();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(children.iter().all(|p| procfs::start_time(*p).is_some()), "plain kill reached a child");
+
+    c.rt(&["kill", "--all", &c.id, "TERM"]).ok();
+    common::wait_for("children to die", || children.iter().all(|p| procfs::start_time(*p).is_none()).then_some(()));
+    assert_eq!(c.status(), "running", "init ignores SIGTERM");
+
+    c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+    c.wait_status("stopped");
+}
+
+/// Host pids of the `n` children of `pid`, once they all exist.
+fn wait_children(pid: i32, n: usize) -> Vec<i32> {
+    common::wait_for("children", || {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        let pids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        (pids.len() == n).then_some(pids)
+    })
+}
+
+#[test]
+fn list_formats() {
+    let a = Container::new(&["sleep", "1000"]);
+    a.start_ok();
+    let b = a.sibling(&["sleep", "1000"]);
+    b.create_ok();
+
+    let quiet = a.rt(&["list", "-q"]).ok();
+    let mut want = vec![a.id.clone(), b.id.clone()];
+    want.sort();
+    assert_eq!(quiet.lines(), want);
+
+    let table = a.rt(&["list"]).ok();
+    let lines = table.lines();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    for (c, status) in [(&a, "running"), (&b, "created")] {
+        let row = lines.iter().find(|l| l.starts_with(&c.id)).unwrap_or_else(|| panic!("{} not listed:\n{table}", c.id));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], c.pid().to_string());
+        assert_eq!(cols[2], status);
+        assert_eq!(cols[3], c.bundle().to_str().unwrap());
+        assert_eq!(cols[5], "root");
+    }
+
+    let json: serde_json::Value = serde_json::from_str(&a.rt(&["list", "--format", "json"]).ok().stdout).expect("list json");
+    let docs = json.as_array().expect("array");
+    assert_eq!(docs.len(), 2);
+    let doc_a = docs.iter().find(|d| d["id"] == a.id.as_str()).expect("a listed");
+    assert_eq!(doc_a["status"], "running");
+    assert_eq!(doc_a["pid"], a.pid());
+}
+
+#[test]
+fn list_of_empty_root() {
+    let c = Container::new(&["true"]);
+    assert_eq!(c.rt(&["list", "-q"]).ok().stdout, "");
+}
+
+#[test]
+fn delete_running_needs_force() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.start_ok();
+    c.delete().fails_with("running");
+    assert_eq!(c.status(), "running");
+    c.rt(&["delete", "--force", &c.id]).ok();
+    assert!(procfs::start_time(pid).is_none());
+    assert!(!c.state_root().join(&c.id).exists());
+}
+
+#[test]
+fn delete_created_without_force() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.create_ok();
+    c.delete().ok();
+    assert!(procfs::start_time(pid).is_none());
+}
+
+#[test]
+fn delete_force_of_missing_id_succeeds() {
+    let c = Container::new(&["true"]);
+    let out = c.rt(&["delete", "--force", "no-such-container"]).ok();
+    assert_eq!(out.stderr, "");
+    c.rt(&["delete", "no-such-container"]).fails_with("does not exist");
+}
+
+#[test]
+fn start_twice_fails() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    c.start().fails_with("running");
+}
+
+#[test]
+fn start_after_exit_fails() {
+    let c = Container::new(&["true"]);
+    c.start_ok();
+    c.wait_status("stopped");
+    c.start().fails_with("stopped");
+}
+
+#[test]
+fn unknown_id() {
+    let c = Container::new(&["true"]);
+    for verb in ["state", "start", "kill", "delete"] {
+        c.rt(&[verb, "nope"]).fails_with("container nope does not exist");
+    }
+}
+
+#[test]
+fn existing_id() {
+    let a = Container::new(&["sleep", "1000"]);
+    a.create_ok();
+    let mut b = a.sibling(&["true"]);
+    b.id = a.id.clone();
+    b.create().fails_with(&format!("container with id {} already exists", a.id));
+    // The failed create must not have disturbed the first container.
+    assert_eq!(a.status(), "created");
+    // b's guard would delete a's container: give it an id of its own.
+    b.id = common::unique_id();
+}
+
+#[test]
+fn invalid_ids() {
+    let c = Container::new(&["true"]);
+    for bad in ["a/b", "..", "", "a b"] {
+        let mut cmd = c.command(&["create", "--bundle"]);
+        cmd.arg(c.bundle()).arg(bad);
+        let out = c.launch(cmd);
+        out.fails_with("invalid container id");
+        for verb in ["state", "start", "delete"] {
+            c.rt(&[verb, bad]).fails_with("invalid container id");
+        }
+    }
+    assert_eq!(std::fs::read_dir(c.state_root()).expect("read root").count(), 0);
+}
+
+#[test]
+fn kill_stopped_container_fails() {
+    let c = Container::new(&["true"]);
+    c.start_ok();
+    c.wait_status("stopped");
+    c.kill("KILL").fails_with("not running");
+}
+
+#[test]
+fn invalid_signal() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    c.kill("SIGNOPE").fails_with("invalid signal");
+    c.kill("0").fails_with("invalid signal");
+    assert_eq!(c.status(), "running");
+}

@@ -1,0 +1,348 @@
+//! The container's filesystem: the rootfs, `mounts` with their options,
+//! /dev, masked and read-only paths, sysctls, propagation, and mount
+//! destinations that try to leave the rootfs.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::procfs::{self, mount_at, MountLine};
+use common::{tempdir, Container};
+use serde_json::{json, Value};
+use nix::mount::{MntFlags, MsFlags};
+use tempfile::TempDir;
+
+/// The mounts of a running container, read from the host.
+fn mounts_of(c: &Container) -> Vec<MountLine> {
+    procfs::mountinfo(&c.proc_file("mountinfo"))
+}
+
+/// A running `sleep` container with `mounts` appended to the default ones.
+fn sleeper_with_mounts(mounts: &[Value]) -> Container {
+    let mut c = Container::new(&["sleep", "1000"]);
+    for m in mounts {
+        c.push("/mounts", m.clone());
+    }
+    c.start_ok();
+    c
+}
+
+fn bind(source: &Path, destination: &str, options: &[&str]) -> Value {
+    let mut opts = vec!["bind"];
+    opts.extend_from_slice(options);
+    json!({"destination": destination, "type": "bind", "source": source, "options": opts})
+}
+
+/// A host directory holding one file, `marker`.
+fn host_dir() -> TempDir {
+    let d = tempdir();
+    fs::write(d.path().join("marker"), "host").expect("write marker");
+    d
+}
+
+#[test]
+fn readonly_root_refuses_writes() {
+    let c = Container::sh("touch /new-file");
+    let out = c.run();
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+
+    let mut rw = Container::sh("touch /new-file");
+    rw.set("/root/readonly", false);
+    rw.run().ok();
+    assert!(rw.rootfs().join("new-file").exists());
+}
+
+#[test]
+fn bind_mount_options_reach_mountinfo() {
+    let src = host_dir();
+    let c = sleeper_with_mounts(&[
+        bind(src.path(), "/mnt/locked", &["ro", "nosuid", "nodev", "noexec"]),
+        bind(src.path(), "/mnt/open", &[]),
+    ]);
+    let mounts = mounts_of(&c);
+    let locked = mount_at(&mounts, "/mnt/locked");
+    for o in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(locked.has_option(o), "{o} missing: {locked:?}");
+    }
+    let open = mount_at(&mounts, "/mnt/open");
+    for o in ["rw"] {
+        assert!(open.has_option(o), "{o} missing: {open:?}");
+    }
+    assert!(!open.has_option("noexec"), "{open:?}");
+}
+
+#[test]
+fn bind_mounts_write_through_unless_ro() {
+    let src = host_dir();
+    let mut c = Container::sh("cat /mnt/ro/marker; echo inside > /mnt/rw/new; echo inside > /mnt/ro/new");
+    c.push("/mounts", bind(src.path(), "/mnt/ro", &["ro"])).push("/mounts", bind(src.path(), "/mnt/rw", &[]));
+    let out = c.run();
+    assert_eq!(out.stdout, "host", "{out}");
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+    assert_eq!(fs::read_to_string(src.path().join("new")).expect("written through"), "inside\n");
+}
+
+/// A tmpfs mounted on the host at `<dir>/sub`, shared (this host's / is
+/// private: propagation needs a shared source), unmounted on drop.
+struct HostMount {
+    dir: TempDir,
+}
+
+impl HostMount {
+    fn new() -> HostMount {
+        let dir = tempdir();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).expect("mkdir sub");
+        mount_tmpfs(&sub);
+        nix::mount::mount(None::<&str>, &sub, None::<&str>, MsFlags::MS_SHARED, None::<&str>).expect("make shared");
+        fs::write(sub.join("in-submount"), "x").expect("write into submount");
+        HostMount { dir }
+    }
+
+    fn sub(&self) -> std::path::PathBuf {
+        self.dir.path().join("sub")
+    }
+}
+
+fn mount_tmpfs(at: &Path) {
+    nix::mount::mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), Some("size=1m")).expect("mount host tmpfs");
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let late = self.sub().join("late");
+        let _ = nix::mount::umount2(&late, MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(&self.sub(), MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn rbind_carries_submounts_and_bind_does_not() {
+    let host = HostMount::new();
+    let mut c = Container::sh("ls /mnt/rec/sub; echo --; ls /mnt/flat/sub");
+    c.push("/mounts", bind(host.dir.path(), "/mnt/rec", &["rbind"]))
+        .push("/mounts", bind(host.dir.path(), "/mnt/flat", &[]));
+    assert_eq!(c.run().ok().lines(), ["in-submount", "--"]);
+}
+
+#[test]
+fn mount_propagation_options() {
+    let host = HostMount::new();
+    let c = sleeper_with_mounts(&[
+        bind(&host.sub(), "/mnt/private", &["rprivate"]),
+        bind(&host.sub(), "/mnt/shared", &["rshared"]),
+        bind(&host.sub(), "/mnt/slave", &["rslave"]),
+    ]);
+    let mounts = mounts_of(&c);
+    let private = mount_at(&mounts, "/mnt/private");
+    assert!(!private.has_tag("shared:") && !private.has_tag("master:"), "{private:?}");
+    assert!(mount_at(&mounts, "/mnt/shared").has_tag("shared:"));
+    let slave = mount_at(&mounts, "/mnt/slave");
+    assert!(slave.has_tag("master:") && !slave.has_tag("shared:"), "{slave:?}");
+
+    // A host mount made later reaches the slave, never the private copy.
+    fs::create_dir(host.sub().join("late")).expect("mkdir late");
+    mount_tmpfs(&host.sub().join("late"));
+    let points: Vec<String> = mounts_of(&c).into_iter().map(|m| m.mount_point).collect();
+    assert!(points.contains(&"/mnt/slave/late".to_string()), "{points:?}");
+    assert!(!points.contains(&"/mnt/private/late".to_string()), "{points:?}");
+}
+
+#[test]
+fn tmpfs_size_and_mode() {
+    let mut c = Container::sh("stat -c %a /mnt/t; cat /proc/self/mountinfo");
+    c.push("/mounts", json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m", "mode=710"]}));
+    let out = c.run().ok();
+    assert_eq!(out.lines()[0], "710");
+    let t = mount_at(&procfs::mountinfo(&out.stdout), "/mnt/t");
+    assert_eq!(t.fstype, "tmpfs");
+    assert!(t.has_option("nosuid"), "{t:?}");
+    assert!(t.has_super_option("size=1024k") && t.has_super_option("mode=710"), "{t:?}");
+}
+
+#[test]
+fn default_filesystems() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    let mounts = mounts_of(&c);
+    for (at, fstype) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs")] {
+        assert_eq!(mount_at(&mounts, at).fstype, fstype, "at {at}");
+    }
+    let pts = mount_at(&mounts, "/dev/pts");
+    for o in ["mode=620", "ptmxmode=666", "gid=5"] {
+        assert!(pts.has_super_option(o), "devpts lacks {o}: {pts:?}");
+    }
+    assert!(mount_at(&mounts, "/sys").has_option("ro"));
+    let shm = mount_at(&mounts, "/dev/shm");
+    assert!(shm.has_option("nodev") && shm.has_option("noexec") && shm.has_option("nosuid"), "{shm:?}");
+}
+
+#[test]
+fn default_devices() {
+    let c = Container::sh(
+        "stat -c '%n %t:%T %a %F' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; \
+         for l in /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr; do readlink $l; done; \
+         head -c 5 /dev/zero | wc -c; echo x > /dev/full",
+    );
+    let out = c.run();
+    let want = [
+        "/dev/null 1:3 666 character special file",
+        "/dev/zero 1:5 666 character special file",
+        "/dev/full 1:7 666 character special file",
+        "/dev/random 1:8 666 character special file",
+        "/dev/urandom 1:9 666 character special file",
+        "/dev/tty 5:0 666 character special file",
+        "pts/ptmx",
+        "/proc/self/fd",
+        "/proc/self/fd/0",
+        "/proc/self/fd/1",
+        "/proc/self/fd/2",
+        "5",
+    ];
+    assert_eq!(out.lines(), want, "{out}");
+    assert!(out.stderr.contains("No space left on device"), "{out}");
+}
+
+#[test]
+fn linux_devices_are_created_with_mode_and_owner() {
+    let mut c = Container::sh("stat -c '%t:%T %a %u:%g %F' /dev/rt-zero; head -c 3 /dev/rt-zero | wc -c");
+    c.push(
+        "/linux/devices",
+        json!({"path": "/dev/rt-zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o604, "uid": 65534, "gid": 1234}),
+    );
+    assert_eq!(c.run().ok().lines(), ["1:5 604 65534:1234 character special file", "3"]);
+}
+
+/// Open a device node 1:200 (no driver has that number) with and without a
+/// device cgroup rule for it; the open's error.
+fn open_unknown_device(allow: bool) -> String {
+    let mut c = Container::sh("head -c 1 /dev/rt-nodev");
+    c.push("/linux/devices", json!({"path": "/dev/rt-nodev", "type": "c", "major": 1, "minor": 200, "fileMode": 0o666}));
+    if allow {
+        c.push("/linux/resources/devices", json!({"allow": true, "type": "c", "major": 1, "minor": 200, "access": "rwm"}));
+    }
+    let out = c.run();
+    assert_ne!(out.code, 0, "{out}");
+    out.stderr
+}
+
+#[test]
+fn device_cgroup_denies_devices_without_a_rule() {
+    // The default config denies all but the default devices.
+    assert!(open_unknown_device(false).contains("Operation not permitted"));
+    // Allowed, the open reaches the (missing) driver.
+    assert!(open_unknown_device(true).contains("No such device or address"));
+}
+
+#[test]
+fn masked_paths_hide_files_and_directories() {
+    let script = "wc -c < /proc/timer_list; ls /secret";
+    let mut plain = Container::sh(script);
+    plain.set("/linux/maskedPaths", json!([]));
+    fs::create_dir(plain.rootfs().join("secret")).expect("mkdir");
+    fs::write(plain.rootfs().join("secret/file"), "x").expect("write");
+    let out = plain.run().ok();
+    assert_ne!(out.lines()[0], "0", "control: timer_list is not empty unmasked");
+    assert_eq!(out.lines()[1], "file");
+
+    let mut masked = Container::sh(script);
+    masked.push("/linux/maskedPaths", "/secret".into());
+    fs::create_dir(masked.rootfs().join("secret")).expect("mkdir");
+    fs::write(masked.rootfs().join("secret/file"), "x").expect("write");
+    assert_eq!(masked.run().ok().lines(), ["0"]);
+}
+
+#[test]
+fn readonly_paths_refuse_writes() {
+    // Root may set the hostname of its own uts namespace through /proc/sys,
+    // unless /proc/sys is read-only.
+    let script = "echo renamed > /proc/sys/kernel/hostname && hostname";
+    let mut open = Container::sh(script);
+    open.set("/linux/readonlyPaths", json!([]));
+    assert_eq!(open.run().ok().stdout, "renamed\n");
+
+    let closed = Container::sh(script);
+    let out = closed.run();
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
+#[test]
+fn sysctls_apply_inside_namespaces() {
+    let host_forward = procfs::read("/proc/sys/net/ipv4/ip_forward");
+    let host_shmmax = procfs::read("/proc/sys/kernel/shmmax");
+    let mut c = Container::new(&["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmax"]);
+    c.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"}));
+    assert_eq!(c.run().ok().lines(), ["1", "123456789"]);
+    assert_eq!(procfs::read("/proc/sys/net/ipv4/ip_forward"), host_forward);
+    assert_eq!(procfs::read("/proc/sys/kernel/shmmax"), host_shmmax);
+}
+
+#[test]
+fn rootfs_propagation() {
+    // This host's / is private, so a slave has no master to show: only
+    // private and shared are observable here.
+    for (mode, shared, master) in [("private", false, false), ("rshared", true, false)] {
+        let mut c = Container::new(&["sleep", "1000"]);
+        c.set("/linux/rootfsPropagation", mode);
+        c.start_ok();
+        let root = mount_at(&mounts_of(&c), "/");
+        assert_eq!((root.has_tag("shared:"), root.has_tag("master:")), (shared, master), "{mode}: {root:?}");
+    }
+}
+
+/// A container whose rootfs has /evil-abs -> `target` and
+/// /evil-rel -> ../../..`target`, with a tmpfs mounted on the first and a
+/// bind mount of `src` on the second.
+fn symlink_escape(target: &str, src: &TempDir) -> Container {
+    let mut c = Container::new(&["sleep", "1000"]);
+    std::os::unix::fs::symlink(target, c.rootfs().join("evil-abs")).expect("symlink");
+    std::os::unix::fs::symlink(format!("../../../../../..{target}"), c.rootfs().join("evil-rel")).expect("symlink");
+    c.push("/mounts", json!({"destination": "/evil-abs", "type": "tmpfs", "source": "tmpfs"}))
+        .push("/mounts", bind(src.path(), "/evil-rel", &[]));
+    c
+}
+
+/// Start `c` (from `symlink_escape`) and check both mounts landed at
+/// `target` inside the rootfs and the host's `target` is untouched.
+fn assert_mounted_inside(c: &Container, secret: &TempDir) {
+    let target = secret.path().to_str().expect("utf-8 path");
+    c.start_ok();
+    let entries: Vec<_> = fs::read_dir(secret.path()).expect("read secret").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(entries, ["marker"], "the host directory changed");
+    assert!(common::residue::mounts_mentioning(secret.path()).is_empty(), "a mount landed on the host");
+    let inside: Vec<String> = mounts_of(c).iter().filter(|m| m.mount_point == target).map(|m| m.fstype.clone()).collect();
+    assert_eq!(inside, ["tmpfs", "ext4"], "mounts at {target} inside the container");
+    assert!(c.rootfs().join(target.trim_start_matches('/')).is_dir());
+}
+
+#[test]
+fn symlinked_destinations_stay_inside_the_rootfs() {
+    let secret = host_dir();
+    let target = secret.path().to_str().expect("utf-8 path");
+    let src = host_dir();
+    let c = symlink_escape(target, &src);
+    // The symlinks' target exists inside the rootfs too.
+    fs::create_dir_all(c.rootfs().join(target.trim_start_matches('/'))).expect("mkdir in rootfs");
+    assert_mounted_inside(&c, &secret);
+}
+
+#[test]
+#[ignore = "rt bug: a mount destination that is a symlink to a path missing in the rootfs fails (cannot create mount point: open newly created directory failed) instead of creating it inside the rootfs, as runc does"]
+fn symlinked_destinations_to_missing_paths_are_created_inside_the_rootfs() {
+    let secret = host_dir();
+    let src = host_dir();
+    let c = symlink_escape(secret.path().to_str().expect("utf-8 path"), &src);
+    assert_mounted_inside(&c, &secret);
+}
+
+#[test]
+fn no_pivot_runs_in_the_rootfs() {
+    let c = Container::sh("ls /; touch /x");
+    let out = c.run_with(&["--no-pivot"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert_eq!(out.lines(), ["bin", "dev", "etc", "mnt", "proc", "root", "sys", "tmp"]);
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}

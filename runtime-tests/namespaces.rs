@@ -1,0 +1,181 @@
+//! Namespaces: each type created (the container's link differs from the
+//! host's and the namespace shows its effect inside) or joined by path.
+
+mod common;
+
+use common::{host, procfs, Container};
+use serde_json::json;
+
+/// Every namespace type rt can create, by its /proc/<pid>/ns name.
+const TYPES: &[(&str, &str)] = &[
+    ("pid", "pid"),
+    ("network", "net"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("mount", "mnt"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+];
+
+/// Each namespace in the config is new; each absent one is the host's.
+#[test]
+fn created_namespaces_differ_from_the_host() {
+    for (typ, proc_name) in TYPES {
+        let mut c = Container::new(&["sleep", "1000"]);
+        c.add_namespace(typ, None);
+        let pid = c.start_ok().to_string();
+        assert_ne!(procfs::ns_link(&pid, proc_name), procfs::ns_link("self", proc_name), "{typ} is the host's");
+
+        let mut without = Container::new(&["sleep", "1000"]);
+        without.remove_namespace(typ).remove("/hostname");
+        if *typ == "mount" {
+            // Mounts need a mount namespace: run on the host's tree as is.
+            without.set("/mounts", json!([])).set("/linux/maskedPaths", json!([])).set("/linux/readonlyPaths", json!([]));
+        }
+        let pid = without.start_ok().to_string();
+        assert_eq!(procfs::ns_link(&pid, proc_name), procfs::ns_link("self", proc_name), "{typ} is not the host's");
+    }
+}
+
+#[test]
+fn pid_namespace_makes_init_pid_1() {
+    let c = Container::sh("echo $$; exec sleep 1000");
+    let pid = c.start_ok();
+    c.wait_output("1\n");
+    // Seen from the host: its host pid, then pid 1 in the nested namespace.
+    assert_eq!(procfs::status_field(&c.proc_file("status"), "NSpid"), format!("{pid}\t1"));
+}
+
+#[test]
+fn uts_namespace_sets_hostname_and_domainname() {
+    let host_name = procfs::read("/proc/sys/kernel/hostname");
+    let mut c = Container::sh("hostname; cat /proc/sys/kernel/domainname");
+    c.set("/hostname", "rt-box").set("/domainname", "example.test");
+    assert_eq!(c.run().ok().lines(), ["rt-box", "example.test"]);
+    assert_eq!(procfs::read("/proc/sys/kernel/hostname"), host_name);
+}
+
+#[test]
+fn ipc_namespace_has_its_own_limits() {
+    // kernel.shmmni is per ipc namespace: a fresh one has the default.
+    let c = Container::sh("cat /proc/sys/kernel/shmmni; ls /dev/mqueue | wc -l");
+    let out = c.run().ok();
+    assert_eq!(out.lines()[0], "4096");
+    assert_eq!(out.lines()[1], "0", "a new ipc namespace has no message queues");
+}
+
+#[test]
+fn network_namespace_has_only_loopback() {
+    let c = Container::sh("ls /sys/class/net");
+    assert_eq!(c.run().ok().lines(), ["lo"]);
+}
+
+#[test]
+fn mount_namespace_hides_container_mounts_from_the_host() {
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    let inside = procfs::mountinfo(&c.proc_file("mountinfo"));
+    assert_eq!(procfs::mount_at(&inside, "/").fstype, "ext4");
+    assert!(inside.iter().any(|m| m.mount_point == "/dev/mqueue"));
+    assert!(common::residue::mounts_mentioning(&c.bundle()).is_empty(), "the rootfs bind is visible on the host");
+}
+
+/// /proc/self/cgroup of a container, one line per hierarchy.
+fn cgroup_lines(with_cgroupns: bool) -> (String, Vec<String>) {
+    let mut c = Container::new(&["cat", "/proc/self/cgroup"]);
+    if with_cgroupns {
+        c.add_namespace("cgroup", None);
+    }
+    let out = c.run().ok();
+    (c.id.clone(), out.lines().iter().map(|l| l.to_string()).collect())
+}
+
+#[test]
+fn without_cgroup_namespace_the_host_path_shows() {
+    let (id, lines) = cgroup_lines(false);
+    for line in lines {
+        assert!(line.ends_with(&format!(":/rt-test/{id}")), "{line}");
+    }
+}
+
+#[test]
+#[ignore = "rt bug: the cgroup namespace is created by clone, before rt moves init into its cgroup"]
+fn cgroup_namespace_roots_the_container_cgroup() {
+    let (_, lines) = cgroup_lines(true);
+    for line in lines {
+        assert!(line.ends_with(":/"), "cgroup path is not the namespace root: {line}");
+    }
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let mut c = Container::sh("cat /proc/self/uid_map /proc/self/gid_map; id; touch /tmp/made-inside");
+    c.add_namespace("user", None)
+        .set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]))
+        .set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]))
+        .set("/root/readonly", false)
+        .chown_rootfs(100000, 100000);
+    let out = c.run().ok();
+    let maps: Vec<Vec<&str>> = out.lines()[..2].iter().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(maps, [["0", "100000", "65536"], ["0", "100000", "65536"]]);
+    assert_eq!(out.lines()[2], "uid=0(root) gid=0(root)");
+    assert_eq!(common::rootfs::owner(&c.rootfs().join("tmp/made-inside")), 100000);
+}
+
+#[test]
+fn time_namespace_shifts_uptime() {
+    const DAYS: u64 = 1000;
+    let mut c = Container::new(&["cat", "/proc/uptime"]);
+    c.add_namespace("time", None)
+        .set("/linux/timeOffsets", json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}));
+    let inside = uptime_secs(&c.run().ok().stdout);
+    let host = uptime_secs(&procfs::read("/proc/uptime"));
+    assert!(inside >= host + (DAYS * 86400) as f64 - 60.0, "uptime inside {inside}s, host {host}s");
+}
+
+fn uptime_secs(text: &str) -> f64 {
+    text.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("uptime {text:?}"))
+}
+
+/// A network namespace made with `ip netns add`, deleted on drop.
+struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    fn new() -> NetNs {
+        let name = format!("rt-test-{}", common::unique_id());
+        host("ip", &["netns", "add", &name]);
+        NetNs { name }
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+#[test]
+fn join_network_namespace_by_path() {
+    let ns = NetNs::new();
+    // No dummy driver on this kernel: a bridge is the link that needs no peer.
+    host("ip", &["-n", &ns.name, "link", "add", "rtjoin0", "type", "bridge"]);
+    let mut c = Container::sh("ls /sys/class/net");
+    c.add_namespace("network", Some(&ns.path()));
+    assert_eq!(c.run().ok().lines(), ["lo", "rtjoin0"]);
+}
+
+#[test]
+fn join_uts_namespace_of_another_container() {
+    let mut first = Container::new(&["sleep", "1000"]);
+    first.set("/hostname", "first-box");
+    let pid = first.start_ok();
+    let mut second = first.sibling(&["hostname"]);
+    second.remove("/hostname").add_namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
+    assert_eq!(second.run().ok().stdout, "first-box\n");
+}

@@ -1,0 +1,309 @@
+//! The container process: args, env, cwd, user, umask, rlimits, oom score,
+//! no_new_privs, capabilities, inherited fds and the terminal.
+
+mod common;
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::procfs::{self, status_field};
+use common::{sh, Container};
+use serde_json::json;
+
+#[test]
+fn args_env_and_cwd() {
+    let mut args = sh("pwd; echo \"$GREETING\"; printf '[%s]' \"$@\"");
+    args.extend(["argv0".into(), "two words".into(), "*".into()]);
+    let mut c = Container::new(&args);
+    c.set("/process/cwd", "/tmp").push("/process/env", "GREETING=hello there".into());
+    assert_eq!(c.run().ok().lines(), ["/tmp", "hello there", "[two words][*]"]);
+}
+
+#[test]
+fn env_is_exactly_the_config() {
+    let mut c = Container::new(&["env"]);
+    c.set("/process/env", json!(["ONLY=1", "PATH=/bin"]));
+    let out = c.run().ok();
+    let mut lines = out.lines();
+    lines.sort();
+    assert_eq!(lines, ["ONLY=1", "PATH=/bin"]);
+}
+
+#[test]
+#[ignore = "rt bug (runc compatibility): a process.cwd missing in the rootfs fails create; runc creates it"]
+fn missing_cwd_is_created() {
+    let mut c = Container::new(&["pwd"]);
+    c.set("/process/cwd", "/made/for/me").set("/root/readonly", false);
+    assert_eq!(c.run().ok().stdout, "/made/for/me\n");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let mut c = Container::sh("id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f");
+    c.set("/process/user", json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 1234], "umask": 0o027}))
+        .push("/mounts", json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}));
+    assert_eq!(c.run().ok().lines(), ["65534", "65534", "65534 5 1234", "0027", "640"]);
+}
+
+#[test]
+fn default_umask_is_0022() {
+    let c = Container::sh("umask");
+    assert_eq!(c.run().ok().stdout, "0022\n");
+}
+
+#[test]
+fn rlimits_are_set() {
+    let mut c = Container::sh("ulimit -n; ulimit -Hn; ulimit -c; grep -E 'open files|core file' /proc/self/limits");
+    c.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 4096}, {"type": "RLIMIT_CORE", "soft": 1024, "hard": 2048}]),
+    );
+    let out = c.run().ok();
+    let lines = out.lines();
+    assert_eq!(lines[..3], ["512", "4096", "2"], "ulimit -c counts 512-byte blocks");
+    let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(words(lines[3]), ["Max", "core", "file", "size", "1024", "2048", "bytes"]);
+    assert_eq!(words(lines[4]), ["Max", "open", "files", "512", "4096", "files"]);
+}
+
+#[test]
+fn rlimit_above_the_hard_limit_fails_create() {
+    // rt runs without CAP_SYS_RESOURCE here, and the host's hard limit for
+    // open files is 20000.
+    let mut c = Container::new(&["true"]);
+    c.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]));
+    c.create().fails_with("soft 30000 hard 30000 (raising a hard limit needs CAP_SYS_RESOURCE)");
+}
+
+#[test]
+fn no_new_privileges() {
+    for (flag, want) in [(true, "1"), (false, "0")] {
+        let mut c = Container::new(&["cat", "/proc/self/status"]);
+        c.set("/process/noNewPrivileges", flag);
+        assert_eq!(status_field(&c.run().ok().stdout, "NoNewPrivs"), want, "noNewPrivileges {flag}");
+    }
+}
+
+#[test]
+fn oom_score_adj() {
+    let mut c = Container::new(&["cat", "/proc/self/oom_score_adj"]);
+    c.set("/process/oomScoreAdj", 500);
+    assert_eq!(c.run().ok().stdout, "500\n");
+}
+
+/// Capability numbers (linux/capability.h) of the names used below.
+fn cap_number(name: &str) -> u32 {
+    match name {
+        "CAP_CHOWN" => 0,
+        "CAP_KILL" => 5,
+        "CAP_SETGID" => 6,
+        "CAP_SETUID" => 7,
+        "CAP_SETPCAP" => 8,
+        "CAP_NET_BIND_SERVICE" => 10,
+        "CAP_AUDIT_WRITE" => 29,
+        other => panic!("no number for {other}"),
+    }
+}
+
+/// The /proc/<pid>/status hex of a capability set.
+fn mask(names: &[&str]) -> String {
+    format!("{:016x}", names.iter().fold(0u64, |m, n| m | 1 << cap_number(n)))
+}
+
+/// A distinct value for each set, so that mixing two up shows.
+const BOUNDING: &[&str] = &["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE", "CAP_SETPCAP"];
+const PERMITTED: &[&str] = &["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+const EFFECTIVE: &[&str] = &["CAP_CHOWN", "CAP_KILL"];
+const INHERITABLE: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETGID"];
+const AMBIENT: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+fn with_capabilities(c: &mut Container) -> &mut Container {
+    c.set(
+        "/process/capabilities",
+        json!({"bounding": BOUNDING, "permitted": PERMITTED, "effective": EFFECTIVE, "inheritable": INHERITABLE, "ambient": AMBIENT}),
+    )
+}
+
+fn cap_sets(status: &str) -> Vec<(String, String)> {
+    ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"].iter().map(|f| (f.to_string(), status_field(status, f))).collect()
+}
+
+fn want_sets(bnd: &[&str], prm: &[&str], eff: &[&str], inh: &[&str], amb: &[&str]) -> Vec<(String, String)> {
+    [("CapBnd", bnd), ("CapPrm", prm), ("CapEff", eff), ("CapInh", inh), ("CapAmb", amb)]
+        .iter()
+        .map(|(f, names)| (f.to_string(), mask(names)))
+        .collect()
+}
+
+#[test]
+fn capability_sets_before_exec_match_the_config() {
+    // A created container's init has applied every set and waits before
+    // exec, which recomputes them.
+    let mut c = Container::new(&["sleep", "1000"]);
+    with_capabilities(&mut c);
+    c.create_ok();
+    assert_eq!(cap_sets(&c.proc_file("status")), want_sets(BOUNDING, PERMITTED, EFFECTIVE, INHERITABLE, AMBIENT));
+}
+
+#[test]
+fn capability_sets_after_exec_as_non_root() {
+    // A non-root exec of a file without capabilities keeps only the
+    // ambient set as permitted and effective.
+    let mut c = Container::new(&["cat", "/proc/self/status"]);
+    with_capabilities(&mut c).set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    let status = c.run().ok().stdout;
+    assert_eq!(cap_sets(&status), want_sets(BOUNDING, AMBIENT, AMBIENT, INHERITABLE, AMBIENT));
+}
+
+#[test]
+fn capability_sets_after_exec_as_root() {
+    // Root's exec grants the bounding set (plus inheritable) as permitted
+    // and effective; with no_new_privs, never more than it had permitted.
+    for (nnp, granted) in [(false, BOUNDING), (true, PERMITTED)] {
+        let mut c = Container::new(&["cat", "/proc/self/status"]);
+        with_capabilities(&mut c).set("/process/noNewPrivileges", nnp);
+        let status = c.run().ok().stdout;
+        assert_eq!(cap_sets(&status), want_sets(BOUNDING, granted, granted, INHERITABLE, AMBIENT), "noNewPrivileges {nnp}");
+    }
+}
+
+/// Sorted fd numbers in /proc/<pid>/fd.
+fn fds(pid: i32) -> Vec<u32> {
+    let mut v: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .map(|e| e.expect("fd entry").file_name().to_string_lossy().parse().expect("fd number"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `cmd` run with `file` open for reading as its fd 3.
+fn with_fd3(cmd: Command, file: &Path) -> Command {
+    let mut w = Command::new("sh");
+    w.arg("-c").arg("exec \"$@\" 3<\"$0\"").arg(file).arg(cmd.get_program()).args(cmd.get_args());
+    w
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    let c = Container::new(&["sleep", "1000"]);
+    let pid = c.start_ok();
+    assert_eq!(fds(pid), [0, 1, 2]);
+}
+
+#[test]
+fn preserved_fd_reaches_the_container_and_nothing_else() {
+    let c = Container::new(&["sleep", "1000"]);
+    let file = c.scratch().join("passed");
+    fs::write(&file, "through fd 3").expect("write");
+    c.launch(with_fd3(c.launch_command("create", &["--preserve-fds", "1"]), &file)).ok();
+    c.start().ok();
+    c.wait_exec();
+    assert_eq!(fds(c.pid()), [0, 1, 2, 3]);
+    assert_eq!(fs::read_link(format!("/proc/{}/fd/3", c.pid())).expect("readlink fd 3"), file);
+}
+
+/// The shell's open fds. Not `ls`: busybox runs it inside the shell, whose
+/// list would show the directory fd of ls itself; the glob's fd is closed
+/// by the time `test` runs.
+const LIST_FDS: &str = "for f in /proc/$$/fd/*; do if test -e $f; then echo ${f##*/}; fi; done";
+
+#[test]
+fn preserved_fd_is_readable_inside() {
+    let c = Container::sh(&format!("cat <&3; {LIST_FDS}"));
+    let file = c.scratch().join("passed");
+    fs::write(&file, "through fd 3\n").expect("write");
+    let out = c.launch(with_fd3(c.launch_command("run", &["--preserve-fds", "1"]), &file)).ok();
+    assert_eq!(out.lines(), ["through fd 3", "0", "1", "2", "3"]);
+}
+
+#[test]
+fn unpreserved_fd_is_closed() {
+    let c = Container::sh(LIST_FDS);
+    let file = c.scratch().join("not-passed");
+    fs::write(&file, "x").expect("write");
+    let out = c.launch(with_fd3(c.launch_command("run", &[]), &file)).ok();
+    assert_eq!(out.lines(), ["0", "1", "2"]);
+}
+
+/// Receive the pty master that rt sends over the console socket.
+fn receive_master(listener: &UnixListener) -> File {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let (conn, _) = listener.accept().expect("accept console connection");
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).expect("recvmsg");
+    for cmsg in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel just installed this fd for us; nothing else owns it.
+            return File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    panic!("no fd in the console socket message");
+}
+
+/// Everything the pty master yields until the container closes the
+/// terminal (EIO) or the deadline passes.
+fn read_until_closed(master: &mut File) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).expect("poll") == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn terminal_over_console_socket() {
+    let mut c = Container::new(&["sh"]);
+    c.set("/process/terminal", true);
+    let socket = c.scratch().join("console.sock");
+    let listener = UnixListener::bind(&socket).expect("bind console socket");
+    c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]).ok();
+    let mut master = receive_master(&listener);
+    c.start().ok();
+    // $((6*7)) so that the echo of the typed line does not match.
+    master.write_all(b"tty; test -t 0 && echo TTY-$((6*7)); echo hi; exit\n").expect("write to pty");
+    let out = read_until_closed(&mut master);
+    let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines.contains(&"/dev/pts/0"), "{out:?}");
+    assert!(lines.contains(&"TTY-42"), "{out:?}");
+    assert!(lines.contains(&"hi"), "{out:?}");
+    c.wait_status("stopped");
+}
+
+#[test]
+fn terminal_without_console_socket_fails() {
+    let mut c = Container::new(&["sh"]);
+    c.set("/process/terminal", true);
+    c.create().fails_with("--console-socket");
+}
+
+#[test]
+fn host_sees_container_process_attributes() {
+    // The same attributes as above, from the host's /proc of the init.
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/oomScoreAdj", 500).set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    c.start_ok();
+    let status = c.proc_file("status");
+    assert_eq!(status_field(&status, "Uid").split_whitespace().collect::<Vec<_>>(), ["65534"; 4]);
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+    assert_eq!(c.proc_file("oom_score_adj"), "500\n");
+    assert!(procfs::read(&format!("/proc/{}/cmdline", c.pid())).starts_with("sleep\0"));
+}

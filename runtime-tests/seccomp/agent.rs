@@ -1,0 +1,94 @@
+//! The test's seccomp agent: it listens where `listenerPath` points, takes
+//! the listener fd and the container process state rt sends, and answers
+//! one notification.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde_json::Value;
+
+/// What the test's seccomp agent saw.
+pub struct Agent {
+    pub state: Value,
+    pub nr: i32,
+}
+
+/// Accept one connection on `listener`, take the fd and the state, answer
+/// one notification with errno `answer`.
+pub fn serve(listener: UnixListener, answer: i32) -> Agent {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("the agent got no connection: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).expect("blocking stream");
+    let mut payload = Vec::new();
+    let mut fd = None;
+    loop {
+        let mut buf = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg");
+        for c in msg.cmsgs().expect("cmsgs") {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS just installed this fd in our table.
+                fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            break;
+        }
+        payload.extend_from_slice(&buf[..n]);
+    }
+    let state: Value = serde_json::from_slice(&payload).expect("container process state JSON");
+    let fd = fd.expect("no seccomp fd in SCM_RIGHTS");
+    let nr = answer_one(&fd, answer);
+    Agent { state, nr }
+}
+
+/// SECCOMP_IOCTL_NOTIF_RECV one notification and fail it with `errno`.
+fn answer_one(fd: &OwnedFd, errno: i32) -> i32 {
+    let data = libc::seccomp_data {
+        nr: 0,
+        arch: 0,
+        instruction_pointer: 0,
+        args: [0; 6],
+    };
+    let mut notif = libc::seccomp_notif {
+        id: 0,
+        pid: 0,
+        flags: 0,
+        data,
+    };
+    // SAFETY: `notif` is a zeroed seccomp_notif the kernel fills in.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut notif) };
+    assert_eq!(ret, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+    let mut resp = libc::seccomp_notif_resp {
+        id: notif.id,
+        val: 0,
+        error: -errno,
+        flags: 0,
+    };
+    // SAFETY: `resp` is a valid seccomp_notif_resp for the notification.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    assert_eq!(ret, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+    notif.data.nr
+}

@@ -1,0 +1,499 @@
+//! Profiles compiled and their programs run in the interpreter: the
+//! decisions must be what libseccomp's semantics give.
+
+use oci_spec::runtime::LinuxSeccomp;
+use serde_json::{json, Value};
+
+use super::arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
+use super::interp::{self, Data};
+use super::{compile, docker, Seccomp};
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const KILL_THREAD: u32 = libc::SECCOMP_RET_KILL_THREAD;
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+
+fn errno(e: u32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | e
+}
+
+fn profile(v: Value) -> LinuxSeccomp {
+    serde_json::from_value(v).expect("profile JSON")
+}
+
+fn build(v: Value) -> Seccomp {
+    compile(&profile(v)).expect("compile")
+}
+
+fn compile_error(v: Value) -> String {
+    match compile(&profile(v)) {
+        Ok(_) => panic!("profile compiled"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn nr(arch: Arch, name: &str) -> u32 {
+    arch.syscall(name)
+        .unwrap_or_else(|| panic!("no {name} on {arch:?}"))
+}
+
+/// The decision for system call `name` of `arch` with `args`.
+fn decide(f: &Seccomp, arch: Arch, name: &str, args: &[u64]) -> u32 {
+    raw(f, arch.audit(), nr(arch, name), args)
+}
+
+fn raw(f: &Seccomp, audit: u32, nr: u32, args: &[u64]) -> u32 {
+    let mut all = [0u64; 6];
+    all[..args.len()].copy_from_slice(args);
+    interp::run(
+        f.program(),
+        &Data {
+            nr,
+            arch: audit,
+            args: all,
+        },
+    )
+    .expect("run")
+}
+
+/// Allow by default; `rules` as OCI syscall entries.
+fn allow_but(rules: Value) -> Seccomp {
+    build(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}))
+}
+
+#[test]
+fn syscall_tables_match_the_kernel() {
+    for (name, want) in [
+        ("read", libc::SYS_read),
+        ("execve", libc::SYS_execve),
+        ("ioctl", libc::SYS_ioctl),
+        ("clone", libc::SYS_clone),
+        ("personality", libc::SYS_personality),
+        ("mount", libc::SYS_mount),
+        ("keyctl", libc::SYS_keyctl),
+        ("unshare", libc::SYS_unshare),
+        ("clone3", libc::SYS_clone3),
+        ("mseal", libc::SYS_mseal),
+    ] {
+        assert_eq!(Arch::X86_64.syscall(name), Some(want as u32), "{name}");
+    }
+    assert_eq!(Arch::X86_64.syscall("listns"), Some(470));
+    assert_eq!(Arch::X86_64.syscall("_llseek"), None);
+    assert_eq!(Arch::X32.syscall("read"), Some(X32_SYSCALL_BIT));
+    assert_eq!(Arch::X32.syscall("ioctl"), Some(X32_SYSCALL_BIT | 514));
+    assert_eq!(Arch::X32.syscall("uselib"), None);
+    for (name, want) in [
+        ("getpid", 20),
+        ("socketcall", 102),
+        ("_llseek", 140),
+        ("mmap2", 192),
+        ("socket", 359),
+        ("clone3", 435),
+        ("listns", 470),
+    ] {
+        assert_eq!(Arch::X86.syscall(name), Some(want), "{name}");
+    }
+    assert_eq!(Arch::X86.syscall("arch_prctl"), Some(384));
+    assert_eq!(Arch::X86.syscall("no_such_call"), None);
+}
+
+#[test]
+fn actions_and_errno() {
+    let f = allow_but(json!([
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        {"names": ["gettid"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
+        {"names": ["getuid"], "action": "SCMP_ACT_TRACE"},
+        {"names": ["getgid"], "action": "SCMP_ACT_KILL"},
+        {"names": ["geteuid"], "action": "SCMP_ACT_KILL_THREAD"},
+        {"names": ["getegid"], "action": "SCMP_ACT_KILL_PROCESS"},
+        {"names": ["getpgrp"], "action": "SCMP_ACT_TRAP"},
+        {"names": ["getsid"], "action": "SCMP_ACT_LOG"},
+        {"names": ["uname"], "action": "SCMP_ACT_ALLOW"}
+    ]));
+    let x = Arch::X86_64;
+    assert_eq!(decide(&f, x, "getpid", &[]), EPERM);
+    assert_eq!(decide(&f, x, "getppid", &[]), errno(38));
+    assert_eq!(decide(&f, x, "gettid", &[]), libc::SECCOMP_RET_TRACE | 7);
+    assert_eq!(decide(&f, x, "getuid", &[]), libc::SECCOMP_RET_TRACE | 1);
+    assert_eq!(decide(&f, x, "getgid", &[]), KILL_THREAD);
+    assert_eq!(decide(&f, x, "geteuid", &[]), KILL_THREAD);
+    assert_eq!(
+        decide(&f, x, "getegid", &[]),
+        libc::SECCOMP_RET_KILL_PROCESS
+    );
+    assert_eq!(decide(&f, x, "getpgrp", &[]), libc::SECCOMP_RET_TRAP);
+    assert_eq!(decide(&f, x, "getsid", &[]), libc::SECCOMP_RET_LOG);
+    assert_eq!(decide(&f, x, "uname", &[]), ALLOW);
+    assert_eq!(decide(&f, x, "read", &[]), ALLOW);
+
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 95, "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW"}
+        ]}),
+    );
+    assert_eq!(decide(&f, x, "read", &[]), ALLOW);
+    assert_eq!(decide(&f, x, "write", &[]), errno(95));
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 9999, &[]), errno(95));
+}
+
+#[test]
+fn bad_profiles_are_refused() {
+    let allow = |rules: Value| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules});
+    let cases = [
+        (
+            allow(json!([{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}])),
+            "only for SCMP_ACT_ERRNO",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1}),
+            "defaultAction: an errno return",
+        ),
+        (
+            allow(json!([{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}])),
+            "16 bits",
+        ),
+        (
+            allow(json!([{"names": [], "action": "SCMP_ACT_ERRNO"}])),
+            "at least one",
+        ),
+        (
+            allow(
+                json!([{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]),
+            ),
+            "index 6",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/a.sock"}),
+            "cannot be the defaultAction",
+        ),
+        (
+            allow(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}])),
+            "needs listenerPath",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "a.sock", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "must be absolute",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a.sock", "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "sendmsg",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
+            "without listenerPath",
+        ),
+    ];
+    for (p, want) in cases {
+        let err = compile_error(p.clone());
+        assert!(
+            err.starts_with("invalid linux.seccomp: ") && err.contains(want),
+            "{p}: {err}"
+        );
+    }
+}
+
+#[test]
+fn listener_and_flags() {
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/agent.sock",
+        "listenerMetadata": "meta",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    assert_eq!(
+        decide(&f, Arch::X86_64, "mkdir", &[]),
+        libc::SECCOMP_RET_USER_NOTIF
+    );
+    let listener = f.listener.as_ref().expect("listener");
+    assert_eq!(listener.path.to_str(), Some("/run/agent.sock"));
+    assert_eq!(listener.metadata.as_deref(), Some("meta"));
+    let want = libc::SECCOMP_FILTER_FLAG_LOG
+        | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        | libc::SECCOMP_FILTER_FLAG_TSYNC
+        | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    assert_eq!(f.flags, want);
+    // Without NOTIFY the listener is ignored (runtime spec).
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}),
+    );
+    assert!(f.listener.is_none());
+    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_TSYNC);
+}
+
+#[test]
+fn architectures() {
+    // Native only: i386, x32 and any other arch are killed, except the -1
+    // a tracer uses to skip a call.
+    let f = allow_but(json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]));
+    assert_eq!(decide(&f, Arch::X86_64, "getpid", &[]), EPERM);
+    assert_eq!(raw(&f, AUDIT_ARCH_I386, 20, &[]), KILL_THREAD);
+    assert_eq!(
+        raw(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 39, &[]),
+        KILL_THREAD
+    );
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, u32::MAX, &[]), ALLOW);
+    assert_eq!(raw(&f, 0xc000_00b7, 172, &[]), KILL_THREAD);
+
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"],
+        "syscalls": [
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 11},
+            {"names": ["_llseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 12},
+            {"names": ["ioctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}
+        ]
+    }));
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        assert_eq!(decide(&f, arch, "getpid", &[]), errno(11), "{arch:?}");
+        assert_eq!(decide(&f, arch, "ioctl", &[]), errno(13), "{arch:?}");
+        assert_eq!(decide(&f, arch, "read", &[]), ALLOW, "{arch:?}");
+    }
+    assert_eq!(decide(&f, Arch::X86, "_llseek", &[]), errno(12));
+    // x86_64 ioctl is 16; on x32 16 is not ioctl but the old number, now unused.
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 16, &[]), ALLOW);
+    assert_eq!(raw(&f, 0xc000_00b7, 172, &[]), KILL_THREAD);
+}
+
+#[test]
+fn first_matching_rule_wins() {
+    let f = allow_but(json!([
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["getpid", "getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2},
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3, "args": [{"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}
+    ]));
+    let x = Arch::X86_64;
+    assert_eq!(decide(&f, x, "getpid", &[1]), errno(1));
+    assert_eq!(decide(&f, x, "getpid", &[2]), errno(2));
+    assert_eq!(decide(&f, x, "getppid", &[1]), errno(2));
+}
+
+#[test]
+fn conditions_and_within_a_rule_or_across_rules() {
+    let f = allow_but(json!([
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5, "args": [
+            {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+            {"index": 5, "value": 9, "op": "SCMP_CMP_GE"}
+        ]},
+        // The same index twice: runc makes two rules, either matches.
+        {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 6, "args": [
+            {"index": 1, "value": 3, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 4, "op": "SCMP_CMP_EQ"}
+        ]}
+    ]));
+    let x = Arch::X86_64;
+    assert_eq!(decide(&f, x, "getpid", &[1, 0, 0, 0, 0, 9]), errno(5));
+    assert_eq!(decide(&f, x, "getpid", &[1, 0, 0, 0, 0, 8]), ALLOW);
+    assert_eq!(decide(&f, x, "getpid", &[2, 0, 0, 0, 0, 9]), ALLOW);
+    assert_eq!(decide(&f, x, "getppid", &[0, 3]), errno(6));
+    assert_eq!(decide(&f, x, "getppid", &[0, 4]), errno(6));
+    assert_eq!(decide(&f, x, "getppid", &[0, 5]), ALLOW);
+}
+
+const INTERESTING: [u64; 12] = [
+    0,
+    1,
+    2,
+    0x7fff_ffff,
+    0xffff_fffe,
+    0xffff_ffff,
+    0x1_0000_0000,
+    0x1_0000_0001,
+    0x1_ffff_ffff,
+    0x7fff_ffff_ffff_ffff,
+    0x8000_0000_0000_0000,
+    u64::MAX,
+];
+
+fn holds(op: &str, arg: u64, value: u64, value_two: u64) -> bool {
+    match op {
+        "SCMP_CMP_NE" => arg != value,
+        "SCMP_CMP_LT" => arg < value,
+        "SCMP_CMP_LE" => arg <= value,
+        "SCMP_CMP_EQ" => arg == value,
+        "SCMP_CMP_GE" => arg >= value,
+        "SCMP_CMP_GT" => arg > value,
+        _ => arg & value == value_two & value,
+    }
+}
+
+const OPS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+#[test]
+fn every_operator_on_64_bit_and_32_bit_arguments() {
+    for op in OPS {
+        for value in INTERESTING {
+            let value_two = value.rotate_left(7) ^ 0x1_0000_0001;
+            let f = build(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86"],
+                "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [
+                    {"index": 3, "value": value, "valueTwo": value_two, "op": op}
+                ]}]
+            }));
+            for arg in INTERESTING
+                .iter()
+                .chain(&[value, value.wrapping_add(1), value.wrapping_sub(1)])
+                .copied()
+            {
+                let want = if holds(op, arg, value, value_two) {
+                    EPERM
+                } else {
+                    ALLOW
+                };
+                assert_eq!(
+                    decide(&f, Arch::X86_64, "getpid", &[0, 0, 0, arg]),
+                    want,
+                    "{op} {value:#x} {value_two:#x} on {arg:#x}"
+                );
+                // i386 compares the low 32 bits, of both sides (libseccomp).
+                let low = |v: u64| v & 0xffff_ffff;
+                let want = if holds(op, low(arg), low(value), low(value_two)) {
+                    EPERM
+                } else {
+                    ALLOW
+                };
+                assert_eq!(
+                    decide(&f, Arch::X86, "getpid", &[0, 0, 0, low(arg)]),
+                    want,
+                    "i386 {op} {value:#x} on {arg:#x}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn masked_compare_with_empty_mask_always_holds() {
+    let f = allow_but(json!([
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 0, "valueTwo": 5, "op": "SCMP_CMP_MASKED_EQ"}]}
+    ]));
+    assert_eq!(decide(&f, Arch::X86_64, "getpid", &[1234]), EPERM);
+}
+
+#[test]
+fn far_jumps_get_hops() {
+    // 400 rule blocks: jumps from the tree to blocks and returns far away.
+    let table = ["read", "write", "close", "getpid", "mmap"];
+    let mut rules = Vec::new();
+    for i in 0..400u64 {
+        rules.push(json!({"names": [table[(i % 5) as usize]], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1,
+            "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}]}));
+    }
+    rules.push(json!({"names": ["uname"], "action": "SCMP_ACT_LOG"}));
+    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
+    assert!(f.program().len() > 1000, "{}", f.program().len());
+    for i in 0..400u64 {
+        let name = table[(i % 5) as usize];
+        assert_eq!(
+            decide(&f, Arch::X86_64, name, &[i]),
+            errno(i as u32 + 1),
+            "{name} {i}"
+        );
+    }
+    assert_eq!(decide(&f, Arch::X86_64, "read", &[1000]), ALLOW);
+    assert_eq!(
+        decide(&f, Arch::X86_64, "uname", &[]),
+        libc::SECCOMP_RET_LOG
+    );
+}
+
+#[test]
+fn too_large_a_filter_is_refused() {
+    let rules: Vec<Value> = (0..3000u64)
+        .map(|i| json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": i << 32 | i, "op": "SCMP_CMP_GT"}]}))
+        .collect();
+    let err = compile_error(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
+    assert!(err.contains("at most 4096"), "{err}");
+}
+
+#[test]
+fn unknown_names_are_skipped() {
+    let f = allow_but(json!([{"names": ["no_such_call", "getpid"], "action": "SCMP_ACT_ERRNO"}]));
+    assert_eq!(decide(&f, Arch::X86_64, "getpid", &[]), EPERM);
+}
+
+fn docker_default(bounding: &[&str]) -> Seccomp {
+    let bounding: Vec<String> = bounding.iter().map(|s| s.to_string()).collect();
+    let json = include_bytes!("../../spec-fixtures/seccomp/docker-default.json");
+    compile(&docker::to_oci(json, &bounding).expect("convert")).expect("compile")
+}
+
+#[test]
+fn docker_default_profile() {
+    let f = docker_default(&["CAP_CHOWN", "CAP_KILL"]);
+    let len = f.program().len();
+    let steps = (0..480).map(|nr| {
+        let d = Data {
+            nr,
+            arch: AUDIT_ARCH_X86_64,
+            args: [0; 6],
+        };
+        interp::trace(f.program(), &d).expect("run").1
+    });
+    let most = steps.max().unwrap_or(0);
+    eprintln!("docker default profile: {len} BPF instructions, at most {most} run per x86_64 call");
+    assert!(len < 400 && most < 20, "{len} instructions, {most} run");
+    let (x, i386, x32) = (Arch::X86_64, Arch::X86, Arch::X32);
+    for name in [
+        "read",
+        "write",
+        "openat",
+        "execve",
+        "exit_group",
+        "futex",
+        "rt_sigreturn",
+        "capset",
+        "close_range",
+        "ptrace",
+    ] {
+        assert_eq!(decide(&f, x, name, &[]), ALLOW, "{name}");
+    }
+    for name in [
+        "mount",
+        "umount2",
+        "unshare",
+        "setns",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "bpf",
+        "reboot",
+        "kexec_load",
+    ] {
+        assert_eq!(decide(&f, x, name, &[]), EPERM, "{name}");
+    }
+    assert_eq!(decide(&f, x, "clone3", &[]), errno(38));
+    // clone: allowed unless it asks for namespaces.
+    assert_eq!(decide(&f, x, "clone", &[0x01_1200]), ALLOW);
+    assert_eq!(decide(&f, x, "clone", &[0x1000_0000 | 0x11]), EPERM);
+    for persona in [0, 8, 0x20000, 0x20008, 0xffff_ffff] {
+        assert_eq!(
+            decide(&f, x, "personality", &[persona]),
+            ALLOW,
+            "{persona:#x}"
+        );
+    }
+    assert_eq!(decide(&f, x, "personality", &[0x1_0000_0000]), EPERM);
+    assert_eq!(decide(&f, x, "personality", &[0x0400_0000]), EPERM);
+    assert_eq!(decide(&f, i386, "socketcall", &[]), ALLOW);
+    assert_eq!(decide(&f, i386, "_llseek", &[]), ALLOW);
+    assert_eq!(decide(&f, i386, "mount", &[]), EPERM);
+    assert_eq!(decide(&f, x32, "read", &[]), ALLOW);
+    assert_eq!(decide(&f, x32, "mount", &[]), EPERM);
+
+    // With CAP_SYS_ADMIN Docker's profile allows the namespace calls.
+    let f = docker_default(&["CAP_SYS_ADMIN"]);
+    assert_eq!(decide(&f, x, "mount", &[]), ALLOW);
+    assert_eq!(decide(&f, x, "clone", &[0x1000_0000]), ALLOW);
+    assert_eq!(decide(&f, x, "clone3", &[]), ALLOW);
+    assert_eq!(decide(&f, x, "keyctl", &[]), EPERM);
+}
