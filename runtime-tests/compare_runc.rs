@@ -58,7 +58,7 @@ fn assert_same(edit: impl Fn(&mut Container)) {
 }
 
 #[test]
-#[ignore = "rt differs from runc: it mounts /sys/fs/cgroup/unified (cgroup2) in containers on hybrid hosts"]
+
 fn default_spec_without_known_differences() {
     compare(|_| {}, true);
 }

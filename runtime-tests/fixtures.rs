@@ -92,7 +92,7 @@ fn broken_fixtures_fail_create_with_their_message() {
 }
 
 #[test]
-#[ignore = "rt bug: these messages name Rust enum variants or oci-spec internals instead of the config's spelling"]
+
 fn known_message_bugs() {
     check_all_broken(|n| KNOWN_MESSAGE_BUGS.contains(&n));
 }

@@ -35,7 +35,7 @@ fn env_is_exactly_the_config() {
 }
 
 #[test]
-#[ignore = "rt bug (runc compatibility): a process.cwd missing in the rootfs fails create; runc creates it"]
+
 fn missing_cwd_is_created() {
     let mut c = Container::new(&["pwd"]);
     c.set("/process/cwd", "/made/for/me").set("/root/readonly", false);
@@ -144,7 +144,7 @@ fn want_sets(bnd: &[&str], prm: &[&str], eff: &[&str], inh: &[&str], amb: &[&str
 fn capability_sets_before_exec_match_the_config() {
     // A created container's init has applied every set and waits before
     // exec, which recomputes them.
-    let mut c = Container::new(&["sleep", "1000"]);
+    let mut c = Container::sleeper();
     with_capabilities(&mut c);
     c.create_ok();
     assert_eq!(cap_sets(&c.proc_file("status")), want_sets(BOUNDING, PERMITTED, EFFECTIVE, INHERITABLE, AMBIENT));
@@ -191,14 +191,14 @@ fn with_fd3(cmd: Command, file: &Path) -> Command {
 
 #[test]
 fn only_stdio_reaches_the_container() {
-    let c = Container::new(&["sleep", "1000"]);
+    let c = Container::sleeper();
     let pid = c.start_ok();
     assert_eq!(fds(pid), [0, 1, 2]);
 }
 
 #[test]
 fn preserved_fd_reaches_the_container_and_nothing_else() {
-    let c = Container::new(&["sleep", "1000"]);
+    let c = Container::sleeper();
     let file = c.scratch().join("passed");
     fs::write(&file, "through fd 3").expect("write");
     c.launch(with_fd3(c.launch_command("create", &["--preserve-fds", "1"]), &file)).ok();
@@ -298,7 +298,7 @@ fn terminal_without_console_socket_fails() {
 #[test]
 fn host_sees_container_process_attributes() {
     // The same attributes as above, from the host's /proc of the init.
-    let mut c = Container::new(&["sleep", "1000"]);
+    let mut c = Container::sleeper();
     c.set("/process/oomScoreAdj", 500).set("/process/user", json!({"uid": 65534, "gid": 65534}));
     c.start_ok();
     let status = c.proc_file("status");

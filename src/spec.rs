@@ -46,9 +46,24 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
     Ok(spec)
 }
 
-/// serde lists every accepted variant on an unknown one; keep the line short.
+/// A config value as config.json spells it (`pid`, `RLIMIT_NOFILE`), not
+/// as the Rust type is named.
+pub fn name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
+/// serde lists every accepted variant on an unknown one, and oci-spec words
+/// an unknown capability after its own parsing: keep the line short and in
+/// the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("no variant for ") {
+        let cap = rest.split(' ').next().unwrap_or(rest);
+        return format!("unknown capability {cap} at line {} column {}", e.line(), e.column());
+    }
     match msg.split_once(", expected one of") {
         Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
         None => msg,
@@ -85,10 +100,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         let mut seen = HashSet::new();
         for r in rlimits {
             if r.soft() > r.hard() {
-                return bad(format!("process.rlimits {:?}: soft limit {} exceeds hard limit {}", r.typ(), r.soft(), r.hard()));
+                return bad(format!("process.rlimits {}: soft limit {} exceeds hard limit {}", name(&r.typ()), r.soft(), r.hard()));
             }
-            if !seen.insert(format!("{:?}", r.typ())) {
-                return bad(format!("process.rlimits {:?} given twice", r.typ()));
+            if !seen.insert(name(&r.typ())) {
+                return bad(format!("process.rlimits {} given twice", name(&r.typ())));
             }
         }
     }
@@ -105,11 +120,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let mut types = HashSet::new();
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         if !types.insert(ns.typ()) {
-            return bad(format!("namespace {:?} given twice", ns.typ()));
+            return bad(format!("namespace {} given twice", name(&ns.typ())));
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return bad(format!("namespace {:?} path {:?} must be absolute", ns.typ(), p));
+                return bad(format!("namespace {} path {:?} must be absolute", name(&ns.typ()), p));
             }
         }
     }

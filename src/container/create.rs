@@ -17,7 +17,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
 use crate::cgroups::{self, CgroupPaths, Layout};
 use crate::error::{Context, Error, Result};
-use crate::init::{self, InitArgs, Msg, NamespacePlan};
+use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
 use crate::fault;
 use crate::logging;
 use crate::spec;
@@ -103,9 +103,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let (parent_end, child_end) = init::sync_pair()?;
     for (t, fd) in &namespaces.join_before_clone {
-        nix::sched::setns(fd, init::clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;
+        nix::sched::setns(fd, init::clone_flag(*t)).ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
     }
     let mut flags = namespaces.new;
+    // The init creates its cgroup namespace itself once it is in its cgroup.
+    flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
     if namespaces.creates(LinuxNamespaceType::Time) {
         // Offsets can only be written before any process enters the new
         // time namespace: make it rt's namespace for children, write them,
@@ -162,13 +164,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         write_id_map(pid, "uid_map", &uid_maps)?;
         write_id_map(pid, "gid_map", &gid_maps)?;
     }
-    parent_end.send(&Msg::Go)?;
+    tell(&parent_end, &Msg::Go)?;
     loop {
         match parent_end.recv()? {
             Some(Msg::MountsDone) => {
                 crate::hooks::run_runtime_hooks(&st, Status::Creating)?;
                 let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Creating)).into_owned();
-                parent_end.send(&Msg::Continue(json))?;
+                tell(&parent_end, &Msg::Continue(json))?;
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);
@@ -190,14 +192,25 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     Ok(Created { pid, state: st })
 }
 
+/// Send `msg` to the init. If it has gone, the report it left on the
+/// socket says why; EPIPE would not.
+fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
+    chan.send(msg).map_err(|e| match e {
+        Error::Sys { errno: nix::Error::EPIPE | nix::Error::ECONNRESET, .. } => match chan.recv() {
+            Ok(Some(Msg::Failed(why))) => Error::Init(why),
+            _ => e,
+        },
+        e => e,
+    })
+}
+
 /// The directories `cg.create()` is about to make: each missing leaf and
 /// its missing parents, parents first.
 fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in &cg.dirs {
-        let mut chain: Vec<PathBuf> = dir.ancestors().take_while(|d| !d.exists()).map(Path::to_path_buf).collect();
-        chain.reverse();
-        out.extend(chain.into_iter().filter(|d| !out.contains(d)).collect::<Vec<_>>());
+        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        out.extend(missing.into_iter().rev().map(Path::to_path_buf));
     }
     out
 }

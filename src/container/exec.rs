@@ -75,7 +75,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
     };
     for (t, fd) in &before_clone {
-        nix::sched::setns(fd, clone_flag(*t)).ctx(|| format!("cannot join the container's {t:?} namespace"))?;
+        nix::sched::setns(fd, clone_flag(*t)).ctx(|| format!("cannot join the container's {} namespace", crate::spec::name(t)))?;
     }
     let (parent_end, child_end) = sync_pair()?;
     let args = ExecArgs {

@@ -14,7 +14,9 @@
 //!  2. join namespaces by path   — user namespace first: it decides which
 //!                                 credentials the other joins are checked
 //!                                 against.
-//!  3. become root of a new user namespace (setresuid 0 once mapped).
+//!  3. become root of a new user namespace (setresuid 0 once mapped), and
+//!     create the cgroup namespace: it is rooted at the cgroup its creator
+//!     is in, so it must come after 1 (clone cannot create it).
 //!  4. open the host /proc       — checked to be procfs, before any
 //!                                 container mount can shadow it.
 //!  5. rootfs and mounts         — propagation cut from the host first, then
@@ -27,7 +29,7 @@
 //!     With SCMP_ACT_NOTIFY, connect to the seccomp agent's listenerPath:
 //!     a host path, which resolves only before pivot_root.
 //!  7. pivot_root (or MS_MOVE + chroot with --no-pivot), then
-//!     rootfsPropagation on the new tree.
+//!     rootfsPropagation on the new tree, and a missing process.cwd made.
 //!  8. sysctl, hostname          — in the container's namespaces; sysctl
 //!                                 before readonlyPaths turns /proc/sys ro.
 //!  9. console                   — the pty comes from the container's devpts
@@ -175,6 +177,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "cannot become gid 0 in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "cannot become uid 0 in the user namespace")?;
     }
+    if ns.creates(LinuxNamespaceType::Cgroup) {
+        nix::sched::unshare(clone_flag(LinuxNamespaceType::Cgroup)).ctx(|| "cannot create the cgroup namespace")?;
+    }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());
     steps.enter("host-proc")?;
@@ -237,6 +242,11 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         if let Some(p) = linux.rootfs_propagation().as_deref() {
             rootfs::set_propagation(p)?;
         }
+        // A missing process.cwd is created, as runc does, before the root
+        // can turn read-only.
+        Root::open("/")
+            .and_then(|r| r.mkdir_all(process.cwd(), &std::os::unix::fs::PermissionsExt::from_mode(0o755)))
+            .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
     }

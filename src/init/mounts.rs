@@ -7,9 +7,9 @@
 //! proc and sysfs destinations may not contain symlinks at all
 //! (CVE-2019-16884: a /proc that is a symlink would make LSM writes miss).
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
@@ -129,6 +129,15 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
         root
     };
     let perm = std::fs::Permissions::from_mode(0o755);
+    // A destination reached through symlinks to paths the image lacks is
+    // created where the links lead, inside the rootfs (as runc does).
+    let resolved;
+    let dest = if no_symlinks || root.resolve(dest).is_ok() {
+        dest
+    } else {
+        resolved = follow_in_root(root, dest)?;
+        resolved.as_path()
+    };
     if want_file {
         if let Ok(h) = root.resolve(dest) {
             return Ok(h);
@@ -144,6 +153,49 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
         return root.resolve(dest).ctx(|| format!("cannot resolve mount point {}", dest.display()));
     }
     root.mkdir_all(dest, &perm).ctx(|| format!("cannot create mount point {}", dest.display()))
+}
+
+/// `dest` with every symlink along it replaced by its target, interpreted
+/// inside the rootfs (absolute targets from the rootfs's root, `..` never
+/// above it). Lexical only: pathrs still confines the final operations.
+pub fn follow_in_root(root: &Root, dest: &Path) -> Result<PathBuf> {
+    let mut path = normalize(dest);
+    for _ in 0..40 {
+        let mut prefix = PathBuf::from("/");
+        let mut replaced = None;
+        let parts: Vec<_> = path.components().skip(1).collect();
+        for (i, part) in parts.iter().enumerate() {
+            prefix.push(part);
+            let Ok(target) = root.readlink(&prefix) else { continue };
+            let base = if target.is_absolute() { PathBuf::from("/") } else { prefix.parent().unwrap_or(Path::new("/")).to_path_buf() };
+            let mut next = base.join(target);
+            for rest in &parts[i + 1..] {
+                next.push(rest);
+            }
+            replaced = Some(normalize(&next));
+            break;
+        }
+        match replaced {
+            Some(p) => path = p,
+            None => return Ok(path),
+        }
+    }
+    Err(Error::Init(format!("mount destination {}: too many levels of symbolic links", dest.display())))
+}
+
+/// Lexically clean an absolute path: no `.`, `..` clamped at `/`.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn do_mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &Path) -> Result<()> {
@@ -176,36 +228,51 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
             let top = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
             do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, None, dest)?;
         }
-    } else if opts.copy_up && fstype == "tmpfs" {
-        mount_tmpfs_copy_up(ctx.root, dest, opts.flags, data)?;
     } else {
-        let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
         let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
-        let fs = (!fstype.is_empty()).then_some(fstype);
-        do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
+        if fstype == "tmpfs" {
+            mount_tmpfs(ctx.root, &source, dest, &opts, data)?;
+        } else {
+            let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
+            let fs = (!fstype.is_empty()).then_some(fstype);
+            do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
+        }
     }
     apply_propagation(ctx.root, dest, &opts.propagation)
 }
 
-/// `tmpcopyup`: the image's directory is opened before the tmpfs covers
-/// it and read through that fd afterwards, so no scratch mount point on the
-/// host is needed (runc uses one under /tmp). The tmpfs is mounted writable
-/// for the copy and made read-only after, if asked. As in runc, the tmpfs
-/// root keeps its own mode (from `mode=`, else 1777); what is below it gets
-/// the image's modes and owners.
-fn mount_tmpfs_copy_up(root: &Root, dest: &Path, flags: MsFlags, data: Option<&str>) -> Result<()> {
+/// A tmpfs, as runc mounts one: when the mount point already exists, the
+/// tmpfs root takes its mode (an image's 0755 /run stays 0755, not tmpfs's
+/// 1777), and with `tmpcopyup` it starts with a copy of what the image has
+/// there. The tmpfs is mounted writable for both and made read-only after,
+/// if asked.
+///
+/// For the copy, the image's directory is opened before the tmpfs covers it
+/// and read through that fd afterwards, so no scratch mount point on the
+/// host is needed (runc uses one under /tmp).
+fn mount_tmpfs(root: &Root, source: &str, dest: &Path, opts: &Options, data: Option<&str>) -> Result<()> {
+    let existing_mode = match root.resolve(dest) {
+        Ok(h) => Some(nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| format!("cannot stat {}", dest.display()))?.st_mode & 0o7777),
+        Err(_) => None,
+    };
     let target = resolve_target(root, dest, false, false)?;
-    let lower = target
-        .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC)
-        .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?;
-    do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags - MsFlags::MS_RDONLY, data, dest)?;
+    let dir_flags = pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC;
+    let lower = match opts.copy_up {
+        true => Some(target.reopen(dir_flags).ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?),
+        false => None,
+    };
+    do_mount(Some(source), &fd_path(&target), Some("tmpfs"), opts.flags - MsFlags::MS_RDONLY, data, dest)?;
     let top = resolve_target(root, dest, false, false)?;
-    let upper = top
-        .reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC)
-        .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
-    copy_tree(lower.as_raw_fd(), upper.as_raw_fd()).map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
-    if flags.contains(MsFlags::MS_RDONLY) {
-        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | flags, data, dest)?;
+    let upper = top.reopen(dir_flags).ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
+    if let Some(mode) = existing_mode {
+        nix::sys::stat::fchmod(upper.as_raw_fd(), nix::sys::stat::Mode::from_bits_truncate(mode))
+            .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
+    }
+    if let Some(lower) = lower {
+        copy_tree(lower.as_raw_fd(), upper.as_raw_fd()).map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
+    }
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | opts.flags, data, dest)?;
     }
     Ok(())
 }
@@ -292,7 +359,10 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         return bind_cgroup(ctx.root, dir, dest, flags, ro);
     }
     do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), dest)?;
-    for dir in &ctx.cgroups.dirs {
+    // Only the v1 hierarchies: on a hybrid host runc shows containers no
+    // cgroup2 mount, and clients expect what runc shows.
+    let v1 = ctx.cgroups.dirs.iter().filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
+    for dir in v1 {
         let name = ctx.cgroups.hierarchy_name(dir)?;
         bind_cgroup(ctx.root, dir, &dest.join(name), flags, ro)?;
     }

@@ -50,7 +50,7 @@ impl Plan {
                 continue;
             };
             let f = File::open(path)
-                .map_err(|e| Error::Config(format!("cannot open {:?} namespace {}: {e}", ns.typ(), path.display())))?;
+                .map_err(|e| Error::Config(format!("cannot open {} namespace {}: {e}", crate::spec::name(&ns.typ()), path.display())))?;
             let fd: OwnedFd = f.into();
             match ns.typ() {
                 LinuxNamespaceType::Pid | LinuxNamespaceType::Time => plan.join_before_clone.push((ns.typ(), fd)),
@@ -88,7 +88,7 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
 
 pub fn join(namespaces: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     for (t, fd) in namespaces {
-        setns(fd.as_fd(), clone_flag(*t)).ctx(|| format!("cannot join {t:?} namespace"))?;
+        setns(fd.as_fd(), clone_flag(*t)).ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ pub fn resource(t: PosixRlimitType) -> Resource {
 pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
         setrlimit(resource(r.typ()), r.soft(), r.hard()).ctx(|| {
-            format!("cannot set {:?} to soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)", r.typ(), r.soft(), r.hard())
+            format!("cannot set {} to soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)", crate::spec::name(&r.typ()), r.soft(), r.hard())
         })?;
     }
     Ok(())
