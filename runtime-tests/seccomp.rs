@@ -27,7 +27,6 @@ const KILLED_BY_SIGSYS: i32 = 128 + libc::SIGSYS;
 const EPERM: i32 = libc::EPERM;
 const ENOSYS: i32 = libc::ENOSYS;
 
-
 fn sys(name: libc::c_long) -> u32 {
     name as u32
 }
@@ -351,11 +350,12 @@ fn notify_hands_the_listener_fd_to_the_agent() {
 }
 
 /// runc 1.1.5 with libseccomp 2.5.4 as the reference, on cases where the
-/// two agree by design. They differ, on purpose, in two places the cases
-/// avoid: libseccomp before 2.6 gets 64-bit GT/GE/LT/LE wrong when the high
-/// words differ (rt compares like 2.6: high word first), and when several
-/// rules of one system call match, libseccomp picks by its own tree order
-/// where rt takes the first in profile order.
+/// two agree by design. They differ, on purpose, when several rules of one
+/// system call match: libseccomp picks by its own tree order where rt takes
+/// the first in profile order; and libseccomp before 2.6.1 merges 64-bit
+/// comparisons of two rules on the same argument wrongly (advisory
+/// GHSA-4q85-33p6-j5g6: here getpid(0, 0, 8) matches `>= 1 << 32`). The
+/// cases avoid both.
 #[test]
 fn same_verdicts_as_runc() {
     let p = json!({
@@ -408,4 +408,13 @@ fn same_verdicts_as_runc() {
         let (rt, runc) = (code(Runtime::Rt), code(Runtime::Runc));
         assert_eq!(rt, runc, "syscall {nr} {args:x?}: rt {rt}, runc {runc}");
     }
+}
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    let mut c = docker_container(true, true);
+    c.set("/process/args", json!(["sleep", "1000"]));
+    c.start_ok();
+    let out = c.rt(&["exec", &c.id, "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?"]);
+    assert_eq!(out.lines(), ["Seccomp:\t2", "unshare=1"], "{out}");
 }

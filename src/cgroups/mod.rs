@@ -379,25 +379,40 @@ impl CgroupPaths {
     /// Remove the directories rt created, deepest first. A cgroup whose last
     /// task is still exiting reports EBUSY for a moment: retry briefly.
     /// Shared parents that other containers still use are left alone.
+    ///
+    /// Removing a cgroup can wait for an RCU grace period in the kernel (the
+    /// cpu controller does): the leaves go on one thread each, so those
+    /// waits overlap instead of adding up.
     pub fn remove(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let mut created = self.created.clone();
-        created.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for dir in &created {
-            loop {
-                match fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == ErrorKind::NotFound => break,
-                    Err(e) if self.dirs.contains(dir) && e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    // A shared parent still in use by another container.
-                    Err(_) if !self.dirs.contains(dir) => break,
-                    Err(e) => return Err(Error::io(format!("cannot remove cgroup {}", dir.display()), e)),
-                }
-            }
+        let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) = self.created.iter().partition(|d| self.dirs.contains(d));
+        std::thread::scope(|s| {
+            let handles: Vec<_> = leaves.iter().map(|d| s.spawn(move || remove_leaf(d, deadline))).collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Init("cgroup removal thread panicked".into()))))
+        })?;
+        parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for dir in parents {
+            // A shared parent still in use by another container stays.
+            let _ = fs::remove_dir(dir);
         }
         Ok(())
+    }
+}
+
+/// rmdir a container's cgroup; one whose last task is still exiting
+/// reports EBUSY for a moment.
+fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io(format!("cannot remove cgroup {}", dir.display()), e)),
+        }
     }
 }
 

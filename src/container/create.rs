@@ -119,6 +119,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    let namespaces_cgroup = namespaces.creates(LinuxNamespaceType::Cgroup);
     let args = InitArgs {
         spec,
         rootfs: bundle.rootfs,
@@ -135,8 +136,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let pid = match syscall::clone_process(flags).ctx(|| "cannot clone the container process")? {
         Forked::Child => {
             // The lock's open file description is shared with the parent:
-            // keeping it here would hold the container lock until exec.
-            drop(locked);
+            // keeping it here would hold the container lock until exec,
+            // and unlocking it would release the parent's.
+            locked.close_in_child();
             drop(parent_end);
             init::run(args)
         }
@@ -154,17 +156,27 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     if let Some(cpus) = spec_initial_affinity(&st) {
         init::set_affinity(pid, &cpus)?;
     }
-    st.cgroups.add_process(pid.as_raw())?;
-    if let Some(linux) = st.config.linux() {
-        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
-        }
+    // The first v1 cgroup migration waits for an RCU grace period (several
+    // ms): unless the init must create a cgroup namespace (rooted where it
+    // stands), it is moved while it sets up its mounts, and is in its
+    // cgroup before the hooks point answers (init step 6).
+    let join_first = namespaces_cgroup;
+    if join_first {
+        st.cgroups.add_process(pid.as_raw())?;
     }
     if new_userns {
         write_id_map(pid, "uid_map", &uid_maps)?;
         write_id_map(pid, "gid_map", &gid_maps)?;
     }
     tell(&parent_end, &Msg::Go)?;
+    if !join_first {
+        st.cgroups.add_process(pid.as_raw())?;
+    }
+    if let Some(linux) = st.config.linux() {
+        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
+        }
+    }
     loop {
         match parent_end.recv()? {
             Some(Msg::MountsDone) => {

@@ -85,6 +85,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         preserve_fds: opts.preserve_fds,
         in_userns: join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
         personality: st.config.linux().as_ref().and_then(|l| l.personality().clone()),
+        seccomp: st.config.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running)).into_owned(),
         join,
     };
     let pid = match syscall::clone_process(0).ctx(|| "cannot fork the exec process")? {

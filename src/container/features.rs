@@ -25,7 +25,7 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": seccomp(),
+            "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -35,10 +35,4 @@ pub fn features() -> Value {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),
         },
     })
-}
-
-/// Seccomp is not compiled in yet: say so rather than promise it (TODO #7:
-/// report actions, operators and archs from the seccomp module).
-fn seccomp() -> Value {
-    json!({"enabled": false})
 }

@@ -13,8 +13,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
-use crate::state::{Status, Store, EXEC_FIFO};
+use crate::state::{self, Status, Store, EXEC_FIFO};
 use crate::syscall;
+
+/// How often `start` checks, while no byte comes, that the init still
+/// waits at the fifo.
+const GATE_PROBE_MS: u16 = 100;
 
 pub fn start(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
@@ -33,7 +37,14 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(st.pid)).ctx(|| format!("container {id} init is gone"))?;
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::from(GATE_PROBE_MS)) {
+            // No byte yet: an init that exec'd without one was released by
+            // a start that died before it removed the fifo; nothing will
+            // ever write again.
+            Ok(0) if !state::holds_file(st.pid, &fifo_path) => {
+                let _ = std::fs::remove_file(&fifo_path);
+                return Err(Error::WrongState { id: id.into(), status: "running".into(), op: "start it: an interrupted start released it" });
+            }
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(Error::sys("cannot wait for the container's init", e)),

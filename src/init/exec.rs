@@ -18,12 +18,20 @@ pub struct ExecArgs {
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// The container's profile: an exec'd process is filtered like init.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's state, for a seccomp agent.
+    pub state_json: String,
 }
 
 pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
+        let mut seccomp = a.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+        if let Some(filter) = seccomp.as_mut() {
+            filter.connect_agent(&a.state_json)?;
+        }
         steps.enter("join-namespaces")?;
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
@@ -39,6 +47,6 @@ pub fn run(a: ExecArgs) -> ! {
             proc: &proc,
             gate: None,
         };
-        launch.run(steps)
+        launch.run(steps, seccomp)
     })
 }

@@ -5,10 +5,12 @@
 //! order, which is written here and nowhere else. Each step says why it sits
 //! where it does.
 //!
-//!  1. wait for the parent       — the parent puts us in the container's
-//!                                 cgroup and writes our uid/gid maps; every
-//!                                 later allocation is charged there, and
-//!                                 nothing privileged works before the maps.
+//!  1. wait for the parent       — it writes our uid/gid maps (nothing
+//!                                 privileged works before them) and moves
+//!                                 us into the container's cgroup: before
+//!                                 Go when we create a cgroup namespace
+//!                                 (step 3), otherwise while we do step 5,
+//!                                 finished by the time step 6 answers.
 //!     Then compile linux.seccomp, so that a bad profile fails `create`
 //!     before any setup; the filter goes in at 11 or 18.
 //!  2. join namespaces by path   — user namespace first: it decides which
@@ -37,7 +39,10 @@
 //!                                 before the root can go read-only.
 //! 10. maskedPaths, readonlyPaths, root.readonly — last changes to the tree.
 //! 11. oom_score_adj, rlimits, io priority, scheduler, personality, cpu
-//!     affinity, bounding set — need privileges we drop next. Then the
+//!     affinity, bounding set — need privileges we drop next. Then every
+//!     fd above stdio and --preserve-fds marked close-on-exec
+//!     (CVE-2024-21626), before any filter: profiles that predate
+//!     close_range (the runtime-tools suite's among them) deny it. Then the
 //!     seccomp filter if no_new_privs is off: the kernel accepts a filter
 //!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
 //!     12 drops.
@@ -45,20 +50,19 @@
 //! 13. cwd (as the final user, so permissions are the user's), umask, and
 //!     the program looked up now so `create` reports a missing binary.
 //! 14. no_new_privs.
-//! 15. report Ready, switch stdio to the pty, mark every fd above stdio and
-//!     --preserve-fds close-on-exec (CVE-2024-21626).
+//! 15. report Ready, switch stdio to the pty.
 //! 16. wait for `start` on the exec fifo.
 //! 17. startContainer hooks, in the container, after start.
 //! 18. the seccomp filter if no_new_privs is on — last, so none of rt's
 //!     own setup (fifo, hooks) runs under it and a profile need not allow
 //!     it — then exec.
 //!
-//! `rt exec` runs a subset through [`run_exec`]: 1, 2 (every namespace of
-//! the container, joined by the same code), 4, 9 (without /dev/console),
-//! then 11–15 and 18 — the steps after 10 live in [`launch`] and are shared,
-//! so an exec'd process gets the same rlimits, user, capabilities and
-//! no_new_privs handling as init (not yet the seccomp filter: `rt exec`
-//! does not compile one).
+//! `rt exec` runs a subset through [`exec::run`]: 1 (with the container's
+//! seccomp profile compiled, and its agent connected while host paths still
+//! resolve), 4, 2 (every namespace of the container, joined by the same
+//! code), 9 (without /dev/console), then 11–15 and 18 — the steps after 10
+//! live in `Launch` and are shared, so an exec'd process gets the same
+//! rlimits, user, capabilities, no_new_privs and seccomp filter as init.
 //!
 //! Both start by making the process non-dumpable: until exec it runs rt's
 //! own binary inside the container's pid namespace, and a dumpable process
@@ -281,7 +285,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         proc: &proc,
         gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json: started }),
     };
-    launch.run_with_seccomp(steps, seccomp)
+    launch.run(steps, seccomp)
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
@@ -345,12 +349,7 @@ struct Launch<'a> {
 }
 
 impl Launch<'_> {
-    /// Without a seccomp filter: `rt exec`, for now.
-    fn run(self, steps: &mut Steps) -> Result<Error> {
-        self.run_with_seccomp(steps, None)
-    }
-
-    fn run_with_seccomp(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
+    fn run(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
         // Installed at 11 or 18, see the module doc.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) { (None, seccomp) } else { (seccomp, None) };
@@ -365,6 +364,11 @@ impl Launch<'_> {
         lsm::apply_on_exec(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
+        // Marking is not closing: the fds stay usable until exec, and what
+        // rt opens after this is O_CLOEXEC. Done before the filter because a
+        // profile without close_range would fail it with EPERM (runc walks
+        // /proc/self/fd with fcntl instead, which every profile allows).
+        syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
         if let Some(filter) = early {
             steps.enter("seccomp")?;
             filter.install()?;
@@ -393,7 +397,6 @@ impl Launch<'_> {
         if let Some(pty) = &self.pty {
             pty.attach()?;
         }
-        syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
 
         if let Some(gate) = &self.gate {
             // Opening a fifo for writing blocks until `rt start` opens

@@ -366,10 +366,9 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         let name = ctx.cgroups.hierarchy_name(dir)?;
         bind_cgroup(ctx.root, dir, &dest.join(name), flags, ro)?;
     }
-    if ro {
-        let top = ctx.root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
-        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags, Some("mode=755"), dest)?;
-    }
+    // The tmpfs itself stays writable even when the mount asks for `ro`:
+    // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
+    // Docker and Podman containers see in /proc/self/mounts is runc's.
     Ok(())
 }
 

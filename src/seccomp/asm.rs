@@ -61,7 +61,7 @@ impl Asm {
         self.ops.push(Op::And(k));
     }
 
-    /// if A <cmp> k goto jt else goto jf
+    /// `if A <cmp> k goto jt else goto jf`
     pub fn jump(&mut self, cmp: Cmp, k: u32, jt: Label, jf: Label) {
         self.ops.push(Op::Jump { cmp, k, jt, jf });
     }
@@ -72,6 +72,25 @@ impl Asm {
 
     pub fn ret(&mut self, k: u32) {
         self.ops.push(Op::Ret(k));
+    }
+
+    /// Emit `items` in order. `emit` gets the label to continue at once
+    /// its item is done: one bound right behind it, or `last` for the last.
+    pub fn chain<T>(
+        &mut self,
+        items: &[T],
+        last: Label,
+        mut emit: impl FnMut(&mut Asm, &T, Label),
+    ) {
+        for (i, item) in items.iter().enumerate() {
+            if i + 1 == items.len() {
+                emit(self, item, last);
+            } else {
+                let next = self.label();
+                emit(self, item, next);
+                self.bind(next);
+            }
+        }
     }
 
     /// Lay out the program, adding `ja` hops where jumps are too far.

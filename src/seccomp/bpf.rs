@@ -15,12 +15,12 @@
 //! one instruction per range and about log2(ranges) at run time.
 
 use libc::sock_filter;
+use oci_spec::runtime::LinuxSeccompOperator as Op;
 
 use super::arch::{Arch, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use super::asm::{Asm, Cmp, Label};
 use super::profile::{Cond, Plan, Rule, Table};
 use crate::error::Result;
-use oci_spec::runtime::LinuxSeccompOperator as Op;
 
 /// What libseccomp does with a foreign architecture by default.
 const BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
@@ -210,29 +210,13 @@ impl<'a> Section<'a> {
     /// Rules in order: the first whose conditions all hold decides.
     fn block(&mut self, asm: &mut Asm, b: &Block) {
         let fallback = self.ret_label(asm, b.fallback);
-        for (i, rule) in b.rules.iter().enumerate() {
-            let next = if i + 1 == b.rules.len() {
-                fallback
-            } else {
-                asm.label()
-            };
+        asm.chain(b.rules, fallback, |asm, rule, next_rule| {
             let pass = self.ret_label(asm, rule.action);
             let conds: Vec<&Cond> = rule.conds.iter().filter(|c| !c.is_noop(b.wide)).collect();
-            for (j, c) in conds.iter().enumerate() {
-                let ok = if j + 1 == conds.len() {
-                    pass
-                } else {
-                    asm.label()
-                };
-                compare(asm, c, b.wide, ok, next);
-                if ok != pass {
-                    asm.bind(ok);
-                }
-            }
-            if next != fallback {
-                asm.bind(next);
-            }
-        }
+            asm.chain(&conds, pass, |asm, c, ok| {
+                compare(asm, c, b.wide, ok, next_rule)
+            });
+        });
     }
 }
 
@@ -286,21 +270,13 @@ fn compare(asm: &mut Asm, c: &Cond, wide: bool, pass: Label, fail: Label) {
         if lo != 0 {
             words.push((lo_at, lo, want as u32));
         }
-        for (i, &(at, mask, want)) in words.iter().enumerate() {
-            let ok = if i + 1 == words.len() {
-                pass
-            } else {
-                asm.label()
-            };
+        asm.chain(&words, pass, |asm, &(at, mask, want), ok| {
             asm.load(at);
             if mask != u32::MAX {
                 asm.and(mask);
             }
             asm.jump(Cmp::Eq, want, ok, fail);
-            if ok != pass {
-                asm.bind(ok);
-            }
-        }
+        });
         return;
     }
     if wide {

@@ -9,39 +9,48 @@
 //! and one mismatch action and lacks LOG and NOTIFY, and libseccomp is C.
 //! A seccomp filter is a small, well-specified program, so rt generates it:
 //!
-//! 1. [`profile`] checks the profile and resolves it: actions become
+//! 1. `profile` checks the profile and resolves it: actions become
 //!    SECCOMP_RET_* values (ERRNO/TRACE data = errnoRet, EPERM by default),
 //!    and for each architecture every name becomes a number from the
-//!    kernel's tables in [`syscalls`] (x86_64, i386, x32; unknown names are
-//!    skipped with a debug line, like libseccomp and runc do). The rules of
-//!    one system call keep profile order: the first that matches decides.
-//! 2. [`bpf`] generates the program: a check of `seccomp_data.arch`
-//!    (foreign architectures are killed, libseccomp's default), then per
+//!    kernel's tables in `syscalls` (x86_64, i386, x32; unknown names are
+//!    skipped with a debug line, like libseccomp and runc do).
+//! 2. `bpf` generates the program: a check of `seccomp_data.arch` (foreign
+//!    architectures are killed, libseccomp's default), then per
 //!    architecture a binary search over ranges of system call numbers that
 //!    share an outcome, so a plain allow-list costs one instruction per run
 //!    of numbers and ~log2(runs) at run time. Calls with argument
-//!    conditions get a block comparing 64-bit arguments as two 32-bit words
-//!    (x86_64; i386 and x32 compare the low word, as libseccomp does).
-//! 3. [`asm`] lays the program out: labels, and `ja` hops for conditional
+//!    conditions get a block of rules.
+//! 3. `asm` lays the program out: labels, and `ja` hops for conditional
 //!    jumps beyond their 8-bit reach.
 //!
-//! Docker's default profile compiles to about 150 instructions (the kernel
-//! takes 4096); the unit tests run every program in a BPF interpreter.
+//! Docker's default profile (x86_64, i386, x32) compiles to about 370
+//! instructions — the kernel takes 4096 — of which a system call runs at
+//! most 16; the unit tests run every program in a BPF interpreter.
 //!
-//! # Where it is installed
+//! # Semantics
 //!
-//! The init pipeline (see `init`) compiles the profile before any setup,
-//! so a bad profile fails `create`, and installs the filter as late as it
-//! can: right before exec with no_new_privs, else before capabilities are
-//! dropped (the kernel then demands CAP_SYS_ADMIN). With SCMP_ACT_NOTIFY,
-//! init connects to `listenerPath` — a host path — before pivot_root and,
-//! once the filter is in, sends the listener fd there ([`notify`]).
+//! As runc with libseccomp, except where noted:
+//! - conditions of a rule must all hold; several conditions on the same
+//!   argument make one rule each, any of which may match (as runc does);
+//! - 64-bit arguments compare as two 32-bit words, high word first; i386
+//!   and x32 compare the low words only (libseccomp before 2.6.1 could
+//!   merge the comparisons of two rules wrongly, GHSA-4q85-33p6-j5g6);
+//! - of the rules of one system call the first that matches, in profile
+//!   order, decides (libseccomp orders overlapping rules its own way);
+//! - SCMP_ACT_NOTIFY needs `listenerPath`, is refused as the default action
+//!   and for `sendmsg`, which rt needs to hand the fd over.
+//!
+//! When init compiles the profile, connects the agent and installs the
+//! filter — and why then — is written in the `init` module doc; this
+//! module provides [`compile`], [`Seccomp::connect_agent`] and
+//! [`Seccomp::install`], and `notify` the message to the agent.
 
 pub mod docker;
 
 mod arch;
 mod asm;
 mod bpf;
+mod features;
 mod notify;
 mod profile;
 mod syscalls;
@@ -57,6 +66,8 @@ use oci_spec::runtime::LinuxSeccomp;
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
+
+pub use features::features;
 
 /// A compiled filter waiting to be installed.
 pub struct Seccomp {
@@ -75,45 +86,16 @@ struct Listener {
 /// Check and compile `profile`; nothing is installed yet.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Seccomp> {
     if !cfg!(target_arch = "x86_64") {
-        return Err(Error::Seccomp(
-            "rt builds seccomp filters for x86_64 hosts only".into(),
-        ));
+        return Err(bad("rt builds seccomp filters for x86_64 hosts only"));
     }
     let plan = profile::Plan::new(profile)?;
-    let listener =
-        match (
-            plan.notify,
-            profile.listener_path(),
-            profile.listener_metadata(),
-        ) {
-            (_, None, Some(_)) => {
-                return Err(Error::Seccomp(
-                    "listenerMetadata is set without listenerPath".into(),
-                ))
-            }
-            (true, None, _) => return Err(Error::Seccomp(
-                "SCMP_ACT_NOTIFY needs listenerPath: nothing else could receive the listener fd"
-                    .into(),
-            )),
-            (true, Some(p), _) if !p.is_absolute() => {
-                return Err(Error::Seccomp(format!(
-                    "listenerPath {} must be absolute",
-                    p.display()
-                )))
-            }
-            (true, Some(p), metadata) => Some(Listener {
-                path: p.clone(),
-                metadata: metadata.clone(),
-            }),
-            // The runtime spec: without SCMP_ACT_NOTIFY the listener is ignored.
-            (false, _, _) => None,
-        };
+    let listener = listener(profile, plan.notify)?;
     let program = bpf::generate(&plan)?;
-    if program.len() > libc::BPF_MAXINSNS as usize {
-        return Err(Error::Seccomp(format!(
-            "the filter needs {} instructions; the kernel takes at most {}",
-            program.len(),
-            libc::BPF_MAXINSNS
+    let max = libc::BPF_MAXINSNS as usize;
+    if program.len() > max {
+        let n = program.len();
+        return Err(bad(format!(
+            "the filter needs {n} instructions; the kernel takes at most {max}"
         )));
     }
     Ok(Seccomp {
@@ -122,6 +104,36 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Seccomp> {
         listener,
         agent: None,
     })
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Seccomp(msg.into())
+}
+
+/// Where the listener fd goes when the profile notifies. The runtime spec:
+/// without SCMP_ACT_NOTIFY `listenerPath` is ignored, and
+/// `listenerMetadata` needs `listenerPath`.
+fn listener(profile: &LinuxSeccomp, notify: bool) -> Result<Option<Listener>> {
+    let metadata = profile.listener_metadata().clone();
+    let Some(path) = profile.listener_path().clone() else {
+        return match (notify, metadata) {
+            (_, Some(_)) => Err(bad("listenerMetadata is set without listenerPath")),
+            (true, None) => Err(bad(
+                "SCMP_ACT_NOTIFY needs listenerPath to hand the fd to an agent",
+            )),
+            (false, None) => Ok(None),
+        };
+    };
+    if !notify {
+        return Ok(None);
+    }
+    if !path.is_absolute() {
+        return Err(bad(format!(
+            "listenerPath {} must be absolute",
+            path.display()
+        )));
+    }
+    Ok(Some(Listener { path, metadata }))
 }
 
 impl Seccomp {

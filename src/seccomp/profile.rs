@@ -69,7 +69,10 @@ impl Plan {
             "defaultAction",
         )?;
         if default == libc::SECCOMP_RET_USER_NOTIF {
-            return bad("SCMP_ACT_NOTIFY cannot be the defaultAction: rt's own system calls after the filter is installed would wait for an agent that has no fd yet");
+            return bad(concat!(
+                "SCMP_ACT_NOTIFY cannot be the defaultAction: rt's own system calls ",
+                "after installing the filter would wait for an agent without the fd"
+            ));
         }
         let mut arches = vec![Arch::X86_64];
         for oci in profile.architectures().iter().flatten() {
@@ -118,7 +121,10 @@ fn add_entry(
     let rules = rules(entry, action, what)?;
     for name in entry.names() {
         if action == libc::SECCOMP_RET_USER_NOTIF && NEVER_NOTIFY.contains(&name.as_str()) {
-            return bad(format!("{what}: SCMP_ACT_NOTIFY cannot be used for {name}: rt needs it to hand the listener fd to the agent"));
+            let why = "rt needs it to hand the listener fd to the agent";
+            return bad(format!(
+                "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
+            ));
         }
         let mut known = false;
         for (arch, table) in tables.iter_mut() {
@@ -136,9 +142,9 @@ fn add_entry(
     Ok(())
 }
 
-/// The entry's conditions as one rule. runc adds conditions on the same
-/// argument index as separate rules (libseccomp cannot AND them), so a
-/// repeated index makes one rule per condition: any of them matches.
+/// The entry's conditions as one rule, all of which must hold — except
+/// that runc turns conditions on a repeated argument index into one rule
+/// each, any of which may match; profiles written for runc expect that.
 fn rules(entry: &LinuxSyscall, action: u32, what: &str) -> Result<Vec<Rule>> {
     let mut conds = Vec::new();
     for (j, a) in entry.args().iter().flatten().enumerate() {
@@ -178,9 +184,10 @@ fn ret_value(action: Action, errno: Option<u32>, what: &str) -> Result<u32> {
     let data = match (action, errno) {
         (Action::ScmpActErrno | Action::ScmpActTrace, e) => e.unwrap_or(libc::EPERM as u32),
         (_, None) => 0,
-        (_, Some(_)) => return bad(format!(
-            "{what}: an errno return is only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE, not {action}"
-        )),
+        (_, Some(_)) => {
+            let only = "an errno return is only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE";
+            return bad(format!("{what}: {only}, not {action}"));
+        }
     };
     if data > libc::SECCOMP_RET_DATA {
         return bad(format!(
@@ -220,7 +227,7 @@ fn flag_bits(profile: &LinuxSeccomp, notify: bool) -> Result<libc::c_ulong> {
             }
             "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => {
                 // The kernel rejects it without a listener; it would mean nothing.
-                logging::debug("seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored: no SCMP_ACT_NOTIFY rule");
+                logging::debug("seccomp: WAIT_KILLABLE_RECV ignored: no SCMP_ACT_NOTIFY rule");
                 0
             }
             other => return bad(format!("flag {other} is not supported")),

@@ -4,9 +4,12 @@
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
 
+mod docker;
+mod operators;
+
 use super::arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use super::interp::{self, Data};
-use super::{compile, docker, Seccomp};
+use super::{compile, Seccomp};
 
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL_THREAD: u32 = libc::SECCOMP_RET_KILL_THREAD;
@@ -290,95 +293,6 @@ fn conditions_and_within_a_rule_or_across_rules() {
     assert_eq!(decide(&f, x, "getppid", &[0, 5]), ALLOW);
 }
 
-const INTERESTING: [u64; 12] = [
-    0,
-    1,
-    2,
-    0x7fff_ffff,
-    0xffff_fffe,
-    0xffff_ffff,
-    0x1_0000_0000,
-    0x1_0000_0001,
-    0x1_ffff_ffff,
-    0x7fff_ffff_ffff_ffff,
-    0x8000_0000_0000_0000,
-    u64::MAX,
-];
-
-fn holds(op: &str, arg: u64, value: u64, value_two: u64) -> bool {
-    match op {
-        "SCMP_CMP_NE" => arg != value,
-        "SCMP_CMP_LT" => arg < value,
-        "SCMP_CMP_LE" => arg <= value,
-        "SCMP_CMP_EQ" => arg == value,
-        "SCMP_CMP_GE" => arg >= value,
-        "SCMP_CMP_GT" => arg > value,
-        _ => arg & value == value_two & value,
-    }
-}
-
-const OPS: [&str; 7] = [
-    "SCMP_CMP_NE",
-    "SCMP_CMP_LT",
-    "SCMP_CMP_LE",
-    "SCMP_CMP_EQ",
-    "SCMP_CMP_GE",
-    "SCMP_CMP_GT",
-    "SCMP_CMP_MASKED_EQ",
-];
-
-#[test]
-fn every_operator_on_64_bit_and_32_bit_arguments() {
-    for op in OPS {
-        for value in INTERESTING {
-            let value_two = value.rotate_left(7) ^ 0x1_0000_0001;
-            let f = build(json!({
-                "defaultAction": "SCMP_ACT_ALLOW",
-                "architectures": ["SCMP_ARCH_X86"],
-                "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [
-                    {"index": 3, "value": value, "valueTwo": value_two, "op": op}
-                ]}]
-            }));
-            for arg in INTERESTING
-                .iter()
-                .chain(&[value, value.wrapping_add(1), value.wrapping_sub(1)])
-                .copied()
-            {
-                let want = if holds(op, arg, value, value_two) {
-                    EPERM
-                } else {
-                    ALLOW
-                };
-                assert_eq!(
-                    decide(&f, Arch::X86_64, "getpid", &[0, 0, 0, arg]),
-                    want,
-                    "{op} {value:#x} {value_two:#x} on {arg:#x}"
-                );
-                // i386 compares the low 32 bits, of both sides (libseccomp).
-                let low = |v: u64| v & 0xffff_ffff;
-                let want = if holds(op, low(arg), low(value), low(value_two)) {
-                    EPERM
-                } else {
-                    ALLOW
-                };
-                assert_eq!(
-                    decide(&f, Arch::X86, "getpid", &[0, 0, 0, low(arg)]),
-                    want,
-                    "i386 {op} {value:#x} on {arg:#x}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
-fn masked_compare_with_empty_mask_always_holds() {
-    let f = allow_but(json!([
-        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 0, "valueTwo": 5, "op": "SCMP_CMP_MASKED_EQ"}]}
-    ]));
-    assert_eq!(decide(&f, Arch::X86_64, "getpid", &[1234]), EPERM);
-}
-
 #[test]
 fn far_jumps_get_hops() {
     // 400 rule blocks: jumps from the tree to blocks and returns far away.
@@ -421,79 +335,22 @@ fn unknown_names_are_skipped() {
     assert_eq!(decide(&f, Arch::X86_64, "getpid", &[]), EPERM);
 }
 
-fn docker_default(bounding: &[&str]) -> Seccomp {
-    let bounding: Vec<String> = bounding.iter().map(|s| s.to_string()).collect();
-    let json = include_bytes!("../../spec-fixtures/seccomp/docker-default.json");
-    compile(&docker::to_oci(json, &bounding).expect("convert")).expect("compile")
-}
-
 #[test]
-fn docker_default_profile() {
-    let f = docker_default(&["CAP_CHOWN", "CAP_KILL"]);
-    let len = f.program().len();
-    let steps = (0..480).map(|nr| {
-        let d = Data {
-            nr,
-            arch: AUDIT_ARCH_X86_64,
-            args: [0; 6],
-        };
-        interp::trace(f.program(), &d).expect("run").1
-    });
-    let most = steps.max().unwrap_or(0);
-    eprintln!("docker default profile: {len} BPF instructions, at most {most} run per x86_64 call");
-    assert!(len < 400 && most < 20, "{len} instructions, {most} run");
-    let (x, i386, x32) = (Arch::X86_64, Arch::X86, Arch::X32);
-    for name in [
-        "read",
-        "write",
-        "openat",
-        "execve",
-        "exit_group",
-        "futex",
-        "rt_sigreturn",
-        "capset",
-        "close_range",
-        "ptrace",
-    ] {
-        assert_eq!(decide(&f, x, name, &[]), ALLOW, "{name}");
-    }
-    for name in [
-        "mount",
-        "umount2",
-        "unshare",
-        "setns",
-        "keyctl",
-        "add_key",
-        "request_key",
-        "bpf",
-        "reboot",
-        "kexec_load",
-    ] {
-        assert_eq!(decide(&f, x, name, &[]), EPERM, "{name}");
-    }
-    assert_eq!(decide(&f, x, "clone3", &[]), errno(38));
-    // clone: allowed unless it asks for namespaces.
-    assert_eq!(decide(&f, x, "clone", &[0x01_1200]), ALLOW);
-    assert_eq!(decide(&f, x, "clone", &[0x1000_0000 | 0x11]), EPERM);
-    for persona in [0, 8, 0x20000, 0x20008, 0xffff_ffff] {
-        assert_eq!(
-            decide(&f, x, "personality", &[persona]),
-            ALLOW,
-            "{persona:#x}"
-        );
-    }
-    assert_eq!(decide(&f, x, "personality", &[0x1_0000_0000]), EPERM);
-    assert_eq!(decide(&f, x, "personality", &[0x0400_0000]), EPERM);
-    assert_eq!(decide(&f, i386, "socketcall", &[]), ALLOW);
-    assert_eq!(decide(&f, i386, "_llseek", &[]), ALLOW);
-    assert_eq!(decide(&f, i386, "mount", &[]), EPERM);
-    assert_eq!(decide(&f, x32, "read", &[]), ALLOW);
-    assert_eq!(decide(&f, x32, "mount", &[]), EPERM);
-
-    // With CAP_SYS_ADMIN Docker's profile allows the namespace calls.
-    let f = docker_default(&["CAP_SYS_ADMIN"]);
-    assert_eq!(decide(&f, x, "mount", &[]), ALLOW);
-    assert_eq!(decide(&f, x, "clone", &[0x1000_0000]), ALLOW);
-    assert_eq!(decide(&f, x, "clone3", &[]), ALLOW);
-    assert_eq!(decide(&f, x, "keyctl", &[]), EPERM);
+fn features_list_what_compiles() {
+    use super::features::{ACTIONS, ARCHES, OPERATORS, SUPPORTED_FLAGS};
+    let args = |op: &str| json!([{"index": 0, "value": 1, "op": op}]);
+    let rules: Vec<Value> = ACTIONS
+        .iter()
+        .filter(|a| **a != "SCMP_ACT_NOTIFY")
+        .flat_map(|a| {
+            OPERATORS
+                .iter()
+                .map(move |op| json!({"names": ["getpid"], "action": a, "args": args(op)}))
+        })
+        .collect();
+    let p = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ARCHES, "flags": SUPPORTED_FLAGS, "syscalls": rules});
+    build(p);
+    let notify = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_NOTIFY"}]});
+    build(notify);
+    assert_eq!(super::features()["enabled"], true);
 }
