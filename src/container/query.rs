@@ -46,7 +46,7 @@ pub fn list(store: &Store, format: ListFormat, quiet: bool, out: &mut impl Write
             writeln!(out, "{text}").map_err(w)?;
         }
         ListFormat::Table => {
-            writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<32} {}", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER").map_err(w)?;
+            writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED").map_err(w)?;
             for (st, s) in &rows {
                 let pid = if *s == Status::Stopped { 0 } else { st.pid };
                 writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<32} {}", st.id, pid, s, st.bundle.display(), st.created, st.owner)

@@ -5,57 +5,53 @@
 //! order, which is written here and nowhere else. Each step says why it sits
 //! where it does.
 //!
-//!  1. wait for the parent       — it writes our uid/gid maps (nothing
-//!                                 privileged works before them) and moves
-//!                                 us into the container's cgroup: before
-//!                                 Go when we create a cgroup namespace
-//!                                 (step 3), otherwise while we do step 5,
-//!                                 finished by the time step 6 answers.
-//!     Then compile linux.seccomp, so that a bad profile fails `create`
-//!     before any setup; the filter goes in at 11 or 18.
-//!  2. join namespaces by path   — user namespace first: it decides which
-//!                                 credentials the other joins are checked
-//!                                 against.
-//!  3. become root of a new user namespace (setresuid 0 once mapped), and
-//!     create the cgroup namespace: it is rooted at the cgroup its creator
-//!     is in, so it must come after 1 (clone cannot create it).
-//!  4. open the host /proc       — checked to be procfs, before any
-//!                                 container mount can shadow it.
-//!  5. rootfs and mounts         — propagation cut from the host first, then
-//!                                 the rootfs bind, `mounts` in config order,
-//!                                 /dev nodes and symlinks (they need the
-//!                                 /dev tmpfs from `mounts`).
-//!  6. hooks sync                — the parent runs prestart/createRuntime,
-//!                                 then createContainer runs here: all after
-//!                                 mounts, before pivot_root (runtime spec).
-//!     With SCMP_ACT_NOTIFY, connect to the seccomp agent's listenerPath:
-//!     a host path, which resolves only before pivot_root.
-//!  7. pivot_root (or MS_MOVE + chroot with --no-pivot), then
-//!     rootfsPropagation on the new tree, and a missing process.cwd made.
-//!  8. sysctl, hostname          — in the container's namespaces; sysctl
-//!                                 before readonlyPaths turns /proc/sys ro.
-//!  9. console                   — the pty comes from the container's devpts
-//!                                 (mounted in 5), bound over /dev/console
-//!                                 before the root can go read-only.
-//! 10. maskedPaths, readonlyPaths, root.readonly — last changes to the tree.
-//! 11. oom_score_adj, rlimits, io priority, scheduler, personality, cpu
-//!     affinity, bounding set — need privileges we drop next. Then every
-//!     fd above stdio and --preserve-fds marked close-on-exec
-//!     (CVE-2024-21626), before any filter: profiles that predate
-//!     close_range (the runtime-tools suite's among them) deny it. Then the
-//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
-//!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
-//!     12 drops.
-//! 12. user, groups, capability sets.
-//! 13. cwd (as the final user, so permissions are the user's), umask, and
-//!     the program looked up now so `create` reports a missing binary.
-//! 14. no_new_privs.
-//! 15. report Ready, switch stdio to the pty.
-//! 16. wait for `start` on the exec fifo.
-//! 17. startContainer hooks, in the container, after start.
-//! 18. the seccomp filter if no_new_privs is on — last, so none of rt's
+//! 1. **Wait for the parent.** It writes our uid/gid maps (nothing
+//!    privileged works before them) and moves us into the container's
+//!    cgroup: before Go when we create a cgroup namespace (step 3),
+//!    otherwise while we do step 5, finished by the time step 6 answers.
+//!    Then compile linux.seccomp, so that a bad profile fails `create`
+//!    before any setup; the filter goes in at 11 or 18.
+//! 2. **Join namespaces by path**, the user namespace first: it decides
+//!    which credentials the other joins are checked against.
+//! 3. **Become root of a new user namespace** (setresuid 0 once mapped), and
+//!    create the cgroup namespace: it is rooted at the cgroup its creator is
+//!    in, so it must come after 1 (clone cannot create it).
+//! 4. **Open the host /proc**, checked to be procfs, before any container
+//!    mount can shadow it.
+//! 5. **Rootfs and mounts**: propagation cut from the host first, then the
+//!    rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
+//!    need the /dev tmpfs from `mounts`).
+//! 6. **Hooks**: the parent runs prestart and createRuntime, then
+//!    createContainer runs here — all after the mounts and before
+//!    pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
+//!    seccomp agent's listenerPath: a host path, which resolves only before
+//!    pivot_root.
+//! 7. **pivot_root** (or MS_MOVE + chroot with --no-pivot), then
+//!    rootfsPropagation on the new tree, and a missing process.cwd made.
+//! 8. **sysctl, hostname**, in the container's namespaces; sysctl before
+//!    readonlyPaths turns /proc/sys read-only.
+//! 9. **Console**: the pty comes from the container's devpts (mounted in 5),
+//!    bound over /dev/console before the root can go read-only.
+//! 10. **maskedPaths, readonlyPaths, root.readonly**: the last changes to
+//!     the tree.
+//! 11. **oom_score_adj, rlimits, io priority, scheduler, personality, cpu
+//!     affinity, LSM labels, bounding set**: they need privileges dropped
+//!     next. Then every fd above stdio and --preserve-fds is marked
+//!     close-on-exec (CVE-2024-21626), before any filter: profiles that
+//!     predate close_range (the runtime-tools suite's among them) deny it.
+//!     Then the seccomp filter if no_new_privs is off: the kernel accepts a
+//!     filter from a process without no_new_privs only with CAP_SYS_ADMIN,
+//!     which 12 drops.
+//! 12. **User, groups, capability sets.**
+//! 13. **cwd** (as the final user, so permissions are the user's), umask,
+//!     and the program looked up now so `create` reports a missing binary.
+//! 14. **no_new_privs.**
+//! 15. **Report Ready**, switch stdio to the pty.
+//! 16. **Wait for `start`** on the exec fifo.
+//! 17. **startContainer hooks**, in the container, after start.
+//! 18. **The seccomp filter if no_new_privs is on** — last, so none of rt's
 //!     own setup (fifo, hooks) runs under it and a profile need not allow
-//!     it — then exec.
+//!     it — **then exec**.
 //!
 //! `rt exec` runs a subset through [`exec::run`]: 1 (with the container's
 //! seccomp profile compiled, and its agent connected while host paths still
