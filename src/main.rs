@@ -224,7 +224,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn options(a: CreateArgs) -> create::CreateOptions {
+fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
     create::CreateOptions {
         id: a.id,
         bundle: a.bundle,
@@ -233,6 +233,7 @@ fn options(a: CreateArgs) -> create::CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         console_fd: None,
+        systemd_cgroup,
     }
 }
 
@@ -240,10 +241,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(&cli.root);
     match cli.cmd {
         Cmd::Create(a) => {
-            create::create(&store, options(a))?;
+            create::create(&store, options(a, cli.systemd_cgroup))?;
         }
         Cmd::Start { id } => start::start(&store, &id)?,
-        Cmd::Run { args, detach, .. } => return Ok(run::run(&store, options(args), detach)?),
+        Cmd::Run { args, detach, .. } => return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?),
         Cmd::State { id } => println!("{}", query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {
             let f = match format.as_str() {
@@ -256,7 +257,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
         Cmd::Features => println!("{}", serde_json::to_string_pretty(&features::features())?),
-        Cmd::Exec(a) => return Ok(exec_command(&store, a)?),
+        Cmd::Exec(a) => return exec_command(&store, a),
         Cmd::Pause { id } => pause::pause(&store, &id)?,
         Cmd::Resume { id } => pause::resume(&store, &id)?,
         Cmd::Ps { format, id, ps_args } => {

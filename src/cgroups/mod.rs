@@ -136,7 +136,23 @@ fn unescape(s: &str) -> String {
 
 /// Normalise an OCI `cgroupsPath` (or the default for `id`) into a clean
 /// path relative to each hierarchy's root.
-pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
+///
+/// The systemd driver (`--systemd-cgroup`, paths like `system.slice:rt:id`)
+/// asks systemd for a transient scope; rt has no D-Bus client, so that form
+/// is refused with a clear error instead of being taken for a path.
+pub fn container_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
+    let looks_systemd = cgroups_path
+        .and_then(|p| p.to_str())
+        .is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3);
+    if systemd || looks_systemd {
+        let what = cgroups_path.map(|p| p.display().to_string()).unwrap_or_default();
+        let running = Path::new("/run/systemd/system").exists();
+        return Err(Error::Config(if running {
+            format!("linux.cgroupsPath {what:?}: the systemd cgroup driver is not supported by rt; use a cgroupfs path")
+        } else {
+            format!("linux.cgroupsPath {what:?}: the systemd cgroup driver needs systemd, which is not running on this host")
+        }));
+    }
     let raw = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("rt").join(id),
@@ -477,11 +493,14 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(container_path(Some(Path::new("/rt-test/x")), "x").ok(), Some(PathBuf::from("rt-test/x")));
-        assert_eq!(container_path(None, "x").ok(), Some(PathBuf::from("rt/x")));
-        assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
-        assert!(container_path(Some(Path::new("/process_api/x")), "x").is_err());
-        assert!(container_path(Some(Path::new("/")), "x").is_err());
+        assert_eq!(container_path(Some(Path::new("/rt-test/x")), "x", false).ok(), Some(PathBuf::from("rt-test/x")));
+        assert_eq!(container_path(None, "x", false).ok(), Some(PathBuf::from("rt/x")));
+        assert!(container_path(Some(Path::new("/a/../b")), "x", false).is_err());
+        assert!(container_path(Some(Path::new("/process_api/x")), "x", false).is_err());
+        assert!(container_path(Some(Path::new("/")), "x", false).is_err());
+        let e = container_path(Some(Path::new("system.slice:rt:x")), "x", false).unwrap_err().to_string();
+        assert!(e.contains("systemd cgroup driver"), "{e}");
+        assert!(container_path(Some(Path::new("/a/b")), "x", true).is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// `--systemd-cgroup`: refused, see `cgroups::container_path`.
+    pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
 }
@@ -54,7 +56,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         (true, None, None) => return Err(Error::Usage("process.terminal is set: --console-socket is required".into())),
         (false, _, _) => None,
     };
-    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id)?;
+    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, opts.systemd_cgroup)?;
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup { store, id: &opts.id, cgroups: None, child: None, armed: true };
