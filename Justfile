@@ -50,6 +50,13 @@ bench rounds="40" scale="1000": deps build
     fi
     python3 scripts/bench/bench.py --rt target/release/rt --rounds {{rounds}} --scale {{scale}} --out bench
 
+# Needs RUNTIME_TOOLS=<runtime-tools checkout>, which the project does not
+# ship; RUNTIME=/usr/sbin/runc tests another runtime; test names run only
+# those. Table also in target/conformance/results.md; see scripts/conformance/run.sh.
+# OCI runtime-tools validation suite against rt: PASS/FAIL table and total.
+conformance *tests: deps
+    scripts/conformance/run.sh {{tests}}
+
 fmt:
     cargo fmt --all
 

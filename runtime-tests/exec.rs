@@ -61,7 +61,11 @@ fn detach_writes_the_pid_file_and_returns() {
     let pid_file = c.scratch().join("exec.pid");
     c.rt(&["exec", "--detach", "--pid-file", pid_file.to_str().expect("utf-8"), &c.id, "sleep", "1000"]).ok();
     let pid: i32 = fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
-    let cmdline = procfs::read(&format!("/proc/{pid}/cmdline"));
+    // rt returns once the process is set up, a moment before it execs.
+    let cmdline = common::wait_for("the exec'd sleep", || {
+        let c = procfs::read(&format!("/proc/{pid}/cmdline"));
+        c.starts_with("sleep").then_some(c)
+    });
     assert!(cmdline.starts_with("sleep"), "pid file names {cmdline:?}");
     let procs = fs::read_to_string(format!("/sys/fs/cgroup/pids/rt-test/{}/cgroup.procs", c.cgroup_name())).expect("cgroup.procs");
     assert!(procs.lines().any(|l| l == pid.to_string()), "detached exec not in the cgroup");

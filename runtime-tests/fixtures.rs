@@ -10,19 +10,6 @@ use std::path::{Path, PathBuf};
 
 use common::{residue, Container};
 
-/// Broken fixtures whose expected line is right and rt's is not yet; the
-/// `known_message_bugs` test keeps them visible until rt is fixed.
-const KNOWN_MESSAGE_BUGS: &[&str] = &[
-    // Rust enum names (Pid, Network, RlimitNofile) instead of the config's
-    // spelling (pid, network, RLIMIT_NOFILE).
-    "duplicate-namespace",
-    "relative-namespace-path",
-    "missing-namespace-path",
-    "rlimit-soft-above-hard",
-    // oci-spec's "no variant for CAP_NOPE (converted to NOPE)".
-    "unknown-capability",
-];
-
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures").join(kind);
     let mut v: Vec<PathBuf> = fs::read_dir(&dir)
@@ -81,20 +68,10 @@ fn check_broken(path: &Path) -> Option<String> {
     (!wrong.is_empty()).then(|| format!("{}: {}", name(path), wrong.join("; ")))
 }
 
-fn check_all_broken(select: impl Fn(&str) -> bool) {
-    let failures: Vec<String> = fixtures("broken").iter().filter(|p| select(&name(p))).filter_map(|p| check_broken(p)).collect();
-    assert!(failures.is_empty(), "broken fixtures:\n{}", failures.join("\n"));
-}
-
 #[test]
 fn broken_fixtures_fail_create_with_their_message() {
-    check_all_broken(|n| !KNOWN_MESSAGE_BUGS.contains(&n));
-}
-
-#[test]
-
-fn known_message_bugs() {
-    check_all_broken(|n| KNOWN_MESSAGE_BUGS.contains(&n));
+    let failures: Vec<String> = fixtures("broken").iter().filter_map(|p| check_broken(p)).collect();
+    assert!(failures.is_empty(), "broken fixtures:\n{}", failures.join("\n"));
 }
 
 #[test]

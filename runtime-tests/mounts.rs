@@ -332,7 +332,6 @@ fn symlinked_destinations_stay_inside_the_rootfs() {
 }
 
 #[test]
-
 fn symlinked_destinations_to_missing_paths_are_created_inside_the_rootfs() {
     let secret = host_dir();
     let src = host_dir();
@@ -347,4 +346,44 @@ fn no_pivot_runs_in_the_rootfs() {
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(out.lines(), ["bin", "dev", "etc", "mnt", "proc", "root", "sys", "tmp"]);
     assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
+/// Lazily unmount / in the mount namespace of `c`'s init, from the host
+/// (nsenter runs the rootfs's umount: its root is the namespace's), then
+/// list what is left at /: None when nothing is (no ls to run).
+fn list_root_after_unmounting_it(c: &Container) -> Option<Vec<String>> {
+    let ns = format!("--mount=/proc/{}/ns/mnt", c.pid());
+    let nsenter = |args: &[&str]| std::process::Command::new("nsenter").arg(&ns).args(args).output().expect("nsenter");
+    let umount = nsenter(&["umount", "-l", "/"]);
+    assert!(umount.status.success(), "umount: {}", String::from_utf8_lossy(&umount.stderr));
+    let ls = nsenter(&["ls", "-1", "/"]);
+    ls.status.success().then(|| String::from_utf8_lossy(&ls.stdout).lines().map(str::to_string).collect())
+}
+
+#[test]
+fn pivot_root_leaves_nothing_under_the_rootfs() {
+    // After pivot_root the rootfs is the namespace's root mount: unmounting
+    // it leaves an empty namespace.
+    let c = Container::sleeper();
+    c.start_ok();
+    assert_eq!(list_root_after_unmounting_it(&c), None);
+}
+
+#[test]
+fn no_pivot_keeps_the_host_root_under_the_rootfs() {
+    // MS_MOVE + chroot leaves the host's / in the namespace, under the
+    // rootfs (the weakness --no-pivot accepts): unmounting the rootfs there
+    // uncovers it.
+    let c = Container::sleeper();
+    c.create_with(&["--no-pivot"]).ok();
+    c.start().ok();
+    c.wait_exec();
+    // As `ls -1` lists it: sorted, without dot files.
+    let mut host_root: Vec<String> = fs::read_dir("/")
+        .expect("read /")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    host_root.sort();
+    assert_eq!(list_root_after_unmounting_it(&c), Some(host_root));
 }

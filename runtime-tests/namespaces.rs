@@ -116,7 +116,6 @@ fn without_cgroup_namespace_the_host_path_shows() {
 }
 
 #[test]
-
 fn cgroup_namespace_roots_the_container_cgroup() {
     let (_, lines) = cgroup_lines(true);
     for line in lines {

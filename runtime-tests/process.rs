@@ -35,7 +35,6 @@ fn env_is_exactly_the_config() {
 }
 
 #[test]
-
 fn missing_cwd_is_created() {
     let mut c = Container::new(&["pwd"]);
     c.set("/process/cwd", "/made/for/me").set("/root/readonly", false);
@@ -77,7 +76,7 @@ fn rlimit_above_the_hard_limit_fails_create() {
     // open files is 20000.
     let mut c = Container::new(&["true"]);
     c.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]));
-    c.create().fails_with("soft 30000 hard 30000 (raising a hard limit needs CAP_SYS_RESOURCE)");
+    c.create().fails_with("cannot set RLIMIT_NOFILE to soft 30000 hard 30000 (raising a hard limit needs CAP_SYS_RESOURCE)");
 }
 
 #[test]

@@ -176,6 +176,11 @@ impl Container {
         Self::build(Runtime::Rt, Rc::new(tempdir()), args)
     }
 
+    /// A long-running container (`sleep 1000`) to inspect from the host.
+    pub fn sleeper() -> Container {
+        Self::new(&["sleep", "1000"])
+    }
+
     /// A container running `sh -c script`.
     pub fn sh(script: &str) -> Container {
         Self::new(&sh(script))
@@ -376,13 +381,15 @@ impl Container {
 
     /// Wait until the init has exec'd the container program (or exited):
     /// `start` returns once init is released, a moment before its exec, as
-    /// with runc. Before the exec, init still has the runtime's command line.
+    /// with runc. Before the exec, init still has the runtime's command
+    /// line; in the middle of it, an empty one.
     pub fn wait_exec(&self) {
         let path = format!("/proc/{}/cmdline", self.pid());
         wait_for(&format!("{} to exec", self.id), || {
             let Ok(cmdline) = fs::read_to_string(&path) else { return Some(()) };
             let argv0 = cmdline.split('\0').next().unwrap_or_default();
-            (![RT, RUNC, "runc"].contains(&argv0) || procfs::start_time(self.pid()).is_none()).then_some(())
+            let execd = !argv0.is_empty() && ![RT, RUNC, "runc"].contains(&argv0);
+            (execd || procfs::start_time(self.pid()).is_none()).then_some(())
         });
     }
 

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 /// The applets the tests call inside containers.
 const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "ls", "id", "sleep", "hostname", "stat", "readlink", "touch", "mkdir", "grep", "env",
-    "pwd", "tty", "test", "uptime", "wc", "head", "tr", "cut", "sort", "true", "false", "printf", "awk", "sed", "rm",
+    "pwd", "tty", "test", "uptime", "wc", "head", "tr", "cut", "sort", "true", "false", "printf", "awk", "sed", "rm", "umount",
 ];
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
