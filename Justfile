@@ -18,7 +18,7 @@ deps:
     if ((${#missing[@]})); then
         echo "installing: ${missing[*]}"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 
 # Build rt (release).
@@ -29,10 +29,12 @@ build:
 demo: deps build
     scripts/demo.sh target/release/rt
 
-# Every test: unit tests, then the runtime tests that run real containers.
+# Every test: unit tests, the runtime tests that run real containers, the
+# cgroup v2 suite in a VM.
 test: deps
     cargo build --bin rt
     cargo test --workspace -- --test-threads=4
+    just test-cgroup2
 
 # Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
 test-cgroup2: deps build
