@@ -3,7 +3,9 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio"
+apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio criu uidmap"
+# The engines `just test-clients` drives (conmon and the rest come with podman).
+client_packages := "containerd podman docker.io"
 
 default: demo
 
@@ -25,20 +27,76 @@ deps:
 build:
     cargo build --release --bin rt
 
-# Build a busybox bundle and walk a container through its lifecycle.
-demo: deps build
+# Second part (scripts/stage-demo.sh): rt-stage imports a busybox image, pushes it to a
+# registry on 127.0.0.1, removes it, pulls it back and runs it with rt; nothing is left.
+# Build a busybox bundle and walk a container through its lifecycle; then an image through a registry.
+demo: deps stage-deps build
     scripts/demo.sh target/release/rt
+    cargo build --release --bin rt-stage
+    scripts/stage-demo.sh target/release/rt-stage target/release/rt
 
 # Every test: unit tests, the runtime tests that run real containers, the
 # cgroup v2 suite in a VM.
-test: deps
+test: deps stage-deps
     cargo build --bin rt
     cargo test --workspace -- --test-threads=4
+    cargo test --features fault-injection --test faults -- --test-threads=4
     just test-cgroup2
+    just test-criu
+
+# 200 SIGKILLs of rt at random moments, 1000 sequential lifecycles and 100
+# containers at once with no growth of fds, memory, mounts or cgroups, and
+# fault injection at every point; `just test` runs a short variant of each.
+# One test at a time: the growth checks read this process's fds.
+# RT_STRESS_SEED=N replays the random kills.
+# Long reliability runs: random kills, load, fault injection; nothing may leak.
+stress runs="200" lifecycles="1000" containers="100": deps
+    cargo build --bin rt
+    RT_STRESS_RUNS={{runs}} RT_STRESS_LIFECYCLES={{lifecycles}} RT_STRESS_CONTAINERS={{containers}} \
+    cargo test --test crashes --test concurrency -- --test-threads=1 --nocapture
+    cargo test --features fault-injection --test faults -- --test-threads=1
+
+# Stable Rust, no cargo-fuzz; `just test` runs 2000 cases per target. A
+# debug build: its overflow checks turn arithmetic bugs into panics.
+# RT_FUZZ_SEED=N replays a run.
+# Mutation fuzzing of config.json, state.json, signals, ids, mount options, seccomp.
+fuzz cases="100000":
+    RT_FUZZ_CASES={{cases}} cargo test --test fuzz -- --nocapture
 
 # Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
 test-cgroup2: deps build
     scripts/vm/run.sh target/release/rt
+
+# Checkpoint, restore and migration with criu, in the same VM: the host's
+# kernel is too new for Debian's criu 3.17. criu, GNU tar (criu dumps tmpfs
+# with it) and gzip go into the initramfs; criu locks container networks
+# with nftables.
+test-criu: deps build
+    VM_SUITE=criu VM_MODULES="crc32c_generic nf_tables unix_diag inet_diag tcp_diag udp_diag raw_diag af_packet_diag netlink_diag veth tun" \
+    VM_EXTRA_BINS="/usr/sbin/criu /usr/bin/tar=/bin/tar /usr/bin/gzip=/bin/gzip" \
+    VM_TEST_TIMEOUT=120 VM_TIMEOUT=420 scripts/vm/run.sh target/release/rt
+
+# containerd, Podman and Docker (Debian's packages, unmodified) run the same
+# scenarios once on runc and once on rt; what they observe must match. The
+# engines run on their own sockets, roots and cgroup parent under a temp dir
+# and leave nothing behind. CLIENT_ENGINES="containerd podman docker" and
+# CLIENT_SCENARIOS=REGEX narrow a run; see scripts/clients/test.sh.
+# Real clients: containerd, Podman and Docker run their containers on rt, compared with runc.
+test-clients: deps build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for p in {{client_packages}}; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        # No daemon starts: this machine has no systemd, and the harness
+        # starts its own containerd and dockerd.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    scripts/clients/test.sh target/release/rt
 
 # rt against runc and crun, interleaved: writes bench/results.{md,json} and bench/medians.svg.
 bench rounds="40" scale="1000": deps build
@@ -58,6 +116,25 @@ bench rounds="40" scale="1000": deps build
 # OCI runtime-tools validation suite against rt: PASS/FAIL table and total.
 conformance *tests: deps
     scripts/conformance/run.sh {{tests}}
+
+# The package's service is masked first: it would listen on :5000 on every address;
+# the tests and the demo start their own registry on 127.0.0.1 only.
+# Install Debian's docker-registry for rt-stage's registry tests and demo.
+stage-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! dpkg-query -W -f='${Status}' docker-registry 2>/dev/null | grep -q "install ok installed"; then
+        mkdir -p /etc/systemd/system
+        ln -sf /dev/null /etc/systemd/system/docker-registry.service
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+    fi
+
+# Registries: a fake one and docker-registry, both on 127.0.0.1; a pulled image is run with rt.
+# rt-stage's tests alone: images, layer store, registries.
+test-stage: deps stage-deps
+    cargo build --bin rt
+    cargo test -p rt-stage -- --test-threads=4
 
 fmt:
     cargo fmt --all

@@ -33,28 +33,38 @@ fn seed() -> u64 {
 }
 
 /// Run `check` on `cases()` inputs from `gen`; a panic fails the test with
-/// the input saved, the seed and the case number.
-fn fuzz(target: &str, mut gen: impl FnMut(&mut Rng) -> Vec<u8>, check: impl Fn(&[u8])) {
+/// the input saved, the seed and the case number. `check` says whether the
+/// input was accepted: the share that gets past the parser shows how deep
+/// the mutants reach.
+fn fuzz(target: &str, mut gen: impl FnMut(&mut Rng) -> Vec<u8>, check: impl Fn(&[u8]) -> bool) {
     let (n, seed) = (cases(), seed());
     let mut rng = Rng::with_seed(seed);
     let started = std::time::Instant::now();
+    let mut accepted = 0;
     for case in 0..n {
         let input = gen(&mut rng);
-        if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {
+        match catch_unwind(AssertUnwindSafe(|| check(&input))) {
+            Ok(ok) => accepted += usize::from(ok),
+            Err(_) => {
             let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../fuzz-failures");
             let _ = std::fs::create_dir_all(&dir);
             let file = dir.join(format!("{target}-{seed}-{case}"));
             let _ = std::fs::write(&file, &input);
-            panic!("{target}: case {case} of RT_FUZZ_SEED={seed} panicked; input in {}", file.display());
+                panic!("{target}: case {case} of RT_FUZZ_SEED={seed} panicked; input in {}", file.display());
+            }
         }
     }
-    eprintln!("{target}: {n} cases, no panic, in {:?} (RT_FUZZ_SEED={seed})", started.elapsed());
+    eprintln!("{target}: {n} cases ({accepted} accepted), no panic, in {:?} (RT_FUZZ_SEED={seed})", started.elapsed());
 }
 
-/// Errors are one line on rt's stderr: no newline inside, never empty.
-fn one_line(e: &rt::Error) {
-    let msg = e.to_string();
-    assert!(!msg.is_empty() && !msg.contains('\n'), "error is not one line: {msg:?}");
+/// Whether `r` is Ok; an error must be one line on rt's stderr: no
+/// newline inside, never empty.
+fn accepted<T>(r: &rt::Result<T>) -> bool {
+    if let Err(e) = r {
+        let msg = e.to_string();
+        assert!(!msg.is_empty() && !msg.contains('\n'), "error is not one line: {msg:?}");
+    }
+    r.is_ok()
 }
 
 /// Values that break parsers and validators.
@@ -128,19 +138,23 @@ fn pick_node<'a>(v: &'a mut Value, rng: &mut Rng) -> &'a mut Value {
     }
 }
 
-/// Mutate a JSON tree once.
+/// Mutate a JSON tree once. Most mutations keep the node's type, so the
+/// document still deserializes and the validation behind it is reached.
 fn mutate_tree(v: &mut Value, rng: &mut Rng) {
     let node = pick_node(v, rng);
-    let choice = rng.u8(..5);
+    if rng.u8(..5) == 0 {
+        *node = edge_value(rng);
+        return;
+    }
     match &mut *node {
-        Value::Object(m) if choice == 0 && !m.is_empty() => {
+        Value::Object(m) if rng.bool() && !m.is_empty() => {
             let k = m.keys().nth(rng.usize(..m.len())).expect("key").clone();
             m.shift_remove(&k);
         }
-        Value::Object(m) if choice == 1 => {
+        Value::Object(m) => {
             m.insert(FIELDS[rng.usize(..FIELDS.len())].to_string(), edge_value(rng));
         }
-        Value::Array(a) if choice < 2 && !a.is_empty() => {
+        Value::Array(a) if !a.is_empty() => {
             let i = rng.usize(..a.len());
             if rng.bool() {
                 a.remove(i);
@@ -149,14 +163,17 @@ fn mutate_tree(v: &mut Value, rng: &mut Rng) {
                 a.push(dup);
             }
         }
-        Value::String(s) if choice == 2 => {
+        Value::String(s) => {
             let cut = floor_char_boundary(s, rng.usize(..=s.len()));
             s.truncate(cut);
-            s.push_str(["/..", "\u{0}", "é", "=", "+99999999999", "-", "CAP_", "SCMP_"][rng.usize(..8)]);
+            s.push_str(["", "/..", "\u{0}", "é", "=", "+99999999999", "-", "CAP_", "SCMP_", "/", "\n"][rng.usize(..11)]);
         }
-        Value::Number(_) if choice == 2 => {
-            *node = [json!(0), json!(-1), json!(i64::MAX), json!(u64::MAX), json!(4096), json!(65536)][rng.usize(..6)].clone()
+        Value::Number(_) => {
+            *node = [json!(0), json!(-1), json!(1), json!(i64::MAX), json!(u64::MAX), json!(u32::MAX), json!(4096), json!(65536)]
+                [rng.usize(..8)]
+                .clone()
         }
+        Value::Bool(b) => *b = !*b,
         _ => *node = edge_value(rng),
     }
 }
@@ -205,7 +222,7 @@ fn mutants(corpus: Vec<Value>) -> impl FnMut(&mut Rng) -> Vec<u8> {
         match rng.u8(..10) {
             0 => (0..rng.usize(..512)).map(|_| rng.u8(..)).collect(),
             1..=6 => {
-                for _ in 0..rng.usize(1..6) {
+                for _ in 0..rng.usize(1..4) {
                     mutate_tree(&mut v, rng);
                 }
                 serde_json::to_vec(&v).expect("encode")
@@ -243,20 +260,24 @@ fn config_corpus() -> Vec<Value> {
 
 #[test]
 fn config_json() {
-    fuzz("config", mutants(config_corpus()), |data| match rt::spec::parse(data) {
-        Err(e) => one_line(&e),
-        // rt keeps an accepted config in state.json: it must come back.
-        Ok(spec) => {
-            let again = serde_json::to_vec(&spec).expect("encode spec");
+    fuzz("config", mutants(config_corpus()), |data| {
+        let parsed = rt::spec::parse(data);
+        if let Ok(spec) = &parsed {
+            // rt keeps an accepted config in state.json: it must come back.
+            let again = serde_json::to_vec(spec).expect("encode spec");
             if let Err(e) = serde_json::from_slice::<oci_spec::runtime::Spec>(&again) {
                 panic!("accepted config does not round-trip: {e}");
             }
-            let _ = rt::cgroups::container_path(
-                spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()),
-                "fuzz",
-            )
-            .map(|p| assert!(p.components().all(|c| matches!(c, std::path::Component::Normal(n) if n != "process_api" && n != "..")), "{p:?}"));
+            // Its cgroup stays below the hierarchy root and off the host's.
+            let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+            for systemd in [false, true] {
+                if let Ok(p) = rt::cgroups::container_path(cgroups_path.as_deref(), "fuzz", systemd) {
+                    let below = p.components().all(|c| matches!(c, std::path::Component::Normal(n) if n != "process_api"));
+                    assert!(below, "cgroup {p:?}");
+                }
+            }
         }
+        accepted(&parsed)
     });
 }
 
@@ -284,14 +305,14 @@ fn state_corpus() -> Vec<Value> {
 #[test]
 fn state_json() {
     fuzz("state", mutants(state_corpus()), |data| {
-        if let Ok(st) = serde_json::from_slice::<rt::state::State>(data) {
-            // What `state` and `list` print, and what `save` writes back.
-            serde_json::to_vec(&st.oci(rt::state::Status::Running)).expect("encode OCI state");
-            let again = serde_json::to_vec(&st).expect("encode state");
-            if let Err(e) = serde_json::from_slice::<rt::state::State>(&again) {
-                panic!("loaded state does not round-trip: {e}");
-            }
+        let Ok(st) = serde_json::from_slice::<rt::state::State>(data) else { return false };
+        // What `state` and `list` print, and what `save` writes back.
+        serde_json::to_vec(&st.oci(rt::state::Status::Running)).expect("encode OCI state");
+        let again = serde_json::to_vec(&st).expect("encode state");
+        if let Err(e) = serde_json::from_slice::<rt::state::State>(&again) {
+            panic!("loaded state does not round-trip: {e}");
         }
+        true
     });
 }
 
@@ -311,10 +332,11 @@ fn signal_text(rng: &mut Rng) -> Vec<u8> {
 fn signal_names() {
     fuzz("signal", signal_text, |data| {
         let s = String::from_utf8_lossy(data);
-        match rt::signal::parse(&s) {
-            Ok(n) => assert!((1..=libc::SIGRTMAX()).contains(&n), "{s:?} gave signal {n}"),
-            Err(e) => one_line(&e),
+        let parsed = rt::signal::parse(&s);
+        if let Ok(n) = parsed {
+            assert!((1..=libc::SIGRTMAX()).contains(&n), "{s:?} gave signal {n}");
         }
+        accepted(&parsed)
     });
 }
 
@@ -333,15 +355,14 @@ fn container_ids() {
     let root = Path::new("/run/rt-fuzz-root");
     fuzz("id", id_text, |data| {
         let id = String::from_utf8_lossy(data);
-        match rt::state::validate_id(&id) {
-            // An accepted id is one directory right below --root.
-            Ok(()) => {
-                let dir = rt::state::Store::new(root).dir(&id);
-                assert_eq!(dir.parent(), Some(root), "{id:?} escapes --root");
-                assert!(id != "." && id != ".." && id.len() <= 1024, "{id:?} accepted");
-            }
-            Err(e) => one_line(&e),
+        let valid = rt::state::validate_id(&id);
+        // An accepted id is one directory right below --root.
+        if valid.is_ok() {
+            let dir = rt::state::Store::new(root).dir(&id);
+            assert_eq!(dir.parent(), Some(root), "{id:?} escapes --root");
+            assert!(id != "." && id != ".." && id.len() <= 1024, "{id:?} accepted");
         }
+        accepted(&valid)
     });
 }
 
@@ -373,6 +394,7 @@ fn mount_options() {
             Some(_) => assert!(!parsed.flags.contains(MsFlags::MS_RDONLY), "{opts:?}"),
             None => {}
         }
+        true
     });
 }
 
@@ -405,12 +427,12 @@ fn seccomp_corpus() -> Vec<Value> {
 #[test]
 fn seccomp_profiles() {
     fuzz("seccomp", mutants(seccomp_corpus()), |data| {
-        if let Ok(profile) = serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>(data) {
-            match rt::seccomp::compile(&profile) {
-                Ok(filter) => assert!(filter.program().len() <= 4096, "{} instructions", filter.program().len()),
-                Err(e) => one_line(&e),
-            }
+        let Ok(profile) = serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>(data) else { return false };
+        let compiled = rt::seccomp::compile(&profile);
+        if let Ok(filter) = &compiled {
+            assert!(filter.program().len() <= 4096, "{} instructions", filter.program().len());
         }
+        accepted(&compiled)
     });
 }
 
@@ -422,7 +444,5 @@ fn docker_seccomp_profiles() {
     let bounding = vec!["CAP_SYS_ADMIN".to_string()];
     // No panic is all this one asks: its errors quote serde's raw message,
     // newlines and all — a tool's path, never a container's.
-    fuzz("docker-seccomp", mutants(vec![profile]), |data| {
-        let _ = rt::seccomp::docker::to_oci(data, &bounding);
-    });
+    fuzz("docker-seccomp", mutants(vec![profile]), |data| rt::seccomp::docker::to_oci(data, &bounding).is_ok());
 }

@@ -53,9 +53,11 @@ fn every_hook_runs_where_the_spec_says_with_the_state() {
     let pid = c.create_ok();
     let host_mnt = procfs::ns_link("self", "mnt");
     let container_mnt = procfs::ns_link(&pid.to_string(), "mnt");
+    // The environment is built (lifecycle step 2) when these run: the
+    // spec's "created" (see create.rs).
     for name in ["prestart", "createRuntime", "createContainer"] {
         let st = read_state(&dir, name);
-        assert_eq!(st["status"], "creating", "{name}: {st}");
+        assert_eq!(st["status"], "created", "{name}: {st}");
         assert_eq!(st["id"], c.id.as_str());
         assert_eq!(st["pid"], pid, "{name}: {st}");
         assert_eq!(st["bundle"], c.bundle().display().to_string());

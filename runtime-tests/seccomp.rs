@@ -340,7 +340,7 @@ fn notify_hands_the_listener_fd_to_the_agent() {
         assert_eq!(s["fds"], json!(["seccompFd"]), "{s}");
         assert_eq!(s["metadata"], "agent-metadata", "{s}");
         assert_eq!(s["state"]["id"], c.id.as_str(), "{s}");
-        assert_eq!(s["state"]["status"], "creating", "{s}");
+        assert_eq!(s["state"]["status"], "created", "{s}");
         assert!(
             s["pid"].as_i64().is_some_and(|p| p > 0) && s["pid"] == s["state"]["pid"],
             "{s}"

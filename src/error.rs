@@ -63,6 +63,18 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// No criu binary to checkpoint or restore with.
+    #[error("criu not found: {0}")]
+    CriuMissing(String),
+
+    /// criu cannot work on this host at all (what `criu check` reports).
+    #[error("criu check fails on this host: {0}")]
+    CriuCheck(String),
+
+    /// A criu request failed; `why` names criu's reason and its log.
+    #[error("criu {op} failed: {why}")]
+    Criu { op: &'static str, why: String },
 }
 
 impl Error {
@@ -100,6 +112,19 @@ impl<T> Context<T> for std::result::Result<T, nix::Error> {
 
 impl<T> Context<T> for std::result::Result<T, pathrs::error::Error> {
     fn ctx<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
-        self.map_err(|e| Error::Init(format!("{}: {}", what().into(), e)))
+        self.map_err(|e| Error::Init(format!("{}: {}", what().into(), pathrs_text(&e))))
     }
+}
+
+/// A pathrs error with its causes: its own text alone ("openat2 subpath
+/// failed") does not say why.
+pub fn pathrs_text(e: &pathrs::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -19,7 +19,9 @@ pub fn point(name: &str) -> Result<()> {
     match action {
         "kill" => {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-            Ok(())
+            // The init of a pid namespace is immune to its own SIGKILL: die
+            // as abruptly (no cleanup, no report) with the killed status.
+            crate::syscall::exit_now(128 + libc::SIGKILL)
         }
         _ => Err(crate::error::Error::Init(format!("injected fault at {name}"))),
     }

@@ -10,7 +10,9 @@
 
 pub mod cgroups;
 pub mod container;
+pub mod criu;
 pub mod error;
+pub mod exeseal;
 pub mod fault;
 pub mod hooks;
 pub mod init;

@@ -24,6 +24,12 @@ struct Logger {
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
+    // The file exists from the start, even if nothing is logged, as runc's
+    // does: engines read it after every call (Podman's oci-log, containerd's
+    // log.json) and report a missing one instead of rt's error.
+    if let Some(path) = &file {
+        let _ = OpenOptions::new().create(true).append(true).open(path);
+    }
     let _ = LOGGER.set(Logger { file, format, debug });
 }
 

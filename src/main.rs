@@ -7,16 +7,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rt::container::{create, delete, events, exec, features, kill, pause, ps, query, run, spec_template, start, update};
+use rt::container::{checkpoint, create, delete, events, exec, features, kill, migrate, pause, ps, query, restore, run, spec_template, start, update};
 use rt::logging::{self, Format};
 use rt::state::Store;
 
 #[derive(Parser)]
-#[command(name = "rt", version, about = "A low-level OCI container runtime")]
+// The version flag is rt's own (`-v`, `--version`), for runc's format.
+#[command(name = "rt", about = "A low-level OCI container runtime", disable_version_flag = true)]
 struct Cli {
-    /// Directory for container state (tmpfs recommended).
-    #[arg(long, global = true, default_value = "/run/rt")]
-    root: PathBuf,
+    /// Directory for container state (tmpfs recommended): /run/rt, or
+    /// $XDG_RUNTIME_DIR/rt for a user other than root (rootless).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Log file (stderr when absent).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -31,6 +33,9 @@ struct Cli {
     /// Rootless mode: true, false or auto.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
+    /// Print the version (runc's format: Docker and Podman parse it).
+    #[arg(short = 'v', long = "version")]
+    version: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -108,6 +113,126 @@ struct ExecArgs {
     command: Vec<String>,
 }
 
+/// The criu options `checkpoint`, `restore` and `migrate` share (runc's names).
+#[derive(clap::Args)]
+struct CriuFlags {
+    /// Dump and restore established TCP connections.
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Allow unix sockets connected to the outside.
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// The container is a shell job (its session and terminal are outside).
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Dump and restore file locks.
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+    /// cgroups mode for criu: soft (default), full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    manage_cgroups_mode: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct CheckpointArgs {
+    /// Where criu's images go.
+    #[arg(long = "image-path", default_value = "checkpoint")]
+    image_path: PathBuf,
+    /// Where criu's log and work files go (default: the image path).
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Images of a previous --pre-dump, relative to --image-path.
+    #[arg(long = "parent-path")]
+    parent_path: Option<PathBuf>,
+    /// Keep the container running after the dump.
+    #[arg(long = "leave-running")]
+    leave_running: bool,
+    /// Dump memory only (for a later dump with --parent-path); keeps running.
+    #[arg(long = "pre-dump")]
+    pre_dump: bool,
+    /// Namespace to leave empty on restore (only "network").
+    #[arg(long = "empty-ns")]
+    empty_ns: Vec<String>,
+    /// Deduplicate pages against the parent images.
+    #[arg(long = "auto-dedup")]
+    auto_dedup: bool,
+    /// Serve memory pages on demand to a lazy restore.
+    #[arg(long = "lazy-pages")]
+    lazy_pages: bool,
+    /// ADDRESS:PORT of a criu page server (or where to serve lazy pages).
+    #[arg(long = "page-server")]
+    page_server: Option<String>,
+    /// fd criu writes to once lazy pages can be served.
+    #[arg(long = "status-fd")]
+    status_fd: Option<i32>,
+    #[command(flatten)]
+    criu: CriuFlags,
+    id: String,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The images to restore from.
+    #[arg(long = "image-path", default_value = "checkpoint")]
+    image_path: PathBuf,
+    #[arg(long = "work-path")]
+    work_path: Option<PathBuf>,
+    /// Bundle whose config.json to use (default: the one saved in the images).
+    #[arg(short, long)]
+    bundle: Option<PathBuf>,
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility (criu pivots into the root itself).
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Accepted for runc compatibility.
+    #[arg(long = "no-subreaper")]
+    no_subreaper: bool,
+    #[arg(long = "empty-ns")]
+    empty_ns: Vec<String>,
+    #[arg(long = "auto-dedup")]
+    auto_dedup: bool,
+    /// Fetch memory pages on demand from `criu lazy-pages`.
+    #[arg(long = "lazy-pages")]
+    lazy_pages: bool,
+    #[command(flatten)]
+    criu: CriuFlags,
+    id: String,
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// The rt state root (--root) the container moves to.
+    #[arg(long)]
+    to: PathBuf,
+    /// Its id there (default: the same).
+    #[arg(long = "new-id")]
+    new_id: Option<String>,
+    /// Pre-dump iterations before the final dump.
+    #[arg(long = "pre-dumps", default_value_t = 2)]
+    pre_dumps: u32,
+    /// Where the images go (default: a temporary directory).
+    #[arg(long = "image-path")]
+    image_path: Option<PathBuf>,
+    /// Keep the images after a successful migration.
+    #[arg(long = "keep-images")]
+    keep_images: bool,
+    /// Bundle whose config.json the moved container uses.
+    #[arg(short, long)]
+    bundle: Option<PathBuf>,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    #[command(flatten)]
+    criu: CriuFlags,
+    id: String,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Create a container (it waits for `start`).
@@ -181,6 +306,12 @@ enum Cmd {
         interval: std::time::Duration,
         id: String,
     },
+    /// Checkpoint a running container with criu.
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a checkpoint.
+    Restore(RestoreArgs),
+    /// Move a running container to another --root: pre-dumps, dump, restore.
+    Migrate(MigrateArgs),
     /// Write a default config.json.
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -207,7 +338,15 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(normalize(std::env::args()));
+    let args = normalize(std::env::args());
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return parse_failed(&args, e),
+    };
+    if cli.version {
+        println!("{}", version_text());
+        return ExitCode::SUCCESS;
+    }
     let format = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,
@@ -224,6 +363,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// runc's `--version` lines: Docker reads "<name> version <v>" from the
+/// first, Podman shows the whole text.
+fn version_text() -> String {
+    format!("rt version {}\nspec: {}", env!("CARGO_PKG_VERSION"), rt::state::OCI_VERSION)
+}
+
+/// The command line did not parse. `--version` without a command lands
+/// here (clap insists on a command). Otherwise a usage error also goes to
+/// `--log`, in the requested format, when the line names one: containerd's
+/// shim reports the last error in log.json, and without it would only say
+/// that log.json does not exist.
+fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-v");
+    if wants_version && matches!(e.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        println!("{}", version_text());
+        return ExitCode::SUCCESS;
+    }
+    if e.use_stderr() {
+        if let Some(log) = flag_value(args, "--log") {
+            let format = match flag_value(args, "--log-format").as_deref() {
+                Some("json") => Format::Json,
+                _ => Format::Text,
+            };
+            logging::init(Some(PathBuf::from(log)), format, false);
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            logging::error(first.strip_prefix("error: ").unwrap_or(first));
+        }
+    }
+    e.exit()
+}
+
+/// The value of a global flag (`--flag value` or `--flag=value`) in an
+/// unparsed command line.
+fn flag_value(args: &[String], flag: &str) -> Option<String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == flag {
+            return it.next().cloned();
+        }
+        if let Some(v) = a.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
 fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
     create::CreateOptions {
         id: a.id,
@@ -237,8 +424,21 @@ fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
     }
 }
 
+/// `--root` when it is not given: runc's choice, with rt's name.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) if !nix::unistd::geteuid().is_root() => PathBuf::from(dir).join("rt"),
+        _ => PathBuf::from("/run/rt"),
+    }
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let store = Store::new(&cli.root);
+    // The commands that start processes in containers run from a binary
+    // the containers cannot write (CVE-2019-5736, see rt::exeseal).
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
+        rt::exeseal::ensure()?;
+    }
+    let store = Store::new(cli.root.clone().unwrap_or_else(default_root));
     match cli.cmd {
         Cmd::Create(a) => {
             create::create(&store, options(a, cli.systemd_cgroup))?;
@@ -270,6 +470,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Update { args, id } => update::update(&store, &id, &args)?,
         Cmd::Events { stats, interval, id } => events::events(&store, &id, stats, interval, &mut std::io::stdout().lock())?,
+        Cmd::Checkpoint(a) => {
+            checkpoint::checkpoint(&store, &checkpoint_options(a))?;
+        }
+        Cmd::Restore(a) => return Ok(restore::restore(&store, &restore_options(a))?),
+        Cmd::Migrate(a) => {
+            migrate::migrate(&store, &migrate_options(a))?;
+        }
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
@@ -281,6 +488,68 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn checkpoint_options(a: CheckpointArgs) -> checkpoint::CheckpointOptions {
+    checkpoint::CheckpointOptions {
+        id: a.id,
+        image_path: a.image_path,
+        work_path: a.work_path,
+        parent_path: a.parent_path,
+        leave_running: a.leave_running,
+        tcp_established: a.criu.tcp_established,
+        ext_unix_sk: a.criu.ext_unix_sk,
+        shell_job: a.criu.shell_job,
+        file_locks: a.criu.file_locks,
+        pre_dump: a.pre_dump,
+        manage_cgroups_mode: a.criu.manage_cgroups_mode,
+        empty_ns: a.empty_ns,
+        auto_dedup: a.auto_dedup,
+        lazy_pages: a.lazy_pages,
+        page_server: a.page_server,
+        status_fd: a.status_fd,
+    }
+}
+
+fn restore_options(a: RestoreArgs) -> restore::RestoreOptions {
+    let _ = a.no_subreaper;
+    restore::RestoreOptions {
+        id: a.id,
+        image_path: a.image_path,
+        work_path: a.work_path,
+        bundle: a.bundle,
+        detach: a.detach,
+        pid_file: a.pid_file,
+        console_socket: a.console_socket,
+        no_pivot: a.no_pivot,
+        manage_cgroups_mode: a.criu.manage_cgroups_mode,
+        tcp_established: a.criu.tcp_established,
+        ext_unix_sk: a.criu.ext_unix_sk,
+        shell_job: a.criu.shell_job,
+        file_locks: a.criu.file_locks,
+        empty_ns: a.empty_ns,
+        auto_dedup: a.auto_dedup,
+        lazy_pages: a.lazy_pages,
+    }
+}
+
+fn migrate_options(a: MigrateArgs) -> migrate::MigrateOptions {
+    migrate::MigrateOptions {
+        id: a.id,
+        to: a.to,
+        new_id: a.new_id,
+        image_path: a.image_path,
+        keep_images: a.keep_images,
+        pre_dumps: a.pre_dumps,
+        bundle: a.bundle,
+        pid_file: a.pid_file,
+        console_socket: a.console_socket,
+        tcp_established: a.criu.tcp_established,
+        ext_unix_sk: a.criu.ext_unix_sk,
+        shell_job: a.criu.shell_job,
+        file_locks: a.criu.file_locks,
+        manage_cgroups_mode: a.criu.manage_cgroups_mode,
+    }
 }
 
 fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {

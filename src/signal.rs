@@ -16,9 +16,17 @@ pub fn parse(s: &str) -> Result<i32> {
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     let rt = |base: i32, rest: &str, sign: i32| -> Result<i32> {
+        // Digits only: i32's parser would take "RTMAX+1" as RTMAX-1.
+        if !rest.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err());
+        }
         let off: i32 = if rest.is_empty() { 0 } else { rest.parse().map_err(|_| err())? };
-        let n = base + sign * off;
-        if (rtmin..=rtmax).contains(&n) { Ok(n) } else { Err(err()) }
+        // Checked: an offset near i32::MAX ("RTMIN+2147483647") must be
+        // rejected, not overflow.
+        match off.checked_mul(sign).and_then(|o| base.checked_add(o)) {
+            Some(n) if (rtmin..=rtmax).contains(&n) => Ok(n),
+            _ => Err(err()),
+        }
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return rt(rtmin, rest.strip_prefix('+').unwrap_or(rest), 1);
@@ -41,7 +49,7 @@ mod tests {
         assert_eq!(parse("9").ok(), Some(9));
         assert_eq!(parse("RTMIN+2").ok(), Some(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX-1").ok(), Some(libc::SIGRTMAX() - 1));
-        for bad in ["", "0", "65", "-1", "NOPE", "SIGRTMIN+99"] {
+        for bad in ["", "0", "65", "-1", "NOPE", "SIGRTMIN+99", "RTMIN+2147483647", "RTMAX--2147483648", "RTMIN+-5", "RTMAX+1", "RTMIN++1"] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -29,8 +29,8 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let rootfs = dir.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(Error::Config(format!("root.path {} is not a directory", rootfs.display()))),
-        Err(e) => return Err(Error::Config(format!("root.path {}: {e}", rootfs.display()))),
+        Ok(_) => return bad(format!("root.path {} is not a directory", rootfs.display())),
+        Err(e) => return bad(format!("root.path {}: {e}", rootfs.display())),
     }
     let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io(format!("root.path {}", rootfs.display()), e))?;
     if rootfs == Path::new("/") {
@@ -41,7 +41,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 
 /// Parse and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::Config(short_serde_error(&e)))?;
+    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -71,7 +71,14 @@ fn short_serde_error(e: &serde_json::Error) -> String {
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
-    Err(Error::Config(msg.into()))
+    Err(Error::Config(single_line(&msg.into())))
+}
+
+/// Messages quote the config's own strings (serde's unknown variant, paths
+/// shown with `display`), which may hold a newline: escape control
+/// characters so an error stays one line on stderr and in the log.
+fn single_line(msg: &str) -> String {
+    msg.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 pub fn validate(spec: &Spec) -> Result<()> {
@@ -177,6 +184,40 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad(format!("linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"));
         }
     }
+    check_sizes(spec, linux)
+}
+
+/// Values the kernel would refuse only after `start` (exec's E2BIG), refuse
+/// with a message the size of the value (a 70 kB hostname), or silently
+/// truncate (device numbers): refused here, naming the field.
+fn check_sizes(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    // __NEW_UTS_LEN.
+    const UTS_LEN: usize = 64;
+    for (field, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        if let Some(v) = value.as_deref().filter(|v| v.len() > UTS_LEN) {
+            return bad(format!("{field} is {} bytes long; the kernel takes at most {UTS_LEN}", v.len()));
+        }
+    }
+    // MAX_ARG_STRLEN (32 pages, the terminating NUL included).
+    const ARG_LEN: usize = 32 * 4096;
+    if let Some(p) = spec.process() {
+        for (field, list) in [("process.args", p.args()), ("process.env", p.env())] {
+            if let Some((i, s)) = list.iter().flatten().enumerate().find(|(_, s)| s.len() >= ARG_LEN) {
+                return bad(format!("{field}[{i}] is {} bytes long; exec takes at most {}", s.len(), ARG_LEN - 1));
+            }
+        }
+    }
+    // mknod(2) takes a 32-bit dev_t: a 12-bit major and a 20-bit minor.
+    for d in linux.devices().iter().flatten() {
+        if !(0..=0xfff).contains(&d.major()) || !(0..=0xf_ffff).contains(&d.minor()) {
+            return bad(format!(
+                "linux.devices {}: major {} minor {} out of range (0-4095, 0-1048575)",
+                d.path().display(),
+                d.major(),
+                d.minor()
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -223,5 +264,25 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "uts"}]);
         assert!(check(v).unwrap_err().contains("uidMappings"));
+    }
+
+    #[test]
+    fn sizes() {
+        let mut v = base();
+        v["hostname"] = "h".repeat(65).into();
+        assert!(check(v).unwrap_err().contains("hostname is 65 bytes long"));
+        let mut v = base();
+        v["process"]["env"] = serde_json::json!(["A=1", format!("B={}", "x".repeat(200_000))]);
+        assert!(check(v).unwrap_err().contains("process.env[1] is 200002 bytes long"));
+        let mut v = base();
+        v["linux"]["devices"] = serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4096, "minor": 0}]);
+        assert!(check(v).unwrap_err().contains("out of range"));
+        let mut v = base();
+        v["linux"]["devices"] = serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4095, "minor": 1048575}]);
+        assert_eq!(check(v), Ok(()));
+        // Newlines quoted from the config stay escaped.
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "a\nb"}]);
+        assert!(!check(v).unwrap_err().contains('\n'));
     }
 }

@@ -126,6 +126,19 @@ pub struct Locked {
     _lock: Flock<File>,
 }
 
+impl Locked {
+    /// In a child forked while the lock was held: close the child's copy
+    /// of the descriptor and keep the lock. A flock belongs to the open
+    /// file description, which parent and child share, so dropping `Flock`
+    /// here (it unlocks) would release the parent's lock too.
+    pub fn close_in_child(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        // The descriptor is still owned by the ManuallyDrop'ed Flock, which
+        // never runs its destructor: nothing else will close it.
+        let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&*me._lock));
+    }
+}
+
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Store { root: root.into() }
@@ -274,6 +287,16 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Whether process `pid` has a descriptor open on `path`'s inode; true when
+/// its fd table cannot be read, so that callers fall back to the path.
+pub fn holds_file(pid: i32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = fs::metadata(path) else { return false };
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
+    // metadata() follows each /proc/<pid>/fd link to the open file itself.
+    fds.flatten().any(|fd| fs::metadata(fd.path()).is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino()))
+}
+
 impl State {
     /// Is the recorded init process still the live container process?
     pub fn alive(&self) -> bool {
@@ -292,7 +315,10 @@ impl State {
         if !self.alive() {
             return Status::Stopped;
         }
-        if store.dir(&self.id).join(EXEC_FIFO).exists() {
+        let fifo = store.dir(&self.id).join(EXEC_FIFO);
+        // A start killed after it released the init leaves the fifo behind:
+        // created only while the init still holds it (exec(2) closes it).
+        if fifo.exists() && holds_file(self.pid, &fifo) {
             return Status::Created;
         }
         if self.cgroups.is_frozen() {

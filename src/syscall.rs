@@ -303,3 +303,86 @@ pub fn set_personality(persona: libc::c_ulong) -> nix::Result<()> {
     let ret = unsafe { libc::personality(persona) };
     Errno::result(ret).map(drop)
 }
+
+/// `struct mount_attr` (mount_setattr(2)).
+pub use libc::mount_attr as MountAttr;
+
+/// open_tree(2): with `OPEN_TREE_CLONE`, a detached copy of the mount (or
+/// bind mount of a single file or directory) at `path`, relative to `dir`
+/// (or the working directory). The copy is attached nowhere until
+/// [`move_mount`], and vanishes when its last fd or user goes.
+pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<OwnedFd> {
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: `path` is a NUL-terminated string valid for the call; the
+    // other arguments are integers.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
+/// `AT_RECURSIVE` in `flags` on every mount below it too.
+pub fn mount_setattr(fd: BorrowedFd<'_>, flags: libc::c_uint, attr: &MountAttr) -> nix::Result<()> {
+    let flags = flags | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the path is an empty NUL-terminated string, `attr` is a valid
+    // mount_attr that outlives the call, and the size passed is its own.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// move_mount(2) from the (detached) mount `from` onto the file or
+/// directory `to` is open on: both named by fd, no path is resolved.
+pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are empty NUL-terminated strings; the fds are
+    // borrowed for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), flags) };
+    Errno::result(ret).map(drop)
+}
+
+/// memfd_create(2).
+pub fn memfd_create(name: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<OwnedFd> {
+    // SAFETY: `name` is a NUL-terminated string valid for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the file `fd` is open
+/// on. Returns only on failure.
+pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> Errno {
+    let to_ptrs = |v: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
+        v.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    };
+    let (argv, envp) = (to_ptrs(argv), to_ptrs(envp));
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+    // NUL-terminated strings, all of which outlive the call; the path is an
+    // empty NUL-terminated string.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH)
+    };
+    match Errno::result(ret) {
+        Ok(_) => Errno::UnknownErrno,
+        Err(e) => e,
+    }
+}
+
+/// unlockpt(3) on the pty master `fd`: TIOCSPTLCK with 0.
+pub fn unlock_pty(master: BorrowedFd<'_>) -> nix::Result<()> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which points to
+    // a live local for the duration of the call.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
+    Errno::result(ret).map(drop)
+}

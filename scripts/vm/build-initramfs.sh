@@ -6,6 +6,7 @@
 #
 #   scripts/vm/build-initramfs.sh KERNEL_DIR RT_BINARY OUT.cpio
 #
+# VM_EXTRA_BINS adds host programs (see below).
 # VM_MODULES="overlay 9p ..." adds those modules and their dependencies
 # (depmod -b runs once on the unpacked kernel; kmod's modprobe resolves the
 # order); /init insmods them in that order. None are needed today: cgroup2,
@@ -47,12 +48,30 @@ ldd "$RT" | awk '/=> \//{print $3} /^[ \t]*\/.*ld-linux/{print $1}' | sort -u | 
     cp -L "$lib" ".$lib"
 done
 
+# VM_EXTRA_BINS="SRC[=DEST] ...": more host programs (criu, GNU tar), each
+# with the libraries ldd lists; DEST (default SRC) replaces what is there
+# (e.g. a busybox applet link: criu runs `tar` from PATH and needs GNU tar).
+for spec in ${VM_EXTRA_BINS:-}; do
+    src=${spec%%=*}
+    dest=${spec#*=}
+    [[ -x $src ]] || { echo "build-initramfs: $src (VM_EXTRA_BINS) is not an executable" >&2; exit 1; }
+    mkdir -p ".$(dirname "$dest")"
+    rm -f ".$dest"
+    cp -L "$src" ".$dest"
+    ldd "$src" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/.*ld-linux/{print $1}' | sort -u | while read -r lib; do
+        [[ -e .$lib ]] && continue
+        mkdir -p ".$(dirname "$lib")"
+        cp -L "$lib" ".$lib"
+    done
+done
+
 # The console must exist before /init runs (the kernel opens it for fd 0-2).
 mknod -m 600 dev/console c 5 1
 mknod -m 666 dev/null c 1 3
 
 cp "$HERE/init" init
 cp "$HERE/tests.sh" tests/tests.sh
+cp "$HERE/criu-tests.sh" tests/criu-tests.sh
 cp "$HERE/config.json.in" tests/config.json.in
 chmod +x init tests/tests.sh
 

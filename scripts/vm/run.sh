@@ -12,7 +12,9 @@
 # (default 2), VM_TEST_TIMEOUT (per test, default 60), VM_MODULES (see
 # build-initramfs.sh), VM_KERNEL_PKG (see fetch-kernel.sh), VM_TESTS (names
 # of tests to run, space-separated; default all), VM_VERBOSE=1 (print every
-# test's log, not only those of failed tests).
+# test's log, not only those of failed tests), VM_SUITE=criu (the tests of
+# criu-tests.sh instead of tests.sh's; initramfs and console log get the
+# suite's name).
 # Needs (apt): qemu-system-x86 busybox-static kmod cpio.
 set -euo pipefail
 
@@ -36,7 +38,7 @@ elapsed() { awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}
 mkdir -p "$VM_DIR"
 KDIR=$("$HERE/fetch-kernel.sh" "$VM_DIR/kernel")
 VMLINUZ=$(ls "$KDIR"/boot/vmlinuz-* | head -1)
-INITRD=$VM_DIR/initramfs.cpio
+INITRD=$VM_DIR/initramfs${VM_SUITE:+-$VM_SUITE}.cpio
 "$HERE/build-initramfs.sh" "$KDIR" "$RT" "$INITRD"
 echo "run.sh: kernel $(basename "$VMLINUZ"), initramfs ready after $(elapsed)s" >&2
 
@@ -62,7 +64,7 @@ cleanup() {
         kill "$TAILPID" 2>/dev/null || true
     fi
     [[ -n $TAILPID ]] && wait "$TAILPID" 2>/dev/null || true
-    [[ -f $LOG ]] && cp "$LOG" "$VM_DIR/console.log"
+    [[ -f $LOG ]] && cp "$LOG" "$VM_DIR/console${VM_SUITE:+-$VM_SUITE}.log"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -73,6 +75,7 @@ append="console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init cgroup_no_v1=all mi
 [[ -n ${VM_TESTS:-} ]] && append+=" rt_vm_tests=$(echo $VM_TESTS | tr ' ' ',')"
 [[ -n ${VM_TEST_TIMEOUT:-} ]] && append+=" rt_vm_test_timeout=$VM_TEST_TIMEOUT"
 [[ -n ${VM_VERBOSE:-} ]] && append+=" rt_vm_verbose=1"
+[[ -n ${VM_SUITE:-} ]] && append+=" rt_vm_suite=$VM_SUITE"
 
 : > "$LOG"
 timeout --kill-after=10 "$VM_TIMEOUT" qemu-system-x86_64 \
@@ -118,7 +121,7 @@ grep -q '^VM-TESTS-DONE' <<<"$out" || problems+=("the test run did not finish (k
 if ((${#problems[@]})); then
     for p in "${problems[@]}"; do echo "FAILED: $p"; done
     if [[ -s $WORK/qemu.out ]]; then echo "qemu said:"; sed 's/^/  /' "$WORK/qemu.out"; fi
-    echo "console log: $VM_DIR/console.log"
+    echo "console log: $VM_DIR/console${VM_SUITE:+-$VM_SUITE}.log"
     exit 1
 fi
-echo "OK (qemu exit status $qrc; console log: $VM_DIR/console.log)"
+echo "OK (qemu exit status $qrc; console log: $VM_DIR/console${VM_SUITE:+-$VM_SUITE}.log)"

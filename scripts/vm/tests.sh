@@ -52,6 +52,10 @@ cpu_weight
 cpuset
 devices
 "
+# RT_VM_SUITE=criu (`just test-criu`): the checkpoint/restore tests of
+# criu-tests.sh instead, with the helpers below.
+[ -r /tests/criu-tests.sh ] && . /tests/criu-tests.sh
+[ "${RT_VM_SUITE:-}" = criu ] && TESTS=$CRIU_TESTS
 [ -n "${RT_VM_TESTS:-}" ] && TESTS=$(echo "$RT_VM_TESTS" | tr , ' ')
 
 # A running container: init traps SIGTERM (pid 1 ignores it otherwise).
@@ -428,6 +432,7 @@ cleanup_after() {
             rmdir "$d" 2>/dev/null
         done
     fi
+    type cleanup_extra > /dev/null 2>&1 && cleanup_extra
     [ -n "$(ls -A "$STATE" 2>/dev/null)" ] && { echo "state left in $STATE: $(ls -A "$STATE")"; rm -rf "${STATE:?}"/*; }
     rm -rf /tmp/bundles
 }

@@ -84,8 +84,21 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     store.save(&st)?;
     let created = cg.create();
     guard.cgroups = Some(cg.clone());
-    created?;
-    cg.apply_resources(linux.resources().as_ref().unwrap_or(&oci_spec::runtime::LinuxResources::default()))?;
+    match created {
+        Err(Error::Io { source, .. }) if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied => {
+            // Rootless: the hierarchies are the host's, and not the
+            // caller's to write. The container stays in the caller's
+            // cgroup, without limits, as with runc.
+            logging::debug(&format!("{}: cgroups are not writable by uid {}: the container gets none ({source})", opts.id, nix::unistd::geteuid()));
+            cg.remove()?;
+            cg = CgroupPaths { rel: cg.rel.clone(), ..CgroupPaths::default() };
+            guard.cgroups = Some(cg.clone());
+        }
+        other => other?,
+    }
+    if !cg.dirs.is_empty() {
+        cg.apply_resources(linux.resources().as_ref().unwrap_or(&oci_spec::runtime::LinuxResources::default()))?;
+    }
     fault::point("create:cgroups")?;
 
     let fifo_path = locked.dir.join(EXEC_FIFO);
@@ -122,7 +135,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
     let namespaces_cgroup = namespaces.creates(LinuxNamespaceType::Cgroup);
+    // Before clone: the init inherits the trees (see init::idmap).
+    let idmapped = init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
     let args = InitArgs {
+        idmapped,
         spec,
         rootfs: bundle.rootfs,
         bundle: bundle.dir,
@@ -167,8 +183,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         st.cgroups.add_process(pid.as_raw())?;
     }
     if new_userns {
-        write_id_map(pid, "uid_map", &uid_maps)?;
-        write_id_map(pid, "gid_map", &gid_maps)?;
+        write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     tell(&parent_end, &Msg::Go)?;
     if !join_first {
@@ -182,8 +197,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     loop {
         match parent_end.recv()? {
             Some(Msg::MountsDone) => {
-                crate::hooks::run_runtime_hooks(&st, Status::Creating)?;
-                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Creating)).into_owned();
+                // The runtime spec defines `created` as "after step 2 in the
+                // lifecycle" (the environment is built) and these hooks are
+                // steps 3-5, so their state says `created`, as crun's does
+                // and the runtime-tools suite (hooks_stdin) checks. runc
+                // sends `creating`; no client we know reads the status here
+                // (hooks read id, pid, bundle, annotations).
+                crate::hooks::run_runtime_hooks(&st, Status::Created)?;
+                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created)).into_owned();
                 tell(&parent_end, &Msg::Continue(json))?;
             }
             Some(Msg::Ready(timings)) => {
@@ -220,7 +241,7 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
 
 /// The directories `cg.create()` is about to make: each missing leaf and
 /// its missing parents, parents first.
-fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
+pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in &cg.dirs {
         let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
@@ -276,6 +297,53 @@ fn owner() -> String {
         .flatten()
         .map(|u| u.name)
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// rt run by a user other than root.
+fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root()
+}
+
+/// The init's uid and gid maps. Root writes them. An unprivileged user may
+/// write only a map of its own id (and gid_map only after denying
+/// setgroups, which would let the container drop supplementary groups
+/// that deny it access); any other mapping goes through the setuid
+/// newuidmap and newgidmap (package uidmap), which allow the ranges
+/// /etc/subuid and /etc/subgid give the user.
+fn write_id_maps(pid: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+    if !rootless() {
+        write_id_map(pid, "uid_map", uids)?;
+        return write_id_map(pid, "gid_map", gids);
+    }
+    let own = |maps: &[LinuxIdMapping], id: u32| matches!(maps, [m] if m.host_id() == id && m.size() == 1);
+    if own(uids, nix::unistd::geteuid().as_raw()) {
+        write_id_map(pid, "uid_map", uids)?;
+    } else {
+        id_map_helper("newuidmap", pid, uids)?;
+    }
+    if own(gids, nix::unistd::getegid().as_raw()) {
+        let path = format!("/proc/{pid}/setgroups");
+        std::fs::write(&path, "deny").ctx(|| format!("cannot write {path}"))?;
+        write_id_map(pid, "gid_map", gids)
+    } else {
+        id_map_helper("newgidmap", pid, gids)
+    }
+}
+
+fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = cmd.output().map_err(|e| {
+        Error::Init(format!("rootless: the mappings need {helper} (package uidmap), which cannot run: {e}"))
+    })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::Init(format!("rootless: {helper} refused the mappings ({why}); /etc/subuid and /etc/subgid must grant them")));
+    }
+    Ok(())
 }
 
 fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {

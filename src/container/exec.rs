@@ -64,7 +64,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Usage("cannot allocate a tty for a detached exec without --console-socket".into()));
     }
-    let (join, before_clone) = container_namespaces(&st)?;
+    let (mut join, before_clone) = container_namespaces(&st)?;
+    let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let signals = if opts.detach { None } else { Some(Signals::block()?) };
     let (console, console_end) = match (terminal, &opts.console_socket) {
         (false, _) => (None, None),
@@ -74,6 +75,15 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             (Some(theirs), Some(ours))
         }
     };
+    // Rootless, only the container's user namespace gives the right to
+    // join its pid and time namespaces (it owns them): join it here first,
+    // and the child, which inherits it, joins the rest.
+    if !nix::unistd::geteuid().is_root() && !before_clone.is_empty() {
+        if let Some(i) = join.iter().position(|(t, _)| *t == LinuxNamespaceType::User) {
+            let (_, fd) = join.remove(i);
+            nix::sched::setns(fd, clone_flag(LinuxNamespaceType::User)).ctx(|| "cannot join the container's user namespace")?;
+        }
+    }
     for (t, fd) in &before_clone {
         nix::sched::setns(fd, clone_flag(*t)).ctx(|| format!("cannot join the container's {} namespace", crate::spec::name(t)))?;
     }
@@ -83,7 +93,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         sync: child_end,
         console,
         preserve_fds: opts.preserve_fds,
-        in_userns: join.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
+        in_userns,
         personality: st.config.linux().as_ref().and_then(|l| l.personality().clone()),
         seccomp: st.config.linux().as_ref().and_then(|l| l.seccomp().clone()),
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running)).into_owned(),

@@ -9,9 +9,10 @@ use crate::state::OCI_VERSION;
 /// Every mount option `init::mounts::parse_options` understands.
 const MOUNT_OPTIONS: &[&str] = &[
     "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev",
-    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "relatime",
-    "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid",
-    "sync", "unbindable",
+    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "rdev", "relatime",
+    "remount", "rexec", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rro", "rrw", "rshared",
+    "rslave", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
+    "unbindable",
 ];
 
 pub fn features() -> Value {
@@ -29,7 +30,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),

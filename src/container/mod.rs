@@ -1,15 +1,18 @@
 //! The lifecycle commands, one module each, as seen from the host.
 
 pub mod attach;
+pub mod checkpoint;
 pub mod create;
 pub mod exec;
 pub mod features;
 pub mod delete;
 pub mod events;
 pub mod kill;
+pub mod migrate;
 pub mod pause;
 pub mod ps;
 pub mod query;
+pub mod restore;
 pub mod run;
 pub mod spec_template;
 pub mod start;

@@ -3,7 +3,8 @@
 //! The init blocks opening the exec fifo for writing; opening it here for
 //! reading releases it, and the byte it writes confirms it got past the
 //! fifo. The fifo is then removed, which is what marks the container as
-//! running (see `State::status`).
+//! running (see `State::status`), and `start` waits for the init's exec
+//! (see `wait_exec`) before the poststart hooks.
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -63,8 +64,31 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     }
     crate::fault::point("start:released")?;
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
+    wait_exec(&mut fifo)?;
     if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
         hooks::run_logged("poststart", &h, &st, Status::Running);
     }
     Ok(())
+}
+
+/// After its byte, the init keeps its end of the fifo open until exec(2)
+/// closes it (startContainer hooks run in between): EOF means the user
+/// program is executed, or the init died, and only then may poststart
+/// hooks run (runtime spec, lifecycle step 9). An init that closes its end
+/// right after the byte gives EOF at once.
+fn wait_exec(fifo: &mut std::fs::File) -> Result<()> {
+    let mut buf = [0u8; 16];
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(Error::sys("cannot wait for the container's exec", e)),
+        }
+        match fifo.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e) => return Err(Error::io("cannot read the exec fifo", e)),
+        }
+    }
 }

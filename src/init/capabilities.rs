@@ -14,6 +14,7 @@ use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result};
+use crate::logging;
 
 pub struct Sets {
     pub bounding: CapsHashSet,
@@ -35,7 +36,9 @@ fn convert(set: &Option<Capabilities>, name: &str) -> Result<CapsHashSet> {
 }
 
 impl Sets {
-    /// No `capabilities` object means no capabilities at all.
+    /// No `capabilities` object means no capabilities at all. Capabilities
+    /// that cannot be granted are left out, with a warning (see
+    /// [`Sets::drop_ungrantable`]).
     pub fn from_spec(c: Option<&LinuxCapabilities>) -> Result<Sets> {
         let Some(c) = c else {
             return Ok(Sets {
@@ -46,13 +49,43 @@ impl Sets {
                 ambient: HashSet::new(),
             });
         };
-        Ok(Sets {
+        let mut sets = Sets {
             bounding: convert(c.bounding(), "bounding")?,
             effective: convert(c.effective(), "effective")?,
             permitted: convert(c.permitted(), "permitted")?,
             inheritable: convert(c.inheritable(), "inheritable")?,
             ambient: convert(c.ambient(), "ambient")?,
-        })
+        };
+        let available: CapsHashSet =
+            caps::all().into_iter().filter(|c| caps::has_cap(None, CapSet::Bounding, *c).unwrap_or(false)).collect();
+        let mut dropped: Vec<String> = sets.drop_ungrantable(&available).iter().map(|c| c.to_string()).collect();
+        if !dropped.is_empty() {
+            dropped.sort();
+            logging::warn(&format!("capabilities not granted (not in rt's own bounding set): {}", dropped.join(", ")));
+        }
+        Ok(sets)
+    }
+
+    /// Remove from every set what is not in `available` (the bounding set
+    /// rt runs with: nothing outside it can be raised, e.g. CAP_SYS_RESOURCE
+    /// on a host, or in an outer container, that lacks it) and return it.
+    /// Runtime spec (since 1.1): a capability that "cannot be granted
+    /// otherwise MUST be logged as a warning", and runtimes "SHOULD NOT
+    /// fail"; failing here would also break privileged containers (all
+    /// capabilities asked for) on such hosts. Names the kernel does not
+    /// know are still refused when config.json is parsed (spec.rs).
+    fn drop_ungrantable(&mut self, available: &CapsHashSet) -> CapsHashSet {
+        let mut dropped = HashSet::new();
+        for set in [&mut self.bounding, &mut self.effective, &mut self.permitted, &mut self.inheritable, &mut self.ambient] {
+            set.retain(|c| {
+                let keep = available.contains(c);
+                if !keep {
+                    dropped.insert(*c);
+                }
+                keep
+            });
+        }
+        dropped
     }
 
     /// Drop everything outside the bounding set (needs CAP_SETPCAP).
@@ -86,5 +119,30 @@ impl Sets {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ungrantable_capabilities_leave_every_set() {
+        let all: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_SYS_RESOURCE].into_iter().collect();
+        let mut sets = Sets {
+            bounding: all.clone(),
+            effective: all.clone(),
+            permitted: all.clone(),
+            inheritable: all.clone(),
+            ambient: [Capability::CAP_SYS_RESOURCE].into_iter().collect(),
+        };
+        let available: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_KILL].into_iter().collect();
+        let dropped = sets.drop_ungrantable(&available);
+        assert_eq!(dropped, [Capability::CAP_SYS_RESOURCE].into_iter().collect());
+        let chown: CapsHashSet = [Capability::CAP_CHOWN].into_iter().collect();
+        for set in [&sets.bounding, &sets.effective, &sets.permitted, &sets.inheritable] {
+            assert_eq!(set, &chown);
+        }
+        assert!(sets.ambient.is_empty());
     }
 }

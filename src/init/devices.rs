@@ -18,9 +18,18 @@ use crate::error::{Context, Error, Result};
 
 use super::procfs::{fd_path, open_path};
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Char,
+    Block,
+    /// A named pipe (type `p`): no major/minor, and mkfifo needs no
+    /// privilege, so it is made even in a user namespace.
+    Fifo,
+}
+
 pub struct Device {
     pub path: PathBuf,
-    pub char: bool,
+    pub kind: Kind,
     pub major: i64,
     pub minor: i64,
     pub mode: u32,
@@ -34,7 +43,7 @@ pub fn defaults() -> Vec<Device> {
         .into_iter()
         .map(|(name, major, minor)| Device {
             path: PathBuf::from("/dev").join(name),
-            char: true,
+            kind: Kind::Char,
             major,
             minor,
             mode: 0o666,
@@ -45,9 +54,10 @@ pub fn defaults() -> Vec<Device> {
 }
 
 pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
-    let char = match d.typ() {
-        LinuxDeviceType::C | LinuxDeviceType::U => true,
-        LinuxDeviceType::B => false,
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => Kind::Char,
+        LinuxDeviceType::B => Kind::Block,
+        LinuxDeviceType::P => Kind::Fifo,
         other => {
             return Err(Error::Config(format!("linux.devices {}: type {other:?} cannot be created", d.path().display())))
         }
@@ -57,7 +67,7 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
     }
     Ok(Device {
         path: d.path().clone(),
-        char,
+        kind,
         major: d.major(),
         minor: d.minor(),
         mode: d.file_mode().unwrap_or(0o666) & 0o7777,
@@ -76,7 +86,7 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
     // A node of the image (or an earlier entry) at this path is replaced.
     let _ = root.remove_file(&dev.path);
     let perm = std::fs::Permissions::from_mode(dev.mode);
-    if bind {
+    if bind && dev.kind != Kind::Fifo {
         root.create_file(&dev.path, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &perm)
             .ctx(|| format!("cannot create {}", dev.path.display()))?;
         let target = root.resolve(&dev.path).ctx(|| format!("cannot resolve {}", dev.path.display()))?;
@@ -85,7 +95,11 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
             .ctx(|| format!("cannot bind-mount device {}", dev.path.display()));
     }
     let rdev = makedev(dev.major as u64, dev.minor as u64);
-    let kind = if dev.char { InodeType::CharacterDevice(perm, rdev) } else { InodeType::BlockDevice(perm, rdev) };
+    let kind = match dev.kind {
+        Kind::Char => InodeType::CharacterDevice(perm, rdev),
+        Kind::Block => InodeType::BlockDevice(perm, rdev),
+        Kind::Fifo => InodeType::Fifo(perm),
+    };
     root.create(&dev.path, &kind).ctx(|| format!("cannot create device {}", dev.path.display()))?;
     let h = root.resolve_nofollow(&dev.path).ctx(|| format!("cannot resolve {}", dev.path.display()))?;
     // mknod applies the umask; chmod through the handle to get the exact mode.
@@ -112,7 +126,7 @@ pub fn symlinks(root: &Root) -> Result<()> {
         match root.create(link, &InodeType::Symlink(PathBuf::from(target))) {
             Ok(()) => {}
             Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => return Err(Error::Init(format!("cannot create symlink {link}: {e}"))),
+            Err(e) => return Err(Error::Init(format!("cannot create symlink {link}: {}", crate::error::pathrs_text(&e)))),
         }
     }
     Ok(())

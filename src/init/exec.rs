@@ -36,7 +36,7 @@ pub fn run(a: ExecArgs) -> ! {
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
         namespaces::join(&a.join)?;
-        let pty = open_terminal(&a.process, a.console.as_ref(), false)?;
+        let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
         let launch = Launch {
             process: &a.process,
             personality: a.personality.as_ref(),
@@ -44,7 +44,7 @@ pub fn run(a: ExecArgs) -> ! {
             sync: &a.sync,
             preserve_fds: a.preserve_fds,
             pty,
-            proc: &proc,
+            proc,
             gate: None,
         };
         launch.run(steps, seccomp)

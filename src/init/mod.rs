@@ -20,14 +20,16 @@
 //!    mount can shadow it.
 //! 5. **Rootfs and mounts**: propagation cut from the host first, then the
 //!    rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
-//!    need the /dev tmpfs from `mounts`).
+//!    need the /dev tmpfs from `mounts`), and a missing process.cwd made
+//!    (before pivot_root: a failing pathrs call reads the process's /proc
+//!    to describe its error, and after 7 that is the container's).
 //! 6. **Hooks**: the parent runs prestart and createRuntime, then
 //!    createContainer runs here — all after the mounts and before
 //!    pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
 //!    seccomp agent's listenerPath: a host path, which resolves only before
 //!    pivot_root.
 //! 7. **pivot_root** (or MS_MOVE + chroot with --no-pivot), then
-//!    rootfsPropagation on the new tree, and a missing process.cwd made.
+//!    rootfsPropagation on the new tree.
 //! 8. **sysctl, hostname**, in the container's namespaces; sysctl before
 //!    readonlyPaths turns /proc/sys read-only.
 //! 9. **Console**: the pty comes from the container's devpts (mounted in 5),
@@ -41,13 +43,20 @@
 //!     predate close_range (the runtime-tools suite's among them) deny it.
 //!     Then the seccomp filter if no_new_privs is off: the kernel accepts a
 //!     filter from a process without no_new_privs only with CAP_SYS_ADMIN,
-//!     which 12 drops.
+//!     which 12 drops. The host /proc (4) is closed here for `exec`, which
+//!     needs it no more; init closes it at 16.
 //! 12. **User, groups, capability sets.**
-//! 13. **cwd** (as the final user, so permissions are the user's), umask,
-//!     and the program looked up now so `create` reports a missing binary.
+//! 13. **cwd** (as the final user, so permissions are the user's), entered
+//!     through an fd resolved inside the root: /proc/self/fd/N of a host
+//!     directory rt holds would put the process on the host
+//!     (CVE-2024-21626). Umask, and the program looked up now so `create`
+//!     reports a missing binary (by a name that also resolves confined).
 //! 14. **no_new_privs.**
 //! 15. **Report Ready**, switch stdio to the pty.
-//! 16. **Wait for `start`** on the exec fifo.
+//! 16. **Wait for `start`** on the exec fifo, reopened through the host
+//!     /proc, which is closed right after: no host directory is open when
+//!     execve resolves the program. The fifo stays open: exec closes it,
+//!     and that EOF tells `start` the program runs.
 //! 17. **startContainer hooks**, in the container, after start.
 //! 18. **The seccomp filter if no_new_privs is on** — last, so none of rt's
 //!     own setup (fifo, hooks) runs under it and a profile need not allow
@@ -64,10 +73,14 @@
 //! own binary inside the container's pid namespace, and a dumpable process
 //! would let the container open /proc/<pid>/exe and overwrite rt on the host
 //! (CVE-2019-5736). exec(2) resets the flag for the container's program.
+//! That alone is not enough — the container can have the exec run rt's own
+//! binary (`#!/proc/self/exe`) as its dumpable process — so rt runs from a
+//! binary no container can write (`crate::exeseal`).
 
 mod attributes;
 mod capabilities;
 mod devices;
+mod idmap;
 mod lsm;
 mod mounts;
 mod namespaces;
@@ -98,6 +111,7 @@ use crate::seccomp::Seccomp;
 use crate::syscall;
 
 pub use attributes::set_affinity;
+pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
@@ -117,6 +131,9 @@ pub struct InitArgs {
     pub no_pivot: bool,
     pub namespaces: NamespacePlan,
     pub cgroups: CgroupPaths,
+    /// Idmapped copies of the bind mounts that ask for one, made on the
+    /// host by `create` (see `idmap`).
+    pub idmapped: Vec<Idmapped>,
 }
 
 /// Run the container's init; never returns.
@@ -168,7 +185,19 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let ns = &a.namespaces;
 
     steps.enter("wait-parent")?;
+    // A rootless parent writes our uid/gid maps through /proc/<pid>, which
+    // only root may open while we are non-dumpable: we are dumpable until
+    // Go. The container has no process of its own yet, and rt's binary is
+    // sealed (CVE-2019-5736); a same-user process that could reach us
+    // gains nothing the user does not have.
+    let rootless_maps = ns.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root();
+    if rootless_maps {
+        syscall::set_dumpable(true).ctx(|| "cannot make the process dumpable for its id maps")?;
+    }
     expect(&a.sync, Msg::Go)?;
+    if rootless_maps {
+        syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
+    }
     let mut seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
     steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
@@ -198,8 +227,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
         };
         let entries = spec.mounts().as_deref().unwrap_or_default();
-        for m in entries {
-            mounts::mount_entry(&ctx, m)?;
+        for (n, m) in entries.iter().enumerate() {
+            let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
+            mounts::mount_entry(&ctx, m, idmapped)?;
         }
         let dev_is_bound = entries
             .iter()
@@ -215,6 +245,13 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             }
             devices::symlinks(&root)?;
         }
+        // A missing process.cwd is created, as runc does, before the root
+        // can turn read-only — and before pivot_root: to describe a failed
+        // call, pathrs reads /proc/thread-self of the process's /proc,
+        // which after pivot_root is the container's (and if that is not a
+        // procfs, pathrs 0.2.6 panics).
+        root.mkdir_all(process.cwd(), &std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
     }
 
     steps.enter("hooks")?;
@@ -242,11 +279,6 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         if let Some(p) = linux.rootfs_propagation().as_deref() {
             rootfs::set_propagation(p)?;
         }
-        // A missing process.cwd is created, as runc does, before the root
-        // can turn read-only.
-        Root::open("/")
-            .and_then(|r| r.mkdir_all(process.cwd(), &std::os::unix::fs::PermissionsExt::from_mode(0o755)))
-            .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
     }
@@ -259,7 +291,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
     steps.enter("console")?;
-    let pty = open_terminal(process, a.console.as_ref(), true)?;
+    let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
 
     steps.enter("masked-readonly")?;
     if has_mountns {
@@ -270,7 +302,6 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         }
     }
 
-    let started = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
     let launch = Launch {
         process,
         personality: linux.personality().as_ref(),
@@ -278,18 +309,18 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
         pty,
-        proc: &proc,
-        gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json: started }),
+        proc,
+        gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json }),
     };
     launch.run(steps, seccomp)
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
-fn open_terminal(process: &Process, console: Option<&OwnedFd>, bind_console: bool) -> Result<Option<terminal::Pty>> {
+fn open_terminal(process: &Process, console: Option<&OwnedFd>, bind_console: bool, proc: &procfs::HostProc) -> Result<Option<terminal::Pty>> {
     match (process.terminal().unwrap_or(false), console) {
         (true, Some(sock)) => {
             let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
-            Ok(Some(terminal::create(sock, size, bind_console)?))
+            Ok(Some(terminal::create(sock, size, bind_console, proc)?))
         }
         (true, None) => Err(Error::Usage("process.terminal needs --console-socket".into())),
         (false, _) => Ok(None),
@@ -340,7 +371,8 @@ struct Launch<'a> {
     sync: &'a Channel,
     preserve_fds: u32,
     pty: Option<terminal::Pty>,
-    proc: &'a procfs::HostProc,
+    /// Dropped as soon as no step needs it (see `run`).
+    proc: procfs::HostProc,
     gate: Option<Gate<'a>>,
 }
 
@@ -349,15 +381,26 @@ impl Launch<'_> {
         let process = self.process;
         // Installed at 11 or 18, see the module doc.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) { (None, seccomp) } else { (seccomp, None) };
+        // The host procfs is a directory of the host: while it is open, a
+        // path the container controls (process.cwd, the program, a symlink
+        // it swaps in) could reach the host through /proc/self/fd/N
+        // (CVE-2024-21626). So it is closed after its last use, before
+        // exec, and process.cwd is resolved confined to the container.
+        let mut host_proc = Some(self.proc);
         // (oom_score_adj is written relative to the host procfs.)
         steps.enter("rlimits-bounding")?;
-        self.proc.enter()?;
+        if let Some(p) = &host_proc {
+            p.enter()?;
+        }
         if let Some(score) = process.oom_score_adj() {
             process::set_oom_score_adj(score)?;
         }
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.personality)?;
         lsm::apply_on_exec(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+        if self.gate.is_none() {
+            host_proc = None;
+        }
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
         // Marking is not closing: the fds stay usable until exec, and what
@@ -375,7 +418,7 @@ impl Launch<'_> {
         caps.apply()?;
 
         steps.enter("cwd-program")?;
-        nix::unistd::chdir(process.cwd()).ctx(|| format!("cannot enter process.cwd {}", process.cwd().display()))?;
+        process::enter_cwd(process.cwd())?;
         process::set_umask(process.user().umask());
         let env = process.env().clone().unwrap_or_default();
         let args = process.args().clone().unwrap_or_default();
@@ -392,22 +435,38 @@ impl Launch<'_> {
         steps.ready = true;
         if let Some(pty) = &self.pty {
             pty.attach()?;
+        } else {
+            // A session of its own, as runc's init and exec'd processes get
+            // (nsexec): criu cannot dump a process whose session leader is
+            // outside its pid namespace, and the caller's terminal must not
+            // signal it directly. A fresh clone is never a group leader, so
+            // this cannot fail with EPERM; if it did, only checkpoints
+            // would suffer.
+            let _ = nix::unistd::setsid();
         }
 
-        if let Some(gate) = &self.gate {
-            // Opening a fifo for writing blocks until `rt start` opens
-            steps.enter("wait-start")?;
-            // it for reading; it is reopened through the host procfs handle
-            // because its path is outside the container.
-            let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
-            let fifo = syscall::openat(self.proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
-            nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
-            drop(fifo);
-            steps.enter("start-hooks")?;
-            for h in &gate.hooks {
-                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
+        // Held open until exec(2) closes it (it is O_CLOEXEC): `rt start`
+        // reads until EOF, so it runs poststart hooks only once the user
+        // program is executed, as the runtime spec orders (or init is gone).
+        let _start_fifo = match &self.gate {
+            Some(gate) => {
+                // Opening a fifo for writing blocks until `rt start` opens
+                steps.enter("wait-start")?;
+                // it for reading; it is reopened through the host procfs handle
+                // because its path is outside the container.
+                let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
+                let proc = host_proc.take().ok_or_else(|| Error::Init("the host procfs handle is gone".into()))?;
+                let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
+                drop(proc);
+                nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
+                steps.enter("start-hooks")?;
+                for h in &gate.hooks {
+                    crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
+                }
+                Some(fifo)
             }
-        }
+            None => None,
+        };
         if let Some(filter) = late {
             steps.enter("seccomp")?;
             filter.install()?;

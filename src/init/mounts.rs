@@ -1,13 +1,66 @@
 //! The `mounts` array of config.json: option parsing and mounting one entry.
 //!
-//! Every destination is resolved inside the rootfs by pathrs (openat2 with
-//! RESOLVE_IN_ROOT, or its userspace emulation), created if missing, and
-//! mounted onto through its file descriptor, so a symlink in the image can
-//! never send a mount outside the rootfs (CVE-2021-30465 and its family).
-//! proc and sysfs destinations may not contain symlinks at all
-//! (CVE-2019-16884: a /proc that is a symlink would make LSM writes miss).
+//! # Paths inside the container: one class of bugs, closed in one way
+//!
+//! The image, and any container that shares a volume with this one, own
+//! every name inside the rootfs and can change it while rt works: a
+//! directory becomes a symlink between the moment a runtime checks a path
+//! and the moment it hands the same name to the kernel again. Each runtime
+//! that resolved, checked, then mounted (or created, opened, wrote) by name
+//! was sent outside the rootfs or onto the wrong file: in runc
+//! CVE-2019-16884, CVE-2019-19921, CVE-2021-30465, CVE-2023-27561,
+//! CVE-2023-28642, CVE-2024-45310, CVE-2025-31133, CVE-2025-52565,
+//! CVE-2025-52881, CVE-2026-41579, and the same bugs in crun and youki.
+//! rt closes the class, not each bug, with four rules:
+//!
+//! 1. **Resolve once, confined.** A path inside the rootfs (before
+//!    pivot_root) or the container's root (after) is resolved by pathrs —
+//!    openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or its checked
+//!    userspace emulation — into an O_PATH fd. Symlinks are followed as if
+//!    the rootfs were `/`, `..` stops at it, and magic links
+//!    (/proc/self/fd/N, /proc/self/exe) never resolve. Missing directories
+//!    are made by pathrs the same way. Where nothing may be followed (proc
+//!    and sysfs destinations, maskedPaths, readonlyPaths, /dev/console,
+//!    the /dev/null that masks bind) the lookup refuses symlinks and the
+//!    fd's type is checked.
+//! 2. **Act on the fd, never on the name again.** mount(2) takes names, so
+//!    source and target are named `thread-self/fd/N` relative to the host
+//!    procfs (see `procfs`): a name that goes through no directory of the
+//!    container and that the kernel resolves to exactly the inode resolved
+//!    in 1, whatever has been renamed since. chmod, chown, statvfs and
+//!    reopening go the same way; mount_setattr (recursive options, idmapped
+//!    mounts) and move_mount take the fd itself; tmpcopyup copies with *at
+//!    calls and O_NOFOLLOW.
+//! 3. **Writes to /proc go through the host's procfs**, opened before any
+//!    container mount can shadow it and checked with fstatfs to be procfs
+//!    (`procfs::HostProc`): sysctls, oom_score_adj, LSM attributes, the
+//!    exec fifo. Never through the container's /proc, which the image or a
+//!    racing shared mount can fake (CVE-2019-16884, CVE-2025-52881).
+//! 4. **No fd of rt's reaches the container.** rt opens everything
+//!    O_CLOEXEC; before exec every fd above stdio and --preserve-fds is
+//!    marked close-on-exec; the host procfs handle is closed before the
+//!    exec and before the program is looked up, and process.cwd is entered
+//!    through a confined fd (CVE-2024-21626). rt itself runs from a binary
+//!    the container cannot write (`crate::exeseal`, CVE-2019-5736).
+//!
+//! What still goes by name: host paths that come from the caller, not the
+//! container (the bundle and rootfs, bind sources, namespace files, hooks,
+//! the state directory); and the container's program, which execve(2) can
+//! only take by name — it runs as the final user after the host procfs is
+//! closed, and rt first checks that the name resolves confined.
+//!
+//! **Review rule:** a new operation that hands a path inside the rootfs or
+//! the container's root to the kernel or to std::fs by name (mount, mkdir,
+//! open, chmod, unlink, symlink, write) is a review failure: resolve it with
+//! pathrs and act on the fd. runtime-tests/cves.rs replays each CVE above.
+//!
+//! A limit of pathrs 0.2.6: to describe a failed call it reads
+//! /proc/thread-self of the process's own /proc, which after pivot_root is
+//! the container's, and panics when that is not a procfs. Only the wording
+//! of errors depends on it, but rt does what it can (process.cwd) before
+//! pivot_root.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -29,6 +82,11 @@ pub struct Options {
     /// `tmpcopyup` (runc's extension, which Podman sends for /tmp, /run and
     /// /var/tmp): a tmpfs starts with a copy of what the image has there.
     pub copy_up: bool,
+    /// `rro`, `rnosuid`, ... (runc's recursive options): MOUNT_ATTR_* bits
+    /// set and cleared, with mount_setattr(2), on the mount and every mount
+    /// below it.
+    pub recursive_set: u64,
+    pub recursive_clear: u64,
 }
 
 impl Options {
@@ -43,8 +101,14 @@ impl Options {
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false };
+    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false, recursive_set: 0, recursive_clear: 0 };
     for opt in opts {
+        if let Some((attr, on)) = recursive_attr(opt) {
+            let (add, del) = if on { (&mut o.recursive_set, &mut o.recursive_clear) } else { (&mut o.recursive_clear, &mut o.recursive_set) };
+            *add |= attr;
+            *del &= !attr;
+            continue;
+        }
         let set = |f: MsFlags| (f, false);
         let clear = |f: MsFlags| (f, true);
         let (flag, unset) = match opt.as_str() {
@@ -93,7 +157,31 @@ pub fn parse_options(opts: &[String]) -> Options {
             o.flags.insert(flag);
         }
     }
+    // "ro" on a bind mount covers only its top mount: an `rbind, ro` (as
+    // `spec --rootless` binds /sys) left the mounts below writable, the
+    // cgroup hierarchies among them (CVE-2023-25809). Recursive binds are
+    // made read-only all the way down.
+    if o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY) && o.recursive_clear & libc::MOUNT_ATTR_RDONLY == 0 {
+        o.recursive_set |= libc::MOUNT_ATTR_RDONLY;
+    }
     o
+}
+
+/// runc's recursive mount options: the attribute and whether it is set.
+fn recursive_attr(name: &str) -> Option<(u64, bool)> {
+    Some(match name {
+        "rro" => (libc::MOUNT_ATTR_RDONLY, true),
+        "rrw" => (libc::MOUNT_ATTR_RDONLY, false),
+        "rnosuid" => (libc::MOUNT_ATTR_NOSUID, true),
+        "rsuid" => (libc::MOUNT_ATTR_NOSUID, false),
+        "rnodev" => (libc::MOUNT_ATTR_NODEV, true),
+        "rdev" => (libc::MOUNT_ATTR_NODEV, false),
+        "rnoexec" => (libc::MOUNT_ATTR_NOEXEC, true),
+        "rexec" => (libc::MOUNT_ATTR_NOEXEC, false),
+        "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, true),
+        "rsymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, false),
+        _ => return None,
+    })
 }
 
 /// Propagation keywords of `mounts[].options` and `linux.rootfsPropagation`.
@@ -148,7 +236,7 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
         match root.create_file(dest, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &std::fs::Permissions::from_mode(0o644)) {
             Ok(_) => {}
             Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => return Err(Error::Init(format!("cannot create mount point {}: {e}", dest.display()))),
+            Err(e) => return Err(Error::Init(format!("cannot create mount point {}: {}", dest.display(), crate::error::pathrs_text(&e)))),
         }
         return root.resolve(dest).ctx(|| format!("cannot resolve mount point {}", dest.display()));
     }
@@ -203,8 +291,9 @@ fn do_mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlag
 }
 
 /// Mount one `mounts[]` entry inside the rootfs. Requires the host procfs to
-/// be the working directory (see `procfs::HostProc::enter`).
-pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
+/// be the working directory (see `procfs::HostProc::enter`). `idmapped` is
+/// the entry's idmapped source tree, when it asks for one.
+pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -218,10 +307,15 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
         let source = m.source().as_ref().ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
         let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
         let meta = std::fs::metadata(&source).map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
-        let src_fd = open_path(&source, 0)?;
         let target = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
-        let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        do_mount(Some(&fd_path(&src_fd)), &fd_path(&target), None, bind, None, dest)?;
+        match idmapped {
+            Some(tree) => super::idmap::attach(tree, &target, dest)?,
+            None => {
+                let src_fd = open_path(&source, 0)?;
+                let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+                do_mount(Some(&fd_path(&src_fd)), &fd_path(&target), None, bind, None, dest)?;
+            }
+        }
         let extra = opts.remount_flags();
         if !extra.is_empty() {
             // Re-resolve: the old handle points below the new mount.
@@ -238,7 +332,19 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount) -> Result<()> {
             do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
         }
     }
+    apply_recursive(ctx.root, dest, &opts)?;
     apply_propagation(ctx.root, dest, &opts.propagation)
+}
+
+/// The recursive options, on the mount now at `dest` and all below it.
+fn apply_recursive(root: &Root, dest: &Path, opts: &Options) -> Result<()> {
+    if opts.recursive_set == 0 && opts.recursive_clear == 0 {
+        return Ok(());
+    }
+    let top = root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
+    let attr = crate::syscall::MountAttr { attr_set: opts.recursive_set, attr_clr: opts.recursive_clear, propagation: 0, userns_fd: 0 };
+    crate::syscall::mount_setattr(top.as_fd(), libc::AT_RECURSIVE as libc::c_uint, &attr)
+        .ctx(|| format!("cannot apply recursive mount options to {} (mount_setattr needs Linux 5.12)", dest.display()))
 }
 
 /// A tmpfs, as runc mounts one: when the mount point already exists, the
@@ -355,8 +461,12 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         return do_mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags - MsFlags::MS_BIND, None, dest);
     }
     if ctx.cgroups.unified {
-        let dir = ctx.cgroups.dirs.first().ok_or_else(|| Error::Init("container has no cgroup".into()))?;
-        return bind_cgroup(ctx.root, dir, dest, flags, ro);
+        // Without a cgroup of its own (rootless) the container sees an
+        // empty tmpfs, not the host's hierarchy.
+        return match ctx.cgroups.dirs.first() {
+            Some(dir) => bind_cgroup(ctx.root, dir, dest, flags, ro),
+            None => do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, Some("mode=755"), dest),
+        };
     }
     do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), dest)?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
@@ -406,5 +516,20 @@ mod tests {
         assert!(p.copy_up);
         assert!(p.data.is_empty());
         assert!(!o(&["tmpcopyup", "notmpcopyup"]).copy_up);
+    }
+
+    #[test]
+    fn recursive_options() {
+        let p = o(&["rbind", "rro", "rnosuid", "rdev"]);
+        assert_eq!(p.recursive_set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(p.recursive_clear, libc::MOUNT_ATTR_NODEV);
+        assert!(p.data.is_empty() && !p.flags.contains(MsFlags::MS_RDONLY));
+        // The later option wins.
+        assert_eq!(o(&["rro", "rrw"]).recursive_set, 0);
+        // rbind + ro is read-only throughout (CVE-2023-25809); bind + ro
+        // and rbind + ro + rrw are not.
+        assert_eq!(o(&["rbind", "ro"]).recursive_set, libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(o(&["bind", "ro"]).recursive_set, 0);
+        assert_eq!(o(&["rbind", "ro", "rrw"]).recursive_set, 0);
     }
 }

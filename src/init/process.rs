@@ -2,6 +2,7 @@
 //! groups, umask, working directory), finding the program, and exec.
 
 use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,8 @@ use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::stat::Mode;
 use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
+
+use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
@@ -69,6 +72,16 @@ pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
     syscall::set_keep_caps(false).ctx(|| "cannot reset keep-caps")
 }
 
+/// Make `cwd` the working directory, resolved inside the process's root
+/// by pathrs: no magic link (/proc/self/fd/N, which could name a directory
+/// of the host that rt still has open: CVE-2024-21626), no `..` above the
+/// root. As the final user, so its permissions apply.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    let what = || format!("cannot enter process.cwd {}", cwd.display());
+    let dir = Root::open("/").and_then(|r| r.resolve(cwd)).ctx(what)?;
+    nix::unistd::fchdir(dir.as_fd().as_raw_fd()).ctx(what)
+}
+
 pub fn set_umask(umask: Option<u32>) {
     nix::sys::stat::umask(Mode::from_bits_truncate(umask.unwrap_or(0o022)));
 }
@@ -103,6 +116,10 @@ pub fn find_program(prog: &str, env: &[String]) -> Result<PathBuf> {
 
 fn check_executable(p: &Path) -> std::result::Result<(), String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), lower(&e)))?;
+    // It must also resolve confined to the container's root: no magic link
+    // (under /proc/self/fd/N or at /proc/self/exe a program can be a host
+    // binary: CVE-2024-21626, CVE-2019-5736), no `..` above the root.
+    Root::open("/").and_then(|r| r.resolve(p)).map_err(|e| format!("{}: {}", p.display(), crate::error::pathrs_text(&e)))?;
     if meta.is_dir() {
         return Err(format!("{} is a directory: permission denied", p.display()));
     }

@@ -5,7 +5,9 @@
 //! Mount calls take path strings. To mount onto an fd, rt makes this procfs
 //! its working directory and names the fd as `thread-self/fd/N`: a path that
 //! goes through no directory of the container. The handle is close-on-exec,
-//! and the working directory is changed to `process.cwd` before exec.
+//! is closed before the container's program is exec'd (a host directory
+//! open then could be reached as /proc/self/fd/N: CVE-2024-21626), and the
+//! working directory is changed to `process.cwd` before that.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 

@@ -7,14 +7,14 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::pty::{grantpt, posix_openpt, unlockpt};
+use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
 
-use super::procfs::fd_path;
+use super::procfs::{fd_path, HostProc};
 
 pub struct Pty {
     pub slave: OwnedFd,
@@ -23,10 +23,9 @@ pub struct Pty {
 /// Open a pty in the container's /dev/ptmx, bind its slave over
 /// /dev/console (init only; an exec'd process leaves the console alone), and
 /// send the master over `socket`.
-pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool) -> Result<Pty> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx(|| "cannot open /dev/ptmx")?;
-    grantpt(&master).ctx(|| "grantpt")?;
-    unlockpt(&master).ctx(|| "unlockpt")?;
+pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool, proc: &HostProc) -> Result<Pty> {
+    let master = open_ptmx(proc)?;
+    syscall::unlock_pty(master.as_fd()).ctx(|| "cannot unlock the pty")?;
     let slave = syscall::open_pty_peer(master.as_fd()).ctx(|| "cannot open the pty slave")?;
     if let Some((rows, cols)) = size {
         syscall::set_window_size(slave.as_fd(), rows, cols).ctx(|| "cannot set the console size")?;
@@ -42,6 +41,23 @@ pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool
     Ok(Pty { slave })
 }
 
+/// The container's /dev/ptmx, resolved inside its root by pathrs (the
+/// link rt makes, /dev/ptmx -> pts/ptmx, is followed there), checked to be
+/// the ptmx of a devpts, and opened through the host procfs: whatever the
+/// container put at /dev/ptmx or /dev/pts, rt opens no other file
+/// (CVE-2025-52565). Opening a path by name would follow links the
+/// container controls.
+fn open_ptmx(proc: &HostProc) -> Result<OwnedFd> {
+    let h = Root::open("/").and_then(|r| r.resolve("/dev/ptmx")).ctx(|| "cannot resolve /dev/ptmx")?;
+    let fs = fstatfs(&h).ctx(|| "cannot statfs /dev/ptmx")?;
+    let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/ptmx")?;
+    let is_ptmx = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(5, 2);
+    if fs.filesystem_type() != DEVPTS_SUPER_MAGIC || !is_ptmx {
+        return Err(Error::Init("/dev/ptmx is not the ptmx of a devpts mount (mount devpts at /dev/pts)".into()));
+    }
+    syscall::openat(proc.fd(), &fd_path(&h), OFlag::O_RDWR | OFlag::O_NOCTTY).ctx(|| "cannot open /dev/ptmx")
+}
+
 /// /dev/console is the container's terminal (runtime spec, "Default Devices").
 fn bind_console(slave: &OwnedFd) -> Result<()> {
     let root = Root::open("/").ctx(|| "cannot open /")?;
@@ -49,9 +65,16 @@ fn bind_console(slave: &OwnedFd) -> Result<()> {
     match root.create_file("/dev/console", pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &perm) {
         Ok(_) => {}
         Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-        Err(e) => return Err(Error::Init(format!("cannot create /dev/console: {e}"))),
+        Err(e) => return Err(Error::Init(format!("cannot create /dev/console: {}", crate::error::pathrs_text(&e)))),
     }
     let console = root.resolve_nofollow("/dev/console").ctx(|| "cannot resolve /dev/console")?;
+    // What was found there (not followed) must be a file or a device: a
+    // symlink swapped in since the create must not be mounted onto, nor
+    // through (CVE-2025-52565).
+    let st = nix::sys::stat::fstat(console.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/console")?;
+    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
+        return Err(Error::Init("/dev/console is neither a file nor a device".into()));
+    }
     mount(Some(fd_path(slave).as_str()), fd_path(&console).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
         .ctx(|| "cannot bind the pty over /dev/console")
 }

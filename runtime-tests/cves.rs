@@ -1,0 +1,711 @@
+//! Every known escape from runc (and from its peers crun and youki, which
+//! had the same bugs) replayed against rt: each test sets up the attack its
+//! advisory describes and checks that it fails. The attacks are built so
+//! that a runtime with the bug would fail the test: one that resolves a
+//! path by name, keeps a host fd open, or stays dumpable.
+//!
+//! Races run for a bounded number of containers, with a host thread in the
+//! role of the second container that shares a volume with the victim.
+//! Attacks on rt's binary (CVE-2019-5736) run against a copy of it, so a
+//! success cannot break the rest of the suite.
+//!
+//! Covered elsewhere: only stdio and --preserve-fds reach the container's
+//! process (CVE-2024-21626), in process.rs and exec.rs.
+
+mod common;
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use common::procfs::{self, MountLine};
+use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
+use nix::fcntl::{renameat2, RenameFlags};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// `binary --root <c's state root> args`, with its output kept next to c's.
+fn run_as(binary: &Path, c: &Container, args: &[&str]) -> Outcome {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut cmd = Command::new(binary);
+    cmd.arg("--root").arg(c.state_root()).args(args);
+    run_with_deadline(cmd, &c.scratch().join(format!("cve-call{}", N.fetch_add(1, Ordering::Relaxed))))
+}
+
+/// A copy of rt's binary in c's scratch dir, to attack instead of the one
+/// the suite runs.
+fn rt_copy(c: &Container) -> PathBuf {
+    let copy = c.scratch().join("rt-copy");
+    fs::copy(RT, &copy).expect("copy rt");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).expect("chmod rt copy");
+    copy
+}
+
+fn fingerprint(path: &Path) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    fs::read(path).expect("read binary").hash(&mut h);
+    h.finish()
+}
+
+/// The dynamic loader and libraries `binary` needs, copied into `rootfs`
+/// (any real image has them), so that rt's binary can run in the container.
+fn copy_libraries(binary: &str, rootfs: &Path) {
+    let ldd = common::host("ldd", &[binary]);
+    for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
+        let dest = rootfs.join(lib.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().expect("library dir")).expect("mkdir library dir");
+        fs::copy(lib, &dest).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+    }
+}
+
+/// `path` relative to the host's /, for a container to reach through `..`.
+fn from_root(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").trim_start_matches('/').to_string()
+}
+
+/// A host directory holding one file, `marker`, that must stay alone.
+fn marked_dir() -> TempDir {
+    let d = tempdir();
+    fs::write(d.path().join("marker"), "host").expect("write marker");
+    d
+}
+
+/// Everything below `dir`, as relative paths, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            out.push(p.strip_prefix(dir).expect("below dir").display().to_string());
+            if fs::symlink_metadata(&p).expect("lstat").is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `dir` is exactly as `marked_dir` made it, and no host mount names it.
+fn assert_untouched(dir: &Path) {
+    assert_eq!(tree(dir), ["marker"], "{} changed on the host", dir.display());
+    assert_eq!(fs::read_to_string(dir.join("marker")).expect("marker"), "host");
+    assert!(common::residue::mounts_mentioning(dir).is_empty(), "a host mount names {}", dir.display());
+}
+
+/// The racing container: swaps each pair of paths (RENAME_EXCHANGE, so
+/// both names always exist) in a loop until dropped.
+struct Swapper {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+impl Swapper {
+    fn start(pairs: Vec<(PathBuf, PathBuf)>) -> Swapper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                for (a, b) in &pairs {
+                    renameat2(None, a, None, b, RenameFlags::RENAME_EXCHANGE).expect("swap");
+                    swaps += 1;
+                }
+            }
+            swaps
+        });
+        Swapper { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let swaps = t.join().unwrap_or(0);
+            if !std::thread::panicking() {
+                assert!(swaps > 0, "the racing thread never ran");
+            }
+        }
+    }
+}
+
+/// A directory `dir/name` and a symlink `dir/name.alt` -> `target`, which a
+/// [`Swapper`] exchanges.
+fn dir_or_symlink(dir: &Path, name: &str, target: &Path) -> (PathBuf, PathBuf) {
+    let (real, alt) = (dir.join(name), dir.join(format!("{name}.alt")));
+    fs::create_dir(&real).expect("mkdir");
+    symlink(target, &alt).expect("symlink");
+    (real, alt)
+}
+
+fn bind(source: &Path, destination: &str, options: &[&str]) -> Value {
+    let mut opts = vec!["bind"];
+    opts.extend_from_slice(options);
+    json!({"destination": destination, "type": "bind", "source": source, "options": opts})
+}
+
+/// Put `m` first in c's mounts (a volume the later mounts go through).
+fn mount_first(c: &mut Container, m: Value) {
+    c.config["mounts"].as_array_mut().expect("mounts").insert(0, m);
+}
+
+/// Drop every mount at or below `dest` from c's config.
+fn drop_mounts(c: &mut Container, dest: &str) {
+    let below = format!("{dest}/");
+    c.config["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .retain(|m| m["destination"].as_str().is_some_and(|d| d != dest && !d.starts_with(&below)));
+}
+
+/// Replace the rootfs's `name` (a top-level directory) by a symlink.
+fn replace_by_symlink(c: &Container, name: &str, target: &Path) {
+    let p = c.rootfs().join(name);
+    let _ = fs::remove_dir(&p);
+    symlink(target, &p).expect("symlink in rootfs");
+}
+
+fn mounts_of(c: &Container) -> Vec<MountLine> {
+    procfs::mountinfo(&c.proc_file("mountinfo"))
+}
+
+/// c without maskedPaths and readonlyPaths: they too refuse a symlinked
+/// /proc (resolved without following links), and a test of the mount
+/// itself must not pass on their account.
+fn without_masks(mut c: Container) -> Container {
+    c.set("/linux/maskedPaths", json!([])).set("/linux/readonlyPaths", json!([]));
+    c
+}
+
+/// The host's kernel.core_pattern, which the /proc attacks aim at.
+fn core_pattern() -> String {
+    procfs::read("/proc/sys/kernel/core_pattern")
+}
+
+// ---------------------------------------------------------------------------
+// CVE-2019-5736: overwriting the runtime's binary through /proc/<pid>/exe
+
+/// CVE-2019-5736 (GHSA-gxmr-w5mj-v8hh): a process of the container opens
+/// /proc/<pid>/exe of a runtime process that is in the container — here the
+/// init of a created container, which waits for `start` as rt's own binary
+/// and with the container's final credentials — to write the binary once
+/// rt has exited. rt's processes are non-dumpable until they exec: the
+/// open must fail.
+#[test]
+fn cve_2019_5736_a_waiting_init_exe_cannot_be_opened() {
+    let c = Container::sleeper();
+    let rt = rt_copy(&c);
+    let before = fingerprint(&rt);
+    let mut create = Command::new(&rt);
+    create.arg("--root").arg(c.state_root()).arg("create").arg("--bundle").arg(c.bundle());
+    create.arg("--pid-file").arg(c.pid_file()).arg(&c.id);
+    c.launch(create).ok();
+    let script = "readlink /proc/1/exe && echo LINK-READ; cat /proc/1/exe > /dev/null && echo EXE-OPENED; exit 0";
+    let out = run_as(&rt, &c, &["exec", &c.id, "sh", "-c", script]).ok();
+    assert!(!out.stdout.contains("LINK-READ") && !out.stdout.contains("EXE-OPENED"), "the init's exe is reachable:\n{out}");
+    c.start().ok();
+    c.wait_exec();
+    assert_eq!(fingerprint(&rt), before);
+}
+
+/// The container's side of the attack below: find a process whose exe is
+/// not busybox (rt's binary, run by the container), keep its exe open in a
+/// helper, let it exit, then write the binary through the helper's fd.
+const OVERWRITE_RT: &str = r#"
+i=0
+while [ $i -lt 600 ]; do
+  for p in /proc/[0-9]*; do
+    e=$(readlink $p/exe 2>/dev/null) || continue
+    [ "$e" = /bin/busybox ] && continue
+    sleep 1000 3<"$p/exe" &
+    h=$!
+    echo "opened $p $e" > /report
+    cat /fifo > /dev/null
+    while [ -d $p ]; do sleep 0.05; done
+    sleep 0.5
+    if echo PWNED > /proc/$h/fd/3; then echo written >> /report; else echo refused >> /report; fi
+    kill $h
+    echo done >> /report
+    exec sleep 1000
+  done
+  i=$((i+1))
+  sleep 0.05
+done
+echo "nothing to open" > /report
+echo done >> /report
+exec sleep 1000
+"#;
+
+/// CVE-2019-5736, the advisory's attack: the container makes the runtime
+/// execute its own binary as the container's process — a `#!/proc/self/exe`
+/// script — and, that process being the container's, opens its
+/// /proc/<pid>/exe and writes rt's binary once it has exited. Here rt,
+/// started with `--root` from the script's line, is kept running by a log
+/// fifo until the exe is open. rt runs from a read-only (or sealed) copy of
+/// itself, so the write fails and the binary is unchanged. rt also refuses
+/// /proc/self/exe as the program itself.
+#[test]
+fn cve_2019_5736_rt_run_by_the_container_cannot_be_overwritten() {
+    let mut c = Container::sh(OVERWRITE_RT);
+    c.set("/root/readonly", false);
+    copy_libraries(RT, &c.rootfs());
+    nix::unistd::mkfifo(&c.rootfs().join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let evil = c.rootfs().join("evil");
+    fs::write(&evil, "#!/proc/self/exe --root\n").expect("write script");
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o755)).expect("chmod script");
+    c.start_ok();
+    let rt = rt_copy(&c);
+    let before = fingerprint(&rt);
+
+    let direct = run_as(&rt, &c, &["exec", &c.id, "/proc/self/exe", "--version"]);
+    assert!(direct.code != 0 && !direct.stdout.contains("rt "), "rt ran itself as the container's program:\n{direct}");
+
+    // rt then runs `rt --root /evil --log /fifo state x`, which blocks
+    // opening the fifo to log its error.
+    run_as(&rt, &c, &["exec", "--detach", &c.id, "/evil", "--log", "/fifo", "state", "x"]).ok();
+    let report = c.rootfs().join("report");
+    let text = wait_for("the attack to finish", || fs::read_to_string(&report).ok().filter(|t| t.contains("done")));
+    assert!(text.contains("opened"), "rt's binary never ran in the container, nothing was attacked:\n{text}");
+    assert!(text.contains("refused") && !text.contains("written"), "the container wrote rt's binary:\n{text}");
+    assert_eq!(fingerprint(&rt), before, "rt's binary changed");
+}
+
+// ---------------------------------------------------------------------------
+// CVE-2024-21626: leaked host fds
+
+/// A script that prints what a process whose working directory is on the
+/// host would see: the host file `secret` (reached through `..`), and the
+/// command line of pid 1 in the procfs it stands in.
+fn probe_host(secret: &Path) -> String {
+    let up = "../".repeat(12);
+    format!("cat {up}{} 2>/dev/null; tr '\\0' ' ' < 1/cmdline 2>/dev/null; echo; exit 0", from_root(secret))
+}
+
+/// The output of a process that was denied the host: neither the secret
+/// nor the host's pid 1.
+fn assert_no_host(out: &Outcome, secret_text: &str, what: &str) {
+    let host_init = procfs::read("/proc/1/cmdline").replace('\0', " ");
+    if out.code == 0 {
+        assert!(!out.stdout.contains(secret_text), "{what} read a host file:\n{out}");
+        assert!(!out.stdout.contains(host_init.trim()), "{what} sees the host's procfs:\n{out}");
+    }
+}
+
+/// CVE-2024-21626 (GHSA-xr7r-f8xq-vfvv), attack 1: process.cwd set to
+/// /proc/self/fd/N, where N is a directory of the host that the runtime
+/// still has open while it sets the process up (the host's /proc, say),
+/// leaves the process with a working directory on the host. For every N,
+/// for the init and for `exec --cwd`: setting up must fail, or the process
+/// must see neither a host file nor the host's procfs.
+#[test]
+fn cve_2024_21626_cwd_through_a_leaked_fd_never_reaches_the_host() {
+    let host = tempdir();
+    let secret = host.path().join("secret");
+    let secret_text = format!("host-secret-{}", std::process::id());
+    fs::write(&secret, &secret_text).expect("write secret");
+    let probe = probe_host(&secret);
+    let running = Container::sleeper();
+    running.start_ok();
+    for n in 3..=20 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let mut c = Container::sh(&probe);
+        c.set("/process/cwd", cwd.as_str());
+        assert_no_host(&c.run(), &secret_text, &format!("init with cwd {cwd}"));
+        let out = running.rt(&["exec", "--cwd", &cwd, &running.id, "sh", "-c", &probe]);
+        assert_no_host(&out, &secret_text, &format!("exec with cwd {cwd}"));
+    }
+}
+
+/// CVE-2024-21626, attack 3: the program's path goes through the leaked fd
+/// to a binary of the host — up with `..` from the leaked directory, or,
+/// from a leaked host procfs, through the root of the host's pid 1 (which
+/// CAP_SYS_PTRACE may open). A host binary (busybox copied to a host
+/// directory as `echo`, so that it echoes its arguments) must never run,
+/// for the init or an exec.
+#[test]
+fn cve_2024_21626_program_through_a_leaked_fd_never_runs() {
+    let host = tempdir();
+    let binary = host.path().join("echo");
+    fs::copy("/bin/busybox", &binary).expect("copy busybox");
+    let marker = format!("ESCAPED-{}", std::process::id());
+    let ptrace = json!(["CAP_SYS_PTRACE"]);
+    let with_ptrace = |c: &mut Container| {
+        for set in ["bounding", "effective", "permitted"] {
+            c.set(&format!("/process/capabilities/{set}"), ptrace.clone());
+        }
+    };
+    let mut running = Container::sleeper();
+    with_ptrace(&mut running);
+    running.start_ok();
+    for n in 3..=20 {
+        for via in ["../".repeat(12), "1/root/".to_string()] {
+            let program = format!("/proc/self/fd/{n}/{via}{}", from_root(&binary));
+            let mut c = Container::new(&[program.as_str(), marker.as_str()]);
+            with_ptrace(&mut c);
+            let out = c.run();
+            assert!(!out.stdout.contains(&marker), "init ran a host binary as {program}:\n{out}");
+            let out = running.rt(&["exec", &running.id, &program, &marker]);
+            assert!(!out.stdout.contains(&marker), "exec ran a host binary as {program}:\n{out}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// /proc and /sys: symlinks, fake files, racing volumes
+
+/// CVE-2019-16884 and CVE-2023-28642 (runc), CVE-2025-54867 (youki): /proc
+/// or /sys in the image is a symlink, so procfs or sysfs would be mounted
+/// where it points — a directory the image controls, which then receives
+/// the LSM labels and sysctls written through "/proc". rt refuses a symlink
+/// in a proc or sysfs destination, absolute or relative, and mounts nothing.
+#[test]
+fn cve_2019_16884_symlinked_proc_and_sys_are_refused() {
+    for (dir, target) in [("proc", "/evil"), ("proc", "evil"), ("sys", "/evil"), ("sys", "./evil")] {
+        let c = without_masks(Container::sh("true"));
+        fs::create_dir(c.rootfs().join("evil")).expect("mkdir evil");
+        replace_by_symlink(&c, dir, Path::new(target));
+        let out = c.run();
+        assert_ne!(out.code, 0, "/{dir} -> {target} was accepted:\n{out}");
+        assert!(out.stderr.contains(&format!("/{dir}")), "the error does not name /{dir}:\n{out}");
+        assert_eq!(tree(&c.rootfs().join("evil")), Vec::<String>::new(), "something was mounted or made in /evil");
+    }
+}
+
+/// CVE-2019-19921 and its regression CVE-2023-27561: /proc in the image is
+/// a symlink into a volume another container keeps swapping between a
+/// directory and a symlink, to race procfs (and the remounts after it) onto
+/// a path of its choice. rt refuses a symlink in a procfs destination, so
+/// every attempt fails, however the race goes, and nothing is mounted in
+/// the volume.
+#[test]
+fn cve_2019_19921_proc_through_a_racing_volume_is_refused() {
+    let volume = tempdir();
+    let elsewhere = marked_dir();
+    let pair = dir_or_symlink(volume.path(), "level1", elsewhere.path());
+    let _race = Swapper::start(vec![pair]);
+    for _ in 0..8 {
+        let mut c = without_masks(Container::sh("true"));
+        mount_first(&mut c, bind(volume.path(), "/vol", &[]));
+        replace_by_symlink(&c, "proc", Path::new("/vol/level1"));
+        let out = c.run();
+        assert_ne!(out.code, 0, "/proc -> /vol/level1 was accepted:\n{out}");
+    }
+    drop(_race);
+    assert_untouched(elsewhere.path());
+    assert!(common::residue::mounts_mentioning(volume.path()).is_empty());
+}
+
+/// A directory of fake /proc files, all reading "fake", for the tests of
+/// writes that must reach the kernel instead.
+fn fake_proc() -> TempDir {
+    let d = tempdir();
+    for f in ["sys/net/ipv4/ip_forward", "thread-self/oom_score_adj", "self/oom_score_adj", "thread-self/attr/exec", "self/attr/exec"] {
+        let p = d.path().join(f);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir fake proc");
+        fs::write(&p, "fake\n").expect("write fake proc file");
+    }
+    d
+}
+
+/// CVE-2019-16884 (a volume over /proc makes the LSM label write miss) and
+/// CVE-2025-52881 (writes to /proc redirected, through racing shared
+/// mounts, to files the container chose): rt writes sysctls, oom_score_adj
+/// and LSM labels through the host procfs it opened before any container
+/// mount, for the init and for `exec`. With a fake /proc mounted over the
+/// real one, the kernel still gets every value and no fake file changes.
+/// (AppArmor and SELinux are off here; their attr files take the same path
+/// as oom_score_adj.)
+#[test]
+fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
+    let fake = fake_proc();
+    // No masked or read-only paths: the fake has none of them, and pathrs
+    // 0.2.6 panics describing a failed lookup when /proc is no procfs.
+    let mut c = without_masks(Container::sleeper());
+    c.push("/mounts", bind(fake.path(), "/proc", &["rbind"]))
+        .set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}))
+        .set("/process/oomScoreAdj", 123);
+    let pid = c.start_ok();
+    assert_eq!(c.proc_file("oom_score_adj").trim(), "123");
+    let netns = format!("--net=/proc/{pid}/ns/net");
+    assert_eq!(common::host("nsenter", &[&netns, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "1");
+
+    let process = json!({"args": ["sleep", "1000"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 321});
+    let file = c.scratch().join("process.json");
+    fs::write(&file, process.to_string()).expect("write process.json");
+    let pid_file = c.scratch().join("exec.pid");
+    c.rt(&["exec", "--detach", "--pid-file", pid_file.to_str().expect("utf-8"), "--process", file.to_str().expect("utf-8"), &c.id]).ok();
+    let exec_pid = fs::read_to_string(&pid_file).expect("exec pid file");
+    assert_eq!(procfs::read(&format!("/proc/{}/oom_score_adj", exec_pid.trim())).trim(), "321");
+
+    for f in tree(fake.path()).iter().filter(|f| fake.path().join(f).is_file()) {
+        assert_eq!(fs::read_to_string(fake.path().join(f)).expect("fake file"), "fake\n", "rt wrote the fake /proc/{f}");
+    }
+}
+
+/// CVE-2023-25809: `spec --rootless` binds /sys with `rbind, ro`, and "ro"
+/// on a bind mount covers only its top: the mounts below /sys — the cgroup
+/// hierarchies — stayed writable. rt makes a recursive bind read-only all
+/// the way down.
+#[test]
+fn cve_2023_25809_rbind_ro_sys_is_read_only_throughout() {
+    let mut c = Container::sleeper();
+    drop_mounts(&mut c, "/sys");
+    c.push("/mounts", json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+    c.start_ok();
+    let below: Vec<MountLine> = mounts_of(&c).into_iter().filter(|m| m.mount_point == "/sys" || m.mount_point.starts_with("/sys/")).collect();
+    assert!(below.iter().any(|m| m.mount_point.starts_with("/sys/fs/cgroup")), "no cgroup mount below /sys: {below:#?}");
+    for m in &below {
+        assert!(m.has_option("ro"), "{} is writable: {m:?}", m.mount_point);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Mount destinations raced through shared volumes
+
+/// CVE-2021-30465 (GHSA-c3xm-pvg7-gh7r): bind mount destinations in a
+/// volume that another container swaps between a directory and a symlink
+/// to a host path, so that a runtime which checks a path and then mounts
+/// by name mounts outside the rootfs. rt mounts onto the fd it resolved:
+/// every bind shows up inside the container (where the symlink leads,
+/// inside the rootfs, when it saw the symlink) and the host path is
+/// untouched.
+#[test]
+fn cve_2021_30465_raced_bind_destinations_stay_in_the_rootfs() {
+    const BINDS: usize = 8;
+    let volume = tempdir();
+    let host = marked_dir();
+    let source = marked_dir();
+    let pairs = (0..BINDS).map(|k| dir_or_symlink(volume.path(), &format!("m{k}"), host.path())).collect();
+    let race = Swapper::start(pairs);
+    let source_name = source.path().file_name().expect("name").to_string_lossy().into_owned();
+    let mut created = 0;
+    for _ in 0..10 {
+        let mut c = Container::sleeper();
+        c.push("/mounts", bind(volume.path(), "/vol", &[]));
+        for k in 0..BINDS {
+            c.push("/mounts", bind(source.path(), &format!("/vol/m{k}"), &[]));
+        }
+        // pathrs may see a directory turn into a symlink and fail the
+        // create: that is fine, mounting outside the rootfs is not.
+        if c.create().code != 0 {
+            continue;
+        }
+        created += 1;
+        let binds = mounts_of(&c).into_iter().filter(|m| m.root.ends_with(&source_name)).count();
+        assert_eq!(binds, BINDS, "a bind mount landed outside the container's root");
+    }
+    drop(race);
+    assert!(created > 0, "the race failed every create: nothing was checked");
+    assert_untouched(host.path());
+}
+
+/// CVE-2024-45310 (GHSA-jfvp-7x6p-h2pv): the missing directories of mount
+/// destinations are made below a path that another container swaps for a
+/// symlink to a host directory, so that a runtime's `mkdir -p` creates
+/// empty directories on the host. rt makes them with pathrs, inside the
+/// rootfs: the host directory stays as it was.
+#[test]
+fn cve_2024_45310_racing_mkdir_creates_nothing_on_the_host() {
+    let volume = tempdir();
+    let host = marked_dir();
+    let source = marked_dir();
+    let race = Swapper::start(vec![dir_or_symlink(volume.path(), "a", host.path())]);
+    for _ in 0..6 {
+        let mut c = Container::sleeper();
+        c.push("/mounts", bind(volume.path(), "/vol", &[]));
+        for k in 0..6 {
+            c.push("/mounts", bind(source.path(), &format!("/vol/a/b/d{k}"), &[]));
+        }
+        // The race may fail the create (a directory turns into a symlink
+        // under pathrs's feet); it must never write to the host.
+        let _ = c.create();
+    }
+    drop(race);
+    assert_untouched(host.path());
+}
+
+// ---------------------------------------------------------------------------
+// /dev: /dev/null for maskedPaths, /dev/console, /dev itself
+
+/// A host directory to bind at /dev (a /dev the container shares), with a
+/// real null device at `null.dev` and a symlink to the host's
+/// core_pattern at `null`, for a [`Swapper`] to exchange.
+fn shared_dev() -> (TempDir, (PathBuf, PathBuf)) {
+    let dev = tempdir();
+    let node = dev.path().join("null.dev");
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+    nix::sys::stat::mknod(&node, nix::sys::stat::SFlag::S_IFCHR, mode, nix::sys::stat::makedev(1, 3)).expect("mknod null");
+    let link = dev.path().join("null");
+    symlink("/proc/sys/kernel/core_pattern", &link).expect("symlink null");
+    (dev, (link, node))
+}
+
+/// The masked files of c's config that have a mount in the container: each
+/// must be the null device, never a procfs or sysfs file.
+fn assert_masks_are_null(c: &Container) {
+    let mounts = mounts_of(c);
+    let masked = c.config["linux"]["maskedPaths"].as_array().expect("maskedPaths");
+    for m in mounts.iter().filter(|m| masked.iter().any(|p| p.as_str() == Some(m.mount_point.as_str()))) {
+        assert!(m.fstype != "proc" && m.fstype != "sysfs", "{} is masked with {} {}", m.mount_point, m.fstype, m.root);
+    }
+}
+
+/// CVE-2025-31133 (GHSA-9493-h29p-rfm2): maskedPaths bind the container's
+/// /dev/null over files. A /dev/null that is a symlink to a procfs file
+/// (here, in a /dev that another container shares and keeps swapping
+/// between a real null device and the symlink) has a runtime bind that
+/// file, read-write, at a masked path: kernel.core_pattern writable as
+/// /proc/timer_list, a host escape. rt binds only a 1:3 character device it
+/// opened without following links: each container either fails or masks
+/// with the null device, and core_pattern is unchanged.
+#[test]
+fn cve_2025_31133_masks_never_bind_a_redirected_dev_null() {
+    let pattern = core_pattern();
+    let (dev, pair) = shared_dev();
+    let race = Swapper::start(vec![pair]);
+    for _ in 0..10 {
+        let mut c = Container::sleeper();
+        drop_mounts(&mut c, "/dev");
+        c.push("/mounts", bind(dev.path(), "/dev", &[]));
+        if c.create().code == 0 {
+            assert_masks_are_null(&c);
+        }
+    }
+    drop(race);
+    assert_eq!(core_pattern(), pattern);
+}
+
+/// CVE-2025-52565 (GHSA-qw9x-cqr3-wc7r): /dev/console is bound before
+/// maskedPaths and readonlyPaths, and a runtime that reaches the pty or the
+/// console by a path the container controls can be made to bind a procfs
+/// file such as core_pattern, writable, at /dev/console (or the pty over
+/// it). rt takes the pty from its master (TIOCGPTPEER, no path) and binds
+/// onto /dev/console only if it reached a file there without following
+/// links. With /dev/console in a shared /dev that another container swaps
+/// between a file and a symlink to core_pattern, each container fails or
+/// gets the pty on that file (at /dev/console, or wherever the swap has
+/// moved it), and nothing covers core_pattern.
+#[test]
+fn cve_2025_52565_console_never_binds_onto_a_symlink_target() {
+    let pattern = core_pattern();
+    let dev = tempdir();
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+    nix::sys::stat::mknod(&dev.path().join("null"), nix::sys::stat::SFlag::S_IFCHR, mode, nix::sys::stat::makedev(1, 3)).expect("mknod null");
+    symlink("pts/ptmx", dev.path().join("ptmx")).expect("symlink ptmx");
+    let (console, link) = (dev.path().join("console"), dev.path().join("console.alt"));
+    fs::write(&console, "").expect("create console");
+    symlink("/proc/sys/kernel/core_pattern", &link).expect("symlink console");
+    let race = Swapper::start(vec![(console, link)]);
+    let mut created = 0;
+    for _ in 0..10 {
+        let mut c = Container::sleeper();
+        drop_mounts(&mut c, "/dev");
+        c.push("/mounts", bind(dev.path(), "/dev", &[]))
+            .push("/mounts", json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "ptmxmode=0666"]}))
+            .set("/process/terminal", true);
+        let socket = c.scratch().join("console.sock");
+        // Never accepted: create's one message waits in the queue.
+        let _listener = UnixListener::bind(&socket).expect("bind console socket");
+        if c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]).code != 0 {
+            continue;
+        }
+        created += 1;
+        let mounts = mounts_of(&c);
+        assert!(mounts.iter().all(|m| m.mount_point != "/proc/sys/kernel/core_pattern"), "a mount covers core_pattern");
+        // The file rt bound the pty onto may have been renamed since.
+        let pty = mounts.iter().find(|m| m.fstype == "devpts" && m.mount_point.starts_with("/dev/console"));
+        assert!(pty.is_some(), "the pty is not bound at /dev/console: {mounts:#?}");
+    }
+    drop(race);
+    assert!(created > 0, "no create got past the race: nothing was checked");
+    assert_eq!(core_pattern(), pattern);
+}
+
+/// CVE-2026-41579 (GHSA-xjvp-4fhw-gc47, runc) and the same flaw in crun's
+/// /dev setup (/dev/console created, /dev/null reopened, through a
+/// symlink): /dev in the image is a symlink to a host directory, so a
+/// runtime deletes the host's `ptmx` there and creates the /dev symlinks,
+/// device nodes and the console in it. rt resolves every /dev path inside
+/// the rootfs: with and without a /dev tmpfs, with a terminal, the host
+/// directory is untouched.
+#[test]
+fn cve_2026_41579_dev_symlink_in_the_image_stays_in_the_rootfs() {
+    for (with_tmpfs, terminal) in [(true, false), (false, false), (true, true), (false, true)] {
+        let host = marked_dir();
+        fs::write(host.path().join("ptmx"), "host ptmx").expect("write ptmx");
+        let mut c = Container::sh("true");
+        replace_by_symlink(&c, "dev", host.path());
+        if !with_tmpfs {
+            drop_mounts(&mut c, "/dev");
+        }
+        c.set("/process/terminal", terminal);
+        let socket = c.scratch().join("console.sock");
+        let _listener = UnixListener::bind(&socket).expect("bind console socket");
+        let _ = c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]);
+        assert_eq!(tree(host.path()), ["marker", "ptmx"], "/dev setup wrote to the host (tmpfs {with_tmpfs}, terminal {terminal})");
+        assert_eq!(fs::read_to_string(host.path().join("ptmx")).expect("ptmx"), "host ptmx");
+        assert!(common::residue::mounts_mentioning(host.path()).is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Capabilities and devices
+
+/// A capability set of /proc/<pid>/status text, as a number.
+fn cap_set(status: &str, field: &str) -> u64 {
+    u64::from_str_radix(&procfs::status_field(status, field), 16).expect("capability mask")
+}
+
+/// CVE-2022-29162 (runc), CVE-2022-27650 (crun), CVE-2025-27612 (youki):
+/// the default config, or `exec` (with --cap or not), gave processes
+/// inheritable capabilities, which a program with file capabilities run by
+/// a non-root user turns into permitted ones. `rt spec` lists none, and no
+/// process rt starts — init, exec, exec --cap, exec as another user — has
+/// an inheritable or ambient capability it was not given.
+#[test]
+fn cve_2022_29162_no_inheritable_capabilities_by_default() {
+    let c = Container::sleeper();
+    let caps = &c.config["process"]["capabilities"];
+    assert!(caps.get("inheritable").and_then(Value::as_array).is_none_or(|s| s.is_empty()), "rt spec has inheritable capabilities: {caps}");
+    c.start_ok();
+    let init = c.proc_file("status");
+    assert_eq!((cap_set(&init, "CapInh"), cap_set(&init, "CapAmb")), (0, 0), "init");
+    let status = "cat /proc/self/status";
+    for extra in [&[][..], &["--cap", "CAP_SYS_ADMIN"][..], &["--cap", "CAP_NET_RAW", "--user", "1000:1000"][..]] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&c.id, "sh", "-c", status]);
+        let out = c.rt(&args).ok();
+        assert_eq!((cap_set(&out.stdout, "CapInh"), cap_set(&out.stdout, "CapAmb")), (0, 0), "exec {extra:?}");
+    }
+}
+
+/// GHSA-g54h-m393-cpwq (runc before 1.0.0-rc93): linux.resources.devices
+/// was a deny-list unless it began with a deny-all rule. It is an
+/// allow-list: with no rule for it, a device node the container has (here
+/// /dev/fuse, made through linux.devices) cannot be opened; with a rule
+/// allowing it, it can (so the test can tell).
+#[test]
+fn devices_cgroup_is_an_allow_list() {
+    let opened = |rules: Value| {
+        let mut c = Container::sh("true < /dev/rt-fuse && echo OPENED; exit 0");
+        c.set("/linux/devices", json!([{"path": "/dev/rt-fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}]))
+            .set("/linux/resources/devices", rules);
+        c.run().ok().stdout.contains("OPENED")
+    };
+    assert!(!opened(json!([])), "a device no rule allows was opened");
+    assert!(!opened(json!([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}])), "a device no rule allows was opened");
+    assert!(opened(json!([{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}])), "the allowed device could not be opened");
+}
+

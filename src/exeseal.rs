@@ -1,0 +1,116 @@
+//! CVE-2019-5736: a container must never get a writable handle on the rt
+//! binary of the host.
+//!
+//! Every process rt starts in a container (the init, an `rt exec` child) is
+//! a fork of rt, so until its exec(2) its /proc/self/exe is rt's binary.
+//! Being non-dumpable (see `init::prepare_process`) hides it from the other
+//! processes of the container, but not from the exec itself: a program
+//! path, `#!` interpreter or ELF interpreter of `/proc/self/exe` makes the
+//! kernel run rt's own binary as the container's process — dumpable, with
+//! the container's credentials — whose /proc/<pid>/exe the container can
+//! then open, and write once rt is no longer running.
+//!
+//! So before `create`, `run` and `exec` do anything, rt re-executes itself
+//! from a binary no container can write: a detached, read-only bind mount
+//! of its own file (open_tree(OPEN_TREE_CLONE) + mount_setattr: no copy, no
+//! mount anyone sees), or, where rt may not mount (rootless), a sealed
+//! memfd copy. A write through /proc/<pid>/exe then fails with EROFS or
+//! EPERM. A binary that already lives on a read-only mount, or in a sealed
+//! memfd, needs nothing.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+
+use crate::error::{Context, Error, Result};
+use crate::syscall;
+
+/// Set in the environment of the re-executed rt, so that a copy the checks
+/// below do not recognise fails instead of re-executing forever.
+const GUARD: &str = "_RT_SEALED_EXE";
+
+/// Return when rt runs from a binary no container can write; otherwise
+/// replace this process with one that does (same arguments, environment
+/// and fds).
+pub fn ensure() -> Result<()> {
+    let guarded = std::env::var_os(GUARD).is_some();
+    if guarded {
+        // Hooks and other programs rt starts must not inherit it. The
+        // process is single-threaded here (first thing in main).
+        std::env::remove_var(GUARD);
+    }
+    let exe = File::open("/proc/self/exe").ctx(|| "cannot open /proc/self/exe")?;
+    if is_sealed(&exe) {
+        return Ok(());
+    }
+    if guarded {
+        return Err(Error::Init("rt re-executed itself from a sealed binary, but /proc/self/exe is still writable (CVE-2019-5736)".into()));
+    }
+    let sealed = read_only_bind().or_else(|_| sealed_copy(&exe))?;
+    drop(exe);
+    let argv = cstrings(std::env::args_os())?;
+    let mut env: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect();
+    env.push(format!("{GUARD}=1").into());
+    let envp = cstrings(env.into_iter())?;
+    let errno = syscall::execveat_fd(sealed.as_fd(), &argv, &envp);
+    Err(Error::sys("cannot re-execute rt from a sealed copy of its binary (CVE-2019-5736)", errno))
+}
+
+/// The binary is on a read-only mount, or a memfd sealed against writes.
+fn is_sealed(exe: &File) -> bool {
+    if fstatvfs(exe).is_ok_and(|st| st.flags().contains(FsFlags::ST_RDONLY)) {
+        return true;
+    }
+    match fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS) {
+        Ok(seals) => SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_WRITE),
+        Err(_) => false,
+    }
+}
+
+/// A detached, read-only, nosuid bind mount of rt's own binary.
+fn read_only_bind() -> Result<OwnedFd> {
+    let tree = syscall::open_tree(None, c"/proc/self/exe", libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC)
+        .ctx(|| "cannot clone a mount of rt's binary")?;
+    let attr = syscall::MountAttr {
+        attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    syscall::mount_setattr(tree.as_fd(), 0, &attr).ctx(|| "cannot make the mount of rt's binary read-only")?;
+    Ok(tree)
+}
+
+/// A memfd holding a copy of rt's binary, sealed against any change.
+fn sealed_copy(exe: &File) -> Result<OwnedFd> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // MFD_EXEC (Linux 6.3) keeps the copy executable where the
+    // vm.memfd_noexec sysctl would otherwise forbid it; older kernels
+    // reject the flag and make every memfd executable.
+    let memfd = syscall::memfd_create(c"rt", flags | libc::MFD_EXEC)
+        .or_else(|_| syscall::memfd_create(c"rt", flags))
+        .ctx(|| "cannot create a memfd for a copy of rt's binary")?;
+    let mut from = exe;
+    let mut to = File::from(memfd);
+    std::io::copy(&mut from, &mut to).ctx(|| "cannot copy rt's binary into a memfd")?;
+    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    fcntl(to.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).ctx(|| "cannot seal the copy of rt's binary")?;
+    Ok(to.into())
+}
+
+fn cstrings(items: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
+    items
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Usage("an argument or environment variable holds a NUL byte".into())))
+        .collect()
+}
