@@ -68,12 +68,15 @@ test-cgroup2: deps build
     scripts/vm/run.sh target/release/rt
 
 # Checkpoint, restore and migration with criu, in the same VM: the host's
-# kernel is too new for Debian's criu 3.17. criu, GNU tar (criu dumps tmpfs
-# with it) and gzip go into the initramfs; criu locks container networks
-# with nftables.
+# kernel is too new for Debian's criu 3.17. Into the initramfs go criu and
+# the tools it runs from PATH in place of busybox's: GNU tar and gzip (tmpfs
+# contents), iproute2's ip and iptables-save/-restore (a network namespace's
+# addresses, routes and rules); the modules: nf_tables (criu locks container
+# networks with nftables) and the socket diag modules (criu finds sockets
+# through them).
 test-criu: deps build
-    VM_SUITE=criu VM_MODULES="crc32c_generic nf_tables unix_diag inet_diag tcp_diag udp_diag raw_diag af_packet_diag netlink_diag veth tun" \
-    VM_EXTRA_BINS="/usr/sbin/criu /usr/bin/tar=/bin/tar /usr/bin/gzip=/bin/gzip" \
+    VM_SUITE=criu VM_MODULES="crc32c_generic nf_tables nf_conntrack_netlink unix_diag inet_diag tcp_diag udp_diag raw_diag af_packet_diag netlink_diag veth tun" \
+    VM_EXTRA_BINS="/usr/sbin/criu /usr/bin/tar=/bin/tar /usr/bin/gzip=/bin/gzip /usr/bin/ip=/bin/ip /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-save /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-restore /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-save /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-restore" \
     VM_TEST_TIMEOUT=120 VM_TIMEOUT=420 scripts/vm/run.sh target/release/rt
 
 # containerd, Podman and Docker (Debian's packages, unmodified) run the same

@@ -122,6 +122,12 @@ impl Worker {
             if resp.type_() != want {
                 return Err(self.fail(format!("criu answered {:?} to a {want:?} request", resp.type_())));
             }
+            if want == rpc::Criu_req_type::PRE_DUMP {
+                // After a pre-dump criu waits on the connection for the
+                // next pre-dump or the final dump (runc kills it too): its
+                // images are complete.
+                let _ = self.child.kill();
+            }
             self.reap();
             return Ok(resp);
         }

@@ -139,6 +139,43 @@ fn loads_a_docker_save_archive() {
 }
 
 #[test]
+fn docker_save_layer_links_are_followed() {
+    // docker save stores a layer used twice once, and links the second copy to it.
+    let s = Stage::new();
+    let layer = extra_layer();
+    let img = TestImage::new(
+        &[
+            (layer.clone(), Compression::None),
+            (layer.clone(), Compression::None),
+        ],
+        "amd64",
+    );
+    let mut b = tar::Builder::new(fs::File::create(s.path("save.tar")).unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add("cfg.json", &img.config);
+    add("0/layer.tar", &layer);
+    let manifest = json!([{"Config": "cfg.json", "RepoTags": ["twice:1"], "Layers": ["0/layer.tar", "1/layer.tar"]}]);
+    add("manifest.json", manifest.to_string().as_bytes());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(EntryType::Symlink);
+    h.set_size(0);
+    b.append_link(&mut h, "1/layer.tar", "../0/layer.tar")
+        .unwrap();
+    b.finish().unwrap();
+    drop(b);
+    assert_eq!(
+        s.ok(&["load", "-i", s.path("save.tar").to_str().unwrap()]),
+        "Loaded image: twice:1\n"
+    );
+    assert_eq!(s.entries("layers/sha256").len(), 1);
+}
+
+#[test]
 fn an_index_yields_the_linux_amd64_image() {
     let amd = TestImage::new(&[(extra_layer(), Compression::Gzip)], "amd64");
     let arm = TestImage::new(

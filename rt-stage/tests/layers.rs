@@ -34,9 +34,10 @@ fn ownership_modes_links_devices_xattrs_and_times_are_kept() {
         .char_dev("dev/null", 1, 3)
         .fifo("run/pipe")
         .xattr_file("srv/tagged", b"x", "user.rt-stage", b"yes")
+        .xattr_file("srv/steer", b"x", "trusted.overlay.redirect", b"/etc")
         .finish();
     let stats = apply(&tar, t.path(), Target::Overlay).unwrap();
-    assert_eq!(stats.size, 11);
+    assert_eq!(stats.size, 12);
     let p = |r: &str| t.path().join(r);
     let tool = fs::metadata(p("srv/tool")).unwrap();
     assert_eq!(
@@ -74,6 +75,8 @@ fn ownership_modes_links_devices_xattrs_and_times_are_kept() {
         xattr(&p("srv/tagged"), "user.rt-stage").as_deref(),
         Some(&b"yes"[..])
     );
+    // overlayfs's own xattrs would steer the mount: dropped.
+    assert_eq!(xattr(&p("srv/steer"), "trusted.overlay.redirect"), None);
 }
 
 /// Layer 1: a/{x,y}, b, c/d. Layer 2: deletes b, makes a opaque and adds a/z, replaces

@@ -180,7 +180,7 @@ t_criu_predump() {
     rtc checkpoint --pre-dump --image-path $img/pre $id || { criu_log $img/pre/pre-dump.log; fail "rt checkpoint --pre-dump failed"; }
     [ "$(status $id)" = running ] || fail "container is '$(status $id)' after a pre-dump"
     grows "$B/out1" > /dev/null
-    rtc checkpoint --parent-path ../pre --image-path $img/final $id || { criu_log $img/final/dump.log; fail "rt checkpoint --parent-path failed"; }
+    rtc checkpoint --parent-path ../pre --image-path $img/final $id || { ls -la $img/pre $img/final; criu_log $img/final/dump.log; fail "rt checkpoint --parent-path failed"; }
     wait
     pre=$(pages $img/pre)
     final=$(pages $img/final)

@@ -56,6 +56,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         (true, None, None) => return Err(Error::Usage("process.terminal is set: --console-socket is required".into())),
         (false, _, _) => None,
     };
+    if let Some(p) = spec.process() {
+        // On the host: the init, past pivot_root, would read the
+        // container's /sys.
+        init::check_lsm(p.apparmor_profile().as_deref(), p.selinux_label().as_deref())?;
+    }
     let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, opts.systemd_cgroup)?;
 
     let locked = store.claim(&opts.id)?;

@@ -60,6 +60,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,
     };
+    // On the host: the exec'd child reads the container's /sys.
+    crate::init::check_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Usage("cannot allocate a tty for a detached exec without --console-socket".into()));

@@ -9,10 +9,10 @@ use crate::state::OCI_VERSION;
 /// Every mount option `init::mounts::parse_options` understands.
 const MOUNT_OPTIONS: &[&str] = &[
     "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev",
-    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private", "rbind", "rdev", "relatime",
+    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "notmpcopyup", "private", "rbind", "rdev", "relatime",
     "remount", "rexec", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rro", "rrw", "rshared",
     "rslave", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
-    "unbindable",
+    "tmpcopyup", "unbindable",
 ];
 
 pub fn features() -> Value {

@@ -86,6 +86,10 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     let empty_netns = ck::empty_ns(&opts.empty_ns)?;
     let mode = ck::cgroups_mode(opts.manage_cgroups_mode.as_deref().unwrap_or("soft"))?;
     let meta = ck::read_meta(&opts.image_path)?;
+    // First: criu reaches the directories below through our fds and
+    // mounts inside them (its cgroup yard), which works only in the mount
+    // namespace the fds were opened in.
+    private_mount_namespace()?;
     let images = ck::open_dir(&opts.image_path, false)?;
     let work_dir = opts.work_path.clone().unwrap_or_else(|| opts.image_path.clone());
     let work = ck::open_dir(&work_dir, true)?;
@@ -150,7 +154,6 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     store.save(&st)?;
 
     let root = locked.dir.join("criu-root");
-    private_mount_namespace()?;
     std::fs::create_dir(&root).ctx(|| format!("cannot create {}", root.display()))?;
     guard.root = Some(root.clone());
     mount(Some(&rootfs), &root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
@@ -163,6 +166,13 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     let mut o = criu::base_opts(&images, &work, "restore.log");
     o.set_root(root.to_string_lossy().into_owned());
     o.set_rst_sibling(true);
+    // criu 3.17's new mount engine restores a mount that was a slave of a
+    // host mount (an external bind, the cgroup mount) by copying the peer
+    // group from its source, which the kernel allows only from a mount
+    // root that is shared or a slave (MOVE_MOUNT_SET_GROUP): never true of
+    // a bind source directory. The old engine binds external mounts as
+    // they are.
+    o.set_mntns_compat_mode(true);
     o.set_evasive_devices(true);
     o.set_notify_scripts(true);
     o.set_manage_cgroups(true);
@@ -320,7 +330,8 @@ fn external_mount_sources(meta: &Meta, spec: &Spec, bundle: &Path, cg: &CgroupPa
                 .cloned()
                 .ok_or_else(|| Error::Init(format!("no {name} cgroup hierarchy on this host")))?,
         };
-        if !src.exists() {
+        // The cgroup is made later, by restore itself.
+        if m.kind == ExtKind::Bind && !src.exists() {
             return Err(Error::Config(format!("mount {}: source {} does not exist", m.dest, src.display())));
         }
         out.push((m.dest.clone(), src.to_string_lossy().into_owned()));

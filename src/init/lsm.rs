@@ -18,8 +18,9 @@ pub fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
 }
 
-/// Check up front (before `create` reports success) that what is asked for
-/// can be applied.
+/// Check up front that what is asked for can be applied: in `create` and
+/// `exec`, on the host, whose /sys this reads (the init and the exec'd
+/// child see the container's).
 pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
         if !apparmor_enabled() {
@@ -34,10 +35,10 @@ pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Arrange for the labels to take effect at exec. The working directory
-/// must be the host procfs (see `procfs::HostProc::enter`).
+/// Arrange for the labels to take effect at exec (after [`check`] on the
+/// host). The working directory must be the host procfs (see
+/// `procfs::HostProc::enter`).
 pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
-    check(apparmor, selinux)?;
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
         write_attr(Path::new("."), &apparmor_exec_attr(), &format!("exec {p}"))?;
     }

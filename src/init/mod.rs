@@ -112,6 +112,7 @@ use crate::syscall;
 
 pub use attributes::set_affinity;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
+pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
@@ -381,17 +382,15 @@ impl Launch<'_> {
         let process = self.process;
         // Installed at 11 or 18, see the module doc.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) { (None, seccomp) } else { (seccomp, None) };
+        // (oom_score_adj is written relative to the host procfs.)
+        steps.enter("rlimits-bounding")?;
+        self.proc.enter()?;
         // The host procfs is a directory of the host: while it is open, a
         // path the container controls (process.cwd, the program, a symlink
         // it swaps in) could reach the host through /proc/self/fd/N
         // (CVE-2024-21626). So it is closed after its last use, before
         // exec, and process.cwd is resolved confined to the container.
         let mut host_proc = Some(self.proc);
-        // (oom_score_adj is written relative to the host procfs.)
-        steps.enter("rlimits-bounding")?;
-        if let Some(p) = &host_proc {
-            p.enter()?;
-        }
         if let Some(score) = process.oom_score_adj() {
             process::set_oom_score_adj(score)?;
         }

@@ -25,14 +25,20 @@ impl TarIndex {
         let mut entries = HashMap::new();
         let mut links = Vec::new();
         let mut archive = tar::Archive::new(&file);
-        let bad = |e: io::Error| match e.kind() {
+        // Not a tar at all if the first header is bad; a damaged one after that.
+        let bad = |e: io::Error, seen: usize| match e.kind() {
             io::ErrorKind::UnexpectedEof => Error::Truncated {
                 what: format!("archive {}", path.display()),
             },
-            _ => Error::UnknownArchive(path.to_path_buf()),
+            _ if seen == 0 => Error::UnknownArchive(path.to_path_buf()),
+            _ => Error::invalid(format!("archive {}", path.display()), e.to_string()),
         };
-        for entry in archive.entries_with_seek().map_err(bad)? {
-            let entry = entry.map_err(bad)?;
+        for (seen, entry) in archive
+            .entries_with_seek()
+            .map_err(|e| bad(e, 0))?
+            .enumerate()
+        {
+            let entry = entry.map_err(|e| bad(e, seen))?;
             let Some(name) = clean(&String::from_utf8_lossy(&entry.path_bytes())) else {
                 continue;
             };

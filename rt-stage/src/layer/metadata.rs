@@ -10,7 +10,6 @@ use rustix::fs::Timespec;
 use rustix::fs::{AtFlags, Gid, Mode, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 
-use super::OVERLAY_OPAQUE_XATTR;
 use crate::error::{Error, IoContext, Result};
 
 const PAX_XATTR: &str = "SCHILY.xattr.";
@@ -161,7 +160,7 @@ impl Meta {
 /// overlayfs's own xattrs in a layer would steer the mount (opaque dirs, redirects to
 /// other paths); only our whiteout conversion may set them.
 fn wanted_xattr(name: &str, shown: &str) -> bool {
-    if name.starts_with("trusted.overlay.") || name == OVERLAY_OPAQUE_XATTR {
+    if name.starts_with("trusted.overlay.") {
         tracing::warn!("{shown}: ignoring xattr {name}");
         return false;
     }
