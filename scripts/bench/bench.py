@@ -64,9 +64,12 @@ def peak_rss_mib(argv):
     """Peak RSS of the runtime process. Measured by GNU time, not by wait4
     here: a child forked from this Python process would carry Python's
     high-water mark across exec."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-    return int(out.stderr.strip().splitlines()[-1]) / 1024
+    # A file, not a pipe: a created container's init keeps stderr open.
+    with tempfile.TemporaryFile(mode="w+") as err:
+        subprocess.run(["/usr/bin/time", "-f", "%M", *argv], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=err, check=True)
+        err.seek(0)
+        return int(err.read().strip().splitlines()[-1]) / 1024
 
 
 def check(argv):
