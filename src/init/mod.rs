@@ -33,9 +33,10 @@
 //! 8. **sysctl, hostname**, in the container's namespaces; sysctl before
 //!    readonlyPaths turns /proc/sys read-only.
 //! 9. **Console**: the pty comes from the container's devpts (mounted in 5),
-//!    bound over /dev/console before the root can go read-only.
-//! 10. **maskedPaths, readonlyPaths, root.readonly**: the last changes to
-//!     the tree.
+//!    bound over /dev/console before the root can go read-only. Stdio that
+//!    is the host's /dev/null is reopened on the container's, read-write.
+//! 10. **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
+//!     clients see in the mount table): the last changes to the tree.
 //! 11. **oom_score_adj, rlimits, io priority, scheduler, personality, cpu
 //!     affinity, LSM labels, bounding set**: they need privileges dropped
 //!     next. Then every fd above stdio and --preserve-fds is marked
@@ -293,11 +294,15 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter("console")?;
     let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
+    if has_mountns {
+        paths::reopen_null_stdio()?;
+    }
 
     steps.enter("masked-readonly")?;
     if has_mountns {
-        paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
+        // readonlyPaths first, as runc: clients compare the mount tables.
         paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
+        paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
         if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
             rootfs::make_root_readonly()?;
         }
@@ -407,6 +412,12 @@ impl Launch<'_> {
         // profile without close_range would fail it with EPERM (runc walks
         // /proc/self/fd with fcntl instead, which every profile allows).
         syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
+        // pathrs's checks of process.cwd and the program, before the filter
+        // too: a profile may deny what pathrs needs (see process::Confined).
+        let env = process.env().clone().unwrap_or_default();
+        let args = process.args().clone().unwrap_or_default();
+        let first = args.first().ok_or_else(|| Error::Config("process.args must name a program".into()))?;
+        let confined = process::confine(process.cwd(), first, &env)?;
         if let Some(filter) = early {
             steps.enter("seccomp")?;
             filter.install()?;
@@ -417,12 +428,9 @@ impl Launch<'_> {
         caps.apply()?;
 
         steps.enter("cwd-program")?;
-        process::enter_cwd(process.cwd())?;
+        process::enter_cwd(process.cwd(), &confined)?;
         process::set_umask(process.user().umask());
-        let env = process.env().clone().unwrap_or_default();
-        let args = process.args().clone().unwrap_or_default();
-        let first = args.first().ok_or_else(|| Error::Config("process.args must name a program".into()))?;
-        let program = process::find_program(first, &env)?;
+        let program = process::find_program(first, &env, &confined)?;
 
         steps.enter("no-new-privs")?;
         if process.no_new_privileges().unwrap_or(false) {

@@ -35,6 +35,29 @@ fn dev_null(root: &Root) -> Result<pathrs::Handle> {
     Ok(h)
 }
 
+/// Stdio that is the host's /dev/null (a client passing "no input") is
+/// replaced by the container's /dev/null opened read-write, as runc does:
+/// the host's may be open read-only, and programs write to fd 0 too.
+pub fn reopen_null_stdio() -> Result<()> {
+    let null = nix::sys::stat::makedev(1, 3);
+    let mut container_null = None;
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else { continue };
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
+            continue;
+        }
+        if container_null.is_none() {
+            let h = dev_null(&Root::open("/").ctx(|| "cannot open /")?)?;
+            let f = h.reopen(pathrs::flags::OpenFlags::O_RDWR).ctx(|| "cannot open the container's /dev/null")?;
+            container_null = Some(f);
+        }
+        if let Some(f) = &container_null {
+            nix::unistd::dup2(f.as_raw_fd(), fd).ctx(|| format!("cannot reopen fd {fd} on /dev/null"))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn mask(paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());

@@ -72,14 +72,50 @@ pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
     syscall::set_keep_caps(false).ctx(|| "cannot reset keep-caps")
 }
 
-/// Make `cwd` the working directory, resolved inside the process's root
-/// by pathrs: no magic link (/proc/self/fd/N, which could name a directory
-/// of the host that rt still has open: CVE-2024-21626), no `..` above the
-/// root. As the final user, so its permissions apply.
-pub fn enter_cwd(cwd: &Path) -> Result<()> {
+/// What pathrs says of process.cwd and of every path the program may be
+/// found at: each resolves inside the process's root, with no magic link
+/// (/proc/self/fd/N could name a directory or binary of the host that rt
+/// still has open: CVE-2024-21626, CVE-2019-5736) and no `..` above it.
+///
+/// Worked out by [`confine`] before the seccomp filter of step 11 (see
+/// `init/mod.rs`): pathrs needs openat2, and when a call fails it reads
+/// /proc/thread-self to describe it (faccessat2...); a profile that denies
+/// these (the runtime-tools suite's, older Docker ones) made pathrs panic
+/// and the init die with SIGSEGV. The answer depends on the path only, not
+/// on who asks, so it is found as root; the final user's own checks (chdir,
+/// access) come after the user switch, with plain syscalls.
+pub struct Confined {
+    /// Device and inode of the confined process.cwd.
+    cwd: (u64, u64),
+    /// Each candidate of [`find_program`], and whether it resolves confined.
+    programs: Vec<(PathBuf, std::result::Result<(), String>)>,
+}
+
+pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
+    let root = Root::open("/").ctx(|| "cannot open /")?;
     let what = || format!("cannot enter process.cwd {}", cwd.display());
-    let dir = Root::open("/").and_then(|r| r.resolve(cwd)).ctx(what)?;
-    nix::unistd::fchdir(dir.as_fd().as_raw_fd()).ctx(what)
+    let dir = root.resolve(cwd).ctx(what)?;
+    let st = nix::sys::stat::fstat(dir.as_fd().as_raw_fd()).ctx(what)?;
+    let programs = candidates(prog, env)
+        .into_iter()
+        .map(|p| {
+            let confined = root.resolve(&p).map(drop).map_err(|e| format!("{}: {}", p.display(), crate::error::pathrs_text(&e)));
+            (p, confined)
+        })
+        .collect();
+    Ok(Confined { cwd: (st.st_dev, st.st_ino), programs })
+}
+
+/// Make `cwd` the working directory, as the final user, so its permissions
+/// apply; it must be the directory [`confine`] resolved.
+pub fn enter_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
+    let what = || format!("cannot enter process.cwd {}", cwd.display());
+    nix::unistd::chdir(cwd).ctx(what)?;
+    let st = nix::sys::stat::stat(".").ctx(what)?;
+    if (st.st_dev, st.st_ino) != confined.cwd {
+        return Err(Error::Init(format!("{}: it changed while rt entered it", what())));
+    }
+    Ok(())
 }
 
 pub fn set_umask(umask: Option<u32>) {
@@ -89,20 +125,15 @@ pub fn set_umask(umask: Option<u32>) {
 /// Find `prog` as execvp would, in the container's PATH, checking that the
 /// final user may execute it. Errors read like runc's, which clients parse
 /// ("no such file or directory" → 127, "permission denied" → 126).
-pub fn find_program(prog: &str, env: &[String]) -> Result<PathBuf> {
+pub fn find_program(prog: &str, env: &[String], confined: &Confined) -> Result<PathBuf> {
     if prog.contains('/') {
         let p = PathBuf::from(prog);
-        check_executable(&p).map_err(|e| Error::Init(format!("exec: {prog:?}: {e}")))?;
+        check_executable(&p, confined).map_err(|e| Error::Init(format!("exec: {prog:?}: {e}")))?;
         return Ok(p);
     }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let mut denied = None;
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = Path::new(dir).join(prog);
-        match check_executable(&candidate) {
+    for candidate in candidates(prog, env) {
+        match check_executable(&candidate, confined) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.contains("permission denied") => denied = Some(e),
             Err(_) => {}
@@ -114,12 +145,28 @@ pub fn find_program(prog: &str, env: &[String]) -> Result<PathBuf> {
     }
 }
 
-fn check_executable(p: &Path) -> std::result::Result<(), String> {
+/// Where execvp would look for `prog`: itself when it holds a slash, else
+/// each directory of the container's PATH.
+fn candidates(prog: &str, env: &[String]) -> Vec<PathBuf> {
+    if prog.contains('/') {
+        return vec![PathBuf::from(prog)];
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(prog)).collect()
+}
+
+fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), lower(&e)))?;
     // It must also resolve confined to the container's root: no magic link
     // (under /proc/self/fd/N or at /proc/self/exe a program can be a host
     // binary: CVE-2024-21626, CVE-2019-5736), no `..` above the root.
-    Root::open("/").and_then(|r| r.resolve(p)).map_err(|e| format!("{}: {}", p.display(), crate::error::pathrs_text(&e)))?;
+    match confined.programs.iter().find(|(c, _)| c == p) {
+        Some((_, verdict)) => verdict.clone()?,
+        None => return Err(format!("{}: not checked for confinement", p.display())),
+    }
     if meta.is_dir() {
         return Err(format!("{} is a directory: permission denied", p.display()));
     }
