@@ -262,8 +262,10 @@ pub fn features(criu: &Path) -> Result<Features> {
 pub fn explain(resp: &rpc::Criu_resp, log: &Path) -> String {
     let errors = log_errors(log, 2);
     let mut why = String::new();
-    if resp.has_cr_errmsg() && !resp.cr_errmsg().is_empty() {
-        why.push_str(resp.cr_errmsg());
+    // criu 3.17 sends its last log error, location and newline included.
+    let own = resp.cr_errmsg().lines().map(|l| error_text(l).unwrap_or_else(|| l.trim().to_string())).find(|m| !m.is_empty());
+    if let Some(msg) = own.filter(|m| !m.ends_with("FAILED.")) {
+        why.push_str(&msg);
     } else if !errors.is_empty() {
         why.push_str(&errors.join("; "));
     } else if resp.cr_errno() != 0 {
@@ -271,6 +273,8 @@ pub fn explain(resp: &rpc::Criu_resp, log: &Path) -> String {
     } else {
         why.push_str("no reason given");
     }
+    // One line, whatever criu wrote.
+    let why = why.replace(['\n', '\r'], " ");
     format!("{why} (log: {})", log.display())
 }
 
@@ -328,4 +332,90 @@ pub fn host_unsupported(criu: &Path) -> Option<Error> {
     let why = check(criu)?;
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
     Some(Error::CriuCheck(format!("{why} (criu {}, kernel {kernel}): this criu cannot checkpoint or restore on this kernel", version(criu))))
+}
+
+/// Remove nftables table `name` (family inet) from the network namespace
+/// of `pid`; Ok(false) when there is no such table.
+///
+/// criu 3.17 dumps a container's nftables rules while its own lock table
+/// (`inet CRIU-<pid at dump>`) is in place, restores it with the rest, and
+/// then unlocks by a name made from the new pid: the restored network would
+/// stay blocked. Restore removes the old table itself (in the
+/// network-unlock notification, before the tasks resume).
+pub fn delete_nft_table(pid: i32, name: &str) -> Result<bool> {
+    use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net")).ctx(|| format!("cannot open the network namespace of {pid}"))?;
+    let ours = std::fs::File::open("/proc/self/ns/net").ctx(|| "cannot open rt's network namespace")?;
+    // A netlink socket belongs to the namespace it was made in: make it
+    // there, then come straight back.
+    nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| format!("cannot enter the network namespace of {pid}"))?;
+    let made = Socket::new(NETLINK_NETFILTER);
+    nix::sched::setns(&ours, nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| "cannot return to rt's network namespace")?;
+    let mut sock = made.ctx(|| "cannot open a netfilter netlink socket")?;
+    sock.bind_auto().ctx(|| "cannot bind the netfilter netlink socket")?;
+    sock.connect(&SocketAddr::new(0, 0)).ctx(|| "cannot connect the netfilter netlink socket")?;
+    sock.send(&nft_delete_table_batch(name), 0).ctx(|| "cannot send to nftables")?;
+    // One answer per message that asked for an ACK: the delete.
+    let mut buf = vec![0u8; 8192];
+    let n = sock.recv(&mut &mut buf[..], 0).ctx(|| "cannot read nftables' answer")?;
+    match netlink_error(&buf[..n.min(buf.len())]) {
+        Some(0) => Ok(true),
+        Some(e) if -e == libc::ENOENT => Ok(false),
+        Some(e) => Err(Error::sys(format!("cannot delete nftables table inet {name}"), nix::Error::from_raw(-e))),
+        None => Err(Error::Init("unexpected answer from nftables".into())),
+    }
+}
+
+/// NFNL batch: begin, NFT_MSG_DELTABLE (inet, name) with an ACK, end.
+fn nft_delete_table_batch(name: &str) -> Vec<u8> {
+    const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
+    const NFNL_MSG_BATCH_END: u16 = 0x11;
+    const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    const NFT_MSG_DELTABLE: u16 = 2;
+    const NFTA_TABLE_NAME: u16 = 1;
+    const NFPROTO_INET: u8 = 1;
+    let flags_req = libc::NLM_F_REQUEST as u16;
+    let mut out = Vec::new();
+    let mut msg = |kind: u16, flags: u16, family: u8, res_id: u16, attrs: &[u8], seq: u32| {
+        let len = 16 + 4 + attrs.len();
+        out.extend_from_slice(&(len as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        // nfgenmsg: family, version, resource id (big endian)
+        out.push(family);
+        out.push(0);
+        out.extend_from_slice(&res_id.to_be_bytes());
+        out.extend_from_slice(attrs);
+    };
+    let mut attr = Vec::new();
+    let value: Vec<u8> = name.bytes().chain(std::iter::once(0)).collect();
+    attr.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+    attr.extend_from_slice(&NFTA_TABLE_NAME.to_ne_bytes());
+    attr.extend_from_slice(&value);
+    while attr.len() % 4 != 0 {
+        attr.push(0);
+    }
+    msg(NFNL_MSG_BATCH_BEGIN, flags_req, 0, NFNL_SUBSYS_NFTABLES, &[], 1);
+    msg((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE, flags_req | libc::NLM_F_ACK as u16, NFPROTO_INET, 0, &attr, 2);
+    msg(NFNL_MSG_BATCH_END, flags_req, 0, NFNL_SUBSYS_NFTABLES, &[], 3);
+    out
+}
+
+/// The error code of the first NLMSG_ERROR message in `buf` (0: an ACK).
+fn netlink_error(buf: &[u8]) -> Option<i32> {
+    let mut at = 0;
+    while at + 16 <= buf.len() {
+        let len = u32::from_ne_bytes(buf[at..at + 4].try_into().ok()?) as usize;
+        let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().ok()?);
+        if kind == libc::NLMSG_ERROR as u16 {
+            return Some(i32::from_ne_bytes(buf.get(at + 16..at + 20)?.try_into().ok()?));
+        }
+        if len < 16 {
+            return None;
+        }
+        at += (len + 3) & !3;
+    }
+    None
 }

@@ -386,3 +386,23 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> nix::Result<()> {
     let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
     Errno::result(ret).map(drop)
 }
+
+/// openat2(2) relative to `dir` with `resolve` restrictions (RESOLVE_*),
+/// returning an owned, close-on-exec fd.
+pub fn openat2(dir: BorrowedFd<'_>, path: &str, flags: libc::c_int, resolve: u64) -> nix::Result<OwnedFd> {
+    let cpath = std::ffi::CString::new(path).map_err(|_| Errno::EINVAL)?;
+    /// The kernel's `struct open_how` (libc's is non-exhaustive).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    // SAFETY: `cpath` is NUL-terminated and `how` is a valid open_how whose
+    // size is passed; both outlive the call.
+    let ret = unsafe { libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), cpath.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

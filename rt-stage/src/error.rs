@@ -94,6 +94,23 @@ pub enum Error {
         detail: String,
     },
 
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
+
+    /// `rt` refused or failed; `message` is its own error line.
+    #[error("OCI runtime {command} failed: {message}")]
+    Runtime { command: String, message: String },
+
+    #[error("overlay filesystem unavailable: {0}")]
+    OverlayUnavailable(String),
+
+    /// Bridge, addresses, nftables: what could not be set up and why.
+    #[error("network: {0}")]
+    Network(String),
+
     #[error("{what}: {source}")]
     Json {
         what: String,
@@ -141,6 +158,16 @@ impl<T> IoContext<T> for io::Result<T> {
 
     fn at(self, what: &str, path: &Path) -> Result<T> {
         self.ctx(|| format!("{what} {}", path.display()))
+    }
+}
+
+impl<T> IoContext<T> for std::result::Result<T, nix::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(io::Error::from).ctx(context)
+    }
+
+    fn at(self, what: &str, path: &Path) -> Result<T> {
+        self.map_err(io::Error::from).at(what, path)
     }
 }
 

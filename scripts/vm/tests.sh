@@ -419,6 +419,7 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
 # Force-delete what a test left; print what had to be cleaned up.
 cleanup_after() {
+    type cleanup_extra > /dev/null 2>&1 && cleanup_extra
     for id in $(rt list -q 2>/dev/null); do
         rt delete --force "$id" > /dev/null 2>&1 || echo "cannot delete container $id"
     done
@@ -432,7 +433,6 @@ cleanup_after() {
             rmdir "$d" 2>/dev/null
         done
     fi
-    type cleanup_extra > /dev/null 2>&1 && cleanup_extra
     [ -n "$(ls -A "$STATE" 2>/dev/null)" ] && { echo "state left in $STATE: $(ls -A "$STATE")"; rm -rf "${STATE:?}"/*; }
     rm -rf /tmp/bundles
 }

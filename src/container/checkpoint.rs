@@ -230,7 +230,8 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
     o.set_file_locks(opts.file_locks);
     o.set_auto_dedup(opts.auto_dedup);
     o.set_orphan_pts_master(terminal);
-    o.set_network_lock(network_lock());
+    let lock = network_lock_for(st.pid)?;
+    o.set_network_lock(lock_method(&lock));
     if empty_netns {
         o.set_empty_ns(libc::CLONE_NEWNET as u32);
     }
@@ -289,7 +290,7 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
         shell_job,
         file_locks: opts.file_locks,
         empty_netns,
-        network_lock: "nftables".into(),
+        network_lock: lock,
     };
     write_meta(&opts.image_path, &meta)?;
     logging::debug(&format!("checkpointed {} into {}", st.id, opts.image_path.display()));
@@ -310,10 +311,30 @@ fn session_leader(pid: i32) -> Result<bool> {
     Ok(*pgrp == me && *sid == me)
 }
 
-/// criu's network lock: nftables through libnftables inside criu, so no
-/// iptables binaries or xtables modules are needed.
-pub fn network_lock() -> rpc::Criu_network_lock_method {
-    rpc::Criu_network_lock_method::NFTABLES
+/// How criu keeps the network still while it dumps: nftables (through
+/// libnftables inside criu: no iptables binaries or xtables modules), except
+/// for a container with its own network namespace and interfaces besides
+/// loopback: iptables, criu's default, as runc uses. criu 3.17 dumps its own
+/// nftables lock table with the namespace's rules (restore removes it, see
+/// criu::delete_nft_table); where traffic can come from outside while the
+/// tasks are frozen, the lock must hold for sure.
+fn network_lock_for(pid: i32) -> Result<String> {
+    let theirs = fs::metadata(format!("/proc/{pid}/ns/net")).ctx(|| "cannot stat the container's network namespace")?;
+    let ours = fs::metadata("/proc/self/ns/net").ctx(|| "cannot stat rt's network namespace")?;
+    if theirs.ino() == ours.ino() && theirs.dev() == ours.dev() {
+        return Ok("nftables".into());
+    }
+    let dev = fs::read_to_string(format!("/proc/{pid}/net/dev")).ctx(|| "cannot list the container's network interfaces")?;
+    let only_lo = dev.lines().skip(2).filter_map(|l| l.split(':').next()).all(|name| name.trim() == "lo");
+    Ok(if only_lo { "nftables" } else { "iptables" }.into())
+}
+
+/// The criu option for a method recorded by `network_lock_for`.
+pub fn lock_method(name: &str) -> rpc::Criu_network_lock_method {
+    match name {
+        "iptables" => rpc::Criu_network_lock_method::IPTABLES,
+        _ => rpc::Criu_network_lock_method::NFTABLES,
+    }
 }
 
 /// An error from criu before any dump: the host's kernel when `criu check`

@@ -192,7 +192,7 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     o.set_file_locks(opts.file_locks || meta.file_locks);
     o.set_auto_dedup(opts.auto_dedup);
     o.set_lazy_pages(opts.lazy_pages);
-    o.set_network_lock(ck::network_lock());
+    o.set_network_lock(ck::lock_method(&meta.network_lock));
     if empty_netns || meta.empty_netns {
         o.set_empty_ns(libc::CLONE_NEWNET as u32);
     }
@@ -223,10 +223,20 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     }
 
     let keep_master = meta.terminal && console.is_none();
+    // The lock table criu made at dump time, in a namespace it dumped.
+    let stale_lock = (meta.network_lock == "nftables" && !meta.external_netns && own_netns(&meta.state.config))
+        .then(|| format!("CRIU-{}", meta.state.pid));
     let mut master: Option<OwnedFd> = None;
     let mut hook_state = st.clone();
     let resp = {
+        // Not every notification names the restored root (network-unlock
+        // does not): remember it from those that do.
+        let mut root_pid = 0;
         let mut on_notify = |script: &str, pid: i32, fd: Option<OwnedFd>| -> Result<()> {
+            if pid > 0 {
+                root_pid = pid;
+            }
+            let pid = root_pid;
             match script {
                 // Namespaces exist, processes not yet: where runc runs
                 // prestart and createRuntime hooks.
@@ -240,6 +250,18 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
                         send_master(sock, &fd)?;
                     } else if keep_master {
                         master = Some(fd);
+                    }
+                    Ok(())
+                }
+                // The tasks are restored, not yet resumed: the moment to
+                // lift the lock criu 3.17 restored with the namespace's
+                // rules (see criu::delete_nft_table).
+                "network-unlock" if stale_lock.is_some() => {
+                    if let Some(name) = &stale_lock {
+                        match criu::delete_nft_table(pid, name) {
+                            Ok(_) => {}
+                            Err(e) => logging::warn(&format!("the restored network may stay blocked: {e}")),
+                        }
                     }
                     Ok(())
                 }
@@ -277,6 +299,11 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     guard.armed = false;
     logging::debug(&format!("restored container {} with init pid {pid}", st.id));
     Ok((Restored { pid, state: st }, master))
+}
+
+/// The config creates a network namespace (criu dumped it with its rules).
+fn own_netns(spec: &Spec) -> bool {
+    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
 }
 
 fn has_processes(dir: &Path) -> bool {

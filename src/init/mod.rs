@@ -295,7 +295,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     steps.enter("console")?;
     let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
     if has_mountns {
-        paths::reopen_null_stdio()?;
+        paths::reopen_null_stdio(&proc)?;
     }
 
     steps.enter("masked-readonly")?;

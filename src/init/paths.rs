@@ -38,7 +38,10 @@ fn dev_null(root: &Root) -> Result<pathrs::Handle> {
 /// Stdio that is the host's /dev/null (a client passing "no input") is
 /// replaced by the container's /dev/null opened read-write, as runc does:
 /// the host's may be open read-only, and programs write to fd 0 too.
-pub fn reopen_null_stdio() -> Result<()> {
+///
+/// The reopen goes through rt's host procfs handle, never the container's
+/// /proc.
+pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
     let null = nix::sys::stat::makedev(1, 3);
     let mut container_null = None;
     for fd in 0..3 {
@@ -47,8 +50,17 @@ pub fn reopen_null_stdio() -> Result<()> {
             continue;
         }
         if container_null.is_none() {
-            let h = dev_null(&Root::open("/").ctx(|| "cannot open /")?)?;
-            let f = h.reopen(pathrs::flags::OpenFlags::O_RDWR).ctx(|| "cannot open the container's /dev/null")?;
+            // Straight openat2, not pathrs: pathrs consults the container's
+            // /proc, which the image may fake.
+            let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
+            let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS) as u64;
+            let h = crate::syscall::openat2(root.as_fd(), "dev/null", libc::O_PATH, resolve).ctx(|| "cannot open the container's /dev/null")?;
+            let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
+                return Err(Error::Init("the container's /dev/null is not the null device".into()));
+            }
+            let path = format!("thread-self/fd/{}", h.as_raw_fd());
+            let f = crate::syscall::openat(proc.fd(), &path, nix::fcntl::OFlag::O_RDWR).ctx(|| "cannot open the container's /dev/null")?;
             container_null = Some(f);
         }
         if let Some(f) = &container_null {

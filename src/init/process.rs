@@ -11,7 +11,6 @@ use nix::sys::stat::Mode;
 use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
 
-use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
@@ -72,8 +71,8 @@ pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
     syscall::set_keep_caps(false).ctx(|| "cannot reset keep-caps")
 }
 
-/// What pathrs says of process.cwd and of every path the program may be
-/// found at: each resolves inside the process's root, with no magic link
+/// Whether process.cwd and every path the program may be found at resolve
+/// inside the process's root (openat2 RESOLVE_IN_ROOT), with no magic link
 /// (/proc/self/fd/N could name a directory or binary of the host that rt
 /// still has open: CVE-2024-21626, CVE-2019-5736) and no `..` above it.
 ///
@@ -92,18 +91,29 @@ pub struct Confined {
 }
 
 pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
-    let root = Root::open("/").ctx(|| "cannot open /")?;
+    let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
     let what = || format!("cannot enter process.cwd {}", cwd.display());
-    let dir = root.resolve(cwd).ctx(what)?;
+    let dir = resolve_in_root(&root, cwd).ctx(what)?;
     let st = nix::sys::stat::fstat(dir.as_fd().as_raw_fd()).ctx(what)?;
     let programs = candidates(prog, env)
         .into_iter()
         .map(|p| {
-            let confined = root.resolve(&p).map(drop).map_err(|e| format!("{}: {}", p.display(), crate::error::pathrs_text(&e)));
+            let confined = resolve_in_root(&root, &p).map(drop).map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()));
             (p, confined)
         })
         .collect();
     Ok(Confined { cwd: (st.st_dev, st.st_ino), programs })
+}
+
+/// An O_PATH handle on `path` resolved inside `root` without magic links.
+/// Plain openat2 rather than pathrs: after pivot_root pathrs describes a
+/// failed lookup through the container's /proc, which the image may fake
+/// (and pathrs 0.2 panics when it is not a procfs).
+fn resolve_in_root(root: &std::fs::File, path: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+    let rel = path.to_str().ok_or(nix::Error::EINVAL)?.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS) as u64;
+    syscall::openat2(root.as_fd(), rel, libc::O_PATH, resolve)
 }
 
 /// Make `cwd` the working directory, as the final user, so its permissions
