@@ -3,8 +3,8 @@
 //! makes rt die (`kill`: SIGKILL itself) or fail (`error`) when it reaches
 //! the named point, so tests can prove that every half-made container is
 //! cleaned up by `rt delete --force`. Points are `init:<step>` for the init
-//! pipeline and `<command>:<phase>` for the host side; `rt --debug` logs
-//! every point it passes.
+//! pipeline and `<command>:<phase>` for the host side (`rt --debug` logs
+//! the time each init step took).
 //! Without the feature, [`point`] compiles to nothing.
 
 use crate::error::Result;

@@ -20,7 +20,7 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
         };
         let level = u32::try_from(io.priority()).ok().filter(|p| *p <= 7);
         let level = level.ok_or_else(|| Error::Config(format!("process.ioPriority.priority {} is not 0-7", io.priority())))?;
-        syscall::set_io_priority(class, level).ctx(|| format!("cannot set io priority {:?} {level}", io.class()))?;
+        syscall::set_io_priority(class, level).ctx(|| format!("cannot set io priority {} {level}", crate::spec::name(&io.class())))?;
     }
     if let Some(s) = process.scheduler() {
         let mut attr = SchedAttr {
@@ -51,7 +51,7 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
                 LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
             };
         }
-        syscall::set_scheduler(&mut attr).ctx(|| format!("cannot set scheduler {:?}", s.policy()))?;
+        syscall::set_scheduler(&mut attr).ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?;
     }
     if let Some(p) = personality {
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {

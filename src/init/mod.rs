@@ -457,10 +457,10 @@ impl Launch<'_> {
         // program is executed, as the runtime spec orders (or init is gone).
         let _start_fifo = match &self.gate {
             Some(gate) => {
-                // Opening a fifo for writing blocks until `rt start` opens
                 steps.enter("wait-start")?;
-                // it for reading; it is reopened through the host procfs handle
-                // because its path is outside the container.
+                // Opening a fifo for writing blocks until `rt start` opens
+                // it for reading; it is reopened through the host procfs
+                // handle because its path is outside the container.
                 let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
                 let proc = host_proc.take().ok_or_else(|| Error::Init("the host procfs handle is gone".into()))?;
                 let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
