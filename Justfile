@@ -43,6 +43,7 @@ test: deps stage-deps
     cargo test --features fault-injection --test faults -- --test-threads=4
     just test-cgroup2
     just test-criu
+    just test-clients
 
 # 200 SIGKILLs of rt at random moments, 1000 sequential lifecycles and 100
 # containers at once with no growth of fds, memory, mounts or cgroups, and
