@@ -43,16 +43,6 @@ pub fn locate() -> Result<PathBuf> {
     Err(Error::CriuMissing("checkpoint and restore need the criu binary in PATH (Debian: apt-get install criu)".into()))
 }
 
-/// How the criu process's stdio is set up.
-pub enum Stdio3 {
-    /// rt's own stdin, stdout and stderr: restore hands them to the restored
-    /// process through inherit_fd (fds 0-2 of criu).
-    Inherit,
-    /// Nothing: criu writes its log file; stray output would break rt's
-    /// one-line errors.
-    Quiet,
-}
-
 /// A running `criu swrk`, waiting for its request.
 pub struct Worker {
     child: Child,
@@ -65,16 +55,16 @@ impl Worker {
     /// Start `criu swrk` with one end of a fresh socketpair. Other fds criu
     /// must inherit (for inherit_fd) are those the caller opened without
     /// O_CLOEXEC (see [`set_inheritable`]).
-    pub fn spawn(criu: &Path, op: &'static str, stdio: Stdio3) -> Result<Worker> {
+    pub fn spawn(criu: &Path, op: &'static str) -> Result<Worker> {
         let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
             .ctx(|| "cannot create the criu socket pair")?;
         // criu finds its end by number: it must survive exec.
         set_inheritable(theirs.as_raw_fd(), true)?;
         let mut cmd = Command::new(criu);
         cmd.arg("swrk").arg(theirs.as_raw_fd().to_string());
-        if let Stdio3::Quiet = stdio {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        }
+        // criu writes its log file; what it or libnftables print would
+        // break rt's one-line errors (or reach a container's stdout).
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::CriuMissing(format!("{} does not exist", criu.display())),
             _ => Error::io(format!("cannot run {}", criu.display()), e),
@@ -244,7 +234,7 @@ pub struct Features {
 }
 
 pub fn features(criu: &Path) -> Result<Features> {
-    let worker = Worker::spawn(criu, "feature check", Stdio3::Quiet)?;
+    let worker = Worker::spawn(criu, "feature check")?;
     let mut req = request(rpc::Criu_req_type::FEATURE_CHECK, None);
     let mut want = rpc::Criu_features::new();
     want.set_mem_track(true);

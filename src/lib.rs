@@ -16,6 +16,7 @@ pub mod exeseal;
 pub mod fault;
 pub mod hooks;
 pub mod init;
+pub mod intelrdt;
 pub mod logging;
 pub mod netdev;
 pub mod seccomp;

@@ -71,6 +71,9 @@ pub struct State {
     /// Whether the container has a pid namespace of its own: then killing
     /// init kills everything, otherwise `delete` must sweep the cgroup.
     pub own_pid_ns: bool,
+    /// The resctrl group rt created for `linux.intelRdt`, removed on delete.
+    #[serde(default)]
+    pub intel_rdt_group: Option<PathBuf>,
     /// The config the container was created from (exec takes its process
     /// defaults from it; delete its poststop hooks).
     #[serde(default)]

@@ -29,7 +29,7 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 
-use crate::criu::{self, rpc, Stdio3, Worker};
+use crate::criu::{self, rpc, Worker};
 use crate::error::{Context, Error, Result};
 use crate::logging;
 use crate::state::{State, Status, Store};
@@ -264,7 +264,7 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
 
     let kind = if opts.pre_dump { rpc::Criu_req_type::PRE_DUMP } else { rpc::Criu_req_type::DUMP };
     let op = if opts.pre_dump { "pre-dump" } else { "dump" };
-    let worker = Worker::spawn(&criu, op, Stdio3::Quiet)?;
+    let worker = Worker::spawn(&criu, op)?;
     let resp = worker.call(&criu::request(kind, Some(o)), &mut |_, _, _| Ok(()))?;
     if !resp.success() {
         if criu::kernel_unsupported(&log) {

@@ -62,6 +62,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         init::check_lsm(p.apparmor_profile().as_deref(), p.selinux_label().as_deref())?;
     }
     let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, opts.systemd_cgroup)?;
+    let resctrl = crate::intelrdt::check(linux.intel_rdt().as_ref())?;
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup { store, id: &opts.id, cgroups: None, child: None, armed: true };
@@ -81,6 +82,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         cgroups: CgroupPaths { created: missing_dirs(&cg), ..cg.clone() },
         own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
+        intel_rdt_group: None,
         config: spec.clone(),
     };
     // Saved before the first cgroup directory exists: a create killed from
@@ -178,6 +180,12 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // before the cgroup's cpuset does.
     if let Some(cpus) = spec_initial_affinity(&st) {
         init::set_affinity(pid, &cpus)?;
+    }
+    if let (Some(root), Some(rdt)) = (&resctrl, st.config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref())) {
+        st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
+        if st.intel_rdt_group.is_some() {
+            store.save(&st)?;
+        }
     }
     // The first v1 cgroup migration waits for an RCU grace period (several
     // ms): unless the init must create a cgroup namespace (rooted where it

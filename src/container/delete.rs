@@ -78,6 +78,9 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
     }
     crate::fault::point("delete:killed")?;
     st.cgroups.remove()?;
+    if let Some(group) = &st.intel_rdt_group {
+        let _ = std::fs::remove_dir(group);
+    }
     crate::fault::point("delete:cgroups-removed")?;
     if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
         hooks::run_logged("poststop", &h, st, Status::Stopped);

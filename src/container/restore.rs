@@ -32,7 +32,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use super::attach::{self, Signals};
 use super::checkpoint::{self as ck, ExtKind, Meta};
 use crate::cgroups::{self, CgroupPaths, Layout};
-use crate::criu::{self, rpc, Stdio3, Worker};
+use crate::criu::{self, rpc, Worker};
 use crate::error::{Context, Error, Result};
 use crate::logging;
 use crate::state::{self, State, Status, Store};
@@ -141,6 +141,7 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
         annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         cgroups: CgroupPaths { created: super::create::missing_dirs(&cg), ..cg.clone() },
         own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        intel_rdt_group: None,
         config: spec.clone(),
     };
     // Saved before the first cgroup exists, as create does: a restore
@@ -160,7 +161,21 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
         .ctx(|| format!("cannot bind the rootfs {} for criu", rootfs.display()))?;
     make_mount_points(&rootfs, &spec, &bundle_dir)?;
 
-    let worker = Worker::spawn(&criu, "restore", Stdio3::Inherit)?;
+    // The restored init gets rt's stdio where it had a pipe or a host file
+    // or terminal. criu gets copies at other numbers (dup(2) leaves
+    // close-on-exec off, so they survive its exec), not as its own stdio:
+    // what criu and libnftables print must not reach the container's.
+    let mut handed = Vec::new();
+    for s in &meta.stdio {
+        let key = match &s.external {
+            Some(k) => k.clone(),
+            None if s.link.starts_with("pipe:") => s.link.clone(),
+            None => continue,
+        };
+        let copy = nix::unistd::dup(s.fd).ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
+        handed.push((key, crate::syscall::owned_fd(copy)));
+    }
+    let worker = Worker::spawn(&criu, "restore")?;
     // Restored tasks are forked by criu: they start in its cgroup.
     cg.add_process(worker.pid())?;
     let mut o = criu::base_opts(&images, &work, "restore.log");
@@ -202,17 +217,10 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
         e.set_val(val);
         o.ext_mnt.push(e);
     }
-    // The restored init gets rt's stdio where it had a pipe or a host file
-    // or terminal: criu inherited rt's fds 0-2.
-    for s in &meta.stdio {
-        let key = match &s.external {
-            Some(k) => k.clone(),
-            None if s.link.starts_with("pipe:") => s.link.clone(),
-            None => continue,
-        };
+    for (key, fd) in &handed {
         let mut i = rpc::Inherit_fd::new();
-        i.set_key(key);
-        i.set_fd(s.fd);
+        i.set_key(key.clone());
+        i.set_fd(fd.as_raw_fd());
         o.inherit_fd.push(i);
     }
     if let Some(ns) = &netns {
@@ -271,6 +279,7 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
         worker.call(&criu::request(rpc::Criu_req_type::RESTORE, Some(o)), &mut on_notify)?
     };
     drop(netns);
+    drop(handed);
     if !resp.success() {
         if criu::kernel_unsupported(&log) {
             if let Some(e) = criu::host_unsupported(&criu) {
