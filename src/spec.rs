@@ -176,6 +176,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    // Refused rather than ignored: the container would run without it.
+    if linux.memory_policy().is_some() {
+        return bad("linux.memoryPolicy is not supported by rt");
+    }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !new_ns(LinuxNamespaceType::Time) {
         return bad("linux.timeOffsets requires a new time namespace");
     }

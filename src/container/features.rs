@@ -29,7 +29,7 @@ pub fn features() -> Value {
             "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {
