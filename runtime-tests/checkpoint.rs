@@ -29,7 +29,7 @@ fn counter() -> Container {
 }
 
 fn last_number(c: &Container) -> u64 {
-    c.output().stdout.lines().filter_map(|l| l.trim().parse().ok()).last().unwrap_or(0)
+    c.output().stdout.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(0)
 }
 
 #[test]

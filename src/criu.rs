@@ -43,6 +43,10 @@ pub fn locate() -> Result<PathBuf> {
     Err(Error::CriuMissing("checkpoint and restore need the criu binary in PATH (Debian: apt-get install criu)".into()))
 }
 
+/// A NOTIFY handler: script name, pid (0 when criu sends none), the fd
+/// sent along.
+pub type Notify<'a> = dyn FnMut(&str, i32, Option<OwnedFd>) -> Result<()> + 'a;
+
 /// A running `criu swrk`, waiting for its request.
 pub struct Worker {
     child: Child,
@@ -85,7 +89,7 @@ impl Worker {
     pub fn call(
         mut self,
         req: &rpc::Criu_req,
-        notify: &mut dyn FnMut(&str, i32, Option<OwnedFd>) -> Result<()>,
+        notify: &mut Notify<'_>,
     ) -> Result<rpc::Criu_resp> {
         let bytes = req.write_to_bytes().map_err(|e| self.fail(format!("cannot encode the request: {e}")))?;
         self.send(&bytes)?;

@@ -13,12 +13,15 @@
 //! - [`rootfs`]: an image's layers merged into a plain directory.
 //! - [`cli`], [`progress`]: the command line.
 //!
-//! Part 2 (issue 11) adds `container/` (bundle generation from the image config,
-//! overlay mounts over `store.layer_diff()` dirs, lifecycle through `rt`), `volume/` and
-//! `network/`, and their verbs in [`cli`].
+//! Part 2 (issue 11), containers:
+//! - [`container`]: records, overlay or copied root filesystems, config.json from the
+//!   image config, the lifecycle through the `rt` binary, logs, exec, commit.
+//! - [`volume`]: named and anonymous volumes, bind mounts, tmpfs, volumes-from.
+//! - [`network`]: the bridge, addresses, veth pairs, published ports, /etc/hosts.
 
 pub mod cli;
 pub mod compression;
+pub mod container;
 pub mod digest;
 pub mod error;
 pub mod image_config;
@@ -26,11 +29,13 @@ pub mod import;
 pub mod ingest;
 pub mod layer;
 pub mod manifest;
+pub mod network;
 pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;
 pub mod store;
+pub mod volume;
 
 pub use error::{Error, Result};

@@ -18,13 +18,18 @@ fn main() {
         .with_target(false)
         .without_time()
         .init();
-    if let Err(e) = run(cli) {
-        eprintln!("rt-stage: {e:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("rt-stage: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    cli::run(cli)?;
-    Ok(())
+/// The exit status: 0, or a container's own (`run` attached, `exec`).
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let code = cli::run(cli)?;
+    std::io::Write::flush(&mut std::io::stdout())?;
+    Ok(code)
 }

@@ -6,8 +6,12 @@
 #
 #   RUNTIME_TOOLS        a checkout of github.com/opencontainers/runtime-tools
 #                        (required; the project neither vendors nor downloads
-#                        it). Checked with its master of December 2025
-#                        (5e63903, runtime-spec v1.3.0), which needs Go >= 1.21.
+#                        it). Checked with two revisions, both needing Go >= 1.21:
+#                        master 5e63903 (Dec 2025, runtime-spec v1.3.0), and
+#                        e5b4542 (Nov 2025), the last on runtime-spec v1.1.0:
+#                        crun 1.8.1 refuses the ociVersion 1.3.0 configs of
+#                        master, and master compares pids limits as pointers.
+#                        See scripts/conformance/README.md.
 #   RUNTIME              runtime under test (default: rt, built here)
 #   CONFORMANCE_TIMEOUT  seconds allowed to each test program (default 120)
 #   CONFORMANCE_MIN      exit 1 when fewer tests pass (default: no minimum)
@@ -19,7 +23,9 @@
 # The checkout is only read: binaries are built into the output directory.
 #
 # A test PASSES when its program exits 0 and prints a complete TAP plan with
-# no `not ok` (TODO excepted); SKIP results count as ok, as in TAP.
+# no `not ok` (TODO excepted; SKIP counts as ok, as in TAP), and no error
+# diagnostic before its first result (how the hook tests report failure);
+# or, for the *_fail tests, when it exits 0 with no TAP at all.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -52,10 +58,10 @@ TIMEOUT=${CONFORMANCE_TIMEOUT:-120}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "CONFORMANCE_TIMEOUT must be a number of seconds"
 mkdir -p "$OUT"
 
-# One run at a time: tests of two runs would share the suite's fixed cgroup
-# paths (/cgrouptest, testdir/...).
-exec 9>"$OUT/.lock"
-flock -n 9 || die "another conformance run holds $OUT/.lock"
+# One run at a time on the machine, whatever its output directory: tests of
+# two runs would share the suite's fixed cgroup paths (/cgrouptest, ...).
+exec 9>/run/rt-conformance.lock
+flock -n 9 || die "another conformance run holds /run/rt-conformance.lock"
 
 # --- the runtime ---------------------------------------------------------
 if [[ -z ${RUNTIME:-} ]]; then
@@ -89,6 +95,7 @@ mkdir -p "$BUILD/validation"
     "$GO" build -o "$BUILD/validation/" ./validation/...
 )
 TOOLS_REV=$(git -C "$TOOLS" describe --always --dirty --tags 2>/dev/null || echo unknown)
+SPEC_REV=$(awk '$1 == "github.com/opencontainers/runtime-spec" { print $2 }' "$TOOLS/go.mod")
 
 ALL=()
 for d in "$TOOLS"/validation/*/; do
@@ -150,7 +157,11 @@ cleanup() {
     reap_containers
     reap_cgroups
     rm -rf "$STATE_ROOT"
-    # Never rm -rf through a mount a test left behind.
+    # A container with rootfsPropagation "shared" (linux_rootfs_propagation)
+    # can leave its mounts (proc, dev, ...) in the host's namespace: runc's
+    # do. They are under this run's own scratch directory: detach them,
+    # deepest first, and never rm -rf through one that stays.
+    { findmnt -rno TARGET | grep "^$SCRATCH/" | sort -r || true; } | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     if findmnt -rno TARGET | grep -q "^$SCRATCH"; then
         echo "conformance: mounts left under $SCRATCH; not removed" >&2
     else
@@ -217,8 +228,9 @@ for t in "${TESTS[@]}"; do
     i=$((i + 1))
     t0=$(date +%s.%N)
     set +e
+    # (fd 9, the lock, is not handed to the tests and their containers.)
     (cd "$RUN/cwd" && exec timeout -k 10 "$TIMEOUT" "$BUILD/validation/$t") \
-        </dev/null >"$RUN/logs/$t.tap" 2>"$RUN/logs/$t.stderr"
+        </dev/null >"$RUN/logs/$t.tap" 2>"$RUN/logs/$t.stderr" 9>&-
     rc=$?
     set -e
     secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -239,7 +251,7 @@ reap_cgroups
     echo "# runtime-tools validation: $NAME"
     echo
     echo "- runtime: \`$RUNTIME_BIN\`${RUNTIME_VERSION:+ ($RUNTIME_VERSION)}"
-    echo "- runtime-tools: $TOOLS_REV, built with $("$GO" env GOVERSION 2>/dev/null || echo go)"
+    echo "- runtime-tools: $TOOLS_REV (runtime-spec ${SPEC_REV:-?}), built with $("$GO" env GOVERSION 2>/dev/null || echo go)"
     echo "- host: $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC'), ${TIMEOUT}s per test, $((ELAPSED / 60))m$((ELAPSED % 60))s in all"
     echo "- logs: \`$RUN/logs/<test>.tap\` and \`.stderr\`"
     echo

@@ -12,6 +12,7 @@ CRIU_TESTS="
 criu_check
 criu_counter
 criu_leave_running
+criu_restore_attached
 criu_predump
 criu_migrate_tcp
 criu_migrate_rollback
@@ -171,6 +172,27 @@ t_criu_leave_running() {
     grep -qx "$(initpid $copy)" $CG/$PARENT/$copy/cgroup.procs || fail "copy not in its own cgroup"
     rt delete --force $copy || fail "delete of the copy failed"
     rt delete --force $id || fail "delete of the original failed"
+    return 0
+}
+
+# Without -d, restore stays attached as `run` does: it returns the
+# container's exit status and deletes it.
+t_criu_restore_attached() {
+    id=attached
+    run_counter $id
+    img=/tmp/img/$id
+    rtc checkpoint --image-path $img $id || { criu_log $img/dump.log; fail "rt checkpoint failed"; }
+    wait
+    rtc restore --image-path $img $id < /dev/null > "$B/out2" 2>&1 &
+    rpid=$!
+    wait_lines "$B/out2" 2
+    [ "$(status $id)" = running ] || fail "status while attached: '$(status $id)'"
+    rt kill $id TERM || fail "rt kill failed"
+    wait $rpid
+    rc=$?
+    [ $rc = 0 ] || { cat "$B/out2"; fail "attached restore returned $rc, want the container's 0"; }
+    rt state $id > /dev/null 2>&1 && fail "$id still exists after its attached restore returned"
+    [ -d $CG/$PARENT/$id ] && fail "cgroup left after the attached restore returned"
     return 0
 }
 

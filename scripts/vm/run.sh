@@ -110,7 +110,7 @@ n_fail=$(grep -c ' FAIL' <<<"$results" || true)
 n_skip=$(grep -c ' SKIP' <<<"$results" || true)
 
 echo
-echo "==== rt cgroup v2 VM tests: $n_pass passed, $n_fail failed, $n_skip skipped ($(elapsed)s)"
+echo "==== rt ${VM_SUITE:-cgroup v2} VM tests: $n_pass passed, $n_fail failed, $n_skip skipped ($(elapsed)s)"
 [[ -n $results ]] && sed 's/^RESULT /  /' <<<"$results"
 problems=()
 ((timed_out)) && problems+=("timed out after ${VM_TIMEOUT}s")

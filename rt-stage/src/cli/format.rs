@@ -70,7 +70,7 @@ pub fn ago(created: Option<&str>) -> String {
     format!("{} ago", human_duration(d))
 }
 
-fn human_duration(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     match s {

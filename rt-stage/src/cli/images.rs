@@ -279,18 +279,7 @@ pub fn prune(store: &Store, a: PruneArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn inspect(store: &Store, a: InspectArgs) -> Result<()> {
-    let records = store.records()?;
-    let mut out = Vec::new();
-    for q in &a.images {
-        out.push(inspect_one(store, records.get(q)?)?);
-    }
-    let text = serde_json::to_string_pretty(&out).map_err(|e| Error::json("inspect", e))?;
-    println!("{text}");
-    Ok(())
-}
-
-fn inspect_one(store: &Store, img: &ImageRecord) -> Result<serde_json::Value> {
+pub(super) fn inspect_one(store: &Store, img: &ImageRecord) -> Result<serde_json::Value> {
     let config = ImageConfig::parse(&store.read_blob(&img.id, MAX_CONFIG_BYTES)?)?;
     Ok(json!({
         "Id": img.id,

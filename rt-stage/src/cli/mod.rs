@@ -1,31 +1,44 @@
 //! The `rt-stage` command line: Docker's verbs, options and messages.
 //!
 //! One module per group of commands: [`images`] (load, import, images, tag, rmi, prune,
-//! inspect, unpack) and [`registry`] (pull, push, search, login, logout). Issue 11 adds
-//! `containers` (run, create, start, ps, stop, kill, rm, exec, logs, restart, commit),
-//! `volumes` (volume create/ls/rm) and `network` to [`Command`] the same way.
+//! unpack), [`registry`] (pull, push, search, login, logout), [`containers`] (run,
+//! create, start, ps, stop, kill, rm, exec, logs, restart, commit) with their looks in
+//! [`views`], and [`volumes`]. `inspect` takes containers and images, as Docker's does.
 
+mod containers;
 mod format;
 mod images;
 mod registry;
+mod views;
+mod volumes;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::container::union::DriverChoice;
+use crate::container::{runtime, Engine};
+use crate::error::{Error, Result};
 use crate::store::{Store, DEFAULT_ROOT};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "rt-stage",
     version,
-    about = "Images, layers and registries above the rt runtime"
+    about = "Images, containers, volumes and networking above the rt runtime"
 )]
 pub struct Cli {
-    /// The store: blobs, layers, image records, container references.
+    /// The store: blobs, layers, image records, containers, volumes.
     #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "RT_STAGE_ROOT")]
     pub root: PathBuf,
+
+    /// The rt binary that runs containers (default: rt on PATH).
+    #[arg(long = "rt", global = true, env = "RT")]
+    pub rt: Option<PathBuf>,
+
+    /// How container root filesystems are made.
+    #[arg(long, global = true, value_enum, default_value_t = DriverChoice::Auto, env = "RT_STAGE_STORAGE_DRIVER")]
+    pub storage_driver: DriverChoice,
 
     /// Log each step on stderr.
     #[arg(long, global = true)]
@@ -50,7 +63,7 @@ pub enum Command {
     Rmi(images::RmiArgs),
     /// Remove unused images, unreferenced blobs and layers, and leftovers of interrupted runs
     Prune(images::PruneArgs),
-    /// Display detailed information on one or more images
+    /// Display detailed information on containers or images
     Inspect(images::InspectArgs),
     /// Write an image's merged root filesystem into a directory
     Unpack(images::UnpackArgs),
@@ -64,24 +77,104 @@ pub enum Command {
     Login(registry::LoginArgs),
     /// Log out from a registry
     Logout(registry::LogoutArgs),
+    /// Create and run a new container from an image
+    Run(containers::RunArgs),
+    /// Create a new container
+    Create(containers::ContainerArgs),
+    /// Start one or more stopped containers
+    Start(containers::NamesArgs),
+    /// List containers
+    Ps(containers::PsArgs),
+    /// Stop one or more running containers
+    Stop(containers::StopArgs),
+    /// Kill one or more running containers
+    Kill(containers::KillArgs),
+    /// Remove one or more containers
+    Rm(containers::RmArgs),
+    /// Execute a command in a running container
+    Exec(containers::ExecArgs),
+    /// Fetch the logs of a container
+    Logs(containers::LogsArgs),
+    /// Restart one or more containers
+    Restart(containers::StopArgs),
+    /// Create a new image from a container's changes
+    Commit(containers::CommitArgs),
+    /// Manage volumes
+    Volume(volumes::VolumeArgs),
+    /// Supervise a detached container (started by `run -d` and `start`)
+    #[command(hide = true)]
+    Monitor(containers::MonitorArgs),
 }
 
-/// Runs one command; its output goes to stdout, progress to stderr.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs one command; its output goes to stdout, progress to stderr. Returns the exit
+/// status (a container's own, for `run` attached and `exec`).
+pub fn run(cli: Cli) -> Result<i32> {
     let store = Store::open(&cli.root)?;
+    let engine = || -> Result<Engine<'_>> {
+        Ok(Engine::new(
+            &store,
+            runtime::locate(cli.rt.as_deref())?,
+            cli.storage_driver,
+            cli.debug,
+        ))
+    };
+    let done = |r: Result<()>| r.map(|()| 0);
     match cli.command {
-        Command::Load(a) => images::load(&store, a),
-        Command::Import(a) => images::import(&store, a),
-        Command::Images(a) => images::images(&store, a),
-        Command::Tag(a) => images::tag(&store, a),
-        Command::Rmi(a) => images::rmi(&store, a),
-        Command::Prune(a) => images::prune(&store, a),
-        Command::Inspect(a) => images::inspect(&store, a),
-        Command::Unpack(a) => images::unpack(&store, a),
-        Command::Pull(a) => registry::pull(&store, a),
-        Command::Push(a) => registry::push(&store, a),
-        Command::Search(a) => registry::search(&store, a),
-        Command::Login(a) => registry::login(&store, a),
-        Command::Logout(a) => registry::logout(&store, a),
+        Command::Load(a) => done(images::load(&store, a)),
+        Command::Import(a) => done(images::import(&store, a)),
+        Command::Images(a) => done(images::images(&store, a)),
+        Command::Tag(a) => done(images::tag(&store, a)),
+        Command::Rmi(a) => done(images::rmi(&store, a)),
+        Command::Prune(a) => done(images::prune(&store, a)),
+        Command::Inspect(a) => inspect(&store, cli.rt.as_deref(), cli.storage_driver, a),
+        Command::Unpack(a) => done(images::unpack(&store, a)),
+        Command::Pull(a) => done(registry::pull(&store, a)),
+        Command::Push(a) => done(registry::push(&store, a)),
+        Command::Search(a) => done(registry::search(&store, a)),
+        Command::Login(a) => done(registry::login(&store, a)),
+        Command::Logout(a) => done(registry::logout(&store, a)),
+        Command::Volume(a) => volumes::volume(&store, a),
+        Command::Run(a) => containers::run(&engine()?, a),
+        Command::Create(a) => containers::create(&engine()?, a),
+        Command::Start(a) => containers::start(&engine()?, a),
+        Command::Ps(a) => containers::ps(&engine()?, a),
+        Command::Stop(a) => containers::stop(&engine()?, a),
+        Command::Kill(a) => containers::kill(&engine()?, a),
+        Command::Rm(a) => containers::rm(&engine()?, a),
+        Command::Exec(a) => containers::exec(&engine()?, a),
+        Command::Logs(a) => containers::logs(&engine()?, a),
+        Command::Restart(a) => containers::restart(&engine()?, a),
+        Command::Commit(a) => containers::commit(&engine()?, a),
+        Command::Monitor(a) => containers::monitor(&engine()?, a),
     }
+}
+
+/// Containers first, then images, each argument in turn, as Docker's `inspect`.
+fn inspect(
+    store: &Store,
+    rt: Option<&std::path::Path>,
+    driver: DriverChoice,
+    a: images::InspectArgs,
+) -> Result<i32> {
+    // Looking at a container needs no runtime: any path will do if none is found.
+    let bin = runtime::locate(rt).unwrap_or_else(|_| PathBuf::from("rt"));
+    let e = Engine::new(store, bin, driver, false);
+    let records = store.records()?;
+    let mut out = Vec::new();
+    for q in &a.images {
+        match containers::inspect_one(&e, q)? {
+            Some(v) => out.push(v),
+            None => match records.get(q) {
+                Ok(img) => out.push(images::inspect_one(store, img)?),
+                Err(Error::NoSuchImage(_)) => {
+                    return Err(Error::Usage(format!("No such object: {q}")))
+                }
+                Err(err) => return Err(err),
+            },
+        }
+    }
+    let text = serde_json::to_string_pretty(&out).map_err(|e| Error::json("inspect", e))?;
+    println!("{text}");
+    containers::flush();
+    Ok(0)
 }

@@ -200,8 +200,8 @@ pub fn new_id() -> Result<String> {
 /// A name when none is given: adjective_scientist, as Docker's are.
 pub fn random_name(id: &str) -> String {
     const LEFT: [&str; 16] = [
-        "admiring", "brave", "calm", "dazzling", "eager", "focused", "gallant", "happy",
-        "jolly", "keen", "lucid", "modest", "nifty", "quirky", "serene", "vibrant",
+        "admiring", "brave", "calm", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
+        "keen", "lucid", "modest", "nifty", "quirky", "serene", "vibrant",
     ];
     const RIGHT: [&str; 16] = [
         "babbage", "curie", "dijkstra", "euler", "fermi", "goodall", "hopper", "lamport",

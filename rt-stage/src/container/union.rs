@@ -50,7 +50,10 @@ pub fn overlay_unavailable() -> Option<String> {
         return Some("RT_STAGE_OVERLAY_UNAVAILABLE is set".into());
     }
     let fs = fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !fs.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
+    if !fs
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("overlay"))
+    {
         return Some("the kernel lists no overlay filesystem in /proc/filesystems".into());
     }
     None
@@ -150,10 +153,19 @@ pub fn mount_rootfs(store: &Store, c: &Container) -> Result<()> {
     lower.extend(c.layers.iter().rev().map(|d| store.layer_diff(d)));
     for l in &lower {
         if !l.is_dir() {
-            return Err(Error::invalid("container", format!("layer directory {} is missing", l.display())));
+            return Err(Error::invalid(
+                "container",
+                format!("layer directory {} is missing", l.display()),
+            ));
         }
         if l.to_string_lossy().contains([',', ':']) {
-            return Err(Error::invalid("store path", format!("{} holds ',' or ':', which overlay options cannot carry", l.display())));
+            return Err(Error::invalid(
+                "store path",
+                format!(
+                    "{} holds ',' or ':', which overlay options cannot carry",
+                    l.display()
+                ),
+            ));
         }
     }
     let lower: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
@@ -166,10 +178,19 @@ pub fn mount_rootfs(store: &Store, c: &Container) -> Result<()> {
         dir.join(WORK).display()
     );
     if opts.len() >= 4096 {
-        return Err(Error::invalid("overlay mount", "too many layers for the mount options (4096 bytes)"));
+        return Err(Error::invalid(
+            "overlay mount",
+            "too many layers for the mount options (4096 bytes)",
+        ));
     }
-    mount(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
-        .map_err(|e| Error::OverlayUnavailable(format!("mount overlay on {}: {e}", merged.display())))
+    mount(
+        Some("overlay"),
+        &merged,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(opts.as_str()),
+    )
+    .map_err(|e| Error::OverlayUnavailable(format!("mount overlay on {}: {e}", merged.display())))
 }
 
 /// Unmounts the overlay if mounted; lazily if something still holds it.

@@ -3,7 +3,7 @@
 //! `import` (a root filesystem tarball → one-layer image) is in [`tarball`].
 
 mod archive;
-mod changes;
+pub(crate) mod changes;
 mod docker_save;
 mod oci;
 pub mod tarball;

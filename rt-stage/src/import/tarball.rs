@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use super::changes;
 use crate::compression::{self, Compression};
-use crate::digest::{HashingReader, HashingWriter};
+use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::image_config::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::ingest::{self, BlobSource, ManifestBlob, Names, Outcome};
@@ -36,6 +36,47 @@ pub fn import(
     }
     let mut staging = Staging::new(store)?;
 
+    let (layer, diff_id, entries) = stage_layer(&mut staging, input, progress)?;
+    if entries == 0 {
+        return Err(Error::invalid("import", "the input holds no tar entries"));
+    }
+    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let config = ImageConfig {
+        created: Some(created.clone()),
+        architecture: opts.platform.architecture.clone(),
+        os: opts.platform.os.clone(),
+        variant: opts.platform.variant.clone(),
+        config: Some(container),
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![diff_id],
+        },
+        history: vec![History {
+            created: Some(created),
+            created_by: Some("rt-stage import".into()),
+            comment: opts.message.clone(),
+            empty_layer: false,
+        }],
+        ..Default::default()
+    };
+    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::json("config", e))?;
+    ingest::stage_bytes(&mut staging, &config_bytes)?;
+    let manifest = ManifestBlob::oci(&config_bytes, vec![layer])?;
+    let names = Names {
+        names: opts.name.iter().map(|n| n.to_string()).collect(),
+        repo_digests: Vec::new(),
+    };
+    ingest::ingest(staging, &mut Staged, &manifest, names, progress)
+}
+
+/// Stores a layer tar (plain, gzip or zstd) given as a stream: the blob copied as is and
+/// hashed on the way, then unpacked once, which also yields its diff-id. Shared by
+/// `import` and `commit`.
+pub(crate) fn stage_layer(
+    staging: &mut Staging<'_>,
+    input: impl Read,
+    progress: &Progress,
+) -> Result<(Descriptor, Digest, u64)> {
     // The blob: copied as given, hashed on the way.
     let incoming = staging.scratch("incoming");
     let bar = progress.bytes("import", "Copying", 0);
@@ -61,9 +102,6 @@ pub fn import(
     );
     let stats = layer::apply(&mut tar, &dir, Target::Overlay)?;
     let (diff_id, _) = tar.finish().map_err(|e| ingest::read_error(e, "input"))?;
-    if stats.entries == 0 {
-        return Err(Error::invalid("import", "the input holds no tar entries"));
-    }
     staging.layer_done(
         dir,
         &LayerRecord {
@@ -73,38 +111,15 @@ pub fn import(
         },
     )?;
 
-    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let config = ImageConfig {
-        created: Some(created.clone()),
-        architecture: opts.platform.architecture.clone(),
-        os: opts.platform.os.clone(),
-        variant: opts.platform.variant.clone(),
-        config: Some(container),
-        rootfs: RootFs {
-            kind: "layers".into(),
-            diff_ids: vec![diff_id],
-        },
-        history: vec![History {
-            created: Some(created),
-            created_by: Some("rt-stage import".into()),
-            comment: opts.message.clone(),
-            empty_layer: false,
-        }],
-        ..Default::default()
-    };
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::json("config", e))?;
-    ingest::stage_bytes(&mut staging, &config_bytes)?;
-    let layer = Descriptor::new(kind.layer_media_type(), blob_digest, blob_size);
-    let manifest = ManifestBlob::oci(&config_bytes, vec![layer])?;
-    let names = Names {
-        names: opts.name.iter().map(|n| n.to_string()).collect(),
-        repo_digests: Vec::new(),
-    };
-    ingest::ingest(staging, &mut Staged, &manifest, names, progress)
+    Ok((
+        Descriptor::new(kind.layer_media_type(), blob_digest, blob_size),
+        diff_id,
+        stats.entries,
+    ))
 }
 
 /// Everything is staged already; ingest never needs to fetch.
-struct Staged;
+pub(crate) struct Staged;
 
 impl BlobSource for Staged {
     fn name(&self) -> String {

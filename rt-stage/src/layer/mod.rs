@@ -12,6 +12,7 @@
 //! [`safe_fs`]; an entry that would land outside the directory fails the whole layer.
 
 mod metadata;
+pub mod pack;
 pub mod safe_fs;
 
 use std::collections::HashSet;

@@ -83,7 +83,8 @@ impl Locked {
         let lock = lock_file(&dir.join("network.lock"))?;
         let path = dir.join("network.json");
         let ipam = match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::json(path.display().to_string(), e))?,
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::json(path.display().to_string(), e))?,
             Err(e) if e.kind() == ErrorKind::NotFound => Ipam::default(),
             Err(e) => return Err(e).at("read", &path),
         };
@@ -135,8 +136,7 @@ fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
 /// The first candidate /24 that no route of the host overlaps (the default route
 /// aside: it covers everything and shadows nothing).
 pub fn choose_subnet() -> Result<Ipv4Addr> {
-    let routes: Vec<(Ipv4Addr, u8)> =
-        host_routes()?.into_iter().filter(|r| r.1 > 0).collect();
+    let routes: Vec<(Ipv4Addr, u8)> = host_routes()?.into_iter().filter(|r| r.1 > 0).collect();
     let candidates = (0..=255u8)
         .map(|n| Ipv4Addr::new(172, 29, n, 0))
         .chain((0..=255u8).map(|n| Ipv4Addr::new(10, 213, n, 0)));

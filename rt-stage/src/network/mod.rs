@@ -156,7 +156,8 @@ fn resolve_links(store: &Store, c: &Container) -> Result<Vec<LinkEntry>> {
     for l in &c.host.links {
         let target = store.find_container(&l.container)?;
         let state = store.container_state(&target.id)?;
-        let ep = state.endpoint.filter(|_| state.is_running()).ok_or_else(|| {
+        let running = state.is_running();
+        let ep = state.endpoint.filter(|_| running).ok_or_else(|| {
             Error::Usage(format!(
                 "Cannot link to a non running container: /{} AS /{}/{}",
                 target.name, c.name, l.alias
@@ -256,7 +257,11 @@ fn claim_ports(ipam: &Ipam, wanted: &[PortBinding]) -> Result<Vec<PortBinding>> 
 fn reclaim_stale(ipam: &mut Ipam) {
     let (stale, live): (Vec<Allocation>, Vec<Allocation>) =
         ipam.allocations.drain(..).partition(|a| {
-            !a.store.join("containers").join(&a.container).join(RECORD).is_file()
+            !a.store
+                .join("containers")
+                .join(&a.container)
+                .join(RECORD)
+                .is_file()
         });
     ipam.allocations = live;
     if stale.is_empty() {
@@ -264,7 +269,10 @@ fn reclaim_stale(ipam: &mut Ipam) {
     }
     if let Ok(mut nl) = Netlink::open() {
         for a in stale {
-            tracing::debug!("reclaiming the address of vanished container {}", a.container);
+            tracing::debug!(
+                "reclaiming the address of vanished container {}",
+                a.container
+            );
             let _ = nl.delete_link(&a.veth);
         }
     }

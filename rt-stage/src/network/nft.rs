@@ -20,9 +20,8 @@ pub const TABLE: &str = "rt_stage";
 
 /// `nft` is on PATH: rules are kept in line with the allocations.
 pub fn installed() -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| d.join("nft").is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("nft").is_file()))
 }
 
 /// New containers get nftables rules, unless RT_STAGE_NO_NFT is set: then (as where
@@ -93,7 +92,9 @@ pub fn apply(script: &str) -> Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()))
+        Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     }
 }
 
@@ -121,8 +122,17 @@ mod tests {
         };
         let s = render("rt-stage0", &[a]);
         assert!(s.contains("fib daddr type local tcp dport 8080 dnat to 172.29.0.2:80 comment \"0123456789ab\""), "{s}");
-        assert!(s.contains("ip daddr 127.0.0.1 udp dport 5353 dnat to 172.29.0.2:53"), "{s}");
-        assert!(s.contains("iifname \"rt-stage0\" oifname != \"rt-stage0\" drop"), "{s}");
-        assert!(s.starts_with("table ip rt_stage\ndelete table ip rt_stage\n"), "{s}");
+        assert!(
+            s.contains("ip daddr 127.0.0.1 udp dport 5353 dnat to 172.29.0.2:53"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"rt-stage0\" oifname != \"rt-stage0\" drop"),
+            "{s}"
+        );
+        assert!(
+            s.starts_with("table ip rt_stage\ndelete table ip rt_stage\n"),
+            "{s}"
+        );
     }
 }

@@ -97,7 +97,11 @@ impl FromStr for PortBinding {
                 ip.parse()
                     .map_err(|_| bad(&format!("{ip:?} is not an IPv4 address")))?
             },
-            host_port: if host.is_empty() { 0 } else { port(host, false)? },
+            host_port: if host.is_empty() {
+                0
+            } else {
+                port(host, false)?
+            },
             container_port: port(container, false)?,
             proto,
         })
@@ -139,13 +143,24 @@ mod tests {
     #[test]
     fn parses_docker_forms() {
         let p: PortBinding = "8080:80".parse().unwrap();
-        assert_eq!((p.host_port, p.container_port, p.proto), (8080, 80, Proto::Tcp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (8080, 80, Proto::Tcp)
+        );
         assert_eq!(p.to_string(), "0.0.0.0:8080->80/tcp");
         let p: PortBinding = "127.0.0.1:53:5353/udp".parse().unwrap();
         assert_eq!(p.to_string(), "127.0.0.1:53->5353/udp");
         let p: PortBinding = "80".parse().unwrap();
         assert_eq!(p.host_port, 0);
-        for bad in ["", "x:80", "80:0", "1:2:3:4", "80/sctp", "host:80:80", "70000:80"] {
+        for bad in [
+            "",
+            "x:80",
+            "80:0",
+            "1:2:3:4",
+            "80/sctp",
+            "host:80:80",
+            "70000:80",
+        ] {
             assert!(bad.parse::<PortBinding>().is_err(), "{bad} accepted");
         }
     }

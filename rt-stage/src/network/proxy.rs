@@ -28,8 +28,7 @@ pub fn start(bindings: &[PortBinding], target: Ipv4Addr) -> Result<()> {
     for b in bindings {
         let addr = listen_addr(b);
         let to = SocketAddrV4::new(target, b.container_port);
-        let bind_err =
-            |e: io::Error| Error::Network(format!("userland proxy: listen {addr}: {e}"));
+        let bind_err = |e: io::Error| Error::Network(format!("userland proxy: listen {addr}: {e}"));
         match b.proto {
             Proto::Tcp => {
                 let l = TcpListener::bind(addr).map_err(bind_err)?;
@@ -47,7 +46,8 @@ pub fn start(bindings: &[PortBinding], target: Ipv4Addr) -> Result<()> {
 fn serve_tcp(l: TcpListener, to: SocketAddrV4) {
     for client in l.incoming().flatten() {
         thread::spawn(move || {
-            let Ok(upstream) = TcpStream::connect_timeout(&to.into(), Duration::from_secs(5)) else {
+            let Ok(upstream) = TcpStream::connect_timeout(&to.into(), Duration::from_secs(5))
+            else {
                 return;
             };
             relay(client, upstream);
@@ -81,7 +81,7 @@ fn serve_udp(s: UdpSocket, to: SocketAddrV4) {
         let Ok((n, client)) = s.recv_from(&mut buf) else {
             return;
         };
-        if !upstreams.contains_key(&client) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = upstreams.entry(client) {
             let Ok(u) = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)) else {
                 continue;
             };
@@ -99,7 +99,7 @@ fn serve_udp(s: UdpSocket, to: SocketAddrV4) {
                     }
                 }
             });
-            upstreams.insert(client, u);
+            slot.insert(u);
         }
         if let Some(u) = upstreams.get(&client) {
             let _ = u.send(&buf[..n]);

@@ -79,7 +79,9 @@ impl Store {
     pub fn volume(&self, name: &str) -> Result<Volume> {
         let p = self.volume_dir(name)?.join(RECORD);
         match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e)),
+            Ok(b) => {
+                serde_json::from_slice(&b).map_err(|e| Error::json(p.display().to_string(), e))
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NoSuchVolume(name.to_string())),
             Err(e) => Err(e).at("read", &p),
         }
@@ -94,7 +96,11 @@ impl Store {
         };
         let mut out = Vec::new();
         for e in entries {
-            let name = e.at("read", &dir)?.file_name().to_string_lossy().into_owned();
+            let name = e
+                .at("read", &dir)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
             if let Ok(v) = self.volume(&name) {
                 out.push(v);
             }

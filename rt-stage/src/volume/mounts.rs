@@ -24,7 +24,8 @@ pub struct Requested {
 fn destination(s: &str, spec: &str) -> Result<String> {
     let p = Path::new(s);
     let clean = p.is_absolute()
-        && p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        && p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
         && p.components().count() > 1;
     if !clean {
         return Err(Error::Usage(format!(
@@ -55,7 +56,11 @@ fn parse_volume(store: &Store, spec: &str) -> Result<MountPoint> {
         [d] => (None, *d, None),
         [s, d] => (Some(*s), *d, None),
         [s, d, o] => (Some(*s), *d, Some(*o)),
-        _ => return Err(Error::Usage(format!("invalid volume specification: {spec:?}"))),
+        _ => {
+            return Err(Error::Usage(format!(
+                "invalid volume specification: {spec:?}"
+            )))
+        }
     };
     let destination = destination(dest, spec)?;
     let rw = rw_option(opts, spec)?;
@@ -111,11 +116,24 @@ fn parse_tmpfs(spec: &str) -> Result<MountPoint> {
     for o in &options {
         let key = o.split('=').next().unwrap_or("");
         let known = [
-            "size", "mode", "uid", "gid", "nr_inodes", "ro", "rw", "noexec", "exec", "nosuid",
-            "suid", "nodev", "dev",
+            "size",
+            "mode",
+            "uid",
+            "gid",
+            "nr_inodes",
+            "ro",
+            "rw",
+            "noexec",
+            "exec",
+            "nosuid",
+            "suid",
+            "nodev",
+            "dev",
         ];
         if !known.contains(&key) {
-            return Err(Error::Usage(format!("invalid tmpfs option {o:?} in {spec:?}")));
+            return Err(Error::Usage(format!(
+                "invalid tmpfs option {o:?} in {spec:?}"
+            )));
         }
     }
     Ok(MountPoint {
@@ -138,7 +156,10 @@ pub fn plan(store: &Store, req: &Requested, image_volumes: &[String]) -> Result<
         if seen.insert(m.destination.clone()) {
             out.push(m);
         } else if explicit {
-            return Err(Error::Usage(format!("Duplicate mount point: {}", m.destination)));
+            return Err(Error::Usage(format!(
+                "Duplicate mount point: {}",
+                m.destination
+            )));
         }
         Ok(())
     };
@@ -154,10 +175,22 @@ pub fn plan(store: &Store, req: &Requested, image_volumes: &[String]) -> Result<
             _ => (from.as_str(), None),
         };
         let source = store.find_container(name)?;
-        for m in source.mounts.into_iter().filter(|m| m.kind != MountKind::Tmpfs) {
+        for m in source
+            .mounts
+            .into_iter()
+            .filter(|m| m.kind != MountKind::Tmpfs)
+        {
             let rw = mode.unwrap_or(m.rw);
             // Shared, not owned: removing this container leaves them alone.
-            add(MountPoint { rw, anonymous: false, ..m }, &mut out, false)?;
+            add(
+                MountPoint {
+                    rw,
+                    anonymous: false,
+                    ..m
+                },
+                &mut out,
+                false,
+            )?;
         }
     }
     for v in image_volumes {
@@ -179,18 +212,32 @@ pub fn plan(store: &Store, req: &Requested, image_volumes: &[String]) -> Result<
 }
 
 /// Creates the volumes the plan names (a name for each anonymous one) and fills in
-/// their sources. Call with the containers lock held.
-pub fn realize(store: &Store, planned: Vec<MountPoint>) -> Result<Vec<MountPoint>> {
+/// their sources; also returns the names of the volumes it created, for the caller to
+/// remove should it fail later. Call with the containers lock held.
+pub fn realize(store: &Store, planned: Vec<MountPoint>) -> Result<(Vec<MountPoint>, Vec<String>)> {
     let mut out = Vec::new();
+    let mut created: Vec<String> = Vec::new();
     for mut m in planned {
         if m.kind == MountKind::Volume {
-            let v = store.create_volume(m.name.as_deref())?;
+            let existed = m.name.as_deref().is_some_and(|n| store.volume(n).is_ok());
+            let v = match store.create_volume(m.name.as_deref()) {
+                Ok(v) => v,
+                Err(e) => {
+                    for n in &created {
+                        let _ = store.remove_volume_locked(n, true);
+                    }
+                    return Err(e);
+                }
+            };
+            if !existed {
+                created.push(v.name.clone());
+            }
             m.source = store.volume_data(&v.name)?;
             m.name = Some(v.name);
         }
         out.push(m);
     }
-    Ok(out)
+    Ok((out, created))
 }
 
 #[cfg(test)]
@@ -203,25 +250,41 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let host = dir.path().join("host");
         let m = parse_volume(&store, &format!("{}:/data:ro", host.display())).unwrap();
-        assert_eq!((m.kind, m.rw, m.destination.as_str()), (MountKind::Bind, false, "/data"));
+        assert_eq!(
+            (m.kind, m.rw, m.destination.as_str()),
+            (MountKind::Bind, false, "/data")
+        );
         assert!(host.is_dir(), "bind source created");
         let m = parse_volume(&store, "www:/www").unwrap();
-        assert_eq!((m.kind, m.name.as_deref(), m.rw), (MountKind::Volume, Some("www"), true));
+        assert_eq!(
+            (m.kind, m.name.as_deref(), m.rw),
+            (MountKind::Volume, Some("www"), true)
+        );
         let m = parse_volume(&store, "/cache/").unwrap();
         assert!(m.anonymous && m.destination == "/cache");
-        for bad in ["www:rel", "www:/", "a:/b:c:d", "www:/x:rx", "x:/a/../b", "b@d:/x"] {
+        for bad in [
+            "www:rel",
+            "www:/",
+            "a:/b:c:d",
+            "www:/x:rx",
+            "x:/a/../b",
+            "b@d:/x",
+        ] {
             assert!(parse_volume(&store, bad).is_err(), "{bad} accepted");
         }
         let t = parse_tmpfs("/run:size=64k,mode=1777").unwrap();
         assert_eq!(t.options, ["size=64k", "mode=1777"]);
         assert!(parse_tmpfs("/run:bogus=1").is_err());
         let req = Requested {
-            volumes: vec!["a:/x".into(), "b:/x".into()],
+            volumes: vec!["aa:/x".into(), "bb:/x".into()],
             ..Default::default()
         };
-        assert!(plan(&store, &req, &[]).unwrap_err().to_string().contains("Duplicate mount point: /x"));
+        assert!(plan(&store, &req, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("Duplicate mount point: /x"));
         let req = Requested {
-            volumes: vec!["a:/x".into()],
+            volumes: vec!["aa:/x".into()],
             ..Default::default()
         };
         let p = plan(&store, &req, &["/x".into(), "/y".into()]).unwrap();

@@ -4,6 +4,7 @@
 //! Every network address used is 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod containers;
 pub mod fake_registry;
 pub mod images;
 pub mod real_registry;
@@ -32,13 +33,23 @@ impl Stage {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rt-stage"))
-            .arg("--root")
+        self.run_env(args, &[])
+    }
+
+    /// rt-stage with extra environment variables (and $RT set to the rt built here).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rt-stage"));
+        cmd.arg("--root")
             .arg(&self.root)
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run rt-stage")
+            .stdin(Stdio::null());
+        if let Some(rt) = rt_binary() {
+            cmd.env("RT", rt);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        output_within(&mut cmd, 120)
     }
 
     /// Runs and expects success; returns stdout.
@@ -119,6 +130,24 @@ impl Stage {
             .lines()
             .map(String::from)
             .collect()
+    }
+}
+
+/// Every container of the store force-removed with its anonymous volumes, then every
+/// volume: a failing test leaves no container, mount or network device behind.
+impl Drop for Stage {
+    fn drop(&mut self) {
+        if !self.root.join("containers").is_dir() {
+            return;
+        }
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", "-v", id]);
+        }
+        let vols = self.run(&["volume", "ls", "-q"]);
+        for v in String::from_utf8_lossy(&vols.stdout).lines() {
+            let _ = self.run(&["volume", "rm", "-f", v]);
+        }
     }
 }
 
