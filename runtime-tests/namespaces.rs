@@ -195,3 +195,11 @@ fn join_uts_namespace_of_another_container() {
     second.remove("/hostname").add_namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
     assert_eq!(second.run().ok().stdout, "first-box\n");
 }
+
+/// runc and crun bring up `lo` of a new network namespace: 127.0.0.1 works.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let out = Container::new(&["cat", "/sys/class/net/lo/flags"]).run().ok();
+    let flags = u32::from_str_radix(out.stdout.trim().trim_start_matches("0x"), 16).expect("flags");
+    assert_eq!(flags & 1, 1, "lo is down: {out}");
+}

@@ -15,7 +15,8 @@
 //!    which credentials the other joins are checked against.
 //! 3. **Become root of a new user namespace** (setresuid 0 once mapped), and
 //!    create the cgroup namespace: it is rooted at the cgroup its creator is
-//!    in, so it must come after 1 (clone cannot create it).
+//!    in, so it must come after 1 (clone cannot create it). Bring up `lo` of
+//!    a new network namespace.
 //! 4. **Open the host /proc**, checked to be procfs, before any container
 //!    mount can shadow it.
 //! 5. **Rootfs and mounts**: propagation cut from the host first, then the
@@ -210,6 +211,11 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     }
     if ns.creates(LinuxNamespaceType::Cgroup) {
         nix::sched::unshare(clone_flag(LinuxNamespaceType::Cgroup)).ctx(|| "cannot create the cgroup namespace")?;
+    }
+    // A new network namespace starts with `lo` down; runc and crun bring it
+    // up, and programs expect 127.0.0.1 to work.
+    if ns.creates(LinuxNamespaceType::Network) {
+        syscall::set_interface_up("lo").ctx(|| "cannot bring up lo")?;
     }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());
