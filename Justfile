@@ -28,11 +28,13 @@ build:
     cargo build --release --bin rt
 
 # Second part (scripts/stage-demo.sh): rt-stage imports a busybox image, pushes it to a
-# registry on 127.0.0.1, removes it, pulls it back and runs it with rt; nothing is left.
-# Build a busybox bundle and walk a container through its lifecycle; then an image through a registry.
+# registry on 127.0.0.1, removes it, pulls it back and runs it with rt; then runs a web
+# server from a named volume on the host's 127.0.0.1:8080 (curl), reaches it from a second
+# container by its link alias, and removes everything; nothing is left.
+# Build a busybox bundle and walk a container through its lifecycle; then images and containers with rt-stage.
 demo: deps stage-deps build
     scripts/demo.sh target/release/rt
-    cargo build --release --bin rt-stage
+    cargo build --release -p rt-stage
     scripts/stage-demo.sh target/release/rt-stage target/release/rt
 
 # Every test: unit tests, the runtime tests that run real containers, the
@@ -122,8 +124,9 @@ conformance *tests: deps
     scripts/conformance/run.sh {{tests}}
 
 # The package's service is masked first: it would listen on :5000 on every address;
-# the tests and the demo start their own registry on 127.0.0.1 only.
-# Install Debian's docker-registry for rt-stage's registry tests and demo.
+# the tests and the demo start their own registry on 127.0.0.1 only. nftables and curl:
+# published ports (rt-stage's own table `ip rt_stage`) and the demo's request to them.
+# Install Debian's docker-registry, nftables and curl for rt-stage's tests and demo.
 stage-deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -133,9 +136,18 @@ stage-deps:
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
     fi
+    missing=()
+    for p in nftables curl; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
 
 # Registries: a fake one and docker-registry, both on 127.0.0.1; a pulled image is run with rt.
-# rt-stage's tests alone: images, layer store, registries.
+# Containers: overlay (and the copy fallback), volumes, the bridge and published ports.
+# rt-stage's tests alone: images, layer store, registries, containers, volumes, networking.
 test-stage: deps stage-deps
     cargo build --bin rt
     cargo test -p rt-stage -- --test-threads=4

@@ -430,3 +430,39 @@ pub fn set_interface_up(name: &str) -> nix::Result<()> {
     // SAFETY: as above; the kernel only reads `req`.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
+
+/// clone3(2) with fork semantics (no new stack) and, when `cgroup` is given,
+/// CLONE_INTO_CGROUP: the child is born in that cgroup2 directory, without
+/// the migration (and its global lock) that writing cgroup.procs costs.
+pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result<Forked> {
+    /// The kernel's `struct clone_args` up to `cgroup` (size 88).
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid clone_args of the size passed; with no stack
+    // the child continues on a copy of ours, as with fork. The caller is
+    // single-threaded (see `clone_process`).
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}

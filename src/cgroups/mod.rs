@@ -329,6 +329,17 @@ impl CgroupPaths {
         stats::read(self)
     }
 
+    /// The container's directories in v1 hierarchies.
+    pub fn v1_dirs(&self) -> Vec<&PathBuf> {
+        self.dirs.iter().filter(|d| self.controllers.values().any(|c| c == *d)).collect()
+    }
+
+    /// The container's directory in the cgroup2 hierarchy (the unified
+    /// hierarchy of a hybrid host, or the only one of a v2 host).
+    pub fn v2_dir(&self) -> Option<&PathBuf> {
+        self.dirs.iter().find(|d| !self.controllers.values().any(|c| c == *d))
+    }
+
     /// Move `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         for dir in &self.dirs {

@@ -141,7 +141,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
-    let namespaces_cgroup = namespaces.creates(LinuxNamespaceType::Cgroup);
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped = init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
     let args = InitArgs {
@@ -155,10 +154,22 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         namespaces,
+        cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
         cgroups: cg,
     };
 
-    let pid = match syscall::clone_process(flags).ctx(|| "cannot clone the container process")? {
+    // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
+    // with processes of its own, an old kernel), rt moves it after clone.
+    let into = match st.cgroups.v2_dir() {
+        Some(dir) => Some(cgroup_dir_fd(dir)?),
+        None => None,
+    };
+    let forked = match into.as_ref().map(|fd| syscall::clone3_process(flags as u64, Some(std::os::fd::AsFd::as_fd(fd)))) {
+        Some(Ok(f)) => Ok((f, true)),
+        _ => syscall::clone_process(flags).map(|f| (f, false)),
+    };
+    let (forked, born_in_cgroup) = forked.ctx(|| "cannot clone the container process")?;
+    let pid = match forked {
         Forked::Child => {
             // The lock's open file description is shared with the parent:
             // keeping it here would hold the container lock until exec,
@@ -187,21 +198,16 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             store.save(&st)?;
         }
     }
-    // The first v1 cgroup migration waits for an RCU grace period (several
-    // ms): unless the init must create a cgroup namespace (rooted where it
-    // stands), it is moved while it sets up its mounts, and is in its
-    // cgroup before the hooks point answers (init step 6).
-    let join_first = namespaces_cgroup;
-    if join_first {
-        st.cgroups.add_process(pid.as_raw())?;
+    // The init joins its v1 cgroups itself (init step 1).
+    if !born_in_cgroup {
+        if let Some(dir) = st.cgroups.v2_dir() {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
+        }
     }
     if new_userns {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     tell(&parent_end, &Msg::Go)?;
-    if !join_first {
-        st.cgroups.add_process(pid.as_raw())?;
-    }
     if let Some(linux) = st.config.linux() {
         if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
             crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
@@ -250,6 +256,16 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
         },
         e => e,
     })
+}
+
+/// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
+fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
+    Ok(f.into())
 }
 
 /// The directories `cg.create()` is about to make: each missing leaf and

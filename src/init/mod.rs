@@ -5,10 +5,13 @@
 //! order, which is written here and nowhere else. Each step says why it sits
 //! where it does.
 //!
-//! 1. **Wait for the parent.** It writes our uid/gid maps (nothing
-//!    privileged works before them) and moves us into the container's
-//!    cgroup: before Go when we create a cgroup namespace (step 3),
-//!    otherwise while we do step 5, finished by the time step 6 answers.
+//! 1. **Wait for the parent**, which writes our uid/gid maps (nothing
+//!    privileged works before them), **then join the container's v1
+//!    cgroups** by writing `0` to their `tasks` files: a thread moving
+//!    itself skips the kernel's global threadgroup lock, whose first writer
+//!    waits for an RCU grace period. We were born in the cgroup2 directory
+//!    (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
+//!    container, and step 3's cgroup namespace is rooted there.
 //!    Then compile linux.seccomp, so that a bad profile fails `create`
 //!    before any setup; the filter goes in at 11 or 18.
 //! 2. **Join namespaces by path**, the user namespace first: it decides
@@ -137,6 +140,9 @@ pub struct InitArgs {
     /// Idmapped copies of the bind mounts that ask for one, made on the
     /// host by `create` (see `idmap`).
     pub idmapped: Vec<Idmapped>,
+    /// `tasks` files of the container's v1 cgroups, which init joins itself
+    /// (step 1).
+    pub cgroup_tasks: Vec<PathBuf>,
 }
 
 /// Run the container's init; never returns.
@@ -200,6 +206,13 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     expect(&a.sync, Msg::Go)?;
     if rootless_maps {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
+    }
+    // A thread that moves itself (`0` into a v1 `tasks` file) skips the
+    // kernel's global threadgroup lock, whose first writer waits for an RCU
+    // grace period (~10 ms here): init joins its v1 cgroups itself. It was
+    // born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP).
+    for tasks in &a.cgroup_tasks {
+        std::fs::write(tasks, "0").ctx(|| format!("cannot join cgroup {}", tasks.display()))?;
     }
     let mut seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
     steps.enter("join-namespaces")?;

@@ -1,7 +1,6 @@
 //! run, create, start, ps, stop, kill, rm, exec, logs, restart, commit, and the hidden
 //! `monitor` a detached container runs under.
 
-use std::io::{self, Write};
 use std::time::Duration;
 
 use clap::Args;
@@ -395,8 +394,4 @@ pub fn inspect_one(e: &Engine, q: &str) -> Result<Option<serde_json::Value>> {
         Err(Error::NoSuchContainer(_)) => Ok(None),
         Err(err) => Err(err),
     }
-}
-
-pub fn flush() {
-    let _ = io::stdout().flush();
 }

@@ -118,6 +118,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             cli.debug,
         ))
     };
+    // Commands that only read the store work without rt installed.
+    let reader = || {
+        let bin = runtime::locate(cli.rt.as_deref()).unwrap_or_else(|_| PathBuf::from("rt"));
+        Engine::new(&store, bin, cli.storage_driver, cli.debug)
+    };
     let done = |r: Result<()>| r.map(|()| 0);
     match cli.command {
         Command::Load(a) => done(images::load(&store, a)),
@@ -126,7 +131,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Tag(a) => done(images::tag(&store, a)),
         Command::Rmi(a) => done(images::rmi(&store, a)),
         Command::Prune(a) => done(images::prune(&store, a)),
-        Command::Inspect(a) => inspect(&store, cli.rt.as_deref(), cli.storage_driver, a),
+        Command::Inspect(a) => inspect(&reader(), a),
         Command::Unpack(a) => done(images::unpack(&store, a)),
         Command::Pull(a) => done(registry::pull(&store, a)),
         Command::Push(a) => done(registry::push(&store, a)),
@@ -137,12 +142,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Run(a) => containers::run(&engine()?, a),
         Command::Create(a) => containers::create(&engine()?, a),
         Command::Start(a) => containers::start(&engine()?, a),
-        Command::Ps(a) => containers::ps(&engine()?, a),
+        Command::Ps(a) => containers::ps(&reader(), a),
         Command::Stop(a) => containers::stop(&engine()?, a),
         Command::Kill(a) => containers::kill(&engine()?, a),
         Command::Rm(a) => containers::rm(&engine()?, a),
         Command::Exec(a) => containers::exec(&engine()?, a),
-        Command::Logs(a) => containers::logs(&engine()?, a),
+        Command::Logs(a) => containers::logs(&reader(), a),
         Command::Restart(a) => containers::restart(&engine()?, a),
         Command::Commit(a) => containers::commit(&engine()?, a),
         Command::Monitor(a) => containers::monitor(&engine()?, a),
@@ -150,22 +155,14 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 /// Containers first, then images, each argument in turn, as Docker's `inspect`.
-fn inspect(
-    store: &Store,
-    rt: Option<&std::path::Path>,
-    driver: DriverChoice,
-    a: images::InspectArgs,
-) -> Result<i32> {
-    // Looking at a container needs no runtime: any path will do if none is found.
-    let bin = runtime::locate(rt).unwrap_or_else(|_| PathBuf::from("rt"));
-    let e = Engine::new(store, bin, driver, false);
-    let records = store.records()?;
+fn inspect(e: &Engine, a: images::InspectArgs) -> Result<i32> {
+    let records = e.store.records()?;
     let mut out = Vec::new();
     for q in &a.images {
-        match containers::inspect_one(&e, q)? {
+        match containers::inspect_one(e, q)? {
             Some(v) => out.push(v),
             None => match records.get(q) {
-                Ok(img) => out.push(images::inspect_one(store, img)?),
+                Ok(img) => out.push(images::inspect_one(e.store, img)?),
                 Err(Error::NoSuchImage(_)) => {
                     return Err(Error::Usage(format!("No such object: {q}")))
                 }
@@ -175,6 +172,5 @@ fn inspect(
     }
     let text = serde_json::to_string_pretty(&out).map_err(|e| Error::json("inspect", e))?;
     println!("{text}");
-    containers::flush();
     Ok(0)
 }

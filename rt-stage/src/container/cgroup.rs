@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::network::ipam::RUN_DIR;
+use crate::store::open_lock_file;
 
 const PARENT: &str = "rt-stage";
 
@@ -20,13 +21,7 @@ fn lock_path() -> Result<PathBuf> {
 }
 
 fn open_lock() -> Result<File> {
-    let p = lock_path()?;
-    File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .at("open", &p)
+    open_lock_file(&lock_path()?)
 }
 
 /// Held (shared) while rt creates a container's cgroups.

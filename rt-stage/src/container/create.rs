@@ -154,7 +154,10 @@ pub fn create(e: &Engine, o: &CreateOptions) -> Result<Container> {
             }
             n.to_string()
         }
-        None => record::random_name(&id),
+        None => {
+            let taken: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+            record::random_name(&id, &taken)
+        }
     };
     if let Some(other) = all.iter().find(|c| c.name == name) {
         return Err(Error::Usage(format!(

@@ -322,8 +322,9 @@ impl Running {
                 if let Some(c) = self.reap() {
                     code = Some(c);
                     exited_at = Some(Instant::now());
-                } else if !record::process_alive(self.pid.as_raw(), 0) {
-                    // Not our child after all (reparenting failed): status unknown.
+                } else if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+                    // Gone without our reaping it (a zombie child of ours still has
+                    // its /proc entry): not our child after all, status unknown.
                     code = Some(255);
                     exited_at = Some(Instant::now());
                 }

@@ -14,6 +14,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::network::{Link, NetworkMode, PortBinding};
+pub use crate::store::lock_file;
 use crate::store::Store;
 
 pub const RECORD: &str = "container.json";
@@ -197,8 +198,9 @@ pub fn new_id() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// A name when none is given: adjective_scientist, as Docker's are.
-pub fn random_name(id: &str) -> String {
+/// A name when none is given: adjective_scientist, as Docker's are, picked by bytes of
+/// the id; one not in `taken` (with part of the id appended if all picks are).
+pub fn random_name(id: &str, taken: &[&str]) -> String {
     const LEFT: [&str; 16] = [
         "admiring", "brave", "calm", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
         "keen", "lucid", "modest", "nifty", "quirky", "serene", "vibrant",
@@ -207,10 +209,26 @@ pub fn random_name(id: &str) -> String {
         "babbage", "curie", "dijkstra", "euler", "fermi", "goodall", "hopper", "lamport",
         "lovelace", "mccarthy", "noether", "pike", "ritchie", "shannon", "thompson", "turing",
     ];
-    let b = hex::decode(&id[..4.min(id.len())]).unwrap_or_default();
-    let l = b.first().copied().unwrap_or(0) as usize % LEFT.len();
-    let r = b.get(1).copied().unwrap_or(0) as usize % RIGHT.len();
-    format!("{}_{}", LEFT[l], RIGHT[r])
+    let bytes = hex::decode(id).unwrap_or_default();
+    let picks = bytes.chunks(2).filter(|p| p.len() == 2).map(|p| {
+        format!(
+            "{}_{}",
+            LEFT[p[0] as usize % LEFT.len()],
+            RIGHT[p[1] as usize % RIGHT.len()]
+        )
+    });
+    let mut first = None;
+    for name in picks {
+        if !taken.contains(&name.as_str()) {
+            return name;
+        }
+        first.get_or_insert(name);
+    }
+    format!(
+        "{}_{}",
+        first.unwrap_or_else(|| "container".into()),
+        &id[..8.min(id.len())]
+    )
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -233,10 +251,24 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
+/// A record is only trusted with the id form rt-stage writes (64 hex digits), which
+/// the rest of the code shortens and puts into names and paths.
+fn checked(c: Container, path: &Path) -> Result<Container> {
+    if c.id.len() == 64 && c.id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(c)
+    } else {
+        Err(Error::invalid(
+            path.display().to_string(),
+            format!("container id {:?}", c.id),
+        ))
+    }
+}
+
 impl Store {
     pub fn container_record(&self, id: &str) -> Result<Container> {
-        read_json(&self.container_dir(id)?.join(RECORD))?
-            .ok_or_else(|| Error::NoSuchContainer(id.to_string()))
+        let p = self.container_dir(id)?.join(RECORD);
+        let c = read_json(&p)?.ok_or_else(|| Error::NoSuchContainer(id.to_string()))?;
+        checked(c, &p)
     }
 
     pub fn save_container_record(&self, c: &Container) -> Result<()> {
@@ -270,7 +302,7 @@ impl Store {
         for e in fs::read_dir(&dir).at("read", &dir)? {
             let p = e.at("read", &dir)?.path().join(RECORD);
             if let Some(c) = read_json::<Container>(&p)? {
-                out.push(c);
+                out.push(checked(c, &p)?);
             }
         }
         out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
@@ -309,16 +341,4 @@ impl Store {
     pub fn lock_container(&self, id: &str) -> Result<File> {
         lock_file(&self.container_dir(id)?.join("lock"))
     }
-}
-
-/// An exclusive flock on `path` (created), released when the file is dropped.
-pub fn lock_file(path: &Path) -> Result<File> {
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .at("open", path)?;
-    f.lock().at("lock", path)?;
-    Ok(f)
 }

@@ -165,14 +165,7 @@ impl Store {
 
     /// Read-modify-write of images.json under images.lock.
     pub fn update_records<T>(&self, f: impl FnOnce(&mut Records) -> Result<T>) -> Result<T> {
-        let lock_path = self.root.join("images.lock");
-        let lock = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .at("open", &lock_path)?;
-        lock.lock().at("lock", &lock_path)?;
+        let _lock = super::lock_file(&self.root.join("images.lock"))?;
         let mut records = self.records()?;
         let out = f(&mut records)?;
         let bytes =

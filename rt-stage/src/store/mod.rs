@@ -66,6 +66,23 @@ pub(crate) fn store_io(
     }
 }
 
+/// A lock file (created if missing, never truncated), not yet locked.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at("open", path)
+}
+
+/// An exclusive flock on `path`, released when the file is dropped.
+pub fn lock_file(path: &Path) -> Result<File> {
+    let f = open_lock_file(path)?;
+    f.lock().at("lock", path)?;
+    Ok(f)
+}
+
 pub struct Store {
     root: PathBuf,
 }
@@ -103,13 +120,7 @@ impl Store {
 
     /// Shared for imports, exclusive for garbage collection (see the module comment).
     fn gc_lock_file(&self) -> Result<File> {
-        let p = self.root.join("gc.lock");
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .at("open", &p)
+        open_lock_file(&self.root.join("gc.lock"))
     }
 
     pub(crate) fn lock_shared(&self) -> Result<File> {
