@@ -344,7 +344,7 @@ fn main() -> ExitCode {
         Err(e) => return parse_failed(&args, e),
     };
     if cli.version {
-        println!("{}", version_text());
+        print_out(&version_text());
         return ExitCode::SUCCESS;
     }
     let format = match cli.log_format {
@@ -378,7 +378,7 @@ fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-v");
     if wants_version && matches!(e.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
-        println!("{}", version_text());
+        print_out(&version_text());
         return ExitCode::SUCCESS;
     }
     if e.use_stderr() {
@@ -445,7 +445,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Start { id } => start::start(&store, &id)?,
         Cmd::Run { args, detach, .. } => return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?),
-        Cmd::State { id } => println!("{}", query::state_json(&store, &id)?),
+        Cmd::State { id } => print_out(&query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {
             let f = match format.as_str() {
                 "table" => query::ListFormat::Table,
@@ -456,7 +456,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
-        Cmd::Features => println!("{}", serde_json::to_string_pretty(&features::features())?),
+        Cmd::Features => print_out(&serde_json::to_string_pretty(&features::features())?),
         Cmd::Exec(a) => return exec_command(&store, a),
         Cmd::Pause { id } => pause::pause(&store, &id)?,
         Cmd::Resume { id } => pause::resume(&store, &id)?,
@@ -578,4 +578,10 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
         ignore_paused: a.ignore_paused,
     };
     Ok(exec::exec(store, opts)?)
+}
+
+/// Print a line to stdout. A reader that has gone (`rt state | grep -q`)
+/// is not an error: the output was not wanted any more.
+fn print_out(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
