@@ -216,21 +216,11 @@ impl Store {
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
-        let dir = self.dir(&state.id);
-        let tmp = dir.join(".state.json.tmp");
         let data = serde_json::to_vec(state)
             .map_err(|e| Error::Init(format!("cannot encode state: {e}")))?;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .ctx(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(&data)
-            .ctx(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, dir.join(STATE_FILE))
-            .ctx(|| format!("cannot replace state of {}", state.id))
+        // The state lives on a tmpfs (/run) and dies with the machine:
+        // atomic is enough, durable is not needed.
+        write_atomic(&self.dir(&state.id).join(STATE_FILE), &data, false)
     }
 
     /// Remove a container's directory and everything in it.
@@ -264,6 +254,26 @@ impl Store {
         let Ok(f) = File::open(self.dir(id)) else { return false };
         Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err()
     }
+}
+
+/// Replace `path` with `data` so that a reader sees the old or the new
+/// content, never a part (a temp file in the same directory, renamed);
+/// `durable` also fsyncs it first.
+pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .ctx(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(data).ctx(|| format!("cannot write {}", tmp.display()))?;
+    if durable {
+        f.sync_all().ctx(|| format!("cannot write {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
 }
 
 fn lock_dir(dir: &Path) -> Result<Flock<File>> {

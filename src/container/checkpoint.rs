@@ -22,7 +22,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -381,23 +380,9 @@ pub fn page_bytes(dir: &Path) -> u64 {
 /// Write the metadata and a copy of config.json, each atomically.
 fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Init(format!("cannot encode {META_FILE}: {e}")))?;
-    write_atomic(&dir.join(META_FILE), &json)?;
+    crate::state::write_atomic(&dir.join(META_FILE), &json, true)?;
     let config = serde_json::to_vec_pretty(&meta.state.config).map_err(|e| Error::Init(format!("cannot encode config.json: {e}")))?;
-    write_atomic(&dir.join("config.json"), &config)
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .ctx(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(data).ctx(|| format!("cannot write {}", tmp.display()))?;
-    f.sync_all().ctx(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
+    crate::state::write_atomic(&dir.join("config.json"), &config, true)
 }
 
 /// Read an image directory's metadata.
