@@ -457,6 +457,7 @@ impl Container {
         let tmp = self.tmp.take().expect("container tmp");
         let state_dir = self.root.path().join(&self.id);
         problems.extend(residue::problems(&self.id, &state_dir, &self.cgroup_name(), tmp.path(), &self.pids.borrow()));
+        remove_shared_cgroup_parent();
         if residue::mounts_mentioning(tmp.path()).is_empty() {
             let _ = tmp.close();
         } else {
@@ -499,4 +500,15 @@ pub fn host(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
     assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The /rt-test parent is shared by every test's container, so no single
+/// delete may remove it: the last test to finish does (an rmdir fails
+/// harmlessly while other containers are still in it).
+fn remove_shared_cgroup_parent() {
+    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else { return };
+    for e in entries.flatten() {
+        let _ = fs::remove_dir(e.path().join("rt-test"));
+    }
+    let _ = fs::remove_dir("/sys/fs/cgroup/rt-test");
 }
