@@ -16,7 +16,10 @@ fn started(configure: impl FnOnce(&mut Container)) -> (Container, String) {
 #[test]
 fn io_priority() {
     let (_c, pid) = started(|c| {
-        c.set("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 6}));
+        c.set(
+            "/process/ioPriority",
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+        );
     });
     assert_eq!(host("ionice", &["-p", &pid]).trim(), "best-effort: prio 6");
 }
@@ -24,12 +27,19 @@ fn io_priority() {
 #[test]
 fn scheduler_policy_and_nice() {
     let (_c, pid) = started(|c| {
-        c.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 7}));
+        c.set(
+            "/process/scheduler",
+            json!({"policy": "SCHED_BATCH", "nice": 7}),
+        );
     });
     let out = host("chrt", &["-p", &pid]);
     assert!(out.contains("SCHED_BATCH"), "{out}");
     let stat = procfs::read(&format!("/proc/{pid}/stat"));
-    let nice = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(16)).expect("nice field");
+    let nice = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().nth(16))
+        .expect("nice field");
     assert_eq!(nice, "7");
 }
 
@@ -43,14 +53,24 @@ fn personality_linux32() {
 #[test]
 fn exec_cpu_affinity_final() {
     let (c, _) = started(|c| {
-        c.set("/process/execCPUAffinity", json!({"initial": "0", "final": "1"}));
+        c.set(
+            "/process/execCPUAffinity",
+            json!({"initial": "0", "final": "1"}),
+        );
     });
-    assert_eq!(procfs::status_field(&c.proc_file("status"), "Cpus_allowed_list"), "1");
+    assert_eq!(
+        procfs::status_field(&c.proc_file("status"), "Cpus_allowed_list"),
+        "1"
+    );
 }
 
 #[test]
 fn bad_io_priority_is_a_clear_error() {
     let mut c = Container::new(&["true"]);
-    c.set("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 9}));
-    c.create().fails_with("process.ioPriority.priority 9 is not 0-7");
+    c.set(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 9}),
+    );
+    c.create()
+        .fails_with("process.ioPriority.priority 9 is not 0-7");
 }

@@ -32,17 +32,24 @@ fn v1_controllers() -> bool {
 
 /// The container's directory in the hierarchy of `controller`.
 fn cgroup_dir(c: &Container, controller: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup").join(controller).join("rt-test").join(c.cgroup_name())
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join("rt-test")
+        .join(c.cgroup_name())
 }
 
 fn read(c: &Container, controller: &str, file: &str) -> String {
     let path = cgroup_dir(c, controller).join(file);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_string()
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .trim()
+        .to_string()
 }
 
 fn read_u64(c: &Container, controller: &str, file: &str) -> u64 {
     let text = read(c, controller, file);
-    text.parse().unwrap_or_else(|_| panic!("{controller}/{file} holds {text:?}"))
+    text.parse()
+        .unwrap_or_else(|_| panic!("{controller}/{file} holds {text:?}"))
 }
 
 /// major:minor of a real block device (loop devices as a last resort).
@@ -52,7 +59,13 @@ fn block_device() -> (u64, u64) {
         .flatten()
         .filter_map(|e| {
             let loop_dev = e.file_name().to_string_lossy().starts_with("loop");
-            Some((loop_dev, fs::read_to_string(e.path().join("dev")).ok()?.trim().to_string()))
+            Some((
+                loop_dev,
+                fs::read_to_string(e.path().join("dev"))
+                    .ok()?
+                    .trim()
+                    .to_string(),
+            ))
         })
         .collect();
     devs.sort();
@@ -79,19 +92,28 @@ const THROTTLES: [(&str, &str); 4] = [
     ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
     ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
     ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
-    ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+    (
+        "throttleWriteIOPSDevice",
+        "blkio.throttle.write_iops_device",
+    ),
 ];
 
 /// A blockIO object throttling device `(major, minor)` at `rates`, in the
 /// order of [`THROTTLES`].
 fn throttled_block_io((major, minor): (u64, u64), rates: [u64; 4]) -> Value {
-    let lists = THROTTLES.iter().zip(rates).map(|((key, _), rate)| (key.to_string(), json!([{"major": major, "minor": minor, "rate": rate}])));
+    let lists = THROTTLES.iter().zip(rates).map(|((key, _), rate)| {
+        (
+            key.to_string(),
+            json!([{"major": major, "minor": minor, "rate": rate}]),
+        )
+    });
     Value::Object(lists.collect())
 }
 
 fn stats(c: &Container) -> Value {
     let out = c.rt(&["events", "--stats", &c.id]).ok();
-    let line: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("events --stats is not JSON ({e}):\n{out}"));
+    let line: Value = serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("events --stats is not JSON ({e}):\n{out}"));
     assert_eq!(line["type"], "stats", "{line}");
     assert_eq!(line["id"], c.id.as_str(), "{line}");
     line["data"].clone()
@@ -123,7 +145,10 @@ fn resources_are_written_to_every_controller() {
     // Optional here: another hierarchy layout may lack them.
     let hugetlb = Path::new("/sys/fs/cgroup/hugetlb").exists();
     if hugetlb {
-        c.set("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 4 * MIB}]));
+        c.set(
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": "2MB", "limit": 4 * MIB}]),
+        );
     }
     let weight = blkio_weight_file();
     if weight.is_some() {
@@ -132,8 +157,16 @@ fn resources_are_written_to_every_controller() {
     c.start_ok();
     let mut expect = vec![
         ("memory", "memory.limit_in_bytes", (64 * MIB).to_string()),
-        ("memory", "memory.soft_limit_in_bytes", (32 * MIB).to_string()),
-        ("memory", "memory.memsw.limit_in_bytes", (96 * MIB).to_string()),
+        (
+            "memory",
+            "memory.soft_limit_in_bytes",
+            (32 * MIB).to_string(),
+        ),
+        (
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            (96 * MIB).to_string(),
+        ),
         ("memory", "memory.swappiness", "20".into()),
         ("memory", "memory.use_hierarchy", "1".into()),
         ("cpu", "cpu.shares", "512".into()),
@@ -153,20 +186,41 @@ fn resources_are_written_to_every_controller() {
         expect.push(("blkio", file, "300".into()));
     }
     if hugetlb {
-        expect.push(("hugetlb", "hugetlb.2MB.limit_in_bytes", (4 * MIB).to_string()));
+        expect.push((
+            "hugetlb",
+            "hugetlb.2MB.limit_in_bytes",
+            (4 * MIB).to_string(),
+        ));
     }
     for (controller, file, want) in expect {
         assert_eq!(read(&c, controller, file), want, "{controller}/{file}");
     }
     assert!(read(&c, "memory", "memory.oom_control").contains("oom_kill_disable 1"));
     let devices = read(&c, "devices", "devices.list");
-    for rule in ["c 1:11 r", "c 1:3 rwm", "c 1:5 rwm", "c 136:* rwm", "c 5:1 rwm", "c 5:2 rwm", "c *:* m"] {
-        assert!(devices.lines().any(|l| l == rule), "{rule:?} missing from devices.list:\n{devices}");
+    for rule in [
+        "c 1:11 r",
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 136:* rwm",
+        "c 5:1 rwm",
+        "c 5:2 rwm",
+        "c *:* m",
+    ] {
+        assert!(
+            devices.lines().any(|l| l == rule),
+            "{rule:?} missing from devices.list:\n{devices}"
+        );
     }
-    assert!(!devices.contains("a *:*"), "devices are not limited:\n{devices}");
+    assert!(
+        !devices.contains("a *:*"),
+        "devices are not limited:\n{devices}"
+    );
     // The process really is in each controller's cgroup.
     let procs = read(&c, "memory", "cgroup.procs");
-    assert!(procs.lines().any(|p| p == c.pid().to_string()), "init not in the memory cgroup: {procs}");
+    assert!(
+        procs.lines().any(|p| p == c.pid().to_string()),
+        "init not in the memory cgroup: {procs}"
+    );
 }
 
 /// Opens /dev/null, then /dev/loop0 (a harmless block device) for reading
@@ -182,9 +236,15 @@ fn device_rules_are_enforced() {
         return;
     }
     let mut c = Container::sh(LOOP_PROBE);
-    c.push("/linux/resources/devices", json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}));
+    c.push(
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}),
+    );
     for minor in [0, 1] {
-        c.push("/linux/devices", json!({"path": format!("/dev/loop{minor}"), "type": "b", "major": 7, "minor": minor}));
+        c.push(
+            "/linux/devices",
+            json!({"path": format!("/dev/loop{minor}"), "type": "b", "major": 7, "minor": minor}),
+        );
     }
     let out = c.run().ok();
     assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
@@ -198,32 +258,66 @@ fn missing_controllers_fail_clearly() {
     // (field, value, what the single error line must say); each is absent
     // from this kernel or hierarchy layout.
     let mut cases = vec![
-        ("/linux/resources/network", json!({"classID": 1048577}), "no net_cls cgroup hierarchy is mounted"),
-        ("/linux/resources/network", json!({"priorities": [{"name": "lo", "priority": 2}]}), "no net_prio cgroup hierarchy is mounted"),
-        ("/linux/resources/blockIO", json!({"leafWeight": 500}), "blkio.leaf_weight does not exist on this kernel"),
-        ("/linux/resources/unified", json!({"memory.high": "100000000"}), "needs cgroup v2"),
+        (
+            "/linux/resources/network",
+            json!({"classID": 1048577}),
+            "no net_cls cgroup hierarchy is mounted",
+        ),
+        (
+            "/linux/resources/network",
+            json!({"priorities": [{"name": "lo", "priority": 2}]}),
+            "no net_prio cgroup hierarchy is mounted",
+        ),
+        (
+            "/linux/resources/blockIO",
+            json!({"leafWeight": 500}),
+            "blkio.leaf_weight does not exist on this kernel",
+        ),
+        (
+            "/linux/resources/unified",
+            json!({"memory.high": "100000000"}),
+            "needs cgroup v2",
+        ),
     ];
     if blkio_weight_file().is_none() {
-        cases.push(("/linux/resources/blockIO", json!({"weight": 500}), "blkio.weight does not exist on this kernel"));
+        cases.push((
+            "/linux/resources/blockIO",
+            json!({"weight": 500}),
+            "blkio.weight does not exist on this kernel",
+        ));
     }
     if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
-        cases.push(("/linux/resources/hugepageLimits", json!([{"pageSize": "2MB", "limit": 2097152}]), "no hugetlb cgroup hierarchy is mounted"));
+        cases.push((
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": "2MB", "limit": 2097152}]),
+            "no hugetlb cgroup hierarchy is mounted",
+        ));
     }
     for (pointer, value, needle) in cases {
         let mut c = Container::new(&["true"]);
         c.set(pointer, value.clone());
         let line = c.create().fails_with(needle);
         assert!(line.contains("cgroup"), "{line}");
-        assert!(residue::cgroup_dirs(&c.cgroup_name()).is_empty(), "{pointer}: cgroups left after the failed create");
+        assert!(
+            residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+            "{pointer}: cgroups left after the failed create"
+        );
     }
 }
 
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
     let mut c = Container::new(&["true"]);
-    c.set("/linux/resources/memory", json!({"kernel": 64 * MIB, "kernelTCP": 16 * MIB}));
+    c.set(
+        "/linux/resources/memory",
+        json!({"kernel": 64 * MIB, "kernelTCP": 16 * MIB}),
+    );
     let out = c.run().ok();
-    assert!(out.stderr.contains("memory.kernel and memory.kernelTCP are ignored"), "{out}");
+    assert!(
+        out.stderr
+            .contains("memory.kernel and memory.kernelTCP are ignored"),
+        "{out}"
+    );
 }
 
 /// `rt events` streaming into a file, stopped when dropped.
@@ -236,17 +330,25 @@ impl EventStream {
     fn start(c: &Container, interval: &str) -> EventStream {
         let out = c.scratch().join("events.out");
         let mut cmd = c.command(&["events", "--interval", interval, &c.id]);
-        cmd.stdin(Stdio::null()).stdout(fs::File::create(&out).expect("create events.out"));
-        EventStream { child: cmd.spawn().expect("spawn rt events"), out }
+        cmd.stdin(Stdio::null())
+            .stdout(fs::File::create(&out).expect("create events.out"));
+        EventStream {
+            child: cmd.spawn().expect("spawn rt events"),
+            out,
+        }
     }
 
     fn lines(&self) -> Vec<Value> {
         let text = fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     fn wait_for_type(&self, kind: &str) -> Value {
-        wait_for(&format!("a {kind:?} event"), || self.lines().into_iter().find(|e| e["type"] == kind))
+        wait_for(&format!("a {kind:?} event"), || {
+            self.lines().into_iter().find(|e| e["type"] == kind)
+        })
     }
 }
 
@@ -279,11 +381,23 @@ fn oom_kill_is_reported_by_events() {
     let oom = events.wait_for_type("oom");
     assert_eq!(oom, json!({"type": "oom", "id": c.id}));
     let out = c.wait_output("dd-exit=");
-    assert!(out.contains("dd-exit=137"), "dd was not killed by SIGKILL:\n{out}");
+    assert!(
+        out.contains("dd-exit=137"),
+        "dd was not killed by SIGKILL:\n{out}"
+    );
     assert!(read(&c, "memory", "memory.oom_control").contains("oom_kill 1"));
     let data = stats(&c);
-    assert!(data["memory"]["usage"]["failcnt"].as_u64().is_some_and(|n| n > 0), "{data}");
-    assert_eq!(c.status(), "running", "the shell survives: only dd was killed");
+    assert!(
+        data["memory"]["usage"]["failcnt"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{data}"
+    );
+    assert_eq!(
+        c.status(),
+        "running",
+        "the shell survives: only dd was killed"
+    );
 }
 
 #[test]
@@ -302,7 +416,13 @@ fn pids_limit_stops_a_fork_bomb() {
     let current = read_u64(&c, "pids", "pids.current");
     assert!((2..=8).contains(&current), "pids.current {current}");
     let refused = read(&c, "pids", "pids.events");
-    assert!(refused.strip_prefix("max ").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0), "pids.events: {refused}");
+    assert!(
+        refused
+            .strip_prefix("max ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 0),
+        "pids.events: {refused}"
+    );
     let ps = c.rt(&["ps", "--format", "json", &c.id]).ok();
     let pids: Vec<i32> = serde_json::from_str(ps.stdout.trim()).expect("ps json");
     assert!(pids.len() <= 8, "{pids:?}");
@@ -315,7 +435,10 @@ fn cpu_quota_holds_a_busy_loop_near_its_share() {
         return;
     }
     let mut c = Container::sh("while :; do :; done");
-    c.set("/linux/resources/cpu", json!({"quota": 20000, "period": 100000}));
+    c.set(
+        "/linux/resources/cpu",
+        json!({"quota": 20000, "period": 100000}),
+    );
     c.start_ok();
     std::thread::sleep(Duration::from_millis(200));
     let (t0, u0) = (Instant::now(), read_u64(&c, "cpuacct", "cpuacct.usage"));
@@ -323,19 +446,37 @@ fn cpu_quota_holds_a_busy_loop_near_its_share() {
     let (t1, u1) = (Instant::now(), read_u64(&c, "cpuacct", "cpuacct.usage"));
     let share = (u1 - u0) as f64 / (t1 - t0).as_nanos() as f64;
     // 20% of one cpu; loose bounds, a loaded machine may give less.
-    assert!(share < 0.35, "the busy loop got {:.0}% of a cpu", share * 100.0);
-    assert!(share > 0.02, "the busy loop got {:.1}% of a cpu", share * 100.0);
+    assert!(
+        share < 0.35,
+        "the busy loop got {:.0}% of a cpu",
+        share * 100.0
+    );
+    assert!(
+        share > 0.02,
+        "the busy loop got {:.1}% of a cpu",
+        share * 100.0
+    );
     let throttling = &stats(&c)["cpu"]["throttling"];
-    assert!(throttling["throttledPeriods"].as_u64().is_some_and(|n| n > 0), "{throttling}");
+    assert!(
+        throttling["throttledPeriods"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{throttling}"
+    );
 }
 
 #[test]
 fn pause_freezes_and_resume_thaws() {
-    let mut c = Container::sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done");
+    let mut c =
+        Container::sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done");
     c.set("/root/readonly", false);
     c.start_ok();
     let count_file = c.rootfs().join("tmp/count");
-    let count = || fs::read_to_string(&count_file).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let count = || {
+        fs::read_to_string(&count_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
     wait_for("the counter to start", count);
 
     c.rt(&["pause", &c.id]).ok();
@@ -347,7 +488,9 @@ fn pause_freezes_and_resume_thaws() {
 
     c.rt(&["resume", &c.id]).ok();
     assert_eq!(c.status(), "running");
-    wait_for("the counter to move again", || (count() > frozen).then_some(()));
+    wait_for("the counter to move again", || {
+        (count() > frozen).then_some(())
+    });
     c.rt(&["resume", &c.id]).fails_with("is running");
 }
 
@@ -368,7 +511,10 @@ fn ps_lists_the_container_processes() {
     assert!(lines[0].split_whitespace().any(|f| f == "PID"), "{table}");
     assert_eq!(lines.len(), 3, "{table}");
     let custom = c.rt(&["ps", &c.id, "--", "-o", "pid,args"]).ok();
-    assert!(custom.stdout.contains("sleep 999") && custom.stdout.contains("sleep 1000"), "{custom}");
+    assert!(
+        custom.stdout.contains("sleep 999") && custom.stdout.contains("sleep 1000"),
+        "{custom}"
+    );
     for pid in pids {
         assert!(procfs::start_time(pid).is_some());
     }
@@ -384,7 +530,17 @@ fn update_changes_limits() {
     c.set("/linux/resources/cpu", json!({"shares": 1024}));
     c.start_ok();
 
-    c.rt(&["update", "--memory", "48m", "--pids-limit", "50", "--cpu-quota", "25000", &c.id]).ok();
+    c.rt(&[
+        "update",
+        "--memory",
+        "48m",
+        "--pids-limit",
+        "50",
+        "--cpu-quota",
+        "25000",
+        &c.id,
+    ])
+    .ok();
     assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
     assert_eq!(read(&c, "pids", "pids.max"), "50");
     assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
@@ -394,28 +550,48 @@ fn update_changes_limits() {
                      "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
                      "blockIO": {"weight": 0}, "pids": {"limit": 0}});
     let mut cmd = c.command(&["update", "-r", "-", &c.id]);
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn rt update");
-    child.stdin.take().expect("stdin").write_all(doc.to_string().as_bytes()).expect("write resources");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(doc.to_string().as_bytes())
+        .expect("write resources");
     let out = child.wait_with_output().expect("wait rt update");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
     assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
     assert_eq!(read(&c, "pids", "pids.max"), "50");
     assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
 
-    c.rt(&["update", "--memory", "lots", &c.id]).fails_with("--memory");
+    c.rt(&["update", "--memory", "lots", &c.id])
+        .fails_with("--memory");
     c.kill("KILL").ok();
     c.wait_status("stopped");
-    c.rt(&["update", "--memory", "32m", &c.id]).fails_with("is stopped");
+    c.rt(&["update", "--memory", "32m", &c.id])
+        .fails_with("is stopped");
 }
 
 #[test]
 fn delete_removes_every_cgroup_after_init_is_killed() {
     let c = Container::new(&["sleep", "1000"]);
     let pid = c.start_ok();
-    assert!(residue::cgroup_dirs(&c.cgroup_name()).len() >= 2, "the container has a cgroup in each hierarchy");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill init");
+    assert!(
+        residue::cgroup_dirs(&c.cgroup_name()).len() >= 2,
+        "the container has a cgroup in each hierarchy"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
     c.wait_status("stopped");
     c.rt(&["events", "--stats", &c.id]).fails_with("is stopped");
     c.delete().ok();
@@ -443,7 +619,11 @@ impl Drop for V2Cgroup {
 #[test]
 fn v2_device_filter_is_enforced_by_the_kernel() {
     let unified = Path::new("/sys/fs/cgroup/unified");
-    let base = if unified.join("cgroup.procs").exists() { unified } else { Path::new("/sys/fs/cgroup") };
+    let base = if unified.join("cgroup.procs").exists() {
+        unified
+    } else {
+        Path::new("/sys/fs/cgroup")
+    };
     if !base.join("cgroup.controllers").exists() {
         eprintln!("skipped: no cgroup2 hierarchy");
         return;
@@ -451,14 +631,26 @@ fn v2_device_filter_is_enforced_by_the_kernel() {
     let dir = base.join("rt-test").join(common::unique_id());
     fs::create_dir_all(&dir).expect("create the cgroup2 directory");
     let cg = V2Cgroup(dir);
-    let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
-        serde_json::from_value(json!([{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}])).expect("rules");
+    let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(
+        json!([{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}]),
+    )
+    .expect("rules");
     let rules = rt::cgroups::devices::rules(Some(&config)).expect("valid rules");
     rt::cgroups::ebpf::attach(&cg.0, &rules).expect("load and attach the device filter");
 
-    let script = format!("echo $$ > {}/cgroup.procs || exit 9; {LOOP_PROBE}", cg.0.display());
-    let out = Command::new("/bin/busybox").args(["sh", "-c", &script]).output().expect("run busybox sh");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), LOOP_PROBE_ALLOWED_READ, "{out:?}");
+    let script = format!(
+        "echo $$ > {}/cgroup.procs || exit 9; {LOOP_PROBE}",
+        cg.0.display()
+    );
+    let out = Command::new("/bin/busybox")
+        .args(["sh", "-c", &script])
+        .output()
+        .expect("run busybox sh");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        LOOP_PROBE_ALLOWED_READ,
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -506,8 +698,12 @@ fn rt_and_runc_write_the_same_values() {
         files.push(("blkio", file));
     }
     if Path::new("/sys/fs/cgroup/hugetlb").exists() {
-        resources["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 6 * MIB}, {"pageSize": "1GB", "limit": 0}]);
-        files.extend([("hugetlb", "hugetlb.2MB.limit_in_bytes"), ("hugetlb", "hugetlb.1GB.limit_in_bytes")]);
+        resources["hugepageLimits"] =
+            json!([{"pageSize": "2MB", "limit": 6 * MIB}, {"pageSize": "1GB", "limit": 0}]);
+        files.extend([
+            ("hugetlb", "hugetlb.2MB.limit_in_bytes"),
+            ("hugetlb", "hugetlb.1GB.limit_in_bytes"),
+        ]);
     }
     let mut rt_c = Container::new(&["sleep", "1000"]);
     let mut runc_c = Container::with_runtime(Runtime::Runc, &["sleep", "1000"]);
@@ -516,11 +712,19 @@ fn rt_and_runc_write_the_same_values() {
         c.start_ok();
     }
     for (controller, file) in files {
-        assert_eq!(read(&rt_c, controller, file), read(&runc_c, controller, file), "{controller}/{file}");
+        assert_eq!(
+            read(&rt_c, controller, file),
+            read(&runc_c, controller, file),
+            "{controller}/{file}"
+        );
     }
     // rt also allows /dev/console (5:1), which runc's list lacks.
     let device_rules = |c: &Container| {
-        let mut rules: Vec<String> = read(c, "devices", "devices.list").lines().filter(|l| *l != "c 5:1 rwm").map(str::to_string).collect();
+        let mut rules: Vec<String> = read(c, "devices", "devices.list")
+            .lines()
+            .filter(|l| *l != "c 5:1 rwm")
+            .map(str::to_string)
+            .collect();
         rules.sort();
         rules
     };

@@ -19,7 +19,10 @@ fn criu_check_fails() -> bool {
 }
 
 fn criu_installed() -> bool {
-    std::process::Command::new("criu").arg("--version").output().is_ok()
+    std::process::Command::new("criu")
+        .arg("--version")
+        .output()
+        .is_ok()
 }
 
 /// A counter that keeps writing: anything that stopped or restarted it
@@ -29,13 +32,20 @@ fn counter() -> Container {
 }
 
 fn last_number(c: &Container) -> u64 {
-    c.output().stdout.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(0)
+    c.output()
+        .stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
 fn checkpoint_fails_clearly_and_leaves_the_container_running() {
     if !criu_installed() || !criu_check_fails() {
-        eprintln!("skipped: criu works on this host (or is missing); the VM suite tests checkpoints");
+        eprintln!(
+            "skipped: criu works on this host (or is missing); the VM suite tests checkpoints"
+        );
         return;
     }
     let c = counter();
@@ -43,26 +53,57 @@ fn checkpoint_fails_clearly_and_leaves_the_container_running() {
     c.wait_output("3\n");
     let start = procfs::start_time(pid);
     let images = c.scratch().join("images");
-    let out = c.rt(&["checkpoint", "--image-path", images.to_str().unwrap_or_default(), &c.id]);
+    let out = c.rt(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     let msg = out.fails_with("criu check fails on this host");
     assert_eq!(msg.trim().lines().count(), 1, "not one line:\n{msg}");
-    assert!(msg.contains("vDSO") || msg.contains("vdso"), "does not name criu check's failure:\n{msg}");
+    assert!(
+        msg.contains("vDSO") || msg.contains("vdso"),
+        "does not name criu check's failure:\n{msg}"
+    );
     assert!(msg.contains("kernel"), "does not name the kernel:\n{msg}");
 
     // Untouched: same init, still counting, not frozen, state as before.
-    assert_eq!(procfs::start_time(pid), start, "the init was replaced or killed");
+    assert_eq!(
+        procfs::start_time(pid),
+        start,
+        "the init was replaced or killed"
+    );
     assert_eq!(c.status(), "running");
     let before = last_number(&c);
     c.wait_output(&format!("{}\n", before + 3));
-    assert!(!images.join("rt-checkpoint.json").exists(), "a failed checkpoint wrote rt's metadata");
+    assert!(
+        !images.join("rt-checkpoint.json").exists(),
+        "a failed checkpoint wrote rt's metadata"
+    );
 
     // Both flavours of the other criu commands fail the same way.
-    let out = c.rt(&["checkpoint", "--pre-dump", "--image-path", images.join("pre").to_str().unwrap_or_default(), &c.id]);
+    let out = c.rt(&[
+        "checkpoint",
+        "--pre-dump",
+        "--image-path",
+        images.join("pre").to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     out.fails_with("criu check fails on this host");
     let other = c.scratch().join("other-root");
-    let out = c.rt(&["migrate", "--pre-dumps", "1", "--to", other.to_str().unwrap_or_default(), &c.id]);
+    let out = c.rt(&[
+        "migrate",
+        "--pre-dumps",
+        "1",
+        "--to",
+        other.to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     out.fails_with("criu check fails on this host");
-    assert!(!other.join(&c.id).exists(), "migrate left a container in its target root");
+    assert!(
+        !other.join(&c.id).exists(),
+        "migrate left a container in its target root"
+    );
     assert_eq!(procfs::start_time(pid), start);
     assert_eq!(c.status(), "running");
 }
@@ -71,7 +112,12 @@ fn checkpoint_fails_clearly_and_leaves_the_container_running() {
 fn missing_criu_is_named() {
     let c = counter();
     c.start_ok();
-    let mut cmd = c.command(&["checkpoint", "--image-path", c.scratch().join("img").to_str().unwrap_or_default(), &c.id]);
+    let mut cmd = c.command(&[
+        "checkpoint",
+        "--image-path",
+        c.scratch().join("img").to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     cmd.env("RT_CRIU", c.scratch().join("no-such-criu"));
     let out = common::run_with_deadline(cmd, &c.scratch().join("nocriu"));
     let msg = out.fails_with("criu not found");
@@ -84,7 +130,15 @@ fn restore_without_images_leaves_nothing() {
     let c = Container::sleeper();
     let images = c.scratch().join("empty");
     std::fs::create_dir(&images).expect("mkdir");
-    let out = c.rt(&["restore", "--detach", "--image-path", images.to_str().unwrap_or_default(), "--bundle", c.bundle().to_str().unwrap_or_default(), &c.id]);
+    let out = c.rt(&[
+        "restore",
+        "--detach",
+        "--image-path",
+        images.to_str().unwrap_or_default(),
+        "--bundle",
+        c.bundle().to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     out.fails_with("holds no complete rt checkpoint");
     assert!(!c.state_root().join(&c.id).exists());
     assert!(!Path::new(&format!("/sys/fs/cgroup/memory/rt-test/{}", c.id)).exists());
@@ -95,6 +149,11 @@ fn checkpoint_of_a_stopped_container_is_refused() {
     let c = Container::sh("exit 0");
     c.start_ok();
     c.wait_status("stopped");
-    let out = c.rt(&["checkpoint", "--image-path", c.scratch().join("img").to_str().unwrap_or_default(), &c.id]);
+    let out = c.rt(&[
+        "checkpoint",
+        "--image-path",
+        c.scratch().join("img").to_str().unwrap_or_default(),
+        &c.id,
+    ]);
     out.fails_with("not running");
 }

@@ -47,9 +47,20 @@ fn diff(rt: &str, runc: &str) -> Vec<String> {
 
 fn assert_same(edit: impl Fn(&mut Container)) {
     let (rt, runc) = run_both(edit);
-    assert!(rt.stdout.lines().count() > 10, "rt printed too little:\n{rt}");
-    assert_eq!(diff(&rt.stdout, &runc.stdout), Vec::<String>::new(), "\nrt:\n{rt}\nrunc:\n{runc}");
-    assert_eq!((rt.code, &rt.stderr), (runc.code, &runc.stderr), "exit code and stderr");
+    assert!(
+        rt.stdout.lines().count() > 10,
+        "rt printed too little:\n{rt}"
+    );
+    assert_eq!(
+        diff(&rt.stdout, &runc.stdout),
+        Vec::<String>::new(),
+        "\nrt:\n{rt}\nrunc:\n{runc}"
+    );
+    assert_eq!(
+        (rt.code, &rt.stderr),
+        (runc.code, &runc.stderr),
+        "exit code and stderr"
+    );
     assert_eq!(rt.code, 7);
 }
 
@@ -61,9 +72,12 @@ fn default_spec() {
 #[test]
 fn non_root_user_without_no_new_privs() {
     assert_same(|c| {
-        c.set("/process/user", json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 1234]}))
-            .set("/process/noNewPrivileges", false)
-            .set("/hostname", "compared");
+        c.set(
+            "/process/user",
+            json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 1234]}),
+        )
+        .set("/process/noNewPrivileges", false)
+        .set("/hostname", "compared");
     });
 }
 
@@ -80,7 +94,10 @@ fn capability_sets_and_rlimits() {
                 "ambient": ["CAP_NET_BIND_SERVICE"]
             }),
         )
-        .set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 333, "hard": 4444}]));
+        .set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 333, "hard": 4444}]),
+        );
     });
 }
 

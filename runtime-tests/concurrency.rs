@@ -26,9 +26,19 @@ fn parallel(jobs: Vec<Vec<Step>>) -> Vec<Vec<Outcome>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .into_iter()
-            .map(|steps| s.spawn(move || steps.into_iter().map(|(cmd, out)| common::run_with_deadline(cmd, &out)).collect()))
+            .map(|steps| {
+                s.spawn(move || {
+                    steps
+                        .into_iter()
+                        .map(|(cmd, out)| common::run_with_deadline(cmd, &out))
+                        .collect()
+                })
+            })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("job thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("job thread"))
+            .collect()
     })
 }
 
@@ -41,7 +51,10 @@ fn step(c: &Container, name: &str, args: &[&str]) -> Step {
 /// A create of `c` as a job step (its config written now).
 fn create_step(c: &Container) -> Step {
     leaks::write_config(c);
-    (leaks::marked(c, c.launch_command("create", &[])), c.scratch().join("create"))
+    (
+        leaks::marked(c, c.launch_command("create", &[])),
+        c.scratch().join("create"),
+    )
 }
 
 /// `n` marked containers running `args`, in one --root.
@@ -63,7 +76,11 @@ fn assert_all_clean(all: &[Container]) {
     for c in all {
         leaks::assert_clean(&c.id, &leaks::residue(c, &[]));
     }
-    let left: Vec<_> = std::fs::read_dir(all[0].state_root()).expect("read root").flatten().map(|e| e.file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(all[0].state_root())
+        .expect("read root")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert!(left.is_empty(), "--root still holds {left:?}");
 }
 
@@ -83,7 +100,10 @@ fn fifty_parallel_lifecycles() {
         })
         .collect();
     let results = parallel(jobs);
-    eprintln!("50 parallel create/start/state/delete in {:?}", started.elapsed());
+    eprintln!(
+        "50 parallel create/start/state/delete in {:?}",
+        started.elapsed()
+    );
     for (c, outs) in all.iter().zip(&results) {
         for out in outs {
             assert_eq!(out.code, 0, "{}:\n{out}", c.id);
@@ -105,15 +125,29 @@ fn twenty_racing_creates_of_one_id() {
         .map(|c| {
             let mut c_cfg = c.config.clone();
             common::json::set(&mut c_cfg, "/linux/cgroupsPath", cgroup.as_str());
-            std::fs::write(c.bundle().join("config.json"), serde_json::to_vec(&c_cfg).expect("encode")).expect("write config");
+            std::fs::write(
+                c.bundle().join("config.json"),
+                serde_json::to_vec(&c_cfg).expect("encode"),
+            )
+            .expect("write config");
             let mut cmd = c.command(&["create", "--bundle"]);
-            cmd.arg(c.bundle()).arg("--pid-file").arg(c.pid_file()).arg(&id).env(leaks::MARK, &id);
+            cmd.arg(c.bundle())
+                .arg("--pid-file")
+                .arg(c.pid_file())
+                .arg(&id)
+                .env(leaks::MARK, &id);
             vec![(cmd, c.scratch().join("create"))]
         })
         .collect();
     let results: Vec<Outcome> = parallel(jobs).into_iter().flatten().collect();
-    let winners: Vec<usize> = (0..results.len()).filter(|i| results[*i].code == 0).collect();
-    assert_eq!(winners.len(), 1, "exactly one create must win:\n{results:#?}");
+    let winners: Vec<usize> = (0..results.len())
+        .filter(|i| results[*i].code == 0)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one create must win:\n{results:#?}"
+    );
     for (i, out) in results.iter().enumerate() {
         if i != winners[0] {
             out.fails_with(&format!("container with id {id} already exists"));
@@ -121,13 +155,21 @@ fn twenty_racing_creates_of_one_id() {
     }
     // Only the winner's init runs, and the losers left its cgroup alone.
     let winner = &all[winners[0]];
-    let pid: i32 = std::fs::read_to_string(winner.pid_file()).expect("pid file").trim().parse().expect("pid");
+    let pid: i32 = std::fs::read_to_string(winner.pid_file())
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
     assert_eq!(leaks::marked_pids(&id), vec![pid], "processes of {id}");
     assert_eq!(all[0].status(), "created");
-    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{cgroup}/cgroup.procs")).expect("winner's cgroup");
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{cgroup}/cgroup.procs"))
+        .expect("winner's cgroup");
     assert_eq!(procs.trim(), pid.to_string());
     for (i, c) in all.iter().enumerate() {
-        assert!(i == winners[0] || !c.pid_file().exists(), "a losing create wrote its pid file");
+        assert!(
+            i == winners[0] || !c.pid_file().exists(),
+            "a losing create wrote its pid file"
+        );
     }
     all[0].rt(&["delete", "--force", &id]).ok();
     assert_all_clean(&all);
@@ -145,7 +187,11 @@ fn kill_and_delete_race_the_exit() {
         leaks::mark(&mut c);
         c.start_ok();
         let force = round % 2 == 0;
-        let delete: &[&str] = if force { &["delete", "--force", &c.id] } else { &["delete", &c.id] };
+        let delete: &[&str] = if force {
+            &["delete", "--force", &c.id]
+        } else {
+            &["delete", &c.id]
+        };
         let jobs = vec![
             vec![step(&c, "kill", &["kill", &c.id, "KILL"])],
             vec![step(&c, "kill-all", &["kill", "--all", &c.id, "TERM"])],
@@ -158,7 +204,10 @@ fn kill_and_delete_race_the_exit() {
             if kill.code != 0 {
                 // Stopped, or already deleted.
                 let line = kill.fails_with("");
-                assert!(line.contains("not running") || line.contains("does not exist"), "{what}: {kill}");
+                assert!(
+                    line.contains("not running") || line.contains("does not exist"),
+                    "{what}: {kill}"
+                );
             }
         }
         let del = &outs[2];
@@ -222,14 +271,24 @@ fn state_polled_through_a_lifecycle() {
         for out in &answers {
             let status = leaks::parse_state(&c.id, out, &format!("round {round}")).map(|(s, _)| s);
             let r = rank(status.as_deref(), last >= 1);
-            assert!(r >= last, "round {round}: {status:?} after rank {last}; seen {seen:?}");
+            assert!(
+                r >= last,
+                "round {round}: {status:?} after rank {last}; seen {seen:?}"
+            );
             if r > last || seen.is_empty() {
                 seen.push(status.unwrap_or_else(|| "does not exist".into()));
             }
             last = r;
         }
-        eprintln!("round {round}: {} answers: {}", answers.len(), seen.join(" → "));
-        assert!(seen.len() >= 3, "round {round}: too few statuses seen: {seen:?}");
+        eprintln!(
+            "round {round}: {} answers: {}",
+            answers.len(),
+            seen.join(" → ")
+        );
+        assert!(
+            seen.len() >= 3,
+            "round {round}: too few statuses seen: {seen:?}"
+        );
     }
 }
 
@@ -256,7 +315,10 @@ fn sequential_lifecycles_do_not_grow() {
         let mut c = Container::new(&["sleep", "1000"]);
         leaks::mark(&mut c);
         if i == 0 {
-            prefix = c.id.rsplit_once('-').map(|(p, _)| p.to_string()).expect("id with a counter");
+            prefix =
+                c.id.rsplit_once('-')
+                    .map(|(p, _)| p.to_string())
+                    .expect("id with a counter");
         }
         c.start_ok();
         c.rt(&["delete", "--force", &c.id]).ok();
@@ -274,7 +336,11 @@ fn sequential_lifecycles_do_not_grow() {
 fn up_and_down(n: usize, round: usize) {
     let all = siblings(n, &["sleep", "1000"]);
     let started = Instant::now();
-    let results = parallel(all.iter().map(|c| vec![create_step(c), step(c, "start", &["start", &c.id])]).collect());
+    let results = parallel(
+        all.iter()
+            .map(|c| vec![create_step(c), step(c, "start", &["start", &c.id])])
+            .collect(),
+    );
     for (c, outs) in all.iter().zip(&results) {
         for out in outs {
             assert_eq!(out.code, 0, "{}:\n{out}", c.id);
@@ -292,15 +358,26 @@ fn up_and_down(n: usize, round: usize) {
         let pid = d["pid"].as_i64().expect("pid");
         let fds = common::wait_for("the exec", || {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            (comm.trim() == "sleep").then(|| std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0))
+            (comm.trim() == "sleep").then(|| {
+                std::fs::read_dir(format!("/proc/{pid}/fd"))
+                    .map(|d| d.count())
+                    .unwrap_or(0)
+            })
         });
         assert_eq!(fds, 3, "container init {pid} holds {fds} fds");
     }
-    let results = parallel(all.iter().map(|c| vec![step(c, "delete", &["delete", "--force", &c.id])]).collect());
+    let results = parallel(
+        all.iter()
+            .map(|c| vec![step(c, "delete", &["delete", "--force", &c.id])])
+            .collect(),
+    );
     for (c, outs) in all.iter().zip(&results) {
         assert_eq!(outs[0].code, 0, "{}:\n{}", c.id, outs[0]);
     }
-    eprintln!("round {round}: {n} containers up in {up:?}, all down in {:?}", started.elapsed() - up);
+    eprintln!(
+        "round {round}: {n} containers up in {up:?}, all down in {:?}",
+        started.elapsed() - up
+    );
     assert_all_clean(&all);
 }
 

@@ -53,7 +53,12 @@ fn killed_at_random_moments() {
     for run in 0..runs {
         let phase = [Phase::Create, Phase::Start, Phase::Delete][rng.usize(..3)];
         let delay = Duration::from_micros(rng.u64(0..=30_000));
-        kill_once(phase, delay, &mut tally, &format!("run {run} (seed {seed}): {phase:?} killed after {delay:?}"));
+        kill_once(
+            phase,
+            delay,
+            &mut tally,
+            &format!("run {run} (seed {seed}): {phase:?} killed after {delay:?}"),
+        );
     }
     eprintln!("{tally:?} in {:?}", started.elapsed());
     assert_eq!(tally.runs, runs);
@@ -116,11 +121,21 @@ const DAMAGE: &[Damage] = &[
     ("truncated to half", |s| s[..s.len() / 2].to_vec()),
     ("truncated to one byte", |s| s[..1].to_vec()),
     ("empty", |_| Vec::new()),
-    ("binary garbage", |s| s.iter().map(|b| b.wrapping_mul(31).wrapping_add(7)).collect()),
+    ("binary garbage", |s| {
+        s.iter()
+            .map(|b| b.wrapping_mul(31).wrapping_add(7))
+            .collect()
+    }),
     ("an empty object", |_| b"{}".to_vec()),
     ("null", |_| b"null".to_vec()),
-    ("a wrong type", |s| String::from_utf8_lossy(s).replacen("\"pid\":", "\"pid\":\"x\",\"_\":", 1).into_bytes()),
-    ("invalid UTF-8", |s| [&s[..s.len() / 2], b"\xff\xfe", &s[s.len() / 2..]].concat()),
+    ("a wrong type", |s| {
+        String::from_utf8_lossy(s)
+            .replacen("\"pid\":", "\"pid\":\"x\",\"_\":", 1)
+            .into_bytes()
+    }),
+    ("invalid UTF-8", |s| {
+        [&s[..s.len() / 2], b"\xff\xfe", &s[s.len() / 2..]].concat()
+    }),
 ];
 
 #[test]
@@ -129,32 +144,56 @@ fn corrupt_state_gives_one_line_and_force_delete_works() {
         let mut c = Container::new(&["sleep", "1000"]);
         leaks::mark(&mut c);
         // Half of them running, half only created.
-        let pid = if i % 2 == 0 { c.start_ok() } else { c.create_ok() };
+        let pid = if i % 2 == 0 {
+            c.start_ok()
+        } else {
+            c.create_ok()
+        };
         let path = c.state_root().join(&c.id).join("state.json");
         let good = fs::read(&path).expect("read state.json");
         fs::write(&path, damage(&good)).expect("damage state.json");
 
         let want = format!("corrupt state for container {}", c.id);
-        for args in [&["state"][..], &["start"], &["kill"], &["kill", "--all"], &["delete"]] {
+        for args in [
+            &["state"][..],
+            &["start"],
+            &["kill"],
+            &["kill", "--all"],
+            &["delete"],
+        ] {
             let mut argv = args.to_vec();
             argv.push(&c.id);
             c.rt(&argv).fails_with(&want);
         }
         let listed = c.rt(&["list", "-q"]).ok();
-        assert!(listed.lines().contains(&c.id.as_str()), "{name}: list -q:\n{listed}");
+        assert!(
+            listed.lines().contains(&c.id.as_str()),
+            "{name}: list -q:\n{listed}"
+        );
         c.rt(&["list"]).ok();
 
         let del = c.rt(&["delete", "--force", &c.id]).ok();
         assert!(del.stderr.lines().count() <= 1, "{name}: {del}");
-        assert!(!c.state_root().join(&c.id).exists(), "{name}: state directory is left");
+        assert!(
+            !c.state_root().join(&c.id).exists(),
+            "{name}: state directory is left"
+        );
         c.rt(&["state", &c.id]).fails_with("does not exist");
 
         // What the state named cannot be known from it: rt leaves the init
         // and the cgroups. Remove them here, then nothing else may be left.
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("kill init");
-        common::wait_for("the init to die", || procfs::start_time(pid).is_none().then_some(()));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill init");
+        common::wait_for("the init to die", || {
+            procfs::start_time(pid).is_none().then_some(())
+        });
         for dir in common::residue::cgroup_dirs(&c.cgroup_name()) {
-            common::wait_for("the cgroup to empty", || fs::remove_dir(&dir).is_ok().then_some(()));
+            common::wait_for("the cgroup to empty", || {
+                fs::remove_dir(&dir).is_ok().then_some(())
+            });
         }
         leaks::assert_clean(name, &leaks::residue(&c, &[]));
     }
@@ -167,7 +206,8 @@ fn missing_state_json_is_does_not_exist() {
     // What a create killed between its claim and its first save leaves.
     fs::create_dir_all(c.state_root().join(&c.id)).expect("mkdir");
     for verb in ["state", "start", "kill", "delete"] {
-        c.rt(&[verb, &c.id]).fails_with(&format!("container {} does not exist", c.id));
+        c.rt(&[verb, &c.id])
+            .fails_with(&format!("container {} does not exist", c.id));
     }
     c.rt(&["delete", "--force", &c.id]).ok();
     leaks::assert_clean("empty state directory", &leaks::residue(&c, &[]));

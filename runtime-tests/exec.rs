@@ -26,17 +26,47 @@ fn joins_every_namespace_and_the_cgroup_of_init() {
     let script = "for n in mnt pid net ipc uts cgroup; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup";
     let out = c.rt(&["exec", &c.id, "sh", "-c", script]).ok();
     let lines = out.lines();
-    for (i, ns) in ["mnt", "pid", "net", "ipc", "uts", "cgroup"].iter().enumerate() {
-        assert_eq!(lines[i], procfs::ns_link(&pid.to_string(), ns), "exec is not in the container's {ns} namespace");
+    for (i, ns) in ["mnt", "pid", "net", "ipc", "uts", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            lines[i],
+            procfs::ns_link(&pid.to_string(), ns),
+            "exec is not in the container's {ns} namespace"
+        );
     }
-    assert!(out.stdout.contains(&format!("memory:/rt-test/{}", c.cgroup_name())), "exec not in the container's cgroup:\n{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("memory:/rt-test/{}", c.cgroup_name())),
+        "exec not in the container's cgroup:\n{out}"
+    );
 }
 
 #[test]
 fn overrides_env_cwd_user() {
     let (c, _) = running();
-    let out = c.rt(&["exec", "--env", "FOO=bar", "--cwd", "/tmp", "--user", "65534:65534", "-g", "10", &c.id, "sh", "-c", "echo $FOO; pwd; id -u; id -g; id -G"]).ok();
-    assert_eq!(out.lines(), vec!["bar", "/tmp", "65534", "65534", "65534 10"]);
+    let out = c
+        .rt(&[
+            "exec",
+            "--env",
+            "FOO=bar",
+            "--cwd",
+            "/tmp",
+            "--user",
+            "65534:65534",
+            "-g",
+            "10",
+            &c.id,
+            "sh",
+            "-c",
+            "echo $FOO; pwd; id -u; id -g; id -G",
+        ])
+        .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["bar", "/tmp", "65534", "65534", "65534 10"]
+    );
 }
 
 #[test]
@@ -51,7 +81,9 @@ fn process_file_replaces_the_defaults() {
     });
     let file = c.scratch().join("process.json");
     fs::write(&file, process.to_string()).expect("write process.json");
-    let out = c.rt(&["exec", "--process", file.to_str().expect("utf-8"), &c.id]).ok();
+    let out = c
+        .rt(&["exec", "--process", file.to_str().expect("utf-8"), &c.id])
+        .ok();
     assert_eq!(out.lines(), vec!["this", "/dev", "NoNewPrivs:\t1"]);
 }
 
@@ -59,16 +91,36 @@ fn process_file_replaces_the_defaults() {
 fn detach_writes_the_pid_file_and_returns() {
     let (c, _) = running();
     let pid_file = c.scratch().join("exec.pid");
-    c.rt(&["exec", "--detach", "--pid-file", pid_file.to_str().expect("utf-8"), &c.id, "sleep", "1000"]).ok();
-    let pid: i32 = fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        &c.id,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
     // rt returns once the process is set up, a moment before it execs.
     let cmdline = common::wait_for("the exec'd sleep", || {
         let c = procfs::read(&format!("/proc/{pid}/cmdline"));
         c.starts_with("sleep").then_some(c)
     });
     assert!(cmdline.starts_with("sleep"), "pid file names {cmdline:?}");
-    let procs = fs::read_to_string(format!("/sys/fs/cgroup/pids/rt-test/{}/cgroup.procs", c.cgroup_name())).expect("cgroup.procs");
-    assert!(procs.lines().any(|l| l == pid.to_string()), "detached exec not in the cgroup");
+    let procs = fs::read_to_string(format!(
+        "/sys/fs/cgroup/pids/rt-test/{}/cgroup.procs",
+        c.cgroup_name()
+    ))
+    .expect("cgroup.procs");
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "detached exec not in the cgroup"
+    );
 }
 
 #[test]
@@ -83,8 +135,21 @@ fn only_stdio_and_preserved_fds_reach_the_process() {
 #[test]
 fn cap_adds_to_the_sets_and_no_new_privs() {
     let (c, _) = running();
-    let out = c.rt(&["exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", &c.id, "grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"]).ok();
-    let eff = u64::from_str_radix(procfs::status_field(&out.stdout, "CapEff").trim(), 16).expect("CapEff hex");
+    let out = c
+        .rt(&[
+            "exec",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "--no-new-privs",
+            &c.id,
+            "grep",
+            "-E",
+            "^(CapEff|NoNewPrivs)",
+            "/proc/self/status",
+        ])
+        .ok();
+    let eff = u64::from_str_radix(procfs::status_field(&out.stdout, "CapEff").trim(), 16)
+        .expect("CapEff hex");
     assert_ne!(eff & (1 << 21), 0, "CAP_SYS_ADMIN (21) missing:\n{out}");
     assert!(out.stdout.contains("NoNewPrivs:\t1"));
 }

@@ -21,7 +21,10 @@ use common::{Container, Outcome};
 /// pipeline is `init:x`, `fault::point("p")` anywhere is `p`.
 fn points() -> Vec<String> {
     let mut found = BTreeSet::new();
-    scan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+    scan(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut found,
+    );
     found.into_iter().collect()
 }
 
@@ -152,7 +155,10 @@ fn init_fault(c: &Container, point: &str, fault: &str, action: Action) {
     c.wait_status("stopped");
     if let Action::Error = action {
         let stderr = c.output().stderr;
-        assert!(stderr.contains(&format!("rt: injected fault at {point}")), "the init did not fail at {point}: {stderr:?}");
+        assert!(
+            stderr.contains(&format!("rt: injected fault at {point}")),
+            "the init did not fail at {point}: {stderr:?}"
+        );
     }
 }
 
@@ -162,29 +168,52 @@ fn answers_are_clear(c: &Container, fault: &str) {
     leaks::checked_status(c, fault);
     let listed = c.state_root().join(&c.id).exists();
     let quiet = c.rt(&["list", "-q"]).ok();
-    assert_eq!(quiet.lines().contains(&c.id.as_str()), listed, "{fault}: list -q:\n{quiet}");
+    assert_eq!(
+        quiet.lines().contains(&c.id.as_str()),
+        listed,
+        "{fault}: list -q:\n{quiet}"
+    );
     assert_eq!(quiet.stderr, "", "{fault}");
     let table = c.rt(&["list"]).ok();
     assert_eq!(table.stderr, "", "{fault}");
     let json = c.rt(&["list", "--format", "json"]).ok();
-    let docs: Value = serde_json::from_str(&json.stdout).unwrap_or_else(|e| panic!("{fault}: list json ({e}):\n{json}"));
+    let docs: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("{fault}: list json ({e}):\n{json}"));
     assert!(docs.is_array(), "{fault}: {docs}");
 }
 
 fn inject_all(phases: &[&str], action: Action) {
-    let points: Vec<String> = points().into_iter().filter(|p| phases.iter().any(|ph| p.starts_with(&format!("{ph}:")))).collect();
+    let points: Vec<String> = points()
+        .into_iter()
+        .filter(|p| phases.iter().any(|ph| p.starts_with(&format!("{ph}:"))))
+        .collect();
     assert!(!points.is_empty(), "no fault point found for {phases:?}");
     for p in &points {
         inject(p, action);
     }
-    eprintln!("{} points with {}: {}", points.len(), action.name(), points.join(" "));
+    eprintln!(
+        "{} points with {}: {}",
+        points.len(),
+        action.name(),
+        points.join(" ")
+    );
 }
 
 #[test]
 fn points_are_found() {
     let all = points();
-    for known in ["init:wait-parent", "init:ready", "init:exec", "create:claimed", "start:released", "delete:killed"] {
-        assert!(all.iter().any(|p| p == known), "{known} not found in {all:?}");
+    for known in [
+        "init:wait-parent",
+        "init:ready",
+        "init:exec",
+        "create:claimed",
+        "start:released",
+        "delete:killed",
+    ] {
+        assert!(
+            all.iter().any(|p| p == known),
+            "{known} not found in {all:?}"
+        );
     }
 }
 
@@ -200,19 +229,29 @@ fn init_steps_fail() {
 
 /// Every point outside the init pipeline, whatever its command.
 fn host_phases() -> Vec<String> {
-    let phases: BTreeSet<String> =
-        points().iter().filter_map(|p| p.split_once(':')).map(|(ph, _)| ph.to_string()).filter(|ph| ph != "init").collect();
+    let phases: BTreeSet<String> = points()
+        .iter()
+        .filter_map(|p| p.split_once(':'))
+        .map(|(ph, _)| ph.to_string())
+        .filter(|ph| ph != "init")
+        .collect();
     phases.into_iter().collect()
 }
 
 #[test]
 fn host_points_killed() {
     let phases = host_phases();
-    inject_all(&phases.iter().map(String::as_str).collect::<Vec<_>>(), Action::Kill);
+    inject_all(
+        &phases.iter().map(String::as_str).collect::<Vec<_>>(),
+        Action::Kill,
+    );
 }
 
 #[test]
 fn host_points_fail() {
     let phases = host_phases();
-    inject_all(&phases.iter().map(String::as_str).collect::<Vec<_>>(), Action::Error);
+    inject_all(
+        &phases.iter().map(String::as_str).collect::<Vec<_>>(),
+        Action::Error,
+    );
 }

@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 
 fn cases() -> usize {
     match std::env::var("RT_FUZZ_CASES") {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("RT_FUZZ_CASES={v:?} is not a count")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("RT_FUZZ_CASES={v:?} is not a count")),
         Err(_) => 2000,
     }
 }
@@ -46,15 +48,21 @@ fn fuzz(target: &str, mut gen: impl FnMut(&mut Rng) -> Vec<u8>, check: impl Fn(&
         match catch_unwind(AssertUnwindSafe(|| check(&input))) {
             Ok(ok) => accepted += usize::from(ok),
             Err(_) => {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../fuzz-failures");
-            let _ = std::fs::create_dir_all(&dir);
-            let file = dir.join(format!("{target}-{seed}-{case}"));
-            let _ = std::fs::write(&file, &input);
-                panic!("{target}: case {case} of RT_FUZZ_SEED={seed} panicked; input in {}", file.display());
+                let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../fuzz-failures");
+                let _ = std::fs::create_dir_all(&dir);
+                let file = dir.join(format!("{target}-{seed}-{case}"));
+                let _ = std::fs::write(&file, &input);
+                panic!(
+                    "{target}: case {case} of RT_FUZZ_SEED={seed} panicked; input in {}",
+                    file.display()
+                );
             }
         }
     }
-    eprintln!("{target}: {n} cases ({accepted} accepted), no panic, in {:?} (RT_FUZZ_SEED={seed})", started.elapsed());
+    eprintln!(
+        "{target}: {n} cases ({accepted} accepted), no panic, in {:?} (RT_FUZZ_SEED={seed})",
+        started.elapsed()
+    );
 }
 
 /// Whether `r` is Ok; an error must be one line on rt's stderr: no
@@ -62,7 +70,10 @@ fn fuzz(target: &str, mut gen: impl FnMut(&mut Rng) -> Vec<u8>, check: impl Fn(&
 fn accepted<T>(r: &rt::Result<T>) -> bool {
     if let Err(e) = r {
         let msg = e.to_string();
-        assert!(!msg.is_empty() && !msg.contains('\n'), "error is not one line: {msg:?}");
+        assert!(
+            !msg.is_empty() && !msg.contains('\n'),
+            "error is not one line: {msg:?}"
+        );
     }
     r.is_ok()
 }
@@ -108,15 +119,92 @@ fn edge_value(rng: &mut Rng) -> Value {
 /// Field names of the runtime spec and rt's state, to plant where they
 /// are not expected (or are, with the wrong value).
 const FIELDS: &[&str] = &[
-    "ociVersion", "root", "path", "readonly", "process", "args", "cwd", "env", "user", "uid", "gid", "umask",
-    "additionalGids", "terminal", "consoleSize", "capabilities", "bounding", "effective", "permitted", "rlimits",
-    "type", "soft", "hard", "noNewPrivileges", "oomScoreAdj", "ioPriority", "scheduler", "execCPUAffinity", "hostname",
-    "domainname", "mounts", "destination", "source", "options", "uidMappings", "gidMappings", "containerID", "hostID",
-    "size", "linux", "namespaces", "devices", "major", "minor", "fileMode", "cgroupsPath", "resources", "memory",
-    "limit", "cpu", "shares", "quota", "pids", "sysctl", "seccomp", "defaultAction", "syscalls", "names", "action",
-    "index", "value", "valueTwo", "op", "errnoRet", "maskedPaths", "readonlyPaths", "rootfsPropagation",
-    "timeOffsets", "personality", "netDevices", "hooks", "prestart", "poststop", "timeout", "annotations", "id",
-    "phase", "pid", "pid_start_time", "bundle", "rootfs", "cgroups", "dirs", "created", "freezer", "own_pid_ns",
+    "ociVersion",
+    "root",
+    "path",
+    "readonly",
+    "process",
+    "args",
+    "cwd",
+    "env",
+    "user",
+    "uid",
+    "gid",
+    "umask",
+    "additionalGids",
+    "terminal",
+    "consoleSize",
+    "capabilities",
+    "bounding",
+    "effective",
+    "permitted",
+    "rlimits",
+    "type",
+    "soft",
+    "hard",
+    "noNewPrivileges",
+    "oomScoreAdj",
+    "ioPriority",
+    "scheduler",
+    "execCPUAffinity",
+    "hostname",
+    "domainname",
+    "mounts",
+    "destination",
+    "source",
+    "options",
+    "uidMappings",
+    "gidMappings",
+    "containerID",
+    "hostID",
+    "size",
+    "linux",
+    "namespaces",
+    "devices",
+    "major",
+    "minor",
+    "fileMode",
+    "cgroupsPath",
+    "resources",
+    "memory",
+    "limit",
+    "cpu",
+    "shares",
+    "quota",
+    "pids",
+    "sysctl",
+    "seccomp",
+    "defaultAction",
+    "syscalls",
+    "names",
+    "action",
+    "index",
+    "value",
+    "valueTwo",
+    "op",
+    "errnoRet",
+    "maskedPaths",
+    "readonlyPaths",
+    "rootfsPropagation",
+    "timeOffsets",
+    "personality",
+    "netDevices",
+    "hooks",
+    "prestart",
+    "poststop",
+    "timeout",
+    "annotations",
+    "id",
+    "phase",
+    "pid",
+    "pid_start_time",
+    "bundle",
+    "rootfs",
+    "cgroups",
+    "dirs",
+    "created",
+    "freezer",
+    "own_pid_ns",
 ];
 
 /// A random node of `v` (visiting each level with some chance of stopping).
@@ -152,7 +240,10 @@ fn mutate_tree(v: &mut Value, rng: &mut Rng) {
             m.shift_remove(&k);
         }
         Value::Object(m) => {
-            m.insert(FIELDS[rng.usize(..FIELDS.len())].to_string(), edge_value(rng));
+            m.insert(
+                FIELDS[rng.usize(..FIELDS.len())].to_string(),
+                edge_value(rng),
+            );
         }
         Value::Array(a) if !a.is_empty() => {
             let i = rng.usize(..a.len());
@@ -166,12 +257,34 @@ fn mutate_tree(v: &mut Value, rng: &mut Rng) {
         Value::String(s) => {
             let cut = floor_char_boundary(s, rng.usize(..=s.len()));
             s.truncate(cut);
-            s.push_str(["", "/..", "\u{0}", "é", "=", "+99999999999", "-", "CAP_", "SCMP_", "/", "\n"][rng.usize(..11)]);
+            s.push_str(
+                [
+                    "",
+                    "/..",
+                    "\u{0}",
+                    "é",
+                    "=",
+                    "+99999999999",
+                    "-",
+                    "CAP_",
+                    "SCMP_",
+                    "/",
+                    "\n",
+                ][rng.usize(..11)],
+            );
         }
         Value::Number(_) => {
-            *node = [json!(0), json!(-1), json!(1), json!(i64::MAX), json!(u64::MAX), json!(u32::MAX), json!(4096), json!(65536)]
-                [rng.usize(..8)]
-                .clone()
+            *node = [
+                json!(0),
+                json!(-1),
+                json!(1),
+                json!(i64::MAX),
+                json!(u64::MAX),
+                json!(u32::MAX),
+                json!(4096),
+                json!(65536),
+            ][rng.usize(..8)]
+            .clone()
         }
         Value::Bool(b) => *b = !*b,
         _ => *node = edge_value(rng),
@@ -200,8 +313,16 @@ fn mutate_bytes(b: &mut Vec<u8>, rng: &mut Rng) {
             b.drain(i..end);
         }
         3 => {
-            let token: &[u8] = [&b"\\u0000"[..], b"\\ud800", b"1e999", b"-0", b"99999999999999999999999", b"\xff", b"{", b"]"]
-                [rng.usize(..8)];
+            let token: &[u8] = [
+                &b"\\u0000"[..],
+                b"\\ud800",
+                b"1e999",
+                b"-0",
+                b"99999999999999999999999",
+                b"\xff",
+                b"{",
+                b"]",
+            ][rng.usize(..8)];
             b.splice(i..i, token.iter().copied());
         }
         4 => {
@@ -243,18 +364,32 @@ fn read_json(path: &Path) -> Option<Value> {
 }
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures").join(dir);
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("spec-fixtures")
+        .join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     files
 }
 
 /// rt's default config and every JSON fixture (valid or not).
 fn config_corpus() -> Vec<Value> {
-    let mut corpus = vec![rt::container::spec_template::default_spec(false, 0, 0).expect("default spec")];
-    corpus.push(rt::container::spec_template::default_spec(true, 1000, 1000).expect("rootless spec"));
-    corpus.extend(fixtures("valid").iter().chain(fixtures("broken").iter()).filter_map(|p| read_json(p)));
+    let mut corpus =
+        vec![rt::container::spec_template::default_spec(false, 0, 0).expect("default spec")];
+    corpus
+        .push(rt::container::spec_template::default_spec(true, 1000, 1000).expect("rootless spec"));
+    corpus.extend(
+        fixtures("valid")
+            .iter()
+            .chain(fixtures("broken").iter())
+            .filter_map(|p| read_json(p)),
+    );
     corpus
 }
 
@@ -271,8 +406,11 @@ fn config_json() {
             // Its cgroup stays below the hierarchy root and off the host's.
             let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
             for systemd in [false, true] {
-                if let Ok(p) = rt::cgroups::container_path(cgroups_path.as_deref(), "fuzz", systemd) {
-                    let below = p.components().all(|c| matches!(c, std::path::Component::Normal(n) if n != "process_api"));
+                if let Ok(p) = rt::cgroups::container_path(cgroups_path.as_deref(), "fuzz", systemd)
+                {
+                    let below = p.components().all(
+                        |c| matches!(c, std::path::Component::Normal(n) if n != "process_api"),
+                    );
                     assert!(below, "cgroup {p:?}");
                 }
             }
@@ -305,7 +443,9 @@ fn state_corpus() -> Vec<Value> {
 #[test]
 fn state_json() {
     fuzz("state", mutants(state_corpus()), |data| {
-        let Ok(st) = serde_json::from_slice::<rt::state::State>(data) else { return false };
+        let Ok(st) = serde_json::from_slice::<rt::state::State>(data) else {
+            return false;
+        };
         // What `state` and `list` print, and what `save` writes back.
         serde_json::to_vec(&st.oci(rt::state::Status::Running)).expect("encode OCI state");
         let again = serde_json::to_vec(&st).expect("encode state");
@@ -319,13 +459,38 @@ fn state_json() {
 /// Random text from pieces signal names and numbers are made of.
 fn signal_text(rng: &mut Rng) -> Vec<u8> {
     const PIECES: &[&str] = &[
-        "SIG", "sig", "RTMIN", "RTMAX", "+", "-", "KILL", "TERM", "HUP", "USR1", "0", "1", "9", "34", "64", "65",
-        "2147483647", "-2147483648", "4294967296", "99999999999999999999", " ", "\u{0}", "é", "",
+        "SIG",
+        "sig",
+        "RTMIN",
+        "RTMAX",
+        "+",
+        "-",
+        "KILL",
+        "TERM",
+        "HUP",
+        "USR1",
+        "0",
+        "1",
+        "9",
+        "34",
+        "64",
+        "65",
+        "2147483647",
+        "-2147483648",
+        "4294967296",
+        "99999999999999999999",
+        " ",
+        "\u{0}",
+        "é",
+        "",
     ];
     if rng.u8(..8) == 0 {
         return (0..rng.usize(..24)).map(|_| rng.u8(..)).collect();
     }
-    (0..rng.usize(1..5)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect::<String>().into_bytes()
+    (0..rng.usize(1..5))
+        .map(|_| PIECES[rng.usize(..PIECES.len())])
+        .collect::<String>()
+        .into_bytes()
 }
 
 #[test]
@@ -342,8 +507,12 @@ fn signal_names() {
 
 /// Random ids: mostly the allowed alphabet, with path pieces and bytes.
 fn id_text(rng: &mut Rng) -> Vec<u8> {
-    const PIECES: &[&str] = &["a", "Z", "0", "_", "+", "-", ".", "..", "/", "\\", " ", "\u{0}", "é", "\n"];
-    let mut s: String = (0..rng.usize(..12)).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
+    const PIECES: &[&str] = &[
+        "a", "Z", "0", "_", "+", "-", ".", "..", "/", "\\", " ", "\u{0}", "é", "\n",
+    ];
+    let mut s: String = (0..rng.usize(..12))
+        .map(|_| PIECES[rng.usize(..PIECES.len())])
+        .collect();
     if rng.u8(..16) == 0 {
         s.push_str(&"x".repeat(rng.usize(1000..1100)));
     }
@@ -360,7 +529,10 @@ fn container_ids() {
         if valid.is_ok() {
             let dir = rt::state::Store::new(root).dir(&id);
             assert_eq!(dir.parent(), Some(root), "{id:?} escapes --root");
-            assert!(id != "." && id != ".." && id.len() <= 1024, "{id:?} accepted");
+            assert!(
+                id != "." && id != ".." && id.len() <= 1024,
+                "{id:?} accepted"
+            );
         }
         accepted(&valid)
     });
@@ -369,13 +541,43 @@ fn container_ids() {
 /// A random mount option list, mostly known keywords.
 fn option_list(rng: &mut Rng) -> Vec<u8> {
     const KNOWN: &[&str] = &[
-        "defaults", "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "remount", "bind",
-        "rbind", "private", "rprivate", "shared", "rslave", "unbindable", "noatime", "relatime", "strictatime",
-        "mode=755", "size=65536k", "uid=0", "", ",", "=", "é", "\u{0}",
+        "defaults",
+        "ro",
+        "rw",
+        "nosuid",
+        "suid",
+        "nodev",
+        "dev",
+        "noexec",
+        "exec",
+        "sync",
+        "async",
+        "remount",
+        "bind",
+        "rbind",
+        "private",
+        "rprivate",
+        "shared",
+        "rslave",
+        "unbindable",
+        "noatime",
+        "relatime",
+        "strictatime",
+        "mode=755",
+        "size=65536k",
+        "uid=0",
+        "",
+        ",",
+        "=",
+        "é",
+        "\u{0}",
     ];
     let opts: Vec<String> = (0..rng.usize(..10))
         .map(|_| match rng.u8(..8) {
-            0 => String::from_utf8_lossy(&(0..rng.usize(..16)).map(|_| rng.u8(..)).collect::<Vec<_>>()).into_owned(),
+            0 => String::from_utf8_lossy(
+                &(0..rng.usize(..16)).map(|_| rng.u8(..)).collect::<Vec<_>>(),
+            )
+            .into_owned(),
             _ => KNOWN[rng.usize(..KNOWN.len())].to_string(),
         })
         .collect();
@@ -389,7 +591,12 @@ fn mount_options() {
         let opts: Vec<String> = serde_json::from_slice(data).expect("generated list");
         let parsed = rt::init::parse_options(&opts);
         // The last of ro/rw decides.
-        match opts.iter().rev().find(|o| *o == "ro" || *o == "rw").map(String::as_str) {
+        match opts
+            .iter()
+            .rev()
+            .find(|o| *o == "ro" || *o == "rw")
+            .map(String::as_str)
+        {
             Some("ro") => assert!(parsed.flags.contains(MsFlags::MS_RDONLY), "{opts:?}"),
             Some(_) => assert!(!parsed.flags.contains(MsFlags::MS_RDONLY), "{opts:?}"),
             None => {}
@@ -415,10 +622,12 @@ fn seccomp_corpus() -> Vec<Value> {
             {"names": ["no_such_call"], "action": "SCMP_ACT_TRACE", "errnoRet": 5}
         ]
     })];
-    let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures/seccomp/docker-default.json");
+    let docker =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures/seccomp/docker-default.json");
     if let Ok(bytes) = std::fs::read(docker) {
         let bounding = vec!["CAP_CHOWN".to_string(), "CAP_SYS_ADMIN".to_string()];
-        let oci = rt::seccomp::docker::to_oci(&bytes, &bounding).expect("docker default profile converts");
+        let oci = rt::seccomp::docker::to_oci(&bytes, &bounding)
+            .expect("docker default profile converts");
         corpus.push(serde_json::to_value(oci).expect("encode profile"));
     }
     corpus
@@ -427,10 +636,16 @@ fn seccomp_corpus() -> Vec<Value> {
 #[test]
 fn seccomp_profiles() {
     fuzz("seccomp", mutants(seccomp_corpus()), |data| {
-        let Ok(profile) = serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>(data) else { return false };
+        let Ok(profile) = serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>(data) else {
+            return false;
+        };
         let compiled = rt::seccomp::compile(&profile);
         if let Ok(filter) = &compiled {
-            assert!(filter.program().len() <= 4096, "{} instructions", filter.program().len());
+            assert!(
+                filter.program().len() <= 4096,
+                "{} instructions",
+                filter.program().len()
+            );
         }
         accepted(&compiled)
     });
@@ -438,11 +653,15 @@ fn seccomp_profiles() {
 
 #[test]
 fn docker_seccomp_profiles() {
-    let Some(profile) = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures/seccomp/docker-default.json")) else {
+    let Some(profile) = read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("spec-fixtures/seccomp/docker-default.json"),
+    ) else {
         return;
     };
     let bounding = vec!["CAP_SYS_ADMIN".to_string()];
     // No panic is all this one asks: its errors quote serde's raw message,
     // newlines and all — a tool's path, never a container's.
-    fuzz("docker-seccomp", mutants(vec![profile]), |data| rt::seccomp::docker::to_oci(data, &bounding).is_ok());
+    fuzz("docker-seccomp", mutants(vec![profile]), |data| {
+        rt::seccomp::docker::to_oci(data, &bounding).is_ok()
+    });
 }

@@ -25,12 +25,17 @@ fn recorder(dir: &Path, name: &str) -> Value {
 }
 
 fn read_state(dir: &Path, name: &str) -> Value {
-    let text = fs::read_to_string(dir.join(format!("{name}.state"))).unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} hook got no state JSON ({e}): {text:?}"))
+    let text = fs::read_to_string(dir.join(format!("{name}.state")))
+        .unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} hook got no state JSON ({e}): {text:?}"))
 }
 
 fn read(dir: &Path, file: &str) -> String {
-    fs::read_to_string(dir.join(file)).unwrap_or_default().trim().to_string()
+    fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 fn record_dir(c: &Container) -> PathBuf {
@@ -44,12 +49,21 @@ fn every_hook_runs_where_the_spec_says_with_the_state() {
     let mut c = Container::sh("test -f /started-hook && echo saw-start-hook; sleep 1000");
     let dir = record_dir(&c);
     c.set("/root/readonly", false);
-    for name in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ] {
         c.push(&format!("/hooks/{name}"), recorder(&dir, name));
     }
     // startContainer runs inside the container: its path and files are the
     // container's.
-    c.push("/hooks/startContainer", json!({"path": "/bin/sh", "args": ["sh", "-c", "cat > /started-hook"]}));
+    c.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "cat > /started-hook"]}),
+    );
     let pid = c.create_ok();
     let host_mnt = procfs::ns_link("self", "mnt");
     let container_mnt = procfs::ns_link(&pid.to_string(), "mnt");
@@ -62,22 +76,51 @@ fn every_hook_runs_where_the_spec_says_with_the_state() {
         assert_eq!(st["pid"], pid, "{name}: {st}");
         assert_eq!(st["bundle"], c.bundle().display().to_string());
     }
-    assert_eq!(read(&dir, "prestart.mnt"), host_mnt, "prestart runs in the runtime namespace");
-    assert_eq!(read(&dir, "createRuntime.mnt"), host_mnt, "createRuntime runs in the runtime namespace");
-    assert_eq!(read(&dir, "createContainer.mnt"), container_mnt, "createContainer runs in the container namespace");
+    assert_eq!(
+        read(&dir, "prestart.mnt"),
+        host_mnt,
+        "prestart runs in the runtime namespace"
+    );
+    assert_eq!(
+        read(&dir, "createRuntime.mnt"),
+        host_mnt,
+        "createRuntime runs in the runtime namespace"
+    );
+    assert_eq!(
+        read(&dir, "createContainer.mnt"),
+        container_mnt,
+        "createContainer runs in the container namespace"
+    );
     let env = read(&dir, "prestart.env");
-    assert!(env.starts_with("hook-argv0\n"), "args[0] is not argv0: {env}");
-    assert!(env.contains("HOOK_ENV=set"), "the hook's env is missing: {env}");
-    assert!(!env.contains("HOME="), "rt's own environment leaked into the hook: {env}");
-    assert!(!dir.join("poststart.state").exists(), "poststart before start");
+    assert!(
+        env.starts_with("hook-argv0\n"),
+        "args[0] is not argv0: {env}"
+    );
+    assert!(
+        env.contains("HOOK_ENV=set"),
+        "the hook's env is missing: {env}"
+    );
+    assert!(
+        !env.contains("HOME="),
+        "rt's own environment leaked into the hook: {env}"
+    );
+    assert!(
+        !dir.join("poststart.state").exists(),
+        "poststart before start"
+    );
 
     c.start().ok();
     c.wait_output("saw-start-hook");
-    let started: Value = serde_json::from_str(&fs::read_to_string(c.rootfs().join("started-hook")).expect("startContainer ran"))
-        .expect("startContainer state");
+    let started: Value = serde_json::from_str(
+        &fs::read_to_string(c.rootfs().join("started-hook")).expect("startContainer ran"),
+    )
+    .expect("startContainer state");
     assert_eq!(started["status"], "created");
     assert_eq!(read_state(&dir, "poststart")["status"], "running");
-    assert!(!dir.join("poststop.state").exists(), "poststop before delete");
+    assert!(
+        !dir.join("poststop.state").exists(),
+        "poststop before delete"
+    );
 
     c.kill("KILL").ok();
     c.wait_status("stopped");
@@ -93,14 +136,18 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
     c.push("/hooks/createRuntime", hook("exit 3"));
     let out = c.create();
     out.fails_with("createRuntime hook /bin/sh: failed with exit status: 3");
-    assert!(!c.state_root().join(&c.id).exists(), "state dir left behind");
+    assert!(
+        !c.state_root().join(&c.id).exists(),
+        "state dir left behind"
+    );
 }
 
 #[test]
 fn failing_create_container_hook_fails_create() {
     let mut c = Container::new(&["true"]);
     c.push("/hooks/createContainer", hook("exit 4"));
-    c.create().fails_with("createContainer hook /bin/sh: failed with exit status: 4");
+    c.create()
+        .fails_with("createContainer hook /bin/sh: failed with exit status: 4");
 }
 
 #[test]
@@ -110,8 +157,12 @@ fn hook_timeout_kills_the_hook_and_fails() {
     h["timeout"] = 1.into();
     c.push("/hooks/prestart", h);
     let t = std::time::Instant::now();
-    c.create().fails_with("prestart hook /bin/sh: timed out after 1s");
-    assert!(t.elapsed().as_secs() < 10, "the hook was not killed at its timeout");
+    c.create()
+        .fails_with("prestart hook /bin/sh: timed out after 1s");
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "the hook was not killed at its timeout"
+    );
 }
 
 #[test]
@@ -131,11 +182,20 @@ fn failing_poststart_and_poststop_are_only_logged() {
 fn failing_start_container_hook_stops_the_user_process() {
     let mut c = Container::new(&sh("echo user-process-ran"));
     c.set("/root/readonly", false);
-    c.push("/hooks/startContainer", json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}));
+    c.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 5"]}),
+    );
     c.create_ok();
     c.start().ok();
     c.wait_status("stopped");
     let out = c.output();
-    assert!(!out.stdout.contains("user-process-ran"), "user process ran after a failed startContainer hook:\n{out}");
-    assert!(out.stderr.contains("startContainer hook"), "no error reported:\n{out}");
+    assert!(
+        !out.stdout.contains("user-process-ran"),
+        "user process ran after a failed startContainer hook:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("startContainer hook"),
+        "no error reported:\n{out}"
+    );
 }

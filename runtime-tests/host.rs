@@ -15,30 +15,55 @@ fn pid_file_names_the_init() {
     let c = Container::sleeper();
     c.create().ok();
     let text = fs::read_to_string(c.pid_file()).expect("pid file");
-    assert!(text.chars().all(|ch| ch.is_ascii_digit()), "pid file holds {text:?}");
+    assert!(
+        text.chars().all(|ch| ch.is_ascii_digit()),
+        "pid file holds {text:?}"
+    );
     let pid: i32 = text.parse().expect("pid");
     assert_eq!(c.state()["pid"], pid);
     // The init's parent is gone (rt exited): it is a live process of its own.
     assert!(procfs::start_time(pid).is_some());
-    assert_eq!(procfs::status_field(&procfs::read(&format!("/proc/{pid}/status")), "NSpid").split_whitespace().nth(1), Some("1"));
+    assert_eq!(
+        procfs::status_field(&procfs::read(&format!("/proc/{pid}/status")), "NSpid")
+            .split_whitespace()
+            .nth(1),
+        Some("1")
+    );
 }
 
 #[test]
 fn state_document_fields() {
     let mut c = Container::sleeper();
-    c.set("/annotations", json!({"org.example.key": "value", "another": "one"}));
+    c.set(
+        "/annotations",
+        json!({"org.example.key": "value", "another": "one"}),
+    );
     let pid = c.start_ok();
     let st = c.state();
-    let keys: Vec<&str> = st.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = st
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     for k in ["ociVersion", "id", "status", "pid", "bundle", "annotations"] {
         assert!(keys.contains(&k), "state lacks {k}: {st}");
     }
-    assert!(st["ociVersion"].as_str().expect("ociVersion").starts_with("1."), "{st}");
+    assert!(
+        st["ociVersion"]
+            .as_str()
+            .expect("ociVersion")
+            .starts_with("1."),
+        "{st}"
+    );
     assert_eq!(st["id"], c.id.as_str());
     assert_eq!(st["status"], "running");
     assert_eq!(st["pid"], pid);
     assert_eq!(st["bundle"], c.bundle().to_str().expect("utf-8"));
-    assert_eq!(st["annotations"], json!({"org.example.key": "value", "another": "one"}));
+    assert_eq!(
+        st["annotations"],
+        json!({"org.example.key": "value", "another": "one"})
+    );
 }
 
 #[test]
@@ -76,9 +101,15 @@ fn controller_dirs(c: &Container) -> Vec<PathBuf> {
     let roots: Vec<PathBuf> = if base.join("cgroup.controllers").exists() {
         vec![base.to_path_buf()]
     } else {
-        ["memory", "pids", "freezer"].iter().map(|ctl| base.join(ctl)).collect()
+        ["memory", "pids", "freezer"]
+            .iter()
+            .map(|ctl| base.join(ctl))
+            .collect()
     };
-    roots.into_iter().map(|r| r.join("rt-test").join(c.cgroup_name())).collect()
+    roots
+        .into_iter()
+        .map(|r| r.join("rt-test").join(c.cgroup_name()))
+        .collect()
 }
 
 #[test]
@@ -87,7 +118,11 @@ fn init_is_in_its_cgroups_until_delete() {
     let pid = c.start_ok();
     for dir in controller_dirs(&c) {
         let procs = procfs::read(&dir.join("cgroup.procs").display().to_string());
-        assert!(procs.lines().any(|l| l == pid.to_string()), "{pid} not in {}: {procs:?}", dir.display());
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{pid} not in {}: {procs:?}",
+            dir.display()
+        );
     }
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
@@ -101,7 +136,10 @@ fn failed_create_leaves_nothing() {
     // A live init would keep its cgroup busy: no cgroup, no init.
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
     assert!(!c.pid_file().exists(), "a failed create wrote the pid file");
-    assert_eq!(residue::processes_of(&c.id, &c.cgroup_name()), Vec::<i32>::new());
+    assert_eq!(
+        residue::processes_of(&c.id, &c.cgroup_name()),
+        Vec::<i32>::new()
+    );
 }
 
 #[test]
@@ -109,14 +147,40 @@ fn residue_check_sees_leftovers() {
     // The guard of every test relies on this check: show it is not blind.
     let c = Container::sleeper();
     let pid = c.start_ok();
-    let tracked = [residue::Tracked { pid, start: procfs::start_time(pid) }];
-    let found = residue::problems(&c.id, &c.state_root().join(&c.id), &c.cgroup_name(), c.scratch(), &tracked);
-    assert!(found.iter().any(|p| p.starts_with("state directory")), "{found:?}");
-    assert!(found.iter().any(|p| p.starts_with("cgroup /sys/fs/cgroup/")), "{found:?}");
-    assert!(found.iter().any(|p| p == &format!("process {pid} is still alive")), "{found:?}");
+    let tracked = [residue::Tracked {
+        pid,
+        start: procfs::start_time(pid),
+    }];
+    let found = residue::problems(
+        &c.id,
+        &c.state_root().join(&c.id),
+        &c.cgroup_name(),
+        c.scratch(),
+        &tracked,
+    );
+    assert!(
+        found.iter().any(|p| p.starts_with("state directory")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("cgroup /sys/fs/cgroup/")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p == &format!("process {pid} is still alive")),
+        "{found:?}"
+    );
     // Unknown pids are found by their cgroup, or by rt's command line.
     assert_eq!(residue::processes_of(&c.id, &c.cgroup_name()), [pid]);
     let created = c.sibling(&["sleep", "1000"]);
     let init = created.create_ok();
-    assert_eq!(residue::processes_of(&created.id, "not-its-cgroup"), [init], "pre-exec init found by its command line");
+    assert_eq!(
+        residue::processes_of(&created.id, "not-its-cgroup"),
+        [init],
+        "pre-exec init found by its command line"
+    );
 }

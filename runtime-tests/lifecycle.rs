@@ -12,7 +12,10 @@ fn create_start_kill_delete() {
     let st = c.state();
     assert_eq!(st["status"], "created");
     assert_eq!(st["pid"], pid);
-    assert!(procfs::start_time(pid).is_some(), "init {pid} is not running");
+    assert!(
+        procfs::start_time(pid).is_some(),
+        "init {pid} is not running"
+    );
     // Not started yet: the init still waits in rt's code, not in sleep.
     assert_ne!(c.proc_file("comm").trim(), "sleep");
 
@@ -93,10 +96,18 @@ fn kill_all_reaches_every_process() {
 
     c.kill("TERM").ok();
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(children.iter().all(|p| procfs::start_time(*p).is_some()), "plain kill reached a child");
+    assert!(
+        children.iter().all(|p| procfs::start_time(*p).is_some()),
+        "plain kill reached a child"
+    );
 
     c.rt(&["kill", "--all", &c.id, "TERM"]).ok();
-    common::wait_for("children to die", || children.iter().all(|p| procfs::start_time(*p).is_none()).then_some(()));
+    common::wait_for("children to die", || {
+        children
+            .iter()
+            .all(|p| procfs::start_time(*p).is_none())
+            .then_some(())
+    });
     assert_eq!(c.status(), "running", "init ignores SIGTERM");
 
     c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
@@ -107,7 +118,10 @@ fn kill_all_reaches_every_process() {
 fn wait_children(pid: i32, n: usize) -> Vec<i32> {
     common::wait_for("children", || {
         let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-        let pids: Vec<i32> = text.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let pids: Vec<i32> = text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         (pids.len() == n).then_some(pids)
     })
 }
@@ -126,9 +140,15 @@ fn list_formats() {
 
     let table = a.rt(&["list"]).ok();
     let lines = table.lines();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
     for (c, status) in [(&a, "running"), (&b, "created")] {
-        let row = lines.iter().find(|l| l.starts_with(&c.id)).unwrap_or_else(|| panic!("{} not listed:\n{table}", c.id));
+        let row = lines
+            .iter()
+            .find(|l| l.starts_with(&c.id))
+            .unwrap_or_else(|| panic!("{} not listed:\n{table}", c.id));
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cols[1], c.pid().to_string());
         assert_eq!(cols[2], status);
@@ -136,10 +156,14 @@ fn list_formats() {
         assert_eq!(cols[5], "root");
     }
 
-    let json: serde_json::Value = serde_json::from_str(&a.rt(&["list", "--format", "json"]).ok().stdout).expect("list json");
+    let json: serde_json::Value =
+        serde_json::from_str(&a.rt(&["list", "--format", "json"]).ok().stdout).expect("list json");
     let docs = json.as_array().expect("array");
     assert_eq!(docs.len(), 2);
-    let doc_a = docs.iter().find(|d| d["id"] == a.id.as_str()).expect("a listed");
+    let doc_a = docs
+        .iter()
+        .find(|d| d["id"] == a.id.as_str())
+        .expect("a listed");
     assert_eq!(doc_a["status"], "running");
     assert_eq!(doc_a["pid"], a.pid());
 }
@@ -174,7 +198,8 @@ fn delete_force_of_missing_id_succeeds() {
     let c = Container::new(&["true"]);
     let out = c.rt(&["delete", "--force", "no-such-container"]).ok();
     assert_eq!(out.stderr, "");
-    c.rt(&["delete", "no-such-container"]).fails_with("does not exist");
+    c.rt(&["delete", "no-such-container"])
+        .fails_with("does not exist");
 }
 
 #[test]
@@ -196,7 +221,8 @@ fn start_after_exit_fails() {
 fn unknown_id() {
     let c = Container::new(&["true"]);
     for verb in ["state", "start", "kill", "delete"] {
-        c.rt(&[verb, "nope"]).fails_with("container nope does not exist");
+        c.rt(&[verb, "nope"])
+            .fails_with("container nope does not exist");
     }
 }
 
@@ -206,7 +232,8 @@ fn existing_id() {
     a.create_ok();
     let mut b = a.sibling(&["true"]);
     b.id = a.id.clone();
-    b.create().fails_with(&format!("container with id {} already exists", a.id));
+    b.create()
+        .fails_with(&format!("container with id {} already exists", a.id));
     // The failed create must not have disturbed the first container.
     assert_eq!(a.status(), "created");
     // b's guard would delete a's container: give it an id of its own.
@@ -225,7 +252,12 @@ fn invalid_ids() {
             c.rt(&[verb, bad]).fails_with("invalid container id");
         }
     }
-    assert_eq!(std::fs::read_dir(c.state_root()).expect("read root").count(), 0);
+    assert_eq!(
+        std::fs::read_dir(c.state_root())
+            .expect("read root")
+            .count(),
+        0
+    );
 }
 
 #[test]

@@ -58,7 +58,11 @@ fn readonly_root_refuses_writes() {
 fn bind_mount_options_reach_mountinfo() {
     let src = host_dir();
     let c = sleeper_with_mounts(&[
-        bind(src.path(), "/mnt/locked", &["ro", "nosuid", "nodev", "noexec"]),
+        bind(
+            src.path(),
+            "/mnt/locked",
+            &["ro", "nosuid", "nodev", "noexec"],
+        ),
         bind(src.path(), "/mnt/open", &[]),
     ]);
     let mounts = mounts_of(&c);
@@ -67,18 +71,26 @@ fn bind_mount_options_reach_mountinfo() {
         assert!(locked.has_option(o), "{o} missing: {locked:?}");
     }
     let open = mount_at(&mounts, "/mnt/open");
-    assert!(open.has_option("rw") && !open.has_option("noexec"), "{open:?}");
+    assert!(
+        open.has_option("rw") && !open.has_option("noexec"),
+        "{open:?}"
+    );
 }
 
 #[test]
 fn bind_mounts_write_through_unless_ro() {
     let src = host_dir();
-    let mut c = Container::sh("cat /mnt/ro/marker; echo inside > /mnt/rw/new; echo inside > /mnt/ro/new");
-    c.push("/mounts", bind(src.path(), "/mnt/ro", &["ro"])).push("/mounts", bind(src.path(), "/mnt/rw", &[]));
+    let mut c =
+        Container::sh("cat /mnt/ro/marker; echo inside > /mnt/rw/new; echo inside > /mnt/ro/new");
+    c.push("/mounts", bind(src.path(), "/mnt/ro", &["ro"]))
+        .push("/mounts", bind(src.path(), "/mnt/rw", &[]));
     let out = c.run();
     assert_eq!(out.stdout, "host", "{out}");
     assert!(out.stderr.contains("Read-only file system"), "{out}");
-    assert_eq!(fs::read_to_string(src.path().join("new")).expect("written through"), "inside\n");
+    assert_eq!(
+        fs::read_to_string(src.path().join("new")).expect("written through"),
+        "inside\n"
+    );
 }
 
 /// A tmpfs mounted on the host at `<dir>/sub`, shared (this host's / is
@@ -93,7 +105,14 @@ impl HostMount {
         let sub = dir.path().join("sub");
         fs::create_dir(&sub).expect("mkdir sub");
         mount_tmpfs(&sub);
-        nix::mount::mount(None::<&str>, &sub, None::<&str>, MsFlags::MS_SHARED, None::<&str>).expect("make shared");
+        nix::mount::mount(
+            None::<&str>,
+            &sub,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .expect("make shared");
         fs::write(sub.join("in-submount"), "x").expect("write into submount");
         HostMount { dir }
     }
@@ -104,7 +123,14 @@ impl HostMount {
 }
 
 fn mount_tmpfs(at: &Path) {
-    nix::mount::mount(Some("tmpfs"), at, Some("tmpfs"), MsFlags::empty(), Some("size=1m")).expect("mount host tmpfs");
+    nix::mount::mount(
+        Some("tmpfs"),
+        at,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("mount host tmpfs");
 }
 
 impl Drop for HostMount {
@@ -134,17 +160,29 @@ fn mount_propagation_options() {
     ]);
     let mounts = mounts_of(&c);
     let private = mount_at(&mounts, "/mnt/private");
-    assert!(!private.has_tag("shared:") && !private.has_tag("master:"), "{private:?}");
+    assert!(
+        !private.has_tag("shared:") && !private.has_tag("master:"),
+        "{private:?}"
+    );
     assert!(mount_at(&mounts, "/mnt/shared").has_tag("shared:"));
     let slave = mount_at(&mounts, "/mnt/slave");
-    assert!(slave.has_tag("master:") && !slave.has_tag("shared:"), "{slave:?}");
+    assert!(
+        slave.has_tag("master:") && !slave.has_tag("shared:"),
+        "{slave:?}"
+    );
 
     // A host mount made later reaches the slave, never the private copy.
     fs::create_dir(host.sub().join("late")).expect("mkdir late");
     mount_tmpfs(&host.sub().join("late"));
     let points: Vec<String> = mounts_of(&c).into_iter().map(|m| m.mount_point).collect();
-    assert!(points.contains(&"/mnt/slave/late".to_string()), "{points:?}");
-    assert!(!points.contains(&"/mnt/private/late".to_string()), "{points:?}");
+    assert!(
+        points.contains(&"/mnt/slave/late".to_string()),
+        "{points:?}"
+    );
+    assert!(
+        !points.contains(&"/mnt/private/late".to_string()),
+        "{points:?}"
+    );
 }
 
 #[test]
@@ -156,7 +194,10 @@ fn tmpfs_size_and_mode() {
     let t = mount_at(&procfs::mountinfo(&out.stdout), "/mnt/t");
     assert_eq!(t.fstype, "tmpfs");
     assert!(t.has_option("nosuid"), "{t:?}");
-    assert!(t.has_super_option("size=1024k") && t.has_super_option("mode=710"), "{t:?}");
+    assert!(
+        t.has_super_option("size=1024k") && t.has_super_option("mode=710"),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -164,7 +205,14 @@ fn default_filesystems() {
     let c = Container::sleeper();
     c.start_ok();
     let mounts = mounts_of(&c);
-    for (at, fstype) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs")] {
+    for (at, fstype) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
         assert_eq!(mount_at(&mounts, at).fstype, fstype, "at {at}");
     }
     let pts = mount_at(&mounts, "/dev/pts");
@@ -173,7 +221,10 @@ fn default_filesystems() {
     }
     assert!(mount_at(&mounts, "/sys").has_option("ro"));
     let shm = mount_at(&mounts, "/dev/shm");
-    assert!(shm.has_option("nodev") && shm.has_option("noexec") && shm.has_option("nosuid"), "{shm:?}");
+    assert!(
+        shm.has_option("nodev") && shm.has_option("noexec") && shm.has_option("nosuid"),
+        "{shm:?}"
+    );
 }
 
 #[test]
@@ -204,21 +255,31 @@ fn default_devices() {
 
 #[test]
 fn linux_devices_are_created_with_mode_and_owner() {
-    let mut c = Container::sh("stat -c '%t:%T %a %u:%g %F' /dev/rt-zero; head -c 3 /dev/rt-zero | wc -c");
+    let mut c =
+        Container::sh("stat -c '%t:%T %a %u:%g %F' /dev/rt-zero; head -c 3 /dev/rt-zero | wc -c");
     c.push(
         "/linux/devices",
         json!({"path": "/dev/rt-zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o604, "uid": 65534, "gid": 1234}),
     );
-    assert_eq!(c.run().ok().lines(), ["1:5 604 65534:1234 character special file", "3"]);
+    assert_eq!(
+        c.run().ok().lines(),
+        ["1:5 604 65534:1234 character special file", "3"]
+    );
 }
 
 /// Open a device node 1:200 (no driver has that number) with and without a
 /// device cgroup rule for it; the open's error.
 fn open_unknown_device(allow: bool) -> String {
     let mut c = Container::sh("head -c 1 /dev/rt-nodev");
-    c.push("/linux/devices", json!({"path": "/dev/rt-nodev", "type": "c", "major": 1, "minor": 200, "fileMode": 0o666}));
+    c.push(
+        "/linux/devices",
+        json!({"path": "/dev/rt-nodev", "type": "c", "major": 1, "minor": 200, "fileMode": 0o666}),
+    );
     if allow {
-        c.push("/linux/resources/devices", json!({"allow": true, "type": "c", "major": 1, "minor": 200, "access": "rwm"}));
+        c.push(
+            "/linux/resources/devices",
+            json!({"allow": true, "type": "c", "major": 1, "minor": 200, "access": "rwm"}),
+        );
     }
     let out = c.run();
     assert_ne!(out.code, 0, "{out}");
@@ -241,7 +302,11 @@ fn masked_paths_hide_files_and_directories() {
     fs::create_dir(plain.rootfs().join("secret")).expect("mkdir");
     fs::write(plain.rootfs().join("secret/file"), "x").expect("write");
     let out = plain.run().ok();
-    assert_ne!(out.lines()[0], "0", "control: timer_list is not empty unmasked");
+    assert_ne!(
+        out.lines()[0],
+        "0",
+        "control: timer_list is not empty unmasked"
+    );
     assert_eq!(out.lines()[1], "file");
 
     let mut masked = Container::sh(script);
@@ -270,8 +335,15 @@ fn readonly_paths_refuse_writes() {
 fn sysctls_apply_inside_namespaces() {
     let host_forward = procfs::read("/proc/sys/net/ipv4/ip_forward");
     let host_shmmax = procfs::read("/proc/sys/kernel/shmmax");
-    let mut c = Container::new(&["cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmax"]);
-    c.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"}));
+    let mut c = Container::new(&[
+        "cat",
+        "/proc/sys/net/ipv4/ip_forward",
+        "/proc/sys/kernel/shmmax",
+    ]);
+    c.set(
+        "/linux/sysctl",
+        json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"}),
+    );
     assert_eq!(c.run().ok().lines(), ["1", "123456789"]);
     assert_eq!(procfs::read("/proc/sys/net/ipv4/ip_forward"), host_forward);
     assert_eq!(procfs::read("/proc/sys/kernel/shmmax"), host_shmmax);
@@ -286,7 +358,11 @@ fn rootfs_propagation() {
         c.set("/linux/rootfsPropagation", mode);
         c.start_ok();
         let root = mount_at(&mounts_of(&c), "/");
-        assert_eq!((root.has_tag("shared:"), root.has_tag("master:")), (shared, master), "{mode}: {root:?}");
+        assert_eq!(
+            (root.has_tag("shared:"), root.has_tag("master:")),
+            (shared, master),
+            "{mode}: {root:?}"
+        );
     }
 }
 
@@ -296,9 +372,16 @@ fn rootfs_propagation() {
 fn symlink_escape(target: &str, src: &TempDir) -> Container {
     let mut c = Container::sleeper();
     std::os::unix::fs::symlink(target, c.rootfs().join("evil-abs")).expect("symlink");
-    std::os::unix::fs::symlink(format!("../../../../../..{target}"), c.rootfs().join("evil-rel")).expect("symlink");
-    c.push("/mounts", json!({"destination": "/evil-abs", "type": "tmpfs", "source": "tmpfs"}))
-        .push("/mounts", bind(src.path(), "/evil-rel", &[]));
+    std::os::unix::fs::symlink(
+        format!("../../../../../..{target}"),
+        c.rootfs().join("evil-rel"),
+    )
+    .expect("symlink");
+    c.push(
+        "/mounts",
+        json!({"destination": "/evil-abs", "type": "tmpfs", "source": "tmpfs"}),
+    )
+    .push("/mounts", bind(src.path(), "/evil-rel", &[]));
     c
 }
 
@@ -308,15 +391,39 @@ fn symlink_escape(target: &str, src: &TempDir) -> Container {
 fn assert_mounted_inside(c: &Container, secret: &TempDir, src: &TempDir) {
     let target = secret.path().to_str().expect("utf-8 path");
     c.start_ok();
-    let entries: Vec<_> = fs::read_dir(secret.path()).expect("read secret").map(|e| e.expect("entry").file_name()).collect();
+    let entries: Vec<_> = fs::read_dir(secret.path())
+        .expect("read secret")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(entries, ["marker"], "the host directory changed");
-    assert!(common::residue::mounts_mentioning(secret.path()).is_empty(), "a mount landed on the host");
-    let inside: Vec<MountLine> = mounts_of(c).into_iter().filter(|m| m.mount_point == target).collect();
-    let kinds: Vec<(&str, &str)> = inside.iter().map(|m| (m.fstype.as_str(), m.root.as_str())).collect();
-    assert_eq!(kinds.len(), 2, "mounts at {target} inside the container: {inside:?}");
+    assert!(
+        common::residue::mounts_mentioning(secret.path()).is_empty(),
+        "a mount landed on the host"
+    );
+    let inside: Vec<MountLine> = mounts_of(c)
+        .into_iter()
+        .filter(|m| m.mount_point == target)
+        .collect();
+    let kinds: Vec<(&str, &str)> = inside
+        .iter()
+        .map(|m| (m.fstype.as_str(), m.root.as_str()))
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        2,
+        "mounts at {target} inside the container: {inside:?}"
+    );
     assert_eq!(kinds[0].0, "tmpfs", "{inside:?}");
-    let src_name = src.path().file_name().expect("name").to_str().expect("utf-8");
-    assert!(kinds[1].1.ends_with(src_name), "the bind mount is not of the source: {inside:?}");
+    let src_name = src
+        .path()
+        .file_name()
+        .expect("name")
+        .to_str()
+        .expect("utf-8");
+    assert!(
+        kinds[1].1.ends_with(src_name),
+        "the bind mount is not of the source: {inside:?}"
+    );
     assert!(c.rootfs().join(target.trim_start_matches('/')).is_dir());
 }
 
@@ -344,7 +451,10 @@ fn no_pivot_runs_in_the_rootfs() {
     let c = Container::sh("ls /; touch /x");
     let out = c.run_with(&["--no-pivot"]);
     assert_eq!(out.code, 1, "{out}");
-    assert_eq!(out.lines(), ["bin", "dev", "etc", "mnt", "proc", "root", "sys", "tmp"]);
+    assert_eq!(
+        out.lines(),
+        ["bin", "dev", "etc", "mnt", "proc", "root", "sys", "tmp"]
+    );
     assert!(out.stderr.contains("Read-only file system"), "{out}");
 }
 
@@ -353,11 +463,26 @@ fn no_pivot_runs_in_the_rootfs() {
 /// list what is left at /: None when nothing is (no ls to run).
 fn list_root_after_unmounting_it(c: &Container) -> Option<Vec<String>> {
     let ns = format!("--mount=/proc/{}/ns/mnt", c.pid());
-    let nsenter = |args: &[&str]| std::process::Command::new("nsenter").arg(&ns).args(args).output().expect("nsenter");
+    let nsenter = |args: &[&str]| {
+        std::process::Command::new("nsenter")
+            .arg(&ns)
+            .args(args)
+            .output()
+            .expect("nsenter")
+    };
     let umount = nsenter(&["umount", "-l", "/"]);
-    assert!(umount.status.success(), "umount: {}", String::from_utf8_lossy(&umount.stderr));
+    assert!(
+        umount.status.success(),
+        "umount: {}",
+        String::from_utf8_lossy(&umount.stderr)
+    );
     let ls = nsenter(&["ls", "-1", "/"]);
-    ls.status.success().then(|| String::from_utf8_lossy(&ls.stdout).lines().map(str::to_string).collect())
+    ls.status.success().then(|| {
+        String::from_utf8_lossy(&ls.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 #[test]

@@ -24,7 +24,11 @@ fn created_namespaces_differ_from_the_host() {
         let mut c = Container::sleeper();
         c.add_namespace(typ, None);
         let pid = c.start_ok().to_string();
-        assert_ne!(procfs::ns_link(&pid, proc_name), procfs::ns_link("self", proc_name), "{typ} is the host's");
+        assert_ne!(
+            procfs::ns_link(&pid, proc_name),
+            procfs::ns_link("self", proc_name),
+            "{typ} is the host's"
+        );
 
         let mut without = Container::sleeper();
         without.remove_namespace(typ).remove("/hostname");
@@ -38,7 +42,11 @@ fn created_namespaces_differ_from_the_host() {
                 .set("/root/readonly", false);
         }
         let pid = without.start_ok().to_string();
-        assert_eq!(procfs::ns_link(&pid, proc_name), procfs::ns_link("self", proc_name), "{typ} is not the host's");
+        assert_eq!(
+            procfs::ns_link(&pid, proc_name),
+            procfs::ns_link("self", proc_name),
+            "{typ} is not the host's"
+        );
     }
 }
 
@@ -48,14 +56,18 @@ fn pid_namespace_makes_init_pid_1() {
     let pid = c.start_ok();
     c.wait_output("1\n");
     // Seen from the host: its host pid, then pid 1 in the nested namespace.
-    assert_eq!(procfs::status_field(&c.proc_file("status"), "NSpid"), format!("{pid}\t1"));
+    assert_eq!(
+        procfs::status_field(&c.proc_file("status"), "NSpid"),
+        format!("{pid}\t1")
+    );
 }
 
 #[test]
 fn uts_namespace_sets_hostname_and_domainname() {
     let host_name = procfs::read("/proc/sys/kernel/hostname");
     let mut c = Container::sh("hostname; cat /proc/sys/kernel/domainname");
-    c.set("/hostname", "rt-box").set("/domainname", "example.test");
+    c.set("/hostname", "rt-box")
+        .set("/domainname", "example.test");
     assert_eq!(c.run().ok().lines(), ["rt-box", "example.test"]);
     assert_eq!(procfs::read("/proc/sys/kernel/hostname"), host_name);
 }
@@ -92,9 +104,17 @@ fn mount_namespace_hides_container_mounts_from_the_host() {
     let c = Container::sleeper();
     c.start_ok();
     let inside = procfs::mountinfo(&c.proc_file("mountinfo"));
-    assert!(procfs::mount_at(&inside, "/").root.ends_with("/bundle/rootfs"), "/ is not the rootfs: {inside:?}");
+    assert!(
+        procfs::mount_at(&inside, "/")
+            .root
+            .ends_with("/bundle/rootfs"),
+        "/ is not the rootfs: {inside:?}"
+    );
     assert!(inside.iter().any(|m| m.mount_point == "/dev/mqueue"));
-    assert!(common::residue::mounts_mentioning(&c.bundle()).is_empty(), "the rootfs bind is visible on the host");
+    assert!(
+        common::residue::mounts_mentioning(&c.bundle()).is_empty(),
+        "the rootfs bind is visible on the host"
+    );
 }
 
 /// /proc/self/cgroup of a container, one line per hierarchy.
@@ -104,7 +124,10 @@ fn cgroup_lines(with_cgroupns: bool) -> (String, Vec<String>) {
         c.add_namespace("cgroup", None);
     }
     let out = c.run().ok();
-    (c.id.clone(), out.lines().iter().map(|l| l.to_string()).collect())
+    (
+        c.id.clone(),
+        out.lines().iter().map(|l| l.to_string()).collect(),
+    )
 }
 
 #[test]
@@ -119,38 +142,62 @@ fn without_cgroup_namespace_the_host_path_shows() {
 fn cgroup_namespace_roots_the_container_cgroup() {
     let (_, lines) = cgroup_lines(true);
     for line in lines {
-        assert!(line.ends_with(":/"), "cgroup path is not the namespace root: {line}");
+        assert!(
+            line.ends_with(":/"),
+            "cgroup path is not the namespace root: {line}"
+        );
     }
 }
 
 #[test]
 fn user_namespace_maps_ids() {
-    let mut c = Container::sh("cat /proc/self/uid_map /proc/self/gid_map; id; touch /tmp/made-inside");
+    let mut c =
+        Container::sh("cat /proc/self/uid_map /proc/self/gid_map; id; touch /tmp/made-inside");
     c.add_namespace("user", None)
-        .set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]))
-        .set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]))
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+        )
         .set("/root/readonly", false)
         .chown_rootfs(100000, 100000);
     let out = c.run().ok();
-    let maps: Vec<Vec<&str>> = out.lines()[..2].iter().map(|l| l.split_whitespace().collect()).collect();
+    let maps: Vec<Vec<&str>> = out.lines()[..2]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(maps, [["0", "100000", "65536"], ["0", "100000", "65536"]]);
     assert_eq!(out.lines()[2], "uid=0(root) gid=0(root)");
-    assert_eq!(common::rootfs::owner(&c.rootfs().join("tmp/made-inside")), 100000);
+    assert_eq!(
+        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        100000
+    );
 }
 
 #[test]
 fn time_namespace_shifts_uptime() {
     const DAYS: u64 = 1000;
     let mut c = Container::new(&["cat", "/proc/uptime"]);
-    c.add_namespace("time", None)
-        .set("/linux/timeOffsets", json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}));
+    c.add_namespace("time", None).set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}),
+    );
     let inside = uptime_secs(&c.run().ok().stdout);
     let host = uptime_secs(&procfs::read("/proc/uptime"));
-    assert!(inside >= host + (DAYS * 86400) as f64 - 60.0, "uptime inside {inside}s, host {host}s");
+    assert!(
+        inside >= host + (DAYS * 86400) as f64 - 60.0,
+        "uptime inside {inside}s, host {host}s"
+    );
 }
 
 fn uptime_secs(text: &str) -> f64 {
-    text.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("uptime {text:?}"))
+    text.split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("uptime {text:?}"))
 }
 
 /// A network namespace made with `ip netns add`, deleted on drop.
@@ -172,7 +219,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -180,7 +229,10 @@ impl Drop for NetNs {
 fn join_network_namespace_by_path() {
     let ns = NetNs::new();
     // No dummy driver on this kernel: a bridge is the link that needs no peer.
-    host("ip", &["-n", &ns.name, "link", "add", "rtjoin0", "type", "bridge"]);
+    host(
+        "ip",
+        &["-n", &ns.name, "link", "add", "rtjoin0", "type", "bridge"],
+    );
     let mut c = Container::sh("ls /sys/class/net");
     c.add_namespace("network", Some(&ns.path()));
     assert_eq!(c.run().ok().lines(), ["lo", "rtjoin0"]);
@@ -192,14 +244,18 @@ fn join_uts_namespace_of_another_container() {
     first.set("/hostname", "first-box");
     let pid = first.start_ok();
     let mut second = first.sibling(&["hostname"]);
-    second.remove("/hostname").add_namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
+    second
+        .remove("/hostname")
+        .add_namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
     assert_eq!(second.run().ok().stdout, "first-box\n");
 }
 
 /// runc and crun bring up `lo` of a new network namespace: 127.0.0.1 works.
 #[test]
 fn loopback_is_up_in_a_new_network_namespace() {
-    let out = Container::new(&["cat", "/sys/class/net/lo/flags"]).run().ok();
+    let out = Container::new(&["cat", "/sys/class/net/lo/flags"])
+        .run()
+        .ok();
     let flags = u32::from_str_radix(out.stdout.trim().trim_start_matches("0x"), 16).expect("flags");
     assert_eq!(flags & 1, 1, "lo is down: {out}");
 }

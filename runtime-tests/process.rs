@@ -20,8 +20,12 @@ fn args_env_and_cwd() {
     let mut args = sh("pwd; echo \"$GREETING\"; printf '[%s]' \"$@\"");
     args.extend(["argv0".into(), "two words".into(), "*".into()]);
     let mut c = Container::new(&args);
-    c.set("/process/cwd", "/tmp").push("/process/env", "GREETING=hello there".into());
-    assert_eq!(c.run().ok().lines(), ["/tmp", "hello there", "[two words][*]"]);
+    c.set("/process/cwd", "/tmp")
+        .push("/process/env", "GREETING=hello there".into());
+    assert_eq!(
+        c.run().ok().lines(),
+        ["/tmp", "hello there", "[two words][*]"]
+    );
 }
 
 #[test]
@@ -37,7 +41,8 @@ fn env_is_exactly_the_config() {
 #[test]
 fn missing_cwd_is_created() {
     let mut c = Container::new(&["pwd"]);
-    c.set("/process/cwd", "/made/for/me").set("/root/readonly", false);
+    c.set("/process/cwd", "/made/for/me")
+        .set("/root/readonly", false);
     assert_eq!(c.run().ok().stdout, "/made/for/me\n");
 }
 
@@ -46,7 +51,10 @@ fn user_groups_and_umask() {
     let mut c = Container::sh("id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f");
     c.set("/process/user", json!({"uid": 65534, "gid": 65534, "additionalGids": [5, 1234], "umask": 0o027}))
         .push("/mounts", json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}));
-    assert_eq!(c.run().ok().lines(), ["65534", "65534", "65534 5 1234", "0027", "640"]);
+    assert_eq!(
+        c.run().ok().lines(),
+        ["65534", "65534", "65534 5 1234", "0027", "640"]
+    );
 }
 
 #[test]
@@ -57,17 +65,29 @@ fn default_umask_is_0022() {
 
 #[test]
 fn rlimits_are_set() {
-    let mut c = Container::sh("ulimit -n; ulimit -Hn; ulimit -c; grep -E 'open files|core file' /proc/self/limits");
+    let mut c = Container::sh(
+        "ulimit -n; ulimit -Hn; ulimit -c; grep -E 'open files|core file' /proc/self/limits",
+    );
     c.set(
         "/process/rlimits",
         json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 4096}, {"type": "RLIMIT_CORE", "soft": 1024, "hard": 2048}]),
     );
     let out = c.run().ok();
     let lines = out.lines();
-    assert_eq!(lines[..3], ["512", "4096", "2"], "ulimit -c counts 512-byte blocks");
+    assert_eq!(
+        lines[..3],
+        ["512", "4096", "2"],
+        "ulimit -c counts 512-byte blocks"
+    );
     let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
-    assert_eq!(words(lines[3]), ["Max", "core", "file", "size", "1024", "2048", "bytes"]);
-    assert_eq!(words(lines[4]), ["Max", "open", "files", "512", "4096", "files"]);
+    assert_eq!(
+        words(lines[3]),
+        ["Max", "core", "file", "size", "1024", "2048", "bytes"]
+    );
+    assert_eq!(
+        words(lines[4]),
+        ["Max", "open", "files", "512", "4096", "files"]
+    );
 }
 
 #[test]
@@ -75,7 +95,10 @@ fn rlimit_above_the_hard_limit_fails_create() {
     // rt runs without CAP_SYS_RESOURCE here, and the host's hard limit for
     // open files is 20000.
     let mut c = Container::new(&["true"]);
-    c.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]));
+    c.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 30000, "hard": 30000}]),
+    );
     c.create().fails_with("cannot set RLIMIT_NOFILE to soft 30000 hard 30000 (raising a hard limit needs CAP_SYS_RESOURCE)");
 }
 
@@ -84,7 +107,11 @@ fn no_new_privileges() {
     for (flag, want) in [(true, "1"), (false, "0")] {
         let mut c = Container::new(&["cat", "/proc/self/status"]);
         c.set("/process/noNewPrivileges", flag);
-        assert_eq!(status_field(&c.run().ok().stdout, "NoNewPrivs"), want, "noNewPrivileges {flag}");
+        assert_eq!(
+            status_field(&c.run().ok().stdout, "NoNewPrivs"),
+            want,
+            "noNewPrivileges {flag}"
+        );
     }
 }
 
@@ -111,12 +138,28 @@ fn cap_number(name: &str) -> u32 {
 
 /// The /proc/<pid>/status hex of a capability set.
 fn mask(names: &[&str]) -> String {
-    format!("{:016x}", names.iter().fold(0u64, |m, n| m | 1 << cap_number(n)))
+    format!(
+        "{:016x}",
+        names.iter().fold(0u64, |m, n| m | 1 << cap_number(n))
+    )
 }
 
 /// A distinct value for each set, so that mixing two up shows.
-const BOUNDING: &[&str] = &["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE", "CAP_SETPCAP"];
-const PERMITTED: &[&str] = &["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+const BOUNDING: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_KILL",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETPCAP",
+];
+const PERMITTED: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_KILL",
+    "CAP_SETUID",
+    "CAP_NET_BIND_SERVICE",
+];
 const EFFECTIVE: &[&str] = &["CAP_CHOWN", "CAP_KILL"];
 const INHERITABLE: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETGID"];
 const AMBIENT: &[&str] = &["CAP_KILL", "CAP_NET_BIND_SERVICE"];
@@ -129,14 +172,29 @@ fn with_capabilities(c: &mut Container) -> &mut Container {
 }
 
 fn cap_sets(status: &str) -> Vec<(String, String)> {
-    ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"].iter().map(|f| (f.to_string(), status_field(status, f))).collect()
+    ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"]
+        .iter()
+        .map(|f| (f.to_string(), status_field(status, f)))
+        .collect()
 }
 
-fn want_sets(bnd: &[&str], prm: &[&str], eff: &[&str], inh: &[&str], amb: &[&str]) -> Vec<(String, String)> {
-    [("CapBnd", bnd), ("CapPrm", prm), ("CapEff", eff), ("CapInh", inh), ("CapAmb", amb)]
-        .iter()
-        .map(|(f, names)| (f.to_string(), mask(names)))
-        .collect()
+fn want_sets(
+    bnd: &[&str],
+    prm: &[&str],
+    eff: &[&str],
+    inh: &[&str],
+    amb: &[&str],
+) -> Vec<(String, String)> {
+    [
+        ("CapBnd", bnd),
+        ("CapPrm", prm),
+        ("CapEff", eff),
+        ("CapInh", inh),
+        ("CapAmb", amb),
+    ]
+    .iter()
+    .map(|(f, names)| (f.to_string(), mask(names)))
+    .collect()
 }
 
 #[test]
@@ -146,7 +204,10 @@ fn capability_sets_before_exec_match_the_config() {
     let mut c = Container::sleeper();
     with_capabilities(&mut c);
     c.create_ok();
-    assert_eq!(cap_sets(&c.proc_file("status")), want_sets(BOUNDING, PERMITTED, EFFECTIVE, INHERITABLE, AMBIENT));
+    assert_eq!(
+        cap_sets(&c.proc_file("status")),
+        want_sets(BOUNDING, PERMITTED, EFFECTIVE, INHERITABLE, AMBIENT)
+    );
 }
 
 #[test]
@@ -156,7 +217,10 @@ fn capability_sets_after_exec_as_non_root() {
     let mut c = Container::new(&["cat", "/proc/self/status"]);
     with_capabilities(&mut c).set("/process/user", json!({"uid": 65534, "gid": 65534}));
     let status = c.run().ok().stdout;
-    assert_eq!(cap_sets(&status), want_sets(BOUNDING, AMBIENT, AMBIENT, INHERITABLE, AMBIENT));
+    assert_eq!(
+        cap_sets(&status),
+        want_sets(BOUNDING, AMBIENT, AMBIENT, INHERITABLE, AMBIENT)
+    );
 }
 
 #[test]
@@ -167,7 +231,11 @@ fn capability_sets_after_exec_as_root() {
         let mut c = Container::new(&["cat", "/proc/self/status"]);
         with_capabilities(&mut c).set("/process/noNewPrivileges", nnp);
         let status = c.run().ok().stdout;
-        assert_eq!(cap_sets(&status), want_sets(BOUNDING, granted, granted, INHERITABLE, AMBIENT), "noNewPrivileges {nnp}");
+        assert_eq!(
+            cap_sets(&status),
+            want_sets(BOUNDING, granted, granted, INHERITABLE, AMBIENT),
+            "noNewPrivileges {nnp}"
+        );
     }
 }
 
@@ -175,7 +243,13 @@ fn capability_sets_after_exec_as_root() {
 fn fds(pid: i32) -> Vec<u32> {
     let mut v: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("read fd dir")
-        .map(|e| e.expect("fd entry").file_name().to_string_lossy().parse().expect("fd number"))
+        .map(|e| {
+            e.expect("fd entry")
+                .file_name()
+                .to_string_lossy()
+                .parse()
+                .expect("fd number")
+        })
         .collect();
     v.sort();
     v
@@ -184,7 +258,11 @@ fn fds(pid: i32) -> Vec<u32> {
 /// `cmd` run with `file` open for reading as its fd 3.
 fn with_fd3(cmd: Command, file: &Path) -> Command {
     let mut w = Command::new("sh");
-    w.arg("-c").arg("exec \"$@\" 3<\"$0\"").arg(file).arg(cmd.get_program()).args(cmd.get_args());
+    w.arg("-c")
+        .arg("exec \"$@\" 3<\"$0\"")
+        .arg(file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     w
 }
 
@@ -200,11 +278,18 @@ fn preserved_fd_reaches_the_container_and_nothing_else() {
     let c = Container::sleeper();
     let file = c.scratch().join("passed");
     fs::write(&file, "through fd 3").expect("write");
-    c.launch(with_fd3(c.launch_command("create", &["--preserve-fds", "1"]), &file)).ok();
+    c.launch(with_fd3(
+        c.launch_command("create", &["--preserve-fds", "1"]),
+        &file,
+    ))
+    .ok();
     c.start().ok();
     c.wait_exec();
     assert_eq!(fds(c.pid()), [0, 1, 2, 3]);
-    assert_eq!(fs::read_link(format!("/proc/{}/fd/3", c.pid())).expect("readlink fd 3"), file);
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/fd/3", c.pid())).expect("readlink fd 3"),
+        file
+    );
 }
 
 /// The shell's open fds. Not `ls`: busybox runs it inside the shell, whose
@@ -217,7 +302,12 @@ fn preserved_fd_is_readable_inside() {
     let c = Container::sh(&format!("cat <&3; {LIST_FDS}"));
     let file = c.scratch().join("passed");
     fs::write(&file, "through fd 3\n").expect("write");
-    let out = c.launch(with_fd3(c.launch_command("run", &["--preserve-fds", "1"]), &file)).ok();
+    let out = c
+        .launch(with_fd3(
+            c.launch_command("run", &["--preserve-fds", "1"]),
+            &file,
+        ))
+        .ok();
     assert_eq!(out.lines(), ["through fd 3", "0", "1", "2", "3"]);
 }
 
@@ -238,7 +328,13 @@ fn receive_master(listener: &UnixListener) -> File {
     let mut buf = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).expect("recvmsg");
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
     for cmsg in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             // SAFETY: the kernel just installed this fd for us; nothing else owns it.
@@ -274,11 +370,14 @@ fn terminal_over_console_socket() {
     c.set("/process/terminal", true);
     let socket = c.scratch().join("console.sock");
     let listener = UnixListener::bind(&socket).expect("bind console socket");
-    c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]).ok();
+    c.create_with(&["--console-socket", socket.to_str().expect("utf-8")])
+        .ok();
     let mut master = receive_master(&listener);
     c.start().ok();
     // $((6*7)) so that the echo of the typed line does not match.
-    master.write_all(b"tty; test -t 0 && echo TTY-$((6*7)); echo hi; exit\n").expect("write to pty");
+    master
+        .write_all(b"tty; test -t 0 && echo TTY-$((6*7)); echo hi; exit\n")
+        .expect("write to pty");
     let out = read_until_closed(&mut master);
     let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
     assert!(lines.contains(&"/dev/pts/0"), "{out:?}");
@@ -298,10 +397,16 @@ fn terminal_without_console_socket_fails() {
 fn host_sees_container_process_attributes() {
     // The same attributes as above, from the host's /proc of the init.
     let mut c = Container::sleeper();
-    c.set("/process/oomScoreAdj", 500).set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    c.set("/process/oomScoreAdj", 500)
+        .set("/process/user", json!({"uid": 65534, "gid": 65534}));
     c.start_ok();
     let status = c.proc_file("status");
-    assert_eq!(status_field(&status, "Uid").split_whitespace().collect::<Vec<_>>(), ["65534"; 4]);
+    assert_eq!(
+        status_field(&status, "Uid")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["65534"; 4]
+    );
     assert_eq!(status_field(&status, "NoNewPrivs"), "1");
     assert_eq!(c.proc_file("oom_score_adj"), "500\n");
     assert!(procfs::read(&format!("/proc/{}/cmdline", c.pid())).starts_with("sleep\0"));

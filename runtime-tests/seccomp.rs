@@ -415,6 +415,12 @@ fn exec_gets_the_containers_filter() {
     let mut c = docker_container(true, true);
     c.set("/process/args", json!(["sleep", "1000"]));
     c.start_ok();
-    let out = c.rt(&["exec", &c.id, "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?"]);
+    let out = c.rt(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?",
+    ]);
     assert_eq!(out.lines(), ["Seccomp:\t2", "unshare=1"], "{out}");
 }

@@ -30,12 +30,18 @@ const NET_BIND_SERVICE: u64 = 1 << 10;
 #[test]
 fn unknown_capabilities_are_a_clear_error() {
     let mut c = Container::sh("true");
-    c.set("/process/capabilities/bounding", json!(["CAP_KILL", "CAP_NO_SUCH_THING"]));
-    c.create().fails_with("unknown capability CAP_NO_SUCH_THING");
+    c.set(
+        "/process/capabilities/bounding",
+        json!(["CAP_KILL", "CAP_NO_SUCH_THING"]),
+    );
+    c.create()
+        .fails_with("unknown capability CAP_NO_SUCH_THING");
 
     let running = Container::sleeper();
     running.start_ok();
-    running.rt(&["exec", "--cap", "CAP_NO_SUCH_THING", &running.id, "true"]).fails_with("--cap CAP_NO_SUCH_THING: unknown capability");
+    running
+        .rt(&["exec", "--cap", "CAP_NO_SUCH_THING", &running.id, "true"])
+        .fails_with("--cap CAP_NO_SUCH_THING: unknown capability");
 }
 
 /// The runtime spec: an ambient capability is raised only if it is also
@@ -73,8 +79,14 @@ fn ambient_capabilities_need_permitted_and_inheritable() {
 fn userns_container(script: &str) -> Container {
     let mut c = Container::sh(script);
     c.add_namespace("user", None)
-        .set("/linux/uidMappings", json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]))
-        .set("/linux/gidMappings", json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]))
+        .set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]),
+        )
+        .set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]),
+        )
         .chown_rootfs(HOST_ID, HOST_ID);
     c
 }
@@ -89,13 +101,21 @@ fn user_namespace_gets_proc_sys_and_bound_devices() {
     let out = c.wait_output("lo\n");
     assert!(out.starts_with("4\n"), "{out}");
     let map = format!("0 {HOST_ID} 65536");
-    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == map), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == map),
+        "{out}"
+    );
     let mounts = procfs::mountinfo(&c.proc_file("mountinfo"));
     assert_eq!(mount_at(&mounts, "/proc").fstype, "proc");
     assert_eq!(mount_at(&mounts, "/sys").fstype, "sysfs");
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
         let m = mount_at(&mounts, &format!("/dev/{dev}"));
-        assert_eq!(m.root, format!("/{dev}"), "/dev/{dev} is not the host's node: {m:?}");
+        assert_eq!(
+            m.root,
+            format!("/{dev}"),
+            "/dev/{dev} is not the host's node: {m:?}"
+        );
     }
 }
 
@@ -121,11 +141,17 @@ fn owned_dir(uid: u32, gid: u32) -> tempfile::TempDir {
 /// says idmapped mounts work.
 #[test]
 fn idmapped_bind_mount_shifts_owners() {
-    let features: Value = serde_json::from_str(&common::host(common::RT, &["features"])).expect("features JSON");
-    assert_eq!(features["linux"]["mountExtensions"]["idmap"]["enabled"], true, "{features}");
+    let features: Value =
+        serde_json::from_str(&common::host(common::RT, &["features"])).expect("features JSON");
+    assert_eq!(
+        features["linux"]["mountExtensions"]["idmap"]["enabled"], true,
+        "{features}"
+    );
 
     let src = owned_dir(1000, 1000);
-    let mut c = userns_container("stat -c '%u:%g' /mnt/idmapped/file /mnt/plain/file; touch /mnt/idmapped/made");
+    let mut c = userns_container(
+        "stat -c '%u:%g' /mnt/idmapped/file /mnt/plain/file; touch /mnt/idmapped/made",
+    );
     c.push(
         "/mounts",
         json!({
@@ -140,7 +166,10 @@ fn idmapped_bind_mount_shifts_owners() {
     assert_eq!(c.run().ok().lines(), ["0:0", "65534:65534"]);
     // Written through the mount as the container's root: owned by 1000 on
     // the host.
-    assert_eq!(fs::metadata(src.path().join("made")).expect("made").uid(), 1000);
+    assert_eq!(
+        fs::metadata(src.path().join("made")).expect("made").uid(),
+        1000
+    );
 }
 
 /// `rro`: read-only on the bind mount and on every mount below it; plain
@@ -150,14 +179,24 @@ fn rro_is_read_only_all_the_way_down() {
     let host = tempdir();
     let sub = host.path().join("sub");
     fs::create_dir(&sub).expect("mkdir sub");
-    nix::mount::mount(Some("tmpfs"), &sub, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=1m")).expect("mount tmpfs");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("mount tmpfs");
     let _unmount = Unmount(sub.clone());
     let mut c = Container::sleeper();
     c.push("/mounts", json!({"destination": "/mnt/r", "type": "bind", "source": host.path(), "options": ["rbind", "rro"]}));
     c.start_ok();
     let mounts = procfs::mountinfo(&c.proc_file("mountinfo"));
     for at in ["/mnt/r", "/mnt/r/sub"] {
-        assert!(mount_at(&mounts, at).has_option("ro"), "{at} is writable: {mounts:#?}");
+        assert!(
+            mount_at(&mounts, at).has_option("ro"),
+            "{at} is writable: {mounts:#?}"
+        );
     }
 }
 
@@ -188,30 +227,60 @@ static USERDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl User {
     fn new() -> User {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!("rt-rootless-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let name = format!(
+            "rt-rootless-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let _turn = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        common::host("useradd", &["--no-create-home", "--shell", "/bin/sh", &name]);
-        let id = |flag: &str| common::host("id", &[flag, &name]).trim().parse().expect("numeric id");
-        User { uid: id("-u"), gid: id("-g"), name: name.clone() }
+        common::host(
+            "useradd",
+            &["--no-create-home", "--shell", "/bin/sh", &name],
+        );
+        let id = |flag: &str| {
+            common::host("id", &[flag, &name])
+                .trim()
+                .parse()
+                .expect("numeric id")
+        };
+        User {
+            uid: id("-u"),
+            gid: id("-g"),
+            name: name.clone(),
+        }
     }
 
     /// First subordinate uid of the user (/etc/subuid).
     fn subordinate(&self, file: &str) -> u32 {
         let text = procfs::read(file);
-        let line = text.lines().find(|l| l.starts_with(&format!("{}:", self.name))).unwrap_or_else(|| panic!("{} has no range in {file}", self.name));
-        line.split(':').nth(1).expect("start").parse().expect("numeric start")
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{}:", self.name)))
+            .unwrap_or_else(|| panic!("{} has no range in {file}", self.name));
+        line.split(':')
+            .nth(1)
+            .expect("start")
+            .parse()
+            .expect("numeric start")
     }
 
     /// `setpriv` running `rt args...` as this user, with XDG_RUNTIME_DIR set
     /// and no --root.
     fn rt(&self, xdg: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--clear-groups", "--"])
-            .arg(common::RT)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("XDG_RUNTIME_DIR", xdg);
+        cmd.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(common::RT)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("XDG_RUNTIME_DIR", xdg);
         cmd
     }
 }
@@ -227,7 +296,12 @@ impl Drop for User {
 /// goes to $XDG_RUNTIME_DIR/rt, the cgroup (not writable) is skipped, and
 /// the container's root is the user. `tweak` edits the config last;
 /// `detach` runs it with `run --detach`.
-fn rootless(user: &User, script: &str, detach: bool, tweak: impl FnOnce(&mut Container)) -> (Container, tempfile::TempDir, common::Outcome) {
+fn rootless(
+    user: &User,
+    script: &str,
+    detach: bool,
+    tweak: impl FnOnce(&mut Container),
+) -> (Container, tempfile::TempDir, common::Outcome) {
     let xdg = tempdir();
     std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
     fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
@@ -236,20 +310,36 @@ fn rootless(user: &User, script: &str, detach: bool, tweak: impl FnOnce(&mut Con
     fs::create_dir(&spec_dir).expect("mkdir spec");
     std::os::unix::fs::chown(&spec_dir, Some(user.uid), Some(user.gid)).expect("chown spec dir");
     let spec_dir_arg = spec_dir.to_str().expect("utf-8");
-    let out = common::run_with_deadline(user.rt(xdg.path(), &["spec", "--rootless", "--bundle", spec_dir_arg]), &c.scratch().join("spec-call"));
+    let out = common::run_with_deadline(
+        user.rt(
+            xdg.path(),
+            &["spec", "--rootless", "--bundle", spec_dir_arg],
+        ),
+        &c.scratch().join("spec-call"),
+    );
     out.ok();
-    let spec: Value = serde_json::from_slice(&fs::read(spec_dir.join("config.json")).expect("rootless config")).expect("config JSON");
+    let spec: Value =
+        serde_json::from_slice(&fs::read(spec_dir.join("config.json")).expect("rootless config"))
+            .expect("config JSON");
     let args = c.config["process"]["args"].clone();
     let cgroup = c.config["linux"]["cgroupsPath"].clone();
     c.config = spec;
-    c.set("/process/args", args).set("/process/terminal", false).set("/linux/cgroupsPath", cgroup);
+    c.set("/process/args", args)
+        .set("/process/terminal", false)
+        .set("/linux/cgroupsPath", cgroup);
     c.set("/root/readonly", false);
     tweak(&mut c);
     c.chown_rootfs(user.uid, user.gid);
     std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
     let bundle = c.bundle();
     let pid_file = c.pid_file();
-    let mut args = vec!["run", "--bundle", bundle.to_str().expect("utf-8"), "--pid-file", pid_file.to_str().expect("utf-8")];
+    let mut args = vec![
+        "run",
+        "--bundle",
+        bundle.to_str().expect("utf-8"),
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ];
     if detach {
         args.push("--detach");
     }
@@ -265,16 +355,26 @@ fn rootless(user: &User, script: &str, detach: bool, tweak: impl FnOnce(&mut Con
 #[test]
 fn rootless_run_as_an_unprivileged_user() {
     let user = User::new();
-    let script = "id -u; cat /proc/self/uid_map; ls /run/user-state 2>/dev/null; touch /tmp/made-inside";
+    let script =
+        "id -u; cat /proc/self/uid_map; ls /run/user-state 2>/dev/null; touch /tmp/made-inside";
     let (c, xdg, out) = rootless(&user, script, false, |_| {});
     let out = out.ok();
     let lines = out.lines();
     assert_eq!(lines[0], "0", "{out}");
     let map: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(map, ["0", &user.uid.to_string(), "1"], "{out}");
-    assert_eq!(common::rootfs::owner(&c.rootfs().join("tmp/made-inside")), user.uid);
-    assert!(xdg.path().join("rt").is_dir(), "no state root under XDG_RUNTIME_DIR");
-    assert!(common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(), "a rootless container made a cgroup");
+    assert_eq!(
+        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        user.uid
+    );
+    assert!(
+        xdg.path().join("rt").is_dir(),
+        "no state root under XDG_RUNTIME_DIR"
+    );
+    assert!(
+        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        "a rootless container made a cgroup"
+    );
 }
 
 /// Mappings beyond the user's own id go through newuidmap and newgidmap,
@@ -282,20 +382,37 @@ fn rootless_run_as_an_unprivileged_user() {
 #[test]
 fn rootless_mappings_use_newuidmap() {
     let user = User::new();
-    let (subuid, subgid) = (user.subordinate("/etc/subuid"), user.subordinate("/etc/subgid"));
+    let (subuid, subgid) = (
+        user.subordinate("/etc/subuid"),
+        user.subordinate("/etc/subgid"),
+    );
     let uid_map = json!([{"containerID": 0, "hostID": user.uid, "size": 1}, {"containerID": 1, "hostID": subuid, "size": 65536}]);
     let gid_map = json!([{"containerID": 0, "hostID": user.gid, "size": 1}, {"containerID": 1, "hostID": subgid, "size": 65536}]);
     // The process runs as the container's 1000, which only the second
     // range maps.
-    let (c, _xdg, out) = rootless(&user, "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/by-1000", false, |c| {
-        c.set("/linux/uidMappings", uid_map).set("/linux/gidMappings", gid_map).set("/process/user", json!({"uid": 1000, "gid": 1000}));
-    });
+    let (c, _xdg, out) = rootless(
+        &user,
+        "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/by-1000",
+        false,
+        |c| {
+            c.set("/linux/uidMappings", uid_map)
+                .set("/linux/gidMappings", gid_map)
+                .set("/process/user", json!({"uid": 1000, "gid": 1000}));
+        },
+    );
     let out = out.ok();
-    let lines: Vec<Vec<&str>> = out.lines().iter().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines.len(), 4, "{out}");
     assert_eq!(lines[1], ["1", &subuid.to_string(), "65536"], "{out}");
     assert_eq!(lines[3], ["1", &subgid.to_string(), "65536"], "{out}");
-    assert_eq!(common::rootfs::owner(&c.rootfs().join("tmp/by-1000")), subuid + 999);
+    assert_eq!(
+        common::rootfs::owner(&c.rootfs().join("tmp/by-1000")),
+        subuid + 999
+    );
 }
 
 /// A detached rootless container: `exec` joins it (its user namespace
@@ -306,11 +423,24 @@ fn rootless_exec_kill_delete() {
     let user = User::new();
     let (c, xdg, out) = rootless(&user, "exec sleep 1000", true, |_| {});
     out.ok();
-    let as_user = |args: &[&str]| common::run_with_deadline(user.rt(xdg.path(), args), &c.scratch().join(format!("user-{}", args[0])));
+    let as_user = |args: &[&str]| {
+        common::run_with_deadline(
+            user.rt(xdg.path(), args),
+            &c.scratch().join(format!("user-{}", args[0])),
+        )
+    };
     let out = as_user(&["exec", &c.id, "sh", "-c", "id -u; echo $$"]).ok();
     assert_eq!(out.lines(), ["0", "2"], "{out}");
     as_user(&["kill", &c.id, "KILL"]).ok();
-    common::wait_for("the container to stop", || as_user(&["state", &c.id]).stdout.contains("\"stopped\"").then_some(()));
+    common::wait_for("the container to stop", || {
+        as_user(&["state", &c.id])
+            .stdout
+            .contains("\"stopped\"")
+            .then_some(())
+    });
     as_user(&["delete", &c.id]).ok();
-    assert!(!xdg.path().join("rt").join(&c.id).exists(), "the state directory is left");
+    assert!(
+        !xdg.path().join("rt").join(&c.id).exists(),
+        "the state directory is left"
+    );
 }

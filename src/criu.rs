@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use protobuf::{Message, MessageField};
 
 use crate::error::{Context, Error, Result};
@@ -30,17 +32,27 @@ pub use rust_criu::rust_criu_protobuf::rpc;
 pub fn locate() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("RT_CRIU").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(Error::CriuMissing(format!("RT_CRIU names {}, which does not exist", p.display()))) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::CriuMissing(format!(
+                "RT_CRIU names {}, which does not exist",
+                p.display()
+            )))
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from));
+    let dirs = std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from));
     for dir in dirs {
         let p = dir.join("criu");
         if p.is_file() {
             return Ok(p);
         }
     }
-    Err(Error::CriuMissing("checkpoint and restore need the criu binary in PATH (Debian: apt-get install criu)".into()))
+    Err(Error::CriuMissing(
+        "checkpoint and restore need the criu binary in PATH (Debian: apt-get install criu)".into(),
+    ))
 }
 
 /// A NOTIFY handler: script name, pid (0 when criu sends none), the fd
@@ -60,21 +72,32 @@ impl Worker {
     /// must inherit (for inherit_fd) are those the caller opened without
     /// O_CLOEXEC (see [`set_inheritable`]).
     pub fn spawn(criu: &Path, op: &'static str) -> Result<Worker> {
-        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .ctx(|| "cannot create the criu socket pair")?;
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .ctx(|| "cannot create the criu socket pair")?;
         // criu finds its end by number: it must survive exec.
         set_inheritable(theirs.as_raw_fd(), true)?;
         let mut cmd = Command::new(criu);
         cmd.arg("swrk").arg(theirs.as_raw_fd().to_string());
         // criu writes its log file; what it or libnftables print would
         // break rt's one-line errors (or reach a container's stdout).
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let child = cmd.spawn().map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::CriuMissing(format!("{} does not exist", criu.display())),
             _ => Error::io(format!("cannot run {}", criu.display()), e),
         })?;
         drop(theirs);
-        Ok(Worker { child, sock: ours, op })
+        Ok(Worker {
+            child,
+            sock: ours,
+            op,
+        })
     }
 
     pub fn pid(&self) -> i32 {
@@ -86,23 +109,24 @@ impl Worker {
     /// its outcome. A failed notify aborts the request (criu rolls back)
     /// and is the error returned. The answer is returned whether or not it
     /// says success: the caller knows where the log is.
-    pub fn call(
-        mut self,
-        req: &rpc::Criu_req,
-        notify: &mut Notify<'_>,
-    ) -> Result<rpc::Criu_resp> {
-        let bytes = req.write_to_bytes().map_err(|e| self.fail(format!("cannot encode the request: {e}")))?;
+    pub fn call(mut self, req: &rpc::Criu_req, notify: &mut Notify<'_>) -> Result<rpc::Criu_resp> {
+        let bytes = req
+            .write_to_bytes()
+            .map_err(|e| self.fail(format!("cannot encode the request: {e}")))?;
         self.send(&bytes)?;
         let want = req.type_();
         loop {
             let (data, fd) = self.recv()?;
-            let resp = rpc::Criu_resp::parse_from_bytes(&data).map_err(|e| self.fail(format!("unreadable answer from criu: {e}")))?;
+            let resp = rpc::Criu_resp::parse_from_bytes(&data)
+                .map_err(|e| self.fail(format!("unreadable answer from criu: {e}")))?;
             if resp.type_() == rpc::Criu_req_type::NOTIFY {
                 let outcome = notify(resp.notify.script(), resp.notify.pid(), fd);
                 let mut ack = rpc::Criu_req::new();
                 ack.set_type(rpc::Criu_req_type::NOTIFY);
                 ack.set_notify_success(outcome.is_ok());
-                let ack = ack.write_to_bytes().map_err(|e| self.fail(format!("cannot encode a notify answer: {e}")))?;
+                let ack = ack
+                    .write_to_bytes()
+                    .map_err(|e| self.fail(format!("cannot encode a notify answer: {e}")))?;
                 self.send(&ack)?;
                 if let Err(e) = outcome {
                     // criu answers the refusal by rolling back; its final
@@ -114,7 +138,10 @@ impl Worker {
                 continue;
             }
             if resp.type_() != want {
-                return Err(self.fail(format!("criu answered {:?} to a {want:?} request", resp.type_())));
+                return Err(self.fail(format!(
+                    "criu answered {:?} to a {want:?} request",
+                    resp.type_()
+                )));
             }
             if want == rpc::Criu_req_type::PRE_DUMP {
                 // After a pre-dump criu waits on the connection for the
@@ -142,7 +169,12 @@ impl Worker {
         let (n, flags, fd) = {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             let msg = loop {
-                match recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                match recvmsg::<()>(
+                    self.sock.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
                     Err(nix::Error::EINTR) => continue,
                     other => break other,
                 }
@@ -152,7 +184,10 @@ impl Worker {
                 Err(e) => return Err(self.died(&format!("cannot read from criu ({e})"))),
             };
             let mut fd = None;
-            for c in msg.cmsgs().map_err(|e| Error::sys("cannot read criu's control message", e))? {
+            for c in msg
+                .cmsgs()
+                .map_err(|e| Error::sys("cannot read criu's control message", e))?
+            {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     for (i, raw) in fds.into_iter().enumerate() {
                         let owned = crate::syscall::owned_fd(raw);
@@ -182,8 +217,15 @@ impl Worker {
 
     /// criu went away without an answer: say how it ended.
     fn died(&mut self, what: &str) -> Error {
-        let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|_| "status unknown".into());
-        Error::Criu { op: self.op, why: format!("{what}: criu ended ({status})") }
+        let status = self
+            .child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "status unknown".into());
+        Error::Criu {
+            op: self.op,
+            why: format!("{what}: criu ended ({status})"),
+        }
     }
 
     fn reap(&mut self) {
@@ -205,8 +247,14 @@ impl Drop for Worker {
 /// Clear (or set) FD_CLOEXEC: fds handed to criu by number must survive
 /// its exec.
 pub fn set_inheritable(fd: RawFd, on: bool) -> Result<()> {
-    let flags = if on { FdFlag::empty() } else { FdFlag::FD_CLOEXEC };
-    fcntl(fd, FcntlArg::F_SETFD(flags)).map(drop).ctx(|| format!("cannot set close-on-exec on fd {fd}"))
+    let flags = if on {
+        FdFlag::empty()
+    } else {
+        FdFlag::FD_CLOEXEC
+    };
+    fcntl(fd, FcntlArg::F_SETFD(flags))
+        .map(drop)
+        .ctx(|| format!("cannot set close-on-exec on fd {fd}"))
 }
 
 /// A request of `kind` carrying `opts`.
@@ -247,7 +295,10 @@ pub fn features(criu: &Path) -> Result<Features> {
     let resp = worker.call(&req, &mut |_, _, _| Ok(()))?;
     // criu answers success=false when any asked feature is missing, with
     // each feature's verdict in `features` either way.
-    Ok(Features { mem_track: resp.features.mem_track(), lazy_pages: resp.features.lazy_pages() })
+    Ok(Features {
+        mem_track: resp.features.mem_track(),
+        lazy_pages: resp.features.lazy_pages(),
+    })
 }
 
 /// One line on why criu failed: its own message if it sent one, else the
@@ -257,7 +308,11 @@ pub fn explain(resp: &rpc::Criu_resp, log: &Path) -> String {
     let errors = log_errors(log, 2);
     let mut why = String::new();
     // criu 3.17 sends its last log error, location and newline included.
-    let own = resp.cr_errmsg().lines().map(|l| error_text(l).unwrap_or_else(|| l.trim().to_string())).find(|m| !m.is_empty());
+    let own = resp
+        .cr_errmsg()
+        .lines()
+        .map(|l| error_text(l).unwrap_or_else(|| l.trim().to_string()))
+        .find(|m| !m.is_empty());
     if let Some(msg) = own.filter(|m| !m.ends_with("FAILED.")) {
         why.push_str(&msg);
     } else if !errors.is_empty() {
@@ -275,7 +330,9 @@ pub fn explain(resp: &rpc::Criu_resp, log: &Path) -> String {
 /// The last `n` `Error (...)` lines of a criu log, without their source
 /// location prefix and without the final "Dumping FAILED." summary.
 pub fn log_errors(log: &Path, n: usize) -> Vec<String> {
-    let Ok(f) = std::fs::File::open(log) else { return Vec::new() };
+    let Ok(f) = std::fs::File::open(log) else {
+        return Vec::new();
+    };
     let all: Vec<String> = std::io::BufReader::new(f)
         .lines()
         .map_while(|l| l.ok())
@@ -289,21 +346,42 @@ pub fn log_errors(log: &Path, n: usize) -> Vec<String> {
 fn error_text(line: &str) -> Option<String> {
     let at = line.find("Error (")?;
     let rest = &line[at..];
-    Some(rest.split_once("): ").map(|(_, m)| m).unwrap_or(rest).trim().to_string())
+    Some(
+        rest.split_once("): ")
+            .map(|(_, m)| m)
+            .unwrap_or(rest)
+            .trim()
+            .to_string(),
+    )
 }
 
 /// Does the log say criu could not probe the kernel at all (what `criu
 /// check` tests)? Then nothing was dumped and the cause is the host.
 pub fn kernel_unsupported(log: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(log) else { return false };
-    text.lines().any(|l| l.contains("Error (") && (l.contains("kerndat") || l.contains("vdso") || l.contains("kernel features detection")))
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        l.contains("Error (")
+            && (l.contains("kerndat")
+                || l.contains("vdso")
+                || l.contains("kernel features detection"))
+    })
 }
 
 /// Run `criu check` and return its first error, or None when it says
 /// "Looks good".
 pub fn check(criu: &Path) -> Option<String> {
-    let out = Command::new(criu).arg("check").stdin(Stdio::null()).output().ok()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(criu)
+        .arg("check")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if out.status.success() && !text.contains("Error") {
         return None;
     }
@@ -313,9 +391,16 @@ pub fn check(criu: &Path) -> Option<String> {
 
 /// `criu --version` → "3.17.1" (for messages).
 pub fn version(criu: &Path) -> String {
-    let out = Command::new(criu).arg("--version").stdin(Stdio::null()).output();
+    let out = Command::new(criu)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
     out.ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("Version: ").map(|v| v.trim().to_string())))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("Version: ").map(|v| v.trim().to_string()))
+        })
         .unwrap_or_else(|| "unknown version".into())
 }
 
@@ -324,8 +409,13 @@ pub fn version(criu: &Path) -> String {
 /// passes (then the failure is something else).
 pub fn host_unsupported(criu: &Path) -> Option<Error> {
     let why = check(criu)?;
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
-    Some(Error::CriuCheck(format!("{why} (criu {}, kernel {kernel}): this criu cannot checkpoint or restore on this kernel", version(criu))))
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Some(Error::CriuCheck(format!(
+        "{why} (criu {}, kernel {kernel}): this criu cannot checkpoint or restore on this kernel",
+        version(criu)
+    )))
 }
 
 /// Remove nftables table `name` (family inet) from the network namespace
@@ -338,24 +428,36 @@ pub fn host_unsupported(criu: &Path) -> Option<Error> {
 /// network-unlock notification, before the tasks resume).
 pub fn delete_nft_table(pid: i32, name: &str) -> Result<bool> {
     use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
-    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net")).ctx(|| format!("cannot open the network namespace of {pid}"))?;
-    let ours = std::fs::File::open("/proc/self/ns/net").ctx(|| "cannot open rt's network namespace")?;
+    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .ctx(|| format!("cannot open the network namespace of {pid}"))?;
+    let ours =
+        std::fs::File::open("/proc/self/ns/net").ctx(|| "cannot open rt's network namespace")?;
     // A netlink socket belongs to the namespace it was made in: make it
     // there, then come straight back.
-    nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| format!("cannot enter the network namespace of {pid}"))?;
+    nix::sched::setns(&theirs, nix::sched::CloneFlags::CLONE_NEWNET)
+        .ctx(|| format!("cannot enter the network namespace of {pid}"))?;
     let made = Socket::new(NETLINK_NETFILTER);
-    nix::sched::setns(&ours, nix::sched::CloneFlags::CLONE_NEWNET).ctx(|| "cannot return to rt's network namespace")?;
+    nix::sched::setns(&ours, nix::sched::CloneFlags::CLONE_NEWNET)
+        .ctx(|| "cannot return to rt's network namespace")?;
     let mut sock = made.ctx(|| "cannot open a netfilter netlink socket")?;
-    sock.bind_auto().ctx(|| "cannot bind the netfilter netlink socket")?;
-    sock.connect(&SocketAddr::new(0, 0)).ctx(|| "cannot connect the netfilter netlink socket")?;
-    sock.send(&nft_delete_table_batch(name), 0).ctx(|| "cannot send to nftables")?;
+    sock.bind_auto()
+        .ctx(|| "cannot bind the netfilter netlink socket")?;
+    sock.connect(&SocketAddr::new(0, 0))
+        .ctx(|| "cannot connect the netfilter netlink socket")?;
+    sock.send(&nft_delete_table_batch(name), 0)
+        .ctx(|| "cannot send to nftables")?;
     // One answer per message that asked for an ACK: the delete.
     let mut buf = vec![0u8; 8192];
-    let n = sock.recv(&mut &mut buf[..], 0).ctx(|| "cannot read nftables' answer")?;
+    let n = sock
+        .recv(&mut &mut buf[..], 0)
+        .ctx(|| "cannot read nftables' answer")?;
     match netlink_error(&buf[..n.min(buf.len())]) {
         Some(0) => Ok(true),
         Some(e) if -e == libc::ENOENT => Ok(false),
-        Some(e) => Err(Error::sys(format!("cannot delete nftables table inet {name}"), nix::Error::from_raw(-e))),
+        Some(e) => Err(Error::sys(
+            format!("cannot delete nftables table inet {name}"),
+            nix::Error::from_raw(-e),
+        )),
         None => Err(Error::Init("unexpected answer from nftables".into())),
     }
 }
@@ -391,9 +493,30 @@ fn nft_delete_table_batch(name: &str) -> Vec<u8> {
     while attr.len() % 4 != 0 {
         attr.push(0);
     }
-    msg(NFNL_MSG_BATCH_BEGIN, flags_req, 0, NFNL_SUBSYS_NFTABLES, &[], 1);
-    msg((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE, flags_req | libc::NLM_F_ACK as u16, NFPROTO_INET, 0, &attr, 2);
-    msg(NFNL_MSG_BATCH_END, flags_req, 0, NFNL_SUBSYS_NFTABLES, &[], 3);
+    msg(
+        NFNL_MSG_BATCH_BEGIN,
+        flags_req,
+        0,
+        NFNL_SUBSYS_NFTABLES,
+        &[],
+        1,
+    );
+    msg(
+        (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE,
+        flags_req | libc::NLM_F_ACK as u16,
+        NFPROTO_INET,
+        0,
+        &attr,
+        2,
+    );
+    msg(
+        NFNL_MSG_BATCH_END,
+        flags_req,
+        0,
+        NFNL_SUBSYS_NFTABLES,
+        &[],
+        3,
+    );
     out
 }
 
@@ -404,7 +527,9 @@ fn netlink_error(buf: &[u8]) -> Option<i32> {
         let len = u32::from_ne_bytes(buf[at..at + 4].try_into().ok()?) as usize;
         let kind = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().ok()?);
         if kind == libc::NLMSG_ERROR as u16 {
-            return Some(i32::from_ne_bytes(buf.get(at + 16..at + 20)?.try_into().ok()?));
+            return Some(i32::from_ne_bytes(
+                buf.get(at + 16..at + 20)?.try_into().ok()?,
+            ));
         }
         if len < 16 {
             return None;

@@ -64,7 +64,10 @@ pub fn ensure() -> Result<()> {
     env.push(format!("{GUARD}=1").into());
     let envp = cstrings(env.into_iter())?;
     let errno = syscall::execveat_fd(sealed.as_fd(), &argv, &envp);
-    Err(Error::sys("cannot re-execute rt from a sealed copy of its binary (CVE-2019-5736)", errno))
+    Err(Error::sys(
+        "cannot re-execute rt from a sealed copy of its binary (CVE-2019-5736)",
+        errno,
+    ))
 }
 
 /// The binary is on a read-only mount, or a memfd sealed against writes.
@@ -80,15 +83,20 @@ fn is_sealed(exe: &File) -> bool {
 
 /// A detached, read-only, nosuid bind mount of rt's own binary.
 fn read_only_bind() -> Result<OwnedFd> {
-    let tree = syscall::open_tree(None, c"/proc/self/exe", libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC)
-        .ctx(|| "cannot clone a mount of rt's binary")?;
+    let tree = syscall::open_tree(
+        None,
+        c"/proc/self/exe",
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+    )
+    .ctx(|| "cannot clone a mount of rt's binary")?;
     let attr = syscall::MountAttr {
         attr_set: libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    syscall::mount_setattr(tree.as_fd(), 0, &attr).ctx(|| "cannot make the mount of rt's binary read-only")?;
+    syscall::mount_setattr(tree.as_fd(), 0, &attr)
+        .ctx(|| "cannot make the mount of rt's binary read-only")?;
     Ok(tree)
 }
 
@@ -104,13 +112,21 @@ fn sealed_copy(exe: &File) -> Result<OwnedFd> {
     let mut from = exe;
     let mut to = File::from(memfd);
     std::io::copy(&mut from, &mut to).ctx(|| "cannot copy rt's binary into a memfd")?;
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
-    fcntl(to.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).ctx(|| "cannot seal the copy of rt's binary")?;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(to.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))
+        .ctx(|| "cannot seal the copy of rt's binary")?;
     Ok(to.into())
 }
 
 fn cstrings(items: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
     items
-        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Usage("an argument or environment variable holds a NUL byte".into())))
+        .map(|s| {
+            CString::new(s.as_bytes()).map_err(|_| {
+                Error::Usage("an argument or environment variable holds a NUL byte".into())
+            })
+        })
         .collect()
 }

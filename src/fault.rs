@@ -11,8 +11,12 @@ use crate::error::Result;
 
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &str) -> Result<()> {
-    let Ok(spec) = std::env::var("RT_FAULT") else { return Ok(()) };
-    let Some((at, action)) = spec.rsplit_once(':') else { return Ok(()) };
+    let Ok(spec) = std::env::var("RT_FAULT") else {
+        return Ok(());
+    };
+    let Some((at, action)) = spec.rsplit_once(':') else {
+        return Ok(());
+    };
     if at != name {
         return Ok(());
     }
@@ -23,7 +27,9 @@ pub fn point(name: &str) -> Result<()> {
             // as abruptly (no cleanup, no report) with the killed status.
             crate::syscall::exit_now(128 + libc::SIGKILL)
         }
-        _ => Err(crate::error::Error::Init(format!("injected fault at {name}"))),
+        _ => Err(crate::error::Error::Init(format!(
+            "injected fault at {name}"
+        ))),
     }
 }
 

@@ -42,11 +42,18 @@ pub fn run(kind: &str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         // A hook may exit without reading its stdin; that is not an error.
         let _ = stdin.write_all(state_json);
     }
-    let deadline = hook.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32)).map_err(|e| fail(e.to_string()))?;
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(child.id() as i32))
+        .map_err(|e| fail(e.to_string()))?;
     loop {
         let wait_ms = match deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).as_millis().min(u16::MAX as u128) as u16,
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(u16::MAX as u128) as u16,
             None => u16::MAX,
         };
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
@@ -58,7 +65,10 @@ pub fn run(kind: &str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or(0))));
+            return Err(fail(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or(0)
+            )));
         }
     }
     let status = child.wait().map_err(|e| fail(e.to_string()))?;
@@ -74,7 +84,9 @@ pub fn state_json(st: &State, status: Status) -> Vec<u8> {
 
 /// prestart (deprecated, still run) then createRuntime, in rt's namespaces.
 pub fn run_runtime_hooks(st: &State, status: Status) -> Result<()> {
-    let Some(hooks) = st.config.hooks() else { return Ok(()) };
+    let Some(hooks) = st.config.hooks() else {
+        return Ok(());
+    };
     let json = state_json(st, status);
     #[allow(deprecated)]
     for h in hooks.prestart().iter().flatten() {

@@ -26,7 +26,9 @@ pub fn check(rdt: Option<&LinuxIntelRdt>) -> Result<Option<PathBuf>> {
     let Some(rdt) = rdt else { return Ok(None) };
     if let Some(clos) = rdt.clos_id() {
         if clos.is_empty() || clos.contains('/') || clos == "." || clos == ".." {
-            return Err(Error::Config(format!("linux.intelRdt.closID {clos:?} is not a valid group name")));
+            return Err(Error::Config(format!(
+                "linux.intelRdt.closID {clos:?} is not a valid group name"
+            )));
         }
     }
     match mount_point() {
@@ -51,13 +53,20 @@ pub fn apply(root: &Path, rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<Opt
     let created = match fs::create_dir(&dir) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(Error::io(format!("cannot create resctrl group {}", dir.display()), e)),
+        Err(e) => {
+            return Err(Error::io(
+                format!("cannot create resctrl group {}", dir.display()),
+                e,
+            ))
+        }
     };
     let result = (|| {
         for line in schemata(rdt) {
-            fs::write(dir.join("schemata"), format!("{line}\n")).ctx(|| format!("cannot write {line:?} to {}/schemata", dir.display()))?;
+            fs::write(dir.join("schemata"), format!("{line}\n"))
+                .ctx(|| format!("cannot write {line:?} to {}/schemata", dir.display()))?;
         }
-        fs::write(dir.join("tasks"), pid.to_string()).ctx(|| format!("cannot add pid {pid} to {}/tasks", dir.display()))
+        fs::write(dir.join("tasks"), pid.to_string())
+            .ctx(|| format!("cannot add pid {pid} to {}/tasks", dir.display()))
     })();
     match result {
         Ok(()) => Ok(created.then_some(dir)),
@@ -80,16 +89,22 @@ mod tests {
 
     #[test]
     fn schemata_lines_in_spec_order() {
-        let r = rdt(r#"{"l3CacheSchema": "L3:0=ff", "memBwSchema": "MB:0=50", "schemata": ["L2:0=f", ""]}"#);
+        let r = rdt(
+            r#"{"l3CacheSchema": "L3:0=ff", "memBwSchema": "MB:0=50", "schemata": ["L2:0=f", ""]}"#,
+        );
         assert_eq!(schemata(&r), vec!["L3:0=ff", "MB:0=50", "L2:0=f"]);
     }
 
     #[test]
     fn bad_clos_id_is_refused() {
-        let e = check(Some(&rdt(r#"{"closID": "../x"}"#))).unwrap_err().to_string();
+        let e = check(Some(&rdt(r#"{"closID": "../x"}"#)))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("closID"), "{e}");
         if mount_point().is_none() {
-            let e = check(Some(&rdt(r#"{"closID": "gold"}"#))).unwrap_err().to_string();
+            let e = check(Some(&rdt(r#"{"closID": "gold"}"#)))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("resctrl is not mounted"), "{e}");
         }
         assert!(check(None).unwrap().is_none());
@@ -102,7 +117,10 @@ mod tests {
         let r = rdt(r#"{"l3CacheSchema": "L3:0=f"}"#);
         let dir = apply(&root, &r, "c1", 42).unwrap().unwrap();
         assert_eq!(dir, root.join("c1"));
-        assert_eq!(fs::read_to_string(dir.join("schemata")).unwrap(), "L3:0=f\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("schemata")).unwrap(),
+            "L3:0=f\n"
+        );
         assert_eq!(fs::read_to_string(dir.join("tasks")).unwrap(), "42");
         // An existing group (a shared closID) is joined, not owned.
         assert!(apply(&root, &r, "c1", 43).unwrap().is_none());

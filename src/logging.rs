@@ -30,7 +30,11 @@ pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
     if let Some(path) = &file {
         let _ = OpenOptions::new().create(true).append(true).open(path);
     }
-    let _ = LOGGER.set(Logger { file, format, debug });
+    let _ = LOGGER.set(Logger {
+        file,
+        format,
+        debug,
+    });
 }
 
 #[derive(Serialize)]

@@ -7,13 +7,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use rt::container::{checkpoint, create, delete, events, exec, features, kill, migrate, pause, ps, query, restore, run, spec_template, start, update};
+use rt::container::{
+    checkpoint, create, delete, events, exec, features, kill, migrate, pause, ps, query, restore,
+    run, spec_template, start, update,
+};
 use rt::logging::{self, Format};
 use rt::state::Store;
 
 #[derive(Parser)]
 // The version flag is rt's own (`-v`, `--version`), for runc's format.
-#[command(name = "rt", about = "A low-level OCI container runtime", disable_version_flag = true)]
+#[command(
+    name = "rt",
+    about = "A low-level OCI container runtime",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Directory for container state (tmpfs recommended): /run/rt, or
     /// $XDG_RUNTIME_DIR/rt for a user other than root (rootless).
@@ -324,11 +331,26 @@ enum Cmd {
 /// runc's flag parser accepts `-root` as well as `--root`; so does rt.
 fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
     const LONG: [&str; 14] = [
-        "root", "log", "log-format", "debug", "systemd-cgroup", "rootless", "bundle", "console-socket", "pid-file",
-        "no-pivot", "no-new-keyring", "preserve-fds", "detach", "force",
+        "root",
+        "log",
+        "log-format",
+        "debug",
+        "systemd-cgroup",
+        "rootless",
+        "bundle",
+        "console-socket",
+        "pid-file",
+        "no-pivot",
+        "no-new-keyring",
+        "preserve-fds",
+        "detach",
+        "force",
     ];
     args.map(|a| {
-        let name = a.strip_prefix('-').filter(|r| !r.starts_with('-')).map(|r| r.split('=').next().unwrap_or(r));
+        let name = a
+            .strip_prefix('-')
+            .filter(|r| !r.starts_with('-'))
+            .map(|r| r.split('=').next().unwrap_or(r));
         match name {
             Some(n) if LONG.contains(&n) => format!("-{a}"),
             _ => a,
@@ -366,7 +388,11 @@ fn main() -> ExitCode {
 /// runc's `--version` lines: Docker reads "<name> version <v>" from the
 /// first, Podman shows the whole text.
 fn version_text() -> String {
-    format!("rt version {}\nspec: {}", env!("CARGO_PKG_VERSION"), rt::state::OCI_VERSION)
+    format!(
+        "rt version {}\nspec: {}",
+        env!("CARGO_PKG_VERSION"),
+        rt::state::OCI_VERSION
+    )
 }
 
 /// The command line did not parse. `--version` without a command lands
@@ -377,7 +403,12 @@ fn version_text() -> String {
 fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-v");
-    if wants_version && matches!(e.kind(), ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if wants_version
+        && matches!(
+            e.kind(),
+            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+    {
         print_out(&version_text());
         return ExitCode::SUCCESS;
     }
@@ -444,7 +475,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             create::create(&store, options(a, cli.systemd_cgroup))?;
         }
         Cmd::Start { id } => start::start(&store, &id)?,
-        Cmd::Run { args, detach, .. } => return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?),
+        Cmd::Run { args, detach, .. } => {
+            return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?)
+        }
         Cmd::State { id } => print_out(&query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {
             let f = match format.as_str() {
@@ -460,7 +493,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Exec(a) => return exec_command(&store, a),
         Cmd::Pause { id } => pause::pause(&store, &id)?,
         Cmd::Resume { id } => pause::resume(&store, &id)?,
-        Cmd::Ps { format, id, ps_args } => {
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
             let f = match format.as_str() {
                 "table" => ps::PsFormat::Table,
                 "json" => ps::PsFormat::Json,
@@ -469,7 +506,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             ps::ps(&store, &id, f, &ps_args, &mut std::io::stdout().lock())?;
         }
         Cmd::Update { args, id } => update::update(&store, &id, &args)?,
-        Cmd::Events { stats, interval, id } => events::events(&store, &id, stats, interval, &mut std::io::stdout().lock())?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => events::events(&store, &id, stats, interval, &mut std::io::stdout().lock())?,
         Cmd::Checkpoint(a) => {
             checkpoint::checkpoint(&store, &checkpoint_options(a))?;
         }
@@ -482,7 +523,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             if path.exists() {
                 anyhow::bail!("File {} exists. Remove it first", path.display());
             }
-            let v = spec_template::default_spec(rootless, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())?;
+            let v = spec_template::default_spec(
+                rootless,
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            )?;
             std::fs::write(&path, spec_template::to_pretty(&v)?)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         }
@@ -554,7 +599,9 @@ fn migrate_options(a: MigrateArgs) -> migrate::MigrateOptions {
 
 fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
     if a.cgroup.is_some() {
-        anyhow::bail!("--cgroup needs cgroup v2 sub-cgroups, which are not supported yet (issue #12)");
+        anyhow::bail!(
+            "--cgroup needs cgroup v2 sub-cgroups, which are not supported yet (issue #12)"
+        );
     }
     let opts = exec::ExecOptions {
         id: a.id,

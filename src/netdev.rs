@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -30,12 +33,18 @@ impl Netlink {
     fn open() -> Result<Netlink> {
         let mut sock = Socket::new(NETLINK_ROUTE).ctx(|| "cannot open a netlink socket")?;
         sock.bind_auto().ctx(|| "cannot bind the netlink socket")?;
-        sock.connect(&SocketAddr::new(0, 0)).ctx(|| "cannot connect the netlink socket")?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .ctx(|| "cannot connect the netlink socket")?;
         Ok(Netlink { sock, seq: 0 })
     }
 
     /// Send one request and collect the replies until its ACK or DONE.
-    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &str) -> Result<Vec<RouteNetlinkMessage>> {
+    fn request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
         self.seq += 1;
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST | flags;
@@ -44,10 +53,15 @@ impl Netlink {
         packet.finalize();
         let mut buf = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut buf);
-        self.sock.send(&buf, 0).ctx(|| format!("{what}: netlink send"))?;
+        self.sock
+            .send(&buf, 0)
+            .ctx(|| format!("{what}: netlink send"))?;
         let mut replies = Vec::new();
         loop {
-            let (data, _) = self.sock.recv_from_full().ctx(|| format!("{what}: netlink receive"))?;
+            let (data, _) = self
+                .sock
+                .recv_from_full()
+                .ctx(|| format!("{what}: netlink receive"))?;
             let mut offset = 0;
             while offset < data.len() {
                 let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..])
@@ -58,7 +72,10 @@ impl Netlink {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
                             None => Ok(replies),
-                            Some(code) => Err(Error::sys(what.to_string(), nix::Error::from_raw(-code.get()))),
+                            Some(code) => Err(Error::sys(
+                                what.to_string(),
+                                nix::Error::from_raw(-code.get()),
+                            )),
                         }
                     }
                     NetlinkPayload::InnerMessage(m) => replies.push(m),
@@ -69,7 +86,11 @@ impl Netlink {
     }
 
     fn addresses(&mut self, index: u32) -> Result<Vec<AddressMessage>> {
-        let replies = self.request(RouteNetlinkMessage::GetAddress(AddressMessage::default()), NLM_F_DUMP, "list addresses")?;
+        let replies = self.request(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            NLM_F_DUMP,
+            "list addresses",
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -79,7 +100,13 @@ impl Netlink {
             .collect())
     }
 
-    fn set_link(&mut self, index: u32, attributes: Vec<LinkAttribute>, up: bool, what: &str) -> Result<()> {
+    fn set_link(
+        &mut self,
+        index: u32,
+        attributes: Vec<LinkAttribute>,
+        up: bool,
+        what: &str,
+    ) -> Result<()> {
         let mut link = LinkMessage::default();
         link.header.index = index;
         if up {
@@ -87,7 +114,8 @@ impl Netlink {
             link.header.change_mask = LinkFlags::Up;
         }
         link.attributes = attributes;
-        self.request(RouteNetlinkMessage::SetLink(link), NLM_F_ACK, what).map(drop)
+        self.request(RouteNetlinkMessage::SetLink(link), NLM_F_ACK, what)
+            .map(drop)
     }
 }
 
@@ -112,20 +140,36 @@ pub fn move_into(devices: &HashMap<String, LinuxNetDevice>, netns: &File) -> Res
     let mut names: Vec<&String> = devices.keys().collect();
     names.sort();
     for name in names {
-        let new_name = devices[name].name().clone().filter(|n| !n.is_empty()).unwrap_or_else(|| name.clone());
+        let new_name = devices[name]
+            .name()
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| name.clone());
         let index = index_of(name)?;
         let addresses = host.addresses(index)?;
         let up = is_up(name);
-        let attrs = vec![LinkAttribute::NetNsFd(netns.as_raw_fd()), LinkAttribute::IfName(new_name.clone())];
-        host.set_link(index, attrs, false, &format!("cannot move network device {name} into the container"))?;
+        let attrs = vec![
+            LinkAttribute::NetNsFd(netns.as_raw_fd()),
+            LinkAttribute::IfName(new_name.clone()),
+        ];
+        host.set_link(
+            index,
+            attrs,
+            false,
+            &format!("cannot move network device {name} into the container"),
+        )?;
         moved.push((new_name, addresses, up));
     }
     // Restore addresses and link state from inside the container's network
     // namespace, then come back.
-    let own: OwnedFd = File::open("/proc/thread-self/ns/net").ctx(|| "cannot open own network namespace")?.into();
-    setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).ctx(|| "cannot enter the container's network namespace")?;
+    let own: OwnedFd = File::open("/proc/thread-self/ns/net")
+        .ctx(|| "cannot open own network namespace")?
+        .into();
+    setns(netns.as_fd(), CloneFlags::CLONE_NEWNET)
+        .ctx(|| "cannot enter the container's network namespace")?;
     let restored = restore(&moved);
-    setns(own.as_fd(), CloneFlags::CLONE_NEWNET).ctx(|| "cannot return to rt's network namespace")?;
+    setns(own.as_fd(), CloneFlags::CLONE_NEWNET)
+        .ctx(|| "cannot return to rt's network namespace")?;
     restored
 }
 
@@ -142,7 +186,11 @@ fn restore(moved: &[(String, Vec<AddressMessage>, bool)]) -> Result<()> {
                     *label = name.clone();
                 }
             }
-            nl.request(RouteNetlinkMessage::NewAddress(a), NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, &format!("cannot restore an address of {name}"))?;
+            nl.request(
+                RouteNetlinkMessage::NewAddress(a),
+                NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                &format!("cannot restore an address of {name}"),
+            )?;
         }
         if *up {
             nl.set_link(index, Vec::new(), true, &format!("cannot bring {name} up"))?;

@@ -11,7 +11,11 @@ pub fn parse(s: &str) -> Result<i32> {
     let err = || Error::Signal(s.to_string());
     let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=rtmax).contains(&n) { Ok(n) } else { Err(err()) };
+        return if (1..=rtmax).contains(&n) {
+            Ok(n)
+        } else {
+            Err(err())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -20,7 +24,11 @@ pub fn parse(s: &str) -> Result<i32> {
         if !rest.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
-        let off: i32 = if rest.is_empty() { 0 } else { rest.parse().map_err(|_| err())? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.parse().map_err(|_| err())?
+        };
         // Checked: an offset near i32::MAX ("RTMIN+2147483647") must be
         // rejected, not overflow.
         match off.checked_mul(sign).and_then(|o| base.checked_add(o)) {
@@ -34,7 +42,9 @@ pub fn parse(s: &str) -> Result<i32> {
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return rt(rtmax, rest.strip_prefix('-').unwrap_or(rest), -1);
     }
-    Signal::from_str(&format!("SIG{name}")).map(|s| s as i32).map_err(|_| err())
+    Signal::from_str(&format!("SIG{name}"))
+        .map(|s| s as i32)
+        .map_err(|_| err())
 }
 
 #[cfg(test)]
@@ -49,7 +59,19 @@ mod tests {
         assert_eq!(parse("9").ok(), Some(9));
         assert_eq!(parse("RTMIN+2").ok(), Some(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX-1").ok(), Some(libc::SIGRTMAX() - 1));
-        for bad in ["", "0", "65", "-1", "NOPE", "SIGRTMIN+99", "RTMIN+2147483647", "RTMAX--2147483648", "RTMIN+-5", "RTMAX+1", "RTMIN++1"] {
+        for bad in [
+            "",
+            "0",
+            "65",
+            "-1",
+            "NOPE",
+            "SIGRTMIN+99",
+            "RTMIN+2147483647",
+            "RTMAX--2147483648",
+            "RTMIN+-5",
+            "RTMAX+1",
+            "RTMIN++1",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
     }

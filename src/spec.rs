@@ -18,9 +18,13 @@ pub struct Bundle {
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle).map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
+    let dir = std::path::absolute(bundle)
+        .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
     let path = dir.join("config.json");
-    let data = std::fs::read(&path).map_err(|source| Error::ConfigRead { path: path.clone(), source })?;
+    let data = std::fs::read(&path).map_err(|source| Error::ConfigRead {
+        path: path.clone(),
+        source,
+    })?;
     let spec = parse(&data)?;
     let root = spec
         .root()
@@ -32,16 +36,20 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         Ok(_) => return bad(format!("root.path {} is not a directory", rootfs.display())),
         Err(e) => return bad(format!("root.path {}: {e}", rootfs.display())),
     }
-    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::io(format!("root.path {}", rootfs.display()), e))?;
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .map_err(|e| Error::io(format!("root.path {}", rootfs.display()), e))?;
     if rootfs == Path::new("/") {
-        return Err(Error::Config("root.path must not resolve to the host's /".into()));
+        return Err(Error::Config(
+            "root.path must not resolve to the host's /".into(),
+        ));
     }
     Ok(Bundle { dir, spec, rootfs })
 }
 
 /// Parse and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data).map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
+    let spec: Spec = serde_json::from_slice(data)
+        .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -62,7 +70,11 @@ fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     if let Some(rest) = msg.strip_prefix("no variant for ") {
         let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!("unknown capability {cap} at line {} column {}", e.line(), e.column());
+        return format!(
+            "unknown capability {cap} at line {} column {}",
+            e.line(),
+            e.column()
+        );
     }
     match msg.split_once(", expected one of") {
         Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
@@ -78,7 +90,15 @@ fn bad<T>(msg: impl Into<String>) -> Result<T> {
 /// shown with `display`), which may hold a newline: escape control
 /// characters so an error stays one line on stderr and in the log.
 fn single_line(msg: &str) -> String {
-    msg.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    msg.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub fn validate(spec: &Spec) -> Result<()> {
@@ -86,7 +106,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         return bad("ociVersion is missing");
     }
     if !spec.version().starts_with("1.") {
-        return bad(format!("ociVersion {:?} is not supported (1.x only)", spec.version()));
+        return bad(format!(
+            "ociVersion {:?} is not supported (1.x only)",
+            spec.version()
+        ));
     }
     let Some(process) = spec.process() else {
         return bad("process is missing");
@@ -96,7 +119,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
         _ => return bad("process.args must name a program"),
     }
     if !process.cwd().is_absolute() {
-        return bad(format!("process.cwd {:?} must be an absolute path", process.cwd()));
+        return bad(format!(
+            "process.cwd {:?} must be an absolute path",
+            process.cwd()
+        ));
     }
     if let Some(env) = process.env() {
         if let Some(e) = env.iter().find(|e| !e.contains('=')) {
@@ -107,7 +133,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
         let mut seen = HashSet::new();
         for r in rlimits {
             if r.soft() > r.hard() {
-                return bad(format!("process.rlimits {}: soft limit {} exceeds hard limit {}", name(&r.typ()), r.soft(), r.hard()));
+                return bad(format!(
+                    "process.rlimits {}: soft limit {} exceeds hard limit {}",
+                    name(&r.typ()),
+                    r.soft(),
+                    r.hard()
+                ));
             }
             if !seen.insert(name(&r.typ())) {
                 return bad(format!("process.rlimits {} given twice", name(&r.typ())));
@@ -117,7 +148,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(mounts) = spec.mounts() {
         for m in mounts {
             if !m.destination().is_absolute() {
-                return bad(format!("mount destination {:?} must be an absolute path", m.destination()));
+                return bad(format!(
+                    "mount destination {:?} must be an absolute path",
+                    m.destination()
+                ));
             }
         }
     }
@@ -131,7 +165,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return bad(format!("namespace {} path {:?} must be absolute", name(&ns.typ()), p));
+                return bad(format!(
+                    "namespace {} path {:?} must be absolute",
+                    name(&ns.typ()),
+                    p
+                ));
             }
         }
     }
@@ -144,10 +182,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
             .any(|n| n.typ() == t && n.path().is_none())
     };
     let has_ns = |t| types.contains(&t);
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts)
+    {
         return bad("hostname requires a uts namespace");
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_ns(LinuxNamespaceType::Uts)
+    {
         return bad("domainname requires a uts namespace");
     }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -161,11 +202,18 @@ pub fn validate(spec: &Spec) -> Result<()> {
     } else if maps {
         return bad("linux.uidMappings/gidMappings need a new user namespace");
     }
-    for m in linux.uid_mappings().iter().chain(linux.gid_mappings().iter()).flatten() {
+    for m in linux
+        .uid_mappings()
+        .iter()
+        .chain(linux.gid_mappings().iter())
+        .flatten()
+    {
         if m.size() == 0 {
             return bad("an id mapping has size 0");
         }
-        if m.host_id().checked_add(m.size()).is_none() || m.container_id().checked_add(m.size()).is_none() {
+        if m.host_id().checked_add(m.size()).is_none()
+            || m.container_id().checked_add(m.size()).is_none()
+        {
             return bad("an id mapping overflows 32 bits");
         }
     }
@@ -180,12 +228,16 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if linux.memory_policy().is_some() {
         return bad("linux.memoryPolicy is not supported by rt");
     }
-    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !new_ns(LinuxNamespaceType::Time) {
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !new_ns(LinuxNamespaceType::Time)
+    {
         return bad("linux.timeOffsets requires a new time namespace");
     }
     for clock in linux.time_offsets().iter().flat_map(|t| t.keys()) {
         if clock != "monotonic" && clock != "boottime" {
-            return bad(format!("linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"));
+            return bad(format!(
+                "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+            ));
         }
     }
     check_sizes(spec, linux)
@@ -197,17 +249,32 @@ pub fn validate(spec: &Spec) -> Result<()> {
 fn check_sizes(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
     // __NEW_UTS_LEN.
     const UTS_LEN: usize = 64;
-    for (field, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
         if let Some(v) = value.as_deref().filter(|v| v.len() > UTS_LEN) {
-            return bad(format!("{field} is {} bytes long; the kernel takes at most {UTS_LEN}", v.len()));
+            return bad(format!(
+                "{field} is {} bytes long; the kernel takes at most {UTS_LEN}",
+                v.len()
+            ));
         }
     }
     // MAX_ARG_STRLEN (32 pages, the terminating NUL included).
     const ARG_LEN: usize = 32 * 4096;
     if let Some(p) = spec.process() {
         for (field, list) in [("process.args", p.args()), ("process.env", p.env())] {
-            if let Some((i, s)) = list.iter().flatten().enumerate().find(|(_, s)| s.len() >= ARG_LEN) {
-                return bad(format!("{field}[{i}] is {} bytes long; exec takes at most {}", s.len(), ARG_LEN - 1));
+            if let Some((i, s)) = list
+                .iter()
+                .flatten()
+                .enumerate()
+                .find(|(_, s)| s.len() >= ARG_LEN)
+            {
+                return bad(format!(
+                    "{field}[{i}] is {} bytes long; exec takes at most {}",
+                    s.len(),
+                    ARG_LEN - 1
+                ));
             }
         }
     }
@@ -240,7 +307,9 @@ mod tests {
     }
 
     fn check(v: serde_json::Value) -> std::result::Result<(), String> {
-        parse(v.to_string().as_bytes()).map(drop).map_err(|e| e.to_string())
+        parse(v.to_string().as_bytes())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -251,11 +320,15 @@ mod tests {
     #[test]
     fn broken() {
         let mut v = base();
-        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}, {"type": "uts"}]);
+        v["linux"]["namespaces"] =
+            serde_json::json!([{"type": "pid"}, {"type": "pid"}, {"type": "uts"}]);
         assert!(check(v).unwrap_err().contains("given twice"));
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
-        assert_eq!(check(v).unwrap_err(), "invalid config.json: hostname requires a uts namespace");
+        assert_eq!(
+            check(v).unwrap_err(),
+            "invalid config.json: hostname requires a uts namespace"
+        );
         let mut v = base();
         v["process"]["cwd"] = "rel".into();
         assert!(check(v).unwrap_err().contains("absolute"));
@@ -277,12 +350,16 @@ mod tests {
         assert!(check(v).unwrap_err().contains("hostname is 65 bytes long"));
         let mut v = base();
         v["process"]["env"] = serde_json::json!(["A=1", format!("B={}", "x".repeat(200_000))]);
-        assert!(check(v).unwrap_err().contains("process.env[1] is 200002 bytes long"));
+        assert!(check(v)
+            .unwrap_err()
+            .contains("process.env[1] is 200002 bytes long"));
         let mut v = base();
-        v["linux"]["devices"] = serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4096, "minor": 0}]);
+        v["linux"]["devices"] =
+            serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4096, "minor": 0}]);
         assert!(check(v).unwrap_err().contains("out of range"));
         let mut v = base();
-        v["linux"]["devices"] = serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4095, "minor": 1048575}]);
+        v["linux"]["devices"] =
+            serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4095, "minor": 1048575}]);
         assert_eq!(check(v), Ok(()));
         // Newlines quoted from the config stay escaped.
         let mut v = base();

@@ -100,7 +100,12 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 /// Container ids become directory names: allow what runc allows.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |why| Err(Error::InvalidId { id: id.to_string(), why });
+    let bad = |why| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            why,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }
@@ -206,7 +211,9 @@ impl Store {
             // A directory without state.json is a create between its claim
             // and its first save, or one killed there: nothing to report
             // yet, as runc says too (`delete --force` removes the directory).
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         };
         serde_json::from_slice(&data).map_err(|e| Error::CorruptState {
@@ -251,7 +258,9 @@ impl Store {
 
     /// Is some process (a running `create`) holding this container's lock?
     pub fn is_locked(&self, id: &str) -> bool {
-        let Ok(f) = File::open(self.dir(id)) else { return false };
+        let Ok(f) = File::open(self.dir(id)) else {
+            return false;
+        };
         Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err()
     }
 }
@@ -260,7 +269,10 @@ impl Store {
 /// content, never a part (a temp file in the same directory, renamed);
 /// `durable` also fsyncs it first.
 pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -269,9 +281,11 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .ctx(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(data).ctx(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(data)
+        .ctx(|| format!("cannot write {}", tmp.display()))?;
     if durable {
-        f.sync_all().ctx(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .ctx(|| format!("cannot write {}", tmp.display()))?;
     }
     fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
 }
@@ -282,7 +296,8 @@ fn lock_dir(dir: &Path) -> Result<Flock<File>> {
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(dir)
         .ctx(|| format!("cannot open {}", dir.display()))?;
-    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::sys(format!("cannot lock {}", dir.display()), e))
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("cannot lock {}", dir.display()), e))
 }
 
 /// Start time (clock ticks since boot) of `pid`, or None if it does not exist
@@ -304,10 +319,16 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 /// its fd table cannot be read, so that callers fall back to the path.
 pub fn holds_file(pid: i32, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(want) = fs::metadata(path) else { return false };
-    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return true };
+    let Ok(want) = fs::metadata(path) else {
+        return false;
+    };
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return true;
+    };
     // metadata() follows each /proc/<pid>/fd link to the open file itself.
-    fds.flatten().any(|fd| fs::metadata(fd.path()).is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino()))
+    fds.flatten().any(|fd| {
+        fs::metadata(fd.path()).is_ok_and(|m| m.dev() == want.dev() && m.ino() == want.ino())
+    })
 }
 
 impl State {
@@ -323,7 +344,11 @@ impl State {
             // `delete` kills it (it waits at the exec fifo for ever once
             // Ready): creating while it lives, never stopped with a live pid.
             let working = self.alive() || (self.pid == 0 && store.is_locked(&self.id));
-            return if working { Status::Creating } else { Status::Stopped };
+            return if working {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if !self.alive() {
             return Status::Stopped;
@@ -345,7 +370,11 @@ impl State {
             oci_version: OCI_VERSION,
             id: &self.id,
             status,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,

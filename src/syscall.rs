@@ -79,7 +79,15 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
 
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> nix::Result<()> {
     // SAFETY: every option used in this module takes integer arguments only.
-    let ret = unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let ret = unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
@@ -145,7 +153,13 @@ pub fn exit_now(code: i32) -> ! {
 /// through a path in /dev/pts, which the container controls.
 pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
     // SAFETY: TIOCGPTPEER takes open flags as its integer argument.
-    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let ret = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     let fd = Errno::result(ret)?;
     // SAFETY: the kernel just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -159,7 +173,12 @@ pub fn set_domainname(name: &str) -> nix::Result<()> {
 
 /// openat(2) relative to `dir`, returning an owned fd.
 pub fn openat(dir: BorrowedFd<'_>, path: &str, flags: nix::fcntl::OFlag) -> nix::Result<OwnedFd> {
-    let raw = nix::fcntl::openat(Some(dir.as_raw_fd()), path, flags | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())?;
+    let raw = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
     // SAFETY: openat just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
@@ -211,7 +230,13 @@ struct BpfProgAttachAttr {
 
 /// Load a BPF program (encoded instructions). With `log`, the verifier's
 /// explanation of a rejection is written there.
-pub fn bpf_prog_load(prog_type: u32, attach_type: u32, insns: &[u64], license: &std::ffi::CStr, log: Option<&mut [u8]>) -> nix::Result<OwnedFd> {
+pub fn bpf_prog_load(
+    prog_type: u32,
+    attach_type: u32,
+    insns: &[u64],
+    license: &std::ffi::CStr,
+    log: Option<&mut [u8]>,
+) -> nix::Result<OwnedFd> {
     let mut attr = BpfProgLoadAttr {
         prog_type,
         insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::E2BIG)?,
@@ -228,14 +253,26 @@ pub fn bpf_prog_load(prog_type: u32, attach_type: u32, insns: &[u64], license: &
     // SAFETY: `attr` is a valid bpf_attr prefix whose pointers (insns,
     // license, log buffer) refer to live memory of the stated sizes for the
     // duration of the call; the size passed is the struct's own.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, bpf::PROG_LOAD, &attr as *const BpfProgLoadAttr, std::mem::size_of::<BpfProgLoadAttr>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf::PROG_LOAD,
+            &attr as *const BpfProgLoadAttr,
+            std::mem::size_of::<BpfProgLoadAttr>(),
+        )
+    };
     let fd = Errno::result(ret)? as RawFd;
     // SAFETY: the kernel just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Attach a loaded program to the cgroup whose directory `target` is open.
-pub fn bpf_prog_attach(target: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach_type: u32, flags: u32) -> nix::Result<()> {
+pub fn bpf_prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+) -> nix::Result<()> {
     let attr = BpfProgAttachAttr {
         target_fd: target.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
@@ -244,21 +281,38 @@ pub fn bpf_prog_attach(target: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach_type
     };
     // SAFETY: `attr` is a valid bpf_attr prefix holding only integers, live
     // for the call; the size passed is the struct's own.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, bpf::PROG_ATTACH, &attr as *const BpfProgAttachAttr, std::mem::size_of::<BpfProgAttachAttr>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf::PROG_ATTACH,
+            &attr as *const BpfProgAttachAttr,
+            std::mem::size_of::<BpfProgAttachAttr>(),
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
 /// seccomp(SECCOMP_SET_MODE_FILTER, flags, program). With
 /// SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags` the kernel answers with the
 /// filter's user-notification fd, returned here; otherwise `None`.
-pub fn seccomp_set_mode_filter(flags: libc::c_ulong, program: &[libc::sock_filter]) -> nix::Result<Option<OwnedFd>> {
+pub fn seccomp_set_mode_filter(
+    flags: libc::c_ulong,
+    program: &[libc::sock_filter],
+) -> nix::Result<Option<OwnedFd>> {
     let prog = libc::sock_fprog {
         len: u16::try_from(program.len()).map_err(|_| Errno::E2BIG)?,
         filter: program.as_ptr().cast_mut(),
     };
     // SAFETY: `prog` describes `program`, which outlives the call; the kernel
     // only reads (copies) the instructions.
-    let ret = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
     let ret = Errno::result(ret)?;
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
         return Ok(None);
@@ -271,7 +325,14 @@ pub fn seccomp_set_mode_filter(flags: libc::c_ulong, program: &[libc::sock_filte
 pub fn set_io_priority(class: u32, level: u32) -> nix::Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: integer arguments only.
-    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (class << 13) | level) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            (class << 13) | level,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
@@ -311,7 +372,11 @@ pub use libc::mount_attr as MountAttr;
 /// bind mount of a single file or directory) at `path`, relative to `dir`
 /// (or the working directory). The copy is attached nowhere until
 /// [`move_mount`], and vanishes when its last fd or user goes.
-pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<OwnedFd> {
+pub fn open_tree(
+    dir: Option<BorrowedFd<'_>>,
+    path: &std::ffi::CStr,
+    flags: libc::c_uint,
+) -> nix::Result<OwnedFd> {
     let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     // SAFETY: `path` is a NUL-terminated string valid for the call; the
     // other arguments are integers.
@@ -346,7 +411,16 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
     let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
     // SAFETY: both paths are empty NUL-terminated strings; the fds are
     // borrowed for the call.
-    let ret = unsafe { libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), flags) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
@@ -361,16 +435,30 @@ pub fn memfd_create(name: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<O
 
 /// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the file `fd` is open
 /// on. Returns only on failure.
-pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> Errno {
+pub fn execveat_fd(
+    fd: BorrowedFd<'_>,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> Errno {
     let to_ptrs = |v: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
-        v.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+        v.iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
     };
     let (argv, envp) = (to_ptrs(argv), to_ptrs(envp));
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to
     // NUL-terminated strings, all of which outlive the call; the path is an
     // empty NUL-terminated string.
     let ret = unsafe {
-        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
     };
     match Errno::result(ret) {
         Ok(_) => Errno::UnknownErrno,
@@ -389,7 +477,12 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> nix::Result<()> {
 
 /// openat2(2) relative to `dir` with `resolve` restrictions (RESOLVE_*),
 /// returning an owned, close-on-exec fd.
-pub fn openat2(dir: BorrowedFd<'_>, path: &str, flags: libc::c_int, resolve: u64) -> nix::Result<OwnedFd> {
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &str,
+    flags: libc::c_int,
+    resolve: u64,
+) -> nix::Result<OwnedFd> {
     let cpath = std::ffi::CString::new(path).map_err(|_| Errno::EINVAL)?;
     /// The kernel's `struct open_how` (libc's is non-exhaustive).
     #[repr(C)]
@@ -398,10 +491,22 @@ pub fn openat2(dir: BorrowedFd<'_>, path: &str, flags: libc::c_int, resolve: u64
         mode: u64,
         resolve: u64,
     }
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
     // SAFETY: `cpath` is NUL-terminated and `how` is a valid open_how whose
     // size is passed; both outlive the call.
-    let ret = unsafe { libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), cpath.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            cpath.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
     let fd = Errno::result(ret)? as RawFd;
     // SAFETY: the kernel just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -411,7 +516,12 @@ pub fn openat2(dir: BorrowedFd<'_>, path: &str, flags: libc::c_int, resolve: u64
 /// (SIOCGIFFLAGS / SIOCSIFFLAGS on a throwaway socket).
 pub fn set_interface_up(name: &str) -> nix::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     let bytes = name.as_bytes();
@@ -452,7 +562,11 @@ pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result
         cgroup: u64,
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
@@ -460,7 +574,13 @@ pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result
     // SAFETY: `args` is a valid clone_args of the size passed; with no stack
     // the child continues on a copy of ours, as with fork. The caller is
     // single-threaded (see `clone_process`).
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     match Errno::result(ret)? {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),

@@ -14,7 +14,9 @@ fn slot<'a>(doc: &'a mut Value, pointer: &str) -> &'a mut Value {
         cur = match cur {
             Value::Object(m) => m.entry(key.to_string()).or_insert(Value::Null),
             Value::Array(a) => {
-                let i: usize = key.parse().unwrap_or_else(|_| panic!("{pointer}: {key:?} is not an array index"));
+                let i: usize = key
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{pointer}: {key:?} is not an array index"));
                 &mut a[i]
             }
             other => panic!("{pointer}: cannot descend into {other}"),
@@ -33,7 +35,9 @@ pub fn push(doc: &mut Value, pointer: &str, value: Value) {
     if s.is_null() {
         *s = Value::Array(Vec::new());
     }
-    s.as_array_mut().unwrap_or_else(|| panic!("{pointer} is not an array")).push(value);
+    s.as_array_mut()
+        .unwrap_or_else(|| panic!("{pointer} is not an array"))
+        .push(value);
 }
 
 /// Remove the object member at `pointer`; absent members are fine.

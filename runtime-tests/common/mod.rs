@@ -78,7 +78,10 @@ impl Outcome {
         assert_ne!(self.code, 0, "command succeeded:\n{self}");
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "want one stderr line:\n{self}");
-        assert!(lines[0].contains(needle), "want {needle:?} on stderr:\n{self}");
+        assert!(
+            lines[0].contains(needle),
+            "want {needle:?} on stderr:\n{self}"
+        );
         lines[0].to_string()
     }
 
@@ -89,7 +92,11 @@ impl Outcome {
 
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -114,8 +121,14 @@ pub fn run_with_deadline(mut cmd: Command, out: &Path) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
-    Outcome { code, stdout: read_lossy(&so), stderr: read_lossy(&se) }
+    let code = status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+    });
+    Outcome {
+        code,
+        stdout: read_lossy(&so),
+        stderr: read_lossy(&se),
+    }
 }
 
 fn read_lossy(p: &Path) -> String {
@@ -134,16 +147,29 @@ pub fn unique_id() -> String {
         .next()
         .unwrap_or("test")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
-    format!("{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A temp dir the container processes (possibly another uid in a user
 /// namespace) can traverse.
 pub fn tempdir() -> TempDir {
-    let d = tempfile::Builder::new().prefix("rt-test.").tempdir().expect("tempdir");
+    let d = tempfile::Builder::new()
+        .prefix("rt-test.")
+        .tempdir()
+        .expect("tempdir");
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
     d
 }
@@ -204,7 +230,9 @@ impl Container {
         let mut spec = Command::new(RT);
         spec.arg("spec").arg("--bundle").arg(&bundle);
         run_with_deadline(spec, &tmp.path().join("spec")).ok();
-        let config = serde_json::from_slice(&fs::read(bundle.join("config.json")).expect("read config")).expect("parse config");
+        let config =
+            serde_json::from_slice(&fs::read(bundle.join("config.json")).expect("read config"))
+                .expect("parse config");
         let mut c = Container {
             id,
             runtime,
@@ -217,7 +245,10 @@ impl Container {
             calls: RefCell::new(0),
         };
         c.set("/process/terminal", false);
-        c.set("/process/args", args.iter().map(|a| a.as_ref()).collect::<Vec<_>>());
+        c.set(
+            "/process/args",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+        );
         let cgroup = format!("/rt-test/{}", runtime.cgroup_name(&c.id));
         c.set("/linux/cgroupsPath", cgroup);
         c
@@ -248,7 +279,11 @@ impl Container {
     }
 
     pub fn remove_namespace(&mut self, typ: &str) -> &mut Self {
-        if let Some(list) = self.config.pointer_mut("/linux/namespaces").and_then(Value::as_array_mut) {
+        if let Some(list) = self
+            .config
+            .pointer_mut("/linux/namespaces")
+            .and_then(Value::as_array_mut)
+        {
             list.retain(|n| n["type"] != typ);
         }
         self
@@ -335,7 +370,12 @@ impl Container {
     /// `extra` flags, for [`Container::launch`].
     pub fn launch_command(&self, verb: &str, extra: &[&str]) -> Command {
         let mut cmd = self.command(&[verb]);
-        cmd.arg("--bundle").arg(self.bundle()).arg("--pid-file").arg(self.pid_file()).args(extra).arg(&self.id);
+        cmd.arg("--bundle")
+            .arg(self.bundle())
+            .arg("--pid-file")
+            .arg(self.pid_file())
+            .args(extra)
+            .arg(&self.id);
         cmd
     }
 
@@ -386,7 +426,9 @@ impl Container {
     pub fn wait_exec(&self) {
         let path = format!("/proc/{}/cmdline", self.pid());
         wait_for(&format!("{} to exec", self.id), || {
-            let Ok(cmdline) = fs::read_to_string(&path) else { return Some(()) };
+            let Ok(cmdline) = fs::read_to_string(&path) else {
+                return Some(());
+            };
             let argv0 = cmdline.split('\0').next().unwrap_or_default();
             let execd = !argv0.is_empty() && ![RT, RUNC, "runc"].contains(&argv0);
             (execd || procfs::start_time(self.pid()).is_none()).then_some(())
@@ -396,8 +438,16 @@ impl Container {
     /// Output of the container's processes after a create (they inherit
     /// the create's stdout and stderr).
     pub fn output(&self) -> Outcome {
-        let out = self.create_out.borrow().clone().expect("container was not created");
-        Outcome { code: 0, stdout: read_lossy(&out.with_extension("stdout")), stderr: read_lossy(&out.with_extension("stderr")) }
+        let out = self
+            .create_out
+            .borrow()
+            .clone()
+            .expect("container was not created");
+        Outcome {
+            code: 0,
+            stdout: read_lossy(&out.with_extension("stdout")),
+            stderr: read_lossy(&out.with_extension("stderr")),
+        }
     }
 
     /// Wait until the container's stdout contains `needle`.
@@ -409,19 +459,32 @@ impl Container {
     }
 
     fn track_pid_file(&self) {
-        let Ok(text) = fs::read_to_string(self.pid_file()) else { return };
-        let pid: i32 = text.trim().parse().unwrap_or_else(|_| panic!("pid file holds {text:?}"));
-        self.pids.borrow_mut().push(Tracked { pid, start: procfs::start_time(pid) });
+        let Ok(text) = fs::read_to_string(self.pid_file()) else {
+            return;
+        };
+        let pid: i32 = text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("pid file holds {text:?}"));
+        self.pids.borrow_mut().push(Tracked {
+            pid,
+            start: procfs::start_time(pid),
+        });
     }
 
     /// The init pid from the pid file.
     pub fn pid(&self) -> i32 {
-        self.pids.borrow().last().map(|t| t.pid).expect("no pid file was written")
+        self.pids
+            .borrow()
+            .last()
+            .map(|t| t.pid)
+            .expect("no pid file was written")
     }
 
     pub fn state(&self) -> Value {
         let out = self.rt(&["state", &self.id]).ok();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON ({e}):\n{out}"))
     }
 
     pub fn status(&self) -> String {
@@ -430,7 +493,9 @@ impl Container {
 
     /// Wait until the state reports `status`.
     pub fn wait_status(&self, status: &str) {
-        wait_for(&format!("{} to be {status}", self.id), || (self.status() == status).then_some(()));
+        wait_for(&format!("{} to be {status}", self.id), || {
+            (self.status() == status).then_some(())
+        });
     }
 
     pub fn kill(&self, signal: &str) -> Outcome {
@@ -456,7 +521,13 @@ impl Container {
         }
         let tmp = self.tmp.take().expect("container tmp");
         let state_dir = self.root.path().join(&self.id);
-        problems.extend(residue::problems(&self.id, &state_dir, &self.cgroup_name(), tmp.path(), &self.pids.borrow()));
+        problems.extend(residue::problems(
+            &self.id,
+            &state_dir,
+            &self.cgroup_name(),
+            tmp.path(),
+            &self.pids.borrow(),
+        ));
         remove_shared_cgroup_parent();
         if residue::mounts_mentioning(tmp.path()).is_empty() {
             let _ = tmp.close();
@@ -473,7 +544,11 @@ impl Drop for Container {
         if problems.is_empty() {
             return;
         }
-        let msg = format!("container {} left residue:\n{}", self.id, problems.join("\n"));
+        let msg = format!(
+            "container {} left residue:\n{}",
+            self.id,
+            problems.join("\n")
+        );
         // A second panic while unwinding would abort the whole test binary.
         if std::thread::panicking() {
             eprintln!("{msg}");
@@ -497,8 +572,15 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// Run a host command, panicking unless it succeeds; its stdout.
 pub fn host(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -506,7 +588,9 @@ pub fn host(program: &str, args: &[&str]) -> String {
 /// delete may remove it: the last test to finish does (an rmdir fails
 /// harmlessly while other containers are still in it).
 fn remove_shared_cgroup_parent() {
-    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else { return };
+    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
     for e in entries.flatten() {
         let _ = fs::remove_dir(e.path().join("rt-test"));
     }

@@ -95,7 +95,10 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// The namespace link of `pid` ("net:[4026531840]").
 pub fn ns_link(pid: &str, ns: &str) -> String {
     let path = format!("/proc/{pid}/ns/{ns}");
-    fs::read_link(&path).unwrap_or_else(|e| panic!("readlink {path}: {e}")).to_string_lossy().into_owned()
+    fs::read_link(&path)
+        .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn read(path: &str) -> String {

@@ -20,7 +20,14 @@ pub struct Tracked {
 fn hierarchies() -> Vec<std::path::PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut all = vec![base.to_path_buf()];
-    all.extend(fs::read_dir(base).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    all.extend(
+        fs::read_dir(base)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
     all
 }
 
@@ -37,14 +44,20 @@ pub fn cgroup_dirs(name: &str) -> Vec<String> {
 /// Host mounts whose line mentions `path`.
 pub fn mounts_mentioning(path: &Path) -> Vec<String> {
     let needle = path.to_string_lossy();
-    procfs::read("/proc/self/mountinfo").lines().filter(|l| l.contains(needle.as_ref())).map(str::to_string).collect()
+    procfs::read("/proc/self/mountinfo")
+        .lines()
+        .filter(|l| l.contains(needle.as_ref()))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Is the tracked process still running? Without a recorded start time, a
 /// live process with that pid is the container's only if it is still in the
 /// container's cgroup (a recycled pid is not).
 fn alive(t: &Tracked, cgroup_name: &str) -> bool {
-    let Some(start) = procfs::start_time(t.pid) else { return false };
+    let Some(start) = procfs::start_time(t.pid) else {
+        return false;
+    };
     match t.start {
         Some(s) => s == start,
         None => fs::read_to_string(format!("/proc/{}/cgroup", t.pid))
@@ -73,14 +86,36 @@ pub fn processes_of(id: &str, cgroup_name: &str) -> Vec<i32> {
 }
 
 /// Everything left of container `id` after its delete, one line each.
-pub fn problems(id: &str, state_dir: &Path, cgroup_name: &str, tmp: &Path, pids: &[Tracked]) -> Vec<String> {
+pub fn problems(
+    id: &str,
+    state_dir: &Path,
+    cgroup_name: &str,
+    tmp: &Path,
+    pids: &[Tracked],
+) -> Vec<String> {
     let mut out = Vec::new();
     if state_dir.exists() {
         out.push(format!("state directory {} is left", state_dir.display()));
     }
-    out.extend(cgroup_dirs(cgroup_name).into_iter().map(|d| format!("cgroup {d} is left")));
-    out.extend(mounts_mentioning(tmp).into_iter().map(|m| format!("host mount is left: {m}")));
-    out.extend(pids.iter().filter(|t| alive(t, cgroup_name)).map(|t| format!("process {} is still alive", t.pid)));
-    out.extend(processes_of(id, cgroup_name).into_iter().map(|p| format!("process {p} of the container is still alive")));
+    out.extend(
+        cgroup_dirs(cgroup_name)
+            .into_iter()
+            .map(|d| format!("cgroup {d} is left")),
+    );
+    out.extend(
+        mounts_mentioning(tmp)
+            .into_iter()
+            .map(|m| format!("host mount is left: {m}")),
+    );
+    out.extend(
+        pids.iter()
+            .filter(|t| alive(t, cgroup_name))
+            .map(|t| format!("process {} is still alive", t.pid)),
+    );
+    out.extend(
+        processes_of(id, cgroup_name)
+            .into_iter()
+            .map(|p| format!("process {p} of the container is still alive")),
+    );
     out
 }

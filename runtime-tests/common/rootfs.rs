@@ -13,11 +13,13 @@ use std::sync::OnceLock;
 
 /// The applets the tests call inside containers.
 const APPLETS: &[&str] = &[
-    "sh", "cat", "echo", "ls", "id", "sleep", "hostname", "stat", "readlink", "touch", "mkdir", "grep", "env",
-    "pwd", "tty", "test", "uptime", "wc", "head", "tr", "cut", "sort", "true", "false", "printf", "awk", "sed", "rm", "umount",
+    "sh", "cat", "echo", "ls", "id", "sleep", "hostname", "stat", "readlink", "touch", "mkdir",
+    "grep", "env", "pwd", "tty", "test", "uptime", "wc", "head", "tr", "cut", "sort", "true",
+    "false", "printf", "awk", "sed", "rm", "umount",
 ];
 
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &str = "root:x:0:\ntty:x:5:\nrtextra:x:1234:\nnogroup:x:65534:\n";
 
 /// The rootfs built for this test binary, under the system temp dir.
@@ -40,7 +42,9 @@ const STALE_PREFIX: &str = "rt-tests-rootfs.";
 fn sweep_stale(base: &Path) {
     for entry in fs::read_dir(base).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(STALE_PREFIX) else { continue };
+        let Some(pid) = name.strip_prefix(STALE_PREFIX) else {
+            continue;
+        };
         if !Path::new("/proc").join(pid).exists() {
             let _ = fs::remove_dir_all(entry.path());
         }
@@ -52,7 +56,8 @@ fn build(root: &Path) {
         fs::create_dir_all(root.join(d)).expect("create rootfs dir");
     }
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod /tmp");
-    fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox (package busybox-static)");
+    fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy /bin/busybox (package busybox-static)");
     for applet in APPLETS {
         symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
     }
@@ -79,7 +84,8 @@ pub fn copy_owned(dest: &Path, uid: u32, gid: u32) {
 
 fn copy_tree(src: &Path, dest: &Path, file: &dyn Fn(&Path, &Path)) {
     fs::create_dir_all(dest).expect("create rootfs copy");
-    fs::set_permissions(dest, fs::metadata(src).expect("stat rootfs").permissions()).expect("chmod rootfs copy");
+    fs::set_permissions(dest, fs::metadata(src).expect("stat rootfs").permissions())
+        .expect("chmod rootfs copy");
     for entry in fs::read_dir(src).expect("read rootfs") {
         let entry = entry.expect("rootfs entry");
         let (from, to) = (entry.path(), dest.join(entry.file_name()));
@@ -105,5 +111,7 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
 
 /// Owner uid of `path` on the host.
 pub fn owner(path: &Path) -> u32 {
-    fs::symlink_metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display())).uid()
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .uid()
 }

@@ -34,7 +34,11 @@ pub fn mark(c: &mut Container) {
 /// Write `c.config` to the bundle, for a create this test spawns itself
 /// (`Container::launch` writes it only for the commands it runs to the end).
 pub fn write_config(c: &Container) {
-    fs::write(c.bundle().join("config.json"), serde_json::to_vec_pretty(&c.config).expect("encode config")).expect("write config");
+    fs::write(
+        c.bundle().join("config.json"),
+        serde_json::to_vec_pretty(&c.config).expect("encode config"),
+    )
+    .expect("write config");
 }
 
 /// `cmd` with the mark of `c` in its environment.
@@ -48,9 +52,17 @@ pub fn marked_pids(id: &str) -> Vec<i32> {
     let want = format!("{MARK}={id}");
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
         // Zombies have an empty environ; a process that is gone has none.
-        let Ok(env) = fs::read(entry.path().join("environ")) else { continue };
+        let Ok(env) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
         if env.split(|b| *b == 0).any(|var| var == want.as_bytes()) {
             pids.push(pid);
         }
@@ -74,9 +86,21 @@ pub fn recorded_init(c: &Container) -> Option<Tracked> {
 pub fn residue(c: &Container, pids: &[Tracked]) -> Vec<String> {
     let state_dir = c.state_root().join(&c.id);
     let mut out = residue::problems(&c.id, &state_dir, &c.cgroup_name(), c.scratch(), pids);
-    out.extend(residue::mounts_mentioning(c.state_root()).into_iter().map(|m| format!("host mount is left: {m}")));
-    out.extend(root_entries(c.state_root(), &c.id).into_iter().map(|e| format!("state root entry is left: {e}")));
-    out.extend(orphans(&c.id).into_iter().map(|p| format!("process {p} ({}) is still alive", describe(p))));
+    out.extend(
+        residue::mounts_mentioning(c.state_root())
+            .into_iter()
+            .map(|m| format!("host mount is left: {m}")),
+    );
+    out.extend(
+        root_entries(c.state_root(), &c.id)
+            .into_iter()
+            .map(|e| format!("state root entry is left: {e}")),
+    );
+    out.extend(
+        orphans(&c.id)
+            .into_iter()
+            .map(|p| format!("process {p} ({}) is still alive", describe(p))),
+    );
     out
 }
 
@@ -88,7 +112,8 @@ pub fn parse_state(id: &str, out: &Outcome, what: &str) -> Option<(String, i32)>
         out.fails_with(&format!("container {id} does not exist"));
         return None;
     }
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{what}: state is not JSON ({e}):\n{out}"));
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what}: state is not JSON ({e}):\n{out}"));
     assert_eq!(v["id"], id, "{what}: {out}");
     let status = v["status"].as_str().unwrap_or_default().to_string();
     let pid = v["pid"].as_i64().unwrap_or(-1) as i32;
@@ -110,14 +135,21 @@ pub fn checked_status(c: &Container, what: &str) -> Option<String> {
     // answer must say so.
     if status != "stopped" && pid > 0 && procfs::start_time(pid).is_none() {
         let again = checked_status(c, what);
-        assert!(matches!(again.as_deref(), None | Some("stopped")), "{what}: {status} names dead pid {pid}, then {again:?}");
+        assert!(
+            matches!(again.as_deref(), None | Some("stopped")),
+            "{what}: {status} names dead pid {pid}, then {again:?}"
+        );
     }
     Some(status)
 }
 
 /// Panic with the list unless `problems` is empty.
 pub fn assert_clean(what: &str, problems: &[String]) {
-    assert!(problems.is_empty(), "{what} left residue:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{what} left residue:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Entries of the state root whose name contains `id`.
@@ -146,8 +178,20 @@ fn orphans(id: &str) -> Vec<i32> {
 /// "comm, state" of a process, for residue reports.
 fn describe(pid: i32) -> String {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |f: &str| status.lines().find_map(|l| l.strip_prefix(f)).unwrap_or("?").trim().to_string();
-    format!("{}, {}, ppid {}", field("Name:"), field("State:"), field("PPid:"))
+    let field = |f: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(f))
+            .unwrap_or("?")
+            .trim()
+            .to_string()
+    };
+    format!(
+        "{}, {}, ppid {}",
+        field("Name:"),
+        field("State:"),
+        field("PPid:")
+    )
 }
 
 /// Host-wide counters a leak would make grow across many containers.
@@ -170,12 +214,26 @@ pub struct Gauges {
 impl Gauges {
     pub fn read() -> Gauges {
         let meminfo = procfs::read("/proc/meminfo");
-        let slab = meminfo.lines().find_map(|l| l.strip_prefix("Slab:")).unwrap_or("0 kB");
+        let slab = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("Slab:"))
+            .unwrap_or("0 kB");
         Gauges {
-            own_fds: fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0),
-            system_files: procfs::read("/proc/sys/fs/file-nr").split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            own_fds: fs::read_dir("/proc/self/fd")
+                .map(|d| d.count())
+                .unwrap_or(0),
+            system_files: procfs::read("/proc/sys/fs/file-nr")
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
             mounts: procfs::read("/proc/self/mountinfo").lines().count() as i64,
-            slab_kb: slab.trim().trim_end_matches("kB").trim().parse().unwrap_or(0),
+            slab_kb: slab
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0),
             memcgs: procfs::read("/proc/cgroups")
                 .lines()
                 .find_map(|l| l.strip_prefix("memory\t"))
@@ -207,10 +265,22 @@ impl Gauges {
         eprintln!("{n} containers: {what}");
         let n = n as i64;
         if n >= 100 {
-            assert_eq!(self.own_fds, before.own_fds, "test process fds grew: {what}");
-            assert!(self.system_files - before.system_files < n, "file handles grew by one per container: {what}");
-            assert!(self.mounts - before.mounts < n / 2, "host mounts grew: {what}");
-            assert!(self.slab_kb - before.slab_kb < 64 * n, "slab grew by 64 kB per container: {what}");
+            assert_eq!(
+                self.own_fds, before.own_fds,
+                "test process fds grew: {what}"
+            );
+            assert!(
+                self.system_files - before.system_files < n,
+                "file handles grew by one per container: {what}"
+            );
+            assert!(
+                self.mounts - before.mounts < n / 2,
+                "host mounts grew: {what}"
+            );
+            assert!(
+                self.slab_kb - before.slab_kb < 64 * n,
+                "slab grew by 64 kB per container: {what}"
+            );
         }
     }
 }
@@ -219,8 +289,16 @@ impl Gauges {
 /// with `prefix`.
 pub fn cgroups_with_prefix(prefix: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for h in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
-        for e in fs::read_dir(h.path().join("rt-test")).into_iter().flatten().flatten() {
+    for h in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for e in fs::read_dir(h.path().join("rt-test"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().starts_with(prefix) {
                 out.push(e.path().display().to_string());
             }
@@ -232,7 +310,9 @@ pub fn cgroups_with_prefix(prefix: &str) -> Vec<String> {
 /// A count from the environment (`RT_STRESS_RUNS=200`), or `default`.
 pub fn env_count(var: &str, default: usize) -> usize {
     match std::env::var(var) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{var}={v:?} is not a count")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a count")),
         Err(_) => default,
     }
 }

@@ -36,9 +36,13 @@ pub fn swap_to_v2(swap: Option<i64>, memory: Option<i64>) -> Result<Option<i64>>
         (0, _) => Ok(None),
         (-1, _) => Ok(Some(-1)),
         (s, -1) => Ok(Some(s)),
-        (_, 0) => Err(Error::Resource("memory.swap cannot be set without memory.limit on cgroup v2".into())),
+        (_, 0) => Err(Error::Resource(
+            "memory.swap cannot be set without memory.limit on cgroup v2".into(),
+        )),
         (_, m) if m < 0 => Err(Error::Resource(format!("invalid memory.limit {m}"))),
-        (s, m) if s < m => Err(Error::Resource(format!("memory.swap {s} (memory+swap) is below memory.limit {m}"))),
+        (s, m) if s < m => Err(Error::Resource(format!(
+            "memory.swap {s} (memory+swap) is below memory.limit {m}"
+        ))),
         (s, m) => Ok(Some(s - m)),
     }
 }
@@ -116,8 +120,14 @@ mod tests {
     #[test]
     fn swap() {
         let mib = 1 << 20;
-        assert_eq!(swap_to_v2(Some(96 * mib), Some(64 * mib)).ok(), Some(Some(32 * mib)));
-        assert_eq!(swap_to_v2(Some(64 * mib), Some(64 * mib)).ok(), Some(Some(0)));
+        assert_eq!(
+            swap_to_v2(Some(96 * mib), Some(64 * mib)).ok(),
+            Some(Some(32 * mib))
+        );
+        assert_eq!(
+            swap_to_v2(Some(64 * mib), Some(64 * mib)).ok(),
+            Some(Some(0))
+        );
         assert_eq!(swap_to_v2(None, Some(-1)).ok(), Some(Some(-1)));
         assert_eq!(swap_to_v2(Some(-1), Some(mib)).ok(), Some(Some(-1)));
         assert_eq!(swap_to_v2(None, Some(mib)).ok(), Some(None));
@@ -137,9 +147,14 @@ mod tests {
 
     #[test]
     fn rdma() {
-        let map: HashMap<String, LinuxRdma> =
-            serde_json::from_str(r#"{"mlx5_1": {"hcaHandles": 3}, "mlx4_0": {"hcaHandles": 2, "hcaObjects": 100}}"#).expect("valid test JSON");
-        assert_eq!(rdma_lines(&map), vec!["mlx4_0 hca_handle=2 hca_object=100", "mlx5_1 hca_handle=3"]);
+        let map: HashMap<String, LinuxRdma> = serde_json::from_str(
+            r#"{"mlx5_1": {"hcaHandles": 3}, "mlx4_0": {"hcaHandles": 2, "hcaObjects": 100}}"#,
+        )
+        .expect("valid test JSON");
+        assert_eq!(
+            rdma_lines(&map),
+            vec!["mlx4_0 hca_handle=2 hca_object=100", "mlx5_1 hca_handle=3"]
+        );
     }
 
     #[test]

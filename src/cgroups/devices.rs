@@ -32,7 +32,13 @@ pub struct Rule {
 
 impl Rule {
     const fn allow_char(major: Option<u32>, minor: Option<u32>, access: u32) -> Rule {
-        Rule { allow: true, kind: Kind::Char, major, minor, access }
+        Rule {
+            allow: true,
+            kind: Kind::Char,
+            major,
+            minor,
+            access,
+        }
     }
 
     /// The line v1's devices.allow / devices.deny take: `c 1:3 rwm`.
@@ -43,7 +49,12 @@ impl Rule {
             Kind::Block => 'b',
         };
         let num = |n: Option<u32>| n.map_or("*".to_string(), |n| n.to_string());
-        format!("{kind} {}:{} {}", num(self.major), num(self.minor), access_string(self.access))
+        format!(
+            "{kind} {}:{} {}",
+            num(self.major),
+            num(self.minor),
+            access_string(self.access)
+        )
     }
 
     pub fn v1_file(&self) -> &'static str {
@@ -63,24 +74,36 @@ fn access_string(access: u32) -> String {
         .collect()
 }
 
-const DENY_ALL: Rule = Rule { allow: false, kind: Kind::All, major: None, minor: None, access: ALL_ACCESS };
+const DENY_ALL: Rule = Rule {
+    allow: false,
+    kind: Kind::All,
+    major: None,
+    minor: None,
+    access: ALL_ACCESS,
+};
 
 /// What every container may use, whatever its config says: runc's list,
 /// plus /dev/console (5:1) for containers given a real console.
 const DEFAULT_ALLOWED: [Rule; 12] = [
     // mknod of any device; opening it is still filtered.
     Rule::allow_char(None, None, MKNOD),
-    Rule { allow: true, kind: Kind::Block, major: None, minor: None, access: MKNOD },
-    Rule::allow_char(Some(1), Some(3), ALL_ACCESS),  // /dev/null
-    Rule::allow_char(Some(1), Some(8), ALL_ACCESS),  // /dev/random
-    Rule::allow_char(Some(1), Some(7), ALL_ACCESS),  // /dev/full
-    Rule::allow_char(Some(5), Some(0), ALL_ACCESS),  // /dev/tty
-    Rule::allow_char(Some(1), Some(5), ALL_ACCESS),  // /dev/zero
-    Rule::allow_char(Some(1), Some(9), ALL_ACCESS),  // /dev/urandom
-    Rule::allow_char(Some(136), None, ALL_ACCESS),   // /dev/pts/*
-    Rule::allow_char(Some(5), Some(2), ALL_ACCESS),  // /dev/ptmx
+    Rule {
+        allow: true,
+        kind: Kind::Block,
+        major: None,
+        minor: None,
+        access: MKNOD,
+    },
+    Rule::allow_char(Some(1), Some(3), ALL_ACCESS), // /dev/null
+    Rule::allow_char(Some(1), Some(8), ALL_ACCESS), // /dev/random
+    Rule::allow_char(Some(1), Some(7), ALL_ACCESS), // /dev/full
+    Rule::allow_char(Some(5), Some(0), ALL_ACCESS), // /dev/tty
+    Rule::allow_char(Some(1), Some(5), ALL_ACCESS), // /dev/zero
+    Rule::allow_char(Some(1), Some(9), ALL_ACCESS), // /dev/urandom
+    Rule::allow_char(Some(136), None, ALL_ACCESS),  // /dev/pts/*
+    Rule::allow_char(Some(5), Some(2), ALL_ACCESS), // /dev/ptmx
     Rule::allow_char(Some(10), Some(200), ALL_ACCESS), // /dev/net/tun, which runc keeps allowing
-    Rule::allow_char(Some(5), Some(1), ALL_ACCESS),  // /dev/console
+    Rule::allow_char(Some(5), Some(1), ALL_ACCESS), // /dev/console
 ];
 
 /// The container's full rule list, in the order it takes effect.
@@ -99,14 +122,21 @@ fn from_oci(i: usize, d: &LinuxDeviceCgroup) -> Result<Rule> {
         LinuxDeviceType::A => Kind::All,
         LinuxDeviceType::C => Kind::Char,
         LinuxDeviceType::B => Kind::Block,
-        other => return Err(bad(format!("type {:?} is not a cgroup device type (a, b or c)", other.as_str()))),
+        other => {
+            return Err(bad(format!(
+                "type {:?} is not a cgroup device type (a, b or c)",
+                other.as_str()
+            )))
+        }
     };
     // Negative numbers are the wildcard, as in runc.
     let number = |n: Option<i64>, what: &str| -> Result<Option<u32>> {
         match n {
             None => Ok(None),
             Some(n) if n < 0 => Ok(None),
-            Some(n) => u32::try_from(n).map(Some).map_err(|_| bad(format!("{what} {n} is out of range"))),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| bad(format!("{what} {n} is out of range"))),
         }
     };
     // An absent access string means all access, which is what "a" rules
@@ -126,7 +156,13 @@ fn from_oci(i: usize, d: &LinuxDeviceCgroup) -> Result<Rule> {
             bits
         }
     };
-    Ok(Rule { allow: d.allow(), kind, major: number(d.major(), "major")?, minor: number(d.minor(), "minor")?, access })
+    Ok(Rule {
+        allow: d.allow(),
+        kind,
+        major: number(d.major(), "major")?,
+        minor: number(d.minor(), "minor")?,
+        access,
+    })
 }
 
 #[cfg(test)]
@@ -142,8 +178,14 @@ mod tests {
         let cfg = oci(r#"[{"allow": true, "type": "b", "major": 8, "minor": -1, "access": "rw"}]"#);
         let r = rules(Some(&cfg)).expect("valid rules");
         assert_eq!(r.len(), 1 + 1 + DEFAULT_ALLOWED.len());
-        assert_eq!((r[0].v1_file(), r[0].v1_line().as_str()), ("devices.deny", "a *:* rwm"));
-        assert_eq!((r[1].v1_file(), r[1].v1_line().as_str()), ("devices.allow", "b 8:* rw"));
+        assert_eq!(
+            (r[0].v1_file(), r[0].v1_line().as_str()),
+            ("devices.deny", "a *:* rwm")
+        );
+        assert_eq!(
+            (r[1].v1_file(), r[1].v1_line().as_str()),
+            ("devices.allow", "b 8:* rw")
+        );
         assert_eq!(r[2].v1_line(), "c *:* m");
         assert!(r.iter().any(|x| x.v1_line() == "c 136:* rwm"));
         assert!(r.iter().any(|x| x.v1_line() == "c 5:1 rwm"));
@@ -153,6 +195,9 @@ mod tests {
     fn invalid() {
         assert!(rules(Some(&oci(r#"[{"allow": true, "type": "p"}]"#))).is_err());
         assert!(rules(Some(&oci(r#"[{"allow": true, "access": "rx"}]"#))).is_err());
-        assert!(rules(Some(&oci(r#"[{"allow": true, "type": "c", "major": 5000000000}]"#))).is_err());
+        assert!(rules(Some(&oci(
+            r#"[{"allow": true, "type": "c", "major": 5000000000}]"#
+        )))
+        .is_err());
     }
 }

@@ -54,17 +54,29 @@ pub struct Insn {
 
 impl Insn {
     const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, dst, src, off, imm }
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
     }
 
     /// The instruction's 8 bytes as the kernel reads them from memory.
     pub fn encode(&self) -> u64 {
         // dst_reg and src_reg are 4-bit fields of one byte, dst first in
         // memory order, so which nibble it is depends on the byte order.
-        let regs = if cfg!(target_endian = "little") { self.dst | (self.src << 4) } else { (self.dst << 4) | self.src };
+        let regs = if cfg!(target_endian = "little") {
+            self.dst | (self.src << 4)
+        } else {
+            (self.dst << 4) | self.src
+        };
         let off = self.off.to_ne_bytes();
         let imm = self.imm.to_ne_bytes();
-        u64::from_ne_bytes([self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3]])
+        u64::from_ne_bytes([
+            self.code, regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
+        ])
     }
 }
 
@@ -86,7 +98,10 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
 }
 
 fn ret(allow: bool) -> [Insn; 2] {
-    [Insn::new(MOV32_K, R0, 0, 0, i32::from(allow)), Insn::new(EXIT, 0, 0, 0, 0)]
+    [
+        Insn::new(MOV32_K, R0, 0, 0, i32::from(allow)),
+        Insn::new(EXIT, 0, 0, 0, 0),
+    ]
 }
 
 /// One rule: if the device matches and the rule decides a pending bit,
@@ -130,16 +145,38 @@ fn rule_block(rule: &Rule) -> Vec<Insn> {
 pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
     let insns: Vec<u64> = program(rules).iter().map(Insn::encode).collect();
     let prog = load(&insns)?;
-    let cg: OwnedFd = nix::fcntl::open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map(syscall::owned_fd)
-        .map_err(|e| Error::sys(format!("cannot open cgroup {}", dir.display()), e))?;
-    syscall::bpf_prog_attach(cg.as_fd(), prog.as_fd(), bpf::ATTACH_CGROUP_DEVICE, bpf::F_ALLOW_MULTI)
-        .map_err(|e| Error::sys(format!("cannot attach the device filter to {}", dir.display()), e))
+    let cg: OwnedFd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(syscall::owned_fd)
+    .map_err(|e| Error::sys(format!("cannot open cgroup {}", dir.display()), e))?;
+    syscall::bpf_prog_attach(
+        cg.as_fd(),
+        prog.as_fd(),
+        bpf::ATTACH_CGROUP_DEVICE,
+        bpf::F_ALLOW_MULTI,
+    )
+    .map_err(|e| {
+        Error::sys(
+            format!("cannot attach the device filter to {}", dir.display()),
+            e,
+        )
+    })
 }
 
 fn load(insns: &[u64]) -> Result<OwnedFd> {
     const LICENSE: &CStr = c"Apache";
-    let load = |log| syscall::bpf_prog_load(bpf::PROG_TYPE_CGROUP_DEVICE, bpf::ATTACH_CGROUP_DEVICE, insns, LICENSE, log);
+    let load = |log| {
+        syscall::bpf_prog_load(
+            bpf::PROG_TYPE_CGROUP_DEVICE,
+            bpf::ATTACH_CGROUP_DEVICE,
+            insns,
+            LICENSE,
+            log,
+        )
+    };
     match load(None) {
         Ok(fd) => Ok(fd),
         // Ask again with a log buffer so the error says why.
@@ -147,10 +184,17 @@ fn load(insns: &[u64]) -> Result<OwnedFd> {
             let mut log = vec![0u8; 64 * 1024];
             let again = load(Some(&mut log));
             let text = String::from_utf8_lossy(&log);
-            let why = text.trim_end_matches('\0').lines().last().unwrap_or("").to_string();
+            let why = text
+                .trim_end_matches('\0')
+                .lines()
+                .last()
+                .unwrap_or("")
+                .to_string();
             match again {
                 Ok(fd) => Ok(fd),
-                Err(_) => Err(Error::Resource(format!("the kernel rejected the device filter program ({e}): {why}"))),
+                Err(_) => Err(Error::Resource(format!(
+                    "the kernel rejected the device filter program ({e}): {why}"
+                ))),
             }
         }
         Err(e) => Err(Error::sys("cannot load the device filter program", e)),
@@ -192,23 +236,27 @@ mod tests {
 
     /// The semantics written plainly: per bit, the last matching rule wins.
     fn reference(rules: &[Rule], kind: Kind, access: u32, major: u32, minor: u32) -> u32 {
-        let allowed = [READ, WRITE, MKNOD].iter().filter(|b| access & **b != 0).all(|bit| {
-            rules
-                .iter()
-                .rev()
-                .find(|r| {
-                    (r.kind == Kind::All || r.kind == kind)
-                        && r.major.is_none_or(|m| m == major)
-                        && r.minor.is_none_or(|m| m == minor)
-                        && r.access & bit != 0
-                })
-                .is_some_and(|r| r.allow)
-        });
+        let allowed = [READ, WRITE, MKNOD]
+            .iter()
+            .filter(|b| access & **b != 0)
+            .all(|bit| {
+                rules
+                    .iter()
+                    .rev()
+                    .find(|r| {
+                        (r.kind == Kind::All || r.kind == kind)
+                            && r.major.is_none_or(|m| m == major)
+                            && r.minor.is_none_or(|m| m == minor)
+                            && r.access & bit != 0
+                    })
+                    .is_some_and(|r| r.allow)
+            });
         u32::from(allowed)
     }
 
     fn config(json: &str) -> Vec<Rule> {
-        let oci: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(json).expect("test rules are valid JSON");
+        let oci: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_str(json).expect("test rules are valid JSON");
         devices::rules(Some(&oci)).expect("valid rules")
     }
 
@@ -216,16 +264,35 @@ mod tests {
     fn matches_reference() {
         let sets = [
             config("[]"),
-            config(r#"[{"allow": true, "type": "c", "major": 4, "access": "rw"},
-                       {"allow": false, "type": "c", "major": 4, "minor": 2, "access": "w"}]"#),
-            config(r#"[{"allow": true, "access": "rwm"}, {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "r"}]"#),
-            config(r#"[{"allow": true, "type": "b", "major": 3000000000, "minor": 1, "access": "m"}]"#),
+            config(
+                r#"[{"allow": true, "type": "c", "major": 4, "access": "rw"},
+                       {"allow": false, "type": "c", "major": 4, "minor": 2, "access": "w"}]"#,
+            ),
+            config(
+                r#"[{"allow": true, "access": "rwm"}, {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "r"}]"#,
+            ),
+            config(
+                r#"[{"allow": true, "type": "b", "major": 3000000000, "minor": 1, "access": "m"}]"#,
+            ),
         ];
-        let devs = [(Kind::Char, 1, 3), (Kind::Char, 1, 4), (Kind::Char, 4, 2), (Kind::Char, 4, 7), (Kind::Block, 8, 0), (Kind::Block, 8, 1), (Kind::Char, 136, 9), (Kind::Block, 3_000_000_000, 1)];
+        let devs = [
+            (Kind::Char, 1, 3),
+            (Kind::Char, 1, 4),
+            (Kind::Char, 4, 2),
+            (Kind::Char, 4, 7),
+            (Kind::Block, 8, 0),
+            (Kind::Block, 8, 1),
+            (Kind::Char, 136, 9),
+            (Kind::Block, 3_000_000_000, 1),
+        ];
         for rules in &sets {
             let p = program(rules);
             for &(kind, major, minor) in &devs {
-                let code = if kind == Kind::Block { DEV_BLOCK } else { DEV_CHAR };
+                let code = if kind == Kind::Block {
+                    DEV_BLOCK
+                } else {
+                    DEV_CHAR
+                };
                 for access in 1..=ALL_ACCESS {
                     assert_eq!(
                         run(&p, code, access, major, minor),
@@ -241,8 +308,16 @@ mod tests {
     fn defaults() {
         let p = program(&config("[]"));
         assert_eq!(run(&p, DEV_CHAR, READ | WRITE, 1, 3), 1, "/dev/null");
-        assert_eq!(run(&p, DEV_CHAR, READ, 8, 0), 0, "a char device nobody allowed");
-        assert_eq!(run(&p, DEV_BLOCK, MKNOD, 8, 0), 1, "mknod is always allowed");
+        assert_eq!(
+            run(&p, DEV_CHAR, READ, 8, 0),
+            0,
+            "a char device nobody allowed"
+        );
+        assert_eq!(
+            run(&p, DEV_BLOCK, MKNOD, 8, 0),
+            1,
+            "mknod is always allowed"
+        );
         assert_eq!(run(&p, DEV_BLOCK, READ | MKNOD, 8, 0), 0);
     }
 
@@ -250,6 +325,9 @@ mod tests {
     #[cfg(target_endian = "little")]
     fn encoding() {
         let i = Insn::new(LDX_W, R2, R1, 4, -1);
-        assert_eq!(i.encode().to_ne_bytes(), [0x61, 0x12, 4, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            i.encode().to_ne_bytes(),
+            [0x61, 0x12, 4, 0, 0xff, 0xff, 0xff, 0xff]
+        );
     }
 }

@@ -13,10 +13,16 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
     // Without O_CREAT: cgroupfs answers a create with EACCES, hiding that
     // the file simply is not there.
-    let written = fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| f.write_all(value.as_bytes()));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()));
     written.map_err(|e| {
         if e.kind() == ErrorKind::NotFound && dir.exists() {
-            Error::Resource(format!("cannot set {file} to {value:?}: {} does not exist on this kernel", path.display()))
+            Error::Resource(format!(
+                "cannot set {file} to {value:?}: {} does not exist on this kernel",
+                path.display()
+            ))
         } else {
             Error::io(format!("cannot write {value:?} to {}", path.display()), e)
         }
@@ -34,11 +40,17 @@ pub fn errno(e: &Error) -> Option<i32> {
 /// Write `before` and then `anchor`, for values the kernel validates
 /// against each other (a CFS period against the current quota): a `before`
 /// value refused with EINVAL is written again once `anchor` is in place.
-pub fn write_around(dir: &Path, before: &[(&str, String)], anchor: Option<(&str, String)>) -> Result<()> {
+pub fn write_around(
+    dir: &Path,
+    before: &[(&str, String)],
+    anchor: Option<(&str, String)>,
+) -> Result<()> {
     let mut retry = Vec::new();
     for (name, value) in before {
         match write(dir, name, value) {
-            Err(e) if anchor.is_some() && errno(&e) == Some(libc::EINVAL) => retry.push((name, value)),
+            Err(e) if anchor.is_some() && errno(&e) == Some(libc::EINVAL) => {
+                retry.push((name, value))
+            }
             other => other?,
         }
     }
@@ -67,7 +79,10 @@ pub fn read_optional(dir: &Path, file: &str) -> Result<Option<String>> {
     match fs::read_to_string(dir.join(file)) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot read {}", dir.join(file).display()), e)),
+        Err(e) => Err(Error::io(
+            format!("cannot read {}", dir.join(file).display()),
+            e,
+        )),
     }
 }
 
@@ -77,8 +92,12 @@ pub fn parse_u64(dir: &Path, file: &str, text: &str) -> Result<u64> {
     if t == "max" {
         return Ok(u64::MAX);
     }
-    t.parse()
-        .map_err(|_| Error::Resource(format!("unexpected content {t:?} in {}", dir.join(file).display())))
+    t.parse().map_err(|_| {
+        Error::Resource(format!(
+            "unexpected content {t:?} in {}",
+            dir.join(file).display()
+        ))
+    })
 }
 
 pub fn read_u64(dir: &Path, file: &str) -> Result<u64> {
@@ -105,7 +124,9 @@ pub fn key_values(text: &str) -> impl Iterator<Item = (&str, u64)> {
 /// One key of a `key value` file, or zero when the key or file is absent.
 pub fn keyed_u64(dir: &Path, file: &str, key: &str) -> Result<u64> {
     let text = read_optional(dir, file)?.unwrap_or_default();
-    let value = key_values(&text).find(|(k, _)| *k == key).map_or(0, |(_, v)| v);
+    let value = key_values(&text)
+        .find(|(k, _)| *k == key)
+        .map_or(0, |(_, v)| v);
     Ok(value)
 }
 

@@ -56,14 +56,17 @@ pub struct Layout {
 impl Layout {
     /// Read the mounted cgroup hierarchies of this mount namespace.
     pub fn detect() -> Result<Layout> {
-        let info = fs::read_to_string("/proc/self/mountinfo").ctx(|| "cannot read /proc/self/mountinfo")?;
+        let info = fs::read_to_string("/proc/self/mountinfo")
+            .ctx(|| "cannot read /proc/self/mountinfo")?;
         Ok(Self::parse(&info))
     }
 
     pub fn parse(mountinfo: &str) -> Layout {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
             let left: Vec<&str> = left.split(' ').collect();
             let right: Vec<&str> = right.split(' ').collect();
             if left.len() < 5 || right.len() < 3 {
@@ -79,8 +82,20 @@ impl Layout {
                 Vec::new()
             } else {
                 let known = [
-                    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                    "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc",
+                    "cpu",
+                    "cpuacct",
+                    "cpuset",
+                    "memory",
+                    "devices",
+                    "freezer",
+                    "blkio",
+                    "pids",
+                    "hugetlb",
+                    "net_cls",
+                    "net_prio",
+                    "perf_event",
+                    "rdma",
+                    "misc",
                 ];
                 super_opts
                     .split(',')
@@ -89,7 +104,10 @@ impl Layout {
                     .collect()
             };
             // The same hierarchy may be mounted twice; keep the first.
-            if hierarchies.iter().any(|h| h.v2 == v2 && h.controllers == controllers) {
+            if hierarchies
+                .iter()
+                .any(|h| h.v2 == v2 && h.controllers == controllers)
+            {
                 continue;
             }
             hierarchies.push(Hierarchy {
@@ -123,7 +141,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -145,7 +166,9 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> R
         .and_then(|p| p.to_str())
         .is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3);
     if systemd || looks_systemd {
-        let what = cgroups_path.map(|p| p.display().to_string()).unwrap_or_default();
+        let what = cgroups_path
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let running = Path::new("/run/systemd/system").exists();
         return Err(Error::Config(if running {
             format!("linux.cgroupsPath {what:?}: the systemd cgroup driver is not supported by rt; use a cgroupfs path")
@@ -179,7 +202,9 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> R
         }
     }
     if clean.as_os_str().is_empty() {
-        return Err(Error::Config("linux.cgroupsPath must name a cgroup below the root".into()));
+        return Err(Error::Config(
+            "linux.cgroupsPath must name a cgroup below the root".into(),
+        ));
     }
     Ok(clean)
 }
@@ -221,7 +246,9 @@ impl CgroupPaths {
             ..Default::default()
         };
         for h in &layout.hierarchies {
-            let under = rel.strip_prefix(h.mount_root.strip_prefix("/").unwrap_or(&h.mount_root)).unwrap_or(rel);
+            let under = rel
+                .strip_prefix(h.mount_root.strip_prefix("/").unwrap_or(&h.mount_root))
+                .unwrap_or(rel);
             let dir = h.mount_point.join(under);
             if p.unified || h.controllers.iter().any(|c| c == "freezer") {
                 p.freezer = Some(dir.clone());
@@ -271,7 +298,12 @@ impl CgroupPaths {
                             let _ = fs::create_dir(parent);
                         }
                     }
-                    Err(e) => return Err(Error::io(format!("cannot create cgroup {}", d.display()), e)),
+                    Err(e) => {
+                        return Err(Error::io(
+                            format!("cannot create cgroup {}", d.display()),
+                            e,
+                        ))
+                    }
                 }
             }
         }
@@ -302,7 +334,10 @@ impl CgroupPaths {
         }
         // State written before the controllers were recorded: v1 mount
         // points are named after their controllers (`cpu,cpuacct`).
-        let serves = |d: &&PathBuf| self.hierarchy_name(d).is_ok_and(|n| n.to_string_lossy().split(',').any(|c| c == controller));
+        let serves = |d: &&PathBuf| {
+            self.hierarchy_name(d)
+                .is_ok_and(|n| n.to_string_lossy().split(',').any(|c| c == controller))
+        };
         self.dirs.iter().find(serves).map(PathBuf::as_path)
     }
 
@@ -331,20 +366,26 @@ impl CgroupPaths {
 
     /// The container's directories in v1 hierarchies.
     pub fn v1_dirs(&self) -> Vec<&PathBuf> {
-        self.dirs.iter().filter(|d| self.controllers.values().any(|c| c == *d)).collect()
+        self.dirs
+            .iter()
+            .filter(|d| self.controllers.values().any(|c| c == *d))
+            .collect()
     }
 
     /// The container's directory in the cgroup2 hierarchy (the unified
     /// hierarchy of a hybrid host, or the only one of a v2 host).
     pub fn v2_dir(&self) -> Option<&PathBuf> {
-        self.dirs.iter().find(|d| !self.controllers.values().any(|c| c == *d))
+        self.dirs
+            .iter()
+            .find(|d| !self.controllers.values().any(|c| c == *d))
     }
 
     /// Move `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         for dir in &self.dirs {
             let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.to_string()).ctx(|| format!("cannot add pid {pid} to {}", procs.display()))?;
+            fs::write(&procs, pid.to_string())
+                .ctx(|| format!("cannot add pid {pid} to {}", procs.display()))?;
         }
         Ok(())
     }
@@ -364,9 +405,13 @@ impl CgroupPaths {
     }
 
     pub fn is_frozen(&self) -> bool {
-        let Some(dir) = &self.freezer else { return false };
+        let Some(dir) = &self.freezer else {
+            return false;
+        };
         if self.unified {
-            fs::read_to_string(dir.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
+            fs::read_to_string(dir.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false)
         } else {
             fs::read_to_string(dir.join("freezer.state"))
                 .map(|s| s.trim() == "FROZEN")
@@ -389,9 +434,16 @@ impl CgroupPaths {
         // v1 reports FREEZING until every task has stopped.
         if let Some(want) = done {
             let deadline = Instant::now() + Duration::from_secs(5);
-            while fs::read_to_string(&path).ctx(|| format!("cannot read {}", path.display()))?.trim() != want {
+            while fs::read_to_string(&path)
+                .ctx(|| format!("cannot read {}", path.display()))?
+                .trim()
+                != want
+            {
                 if Instant::now() > deadline {
-                    return Err(Error::Init(format!("{} did not reach {want}", path.display())));
+                    return Err(Error::Init(format!(
+                        "{} did not reach {want}",
+                        path.display()
+                    )));
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -412,12 +464,17 @@ impl CgroupPaths {
     /// waits overlap instead of adding up.
     pub fn remove(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) = self.created.iter().partition(|d| self.dirs.contains(d));
+        let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            self.created.iter().partition(|d| self.dirs.contains(d));
         std::thread::scope(|s| {
-            let handles: Vec<_> = leaves.iter().map(|d| s.spawn(move || remove_leaf(d, deadline))).collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Init("cgroup removal thread panicked".into()))))
+            let handles: Vec<_> = leaves
+                .iter()
+                .map(|d| s.spawn(move || remove_leaf(d, deadline)))
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Init("cgroup removal thread panicked".into())))
+            })
         })?;
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for dir in parents {
@@ -438,7 +495,12 @@ fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) => return Err(Error::io(format!("cannot remove cgroup {}", dir.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot remove cgroup {}", dir.display()),
+                    e,
+                ))
+            }
         }
     }
 }
@@ -450,12 +512,16 @@ fn init_cpuset(dir: &Path) -> Result<()> {
     if !cpus.exists() || dir.join("cgroup.controllers").exists() {
         return Ok(());
     }
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mine = fs::read_to_string(dir.join(file)).unwrap_or_default();
         if mine.trim().is_empty() {
-            let theirs = fs::read_to_string(parent.join(file)).ctx(|| format!("cannot read {}", parent.join(file).display()))?;
-            fs::write(dir.join(file), theirs.trim()).ctx(|| format!("cannot write {}", dir.join(file).display()))?;
+            let theirs = fs::read_to_string(parent.join(file))
+                .ctx(|| format!("cannot read {}", parent.join(file).display()))?;
+            fs::write(dir.join(file), theirs.trim())
+                .ctx(|| format!("cannot write {}", dir.join(file).display()))?;
         }
     }
     Ok(())
@@ -480,16 +546,36 @@ mod tests {
         let l = Layout::parse(HYBRID);
         assert_eq!(l.hierarchies.len(), 5);
         assert!(!l.is_unified());
-        assert_eq!(l.hierarchy("memory").map(|h| h.mount_point.clone()), Some("/sys/fs/cgroup/memory".into()));
-        assert_eq!(l.hierarchies[3].controllers, vec!["name=systemd".to_string()]);
+        assert_eq!(
+            l.hierarchy("memory").map(|h| h.mount_point.clone()),
+            Some("/sys/fs/cgroup/memory".into())
+        );
+        assert_eq!(
+            l.hierarchies[3].controllers,
+            vec!["name=systemd".to_string()]
+        );
         let p = CgroupPaths::plan(&l, Path::new("rt-test/c1"));
-        assert_eq!(p.freezer, Some(PathBuf::from("/sys/fs/cgroup/freezer/rt-test/c1")));
-        assert_eq!(p.dir_for("memory"), Some(Path::new("/sys/fs/cgroup/memory/rt-test/c1")));
-        assert_eq!(p.dir_for("name=systemd"), Some(Path::new("/sys/fs/cgroup/systemd/rt-test/c1")));
+        assert_eq!(
+            p.freezer,
+            Some(PathBuf::from("/sys/fs/cgroup/freezer/rt-test/c1"))
+        );
+        assert_eq!(
+            p.dir_for("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory/rt-test/c1"))
+        );
+        assert_eq!(
+            p.dir_for("name=systemd"),
+            Some(Path::new("/sys/fs/cgroup/systemd/rt-test/c1"))
+        );
         assert_eq!(p.dir_for("hugetlb"), None);
-        let old_state = CgroupPaths { controllers: BTreeMap::new(), ..p.clone() };
+        let old_state = CgroupPaths {
+            controllers: BTreeMap::new(),
+            ..p.clone()
+        };
         assert_eq!(old_state.dir_for("memory"), p.dir_for("memory"));
-        assert!(p.dirs.contains(&PathBuf::from("/sys/fs/cgroup/unified/rt-test/c1")));
+        assert!(p
+            .dirs
+            .contains(&PathBuf::from("/sys/fs/cgroup/unified/rt-test/c1")));
     }
 
     #[test]
@@ -504,12 +590,20 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(container_path(Some(Path::new("/rt-test/x")), "x", false).ok(), Some(PathBuf::from("rt-test/x")));
-        assert_eq!(container_path(None, "x", false).ok(), Some(PathBuf::from("rt/x")));
+        assert_eq!(
+            container_path(Some(Path::new("/rt-test/x")), "x", false).ok(),
+            Some(PathBuf::from("rt-test/x"))
+        );
+        assert_eq!(
+            container_path(None, "x", false).ok(),
+            Some(PathBuf::from("rt/x"))
+        );
         assert!(container_path(Some(Path::new("/a/../b")), "x", false).is_err());
         assert!(container_path(Some(Path::new("/process_api/x")), "x", false).is_err());
         assert!(container_path(Some(Path::new("/")), "x", false).is_err());
-        let e = container_path(Some(Path::new("system.slice:rt:x")), "x", false).unwrap_err().to_string();
+        let e = container_path(Some(Path::new("system.slice:rt:x")), "x", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("systemd cgroup driver"), "{e}");
         assert!(container_path(Some(Path::new("/a/b")), "x", true).is_err());
     }

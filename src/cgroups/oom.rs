@@ -45,9 +45,9 @@ enum Source {
 
 impl OomWatcher {
     pub fn new(paths: &CgroupPaths) -> Result<OomWatcher> {
-        let dir = paths
-            .dir_for("memory")
-            .ok_or_else(|| Error::Resource("cannot watch for OOM kills: the container has no memory cgroup".into()))?;
+        let dir = paths.dir_for("memory").ok_or_else(|| {
+            Error::Resource("cannot watch for OOM kills: the container has no memory cgroup".into())
+        })?;
         let source = if paths.unified { v2(dir)? } else { v1(dir)? };
         Ok(OomWatcher { source })
     }
@@ -64,12 +64,25 @@ impl OomWatcher {
     /// readable (it blocks otherwise).
     pub fn read(&mut self) -> Result<Vec<Event>> {
         match &mut self.source {
-            Source::V1 { eventfd, event_control, .. } => {
+            Source::V1 {
+                eventfd,
+                event_control,
+                ..
+            } => {
                 eventfd.read().ctx(|| "cannot read the OOM eventfd")?;
                 // The kernel signals registrations when it removes the cgroup.
-                Ok(vec![if event_control.exists() { Event::Oom } else { Event::Gone }])
+                Ok(vec![if event_control.exists() {
+                    Event::Oom
+                } else {
+                    Event::Gone
+                }])
             }
-            Source::V2 { inotify, dir, memory_events, oom_kills } => {
+            Source::V2 {
+                inotify,
+                dir,
+                memory_events,
+                oom_kills,
+            } => {
                 let mut out = Vec::new();
                 for ev in inotify.read_events().ctx(|| "cannot read inotify events")? {
                     if ev.mask.contains(AddWatchFlags::IN_IGNORED) {
@@ -91,20 +104,33 @@ impl OomWatcher {
 }
 
 fn v1(dir: &Path) -> Result<Source> {
-    let oom_control = File::open(dir.join("memory.oom_control")).ctx(|| format!("cannot open {}/memory.oom_control", dir.display()))?;
+    let oom_control = File::open(dir.join("memory.oom_control"))
+        .ctx(|| format!("cannot open {}/memory.oom_control", dir.display()))?;
     let eventfd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).ctx(|| "cannot create an eventfd")?;
     let registration = format!("{} {}", eventfd.as_raw_fd(), oom_control.as_raw_fd());
     file::write(dir, "cgroup.event_control", &registration)?;
-    Ok(Source::V1 { eventfd, _oom_control: oom_control, event_control: dir.join("cgroup.event_control") })
+    Ok(Source::V1 {
+        eventfd,
+        _oom_control: oom_control,
+        event_control: dir.join("cgroup.event_control"),
+    })
 }
 
 fn v2(dir: &Path) -> Result<Source> {
-    let inotify = Inotify::init(InitFlags::IN_CLOEXEC).ctx(|| "cannot create an inotify instance")?;
+    let inotify =
+        Inotify::init(InitFlags::IN_CLOEXEC).ctx(|| "cannot create an inotify instance")?;
     let watch = |name: &str| {
-        inotify.add_watch(&dir.join(name), AddWatchFlags::IN_MODIFY).ctx(|| format!("cannot watch {}/{name}", dir.display()))
+        inotify
+            .add_watch(&dir.join(name), AddWatchFlags::IN_MODIFY)
+            .ctx(|| format!("cannot watch {}/{name}", dir.display()))
     };
     let memory_events = watch("memory.events")?;
     watch("cgroup.events")?;
     let oom_kills = file::keyed_u64(dir, "memory.events", "oom_kill")?;
-    Ok(Source::V2 { inotify, dir: dir.to_path_buf(), memory_events, oom_kills })
+    Ok(Source::V2 {
+        inotify,
+        dir: dir.to_path_buf(),
+        memory_events,
+        oom_kills,
+    })
 }

@@ -128,14 +128,26 @@ fn limit(v: u64) -> u64 {
 }
 
 fn numbers(text: &str) -> Vec<u64> {
-    text.split_whitespace().filter_map(|n| n.parse().ok()).collect()
+    text.split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// Huge page sizes as cgroup files name them (2MB, 1GB), from sysfs.
 fn hugepage_sizes() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/sys/kernel/mm/hugepages") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/sys/kernel/mm/hugepages") else {
+        return Vec::new();
+    };
     let mut sizes: Vec<(u64, String)> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok())
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
+        })
         .map(|kb: u64| {
             let name = match kb {
                 kb if kb % (1 << 20) == 0 => format!("{}GB", kb >> 20),
@@ -169,7 +181,9 @@ fn v1(paths: &CgroupPaths) -> Result<Stats> {
         s.cpu.throttling = throttling(dir, 1)?;
     }
     if let Some(dir) = paths.dir_for("memory") {
-        let raw: BTreeMap<String, u64> = file::key_values(&file::read(dir, "memory.stat")?).map(|(k, v)| (k.to_string(), v)).collect();
+        let raw: BTreeMap<String, u64> = file::key_values(&file::read(dir, "memory.stat")?)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         s.memory = Memory {
             cache: raw.get("cache").copied().unwrap_or(0),
             usage: v1_memory_entry(dir, "memory")?,
@@ -188,7 +202,11 @@ fn v1(paths: &CgroupPaths) -> Result<Stats> {
     if let Some(dir) = paths.dir_for("hugetlb") {
         for size in hugepage_sizes() {
             let entry = |what: &str| file::read_u64_or_zero(dir, &format!("hugetlb.{size}.{what}"));
-            let h = Hugetlb { usage: entry("usage_in_bytes")?, max: entry("max_usage_in_bytes")?, failcnt: entry("failcnt")? };
+            let h = Hugetlb {
+                usage: entry("usage_in_bytes")?,
+                max: entry("max_usage_in_bytes")?,
+                failcnt: entry("failcnt")?,
+            };
             s.hugetlb.insert(size, h);
         }
     }
@@ -202,10 +220,19 @@ fn v1_cpuacct(dir: &Path) -> Result<CpuUsage> {
         _ => 10_000_000,
     };
     let stat = file::read_optional(dir, "cpuacct.stat")?.unwrap_or_default();
-    let ticks = |key: &str| file::key_values(&stat).find(|(k, _)| *k == key).map_or(0, |(_, v)| v);
+    let ticks = |key: &str| {
+        file::key_values(&stat)
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, v)| v)
+    };
     // usage_all: a header line, then "cpu user system" per cpu.
     let all = file::read_optional(dir, "cpuacct.usage_all")?.unwrap_or_default();
-    let rows: Vec<Vec<u64>> = all.lines().skip(1).map(numbers).filter(|r| r.len() == 3).collect();
+    let rows: Vec<Vec<u64>> = all
+        .lines()
+        .skip(1)
+        .map(numbers)
+        .filter(|r| r.len() == 3)
+        .collect();
     Ok(CpuUsage {
         total: file::read_u64_or_zero(dir, "cpuacct.usage")?,
         percpu: numbers(&file::read_optional(dir, "cpuacct.usage_percpu")?.unwrap_or_default()),
@@ -242,7 +269,10 @@ fn v1_memory_entry(dir: &Path, prefix: &str) -> Result<MemoryEntry> {
 }
 
 fn pids(dir: &Path) -> Result<Pids> {
-    Ok(Pids { current: file::read_u64_or_zero(dir, "pids.current")?, limit: limit(file::read_u64_or_zero(dir, "pids.max")?) })
+    Ok(Pids {
+        current: file::read_u64_or_zero(dir, "pids.current")?,
+        limit: limit(file::read_u64_or_zero(dir, "pids.max")?),
+    })
 }
 
 /// CFQ's counters, else BFQ's, else the throttling layer's, as runc reads.
@@ -251,7 +281,10 @@ fn v1_blkio(dir: &Path) -> Result<Blkio> {
         let bytes = file::read_optional(dir, &format!("{prefix}.io_service_bytes_recursive"))?;
         let ios = file::read_optional(dir, &format!("{prefix}.io_serviced_recursive"))?;
         if let (Some(bytes), Some(ios)) = (bytes, ios) {
-            return Ok(Blkio { io_service_bytes_recursive: v1_blkio_entries(&bytes), io_serviced_recursive: v1_blkio_entries(&ios) });
+            return Ok(Blkio {
+                io_service_bytes_recursive: v1_blkio_entries(&bytes),
+                io_serviced_recursive: v1_blkio_entries(&ios),
+            });
         }
     }
     Ok(Blkio::default())
@@ -264,7 +297,12 @@ fn v1_blkio_entries(text: &str) -> Vec<BlkioEntry> {
             let mut f = l.split_whitespace();
             let (dev, op, value) = (f.next()?, f.next()?, f.next()?.parse().ok()?);
             let (major, minor) = dev.split_once(':')?;
-            Some(BlkioEntry { major: major.parse().ok()?, minor: minor.parse().ok()?, op: op.to_string(), value })
+            Some(BlkioEntry {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                op: op.to_string(),
+                value,
+            })
         })
         .collect()
 }
@@ -282,7 +320,9 @@ fn v2(dir: &Path) -> Result<Stats> {
     }
     s.cpu.throttling = throttling(dir, 1000)?;
     if let Some(stat) = file::read_optional(dir, "memory.stat")? {
-        s.memory.raw = file::key_values(&stat).map(|(k, v)| (k.to_string(), v)).collect();
+        s.memory.raw = file::key_values(&stat)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         s.memory.cache = s.memory.raw.get("file").copied().unwrap_or(0);
         let usage = file::read_u64_or_zero(dir, "memory.current")?;
         let max = file::read_u64_or_zero(dir, "memory.max")?;
@@ -295,7 +335,11 @@ fn v2(dir: &Path) -> Result<Stats> {
         // runc reports v2 swap as memory+swap, v1's memsw.
         let swap_max = file::read_u64_or_zero(dir, "memory.swap.max")?;
         s.memory.swap = MemoryEntry {
-            limit: if swap_max == u64::MAX || max == u64::MAX { u64::MAX } else { swap_max + max },
+            limit: if swap_max == u64::MAX || max == u64::MAX {
+                u64::MAX
+            } else {
+                swap_max + max
+            },
             usage: usage + file::read_u64_or_zero(dir, "memory.swap.current")?,
             max: 0,
             failcnt: file::keyed_u64(dir, "memory.swap.events", "max")?,
@@ -309,7 +353,14 @@ fn v2(dir: &Path) -> Result<Stats> {
         if let Some(usage) = file::read_optional(dir, &format!("hugetlb.{size}.current"))? {
             let usage = file::parse_u64(dir, "hugetlb.current", &usage)?;
             let failcnt = file::keyed_u64(dir, &format!("hugetlb.{size}.events"), "max")?;
-            s.hugetlb.insert(size, Hugetlb { usage, max: 0, failcnt });
+            s.hugetlb.insert(
+                size,
+                Hugetlb {
+                    usage,
+                    max: 0,
+                    failcnt,
+                },
+            );
         }
     }
     Ok(s)
@@ -320,10 +371,16 @@ fn v2_io(text: &str) -> Blkio {
     let mut b = Blkio::default();
     for line in text.lines() {
         let mut fields = line.split_whitespace();
-        let Some((major, minor)) = fields.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else { continue };
+        let Some((major, minor)) = fields.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (major.parse(), minor.parse()) else {
+            continue;
+        };
         for field in fields {
-            let Some((key, value)) = field.split_once('=') else { continue };
+            let Some((key, value)) = field.split_once('=') else {
+                continue;
+            };
             let Ok(value) = value.parse() else { continue };
             let (list, op) = match key {
                 "rbytes" => (&mut b.io_service_bytes_recursive, "Read"),
@@ -332,7 +389,12 @@ fn v2_io(text: &str) -> Blkio {
                 "wios" => (&mut b.io_serviced_recursive, "Write"),
                 _ => continue,
             };
-            list.push(BlkioEntry { major, minor, op: op.to_string(), value });
+            list.push(BlkioEntry {
+                major,
+                minor,
+                op: op.to_string(),
+                value,
+            });
         }
     }
     b
@@ -345,20 +407,44 @@ mod tests {
     #[test]
     fn blkio_lines() {
         let v1 = v1_blkio_entries("8:0 Read 4096\n8:0 Write 0\nTotal 4096\n");
-        assert_eq!(v1, vec![
-            BlkioEntry { major: 8, minor: 0, op: "Read".into(), value: 4096 },
-            BlkioEntry { major: 8, minor: 0, op: "Write".into(), value: 0 },
-        ]);
+        assert_eq!(
+            v1,
+            vec![
+                BlkioEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "Read".into(),
+                    value: 4096
+                },
+                BlkioEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "Write".into(),
+                    value: 0
+                },
+            ]
+        );
         let v2 = v2_io("259:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n");
         assert_eq!(v2.io_service_bytes_recursive.len(), 2);
-        assert_eq!(v2.io_serviced_recursive[1], BlkioEntry { major: 259, minor: 0, op: "Write".into(), value: 2 });
+        assert_eq!(
+            v2.io_serviced_recursive[1],
+            BlkioEntry {
+                major: 259,
+                minor: 0,
+                op: "Write".into(),
+                value: 2
+            }
+        );
     }
 
     #[test]
     fn json_shape() {
         let v = serde_json::to_value(Stats::default()).expect("stats serialize");
         assert_eq!(v["cpu"]["usage"]["kernel"], 0);
-        assert!(v["cpu"]["usage"].get("total").is_none(), "zero total is omitted like Go's omitempty");
+        assert!(
+            v["cpu"]["usage"].get("total").is_none(),
+            "zero total is omitted like Go's omitempty"
+        );
         assert_eq!(v["memory"]["usage"]["limit"], 0);
         assert!(v["memory"].get("kernelTCP").is_some());
         assert!(v["pids"].as_object().is_some_and(|o| o.is_empty()));

@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxRdma, LinuxResources, LinuxThrottleDevice};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork,
+    LinuxRdma, LinuxResources, LinuxThrottleDevice,
+};
 
 use super::{convert, devices, file, CgroupPaths, Devices};
 use crate::error::{Error, Result};
@@ -15,7 +18,8 @@ use crate::logging;
 pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<()> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(Error::Resource(
-            "linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1".into(),
+            "linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1"
+                .into(),
         ));
     }
     if let Some(cpu) = r.cpu() {
@@ -45,9 +49,11 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<(
 
 /// The directory of a controller a requested value needs.
 fn need<'a>(paths: &'a CgroupPaths, controller: &str) -> Result<&'a Path> {
-    paths
-        .dir_for(controller)
-        .ok_or_else(|| Error::Resource(format!("cannot set {controller} limits: no {controller} cgroup hierarchy is mounted")))
+    paths.dir_for(controller).ok_or_else(|| {
+        Error::Resource(format!(
+            "cannot set {controller} limits: no {controller} cgroup hierarchy is mounted"
+        ))
+    })
 }
 
 fn set_cpuset(paths: &CgroupPaths, cpu: &LinuxCpu) -> Result<()> {
@@ -65,7 +71,9 @@ fn set_devices(paths: &CgroupPaths, config: Option<&[LinuxDeviceCgroup]>) -> Res
     let rules = devices::rules(config)?;
     let Some(dir) = paths.dir_for("devices") else {
         if config.is_some_and(|c| !c.is_empty()) {
-            return Err(Error::Resource("cannot set device rules: no devices cgroup hierarchy is mounted".into()));
+            return Err(Error::Resource(
+                "cannot set device rules: no devices cgroup hierarchy is mounted".into(),
+            ));
         }
         return Ok(());
     };
@@ -100,11 +108,16 @@ fn set_memory(paths: &CgroupPaths, m: &LinuxMemory) -> Result<()> {
         swap = -1;
     }
     if m.check_before_update() == Some(true) {
-        convert::check_below_usage(m.limit(), m.swap(), file::read_u64(dir, "memory.usage_in_bytes")?)?;
+        convert::check_below_usage(
+            m.limit(),
+            m.swap(),
+            file::read_u64(dir, "memory.usage_in_bytes")?,
+        )?;
     }
     // The kernel insists on limit <= memsw at every moment: when memsw
     // grows, write it first.
-    let swap_first = limit != 0 && swap != 0 && (swap == -1 || file::read_u64(dir, LIMIT)? < swap as u64);
+    let swap_first =
+        limit != 0 && swap != 0 && (swap == -1 || file::read_u64(dir, LIMIT)? < swap as u64);
     if swap_first {
         set_nonzero(dir, MEMSW, swap)?;
         set_limit(dir, limit)?;
@@ -121,7 +134,9 @@ fn set_memory(paths: &CgroupPaths, m: &LinuxMemory) -> Result<()> {
     // u64::MAX is Go's -1, "unset", in configs written by Go tools.
     if let Some(s) = m.swappiness().filter(|s| *s != u64::MAX) {
         if s > 100 {
-            return Err(Error::Resource(format!("invalid memory.swappiness {s} (valid range is 0-100)")));
+            return Err(Error::Resource(format!(
+                "invalid memory.swappiness {s} (valid range is 0-100)"
+            )));
         }
         file::write(dir, "memory.swappiness", &s.to_string())?;
     }
@@ -145,7 +160,9 @@ fn set_limit(dir: &Path, limit: i64) -> Result<()> {
         Err(e) if file::errno(&e) == Some(libc::EBUSY) => {
             let usage = file::read_u64(dir, "memory.usage_in_bytes")?;
             let peak = file::read_u64(dir, "memory.max_usage_in_bytes")?;
-            Err(Error::Resource(format!("cannot set memory limit to {limit} (current usage: {usage}, peak usage: {peak})")))
+            Err(Error::Resource(format!(
+                "cannot set memory limit to {limit} (current usage: {usage}, peak usage: {peak})"
+            )))
         }
         other => other,
     }
@@ -166,8 +183,18 @@ fn set_cpu(paths: &CgroupPaths, c: &LinuxCpu) -> Result<()> {
     let shares = c.shares().unwrap_or(0);
     let quota = c.quota().unwrap_or(0);
     let period = c.period().unwrap_or(0);
-    let (rt_runtime, rt_period) = (c.realtime_runtime().unwrap_or(0), c.realtime_period().unwrap_or(0));
-    if shares == 0 && quota == 0 && period == 0 && c.burst().is_none() && c.idle().is_none() && rt_runtime == 0 && rt_period == 0 {
+    let (rt_runtime, rt_period) = (
+        c.realtime_runtime().unwrap_or(0),
+        c.realtime_period().unwrap_or(0),
+    );
+    if shares == 0
+        && quota == 0
+        && period == 0
+        && c.burst().is_none()
+        && c.idle().is_none()
+        && rt_runtime == 0
+        && rt_period == 0
+    {
         return Ok(());
     }
     let dir = need(paths, "cpu")?;
@@ -177,7 +204,9 @@ fn set_cpu(paths: &CgroupPaths, c: &LinuxCpu) -> Result<()> {
         let got = file::read_u64(dir, "cpu.shares")?;
         if got != shares {
             let bound = if shares > got { "maximum" } else { "minimum" };
-            return Err(Error::Resource(format!("cpu.shares {shares} is out of range: the {bound} allowed is {got}")));
+            return Err(Error::Resource(format!(
+                "cpu.shares {shares} is out of range: the {bound} allowed is {got}"
+            )));
         }
     }
     let mut before = Vec::new();
@@ -196,30 +225,52 @@ fn set_cpu(paths: &CgroupPaths, c: &LinuxCpu) -> Result<()> {
     if let Some(idle) = c.idle() {
         file::write(dir, "cpu.idle", &idle.to_string())?;
     }
-    let rt_before: Vec<_> = (rt_period != 0).then(|| ("cpu.rt_period_us", rt_period.to_string())).into_iter().collect();
+    let rt_before: Vec<_> = (rt_period != 0)
+        .then(|| ("cpu.rt_period_us", rt_period.to_string()))
+        .into_iter()
+        .collect();
     let rt_runtime = (rt_runtime != 0).then(|| ("cpu.rt_runtime_us", rt_runtime.to_string()));
     file::write_around(dir, &rt_before, rt_runtime)
 }
 
 fn set_blkio(paths: &CgroupPaths, b: &LinuxBlockIo) -> Result<()> {
-    let weights = b.weight().is_some_and(|w| w != 0) || b.leaf_weight().is_some_and(|w| w != 0) || b.weight_device().is_some();
+    let weights = b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
+        || b.weight_device().is_some();
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
-    if !weights && throttles.iter().all(|(_, t)| t.as_ref().is_none_or(|t| t.is_empty())) {
+    if !weights
+        && throttles
+            .iter()
+            .all(|(_, t)| t.as_ref().is_none_or(|t| t.is_empty()))
+    {
         return Ok(());
     }
     let dir = need(paths, "blkio")?;
     // CFQ's files, or BFQ's where CFQ is gone. With neither, the write below
     // reports the missing blkio.weight.
-    let (weight, weight_device) = if !file::exists(dir, "blkio.weight") && file::exists(dir, "blkio.bfq.weight") {
-        ("blkio.bfq.weight", "blkio.bfq.weight_device")
-    } else {
-        ("blkio.weight", "blkio.weight_device")
-    };
+    let (weight, weight_device) =
+        if !file::exists(dir, "blkio.weight") && file::exists(dir, "blkio.bfq.weight") {
+            ("blkio.bfq.weight", "blkio.bfq.weight_device")
+        } else {
+            ("blkio.weight", "blkio.weight_device")
+        };
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         file::write(dir, weight, &w.to_string())?;
     }
@@ -249,7 +300,11 @@ fn throttle_line(t: &LinuxThrottleDevice) -> String {
 
 fn set_hugetlb(paths: &CgroupPaths, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
-        file::write(need(paths, "hugetlb")?, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &l.limit().to_string())?;
+        file::write(
+            need(paths, "hugetlb")?,
+            &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+            &l.limit().to_string(),
+        )?;
     }
     Ok(())
 }
@@ -259,7 +314,11 @@ fn set_network(paths: &CgroupPaths, n: &LinuxNetwork) -> Result<()> {
         file::write(need(paths, "net_cls")?, "net_cls.classid", &id.to_string())?;
     }
     for p in n.priorities().as_deref().unwrap_or_default() {
-        file::write(need(paths, "net_prio")?, "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+        file::write(
+            need(paths, "net_prio")?,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
+        )?;
     }
     Ok(())
 }

@@ -63,7 +63,11 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<(
 /// it in cgroup.subtree_control: enable whatever each level offers, from
 /// the hierarchy root down to the container's parent.
 fn enable_controllers(paths: &CgroupPaths, dir: &Path) -> Result<()> {
-    let levels: Vec<&Path> = dir.ancestors().skip(1).take(paths.rel.components().count()).collect();
+    let levels: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take(paths.rel.components().count())
+        .collect();
     for level in levels.into_iter().rev() {
         let available = file::read(level, "cgroup.controllers")?;
         let enabled = file::read(level, "cgroup.subtree_control")?;
@@ -93,7 +97,9 @@ fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         logging::warn("memory.kernel and memory.kernelTCP are ignored (the kernel no longer limits kernel memory on its own)");
     }
     if m.disable_oom_killer() == Some(true) {
-        logging::warn("memory.disableOOMKiller is ignored: cgroup v2 cannot disable the OOM killer");
+        logging::warn(
+            "memory.disableOOMKiller is ignored: cgroup v2 cannot disable the OOM killer",
+        );
     }
     if m.swappiness().is_some_and(|s| s != u64::MAX) {
         logging::warn("memory.swappiness is ignored: cgroup v2 has no per-cgroup swappiness");
@@ -101,7 +107,11 @@ fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
     if m.use_hierarchy() == Some(false) {
         logging::warn("memory.useHierarchy=false is ignored: cgroup v2 is always hierarchical");
     }
-    let (limit, swap, reservation) = (m.limit().filter(|v| *v != 0), m.swap().filter(|v| *v != 0), m.reservation().filter(|v| *v != 0));
+    let (limit, swap, reservation) = (
+        m.limit().filter(|v| *v != 0),
+        m.swap().filter(|v| *v != 0),
+        m.reservation().filter(|v| *v != 0),
+    );
     if limit.is_none() && swap.is_none() && reservation.is_none() {
         return Ok(());
     }
@@ -127,7 +137,12 @@ fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
 }
 
 fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if b.leaf_weight().is_some_and(|w| w != 0) || b.weight_device().iter().flatten().any(|d| d.leaf_weight().is_some()) {
+    if b.leaf_weight().is_some_and(|w| w != 0)
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some())
+    {
         logging::warn("blockIO leaf weights are ignored: cgroup v2 has no leaf weights");
     }
     // BFQ takes v1's weight range as is; io.weight needs it converted.
@@ -136,12 +151,20 @@ fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
         if bfq {
             file::write(dir, "io.bfq.weight", &w.to_string())?;
         } else {
-            file::write(dir, "io.weight", &convert::blkio_to_io_weight(w).to_string())?;
+            file::write(
+                dir,
+                "io.weight",
+                &convert::blkio_to_io_weight(w).to_string(),
+            )?;
         }
     }
     for d in b.weight_device().as_deref().unwrap_or_default() {
         if let Some(w) = d.weight().filter(|w| *w != 0) {
-            let (name, value) = if bfq { ("io.bfq.weight", u64::from(w)) } else { ("io.weight", convert::blkio_to_io_weight(w)) };
+            let (name, value) = if bfq {
+                ("io.bfq.weight", u64::from(w))
+            } else {
+                ("io.weight", convert::blkio_to_io_weight(w))
+            };
             file::write(dir, name, &format!("{}:{} {value}", d.major(), d.minor()))?;
         }
     }
@@ -153,7 +176,11 @@ fn set_io(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     ];
     for (key, list) in throttles {
         for t in list.as_deref().unwrap_or_default() {
-            file::write(dir, "io.max", &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()))?;
+            file::write(
+                dir,
+                "io.max",
+                &format!("{}:{} {key}={}", t.major(), t.minor(), t.rate()),
+            )?;
         }
     }
     Ok(())
@@ -172,10 +199,21 @@ fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     }
     let (quota, period) = (c.quota().unwrap_or(0), c.period().unwrap_or(0));
     let max = (quota != 0 || period != 0).then(|| {
-        let quota = if quota > 0 { quota.to_string() } else { "max".to_string() };
-        ("cpu.max", format!("{quota} {}", if period == 0 { 100_000 } else { period }))
+        let quota = if quota > 0 {
+            quota.to_string()
+        } else {
+            "max".to_string()
+        };
+        (
+            "cpu.max",
+            format!("{quota} {}", if period == 0 { 100_000 } else { period }),
+        )
     });
-    let burst: Vec<_> = c.burst().map(|b| ("cpu.max.burst", b.to_string())).into_iter().collect();
+    let burst: Vec<_> = c
+        .burst()
+        .map(|b| ("cpu.max.burst", b.to_string()))
+        .into_iter()
+        .collect();
     file::write_around(dir, &burst, max)
 }
 
@@ -185,7 +223,9 @@ fn set_unified(dir: &Path, unified: Option<&HashMap<String, String>>) -> Result<
     keys.sort();
     for (key, value) in keys {
         if key.contains('/') || key.starts_with('.') {
-            return Err(Error::Resource(format!("linux.resources.unified key {key:?} must be a file name")));
+            return Err(Error::Resource(format!(
+                "linux.resources.unified key {key:?} must be a file name"
+            )));
         }
         file::write(dir, key, value)?;
     }
@@ -209,7 +249,12 @@ mod tests {
         for f in files {
             std::fs::write(dir.join(f), "").expect("write");
         }
-        let paths = CgroupPaths { dirs: vec![dir], unified: true, rel: "rt-test/c1".into(), ..Default::default() };
+        let paths = CgroupPaths {
+            dirs: vec![dir],
+            unified: true,
+            rel: "rt-test/c1".into(),
+            ..Default::default()
+        };
         (root, paths)
     }
 
@@ -219,7 +264,20 @@ mod tests {
 
     #[test]
     fn converts_v1_values() {
-        let files = ["pids.max", "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max", "io.weight", "io.max", "cpuset.cpus", "hugetlb.2MB.max", "rdma.max", "memory.high"];
+        let files = [
+            "pids.max",
+            "memory.max",
+            "memory.swap.max",
+            "memory.low",
+            "cpu.weight",
+            "cpu.max",
+            "io.weight",
+            "io.max",
+            "cpuset.cpus",
+            "hugetlb.2MB.max",
+            "rdma.max",
+            "memory.high",
+        ];
         let (root, paths) = fake(&files);
         let r: LinuxResources = serde_json::from_value(serde_json::json!({
             "memory": {"limit": 67108864, "swap": 100663296, "reservation": 33554432, "swappiness": 10},
@@ -250,16 +308,19 @@ mod tests {
         for (file, value) in want {
             assert_eq!(read(&paths, file), value, "{file}");
         }
-        let enabled = std::fs::read_to_string(root.path().join("rt-test/cgroup.subtree_control")).unwrap_or_default();
+        let enabled = std::fs::read_to_string(root.path().join("rt-test/cgroup.subtree_control"))
+            .unwrap_or_default();
         assert_eq!(enabled, "+cpu +memory +pids");
     }
 
     #[test]
     fn refuses_bad_values() {
         let (_root, paths) = fake(&["memory.max", "memory.swap.max"]);
-        let swap_only: LinuxResources = serde_json::from_value(serde_json::json!({"memory": {"swap": 1000}})).expect("valid");
+        let swap_only: LinuxResources =
+            serde_json::from_value(serde_json::json!({"memory": {"swap": 1000}})).expect("valid");
         assert!(apply(&paths, &swap_only, Devices::Keep).is_err());
-        let path_key: LinuxResources = serde_json::from_value(serde_json::json!({"unified": {"../x": "1"}})).expect("valid");
+        let path_key: LinuxResources =
+            serde_json::from_value(serde_json::json!({"unified": {"../x": "1"}})).expect("valid");
         assert!(apply(&paths, &path_key, Devices::Keep).is_err());
     }
 }

@@ -22,7 +22,17 @@ use crate::syscall;
 /// not stop rt itself).
 pub fn forwarded() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGTSTP,
+    ] {
         set.remove(s);
     }
     set
@@ -39,7 +49,8 @@ impl Signals {
     pub fn block() -> Result<Signals> {
         let set = forwarded();
         set.thread_block().ctx(|| "cannot block signals")?;
-        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ctx(|| "cannot create signalfd")?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .ctx(|| "cannot create signalfd")?;
         Ok(Signals { set, fd })
     }
 }
@@ -61,8 +72,13 @@ pub fn receive_master(sock: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .ctx(|| "cannot receive the pty master")?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ctx(|| "cannot receive the pty master")?;
     for c in msg.cmsgs().ctx(|| "cannot read control message")? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
@@ -70,7 +86,9 @@ pub fn receive_master(sock: &UnixStream) -> Result<OwnedFd> {
             }
         }
     }
-    Err(Error::Init("no pty master received from the container".into()))
+    Err(Error::Init(
+        "no pty master received from the container".into(),
+    ))
 }
 
 /// Restores the terminal mode when dropped.
@@ -121,13 +139,21 @@ pub fn supervise(init: Pid, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
         }
-        let timeout = if status.is_some() { PollTimeout::ZERO } else { PollTimeout::NONE };
+        let timeout = if status.is_some() {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(Error::sys("poll", e)),
         }
-        let ready = |i: usize| fds.get(i).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let ready = |i: usize| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
         let (sig_ready, master_ready, stdin_ready) = (ready(0), ready(1), ready(2));
         drop(fds);
         if let Some(m) = master {

@@ -98,7 +98,11 @@ pub fn cgroups_mode(s: &str) -> Result<rpc::Criu_cg_mode> {
         "full" => rpc::Criu_cg_mode::FULL,
         "strict" => rpc::Criu_cg_mode::STRICT,
         "ignore" => rpc::Criu_cg_mode::IGNORE,
-        other => return Err(Error::Usage(format!("--manage-cgroups-mode {other:?}: soft, full, strict or ignore"))),
+        other => {
+            return Err(Error::Usage(format!(
+                "--manage-cgroups-mode {other:?}: soft, full, strict or ignore"
+            )))
+        }
     })
 }
 
@@ -108,7 +112,11 @@ pub fn empty_ns(names: &[String]) -> Result<bool> {
     for n in names {
         match n.as_str() {
             "network" | "net" => net = true,
-            other => return Err(Error::Usage(format!("--empty-ns {other:?}: criu supports only \"network\""))),
+            other => {
+                return Err(Error::Usage(format!(
+                    "--empty-ns {other:?}: criu supports only \"network\""
+                )))
+            }
         }
     }
     Ok(net)
@@ -148,14 +156,23 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<Dumped> {
     let st = store.load(&opts.id)?;
     match st.status(store) {
         Status::Running | Status::Paused => {}
-        s => return Err(Error::WrongState { id: opts.id.clone(), status: s.to_string(), op: "checkpoint a container that is not running" }),
+        s => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: s.to_string(),
+                op: "checkpoint a container that is not running",
+            })
+        }
     }
     let dumped = dump(&st, opts)?;
     if !opts.leave_running && !opts.pre_dump {
         // criu killed every process of the container once its images were
         // complete; the container is gone, as after runc's checkpoint.
         if !super::wait_exit(&st, 10_000)? {
-            return Err(Error::Init(format!("container {} still runs after criu dumped it", st.id)));
+            return Err(Error::Init(format!(
+                "container {} still runs after criu dumped it",
+                st.id
+            )));
         }
         super::delete::destroy(store, &st)?;
     }
@@ -168,9 +185,15 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<Dumped> {
 pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
     let empty_netns = empty_ns(&opts.empty_ns)?;
     if opts.pre_dump && opts.lazy_pages {
-        return Err(Error::Usage("--pre-dump and --lazy-pages cannot be combined".into()));
+        return Err(Error::Usage(
+            "--pre-dump and --lazy-pages cannot be combined".into(),
+        ));
     }
-    let mode = opts.manage_cgroups_mode.as_deref().map(cgroups_mode).transpose()?;
+    let mode = opts
+        .manage_cgroups_mode
+        .as_deref()
+        .map(cgroups_mode)
+        .transpose()?;
     let criu = criu::locate()?;
     if opts.pre_dump || opts.lazy_pages {
         let f = match criu::features(&criu) {
@@ -186,20 +209,38 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
             }
         }
         if opts.pre_dump && !f.mem_track {
-            return Err(Error::Usage("--pre-dump: criu reports no memory tracking (soft-dirty bits) on this kernel".into()));
+            return Err(Error::Usage(
+                "--pre-dump: criu reports no memory tracking (soft-dirty bits) on this kernel"
+                    .into(),
+            ));
         }
         if opts.lazy_pages && !f.lazy_pages {
-            return Err(Error::Usage("--lazy-pages: criu reports no lazy-pages support (userfaultfd) on this kernel".into()));
+            return Err(Error::Usage(
+                "--lazy-pages: criu reports no lazy-pages support (userfaultfd) on this kernel"
+                    .into(),
+            ));
         }
     }
     let images = open_dir(&opts.image_path, true)?;
-    let work_dir = opts.work_path.clone().unwrap_or_else(|| opts.image_path.clone());
+    let work_dir = opts
+        .work_path
+        .clone()
+        .unwrap_or_else(|| opts.image_path.clone());
     let work = open_dir(&work_dir, true)?;
-    let log_name = if opts.pre_dump { "pre-dump.log" } else { "dump.log" };
+    let log_name = if opts.pre_dump {
+        "pre-dump.log"
+    } else {
+        "dump.log"
+    };
     let log = work_dir.join(log_name);
     let before = page_bytes(&opts.image_path);
 
-    let terminal = st.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = st
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let mounts = mount_points(st.pid)?;
     let stdio = stdio(st.pid, &mounts)?;
     let ext_mounts = external_mounts(st, &mounts);
@@ -255,13 +296,19 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
         e.set_val(m.dest.clone());
         o.ext_mnt.push(e);
     }
-    o.external.extend(stdio.iter().filter_map(|s| s.external.clone()));
+    o.external
+        .extend(stdio.iter().filter_map(|s| s.external.clone()));
     if external_netns {
-        let ns = fs::metadata(format!("/proc/{}/ns/net", st.pid)).ctx(|| "cannot stat the container's network namespace")?;
+        let ns = fs::metadata(format!("/proc/{}/ns/net", st.pid))
+            .ctx(|| "cannot stat the container's network namespace")?;
         o.external.push(format!("net[{}]:{EXT_NETNS}", ns.ino()));
     }
 
-    let kind = if opts.pre_dump { rpc::Criu_req_type::PRE_DUMP } else { rpc::Criu_req_type::DUMP };
+    let kind = if opts.pre_dump {
+        rpc::Criu_req_type::PRE_DUMP
+    } else {
+        rpc::Criu_req_type::DUMP
+    };
     let op = if opts.pre_dump { "pre-dump" } else { "dump" };
     let worker = Worker::spawn(&criu, op)?;
     let resp = worker.call(&criu::request(kind, Some(o)), &mut |_, _, _| Ok(()))?;
@@ -271,9 +318,14 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
                 return Err(e);
             }
         }
-        return Err(Error::Criu { op, why: criu::explain(&resp, &log) });
+        return Err(Error::Criu {
+            op,
+            why: criu::explain(&resp, &log),
+        });
     }
-    let dumped = Dumped { page_bytes: page_bytes(&opts.image_path).saturating_sub(before) };
+    let dumped = Dumped {
+        page_bytes: page_bytes(&opts.image_path).saturating_sub(before),
+    };
     if opts.pre_dump {
         return Ok(dumped);
     }
@@ -292,7 +344,11 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
         network_lock: lock,
     };
     write_meta(&opts.image_path, &meta)?;
-    logging::debug(&format!("checkpointed {} into {}", st.id, opts.image_path.display()));
+    logging::debug(&format!(
+        "checkpointed {} into {}",
+        st.id,
+        opts.image_path.display()
+    ));
     Ok(dumped)
 }
 
@@ -318,13 +374,19 @@ fn session_leader(pid: i32) -> Result<bool> {
 /// criu::delete_nft_table); where traffic can come from outside while the
 /// tasks are frozen, the lock must hold for sure.
 fn network_lock_for(pid: i32) -> Result<String> {
-    let theirs = fs::metadata(format!("/proc/{pid}/ns/net")).ctx(|| "cannot stat the container's network namespace")?;
+    let theirs = fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ctx(|| "cannot stat the container's network namespace")?;
     let ours = fs::metadata("/proc/self/ns/net").ctx(|| "cannot stat rt's network namespace")?;
     if theirs.ino() == ours.ino() && theirs.dev() == ours.dev() {
         return Ok("nftables".into());
     }
-    let dev = fs::read_to_string(format!("/proc/{pid}/net/dev")).ctx(|| "cannot list the container's network interfaces")?;
-    let only_lo = dev.lines().skip(2).filter_map(|l| l.split(':').next()).all(|name| name.trim() == "lo");
+    let dev = fs::read_to_string(format!("/proc/{pid}/net/dev"))
+        .ctx(|| "cannot list the container's network interfaces")?;
+    let only_lo = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .all(|name| name.trim() == "lo");
     Ok(if only_lo { "nftables" } else { "iptables" }.into())
 }
 
@@ -346,7 +408,9 @@ fn page_server(s: &str) -> Result<rpc::Criu_page_server_info> {
     let (addr, port) = s
         .rsplit_once(':')
         .ok_or_else(|| Error::Usage(format!("--page-server {s:?}: expected ADDRESS:PORT")))?;
-    let port: i32 = port.parse().map_err(|_| Error::Usage(format!("--page-server {s:?}: bad port")))?;
+    let port: i32 = port
+        .parse()
+        .map_err(|_| Error::Usage(format!("--page-server {s:?}: bad port")))?;
     let mut ps = rpc::Criu_page_server_info::new();
     ps.set_address(addr.to_string());
     ps.set_port(port);
@@ -357,7 +421,11 @@ fn page_server(s: &str) -> Result<rpc::Criu_page_server_info> {
 /// through /proc/<rt>/fd/N.
 pub fn open_dir(path: &Path, create: bool) -> Result<fs::File> {
     if create {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(path).ctx(|| format!("cannot create {}", path.display()))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .ctx(|| format!("cannot create {}", path.display()))?;
     }
     fs::OpenOptions::new()
         .read(true)
@@ -368,7 +436,9 @@ pub fn open_dir(path: &Path, create: bool) -> Result<fs::File> {
 
 /// Total size of criu's page images in `dir` (0 if none).
 pub fn page_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
@@ -379,9 +449,11 @@ pub fn page_bytes(dir: &Path) -> u64 {
 
 /// Write the metadata and a copy of config.json, each atomically.
 fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
-    let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Init(format!("cannot encode {META_FILE}: {e}")))?;
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|e| Error::Init(format!("cannot encode {META_FILE}: {e}")))?;
     crate::state::write_atomic(&dir.join(META_FILE), &json, true)?;
-    let config = serde_json::to_vec_pretty(&meta.state.config).map_err(|e| Error::Init(format!("cannot encode config.json: {e}")))?;
+    let config = serde_json::to_vec_pretty(&meta.state.config)
+        .map_err(|e| Error::Init(format!("cannot encode config.json: {e}")))?;
     crate::state::write_atomic(&dir.join("config.json"), &config, true)
 }
 
@@ -391,13 +463,21 @@ pub fn read_meta(dir: &Path) -> Result<Meta> {
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Usage(format!("{} holds no complete rt checkpoint ({META_FILE} is missing)", dir.display())))
+            return Err(Error::Usage(format!(
+                "{} holds no complete rt checkpoint ({META_FILE} is missing)",
+                dir.display()
+            )))
         }
         Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
     };
-    let meta: Meta = serde_json::from_slice(&data).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    let meta: Meta = serde_json::from_slice(&data)
+        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
     if meta.version != META_VERSION {
-        return Err(Error::Usage(format!("{}: version {} (this rt reads {META_VERSION})", path.display(), meta.version)));
+        return Err(Error::Usage(format!(
+            "{}: version {} (this rt reads {META_VERSION})",
+            path.display(),
+            meta.version
+        )));
     }
     Ok(meta)
 }
@@ -418,13 +498,19 @@ pub fn mount_points(pid: i32) -> Result<Vec<MountPoint>> {
             let mut f = l.split(' ');
             let id = f.next()?.parse().ok()?;
             let point = f.nth(3)?;
-            Some(MountPoint { id, point: unescape(point) })
+            Some(MountPoint {
+                id,
+                point: unescape(point),
+            })
         })
         .collect())
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// The init's stdio, and for each fd that criu cannot reach from inside
@@ -434,14 +520,18 @@ fn stdio(pid: i32, mounts: &[MountPoint]) -> Result<Vec<StdioFd>> {
     let internal: BTreeSet<u64> = mounts.iter().map(|m| m.id).collect();
     let mut out = Vec::new();
     for fd in 0..3 {
-        let Ok(link) = fs::read_link(format!("/proc/{pid}/fd/{fd}")) else { continue };
+        let Ok(link) = fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
+            continue;
+        };
         let link = link.to_string_lossy().into_owned();
         let mut external = None;
         if link.starts_with('/') {
-            let meta = fs::metadata(format!("/proc/{pid}/fd/{fd}")).ctx(|| format!("cannot stat fd {fd} of the container"))?;
+            let meta = fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                .ctx(|| format!("cannot stat fd {fd} of the container"))?;
             let mnt_id = fdinfo_mnt_id(pid, fd)?;
             if !internal.contains(&mnt_id) {
-                let tty = meta.file_type_is_char() && matches!(major(meta.rdev()), 4 | 5 | 136..=143);
+                let tty =
+                    meta.file_type_is_char() && matches!(major(meta.rdev()), 4 | 5 | 136..=143);
                 external = Some(if tty {
                     format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev())
                 } else {
@@ -473,7 +563,10 @@ fn fdinfo_mnt_id(pid: i32, fd: i32) -> Result<u64> {
     let path = format!("/proc/{pid}/fdinfo/{fd}");
     let text = fs::read_to_string(&path).ctx(|| format!("cannot read {path}"))?;
     text.lines()
-        .find_map(|l| l.strip_prefix("mnt_id:").and_then(|v| v.trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("mnt_id:")
+                .and_then(|v| v.trim().parse().ok())
+        })
         .ok_or_else(|| Error::Init(format!("{path} has no mnt_id")))
 }
 
@@ -496,7 +589,11 @@ pub fn clean_dest(p: &Path) -> String {
 /// Whether an OCI mount is a bind mount (runc's rule: the type, or a bind
 /// option).
 pub fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 /// The config's bind and cgroup mounts that exist in the container (their
@@ -509,19 +606,35 @@ fn external_mounts(st: &State, mounts: &[MountPoint]) -> Vec<ExtMount> {
         let fstype = m.typ().as_deref().unwrap_or_default();
         if fstype == "cgroup" || fstype == "cgroup2" {
             if st.cgroups.unified {
-                out.push(ExtMount { dest, kind: ExtKind::Cgroup { hierarchy: None } });
+                out.push(ExtMount {
+                    dest,
+                    kind: ExtKind::Cgroup { hierarchy: None },
+                });
             } else {
                 // v1: a tmpfs (dumped with the container) holding one bind
                 // per hierarchy, named after its mount point.
-                for dir in st.cgroups.dirs.iter().filter(|d| st.cgroups.controllers.values().any(|c| c == *d)) {
+                for dir in st
+                    .cgroups
+                    .dirs
+                    .iter()
+                    .filter(|d| st.cgroups.controllers.values().any(|c| c == *d))
+                {
                     if let Ok(name) = st.cgroups.hierarchy_name(dir) {
                         let name = name.to_string_lossy().into_owned();
-                        out.push(ExtMount { dest: format!("{dest}/{name}"), kind: ExtKind::Cgroup { hierarchy: Some(name) } });
+                        out.push(ExtMount {
+                            dest: format!("{dest}/{name}"),
+                            kind: ExtKind::Cgroup {
+                                hierarchy: Some(name),
+                            },
+                        });
                     }
                 }
             }
         } else if is_bind(m) {
-            out.push(ExtMount { dest, kind: ExtKind::Bind });
+            out.push(ExtMount {
+                dest,
+                kind: ExtKind::Bind,
+            });
         }
     }
     out.retain(|m| present.contains(m.dest.as_str()));

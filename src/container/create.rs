@@ -17,8 +17,8 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
 use crate::cgroups::{self, CgroupPaths, Layout};
 use crate::error::{Context, Error, Result};
-use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
 use crate::fault;
+use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
 use crate::logging;
 use crate::spec;
 use crate::state::{self, State, Status, Store, EXEC_FIFO};
@@ -47,25 +47,49 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     state::validate_id(&opts.id)?;
     let bundle = spec::load(&opts.bundle)?;
     let spec = bundle.spec;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
         (true, Some(fd), _) => Some(fd),
         (true, None, Some(path)) => Some(connect_console(path)?),
-        (true, None, None) => return Err(Error::Usage("process.terminal is set: --console-socket is required".into())),
+        (true, None, None) => {
+            return Err(Error::Usage(
+                "process.terminal is set: --console-socket is required".into(),
+            ))
+        }
         (false, _, _) => None,
     };
     if let Some(p) = spec.process() {
         // On the host: the init, past pivot_root, would read the
         // container's /sys.
-        init::check_lsm(p.apparmor_profile().as_deref(), p.selinux_label().as_deref())?;
+        init::check_lsm(
+            p.apparmor_profile().as_deref(),
+            p.selinux_label().as_deref(),
+        )?;
     }
-    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, opts.systemd_cgroup)?;
+    let rel = cgroups::container_path(
+        linux.cgroups_path().as_deref(),
+        &opts.id,
+        opts.systemd_cgroup,
+    )?;
     let resctrl = crate::intelrdt::check(linux.intel_rdt().as_ref())?;
 
     let locked = store.claim(&opts.id)?;
-    let mut guard = Cleanup { store, id: &opts.id, cgroups: None, child: None, armed: true };
+    let mut guard = Cleanup {
+        store,
+        id: &opts.id,
+        cgroups: None,
+        child: None,
+        armed: true,
+    };
     fault::point("create:claimed")?;
 
     let layout = Layout::detect()?;
@@ -79,8 +103,16 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
         owner: owner(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroups: CgroupPaths { created: missing_dirs(&cg), ..cg.clone() },
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cgroups: CgroupPaths {
+            created: missing_dirs(&cg),
+            ..cg.clone()
+        },
         own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
         intel_rdt_group: None,
         config: spec.clone(),
@@ -92,19 +124,33 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let created = cg.create();
     guard.cgroups = Some(cg.clone());
     match created {
-        Err(Error::Io { source, .. }) if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied => {
+        Err(Error::Io { source, .. })
+            if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
             // Rootless: the hierarchies are the host's, and not the
             // caller's to write. The container stays in the caller's
             // cgroup, without limits, as with runc.
-            logging::debug(&format!("{}: cgroups are not writable by uid {}: the container gets none ({source})", opts.id, nix::unistd::geteuid()));
+            logging::debug(&format!(
+                "{}: cgroups are not writable by uid {}: the container gets none ({source})",
+                opts.id,
+                nix::unistd::geteuid()
+            ));
             cg.remove()?;
-            cg = CgroupPaths { rel: cg.rel.clone(), ..CgroupPaths::default() };
+            cg = CgroupPaths {
+                rel: cg.rel.clone(),
+                ..CgroupPaths::default()
+            };
             guard.cgroups = Some(cg.clone());
         }
         other => other?,
     }
     if !cg.dirs.is_empty() {
-        cg.apply_resources(linux.resources().as_ref().unwrap_or(&oci_spec::runtime::LinuxResources::default()))?;
+        cg.apply_resources(
+            linux
+                .resources()
+                .as_ref()
+                .unwrap_or(&oci_spec::runtime::LinuxResources::default()),
+        )?;
     }
     fault::point("create:cgroups")?;
 
@@ -112,8 +158,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| format!("cannot create {}", fifo_path.display()))?;
     // mkfifo applies the umask; the container user must be able to write.
-    std::fs::set_permissions(&fifo_path, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .ctx(|| format!("cannot chmod {}", fifo_path.display()))?;
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .ctx(|| format!("cannot chmod {}", fifo_path.display()))?;
     let fifo = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -125,7 +174,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let (parent_end, child_end) = init::sync_pair()?;
     for (t, fd) in &namespaces.join_before_clone {
-        nix::sched::setns(fd, init::clone_flag(*t)).ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
+        nix::sched::setns(fd, init::clone_flag(*t))
+            .ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
     }
     let mut flags = namespaces.new;
     // The init creates its cgroup namespace itself once it is in its cgroup.
@@ -142,7 +192,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
     // Before clone: the init inherits the trees (see init::idmap).
-    let idmapped = init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
+    let idmapped =
+        init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
     let args = InitArgs {
         idmapped,
         spec,
@@ -164,7 +215,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         Some(dir) => Some(cgroup_dir_fd(dir)?),
         None => None,
     };
-    let forked = match into.as_ref().map(|fd| syscall::clone3_process(flags as u64, Some(std::os::fd::AsFd::as_fd(fd)))) {
+    let forked = match into
+        .as_ref()
+        .map(|fd| syscall::clone3_process(flags as u64, Some(std::os::fd::AsFd::as_fd(fd))))
+    {
         Some(Ok(f)) => Ok((f, true)),
         _ => syscall::clone_process(flags).map(|f| (f, false)),
     };
@@ -192,7 +246,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     if let Some(cpus) = spec_initial_affinity(&st) {
         init::set_affinity(pid, &cpus)?;
     }
-    if let (Some(root), Some(rdt)) = (&resctrl, st.config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref())) {
+    if let (Some(root), Some(rdt)) = (
+        &resctrl,
+        st.config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.intel_rdt().as_ref()),
+    ) {
         st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
         if st.intel_rdt_group.is_some() {
             store.save(&st)?;
@@ -201,7 +261,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // The init joins its v1 cgroups itself (init step 1).
     if !born_in_cgroup {
         if let Some(dir) = st.cgroups.v2_dir() {
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
         }
     }
     if new_userns {
@@ -223,7 +284,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 // sends `creating`; no client we know reads the status here
                 // (hooks read id, pid, bundle, annotations).
                 crate::hooks::run_runtime_hooks(&st, Status::Created)?;
-                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created)).into_owned();
+                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created))
+                    .into_owned();
                 tell(&parent_end, &Msg::Continue(json))?;
             }
             Some(Msg::Ready(timings)) => {
@@ -231,8 +293,17 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 break;
             }
             Some(Msg::Failed(msg)) => return Err(Error::Init(msg)),
-            Some(other) => return Err(Error::Init(format!("unexpected {other:?} from the container's init"))),
-            None => return Err(Error::Init(format!("container init exited during setup ({})", exit_text(pid)))),
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "unexpected {other:?} from the container's init"
+                )))
+            }
+            None => {
+                return Err(Error::Init(format!(
+                    "container init exited during setup ({})",
+                    exit_text(pid)
+                )))
+            }
         }
     }
     fault::point("create:ready")?;
@@ -250,7 +321,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 /// socket says why; EPIPE would not.
 fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
     chan.send(msg).map_err(|e| match e {
-        Error::Sys { errno: nix::Error::EPIPE | nix::Error::ECONNRESET, .. } => match chan.recv() {
+        Error::Sys {
+            errno: nix::Error::EPIPE | nix::Error::ECONNRESET,
+            ..
+        } => match chan.recv() {
             Ok(Some(Msg::Failed(why))) => Error::Init(why),
             _ => e,
         },
@@ -281,16 +355,33 @@ pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
 
 /// The network namespace the init is in, or will join.
 fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs::File> {
-    let ns = linux.namespaces().iter().flatten().find(|n| n.typ() == LinuxNamespaceType::Network);
+    let ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::Network);
     let path = match ns {
-        None => return Err(Error::Config("linux.netDevices needs a network namespace".into())),
-        Some(n) => n.path().clone().unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        None => {
+            return Err(Error::Config(
+                "linux.netDevices needs a network namespace".into(),
+            ))
+        }
+        Some(n) => n
+            .path()
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
     };
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
 }
 
 fn spec_initial_affinity(st: &State) -> Option<String> {
-    st.config.process().as_ref()?.exec_cpu_affinity().as_ref()?.initial().clone()
+    st.config
+        .process()
+        .as_ref()?
+        .exec_cpu_affinity()
+        .as_ref()?
+        .initial()
+        .clone()
 }
 
 /// `--debug`: how long each init step took, as the init reported it.
@@ -301,21 +392,32 @@ pub fn log_steps(id: &str, timings: &str) {
     }
 }
 
-fn enter_time_namespace(offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>) -> Result<()> {
-    nix::sched::unshare(init::clone_flag(LinuxNamespaceType::Time)).ctx(|| "cannot create a time namespace")?;
+fn enter_time_namespace(
+    offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
+) -> Result<()> {
+    nix::sched::unshare(init::clone_flag(LinuxNamespaceType::Time))
+        .ctx(|| "cannot create a time namespace")?;
     let text: String = offsets
         .into_iter()
         .flatten()
-        .map(|(clock, o)| format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+        .map(|(clock, o)| {
+            format!(
+                "{clock} {} {}\n",
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            )
+        })
         .collect();
     if !text.is_empty() {
-        std::fs::write("/proc/self/timens_offsets", &text).ctx(|| "cannot write linux.timeOffsets")?;
+        std::fs::write("/proc/self/timens_offsets", &text)
+            .ctx(|| "cannot write linux.timeOffsets")?;
     }
     Ok(())
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {
-    let s = UnixStream::connect(path).ctx(|| format!("cannot connect to console socket {}", path.display()))?;
+    let s = UnixStream::connect(path)
+        .ctx(|| format!("cannot connect to console socket {}", path.display()))?;
     Ok(s.into())
 }
 
@@ -363,10 +465,16 @@ fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> 
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
-        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
     }
     let out = cmd.output().map_err(|e| {
-        Error::Init(format!("rootless: the mappings need {helper} (package uidmap), which cannot run: {e}"))
+        Error::Init(format!(
+            "rootless: the mappings need {helper} (package uidmap), which cannot run: {e}"
+        ))
     })?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -388,8 +496,14 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let path = std::path::absolute(path).ctx(|| format!("pid file {}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("cannot write pid file {}", tmp.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .ctx(|| format!("cannot write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).ctx(|| format!("cannot write pid file {}", path.display()))
 }
 

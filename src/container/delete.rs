@@ -42,7 +42,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             stop(&st)?
         }
         s => {
-            return Err(Error::WrongState { id: id.into(), status: s.to_string(), op: "delete it without --force" });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: s.to_string(),
+                op: "delete it without --force",
+            });
         }
     }
     destroy(store, &st)
@@ -55,7 +59,10 @@ fn stop(st: &State) -> Result<()> {
     }
     super::signal_init(st, libc::SIGKILL)?;
     if !super::wait_exit(st, 10_000)? {
-        return Err(Error::Init(format!("container {} did not exit after SIGKILL", st.id)));
+        return Err(Error::Init(format!(
+            "container {} did not exit after SIGKILL",
+            st.id
+        )));
     }
     Ok(())
 }
@@ -82,7 +89,12 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
         let _ = std::fs::remove_dir(group);
     }
     crate::fault::point("delete:cgroups-removed")?;
-    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+    if let Some(h) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().clone())
+    {
         hooks::run_logged("poststop", &h, st, Status::Stopped);
     }
     store.remove(&st.id)

@@ -25,14 +25,24 @@ struct Event<'a> {
     data: Option<&'a Stats>,
 }
 
-pub fn events(store: &Store, id: &str, stats_only: bool, interval: Duration, out: &mut impl Write) -> Result<()> {
+pub fn events(
+    store: &Store,
+    id: &str,
+    stats_only: bool,
+    interval: Duration,
+    out: &mut impl Write,
+) -> Result<()> {
     if interval.is_zero() {
         return Err(Error::Usage("--interval must be greater than 0".into()));
     }
     let st = store.load(id)?;
     let status = st.status(store);
     if status == Status::Stopped {
-        return Err(Error::WrongState { id: id.into(), status: status.to_string(), op: "report its events" });
+        return Err(Error::WrongState {
+            id: id.into(),
+            status: status.to_string(),
+            op: "report its events",
+        });
     }
     if stats_only {
         return emit(out, "stats", id, Some(&st.cgroups.stats()?));
@@ -49,7 +59,13 @@ pub fn events(store: &Store, id: &str, stats_only: bool, interval: Duration, out
 
 /// Stats every `interval`, OOM events as they come, until the container
 /// stops or its cgroup goes.
-fn stream(store: &Store, st: &State, mut watcher: Option<OomWatcher>, interval: Duration, out: &mut impl Write) -> Result<()> {
+fn stream(
+    store: &Store,
+    st: &State,
+    mut watcher: Option<OomWatcher>,
+    interval: Duration,
+    out: &mut impl Write,
+) -> Result<()> {
     let id = st.id.as_str();
     let mut next_tick = Instant::now() + interval;
     loop {
@@ -71,7 +87,10 @@ fn stream(store: &Store, st: &State, mut watcher: Option<OomWatcher>, interval: 
         next_tick += interval;
         if st.status(store) == Status::Stopped {
             // An OOM kill may be what stopped it: report it first.
-            if let Some(w) = watcher.as_mut().filter(|w| readable(w, Duration::ZERO).unwrap_or(false)) {
+            if let Some(w) = watcher
+                .as_mut()
+                .filter(|w| readable(w, Duration::ZERO).unwrap_or(false))
+            {
                 report_ooms(w, id, out)?;
             }
             return Ok(());
@@ -108,7 +127,8 @@ fn readable(w: &OomWatcher, timeout: Duration) -> Result<bool> {
 }
 
 fn emit(out: &mut impl Write, kind: &'static str, id: &str, data: Option<&Stats>) -> Result<()> {
-    let line = serde_json::to_string(&Event { kind, id, data }).map_err(|e| Error::Init(format!("cannot encode event: {e}")))?;
+    let line = serde_json::to_string(&Event { kind, id, data })
+        .map_err(|e| Error::Init(format!("cannot encode event: {e}")))?;
     let w = |e| Error::io("cannot write event", e);
     writeln!(out, "{line}").map_err(w)?;
     out.flush().map_err(w)
@@ -124,10 +144,14 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let split = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let split = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
         let (number, tail) = rest.split_at(split);
         let number: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let scale = match unit {
             "ns" => 1e-9,
@@ -163,6 +187,9 @@ mod tests {
     fn event_lines() {
         let mut out = Vec::new();
         emit(&mut out, "oom", "c1", None).expect("writes to a Vec");
-        assert_eq!(String::from_utf8_lossy(&out), "{\"type\":\"oom\",\"id\":\"c1\"}\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"type\":\"oom\",\"id\":\"c1\"}\n"
+        );
     }
 }

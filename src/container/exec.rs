@@ -53,22 +53,43 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     match st.status(store) {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
-        Status::Paused => return Err(Error::WrongState { id: opts.id, status: "paused".into(), op: "exec in a paused container (see --ignore-paused)" }),
-        s => return Err(Error::WrongState { id: opts.id, status: s.to_string(), op: "exec in a container that is not running" }),
+        Status::Paused => {
+            return Err(Error::WrongState {
+                id: opts.id,
+                status: "paused".into(),
+                op: "exec in a paused container (see --ignore-paused)",
+            })
+        }
+        s => {
+            return Err(Error::WrongState {
+                id: opts.id,
+                status: s.to_string(),
+                op: "exec in a container that is not running",
+            })
+        }
     }
     let process = match &opts.process_file {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,
     };
     // On the host: the exec'd child reads the container's /sys.
-    crate::init::check_lsm(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+    crate::init::check_lsm(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::Usage("cannot allocate a tty for a detached exec without --console-socket".into()));
+        return Err(Error::Usage(
+            "cannot allocate a tty for a detached exec without --console-socket".into(),
+        ));
     }
     let (mut join, before_clone) = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
-    let signals = if opts.detach { None } else { Some(Signals::block()?) };
+    let signals = if opts.detach {
+        None
+    } else {
+        Some(Signals::block()?)
+    };
     let (console, console_end) = match (terminal, &opts.console_socket) {
         (false, _) => (None, None),
         (true, Some(path)) => (Some(connect(path)?), None),
@@ -81,13 +102,22 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     // join its pid and time namespaces (it owns them): join it here first,
     // and the child, which inherits it, joins the rest.
     if !nix::unistd::geteuid().is_root() && !before_clone.is_empty() {
-        if let Some(i) = join.iter().position(|(t, _)| *t == LinuxNamespaceType::User) {
+        if let Some(i) = join
+            .iter()
+            .position(|(t, _)| *t == LinuxNamespaceType::User)
+        {
             let (_, fd) = join.remove(i);
-            nix::sched::setns(fd, clone_flag(LinuxNamespaceType::User)).ctx(|| "cannot join the container's user namespace")?;
+            nix::sched::setns(fd, clone_flag(LinuxNamespaceType::User))
+                .ctx(|| "cannot join the container's user namespace")?;
         }
     }
     for (t, fd) in &before_clone {
-        nix::sched::setns(fd, clone_flag(*t)).ctx(|| format!("cannot join the container's {} namespace", crate::spec::name(t)))?;
+        nix::sched::setns(fd, clone_flag(*t)).ctx(|| {
+            format!(
+                "cannot join the container's {} namespace",
+                crate::spec::name(t)
+            )
+        })?;
     }
     let (parent_end, child_end) = sync_pair()?;
     let args = ExecArgs {
@@ -96,9 +126,14 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         console,
         preserve_fds: opts.preserve_fds,
         in_userns,
-        personality: st.config.linux().as_ref().and_then(|l| l.personality().clone()),
+        personality: st
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.personality().clone()),
         seccomp: st.config.linux().as_ref().and_then(|l| l.seccomp().clone()),
-        state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running)).into_owned(),
+        state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
+            .into_owned(),
         join,
     };
     let pid = match syscall::clone_process(0).ctx(|| "cannot fork the exec process")? {
@@ -119,7 +154,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     match parent_end.recv().map_err(kill_child)? {
         Some(Msg::Ready(timings)) => super::create::log_steps(&opts.id, &timings),
         Some(Msg::Failed(msg)) => return Err(kill_child(Error::Init(msg))),
-        _ => return Err(kill_child(Error::Init("exec process exited during setup".into()))),
+        _ => {
+            return Err(kill_child(Error::Init(
+                "exec process exited during setup".into(),
+            )))
+        }
     }
     let master = match &console_end {
         Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
@@ -135,15 +174,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
 }
 
 fn connect(path: &std::path::Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path).ctx(|| format!("cannot connect to console socket {}", path.display()))?;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .ctx(|| format!("cannot connect to console socket {}", path.display()))?;
     Ok(s.into())
 }
 
 fn read_process(path: &std::path::Path) -> Result<Process> {
-    let data = std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = serde_json::from_slice(&data).map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
+    let data =
+        std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
+    let p: Process = serde_json::from_slice(&data)
+        .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(Error::Config(format!("process file {}: args must name a program", path.display())));
+        return Err(Error::Config(format!(
+            "process file {}: args must name a program",
+            path.display()
+        )));
     }
     Ok(p)
 }
@@ -187,7 +232,10 @@ fn merge(st: &State, o: &Overrides) -> Result<Process> {
         p.set_user(u);
     }
     if !o.caps.is_empty() {
-        p.set_capabilities(Some(add_caps(p.capabilities().clone().unwrap_or_default(), &o.caps)?));
+        p.set_capabilities(Some(add_caps(
+            p.capabilities().clone().unwrap_or_default(),
+            &o.caps,
+        )?));
     }
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -206,8 +254,9 @@ fn merge(st: &State, o: &Overrides) -> Result<Process> {
 fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> Result<LinuxCapabilities> {
     let mut parsed = Vec::new();
     for name in caps {
-        let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-            .map_err(|_| Error::Usage(format!("--cap {name}: unknown capability")))?;
+        let cap: oci_spec::runtime::Capability =
+            serde_json::from_value(serde_json::Value::String(name.clone()))
+                .map_err(|_| Error::Usage(format!("--cap {name}: unknown capability")))?;
         parsed.push(cap);
     }
     let add = |set: &Option<oci_spec::runtime::Capabilities>| {
@@ -241,12 +290,16 @@ fn container_namespaces(st: &State) -> Result<(NsFds, NsFds)> {
         let name = namespace_file(t);
         let theirs = format!("/proc/{}/ns/{name}", st.pid);
         let ours = format!("/proc/self/ns/{name}");
-        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else { continue };
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue;
+        };
         use std::os::unix::fs::MetadataExt;
         if a.ino() == b.ino() && a.dev() == b.dev() {
             continue;
         }
-        let fd: OwnedFd = std::fs::File::open(&theirs).ctx(|| format!("cannot open {theirs}"))?.into();
+        let fd: OwnedFd = std::fs::File::open(&theirs)
+            .ctx(|| format!("cannot open {theirs}"))?
+            .into();
         match t {
             LinuxNamespaceType::Pid | LinuxNamespaceType::Time => parent.push((t, fd)),
             _ => child.push((t, fd)),

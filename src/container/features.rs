@@ -8,15 +8,60 @@ use crate::state::OCI_VERSION;
 
 /// Every mount option `init::mounts::parse_options` understands.
 const MOUNT_OPTIONS: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev",
-    "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "notmpcopyup", "private", "rbind", "rdev", "relatime",
-    "remount", "rexec", "rnodev", "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rro", "rrw", "rshared",
-    "rslave", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
-    "tmpcopyup", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "notmpcopyup",
+    "private",
+    "rbind",
+    "rdev",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnodev",
+    "rnoexec",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "tmpcopyup",
+    "unbindable",
 ];
 
 pub fn features() -> Value {
-    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let caps: Vec<String> = caps::all()
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

@@ -66,24 +66,42 @@ pub fn migrate(store: &Store, opts: &MigrateOptions) -> Result<Migrated> {
     state::validate_id(&new_id)?;
     let target = Store::new(&opts.to);
     if same_dir(store.root(), target.root()) && new_id == opts.id {
-        return Err(Error::Usage(format!("--to {}: the container is already there (give another root or --new-id)", opts.to.display())));
+        return Err(Error::Usage(format!(
+            "--to {}: the container is already there (give another root or --new-id)",
+            opts.to.display()
+        )));
     }
     if target.dir(&new_id).exists() {
-        return Err(Error::Exists(format!("{new_id} under {}", opts.to.display())));
+        return Err(Error::Exists(format!(
+            "{new_id} under {}",
+            opts.to.display()
+        )));
     }
     let _locked = store.lock(&opts.id)?;
     let st = store.load(&opts.id)?;
     let was_paused = match st.status(store) {
         Status::Running => false,
         Status::Paused => true,
-        s => return Err(Error::WrongState { id: opts.id.clone(), status: s.to_string(), op: "migrate a container that is not running" }),
+        s => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: s.to_string(),
+                op: "migrate a container that is not running",
+            })
+        }
     };
     if has_child_cgroups(&st.cgroups) {
-        return Err(Error::Usage(format!("container {} has cgroups of its own below its cgroup: migrate cannot move them", opts.id)));
+        return Err(Error::Usage(format!(
+            "container {} has cgroups of its own below its cgroup: migrate cannot move them",
+            opts.id
+        )));
     }
     let (images, temporary) = match &opts.image_path {
         Some(p) => (p.clone(), false),
-        None => (std::env::temp_dir().join(format!("rt-migrate-{}-{}", opts.id, std::process::id())), true),
+        None => (
+            std::env::temp_dir().join(format!("rt-migrate-{}-{}", opts.id, std::process::id())),
+            true,
+        ),
     };
     let result = run(store, &target, &st, &new_id, &images, was_paused, opts);
     if (temporary || result.is_ok()) && !opts.keep_images {
@@ -92,7 +110,15 @@ pub fn migrate(store: &Store, opts: &MigrateOptions) -> Result<Migrated> {
     result
 }
 
-fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &Path, was_paused: bool, opts: &MigrateOptions) -> Result<Migrated> {
+fn run(
+    store: &Store,
+    target: &Store,
+    st: &state::State,
+    new_id: &str,
+    images: &Path,
+    was_paused: bool,
+    opts: &MigrateOptions,
+) -> Result<Migrated> {
     let base = CheckpointOptions {
         id: st.id.clone(),
         tcp_established: opts.tcp_established,
@@ -115,7 +141,10 @@ fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &
                 ..base.clone()
             },
         )?;
-        logging::debug(&format!("migrate {}: pre-dump {i} wrote {} bytes of pages", st.id, d.page_bytes));
+        logging::debug(&format!(
+            "migrate {}: pre-dump {i} wrote {} bytes of pages",
+            st.id, d.page_bytes
+        ));
         page_bytes.push(d.page_bytes);
         parent = Some(dir);
     }
@@ -126,7 +155,10 @@ fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &
     let thaw = |e: Error| {
         if !was_paused {
             if let Err(t) = st.cgroups.thaw() {
-                logging::warn(&format!("migrate {}: cannot thaw after failure: {t}", st.id));
+                logging::warn(&format!(
+                    "migrate {}: cannot thaw after failure: {t}",
+                    st.id
+                ));
             }
         }
         e
@@ -142,10 +174,16 @@ fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &
         },
     )
     .map_err(thaw)?;
-    logging::debug(&format!("migrate {}: final dump wrote {} bytes of pages", st.id, d.page_bytes));
+    logging::debug(&format!(
+        "migrate {}: final dump wrote {} bytes of pages",
+        st.id, d.page_bytes
+    ));
     page_bytes.push(d.page_bytes);
     if !st.cgroups.is_frozen() {
-        return Err(thaw(Error::Init(format!("container {} was thawed during its dump; not migrating", st.id))));
+        return Err(thaw(Error::Init(format!(
+            "container {} was thawed during its dump; not migrating",
+            st.id
+        ))));
     }
 
     // Free the cgroup path for the copy.
@@ -171,8 +209,15 @@ fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &
         Err(e) => {
             let back = bring_back(st, &hold, was_paused);
             return Err(match back {
-                Ok(()) => Error::Init(format!("migrate of {} failed, the container runs on under {}: {e}", st.id, store.root().display())),
-                Err(b) => Error::Init(format!("migrate of {} failed ({e}) and the original could not be resumed: {b}", st.id)),
+                Ok(()) => Error::Init(format!(
+                    "migrate of {} failed, the container runs on under {}: {e}",
+                    st.id,
+                    store.root().display()
+                )),
+                Err(b) => Error::Init(format!(
+                    "migrate of {} failed ({e}) and the original could not be resumed: {b}",
+                    st.id
+                )),
             });
         }
     };
@@ -185,14 +230,23 @@ fn run(store: &Store, target: &Store, st: &state::State, new_id: &str, images: &
     }
     let mut copy = restored.state;
     let mut created = st.cgroups.created.clone();
-    created.extend(copy.cgroups.created.iter().filter(|d| !st.cgroups.created.contains(d)).cloned());
+    created.extend(
+        copy.cgroups
+            .created
+            .iter()
+            .filter(|d| !st.cgroups.created.contains(d))
+            .cloned(),
+    );
     copy.cgroups.created = created;
     {
         let _l = target.lock(new_id)?;
         target.save(&copy)?;
     }
     store.remove(&st.id)?;
-    Ok(Migrated { pid: restored.pid.as_raw(), page_bytes })
+    Ok(Migrated {
+        pid: restored.pid.as_raw(),
+        page_bytes,
+    })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -203,16 +257,30 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn has_child_cgroups(cg: &CgroupPaths) -> bool {
-    cg.dirs.iter().any(|d| std::fs::read_dir(d).map(|e| e.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir()))).unwrap_or(false))
+    cg.dirs.iter().any(|d| {
+        std::fs::read_dir(d)
+            .map(|e| e.flatten().any(|e| e.file_type().is_ok_and(|t| t.is_dir())))
+            .unwrap_or(false)
+    })
 }
 
 /// Move the frozen original into a frozen sibling cgroup (`<leaf>.rt-migrate`).
 fn hold_aside(st: &state::State) -> Result<CgroupPaths> {
-    let leaf = st.cgroups.rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let rel = st.cgroups.rel.with_file_name(format!("{leaf}{HOLD_SUFFIX}"));
+    let leaf = st
+        .cgroups
+        .rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rel = st
+        .cgroups
+        .rel
+        .with_file_name(format!("{leaf}{HOLD_SUFFIX}"));
     let mut hold = CgroupPaths::plan(&Layout::detect()?, &rel);
     let made = hold.create();
-    let moved = made.and_then(|()| hold.set_frozen(true)).and_then(|()| move_all(&st.cgroups, &hold));
+    let moved = made
+        .and_then(|()| hold.set_frozen(true))
+        .and_then(|()| move_all(&st.cgroups, &hold));
     if let Err(e) = moved {
         let _ = move_all(&hold, &st.cgroups);
         let _ = hold.remove();
@@ -256,7 +324,10 @@ fn kill_held(hold: &CgroupPaths) {
             return;
         }
         for p in pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         let _ = hold.thaw();
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -3,10 +3,10 @@
 pub mod attach;
 pub mod checkpoint;
 pub mod create;
-pub mod exec;
-pub mod features;
 pub mod delete;
 pub mod events;
+pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod migrate;
 pub mod pause;
@@ -38,7 +38,10 @@ pub fn signal_init(state: &State, sig: i32) -> Result<bool> {
     match syscall::pidfd_send_signal(pidfd.as_fd(), sig) {
         Ok(()) => Ok(true),
         Err(nix::Error::ESRCH) => Ok(false),
-        Err(e) => Err(crate::Error::sys(format!("cannot signal container {}", state.id), e)),
+        Err(e) => Err(crate::Error::sys(
+            format!("cannot signal container {}", state.id),
+            e,
+        )),
     }
 }
 
@@ -51,6 +54,7 @@ pub fn wait_exit(state: &State, ms: u16) -> Result<bool> {
         return Ok(true);
     }
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    let n = poll(&mut fds, PollTimeout::from(ms)).ctx(|| "cannot wait for the container to exit")?;
+    let n =
+        poll(&mut fds, PollTimeout::from(ms)).ctx(|| "cannot wait for the container to exit")?;
     Ok(n > 0)
 }

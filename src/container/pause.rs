@@ -18,7 +18,11 @@ fn set_frozen(store: &Store, id: &str, from: Status, frozen: bool, op: &'static 
     let st = store.load(id)?;
     let status = st.status(store);
     if status != from {
-        return Err(Error::WrongState { id: id.into(), status: status.to_string(), op });
+        return Err(Error::WrongState {
+            id: id.into(),
+            status: status.to_string(),
+            op,
+        });
     }
     st.cgroups.set_frozen(frozen)
 }

@@ -8,7 +8,8 @@ use crate::state::{OciState, State, Status, Store};
 pub fn state_json(store: &Store, id: &str) -> Result<String> {
     let st = store.load(id)?;
     let status = st.status(store);
-    serde_json::to_string_pretty(&st.oci(status)).map_err(|e| Error::Init(format!("cannot encode state: {e}")))
+    serde_json::to_string_pretty(&st.oci(status))
+        .map_err(|e| Error::Init(format!("cannot encode state: {e}")))
 }
 
 pub enum ListFormat {
@@ -46,14 +47,27 @@ pub fn list(store: &Store, format: ListFormat, quiet: bool, out: &mut impl Write
             writeln!(out, "{text}").map_err(w)?;
         }
         ListFormat::Table => {
-            writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED").map_err(w)?;
+            writeln!(
+                out,
+                "{:<12} {:<8} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )
+            .map_err(w)?;
             for (st, s) in &rows {
                 let pid = if *s == Status::Stopped { 0 } else { st.pid };
-                writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<32} {}", st.id, pid, s, st.bundle.display(), st.created, st.owner)
-                    .map_err(w)?;
+                writeln!(
+                    out,
+                    "{:<12} {:<8} {:<10} {:<40} {:<32} {}",
+                    st.id,
+                    pid,
+                    s,
+                    st.bundle.display(),
+                    st.created,
+                    st.owner
+                )
+                .map_err(w)?;
             }
         }
     }
     Ok(())
 }
-

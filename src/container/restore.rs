@@ -67,7 +67,11 @@ pub struct Restored {
 }
 
 pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<i32> {
-    let signals = if opts.detach { None } else { Some(Signals::block()?) };
+    let signals = if opts.detach {
+        None
+    } else {
+        Some(Signals::block()?)
+    };
     let (restored, master) = restore_container(store, opts)?;
     let Some(signals) = signals else { return Ok(0) };
     // Attached, as `run`: forward signals, relay the terminal, return the
@@ -81,7 +85,10 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<i32> {
 
 /// Restore and record the container; returns it and, when rt holds the
 /// terminal itself (attached, no console socket), the pty master.
-pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restored, Option<OwnedFd>)> {
+pub fn restore_container(
+    store: &Store,
+    opts: &RestoreOptions,
+) -> Result<(Restored, Option<OwnedFd>)> {
     state::validate_id(&opts.id)?;
     let empty_netns = ck::empty_ns(&opts.empty_ns)?;
     let mode = ck::cgroups_mode(opts.manage_cgroups_mode.as_deref().unwrap_or("soft"))?;
@@ -91,7 +98,10 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     // namespace the fds were opened in.
     private_mount_namespace()?;
     let images = ck::open_dir(&opts.image_path, false)?;
-    let work_dir = opts.work_path.clone().unwrap_or_else(|| opts.image_path.clone());
+    let work_dir = opts
+        .work_path
+        .clone()
+        .unwrap_or_else(|| opts.image_path.clone());
     let work = ck::open_dir(&work_dir, true)?;
     let log = work_dir.join("restore.log");
     let (bundle_dir, rootfs, spec) = match &opts.bundle {
@@ -99,12 +109,26 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
             let b = crate::spec::load(b)?;
             (b.dir, b.rootfs, b.spec)
         }
-        None => (meta.state.bundle.clone(), meta.state.rootfs.clone(), meta.state.config.clone()),
+        None => (
+            meta.state.bundle.clone(),
+            meta.state.rootfs.clone(),
+            meta.state.config.clone(),
+        ),
     };
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let console = match (meta.terminal, &opts.console_socket, opts.detach) {
-        (true, Some(path), _) => Some(UnixStream::connect(path).ctx(|| format!("cannot connect to console socket {}", path.display()))?),
-        (true, None, true) => return Err(Error::Usage("the checkpoint has a terminal: --console-socket is required with --detach".into())),
+        (true, Some(path), _) => Some(
+            UnixStream::connect(path)
+                .ctx(|| format!("cannot connect to console socket {}", path.display()))?,
+        ),
+        (true, None, true) => {
+            return Err(Error::Usage(
+                "the checkpoint has a terminal: --console-socket is required with --detach".into(),
+            ))
+        }
         _ => None,
     };
     let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, false)?;
@@ -123,12 +147,23 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     let ext_mnt = external_mount_sources(&meta, &spec, &bundle_dir, &cg)?;
     let netns = match (meta.external_netns, netns_path(&spec)) {
         (true, Some(p)) => Some(inheritable(&p)?),
-        (true, None) => return Err(Error::Config("the checkpoint joined a network namespace by path; the config names none".into())),
+        (true, None) => {
+            return Err(Error::Config(
+                "the checkpoint joined a network namespace by path; the config names none".into(),
+            ))
+        }
         _ => None,
     };
 
     let locked = store.claim(&opts.id)?;
-    let mut guard = Cleanup { store, id: &opts.id, cgroups: None, pid: None, root: None, armed: true };
+    let mut guard = Cleanup {
+        store,
+        id: &opts.id,
+        cgroups: None,
+        pid: None,
+        root: None,
+        armed: true,
+    };
     let mut st = State {
         id: opts.id.clone(),
         phase: Status::Creating,
@@ -138,9 +173,21 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
         rootfs: rootfs.clone(),
         created: state::now_rfc3339(),
         owner: meta.state.owner.clone(),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        cgroups: CgroupPaths { created: super::create::missing_dirs(&cg), ..cg.clone() },
-        own_pid_ns: linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cgroups: CgroupPaths {
+            created: super::create::missing_dirs(&cg),
+            ..cg.clone()
+        },
+        own_pid_ns: linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
         intel_rdt_group: None,
         config: spec.clone(),
     };
@@ -150,15 +197,26 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     let made = cg.create();
     guard.cgroups = Some(cg.clone());
     made?;
-    cg.apply_resources(linux.resources().as_ref().unwrap_or(&oci_spec::runtime::LinuxResources::default()))?;
+    cg.apply_resources(
+        linux
+            .resources()
+            .as_ref()
+            .unwrap_or(&oci_spec::runtime::LinuxResources::default()),
+    )?;
     st.cgroups = cg.clone();
     store.save(&st)?;
 
     let root = locked.dir.join("criu-root");
     std::fs::create_dir(&root).ctx(|| format!("cannot create {}", root.display()))?;
     guard.root = Some(root.clone());
-    mount(Some(&rootfs), &root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("cannot bind the rootfs {} for criu", rootfs.display()))?;
+    mount(
+        Some(&rootfs),
+        &root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("cannot bind the rootfs {} for criu", rootfs.display()))?;
     make_mount_points(&rootfs, &spec, &bundle_dir)?;
 
     // The restored init gets rt's stdio where it had a pipe or a host file
@@ -172,7 +230,8 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
             None if s.link.starts_with("pipe:") => s.link.clone(),
             None => continue,
         };
-        let copy = nix::unistd::dup(s.fd).ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
+        let copy =
+            nix::unistd::dup(s.fd).ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
         handed.push((key, crate::syscall::owned_fd(copy)));
     }
     let worker = Worker::spawn(&criu, "restore")?;
@@ -232,8 +291,9 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
 
     let keep_master = meta.terminal && console.is_none();
     // The lock table criu made at dump time, in a namespace it dumped.
-    let stale_lock = (meta.network_lock == "nftables" && !meta.external_netns && own_netns(&meta.state.config))
-        .then(|| format!("CRIU-{}", meta.state.pid));
+    let stale_lock =
+        (meta.network_lock == "nftables" && !meta.external_netns && own_netns(&meta.state.config))
+            .then(|| format!("CRIU-{}", meta.state.pid));
     let mut master: Option<OwnedFd> = None;
     let mut hook_state = st.clone();
     let resp = {
@@ -268,7 +328,9 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
                     if let Some(name) = &stale_lock {
                         match criu::delete_nft_table(pid, name) {
                             Ok(_) => {}
-                            Err(e) => logging::warn(&format!("the restored network may stay blocked: {e}")),
+                            Err(e) => logging::warn(&format!(
+                                "the restored network may stay blocked: {e}"
+                            )),
                         }
                     }
                     Ok(())
@@ -276,7 +338,10 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
                 _ => Ok(()),
             }
         };
-        worker.call(&criu::request(rpc::Criu_req_type::RESTORE, Some(o)), &mut on_notify)?
+        worker.call(
+            &criu::request(rpc::Criu_req_type::RESTORE, Some(o)),
+            &mut on_notify,
+        )?
     };
     drop(netns);
     drop(handed);
@@ -286,14 +351,19 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
                 return Err(e);
             }
         }
-        return Err(Error::Criu { op: "restore", why: criu::explain(&resp, &log) });
+        return Err(Error::Criu {
+            op: "restore",
+            why: criu::explain(&resp, &log),
+        });
     }
     let pid = Pid::from_raw(resp.restore.pid());
     guard.pid = Some(pid);
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
     if st.pid_start_time == 0 {
-        return Err(Error::Init(format!("the restored init (pid {pid}) is already gone")));
+        return Err(Error::Init(format!(
+            "the restored init (pid {pid}) is already gone"
+        )));
     }
     // No exec fifo: the restored container is running (State::status).
     st.phase = Status::Created;
@@ -302,7 +372,12 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
     if let Some(p) = &opts.pid_file {
         super::create::write_pid_file(p, pid)?;
     }
-    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+    if let Some(h) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+    {
         crate::hooks::run_logged("poststart", &h, &st, Status::Running);
     }
     guard.armed = false;
@@ -312,7 +387,12 @@ pub fn restore_container(store: &Store, opts: &RestoreOptions) -> Result<(Restor
 
 /// The config creates a network namespace (criu dumped it with its rules).
 fn own_netns(spec: &Spec) -> bool {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
 }
 
 fn has_processes(dir: &Path) -> bool {
@@ -322,8 +402,16 @@ fn has_processes(dir: &Path) -> bool {
 /// rt's own mount namespace, cut from the host's propagation, so the
 /// rootfs bind for criu never shows (or stays) on the host.
 fn private_mount_namespace() -> Result<()> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).ctx(|| "cannot create a mount namespace for the restore")?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).ctx(|| "cannot make / private")
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .ctx(|| "cannot create a mount namespace for the restore")?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx(|| "cannot make / private")
 }
 
 /// criu's `cg_root`s: the cgroup criu's process is in, per hierarchy
@@ -344,31 +432,61 @@ fn cgroup_roots(pid: i32) -> Result<Vec<(String, String)>> {
 }
 
 /// For each mount criu dumped as external: (key, source on this host).
-fn external_mount_sources(meta: &Meta, spec: &Spec, bundle: &Path, cg: &CgroupPaths) -> Result<Vec<(String, String)>> {
+fn external_mount_sources(
+    meta: &Meta,
+    spec: &Spec,
+    bundle: &Path,
+    cg: &CgroupPaths,
+) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for m in &meta.ext_mounts {
         let src = match &m.kind {
             ExtKind::Bind => {
-                let found = spec.mounts().iter().flatten().find(|x| ck::is_bind(x) && ck::clean_dest(x.destination()) == m.dest);
+                let found = spec
+                    .mounts()
+                    .iter()
+                    .flatten()
+                    .find(|x| ck::is_bind(x) && ck::clean_dest(x.destination()) == m.dest);
                 let x = found.ok_or_else(|| {
-                    Error::Config(format!("the checkpoint has a bind mount at {}; the config has none there", m.dest))
+                    Error::Config(format!(
+                        "the checkpoint has a bind mount at {}; the config has none there",
+                        m.dest
+                    ))
                 })?;
-                let s = x.source().clone().ok_or_else(|| Error::Config(format!("mount {}: source is missing", m.dest)))?;
-                if s.is_absolute() { s } else { bundle.join(s) }
+                let s = x
+                    .source()
+                    .clone()
+                    .ok_or_else(|| Error::Config(format!("mount {}: source is missing", m.dest)))?;
+                if s.is_absolute() {
+                    s
+                } else {
+                    bundle.join(s)
+                }
             }
-            ExtKind::Cgroup { hierarchy: None } => {
-                cg.dirs.first().cloned().ok_or_else(|| Error::Init("the container has no cgroup".into()))?
-            }
-            ExtKind::Cgroup { hierarchy: Some(name) } => cg
+            ExtKind::Cgroup { hierarchy: None } => cg
+                .dirs
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::Init("the container has no cgroup".into()))?,
+            ExtKind::Cgroup {
+                hierarchy: Some(name),
+            } => cg
                 .dirs
                 .iter()
-                .find(|d| cg.hierarchy_name(d).is_ok_and(|n| n.to_string_lossy() == name.as_str()))
+                .find(|d| {
+                    cg.hierarchy_name(d)
+                        .is_ok_and(|n| n.to_string_lossy() == name.as_str())
+                })
                 .cloned()
                 .ok_or_else(|| Error::Init(format!("no {name} cgroup hierarchy on this host")))?,
         };
         // The cgroup is made later, by restore itself.
         if m.kind == ExtKind::Bind && !src.exists() {
-            return Err(Error::Config(format!("mount {}: source {} does not exist", m.dest, src.display())));
+            return Err(Error::Config(format!(
+                "mount {}: source {} does not exist",
+                m.dest,
+                src.display()
+            )));
         }
         out.push((m.dest.clone(), src.to_string_lossy().into_owned()));
     }
@@ -397,23 +515,36 @@ fn inheritable(path: &Path) -> Result<std::fs::File> {
 /// may be missing when the bundle is not the one dumped (another host).
 fn make_mount_points(rootfs: &Path, spec: &Spec, bundle: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let root = pathrs::Root::open(rootfs).ctx(|| format!("cannot open rootfs {}", rootfs.display()))?;
+    let root =
+        pathrs::Root::open(rootfs).ctx(|| format!("cannot open rootfs {}", rootfs.display()))?;
     for m in spec.mounts().iter().flatten().filter(|m| ck::is_bind(m)) {
         let dest = ck::clean_dest(m.destination());
         if root.resolve(&dest).is_ok() {
             continue;
         }
-        let src = m.source().clone().map(|s| if s.is_absolute() { s } else { bundle.join(s) });
-        let is_file = src.as_ref().and_then(|s| std::fs::metadata(s).ok()).is_some_and(|md| !md.is_dir());
+        let src = m
+            .source()
+            .clone()
+            .map(|s| if s.is_absolute() { s } else { bundle.join(s) });
+        let is_file = src
+            .as_ref()
+            .and_then(|s| std::fs::metadata(s).ok())
+            .is_some_and(|md| !md.is_dir());
         let dest = Path::new(&dest);
         if is_file {
             if let Some(parent) = dest.parent() {
-                root.mkdir_all(parent, &std::fs::Permissions::from_mode(0o755)).ctx(|| format!("cannot create {}", parent.display()))?;
+                root.mkdir_all(parent, &std::fs::Permissions::from_mode(0o755))
+                    .ctx(|| format!("cannot create {}", parent.display()))?;
             }
-            root.create_file(dest, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &std::fs::Permissions::from_mode(0o644))
-                .ctx(|| format!("cannot create mount point {}", dest.display()))?;
+            root.create_file(
+                dest,
+                pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
+                &std::fs::Permissions::from_mode(0o644),
+            )
+            .ctx(|| format!("cannot create mount point {}", dest.display()))?;
         } else {
-            root.mkdir_all(dest, &std::fs::Permissions::from_mode(0o755)).ctx(|| format!("cannot create mount point {}", dest.display()))?;
+            root.mkdir_all(dest, &std::fs::Permissions::from_mode(0o755))
+                .ctx(|| format!("cannot create mount point {}", dest.display()))?;
         }
     }
     Ok(())
@@ -425,9 +556,15 @@ fn send_master(sock: &UnixStream, master: &OwnedFd) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[std::io::IoSlice::new(b"/dev/ptmx")], &cmsg, MsgFlags::empty(), None)
-        .map(drop)
-        .ctx(|| "cannot send the pty master over the console socket")
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"/dev/ptmx")],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+    .ctx(|| "cannot send the pty master over the console socket")
 }
 
 /// Undo a failed restore: processes, the rootfs bind, cgroups, state.

@@ -3,10 +3,10 @@
 
 use super::attach::{self, Signals};
 use super::create::{create, CreateOptions};
+use crate::error::Context;
 use crate::error::Result;
 use crate::state::Store;
 use crate::syscall;
-use crate::error::Context;
 
 pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> {
     let id = opts.id.clone();
@@ -24,16 +24,22 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> 
         console_end = Some(ours);
     }
     let created = create(store, opts)?;
-    let terminal = created.state.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = created
+        .state
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let master = match (terminal, &console_end) {
         (true, Some(sock)) => Some(attach::receive_master(sock)?),
         _ => None,
     };
     drop(console_end);
-    let result = super::start::start(store, &id).and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
+    let result = super::start::start(store, &id)
+        .and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
     let cleanup = super::delete::delete(store, &id, true);
     let code = result?;
     cleanup?;
     Ok(code)
 }
-

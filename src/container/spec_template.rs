@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 const DEFAULT: &str = include_str!("default-config.json");
 
 pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Result<Value> {
-    let mut v: Value = serde_json::from_str(DEFAULT).map_err(|e| Error::Init(format!("built-in config: {e}")))?;
+    let mut v: Value =
+        serde_json::from_str(DEFAULT).map_err(|e| Error::Init(format!("built-in config: {e}")))?;
     if rootless {
         make_rootless(&mut v, uid, gid);
     }
@@ -24,8 +25,14 @@ fn make_rootless(v: &mut Value, uid: u32, gid: u32) {
     let linux = &mut v["linux"];
     if let Some(obj) = linux.as_object_mut() {
         obj.remove("resources");
-        obj.insert("uidMappings".into(), json!([{"containerID": 0, "hostID": uid, "size": 1}]));
-        obj.insert("gidMappings".into(), json!([{"containerID": 0, "hostID": gid, "size": 1}]));
+        obj.insert(
+            "uidMappings".into(),
+            json!([{"containerID": 0, "hostID": uid, "size": 1}]),
+        );
+        obj.insert(
+            "gidMappings".into(),
+            json!([{"containerID": 0, "hostID": gid, "size": 1}]),
+        );
     }
     if let Some(ns) = linux["namespaces"].as_array_mut() {
         ns.retain(|n| n["type"] != "network");
@@ -62,7 +69,8 @@ pub fn to_pretty(v: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    v.serialize(&mut ser).map_err(|e| Error::Init(format!("cannot encode config: {e}")))?;
+    v.serialize(&mut ser)
+        .map_err(|e| Error::Init(format!("cannot encode config: {e}")))?;
     Ok(out)
 }
 
@@ -77,6 +85,10 @@ mod tests {
         let r = default_spec(true, 1000, 1000).unwrap();
         crate::spec::parse(&to_pretty(&r).unwrap()).unwrap();
         assert_eq!(r["linux"]["uidMappings"][0]["hostID"], 1000);
-        assert!(r["linux"]["namespaces"].as_array().unwrap().iter().all(|n| n["type"] != "network"));
+        assert!(r["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["type"] != "network"));
     }
 }

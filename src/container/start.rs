@@ -26,8 +26,20 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let st = store.load(id)?;
     match st.status(store) {
         Status::Created => {}
-        Status::Stopped => return Err(Error::WrongState { id: id.into(), status: "stopped".into(), op: "start a container that has stopped" }),
-        s => return Err(Error::WrongState { id: id.into(), status: s.to_string(), op: "start a container that is not created" }),
+        Status::Stopped => {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: "stopped".into(),
+                op: "start a container that has stopped",
+            })
+        }
+        s => {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: s.to_string(),
+                op: "start a container that is not created",
+            })
+        }
     }
     let fifo_path = locked.dir.join(EXEC_FIFO);
     let mut fifo = std::fs::OpenOptions::new()
@@ -35,22 +47,32 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .ctx(|| format!("cannot open {}", fifo_path.display()))?;
-    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(st.pid)).ctx(|| format!("container {id} init is gone"))?;
+    let pidfd = syscall::pidfd_open(nix::unistd::Pid::from_raw(st.pid))
+        .ctx(|| format!("container {id} init is gone"))?;
     loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::from(GATE_PROBE_MS)) {
             // No byte yet: an init that exec'd without one was released by
             // a start that died before it removed the fifo; nothing will
             // ever write again.
             Ok(0) if !state::holds_file(st.pid, &fifo_path) => {
                 let _ = std::fs::remove_file(&fifo_path);
-                return Err(Error::WrongState { id: id.into(), status: "running".into(), op: "start it: an interrupted start released it" });
+                return Err(Error::WrongState {
+                    id: id.into(),
+                    status: "running".into(),
+                    op: "start it: an interrupted start released it",
+                });
             }
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(Error::sys("cannot wait for the container's init", e)),
         }
-        let init_gone = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let init_gone = fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
         let mut buf = [0u8; 1];
         match fifo.read(&mut buf) {
             Ok(1) => break,
@@ -59,13 +81,20 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             Err(e) => return Err(Error::io("cannot read the exec fifo", e)),
         }
         if init_gone {
-            return Err(Error::Init(format!("container {id} init exited before it could start")));
+            return Err(Error::Init(format!(
+                "container {id} init exited before it could start"
+            )));
         }
     }
     crate::fault::point("start:released")?;
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
     wait_exec(&mut fifo)?;
-    if let Some(h) = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()) {
+    if let Some(h) = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+    {
         hooks::run_logged("poststart", &h, &st, Status::Running);
     }
     Ok(())
@@ -87,7 +116,11 @@ fn wait_exec(fifo: &mut std::fs::File) -> Result<()> {
         match fifo.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(Error::io("cannot read the exec fifo", e)),
         }
     }

@@ -75,7 +75,11 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
     let st = store.load(id)?;
     let status = st.status(store);
     if status == Status::Stopped {
-        return Err(Error::WrongState { id: id.into(), status: status.to_string(), op: "update it" });
+        return Err(Error::WrongState {
+            id: id.into(),
+            status: status.to_string(),
+            op: "update it",
+        });
     }
     st.cgroups.update_resources(&r)
 }
@@ -83,9 +87,12 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
 fn read_document(path: &PathBuf) -> Result<String> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).ctx(|| "cannot read resources from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .ctx(|| "cannot read resources from stdin")?;
     } else {
-        text = std::fs::read_to_string(path).ctx(|| format!("cannot read resources from {}", path.display()))?;
+        text = std::fs::read_to_string(path)
+            .ctx(|| format!("cannot read resources from {}", path.display()))?;
     }
     Ok(text)
 }
@@ -95,7 +102,14 @@ fn parse_document(text: &str) -> Result<LinuxResources> {
 }
 
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
-    let bytes = |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_bytes(s).map_err(|why| Error::Usage(format!("invalid value for --{flag}: {why}")))).transpose();
+    let bytes = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| {
+                parse_bytes(s)
+                    .map_err(|why| Error::Usage(format!("invalid value for --{flag}: {why}")))
+            })
+            .transpose()
+    };
     let mut memory = LinuxMemory::default();
     memory.set_limit(bytes("memory", &a.memory)?);
     memory.set_reservation(bytes("memory-reservation", &a.memory_reservation)?);
@@ -171,7 +185,9 @@ fn parse_bytes(s: &str) -> std::result::Result<i64, String> {
     if s == "-1" {
         return Ok(-1);
     }
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let number: f64 = number.parse().map_err(|_| format!("{s:?} is not a size"))?;
     let unit = unit.trim_start().to_ascii_lowercase();
@@ -217,18 +233,29 @@ mod tests {
                       "hugepageLimits": [{"pageSize": "2MB", "limit": 1}],
                       "devices": [{"allow": true, "access": "rwm"}]}"#;
         let r = runc_fields(&parse_document(doc).expect("valid document"));
-        let m = r.memory().clone().unwrap_or_default();
+        let m = (*r.memory()).unwrap_or_default();
         assert_eq!((m.limit(), m.reservation(), m.swap()), (None, None, None));
         let c = r.cpu().clone().unwrap_or_default();
-        assert_eq!((c.shares(), c.quota(), c.period()), (None, Some(20000), None));
-        assert_eq!((c.cpus().as_deref(), c.mems().as_deref()), (None, Some("0")));
+        assert_eq!(
+            (c.shares(), c.quota(), c.period()),
+            (None, Some(20000), None)
+        );
+        assert_eq!(
+            (c.cpus().as_deref(), c.mems().as_deref()),
+            (None, Some("0"))
+        );
         assert!(r.block_io().is_none() && r.hugepage_limits().is_none() && r.devices().is_none());
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(0));
     }
 
     #[test]
     fn flags() {
-        let a = UpdateArgs { memory: Some("32m".into()), pids_limit: Some(10), blkio_weight: Some(300), ..Default::default() };
+        let a = UpdateArgs {
+            memory: Some("32m".into()),
+            pids_limit: Some(10),
+            blkio_weight: Some(300),
+            ..Default::default()
+        };
         let r = runc_fields(&from_flags(&a).expect("valid flags"));
         assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(32 << 20));
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(10));

@@ -5,7 +5,8 @@
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
+    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, Process,
 };
 
 use crate::error::{Context, Error, Result};
@@ -19,8 +20,18 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
             IOPriorityClass::IoprioClassIdle => 3,
         };
         let level = u32::try_from(io.priority()).ok().filter(|p| *p <= 7);
-        let level = level.ok_or_else(|| Error::Config(format!("process.ioPriority.priority {} is not 0-7", io.priority())))?;
-        syscall::set_io_priority(class, level).ctx(|| format!("cannot set io priority {} {level}", crate::spec::name(&io.class())))?;
+        let level = level.ok_or_else(|| {
+            Error::Config(format!(
+                "process.ioPriority.priority {} is not 0-7",
+                io.priority()
+            ))
+        })?;
+        syscall::set_io_priority(class, level).ctx(|| {
+            format!(
+                "cannot set io priority {} {level}",
+                crate::spec::name(&io.class())
+            )
+        })?;
     }
     if let Some(s) = process.scheduler() {
         let mut attr = SchedAttr {
@@ -51,19 +62,27 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
                 LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
             };
         }
-        syscall::set_scheduler(&mut attr).ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?;
+        syscall::set_scheduler(&mut attr)
+            .ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?;
     }
     if let Some(p) = personality {
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-            return Err(Error::Config("linux.personality.flags are not supported".into()));
+            return Err(Error::Config(
+                "linux.personality.flags are not supported".into(),
+            ));
         }
         let persona = match p.domain() {
             LinuxPersonalityDomain::PerLinux => 0x0000,
             LinuxPersonalityDomain::PerLinux32 => 0x0008,
         };
-        syscall::set_personality(persona).ctx(|| format!("cannot set personality {:?}", p.domain()))?;
+        syscall::set_personality(persona)
+            .ctx(|| format!("cannot set personality {:?}", p.domain()))?;
     }
-    if let Some(cpus) = process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().clone()) {
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().clone())
+    {
         set_affinity(Pid::from_raw(0), &cpus)?;
     }
     Ok(())
@@ -75,7 +94,10 @@ pub fn set_affinity(pid: Pid, list: &str) -> Result<()> {
     for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = part.split_once('-').unwrap_or((part, part));
         let bad = || Error::Config(format!("execCPUAffinity {list:?}: bad cpu range {part:?}"));
-        let (lo, hi): (usize, usize) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+        let (lo, hi): (usize, usize) = (
+            lo.parse().map_err(|_| bad())?,
+            hi.parse().map_err(|_| bad())?,
+        );
         for cpu in lo..=hi {
             set.set(cpu).map_err(|_| bad())?;
         }

@@ -29,7 +29,11 @@ fn convert(set: &Option<Capabilities>, name: &str) -> Result<CapsHashSet> {
     for c in set.iter().flatten() {
         let text = serde_json::to_string(c).unwrap_or_default();
         let text = text.trim_matches('"');
-        let cap = Capability::from_str(text).map_err(|_| Error::Config(format!("process.capabilities.{name}: unknown capability {text}")))?;
+        let cap = Capability::from_str(text).map_err(|_| {
+            Error::Config(format!(
+                "process.capabilities.{name}: unknown capability {text}"
+            ))
+        })?;
         out.insert(cap);
     }
     Ok(out)
@@ -56,12 +60,21 @@ impl Sets {
             inheritable: convert(c.inheritable(), "inheritable")?,
             ambient: convert(c.ambient(), "ambient")?,
         };
-        let available: CapsHashSet =
-            caps::all().into_iter().filter(|c| caps::has_cap(None, CapSet::Bounding, *c).unwrap_or(false)).collect();
-        let mut dropped: Vec<String> = sets.drop_ungrantable(&available).iter().map(|c| c.to_string()).collect();
+        let available: CapsHashSet = caps::all()
+            .into_iter()
+            .filter(|c| caps::has_cap(None, CapSet::Bounding, *c).unwrap_or(false))
+            .collect();
+        let mut dropped: Vec<String> = sets
+            .drop_ungrantable(&available)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         if !dropped.is_empty() {
             dropped.sort();
-            logging::warn(&format!("capabilities not granted (not in rt's own bounding set): {}", dropped.join(", ")));
+            logging::warn(&format!(
+                "capabilities not granted (not in rt's own bounding set): {}",
+                dropped.join(", ")
+            ));
         }
         Ok(sets)
     }
@@ -76,7 +89,13 @@ impl Sets {
     /// know are still refused when config.json is parsed (spec.rs).
     fn drop_ungrantable(&mut self, available: &CapsHashSet) -> CapsHashSet {
         let mut dropped = HashSet::new();
-        for set in [&mut self.bounding, &mut self.effective, &mut self.permitted, &mut self.inheritable, &mut self.ambient] {
+        for set in [
+            &mut self.bounding,
+            &mut self.effective,
+            &mut self.permitted,
+            &mut self.inheritable,
+            &mut self.ambient,
+        ] {
             set.retain(|c| {
                 let keep = available.contains(c);
                 if !keep {
@@ -98,24 +117,29 @@ impl Sets {
             if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
                 continue;
             }
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| Error::Init(format!("cannot drop {cap} from the bounding set: {e}")))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                Error::Init(format!("cannot drop {cap} from the bounding set: {e}"))
+            })?;
         }
         Ok(())
     }
 
     pub fn apply(&self) -> Result<()> {
         let set = |which: CapSet, value: &CapsHashSet, name: &str| {
-            caps::set(None, which, value).map_err(|e| Error::Init(format!("cannot set {name} capabilities: {e}")))
+            caps::set(None, which, value)
+                .map_err(|e| Error::Init(format!("cannot set {name} capabilities: {e}")))
         };
         set(CapSet::Inheritable, &self.inheritable, "inheritable")?;
         set(CapSet::Effective, &self.effective, "effective")?;
         set(CapSet::Permitted, &self.permitted, "permitted")?;
-        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("cannot clear ambient capabilities: {e}")))?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| Error::Init(format!("cannot clear ambient capabilities: {e}")))?;
         for cap in &self.ambient {
             // The spec makes ambient caps outside permitted ∩ inheritable a
             // no-op rather than an error; the kernel would refuse them.
             if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| Error::Init(format!("cannot raise ambient {cap}: {e}")))?;
+                caps::raise(None, CapSet::Ambient, *cap)
+                    .map_err(|e| Error::Init(format!("cannot raise ambient {cap}: {e}")))?;
             }
         }
         Ok(())
@@ -128,7 +152,9 @@ mod tests {
 
     #[test]
     fn ungrantable_capabilities_leave_every_set() {
-        let all: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_SYS_RESOURCE].into_iter().collect();
+        let all: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_SYS_RESOURCE]
+            .into_iter()
+            .collect();
         let mut sets = Sets {
             bounding: all.clone(),
             effective: all.clone(),
@@ -136,11 +162,21 @@ mod tests {
             inheritable: all.clone(),
             ambient: [Capability::CAP_SYS_RESOURCE].into_iter().collect(),
         };
-        let available: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_KILL].into_iter().collect();
+        let available: CapsHashSet = [Capability::CAP_CHOWN, Capability::CAP_KILL]
+            .into_iter()
+            .collect();
         let dropped = sets.drop_ungrantable(&available);
-        assert_eq!(dropped, [Capability::CAP_SYS_RESOURCE].into_iter().collect());
+        assert_eq!(
+            dropped,
+            [Capability::CAP_SYS_RESOURCE].into_iter().collect()
+        );
         let chown: CapsHashSet = [Capability::CAP_CHOWN].into_iter().collect();
-        for set in [&sets.bounding, &sets.effective, &sets.permitted, &sets.inheritable] {
+        for set in [
+            &sets.bounding,
+            &sets.effective,
+            &sets.permitted,
+            &sets.inheritable,
+        ] {
             assert_eq!(set, &chown);
         }
         assert!(sets.ambient.is_empty());

@@ -7,9 +7,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::makedev;
-use nix::fcntl::AtFlags;
 use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use pathrs::{InodeType, Root};
@@ -39,18 +39,25 @@ pub struct Device {
 
 /// The runtime spec's default devices.
 pub fn defaults() -> Vec<Device> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(name, major, minor)| Device {
-            path: PathBuf::from("/dev").join(name),
-            kind: Kind::Char,
-            major,
-            minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(name, major, minor)| Device {
+        path: PathBuf::from("/dev").join(name),
+        kind: Kind::Char,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
@@ -59,11 +66,17 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
         LinuxDeviceType::B => Kind::Block,
         LinuxDeviceType::P => Kind::Fifo,
         other => {
-            return Err(Error::Config(format!("linux.devices {}: type {other:?} cannot be created", d.path().display())))
+            return Err(Error::Config(format!(
+                "linux.devices {}: type {other:?} cannot be created",
+                d.path().display()
+            )))
         }
     };
     if !d.path().is_absolute() {
-        return Err(Error::Config(format!("linux.devices path {:?} must be absolute", d.path())));
+        return Err(Error::Config(format!(
+            "linux.devices path {:?} must be absolute",
+            d.path()
+        )));
     }
     Ok(Device {
         path: d.path().clone(),
@@ -87,12 +100,24 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
     let _ = root.remove_file(&dev.path);
     let perm = std::fs::Permissions::from_mode(dev.mode);
     if bind && dev.kind != Kind::Fifo {
-        root.create_file(&dev.path, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &perm)
-            .ctx(|| format!("cannot create {}", dev.path.display()))?;
-        let target = root.resolve(&dev.path).ctx(|| format!("cannot resolve {}", dev.path.display()))?;
+        root.create_file(
+            &dev.path,
+            pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
+            &perm,
+        )
+        .ctx(|| format!("cannot create {}", dev.path.display()))?;
+        let target = root
+            .resolve(&dev.path)
+            .ctx(|| format!("cannot resolve {}", dev.path.display()))?;
         let src = open_path(&dev.path, 0)?;
-        return mount(Some(fd_path(&src).as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .ctx(|| format!("cannot bind-mount device {}", dev.path.display()));
+        return mount(
+            Some(fd_path(&src).as_str()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("cannot bind-mount device {}", dev.path.display()));
     }
     let rdev = makedev(dev.major as u64, dev.minor as u64);
     let kind = match dev.kind {
@@ -100,13 +125,22 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
         Kind::Block => InodeType::BlockDevice(perm, rdev),
         Kind::Fifo => InodeType::Fifo(perm),
     };
-    root.create(&dev.path, &kind).ctx(|| format!("cannot create device {}", dev.path.display()))?;
-    let h = root.resolve_nofollow(&dev.path).ctx(|| format!("cannot resolve {}", dev.path.display()))?;
+    root.create(&dev.path, &kind)
+        .ctx(|| format!("cannot create device {}", dev.path.display()))?;
+    let h = root
+        .resolve_nofollow(&dev.path)
+        .ctx(|| format!("cannot resolve {}", dev.path.display()))?;
     // mknod applies the umask; chmod through the handle to get the exact mode.
     std::fs::set_permissions(fd_path(&h), std::fs::Permissions::from_mode(dev.mode))
         .ctx(|| format!("cannot chmod {}", dev.path.display()))?;
-    fchownat(None, fd_path(&h).as_str(), Some(Uid::from_raw(dev.uid)), Some(Gid::from_raw(dev.gid)), AtFlags::empty())
-        .ctx(|| format!("cannot chown {}", dev.path.display()))
+    fchownat(
+        None,
+        fd_path(&h).as_str(),
+        Some(Uid::from_raw(dev.uid)),
+        Some(Gid::from_raw(dev.gid)),
+        AtFlags::empty(),
+    )
+    .ctx(|| format!("cannot chown {}", dev.path.display()))
 }
 
 /// /dev/fd, stdio links and /dev/ptmx → pts/ptmx.
@@ -126,7 +160,12 @@ pub fn symlinks(root: &Root) -> Result<()> {
         match root.create(link, &InodeType::Symlink(PathBuf::from(target))) {
             Ok(()) => {}
             Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => return Err(Error::Init(format!("cannot create symlink {link}: {}", crate::error::pathrs_text(&e)))),
+            Err(e) => {
+                return Err(Error::Init(format!(
+                    "cannot create symlink {link}: {}",
+                    crate::error::pathrs_text(&e)
+                )))
+            }
         }
     }
     Ok(())

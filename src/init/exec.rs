@@ -28,7 +28,11 @@ pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
-        let mut seccomp = a.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+        let mut seccomp = a
+            .seccomp
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()?;
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }

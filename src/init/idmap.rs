@@ -49,15 +49,36 @@ pub fn prepare(mounts: &[Mount], bundle: &Path) -> Result<Vec<Idmapped>> {
         if !opts.is_bind() {
             return Err(bad(m, "idmapped mounts are supported for bind mounts only"));
         }
-        let source = m.source().as_ref().ok_or_else(|| bad(m, "a bind mount needs a source"))?;
-        let source = if source.is_absolute() { source.clone() } else { bundle.join(source) };
-        let path = CString::new(source.as_os_str().as_bytes()).map_err(|_| bad(m, "the source has a NUL byte"))?;
+        let source = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| bad(m, "a bind mount needs a source"))?;
+        let source = if source.is_absolute() {
+            source.clone()
+        } else {
+            bundle.join(source)
+        };
+        let path = CString::new(source.as_os_str().as_bytes())
+            .map_err(|_| bad(m, "the source has a NUL byte"))?;
         let recursive = opts.flags.contains(nix::mount::MsFlags::MS_REC);
-        let rec = if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-        let tree = syscall::open_tree(None, &path, libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | rec)
-            .ctx(|| format!("cannot clone {} for an idmapped mount", source.display()))?;
+        let rec = if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+        let tree = syscall::open_tree(
+            None,
+            &path,
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | rec,
+        )
+        .ctx(|| format!("cannot clone {} for an idmapped mount", source.display()))?;
         let userns = user_namespace(uids, gids)?;
-        let attr = MountAttr { attr_set: libc::MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: raw(&userns) };
+        let attr = MountAttr {
+            attr_set: libc::MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: raw(&userns),
+        };
         syscall::mount_setattr(tree.as_fd(), rec, &attr).ctx(|| {
             format!("cannot idmap the mount of {} (needs Linux 5.12 and a filesystem that supports idmapped mounts)", source.display())
         })?;
@@ -69,7 +90,8 @@ pub fn prepare(mounts: &[Mount], bundle: &Path) -> Result<Vec<Idmapped>> {
 /// Attach the idmapped tree onto `target`, an fd the caller resolved in the
 /// rootfs (the mount lands on exactly that inode).
 pub fn attach(tree: &OwnedFd, target: &impl AsFd, dest: &Path) -> Result<()> {
-    syscall::move_mount(tree.as_fd(), target.as_fd()).ctx(|| format!("cannot attach the idmapped mount at {}", dest.display()))
+    syscall::move_mount(tree.as_fd(), target.as_fd())
+        .ctx(|| format!("cannot attach the idmapped mount at {}", dest.display()))
 }
 
 fn raw(fd: &OwnedFd) -> u64 {
@@ -83,7 +105,9 @@ fn bad(m: &Mount, why: &str) -> Error {
 
 /// An fd of a new user namespace with these mappings.
 fn user_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
-    let child = match syscall::clone_process(libc::CLONE_NEWUSER).ctx(|| "cannot create a user namespace for an idmapped mount")? {
+    let child = match syscall::clone_process(libc::CLONE_NEWUSER)
+        .ctx(|| "cannot create a user namespace for an idmapped mount")?
+    {
         Forked::Child => loop {
             // Killed by the parent once it holds the namespace.
             nix::unistd::pause();
@@ -98,10 +122,15 @@ fn user_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Ow
 
 fn map_and_open(child: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
     for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
-        let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+        let text: String = maps
+            .iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
         let path = format!("/proc/{child}/{file}");
         std::fs::write(&path, text).ctx(|| format!("cannot write {path} for an idmapped mount"))?;
     }
     let path = format!("/proc/{child}/ns/user");
-    Ok(std::fs::File::open(&path).ctx(|| format!("cannot open {path}"))?.into())
+    Ok(std::fs::File::open(&path)
+        .ctx(|| format!("cannot open {path}"))?
+        .into())
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::error::{Context, Error, Result};
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 pub fn selinux_enabled() -> bool {
@@ -24,12 +25,16 @@ pub fn selinux_enabled() -> bool {
 pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
         if !apparmor_enabled() {
-            return Err(Error::Config(format!("process.apparmorProfile {p:?}: AppArmor is not enabled on this host")));
+            return Err(Error::Config(format!(
+                "process.apparmorProfile {p:?}: AppArmor is not enabled on this host"
+            )));
         }
     }
     if let Some(l) = selinux.filter(|l| !l.is_empty()) {
         if !selinux_enabled() {
-            return Err(Error::Config(format!("process.selinuxLabel {l:?}: SELinux is not enabled on this host")));
+            return Err(Error::Config(format!(
+                "process.selinuxLabel {l:?}: SELinux is not enabled on this host"
+            )));
         }
     }
     Ok(())
@@ -60,7 +65,8 @@ fn apparmor_exec_attr() -> String {
 /// `proc_root` is "." in production (the host procfs is the working
 /// directory); tests pass a directory of their own.
 fn write_attr(proc_root: &Path, path: &str, value: &str) -> Result<()> {
-    std::fs::write(proc_root.join(path), value).ctx(|| format!("cannot write {value:?} to /proc/{path}"))
+    std::fs::write(proc_root.join(path), value)
+        .ctx(|| format!("cannot write {value:?} to /proc/{path}"))
 }
 
 #[cfg(test)]
@@ -76,7 +82,9 @@ mod tests {
             assert!(e.contains("AppArmor is not enabled"), "{e}");
         }
         if !selinux_enabled() {
-            let e = check(None, Some("system_u:system_r:container_t:s0")).unwrap_err().to_string();
+            let e = check(None, Some("system_u:system_r:container_t:s0"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("SELinux is not enabled"), "{e}");
         }
     }
@@ -86,7 +94,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rt-lsm-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("thread-self/attr")).unwrap();
         write_attr(&dir, "thread-self/attr/exec", "exec profile-x").unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("thread-self/attr/exec")).unwrap(), "exec profile-x");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("thread-self/attr/exec")).unwrap(),
+            "exec profile-x"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

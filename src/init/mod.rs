@@ -161,7 +161,10 @@ fn finish(sync: &Channel, body: impl FnOnce(&mut Steps) -> Result<Error>) -> ! {
     if steps.ready {
         let _ = writeln!(std::io::stderr(), "rt: {err}");
         let code = match &err {
-            Error::Sys { errno: nix::Error::ENOENT, .. } => 127,
+            Error::Sys {
+                errno: nix::Error::ENOENT,
+                ..
+            } => 127,
             _ => 126,
         };
         syscall::exit_now(code);
@@ -173,8 +176,12 @@ fn finish(sync: &Channel, body: impl FnOnce(&mut Steps) -> Result<Error>) -> ! {
 /// First thing in every child: no blocked signals (rt blocks them while it
 /// supervises) and not dumpable (CVE-2019-5736, see the module doc).
 fn prepare_process() -> Result<()> {
-    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
-        .ctx(|| "cannot reset the signal mask")?;
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
+    .ctx(|| "cannot reset the signal mask")?;
     syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")
 }
 
@@ -189,8 +196,14 @@ fn expect(sync: &Channel, want: Msg) -> Result<()> {
 /// Steps 1–10; returns only on failure (the Ok value is an exec error).
 fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let spec = &a.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("process is missing".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let ns = &a.namespaces;
 
     steps.enter("wait-parent")?;
@@ -214,16 +227,23 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     for tasks in &a.cgroup_tasks {
         std::fs::write(tasks, "0").ctx(|| format!("cannot join cgroup {}", tasks.display()))?;
     }
-    let mut seccomp = linux.seccomp().as_ref().map(crate::seccomp::compile).transpose()?;
+    let mut seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
     steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
     steps.enter("user-root")?;
     if ns.creates(LinuxNamespaceType::User) {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx(|| "cannot become gid 0 in the user namespace")?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx(|| "cannot become uid 0 in the user namespace")?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx(|| "cannot become gid 0 in the user namespace")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx(|| "cannot become uid 0 in the user namespace")?;
     }
     if ns.creates(LinuxNamespaceType::Cgroup) {
-        nix::sched::unshare(clone_flag(LinuxNamespaceType::Cgroup)).ctx(|| "cannot create the cgroup namespace")?;
+        nix::sched::unshare(clone_flag(LinuxNamespaceType::Cgroup))
+            .ctx(|| "cannot create the cgroup namespace")?;
     }
     // A new network namespace starts with `lo` down; runc and crun bring it
     // up, and programs expect 127.0.0.1 to work.
@@ -240,7 +260,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     if has_mountns {
         rootfs::prepare(&a.rootfs)?;
         proc.enter()?;
-        let root = Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
+        let root =
+            Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
         let ctx = mounts::MountContext {
             root: &root,
             bundle: &a.bundle,
@@ -252,9 +273,10 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
             mounts::mount_entry(&ctx, m, idmapped)?;
         }
-        let dev_is_bound = entries
-            .iter()
-            .any(|m| m.destination() == Path::new("/dev") && parse_options(m.options().as_deref().unwrap_or_default()).is_bind());
+        let dev_is_bound = entries.iter().any(|m| {
+            m.destination() == Path::new("/dev")
+                && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
+        });
         if !dev_is_bound {
             let mut devs = devices::defaults();
             for d in linux.devices().iter().flatten() {
@@ -271,8 +293,11 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         // call, pathrs reads /proc/thread-self of the process's /proc,
         // which after pivot_root is the container's (and if that is not a
         // procfs, pathrs 0.2.6 panics).
-        root.mkdir_all(process.cwd(), &std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
+        root.mkdir_all(
+            process.cwd(),
+            &std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
     }
 
     steps.enter("hooks")?;
@@ -322,7 +347,11 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         // readonlyPaths first, as runc: clients compare the mount tables.
         paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
         paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
-        if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
+        if spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly().unwrap_or(false))
+        {
             rootfs::make_root_readonly()?;
         }
     }
@@ -335,19 +364,32 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         preserve_fds: a.preserve_fds,
         pty,
         proc,
-        gate: Some(Gate { fifo: &a.fifo, hooks: hooks.start_container().clone().unwrap_or_default(), state_json }),
+        gate: Some(Gate {
+            fifo: &a.fifo,
+            hooks: hooks.start_container().clone().unwrap_or_default(),
+            state_json,
+        }),
     };
     launch.run(steps, seccomp)
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
-fn open_terminal(process: &Process, console: Option<&OwnedFd>, bind_console: bool, proc: &procfs::HostProc) -> Result<Option<terminal::Pty>> {
+fn open_terminal(
+    process: &Process,
+    console: Option<&OwnedFd>,
+    bind_console: bool,
+    proc: &procfs::HostProc,
+) -> Result<Option<terminal::Pty>> {
     match (process.terminal().unwrap_or(false), console) {
         (true, Some(sock)) => {
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             Ok(Some(terminal::create(sock, size, bind_console, proc)?))
         }
-        (true, None) => Err(Error::Usage("process.terminal needs --console-socket".into())),
+        (true, None) => Err(Error::Usage(
+            "process.terminal needs --console-socket".into(),
+        )),
         (false, _) => Ok(None),
     }
 }
@@ -364,7 +406,12 @@ pub struct Steps {
 
 impl Steps {
     fn new() -> Steps {
-        Steps { current: "start", since: std::time::Instant::now(), done: Vec::new(), ready: false }
+        Steps {
+            current: "start",
+            since: std::time::Instant::now(),
+            done: Vec::new(),
+            ready: false,
+        }
     }
 
     fn enter(&mut self, name: &'static str) -> Result<()> {
@@ -377,7 +424,11 @@ impl Steps {
 
     /// `step=microseconds` pairs, space-separated.
     fn report(&self) -> String {
-        self.done.iter().map(|(n, d)| format!("{n}={}", d.as_micros())).collect::<Vec<_>>().join(" ")
+        self.done
+            .iter()
+            .map(|(n, d)| format!("{n}={}", d.as_micros()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -405,7 +456,11 @@ impl Launch<'_> {
     fn run(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
         // Installed at 11 or 18, see the module doc.
-        let (early, late) = if process.no_new_privileges().unwrap_or(false) { (None, seccomp) } else { (seccomp, None) };
+        let (early, late) = if process.no_new_privileges().unwrap_or(false) {
+            (None, seccomp)
+        } else {
+            (seccomp, None)
+        };
         // (oom_score_adj is written relative to the host procfs.)
         steps.enter("rlimits-bounding")?;
         self.proc.enter()?;
@@ -420,7 +475,10 @@ impl Launch<'_> {
         }
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.personality)?;
-        lsm::apply_on_exec(process.apparmor_profile().as_deref(), process.selinux_label().as_deref())?;
+        lsm::apply_on_exec(
+            process.apparmor_profile().as_deref(),
+            process.selinux_label().as_deref(),
+        )?;
         if self.gate.is_none() {
             host_proc = None;
         }
@@ -435,7 +493,9 @@ impl Launch<'_> {
         // too: a profile may deny what pathrs needs (see process::Confined).
         let env = process.env().clone().unwrap_or_default();
         let args = process.args().clone().unwrap_or_default();
-        let first = args.first().ok_or_else(|| Error::Config("process.args must name a program".into()))?;
+        let first = args
+            .first()
+            .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
         if let Some(filter) = early {
             steps.enter("seccomp")?;
@@ -481,8 +541,11 @@ impl Launch<'_> {
                 // it for reading; it is reopened through the host procfs
                 // handle because its path is outside the container.
                 let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
-                let proc = host_proc.take().ok_or_else(|| Error::Init("the host procfs handle is gone".into()))?;
-                let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY).ctx(|| "cannot open the exec fifo")?;
+                let proc = host_proc
+                    .take()
+                    .ok_or_else(|| Error::Init("the host procfs handle is gone".into()))?;
+                let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY)
+                    .ctx(|| "cannot open the exec fifo")?;
                 drop(proc);
                 nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
                 steps.enter("start-hooks")?;

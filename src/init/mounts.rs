@@ -101,10 +101,21 @@ impl Options {
 }
 
 pub fn parse_options(opts: &[String]) -> Options {
-    let mut o = Options { flags: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false, recursive_set: 0, recursive_clear: 0 };
+    let mut o = Options {
+        flags: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: Vec::new(),
+        copy_up: false,
+        recursive_set: 0,
+        recursive_clear: 0,
+    };
     for opt in opts {
         if let Some((attr, on)) = recursive_attr(opt) {
-            let (add, del) = if on { (&mut o.recursive_set, &mut o.recursive_clear) } else { (&mut o.recursive_clear, &mut o.recursive_set) };
+            let (add, del) = if on {
+                (&mut o.recursive_set, &mut o.recursive_clear)
+            } else {
+                (&mut o.recursive_clear, &mut o.recursive_set)
+            };
             *add |= attr;
             *del &= !attr;
             continue;
@@ -137,8 +148,10 @@ pub fn parse_options(opts: &[String]) -> Options {
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
             "bind" => set(MsFlags::MS_BIND),
             "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                o.propagation.push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                o.propagation
+                    .push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
             // rt's options, not the filesystem's: never passed to mount(2).
@@ -161,7 +174,10 @@ pub fn parse_options(opts: &[String]) -> Options {
     // `spec --rootless` binds /sys) left the mounts below writable, the
     // cgroup hierarchies among them (CVE-2023-25809). Recursive binds are
     // made read-only all the way down.
-    if o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY) && o.recursive_clear & libc::MOUNT_ATTR_RDONLY == 0 {
+    if o.flags
+        .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
+        && o.recursive_clear & libc::MOUNT_ATTR_RDONLY == 0
+    {
         o.recursive_set |= libc::MOUNT_ATTR_RDONLY;
     }
     o
@@ -214,7 +230,10 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
     }
     let scoped;
     let root = if no_symlinks {
-        scoped = root.try_clone().ctx(|| "cannot clone rootfs handle")?.with_resolver_flags(ResolverFlags::NO_SYMLINKS);
+        scoped = root
+            .try_clone()
+            .ctx(|| "cannot clone rootfs handle")?
+            .with_resolver_flags(ResolverFlags::NO_SYMLINKS);
         &scoped
     } else {
         root
@@ -234,16 +253,30 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
             return Ok(h);
         }
         if let Some(parent) = dest.parent() {
-            root.mkdir_all(parent, &perm).ctx(|| format!("cannot create mount point {}", parent.display()))?;
+            root.mkdir_all(parent, &perm)
+                .ctx(|| format!("cannot create mount point {}", parent.display()))?;
         }
-        match root.create_file(dest, pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &std::fs::Permissions::from_mode(0o644)) {
+        match root.create_file(
+            dest,
+            pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
+            &std::fs::Permissions::from_mode(0o644),
+        ) {
             Ok(_) => {}
             Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => return Err(Error::Init(format!("cannot create mount point {}: {}", dest.display(), crate::error::pathrs_text(&e)))),
+            Err(e) => {
+                return Err(Error::Init(format!(
+                    "cannot create mount point {}: {}",
+                    dest.display(),
+                    crate::error::pathrs_text(&e)
+                )))
+            }
         }
-        return root.resolve(dest).ctx(|| format!("cannot resolve mount point {}", dest.display()));
+        return root
+            .resolve(dest)
+            .ctx(|| format!("cannot resolve mount point {}", dest.display()));
     }
-    root.mkdir_all(dest, &perm).ctx(|| format!("cannot create mount point {}", dest.display()))
+    root.mkdir_all(dest, &perm)
+        .ctx(|| format!("cannot create mount point {}", dest.display()))
 }
 
 /// The common case, an existing mount point, in one openat2(2): the same
@@ -253,11 +286,12 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
 fn existing_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Option<Handle> {
     let rel = dest.to_str()?.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
-    let mut resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS) as u64;
+    let mut resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     if no_symlinks {
-        resolve |= libc::RESOLVE_NO_SYMLINKS as u64;
+        resolve |= libc::RESOLVE_NO_SYMLINKS;
     }
-    let fd = crate::syscall::openat2(std::os::fd::AsFd::as_fd(root), rel, libc::O_PATH, resolve).ok()?;
+    let fd =
+        crate::syscall::openat2(std::os::fd::AsFd::as_fd(root), rel, libc::O_PATH, resolve).ok()?;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).ok()?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     (is_dir != want_file).then(|| Handle::from_fd(fd))
@@ -274,8 +308,14 @@ pub fn follow_in_root(root: &Root, dest: &Path) -> Result<PathBuf> {
         let parts: Vec<_> = path.components().skip(1).collect();
         for (i, part) in parts.iter().enumerate() {
             prefix.push(part);
-            let Ok(target) = root.readlink(&prefix) else { continue };
-            let base = if target.is_absolute() { PathBuf::from("/") } else { prefix.parent().unwrap_or(Path::new("/")).to_path_buf() };
+            let Ok(target) = root.readlink(&prefix) else {
+                continue;
+            };
+            let base = if target.is_absolute() {
+                PathBuf::from("/")
+            } else {
+                prefix.parent().unwrap_or(Path::new("/")).to_path_buf()
+            };
             let mut next = base.join(target);
             for rest in &parts[i + 1..] {
                 next.push(rest);
@@ -288,7 +328,10 @@ pub fn follow_in_root(root: &Root, dest: &Path) -> Result<PathBuf> {
             None => return Ok(path),
         }
     }
-    Err(Error::Init(format!("mount destination {}: too many levels of symbolic links", dest.display())))
+    Err(Error::Init(format!(
+        "mount destination {}: too many levels of symbolic links",
+        dest.display()
+    )))
 }
 
 /// Lexically clean an absolute path: no `.`, `..` clamped at `/`.
@@ -306,7 +349,14 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-fn do_mount(src: Option<&str>, target: &str, fstype: Option<&str>, flags: MsFlags, data: Option<&str>, what: &Path) -> Result<()> {
+fn do_mount(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    what: &Path,
+) -> Result<()> {
     mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
 }
 
@@ -324,26 +374,52 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
     let data = (!data.is_empty()).then_some(data.as_str());
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     if opts.is_bind() {
-        let source = m.source().as_ref().ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
-        let source = if source.is_absolute() { source.clone() } else { ctx.bundle.join(source) };
-        let meta = std::fs::metadata(&source).map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
+        let source = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
+        let source = if source.is_absolute() {
+            source.clone()
+        } else {
+            ctx.bundle.join(source)
+        };
+        let meta = std::fs::metadata(&source)
+            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
         let target = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
         match idmapped {
             Some(tree) => super::idmap::attach(tree, &target, dest)?,
             None => {
                 let src_fd = open_path(&source, 0)?;
                 let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-                do_mount(Some(&fd_path(&src_fd)), &fd_path(&target), None, bind, None, dest)?;
+                do_mount(
+                    Some(&fd_path(&src_fd)),
+                    &fd_path(&target),
+                    None,
+                    bind,
+                    None,
+                    dest,
+                )?;
             }
         }
         let extra = opts.remount_flags();
         if !extra.is_empty() {
             // Re-resolve: the old handle points below the new mount.
             let top = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
-            do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra, None, dest)?;
+            do_mount(
+                None,
+                &fd_path(&top),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+                None,
+                dest,
+            )?;
         }
     } else {
-        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| fstype.to_string());
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| fstype.to_string());
         if fstype == "tmpfs" {
             mount_tmpfs(ctx.root, &source, dest, &opts, data)?;
         } else {
@@ -361,10 +437,23 @@ fn apply_recursive(root: &Root, dest: &Path, opts: &Options) -> Result<()> {
     if opts.recursive_set == 0 && opts.recursive_clear == 0 {
         return Ok(());
     }
-    let top = root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
-    let attr = crate::syscall::MountAttr { attr_set: opts.recursive_set, attr_clr: opts.recursive_clear, propagation: 0, userns_fd: 0 };
-    crate::syscall::mount_setattr(top.as_fd(), libc::AT_RECURSIVE as libc::c_uint, &attr)
-        .ctx(|| format!("cannot apply recursive mount options to {} (mount_setattr needs Linux 5.12)", dest.display()))
+    let top = root
+        .resolve(dest)
+        .ctx(|| format!("cannot resolve {}", dest.display()))?;
+    let attr = crate::syscall::MountAttr {
+        attr_set: opts.recursive_set,
+        attr_clr: opts.recursive_clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    crate::syscall::mount_setattr(top.as_fd(), libc::AT_RECURSIVE as libc::c_uint, &attr).ctx(
+        || {
+            format!(
+                "cannot apply recursive mount options to {} (mount_setattr needs Linux 5.12)",
+                dest.display()
+            )
+        },
+    )
 }
 
 /// A tmpfs, as runc mounts one: when the mount point already exists, the
@@ -376,29 +465,66 @@ fn apply_recursive(root: &Root, dest: &Path, opts: &Options) -> Result<()> {
 /// For the copy, the image's directory is opened before the tmpfs covers it
 /// and read through that fd afterwards, so no scratch mount point on the
 /// host is needed (runc uses one under /tmp).
-fn mount_tmpfs(root: &Root, source: &str, dest: &Path, opts: &Options, data: Option<&str>) -> Result<()> {
+fn mount_tmpfs(
+    root: &Root,
+    source: &str,
+    dest: &Path,
+    opts: &Options,
+    data: Option<&str>,
+) -> Result<()> {
     let existing_mode = match root.resolve(dest) {
-        Ok(h) => Some(nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| format!("cannot stat {}", dest.display()))?.st_mode & 0o7777),
+        Ok(h) => Some(
+            nix::sys::stat::fstat(h.as_fd().as_raw_fd())
+                .ctx(|| format!("cannot stat {}", dest.display()))?
+                .st_mode
+                & 0o7777,
+        ),
         Err(_) => None,
     };
     let target = resolve_target(root, dest, false, false)?;
-    let dir_flags = pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY | pathrs::flags::OpenFlags::O_CLOEXEC;
+    let dir_flags = pathrs::flags::OpenFlags::O_RDONLY
+        | pathrs::flags::OpenFlags::O_DIRECTORY
+        | pathrs::flags::OpenFlags::O_CLOEXEC;
     let lower = match opts.copy_up {
-        true => Some(target.reopen(dir_flags).ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?),
+        true => Some(
+            target
+                .reopen(dir_flags)
+                .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?,
+        ),
         false => None,
     };
-    do_mount(Some(source), &fd_path(&target), Some("tmpfs"), opts.flags - MsFlags::MS_RDONLY, data, dest)?;
+    do_mount(
+        Some(source),
+        &fd_path(&target),
+        Some("tmpfs"),
+        opts.flags - MsFlags::MS_RDONLY,
+        data,
+        dest,
+    )?;
     let top = resolve_target(root, dest, false, false)?;
-    let upper = top.reopen(dir_flags).ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
+    let upper = top
+        .reopen(dir_flags)
+        .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
     if let Some(mode) = existing_mode {
-        nix::sys::stat::fchmod(upper.as_raw_fd(), nix::sys::stat::Mode::from_bits_truncate(mode))
-            .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
+        nix::sys::stat::fchmod(
+            upper.as_raw_fd(),
+            nix::sys::stat::Mode::from_bits_truncate(mode),
+        )
+        .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
     }
     if let Some(lower) = lower {
-        copy_tree(lower.as_raw_fd(), upper.as_raw_fd()).map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
+        copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
+            .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
-        do_mount(None, &fd_path(&top), None, MsFlags::MS_REMOUNT | opts.flags, data, dest)?;
+        do_mount(
+            None,
+            &fd_path(&top),
+            None,
+            MsFlags::MS_REMOUNT | opts.flags,
+            data,
+            dest,
+        )?;
     }
     Ok(())
 }
@@ -411,35 +537,64 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
     use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, Mode, SFlag};
     use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
-    let mut dir = nix::dir::Dir::openat(Some(src), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "cannot list directory")?;
+    let mut dir = nix::dir::Dir::openat(
+        Some(src),
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "cannot list directory")?;
     let names: Vec<std::ffi::CString> = dir
         .iter()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
-    let open = |dirfd: RawFd, name: &std::ffi::CStr, flags: OFlag, mode: Mode| -> Result<std::fs::File> {
-        let fd = openat(Some(dirfd), name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, mode)
+    let open =
+        |dirfd: RawFd, name: &std::ffi::CStr, flags: OFlag, mode: Mode| -> Result<std::fs::File> {
+            let fd = openat(
+                Some(dirfd),
+                name,
+                flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                mode,
+            )
             .ctx(|| format!("cannot open {name:?}"))?;
-        Ok(std::fs::File::from(crate::syscall::owned_fd(fd)))
-    };
+            Ok(std::fs::File::from(crate::syscall::owned_fd(fd)))
+        };
     for name in &names {
         let what = || format!("cannot copy {name:?}");
         let st = fstatat(Some(src), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
-        let (uid, gid) = (Some(Uid::from_raw(st.st_uid)), Some(Gid::from_raw(st.st_gid)));
+        let (uid, gid) = (
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        );
         let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
         let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
         if kind == SFlag::S_IFDIR {
             mkdirat(Some(dst), name.as_c_str(), mode).ctx(what)?;
-            let from = open(src, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())?;
-            let to = open(dst, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())?;
+            let from = open(
+                src,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+                Mode::empty(),
+            )?;
+            let to = open(
+                dst,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+                Mode::empty(),
+            )?;
             copy_tree(from.as_raw_fd(), to.as_raw_fd())?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
         } else if kind == SFlag::S_IFREG {
             let mut from = open(src, name, OFlag::O_RDONLY, Mode::empty())?;
-            let mut to = open(dst, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, mode)?;
+            let mut to = open(
+                dst,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+                mode,
+            )?;
             std::io::copy(&mut from, &mut to).ctx(what)?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             // After chown, which clears set-id bits.
@@ -447,11 +602,25 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         } else if kind == SFlag::S_IFLNK {
             let link = readlinkat(Some(src), name.as_c_str()).ctx(what)?;
             symlinkat(link.as_os_str(), Some(dst), name.as_c_str()).ctx(what)?;
-            fchownat(Some(dst), name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
+            fchownat(
+                Some(dst),
+                name.as_c_str(),
+                uid,
+                gid,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .ctx(what)?;
         } else {
             // Device nodes, fifos and sockets: recreated, not opened.
             mknodat(Some(dst), name.as_c_str(), kind, mode, st.st_rdev).ctx(what)?;
-            fchownat(Some(dst), name.as_c_str(), uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
+            fchownat(
+                Some(dst),
+                name.as_c_str(),
+                uid,
+                gid,
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .ctx(what)?;
         }
     }
     Ok(())
@@ -461,7 +630,9 @@ fn apply_propagation(root: &Root, dest: &Path, props: &[MsFlags]) -> Result<()> 
     if props.is_empty() {
         return Ok(());
     }
-    let top = root.resolve(dest).ctx(|| format!("cannot resolve {}", dest.display()))?;
+    let top = root
+        .resolve(dest)
+        .ctx(|| format!("cannot resolve {}", dest.display()))?;
     for p in props {
         do_mount(None, &fd_path(&top), None, *p, None, dest)?;
     }
@@ -478,27 +649,64 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     let flags = opts.flags - MsFlags::MS_RDONLY - MsFlags::MS_BIND - MsFlags::MS_REC;
     let target = resolve_target(ctx.root, dest, false, true)?;
     if ctx.cgroups.unified && ctx.new_cgroupns {
-        return do_mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), opts.flags - MsFlags::MS_BIND, None, dest);
+        return do_mount(
+            Some("cgroup2"),
+            &fd_path(&target),
+            Some("cgroup2"),
+            opts.flags - MsFlags::MS_BIND,
+            None,
+            dest,
+        );
     }
     if ctx.cgroups.unified {
         // Without a cgroup of its own (rootless) the container sees an
         // empty tmpfs, not the host's hierarchy.
         return match ctx.cgroups.dirs.first() {
             Some(dir) => bind_cgroup(ctx.root, dir, dest, flags, ro),
-            None => do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, Some("mode=755"), dest),
+            None => do_mount(
+                Some("tmpfs"),
+                &fd_path(&target),
+                Some("tmpfs"),
+                flags
+                    | if ro {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                Some("mode=755"),
+                dest,
+            ),
         };
     }
-    do_mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"), dest)?;
+    do_mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+        dest,
+    )?;
     // The mount points go straight into the fresh tmpfs, which nothing of
     // the image can reach into.
-    let tmpfs = existing_target(ctx.root, dest, false, true).ok_or_else(|| Error::Init(format!("cannot open the tmpfs at {}", dest.display())))?;
+    let tmpfs = existing_target(ctx.root, dest, false, true)
+        .ok_or_else(|| Error::Init(format!("cannot open the tmpfs at {}", dest.display())))?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    let v1 = ctx.cgroups.dirs.iter().filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
+    let v1 = ctx
+        .cgroups
+        .dirs
+        .iter()
+        .filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
     for dir in v1 {
         let name = ctx.cgroups.hierarchy_name(dir)?;
-        nix::sys::stat::mkdirat(Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&tmpfs))), name.as_os_str(), nix::sys::stat::Mode::from_bits_truncate(0o755))
-            .ctx(|| format!("cannot create {}", dest.join(&name).display()))?;
+        nix::sys::stat::mkdirat(
+            Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
+                &tmpfs,
+            ))),
+            name.as_os_str(),
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .ctx(|| format!("cannot create {}", dest.join(&name).display()))?;
         bind_cgroup(ctx.root, dir, &dest.join(name), flags, ro)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
@@ -510,11 +718,31 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
 fn bind_cgroup(root: &Root, dir: &Path, dest: &Path, flags: MsFlags, ro: bool) -> Result<()> {
     let src = open_path(dir, libc::O_DIRECTORY)?;
     let target = resolve_target(root, dest, false, true)?;
-    do_mount(Some(&fd_path(&src)), &fd_path(&target), None, MsFlags::MS_BIND, None, dest)?;
-    let remount = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+    do_mount(
+        Some(&fd_path(&src)),
+        &fd_path(&target),
+        None,
+        MsFlags::MS_BIND,
+        None,
+        dest,
+    )?;
+    let remount = flags
+        | if ro {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
     if !remount.is_empty() {
-        let top = existing_target(root, dest, false, true).ok_or_else(|| Error::Init(format!("cannot resolve {}", dest.display())))?;
-        do_mount(None, &fd_path(&top), None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount, None, dest)?;
+        let top = existing_target(root, dest, false, true)
+            .ok_or_else(|| Error::Init(format!("cannot resolve {}", dest.display())))?;
+        do_mount(
+            None,
+            &fd_path(&top),
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount,
+            None,
+            dest,
+        )?;
     }
     Ok(())
 }
@@ -546,7 +774,10 @@ mod tests {
     #[test]
     fn recursive_options() {
         let p = o(&["rbind", "rro", "rnosuid", "rdev"]);
-        assert_eq!(p.recursive_set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(
+            p.recursive_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID
+        );
         assert_eq!(p.recursive_clear, libc::MOUNT_ATTR_NODEV);
         assert!(p.data.is_empty() && !p.flags.contains(MsFlags::MS_RDONLY));
         // The later option wins.

@@ -49,15 +49,23 @@ impl Plan {
                 plan.new |= clone_flag(ns.typ());
                 continue;
             };
-            let f = File::open(path)
-                .map_err(|e| Error::Config(format!("cannot open {} namespace {}: {e}", crate::spec::name(&ns.typ()), path.display())))?;
+            let f = File::open(path).map_err(|e| {
+                Error::Config(format!(
+                    "cannot open {} namespace {}: {e}",
+                    crate::spec::name(&ns.typ()),
+                    path.display()
+                ))
+            })?;
             let fd: OwnedFd = f.into();
             match ns.typ() {
-                LinuxNamespaceType::Pid | LinuxNamespaceType::Time => plan.join_before_clone.push((ns.typ(), fd)),
+                LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
+                    plan.join_before_clone.push((ns.typ(), fd))
+                }
                 _ => plan.join.push((ns.typ(), fd)),
             }
         }
-        plan.join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        plan.join
+            .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
         Ok(plan)
     }
 
@@ -88,7 +96,8 @@ pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
 
 pub fn join(namespaces: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     for (t, fd) in namespaces {
-        setns(fd.as_fd(), clone_flag(*t)).ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
+        setns(fd.as_fd(), clone_flag(*t))
+            .ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
     }
     Ok(())
 }

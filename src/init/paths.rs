@@ -17,7 +17,9 @@ use crate::error::{Context, Error, Result};
 use super::procfs::fd_path;
 
 fn root_nofollow() -> Result<Root> {
-    Ok(Root::open("/").ctx(|| "cannot open /")?.with_resolver_flags(ResolverFlags::NO_SYMLINKS))
+    Ok(Root::open("/")
+        .ctx(|| "cannot open /")?
+        .with_resolver_flags(ResolverFlags::NO_SYMLINKS))
 }
 
 fn is_missing(e: &pathrs::error::Error) -> bool {
@@ -26,11 +28,15 @@ fn is_missing(e: &pathrs::error::Error) -> bool {
 
 /// The container's /dev/null, verified to be the null device.
 fn dev_null(root: &Root) -> Result<pathrs::Handle> {
-    let h = root.resolve_nofollow("/dev/null").ctx(|| "cannot open the container's /dev/null")?;
+    let h = root
+        .resolve_nofollow("/dev/null")
+        .ctx(|| "cannot open the container's /dev/null")?;
     let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
     let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
     if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
-        return Err(Error::Init("the container's /dev/null is not the null device".into()));
+        return Err(Error::Init(
+            "the container's /dev/null is not the null device".into(),
+        ));
     }
     Ok(h)
 }
@@ -45,7 +51,9 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
     let null = nix::sys::stat::makedev(1, 3);
     let mut container_null = None;
     for fd in 0..3 {
-        let Ok(st) = nix::sys::stat::fstat(fd) else { continue };
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
         if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
             continue;
         }
@@ -53,18 +61,24 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
             // Straight openat2, not pathrs: pathrs consults the container's
             // /proc, which the image may fake.
             let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
-            let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS) as u64;
-            let h = crate::syscall::openat2(root.as_fd(), "dev/null", libc::O_PATH, resolve).ctx(|| "cannot open the container's /dev/null")?;
+            let resolve =
+                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+            let h = crate::syscall::openat2(root.as_fd(), "dev/null", libc::O_PATH, resolve)
+                .ctx(|| "cannot open the container's /dev/null")?;
             let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
             if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
-                return Err(Error::Init("the container's /dev/null is not the null device".into()));
+                return Err(Error::Init(
+                    "the container's /dev/null is not the null device".into(),
+                ));
             }
             let path = format!("thread-self/fd/{}", h.as_raw_fd());
-            let f = crate::syscall::openat(proc.fd(), &path, nix::fcntl::OFlag::O_RDWR).ctx(|| "cannot open the container's /dev/null")?;
+            let f = crate::syscall::openat(proc.fd(), &path, nix::fcntl::OFlag::O_RDWR)
+                .ctx(|| "cannot open the container's /dev/null")?;
             container_null = Some(f);
         }
         if let Some(f) = &container_null {
-            nix::unistd::dup2(f.as_raw_fd(), fd).ctx(|| format!("cannot reopen fd {fd} on /dev/null"))?;
+            nix::unistd::dup2(f.as_raw_fd(), fd)
+                .ctx(|| format!("cannot reopen fd {fd} on /dev/null"))?;
         }
     }
     Ok(())
@@ -82,11 +96,25 @@ pub fn mask(paths: &[String]) -> Result<()> {
             Err(e) if is_missing(&e) => continue,
             Err(e) => return Err(Error::Init(format!("cannot resolve masked path {p}: {e}"))),
         };
-        let is_dir = std::fs::metadata(fd_path(&h)).map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = std::fs::metadata(fd_path(&h))
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
         let r = if is_dir {
-            mount(Some("tmpfs"), fd_path(&h).as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            mount(
+                Some("tmpfs"),
+                fd_path(&h).as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
         } else {
-            mount(Some(fd_path(&dev_null).as_str()), fd_path(&h).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some(fd_path(&dev_null).as_str()),
+                fd_path(&h).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         r.ctx(|| format!("cannot mask {p}"))?;
     }
@@ -99,10 +127,20 @@ pub fn make_readonly(paths: &[String]) -> Result<()> {
         let h = match root.resolve(p) {
             Ok(h) => h,
             Err(e) if is_missing(&e) => continue,
-            Err(e) => return Err(Error::Init(format!("cannot resolve readonly path {p}: {e}"))),
+            Err(e) => {
+                return Err(Error::Init(format!(
+                    "cannot resolve readonly path {p}: {e}"
+                )))
+            }
         };
-        mount(Some(fd_path(&h).as_str()), fd_path(&h).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .ctx(|| format!("cannot bind {p} read-only"))?;
+        mount(
+            Some(fd_path(&h).as_str()),
+            fd_path(&h).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| format!("cannot bind {p} read-only"))?;
         remount_readonly(&root, Path::new(p))?;
     }
     Ok(())
@@ -110,18 +148,31 @@ pub fn make_readonly(paths: &[String]) -> Result<()> {
 
 /// Remount the mount at `p` read-only, keeping nosuid/nodev/noexec.
 pub fn remount_readonly(root: &Root, p: &Path) -> Result<()> {
-    let top = root.resolve(p).ctx(|| format!("cannot resolve {}", p.display()))?;
+    let top = root
+        .resolve(p)
+        .ctx(|| format!("cannot resolve {}", p.display()))?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
     let target = fd_path(&top);
-    let st = nix::sys::statvfs::statvfs(target.as_str()).ctx(|| format!("cannot statvfs {}", p.display()))?;
+    let st = nix::sys::statvfs::statvfs(target.as_str())
+        .ctx(|| format!("cannot statvfs {}", p.display()))?;
     let keep = st.flags();
     let mut extra = MsFlags::empty();
     use nix::sys::statvfs::FsFlags;
-    for (f, m) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+    for (f, m) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
         if keep.contains(f) {
             extra |= m;
         }
     }
-    mount(None::<&str>, target.as_str(), None::<&str>, flags | extra, None::<&str>)
-        .ctx(|| format!("cannot remount {} read-only", p.display()))
+    mount(
+        None::<&str>,
+        target.as_str(),
+        None::<&str>,
+        flags | extra,
+        None::<&str>,
+    )
+    .ctx(|| format!("cannot remount {} read-only", p.display()))
 }

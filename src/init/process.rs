@@ -11,7 +11,6 @@ use nix::sys::stat::Mode;
 use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
 
-
 use crate::error::{Context, Error, Result};
 use crate::syscall;
 
@@ -40,7 +39,12 @@ pub fn resource(t: PosixRlimitType) -> Resource {
 pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
         setrlimit(resource(r.typ()), r.soft(), r.hard()).ctx(|| {
-            format!("cannot set {} to soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)", crate::spec::name(&r.typ()), r.soft(), r.hard())
+            format!(
+                "cannot set {} to soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
+                crate::spec::name(&r.typ()),
+                r.soft(),
+                r.hard()
+            )
         })?;
     }
     Ok(())
@@ -56,7 +60,12 @@ pub fn set_oom_score_adj(score: i32) -> Result<()> {
 /// configured sets can be applied afterwards.
 pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
     syscall::set_keep_caps(true).ctx(|| "cannot keep capabilities across setuid")?;
-    let gids: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // In a user namespace whose setgroups is denied, setgroups fails; only
     // an explicit request for supplementary groups makes that an error.
     match setgroups(&gids) {
@@ -98,11 +107,16 @@ pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
     let programs = candidates(prog, env)
         .into_iter()
         .map(|p| {
-            let confined = resolve_in_root(&root, &p).map(drop).map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()));
+            let confined = resolve_in_root(&root, &p)
+                .map(drop)
+                .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()));
             (p, confined)
         })
         .collect();
-    Ok(Confined { cwd: (st.st_dev, st.st_ino), programs })
+    Ok(Confined {
+        cwd: (st.st_dev, st.st_ino),
+        programs,
+    })
 }
 
 /// An O_PATH handle on `path` resolved inside `root` without magic links.
@@ -110,9 +124,12 @@ pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
 /// failed lookup through the container's /proc, which the image may fake
 /// (and pathrs 0.2 panics when it is not a procfs).
 fn resolve_in_root(root: &std::fs::File, path: &Path) -> nix::Result<std::os::fd::OwnedFd> {
-    let rel = path.to_str().ok_or(nix::Error::EINVAL)?.trim_start_matches('/');
+    let rel = path
+        .to_str()
+        .ok_or(nix::Error::EINVAL)?
+        .trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
-    let resolve = (libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS) as u64;
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     syscall::openat2(root.as_fd(), rel, libc::O_PATH, resolve)
 }
 
@@ -123,7 +140,10 @@ pub fn enter_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
     nix::unistd::chdir(cwd).ctx(what)?;
     let st = nix::sys::stat::stat(".").ctx(what)?;
     if (st.st_dev, st.st_ino) != confined.cwd {
-        return Err(Error::Init(format!("{}: it changed while rt entered it", what())));
+        return Err(Error::Init(format!(
+            "{}: it changed while rt entered it",
+            what()
+        )));
     }
     Ok(())
 }
@@ -151,7 +171,9 @@ pub fn find_program(prog: &str, env: &[String], confined: &Confined) -> Result<P
     }
     match denied {
         Some(e) => Err(Error::Init(format!("exec: {prog:?}: {e}"))),
-        None => Err(Error::Init(format!("exec: {prog:?}: executable file not found in $PATH: no such file or directory"))),
+        None => Err(Error::Init(format!(
+            "exec: {prog:?}: executable file not found in $PATH: no such file or directory"
+        ))),
     }
 }
 
@@ -165,7 +187,10 @@ fn candidates(prog: &str, env: &[String]) -> Vec<PathBuf> {
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(prog)).collect()
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(prog))
+        .collect()
 }
 
 fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), String> {
@@ -180,7 +205,8 @@ fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), St
     if meta.is_dir() {
         return Err(format!("{} is a directory: permission denied", p.display()));
     }
-    access(p, AccessFlags::X_OK).map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
+    access(p, AccessFlags::X_OK)
+        .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
 }
 
 fn lower(e: &std::io::Error) -> String {
@@ -192,15 +218,24 @@ fn lower(e: &std::io::Error) -> String {
 
 fn cstrings<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<CString>> {
     items
-        .map(|b| CString::new(b).map_err(|_| Error::Config("process.args and env must not contain NUL bytes".into())))
+        .map(|b| {
+            CString::new(b).map_err(|_| {
+                Error::Config("process.args and env must not contain NUL bytes".into())
+            })
+        })
         .collect()
 }
 
 /// Replace this process with the container program. Returns only on error.
 pub fn exec(program: &Path, args: &[String], env: &[String]) -> Error {
     let prepared = (|| -> Result<(CString, Vec<CString>, Vec<CString>)> {
-        let path = CString::new(program.as_os_str().as_bytes()).map_err(|_| Error::Config("program path has a NUL byte".into()))?;
-        Ok((path, cstrings(args.iter().map(|a| a.as_bytes()))?, cstrings(env.iter().map(|e| e.as_bytes()))?))
+        let path = CString::new(program.as_os_str().as_bytes())
+            .map_err(|_| Error::Config("program path has a NUL byte".into()))?;
+        Ok((
+            path,
+            cstrings(args.iter().map(|a| a.as_bytes()))?,
+            cstrings(env.iter().map(|e| e.as_bytes()))?,
+        ))
     })();
     match prepared {
         Ok((path, argv, envp)) => match nix::unistd::execve(&path, &argv, &envp) {

@@ -56,15 +56,21 @@ pub struct Channel {
 
 /// A connected pair: (parent end, child end). Both are close-on-exec.
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .ctx(|| "cannot create sync socket")?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "cannot create sync socket")?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let buf = msg.encode();
-        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL).ctx(|| "cannot talk to the other side of create")?;
+        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
+            .ctx(|| "cannot talk to the other side of create")?;
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
 use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
@@ -23,12 +23,18 @@ pub struct Pty {
 /// Open a pty in the container's /dev/ptmx, bind its slave over
 /// /dev/console (init only; an exec'd process leaves the console alone), and
 /// send the master over `socket`.
-pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool, proc: &HostProc) -> Result<Pty> {
+pub fn create(
+    socket: &OwnedFd,
+    size: Option<(u16, u16)>,
+    bind_console_too: bool,
+    proc: &HostProc,
+) -> Result<Pty> {
     let master = open_ptmx(proc)?;
     syscall::unlock_pty(master.as_fd()).ctx(|| "cannot unlock the pty")?;
     let slave = syscall::open_pty_peer(master.as_fd()).ctx(|| "cannot open the pty slave")?;
     if let Some((rows, cols)) = size {
-        syscall::set_window_size(slave.as_fd(), rows, cols).ctx(|| "cannot set the console size")?;
+        syscall::set_window_size(slave.as_fd(), rows, cols)
+            .ctx(|| "cannot set the console size")?;
     }
     if bind_console_too {
         bind_console(&slave)?;
@@ -36,8 +42,14 @@ pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let name = b"/dev/ptmx";
-    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(name)], &cmsg, MsgFlags::empty(), None)
-        .ctx(|| "cannot send the pty master over the console socket")?;
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx(|| "cannot send the pty master over the console socket")?;
     Ok(Pty { slave })
 }
 
@@ -48,44 +60,72 @@ pub fn create(socket: &OwnedFd, size: Option<(u16, u16)>, bind_console_too: bool
 /// (CVE-2025-52565). Opening a path by name would follow links the
 /// container controls.
 fn open_ptmx(proc: &HostProc) -> Result<OwnedFd> {
-    let h = Root::open("/").and_then(|r| r.resolve("/dev/ptmx")).ctx(|| "cannot resolve /dev/ptmx")?;
+    let h = Root::open("/")
+        .and_then(|r| r.resolve("/dev/ptmx"))
+        .ctx(|| "cannot resolve /dev/ptmx")?;
     let fs = fstatfs(&h).ctx(|| "cannot statfs /dev/ptmx")?;
     let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/ptmx")?;
-    let is_ptmx = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(5, 2);
+    let is_ptmx =
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(5, 2);
     if fs.filesystem_type() != DEVPTS_SUPER_MAGIC || !is_ptmx {
-        return Err(Error::Init("/dev/ptmx is not the ptmx of a devpts mount (mount devpts at /dev/pts)".into()));
+        return Err(Error::Init(
+            "/dev/ptmx is not the ptmx of a devpts mount (mount devpts at /dev/pts)".into(),
+        ));
     }
-    syscall::openat(proc.fd(), &fd_path(&h), OFlag::O_RDWR | OFlag::O_NOCTTY).ctx(|| "cannot open /dev/ptmx")
+    syscall::openat(proc.fd(), &fd_path(&h), OFlag::O_RDWR | OFlag::O_NOCTTY)
+        .ctx(|| "cannot open /dev/ptmx")
 }
 
 /// /dev/console is the container's terminal (runtime spec, "Default Devices").
 fn bind_console(slave: &OwnedFd) -> Result<()> {
     let root = Root::open("/").ctx(|| "cannot open /")?;
     let perm = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    match root.create_file("/dev/console", pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC, &perm) {
+    match root.create_file(
+        "/dev/console",
+        pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
+        &perm,
+    ) {
         Ok(_) => {}
         Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-        Err(e) => return Err(Error::Init(format!("cannot create /dev/console: {}", crate::error::pathrs_text(&e)))),
+        Err(e) => {
+            return Err(Error::Init(format!(
+                "cannot create /dev/console: {}",
+                crate::error::pathrs_text(&e)
+            )))
+        }
     }
-    let console = root.resolve_nofollow("/dev/console").ctx(|| "cannot resolve /dev/console")?;
+    let console = root
+        .resolve_nofollow("/dev/console")
+        .ctx(|| "cannot resolve /dev/console")?;
     // What was found there (not followed) must be a file or a device: a
     // symlink swapped in since the create must not be mounted onto, nor
     // through (CVE-2025-52565).
-    let st = nix::sys::stat::fstat(console.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/console")?;
+    let st =
+        nix::sys::stat::fstat(console.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/console")?;
     if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
-        return Err(Error::Init("/dev/console is neither a file nor a device".into()));
+        return Err(Error::Init(
+            "/dev/console is neither a file nor a device".into(),
+        ));
     }
-    mount(Some(fd_path(slave).as_str()), fd_path(&console).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx(|| "cannot bind the pty over /dev/console")
+    mount(
+        Some(fd_path(slave).as_str()),
+        fd_path(&console).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx(|| "cannot bind the pty over /dev/console")
 }
 
 impl Pty {
     /// Make the pty this process's stdio and controlling terminal.
     pub fn attach(&self) -> Result<()> {
         nix::unistd::setsid().ctx(|| "setsid")?;
-        syscall::set_controlling_terminal(self.slave.as_fd()).ctx(|| "cannot set the controlling terminal")?;
+        syscall::set_controlling_terminal(self.slave.as_fd())
+            .ctx(|| "cannot set the controlling terminal")?;
         for fd in 0..3 {
-            nix::unistd::dup2(self.slave.as_raw_fd(), fd).ctx(|| "cannot attach stdio to the pty")?;
+            nix::unistd::dup2(self.slave.as_raw_fd(), fd)
+                .ctx(|| "cannot attach stdio to the pty")?;
         }
         Ok(())
     }
