@@ -294,8 +294,11 @@ impl CgroupPaths {
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => break,
                     Err(e) if e.kind() == ErrorKind::NotFound && tries < 10 => {
                         tries += 1;
+                        // A shared parent was removed under us: make it
+                        // again the full way (a cpuset parent needs its
+                        // cpus and mems, or no task can join below it).
                         if let Some(parent) = d.parent() {
-                            let _ = fs::create_dir(parent);
+                            self.mkdir_all(parent)?;
                         }
                     }
                     Err(e) => {
@@ -508,23 +511,31 @@ fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can
 /// join it until they are set: inherit the parent's.
 fn init_cpuset(dir: &Path) -> Result<()> {
-    let cpus = dir.join("cpuset.cpus");
-    if !cpus.exists() || dir.join("cgroup.controllers").exists() {
+    if !dir.join("cpuset.cpus").exists() || dir.join("cgroup.controllers").exists() {
         return Ok(());
     }
-    let Some(parent) = dir.parent() else {
-        return Ok(());
-    };
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let mine = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        if mine.trim().is_empty() {
-            let theirs = fs::read_to_string(parent.join(file))
-                .ctx(|| format!("cannot read {}", parent.join(file).display()))?;
-            fs::write(dir.join(file), theirs.trim())
-                .ctx(|| format!("cannot write {}", dir.join(file).display()))?;
-        }
+        cpuset_value(dir, file)?;
     }
     Ok(())
+}
+
+/// `file` of `dir`, filled from the nearest ancestor that has a value when
+/// empty. A shared parent that another rt made a moment ago may still be
+/// empty itself: fill it on the way down instead of copying its emptiness.
+fn cpuset_value(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    let mine = fs::read_to_string(&path).ctx(|| format!("cannot read {}", path.display()))?;
+    let mine = mine.trim();
+    if !mine.is_empty() {
+        return Ok(mine.to_string());
+    }
+    let Some(parent) = dir.parent().filter(|p| p.join(file).exists()) else {
+        return Ok(String::new());
+    };
+    let theirs = cpuset_value(parent, file)?;
+    fs::write(&path, &theirs).ctx(|| format!("cannot write {}", path.display()))?;
+    Ok(theirs)
 }
 
 #[cfg(test)]
