@@ -599,20 +599,15 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             // After chown, which clears set-id bits.
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
-        } else if kind == SFlag::S_IFLNK {
-            let link = readlinkat(Some(src), name.as_c_str()).ctx(what)?;
-            symlinkat(link.as_os_str(), Some(dst), name.as_c_str()).ctx(what)?;
-            fchownat(
-                Some(dst),
-                name.as_c_str(),
-                uid,
-                gid,
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .ctx(what)?;
         } else {
-            // Device nodes, fifos and sockets: recreated, not opened.
-            mknodat(Some(dst), name.as_c_str(), kind, mode, st.st_rdev).ctx(what)?;
+            if kind == SFlag::S_IFLNK {
+                let link = readlinkat(Some(src), name.as_c_str()).ctx(what)?;
+                symlinkat(link.as_os_str(), Some(dst), name.as_c_str()).ctx(what)?;
+            } else {
+                // Device nodes, fifos and sockets: recreated, not opened.
+                mknodat(Some(dst), name.as_c_str(), kind, mode, st.st_rdev).ctx(what)?;
+            }
+            // Neither can be opened to fchown: by name, never following.
             fchownat(
                 Some(dst),
                 name.as_c_str(),
