@@ -94,29 +94,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let layout = Layout::detect()?;
     let mut cg = CgroupPaths::plan(&layout, &rel);
-    let mut st = State {
-        id: opts.id.clone(),
-        phase: Status::Creating,
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: owner(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        cgroups: CgroupPaths {
-            created: missing_dirs(&cg),
-            ..cg.clone()
-        },
-        own_pid_ns: namespaces.creates(LinuxNamespaceType::Pid),
-        intel_rdt_group: None,
-        config: spec.clone(),
-    };
+    let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
     // Saved before the first cgroup directory exists: a create killed from
     // here on leaves a state naming every directory it may have made, for
     // `delete --force` (the Cleanup guard only runs if create survives).
@@ -340,6 +318,47 @@ fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
         .open(dir)
         .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
     Ok(f.into())
+}
+
+/// The state of a container about to get its cgroups and init (create and
+/// restore): it names every cgroup directory that may be made, so that
+/// `delete --force` can clean up after a killed rt.
+pub(crate) fn initial_state(
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    owner: String,
+    spec: &oci_spec::runtime::Spec,
+    cg: &CgroupPaths,
+) -> State {
+    let own_pid_ns = spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
+    State {
+        id: id.to_string(),
+        phase: Status::Creating,
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.to_path_buf(),
+        rootfs: rootfs.to_path_buf(),
+        created: state::now_rfc3339(),
+        owner,
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cgroups: CgroupPaths {
+            created: missing_dirs(cg),
+            ..cg.clone()
+        },
+        own_pid_ns,
+        intel_rdt_group: None,
+        config: spec.clone(),
+    }
 }
 
 /// The directories `cg.create()` is about to make: each missing leaf and

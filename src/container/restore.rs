@@ -164,33 +164,14 @@ pub fn restore_container(
         root: None,
         armed: true,
     };
-    let mut st = State {
-        id: opts.id.clone(),
-        phase: Status::Creating,
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle_dir.clone(),
-        rootfs: rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: meta.state.owner.clone(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        cgroups: CgroupPaths {
-            created: super::create::missing_dirs(&cg),
-            ..cg.clone()
-        },
-        own_pid_ns: linux
-            .namespaces()
-            .iter()
-            .flatten()
-            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()),
-        intel_rdt_group: None,
-        config: spec.clone(),
-    };
+    let mut st = super::create::initial_state(
+        &opts.id,
+        &bundle_dir,
+        &rootfs,
+        meta.state.owner.clone(),
+        &spec,
+        &cg,
+    );
     // Saved before the first cgroup exists, as create does: a restore
     // killed from here on leaves what `delete --force` needs.
     store.save(&st)?;
