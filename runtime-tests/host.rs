@@ -1,6 +1,6 @@
 //! What the host sees of a container: the pid file, the state document,
 //! state that outlives each rt command, the container's cgroups, and the
-//! residue check the harness runs after every test.
+//! residue check the harness runs after every test, and rt's own log.
 
 mod common;
 
@@ -183,4 +183,51 @@ fn residue_check_sees_leftovers() {
         [init],
         "pre-exec init found by its command line"
     );
+}
+
+/// `--log` with `--log-format json` gets runc's shape: one JSON object per
+/// line with level, msg and time, which containerd's shim parses.
+#[test]
+fn log_file_holds_json_lines() {
+    let c = Container::sleeper();
+    let log = c.scratch().join("log.json");
+    let missing = format!("{}-missing", c.id);
+    c.rt(&[
+        "--log".as_ref(),
+        log.as_os_str(),
+        "--log-format".as_ref(),
+        "json".as_ref(),
+        "state".as_ref(),
+        missing.as_ref(),
+    ])
+    .fails_with("does not exist");
+    let text = fs::read_to_string(&log).expect("read log");
+    let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"].as_str().unwrap_or("").contains(&missing),
+        "{text}"
+    );
+}
+
+/// A fifo as `--log` is opened once: a reader that takes what rt writes and
+/// leaves must not leave rt blocked on a second open.
+#[test]
+fn log_fifo_is_opened_once() {
+    let c = Container::sleeper();
+    let fifo = c.scratch().join("log.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read_to_string(fifo).expect("read fifo"))
+    };
+    c.rt(&[
+        "--log".as_ref(),
+        fifo.as_os_str(),
+        "state".as_ref(),
+        "no-such-container".as_ref(),
+    ])
+    .fails_with("does not exist");
+    let text = reader.join().expect("reader thread");
+    assert!(text.contains("no-such-container"), "{text}");
 }

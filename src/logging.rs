@@ -2,10 +2,10 @@
 //! read rt's errors from log.json. Each line is one JSON object with level,
 //! msg and time (or logfmt-like text). Without `--log`, logs go to stderr.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
@@ -16,7 +16,10 @@ pub enum Format {
 }
 
 struct Logger {
-    file: Option<PathBuf>,
+    /// Opened once: a fifo given as `--log` must see one writer, not one
+    /// open per line (a reader that took the first line and left would
+    /// block the next open forever).
+    file: Option<Mutex<File>>,
     format: Format,
     debug: bool,
 }
@@ -27,9 +30,14 @@ pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
     // The file exists from the start, even if nothing is logged, as runc's
     // does: engines read it after every call (Podman's oci-log, containerd's
     // log.json) and report a missing one instead of rt's error.
-    if let Some(path) = &file {
-        let _ = OpenOptions::new().create(true).append(true).open(path);
-    }
+    let file = file.and_then(|path| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(Mutex::new)
+    });
     let _ = LOGGER.set(Logger {
         file,
         format,
@@ -55,8 +63,8 @@ fn render(format: Format, level: &str, msg: &str) -> String {
 fn write(level: &str, msg: &str) {
     let Some(l) = LOGGER.get() else { return };
     let line = render(l.format, level, msg);
-    if let Some(path) = &l.file {
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+    if let Some(file) = &l.file {
+        if let Ok(mut f) = file.lock() {
             let _ = writeln!(f, "{line}");
         }
     } else if level != "error" {
