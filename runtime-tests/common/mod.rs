@@ -360,7 +360,12 @@ impl Container {
     pub fn launch(&self, cmd: Command) -> Outcome {
         self.write_config();
         let out = self.next_out();
-        let result = run_with_deadline(cmd, &out);
+        let result = {
+            let _creating = CGROUP_PARENT_USERS
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            run_with_deadline(cmd, &out)
+        };
         *self.create_out.borrow_mut() = Some(out);
         self.track_pid_file();
         result
@@ -584,10 +589,19 @@ pub fn host(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Held (shared) by every create or run while it runs: the runtime may be
+/// between making /rt-test and making the container's cgroup below it.
+static CGROUP_PARENT_USERS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// The /rt-test parent is shared by every test's container, so no single
 /// delete may remove it: the last test to finish does (an rmdir fails
-/// harmlessly while other containers are still in it).
+/// harmlessly while other containers are still in it). Not while another
+/// test's create may have just made it, still empty: a runtime that finds
+/// its parent gone fails (runc does), which is not what that test tests.
 fn remove_shared_cgroup_parent() {
+    let Ok(_no_create) = CGROUP_PARENT_USERS.try_write() else {
+        return;
+    };
     let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
         return;
     };

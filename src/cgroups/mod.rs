@@ -288,8 +288,13 @@ impl CgroupPaths {
                 match fs::create_dir(&d) {
                     Ok(()) => {
                         self.created.push(d.clone());
-                        init_cpuset(&d)?;
-                        break;
+                        match init_cpuset(&d) {
+                            Ok(()) => break,
+                            // Removed again, still empty, before its
+                            // cpuset was filled: make it once more.
+                            Err(_) if !d.exists() && tries < 10 => tries += 1,
+                            Err(e) => return Err(e),
+                        }
                     }
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => break,
                     Err(e) if e.kind() == ErrorKind::NotFound && tries < 10 => {
