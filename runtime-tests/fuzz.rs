@@ -405,14 +405,20 @@ fn config_json() {
             }
             // Its cgroup stays below the hierarchy root and off the host's.
             let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-            for systemd in [false, true] {
-                if let Ok(p) = rt::cgroups::container_path(cgroups_path.as_deref(), "fuzz", systemd)
-                {
-                    let below = p.components().all(
-                        |c| matches!(c, std::path::Component::Normal(n) if n != "process_api"),
-                    );
-                    assert!(below, "cgroup {p:?}");
-                }
+            let text = cgroups_path
+                .as_deref()
+                .map(|p| p.to_string_lossy().into_owned());
+            let paths = [
+                rt::cgroups::container_path(cgroups_path.as_deref(), "fuzz").ok(),
+                rt::cgroups::systemd::Unit::parse(text.as_deref(), "fuzz")
+                    .ok()
+                    .map(|u| u.cgroup_path()),
+            ];
+            for p in paths.into_iter().flatten() {
+                let below = p
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(n) if n != "process_api"));
+                assert!(below, "cgroup {p:?}");
             }
         }
         accepted(&parsed)

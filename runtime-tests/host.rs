@@ -231,3 +231,20 @@ fn log_fifo_is_opened_once() {
     let text = reader.join().expect("reader thread");
     assert!(text.contains("no-such-container"), "{text}");
 }
+
+/// The systemd cgroup driver on a host without systemd (this one): one
+/// clear line, nothing made. Its behaviour with systemd is tested in a VM
+/// that boots systemd (`just test-systemd`).
+#[test]
+fn systemd_driver_without_systemd_says_so() {
+    let mut c = Container::sleeper();
+    let unit = format!("system.slice:rt:{}", c.id);
+    c.set("/linux/cgroupsPath", unit.as_str());
+    c.create_with(&["--systemd-cgroup"])
+        .fails_with("the systemd cgroup driver needs systemd, which is not running on this host");
+    assert!(!c.state_root().join(&c.id).exists());
+    // The systemd form without the driver is not taken for a path.
+    c.create()
+        .fails_with("it needs the systemd cgroup driver (--systemd-cgroup)");
+    assert!(!c.state_root().join(&c.id).exists());
+}

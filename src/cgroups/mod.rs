@@ -21,6 +21,7 @@ pub mod ebpf;
 mod file;
 pub mod oom;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -155,26 +156,57 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Normalise an OCI `cgroupsPath` (or the default for `id`) into a clean
-/// path relative to each hierarchy's root.
-///
-/// The systemd driver (`--systemd-cgroup`, paths like `system.slice:rt:id`)
-/// asks systemd for a transient scope; rt has no D-Bus client, so that form
-/// is refused with a clear error instead of being taken for a path.
-pub fn container_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
+/// Where a container's cgroup goes.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Its path relative to each hierarchy's root.
+    pub rel: PathBuf,
+    /// With the systemd driver, the scope that systemd makes at `rel`.
+    pub unit: Option<systemd::Unit>,
+}
+
+/// Where `cgroupsPath` (or the default for `id`) puts the container: a
+/// path (the cgroupfs driver), or with `--systemd-cgroup` a systemd scope
+/// named `slice:prefix:name`.
+pub fn placement(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Placement> {
+    let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+    if !systemd {
+        return Ok(Placement {
+            rel: container_path(cgroups_path, id)?,
+            unit: None,
+        });
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Config(
+            "--systemd-cgroup: the rootless systemd driver (the user's systemd instance) is not supported".into(),
+        ));
+    }
+    let unit = systemd::Unit::parse(text.as_deref(), id)?;
+    if !systemd::running() {
+        return Err(Error::Config(format!(
+            "linux.cgroupsPath {:?}: the systemd cgroup driver needs systemd, which is not running on this host",
+            text.unwrap_or_default()
+        )));
+    }
+    Ok(Placement {
+        rel: unit.cgroup_path(),
+        unit: Some(unit),
+    })
+}
+
+/// Normalise a path `cgroupsPath` (or the default for `id`) into a clean
+/// path relative to each hierarchy's root. The systemd form
+/// (`system.slice:rt:id`) is refused rather than taken for a relative path:
+/// it means the systemd driver was wanted.
+pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
     let looks_systemd = cgroups_path
         .and_then(|p| p.to_str())
         .is_some_and(|p| !p.starts_with('/') && p.split(':').count() == 3);
-    if systemd || looks_systemd {
-        let what = cgroups_path
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let running = Path::new("/run/systemd/system").exists();
-        return Err(Error::Config(if running {
-            format!("linux.cgroupsPath {what:?}: the systemd cgroup driver is not supported by rt; use a cgroupfs path")
-        } else {
-            format!("linux.cgroupsPath {what:?}: the systemd cgroup driver needs systemd, which is not running on this host")
-        }));
+    if looks_systemd {
+        return Err(Error::Config(format!(
+            "linux.cgroupsPath {:?} is in the systemd form slice:prefix:name: it needs the systemd cgroup driver (--systemd-cgroup)",
+            cgroups_path.map(|p| p.display().to_string()).unwrap_or_default()
+        )));
     }
     let raw = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -227,6 +259,10 @@ pub struct CgroupPaths {
     /// `name=systemd` ...). Empty when unified: `dirs[0]` serves them all.
     #[serde(default)]
     pub controllers: BTreeMap<String, PathBuf>,
+    /// The systemd scope holding the container (`--systemd-cgroup`):
+    /// systemd makes and removes its cgroup2 and name=systemd directories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// Whether writing resources also sets the device rules: `create` does,
@@ -265,9 +301,21 @@ impl CgroupPaths {
     /// far is recorded in `self.created` for the caller's cleanup.
     pub fn create(&mut self) -> Result<()> {
         for dir in self.dirs.clone() {
-            self.mkdir_all(&dir)?;
+            if !self.made_by_systemd(&dir) {
+                self.mkdir_all(&dir)?;
+            }
         }
         Ok(())
+    }
+
+    /// Directories the container's systemd scope gets from systemd itself.
+    pub fn made_by_systemd(&self, dir: &Path) -> bool {
+        self.systemd_unit.is_some()
+            && (self.v2_dir().is_some_and(|d| d == dir)
+                || self
+                    .controllers
+                    .get("name=systemd")
+                    .is_some_and(|d| d == dir))
     }
 
     fn mkdir_all(&mut self, dir: &Path) -> Result<()> {
@@ -471,6 +519,12 @@ impl CgroupPaths {
     /// cpu controller does): the leaves go on one thread each, so those
     /// waits overlap instead of adding up.
     pub fn remove(&self) -> Result<()> {
+        // The scope first: systemd kills what is left in it and removes its
+        // cgroups; rt's own v1 directories go below, even if that failed.
+        let stopped = match &self.systemd_unit {
+            Some(unit) => systemd::stop(unit),
+            None => Ok(()),
+        };
         let deadline = Instant::now() + Duration::from_secs(2);
         let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
             self.created.iter().partition(|d| self.dirs.contains(d));
@@ -489,7 +543,7 @@ impl CgroupPaths {
             // A shared parent still in use by another container stays.
             let _ = fs::remove_dir(dir);
         }
-        Ok(())
+        stopped
     }
 }
 
@@ -607,21 +661,18 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(
-            container_path(Some(Path::new("/rt-test/x")), "x", false).ok(),
+            container_path(Some(Path::new("/rt-test/x")), "x").ok(),
             Some(PathBuf::from("rt-test/x"))
         );
-        assert_eq!(
-            container_path(None, "x", false).ok(),
-            Some(PathBuf::from("rt/x"))
-        );
-        assert!(container_path(Some(Path::new("/a/../b")), "x", false).is_err());
-        assert!(container_path(Some(Path::new("/process_api/x")), "x", false).is_err());
-        assert!(container_path(Some(Path::new("/")), "x", false).is_err());
-        let e = container_path(Some(Path::new("system.slice:rt:x")), "x", false)
+        assert_eq!(container_path(None, "x").ok(), Some(PathBuf::from("rt/x")));
+        assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
+        assert!(container_path(Some(Path::new("/process_api/x")), "x").is_err());
+        assert!(container_path(Some(Path::new("/")), "x").is_err());
+        let e = container_path(Some(Path::new("system.slice:rt:x")), "x")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("systemd cgroup driver"), "{e}");
-        assert!(container_path(Some(Path::new("/a/b")), "x", true).is_err());
+        assert!(e.contains("--systemd-cgroup"), "{e}");
+        assert!(placement(Some(Path::new("/a/b")), "x", true).is_err());
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
-    /// `--systemd-cgroup`: refused, see `cgroups::container_path`.
+    /// `--systemd-cgroup`: the container's cgroup is a systemd scope (see
+    /// `cgroups::systemd`).
     pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
@@ -75,7 +76,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             p.selinux_label().as_deref(),
         )?;
     }
-    let rel = cgroups::container_path(
+    let place = cgroups::placement(
         linux.cgroups_path().as_deref(),
         &opts.id,
         opts.systemd_cgroup,
@@ -93,7 +94,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     fault::point("create:claimed")?;
 
     let layout = Layout::detect()?;
-    let mut cg = CgroupPaths::plan(&layout, &rel);
+    let mut cg = CgroupPaths::plan(&layout, &place.rel);
+    cg.systemd_unit = place.unit.as_ref().map(|u| u.name.clone());
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
     // Saved before the first cgroup directory exists: a create killed from
     // here on leaves a state naming every directory it may have made, for
@@ -122,13 +124,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         }
         other => other?,
     }
-    if !cg.dirs.is_empty() {
-        cg.apply_resources(
-            linux
-                .resources()
-                .as_ref()
-                .unwrap_or(&oci_spec::runtime::LinuxResources::default()),
-        )?;
+    let resources = linux.resources().clone().unwrap_or_default();
+    // A systemd scope's cgroup exists only once the init is in it.
+    if !cg.dirs.is_empty() && place.unit.is_none() {
+        cg.apply_resources(&resources)?;
     }
     fault::point("create:cgroups")?;
 
@@ -189,7 +188,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
     // with processes of its own, an old kernel), rt moves it after clone.
-    let into = match st.cgroups.v2_dir() {
+    let into = match st.cgroups.v2_dir().filter(|_| place.unit.is_none()) {
         Some(dir) => Some(cgroup_dir_fd(dir)?),
         None => None,
     };
@@ -236,12 +235,22 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             store.save(&st)?;
         }
     }
-    // The init joins its v1 cgroups itself (init step 1).
-    if !born_in_cgroup {
-        if let Some(dir) = st.cgroups.v2_dir() {
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-                .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
+    // Into its cgroup2 directory: born there, moved by rt, or put into its
+    // new scope by systemd. The init joins its v1 cgroups itself (init
+    // step 1).
+    match &place.unit {
+        Some(unit) => {
+            let unified = st.cgroups.unified;
+            cgroups::systemd::start(unit, &st.id, pid.as_raw(), &resources, unified)?;
+            st.cgroups.apply_resources(&resources)?;
         }
+        None if !born_in_cgroup => {
+            if let Some(dir) = st.cgroups.v2_dir() {
+                std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                    .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
+            }
+        }
+        None => {}
     }
     if new_userns {
         write_id_maps(pid, &uid_maps, &gid_maps)?;

@@ -131,7 +131,7 @@ pub fn restore_container(
         }
         _ => None,
     };
-    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id, false)?;
+    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id)?;
     let criu = criu::locate()?;
     let layout = Layout::detect()?;
     let mut cg = CgroupPaths::plan(&layout, &rel);

@@ -81,6 +81,11 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
             op: "update it",
         });
     }
+    // systemd re-applies its own view of a scope's limits (daemon-reload,
+    // set-property): tell it first.
+    if let Some(unit) = &st.cgroups.systemd_unit {
+        crate::cgroups::systemd::set_properties(unit, &r, st.cgroups.unified)?;
+    }
     st.cgroups.update_resources(&r)
 }
 
