@@ -45,6 +45,7 @@ test: deps stage-deps
     cargo test --features fault-injection --test faults -- --test-threads=4
     just test-cgroup2
     just test-criu
+    just test-systemd
     just test-clients
 
 # 200 SIGKILLs of rt at random moments, 1000 sequential lifecycles and 100
@@ -81,6 +82,28 @@ test-criu: deps build
     VM_SUITE=criu VM_MODULES="crc32c_generic nf_tables nf_conntrack_netlink unix_diag inet_diag tcp_diag udp_diag raw_diag af_packet_diag netlink_diag veth tun" \
     VM_EXTRA_BINS="/usr/sbin/criu /usr/bin/tar=/bin/tar /usr/bin/gzip=/bin/gzip /usr/bin/ip=/bin/ip /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-save /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-restore /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-save /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-restore" \
     VM_TEST_TIMEOUT=120 VM_TIMEOUT=420 scripts/vm/run.sh target/release/rt
+
+# systemd (Debian's 252, the host's package) is PID 1 of the VM on pure
+# cgroup v2, with dbus-daemon for the system bus; into the initramfs go
+# systemd, systemctl, busctl, systemd-run, journalctl and dbus-daemon; units
+# and the bus configuration: scripts/vm/root-systemd/. autofs4: systemd
+# complains on the console when it cannot load it.
+# The systemd cgroup driver (--systemd-cgroup) in the VM, systemd as PID 1.
+test-systemd: deps build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for p in systemd dbus; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    VM_SUITE=systemd VM_MODULES=autofs4 \
+    VM_EXTRA_BINS="/lib/systemd/systemd /usr/bin/systemctl /usr/bin/busctl /usr/bin/systemd-run /usr/bin/journalctl /usr/bin/dbus-daemon" \
+    scripts/vm/run.sh target/release/rt
 
 # containerd, Podman and Docker (Debian's packages, unmodified) run the same
 # scenarios once on runc and once on rt; what they observe must match. The

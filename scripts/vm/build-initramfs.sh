@@ -6,7 +6,8 @@
 #
 #   scripts/vm/build-initramfs.sh KERNEL_DIR RT_BINARY OUT.cpio
 #
-# VM_EXTRA_BINS adds host programs (see below).
+# VM_EXTRA_BINS adds host programs (see below); with VM_SUITE set, the files
+# of root-$VM_SUITE/ (if any) go into the root as they are.
 # VM_MODULES="overlay 9p ..." adds those modules and their dependencies
 # (depmod -b runs once on the unpacked kernel; kmod's modprobe resolves the
 # order); /init insmods them in that order. None are needed today: cgroup2,
@@ -65,6 +66,16 @@ for spec in ${VM_EXTRA_BINS:-}; do
     done
 done
 
+# The suite's own files, laid out as in the VM (root-systemd/: the units and
+# configuration the systemd suite boots with).
+if [[ -n ${VM_SUITE:-} && -d $HERE/root-$VM_SUITE ]]; then
+    cp -r "$HERE/root-$VM_SUITE/." .
+fi
+if [[ ${VM_SUITE:-} == systemd && ! -x lib/systemd/systemd ]]; then
+    echo "build-initramfs: VM_SUITE=systemd needs systemd and dbus-daemon in VM_EXTRA_BINS (see the Justfile's test-systemd)" >&2
+    exit 1
+fi
+
 # The console must exist before /init runs (the kernel opens it for fd 0-2).
 mknod -m 600 dev/console c 5 1
 mknod -m 666 dev/null c 1 3
@@ -72,6 +83,7 @@ mknod -m 666 dev/null c 1 3
 cp "$HERE/init" init
 cp "$HERE/tests.sh" tests/tests.sh
 cp "$HERE/criu-tests.sh" tests/criu-tests.sh
+cp "$HERE/systemd-tests.sh" tests/systemd-tests.sh
 cp "$HERE/config.json.in" tests/config.json.in
 chmod +x init tests/tests.sh
 

@@ -12,9 +12,9 @@
 # (default 2), VM_TEST_TIMEOUT (per test, default 60), VM_MODULES (see
 # build-initramfs.sh), VM_KERNEL_PKG (see fetch-kernel.sh), VM_TESTS (names
 # of tests to run, space-separated; default all), VM_VERBOSE=1 (print every
-# test's log, not only those of failed tests), VM_SUITE=criu (the tests of
-# criu-tests.sh instead of tests.sh's; initramfs and console log get the
-# suite's name).
+# test's log, not only those of failed tests), VM_SUITE=criu|systemd (the
+# tests of criu-tests.sh or systemd-tests.sh instead of tests.sh's; with
+# systemd, systemd is PID 1; initramfs and console log get the suite's name).
 # Needs (apt): qemu-system-x86 busybox-static kmod cpio.
 set -euo pipefail
 
@@ -76,6 +76,10 @@ append="console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init cgroup_no_v1=all mi
 [[ -n ${VM_TEST_TIMEOUT:-} ]] && append+=" rt_vm_test_timeout=$VM_TEST_TIMEOUT"
 [[ -n ${VM_VERBOSE:-} ]] && append+=" rt_vm_verbose=1"
 [[ -n ${VM_SUITE:-} ]] && append+=" rt_vm_suite=$VM_SUITE"
+# systemd as PID 1 (/init execs it): pure v2 as well, no status lines on the
+# console (only the tests' output and kernel/systemd errors: loglevel=4).
+[[ ${VM_SUITE:-} == systemd ]] &&
+    append=${append/loglevel=3/loglevel=4}" systemd.unified_cgroup_hierarchy=1 systemd.show_status=0"
 
 : > "$LOG"
 timeout --kill-after=10 "$VM_TIMEOUT" qemu-system-x86_64 \

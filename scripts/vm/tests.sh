@@ -9,7 +9,8 @@
 #
 # Each test runs in its own process under a timeout; afterwards the runner
 # force-deletes every container left in rt's state and fails the test if any
-# cgroup is left below /sys/fs/cgroup (nothing else in the VM makes cgroups).
+# cgroup is left below /sys/fs/cgroup (nothing else in the VM makes cgroups;
+# under systemd, RT_VM_SUITE=systemd, only the tests' own: see cgroups_left).
 #
 # To add a test: write t_<name>() and add <name> to TESTS. Helpers:
 #   mkbundle ID ARGS_JSON [RESOURCES] [DEVICES] [EXTRA_NS] [EXTRA_MOUNTS] [CGPATH]
@@ -22,6 +23,7 @@
 #   status ID, initpid ID, wait_status ID WANT
 #   cgval ID FILE WANT DEFAULT PROBE   checks /sys/fs/cgroup/rt-vm/ID/FILE
 #   fail MSG / skip MSG / note MSG
+#   RT_FLAGS="--systemd-cgroup": global options that rt() passes to every call
 # A feature rt lacks must SKIP, never PASS: a resource test skips while the
 # file still holds the kernel default and rt's binary never names that file;
 # once rt names it (e.g. "memory.max"), any mismatch fails.
@@ -53,16 +55,24 @@ cpuset
 devices
 "
 # RT_VM_SUITE=criu (`just test-criu`): the checkpoint/restore tests of
-# criu-tests.sh instead, with the helpers below.
+# criu-tests.sh instead, with the helpers below; RT_VM_SUITE=systemd (`just
+# test-systemd`, systemd is PID 1): the systemd cgroup driver's tests of
+# systemd-tests.sh.
 [ -r /tests/criu-tests.sh ] && . /tests/criu-tests.sh
-[ "${RT_VM_SUITE:-}" = criu ] && TESTS=$CRIU_TESTS
+[ -r /tests/systemd-tests.sh ] && . /tests/systemd-tests.sh
+case ${RT_VM_SUITE:-} in
+    criu) TESTS=$CRIU_TESTS ;;
+    systemd) TESTS=$SYSTEMD_TESTS ;;
+esac
 [ -n "${RT_VM_TESTS:-}" ] && TESTS=$(echo "$RT_VM_TESTS" | tr , ' ')
 
 # A running container: init traps SIGTERM (pid 1 ignores it otherwise).
 SLEEPER='["sh","-c","trap \"exit 0\" TERM; echo ready; while :; do sleep 1 & wait; done"]'
 DENY_ALL='{"allow":false,"access":"rwm"}'
 
-rt() { "$RT" --root "$STATE" "$@"; }
+RT_FLAGS=
+# RT_FLAGS unquoted: it may hold several options.
+rt() { "$RT" --root "$STATE" $RT_FLAGS "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 note() { echo "# $*"; }
@@ -417,20 +427,32 @@ t_devices() {
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
+# The cgroups a test left, relative to $CG, one a line: every cgroup (nothing
+# else in the VM makes any), or under systemd only those the tests make.
+cgroups_left() {
+    if [ "${RT_VM_SUITE:-}" = systemd ]; then
+        systemd_cgroups_left
+    else
+        find "$CG" -mindepth 1 -type d | sed "s|^$CG/||"
+    fi
+}
+
 # Force-delete what a test left; print what had to be cleaned up.
 cleanup_after() {
     type cleanup_extra > /dev/null 2>&1 && cleanup_extra
     for id in $(rt list -q 2>/dev/null); do
         rt delete --force "$id" > /dev/null 2>&1 || echo "cannot delete container $id"
     done
-    left=$(find "$CG" -mindepth 1 -type d | sed "s|^$CG/||" | tr '\n' ' ')
+    [ "${RT_VM_SUITE:-}" = systemd ] && systemd_cleanup
+    left=$(cgroups_left | tr '\n' ' ')
     if [ -n "$left" ]; then
         echo "cgroups left: $left"
-        find "$CG" -mindepth 1 -depth -type d | while read -r d; do
+        # Deepest first: a/b sorts after a.
+        cgroups_left | sort -r | while read -r d; do
             # Kill whatever still lives there, then remove the cgroup.
-            [ -e "$d/cgroup.kill" ] && echo 1 > "$d/cgroup.kill" 2>/dev/null
+            [ -e "$CG/$d/cgroup.kill" ] && echo 1 > "$CG/$d/cgroup.kill" 2>/dev/null
             sleep 0.1
-            rmdir "$d" 2>/dev/null
+            rmdir "$CG/$d" 2>/dev/null
         done
     fi
     [ -n "$(ls -A "$STATE" 2>/dev/null)" ] && { echo "state left in $STATE: $(ls -A "$STATE")"; rm -rf "${STATE:?}"/*; }
