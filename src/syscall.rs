@@ -173,11 +173,22 @@ pub fn set_domainname(name: &str) -> nix::Result<()> {
 
 /// openat(2) relative to `dir`, returning an owned fd.
 pub fn openat(dir: BorrowedFd<'_>, path: &str, flags: nix::fcntl::OFlag) -> nix::Result<OwnedFd> {
+    openat_mode(Some(dir), path, flags, 0)
+}
+
+/// openat(2) relative to `dir` (the working directory when None), with the
+/// mode O_CREAT uses; always close-on-exec.
+pub fn openat_mode<P: ?Sized + nix::NixPath>(
+    dir: Option<BorrowedFd<'_>>,
+    path: &P,
+    flags: nix::fcntl::OFlag,
+    mode: u32,
+) -> nix::Result<OwnedFd> {
     let raw = nix::fcntl::openat(
-        Some(dir.as_raw_fd()),
+        dir.map(|d| d.as_raw_fd()),
         path,
         flags | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+        nix::sys::stat::Mode::from_bits_truncate(mode),
     )?;
     // SAFETY: openat just returned this fd to us and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })

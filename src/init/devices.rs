@@ -1,21 +1,21 @@
 //! /dev inside the container: the default devices every container gets
 //! (runtime spec, "Default Devices"), `linux.devices`, and the standard
-//! symlinks. Nodes are created with mknod inside the rootfs through pathrs;
+//! symlinks. Nodes are made with mknodat in their directory resolved inside
+//! the rootfs (`inroot`);
 //! in a user namespace, where mknod is not allowed, the host's node is
 //! bind-mounted instead.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::AtFlags;
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::makedev;
-use nix::unistd::{fchownat, Gid, Uid};
+use nix::sys::stat::{makedev, SFlag};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use pathrs::{InodeType, Root};
+use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 
+use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -92,23 +92,22 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
 /// Create `dev` in the rootfs. `bind` replaces mknod with a bind mount of
 /// the host's node at the same path (user namespaces).
 pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
-    if let Some(parent) = dev.path.parent() {
-        root.mkdir_all(parent, &std::fs::Permissions::from_mode(0o755))
-            .ctx(|| format!("cannot create {}", parent.display()))?;
-    }
+    let entry = match Entry::new(root.as_fd(), &dev.path, false) {
+        Some(e) => e,
+        None => {
+            if let Some(parent) = dev.path.parent() {
+                inroot::mkdir_all(root, parent, false)?;
+            }
+            Entry::new(root.as_fd(), &dev.path, false)
+                .ok_or_else(|| Error::Init(format!("cannot resolve {}", dev.path.display())))?
+        }
+    };
     // A node of the image (or an earlier entry) at this path is replaced.
-    let _ = root.remove_file(&dev.path);
-    let perm = std::fs::Permissions::from_mode(dev.mode);
+    let _ = entry.unlink();
     if bind && dev.kind != Kind::Fifo {
-        root.create_file(
-            &dev.path,
-            pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
-            &perm,
-        )
-        .ctx(|| format!("cannot create {}", dev.path.display()))?;
-        let target = root
-            .resolve(&dev.path)
-            .ctx(|| format!("cannot resolve {}", dev.path.display()))?;
+        let target = entry
+            .create_file(dev.mode)
+            .ctx(|| format!("cannot create {}", dev.path.display()))?;
         let src = open_path(&dev.path, 0)?;
         return mount(
             Some(fd_path(&src).as_str()),
@@ -119,28 +118,21 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
         )
         .ctx(|| format!("cannot bind-mount device {}", dev.path.display()));
     }
-    let rdev = makedev(dev.major as u64, dev.minor as u64);
     let kind = match dev.kind {
-        Kind::Char => InodeType::CharacterDevice(perm, rdev),
-        Kind::Block => InodeType::BlockDevice(perm, rdev),
-        Kind::Fifo => InodeType::Fifo(perm),
+        Kind::Char => SFlag::S_IFCHR,
+        Kind::Block => SFlag::S_IFBLK,
+        Kind::Fifo => SFlag::S_IFIFO,
     };
-    root.create(&dev.path, &kind)
+    // The init cleared its umask before setup: the mode is exact.
+    entry
+        .mknod(kind, dev.mode, makedev(dev.major as u64, dev.minor as u64))
         .ctx(|| format!("cannot create device {}", dev.path.display()))?;
-    let h = root
-        .resolve_nofollow(&dev.path)
-        .ctx(|| format!("cannot resolve {}", dev.path.display()))?;
-    // mknod applies the umask; chmod through the handle to get the exact mode.
-    std::fs::set_permissions(fd_path(&h), std::fs::Permissions::from_mode(dev.mode))
-        .ctx(|| format!("cannot chmod {}", dev.path.display()))?;
-    fchownat(
-        None,
-        fd_path(&h).as_str(),
-        Some(Uid::from_raw(dev.uid)),
-        Some(Gid::from_raw(dev.gid)),
-        AtFlags::empty(),
-    )
-    .ctx(|| format!("cannot chown {}", dev.path.display()))
+    if dev.uid != 0 || dev.gid != 0 {
+        entry
+            .chown(dev.uid, dev.gid)
+            .ctx(|| format!("cannot chown {}", dev.path.display()))?;
+    }
+    Ok(())
 }
 
 /// /dev/fd, stdio links and /dev/ptmx → pts/ptmx.
@@ -156,16 +148,12 @@ pub fn symlinks(root: &Root) -> Result<()> {
         links.push(("/dev/core", "/proc/kcore"));
     }
     for (link, target) in links {
-        let _ = root.remove_file(link);
-        match root.create(link, &InodeType::Symlink(PathBuf::from(target))) {
-            Ok(()) => {}
-            Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => {
-                return Err(Error::Init(format!(
-                    "cannot create symlink {link}: {}",
-                    crate::error::pathrs_text(&e)
-                )))
-            }
+        let entry = Entry::new(root.as_fd(), Path::new(link), false)
+            .ok_or_else(|| Error::Init(format!("cannot resolve {link}")))?;
+        let _ = entry.unlink();
+        match entry.symlink(target) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys(format!("cannot create symlink {link}"), e)),
         }
     }
     Ok(())

@@ -86,6 +86,7 @@ mod attributes;
 mod capabilities;
 mod devices;
 mod idmap;
+mod inroot;
 mod lsm;
 mod mounts;
 mod namespaces;
@@ -293,11 +294,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         // call, pathrs reads /proc/thread-self of the process's /proc,
         // which after pivot_root is the container's (and if that is not a
         // procfs, pathrs 0.2.6 panics).
-        root.mkdir_all(
-            process.cwd(),
-            &std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .ctx(|| format!("cannot create process.cwd {}", process.cwd().display()))?;
+        inroot::mkdir_all(&root, process.cwd(), false).map_err(|e| {
+            Error::Init(format!(
+                "cannot create process.cwd {}: {e}",
+                process.cwd().display()
+            ))
+        })?;
     }
 
     steps.enter("hooks")?;

@@ -14,15 +14,16 @@
 //! rt closes the class, not each bug, with four rules:
 //!
 //! 1. **Resolve once, confined.** A path inside the rootfs (before
-//!    pivot_root) or the container's root (after) is resolved by pathrs —
-//!    openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or its checked
-//!    userspace emulation — into an O_PATH fd. Symlinks are followed as if
-//!    the rootfs were `/`, `..` stops at it, and magic links
-//!    (/proc/self/fd/N, /proc/self/exe) never resolve. Missing directories
-//!    are made by pathrs the same way. Where nothing may be followed (proc
-//!    and sysfs destinations, maskedPaths, readonlyPaths, /dev/console,
-//!    the /dev/null that masks bind) the lookup refuses symlinks and the
-//!    fd's type is checked.
+//!    pivot_root) or the container's root (after) is resolved with openat2
+//!    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS into an O_PATH fd (`inroot`).
+//!    Symlinks are followed as if the rootfs were `/`, `..` stops at it,
+//!    and magic links (/proc/self/fd/N, /proc/self/exe) never resolve. A
+//!    missing entry is made by its *at(2) call in its parent resolved the
+//!    same way, which never follows the new name; several missing levels
+//!    go to pathrs's mkdir_all. Where nothing may be followed (proc and
+//!    sysfs destinations, maskedPaths, readonlyPaths, /dev/console, the
+//!    /dev/null that masks bind) the lookup refuses symlinks and the fd's
+//!    type is checked.
 //! 2. **Act on the fd, never on the name again.** mount(2) takes names, so
 //!    source and target are named `thread-self/fd/N` relative to the host
 //!    procfs (see `procfs`): a name that goes through no directory of the
@@ -52,26 +53,25 @@
 //! **Review rule:** a new operation that hands a path inside the rootfs or
 //! the container's root to the kernel or to std::fs by name (mount, mkdir,
 //! open, chmod, unlink, symlink, write) is a review failure: resolve it with
-//! pathrs and act on the fd. runtime-tests/cves.rs replays each CVE above.
+//! `inroot` and act on the fd. runtime-tests/cves.rs replays each CVE above.
 //!
 //! A limit of pathrs 0.2.6: to describe a failed call it reads
 //! /proc/thread-self of the process's own /proc, which after pivot_root is
-//! the container's, and panics when that is not a procfs. Only the wording
-//! of errors depends on it, but rt does what it can (process.cwd) before
-//! pivot_root.
+//! the container's, and panics when that is not a procfs. rt calls pathrs
+//! only before pivot_root, and only when a path lacks several levels.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
-use pathrs::flags::ResolverFlags;
 use pathrs::{Handle, Root};
 
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
+use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
 
 #[derive(Debug, PartialEq)]
@@ -228,55 +228,45 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
     if let Some(h) = existing_target(root, dest, want_file, no_symlinks) {
         return Ok(h);
     }
-    let scoped;
-    let root = if no_symlinks {
-        scoped = root
-            .try_clone()
-            .ctx(|| "cannot clone rootfs handle")?
-            .with_resolver_flags(ResolverFlags::NO_SYMLINKS);
-        &scoped
-    } else {
-        root
-    };
-    let perm = std::fs::Permissions::from_mode(0o755);
     // A destination reached through symlinks to paths the image lacks is
     // created where the links lead, inside the rootfs (as runc does).
     let resolved;
-    let dest = if no_symlinks || root.resolve(dest).is_ok() {
+    let dest = if no_symlinks || inroot::resolve(root.as_fd(), dest, false).is_ok() {
         dest
     } else {
         resolved = follow_in_root(root, dest)?;
         resolved.as_path()
     };
-    if want_file {
-        if let Ok(h) = root.resolve(dest) {
-            return Ok(h);
-        }
-        if let Some(parent) = dest.parent() {
-            root.mkdir_all(parent, &perm)
-                .ctx(|| format!("cannot create mount point {}", parent.display()))?;
-        }
-        match root.create_file(
-            dest,
-            pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
-            &std::fs::Permissions::from_mode(0o644),
-        ) {
-            Ok(_) => {}
-            Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-            Err(e) => {
-                return Err(Error::Init(format!(
-                    "cannot create mount point {}: {}",
-                    dest.display(),
-                    crate::error::pathrs_text(&e)
-                )))
-            }
-        }
-        return root
-            .resolve(dest)
-            .ctx(|| format!("cannot resolve mount point {}", dest.display()));
+    if !want_file {
+        return inroot::mkdir_all(root, dest, no_symlinks).map_err(|e| {
+            Error::Init(format!("cannot create mount point {}: {e}", dest.display()))
+        });
     }
-    root.mkdir_all(dest, &perm)
-        .ctx(|| format!("cannot create mount point {}", dest.display()))
+    if let Ok(fd) = inroot::resolve(root.as_fd(), dest, no_symlinks) {
+        return Ok(Handle::from_fd(fd));
+    }
+    let entry = match Entry::new(root.as_fd(), dest, no_symlinks) {
+        Some(e) => e,
+        None => {
+            let parent = dest.parent().unwrap_or(Path::new("/"));
+            inroot::mkdir_all(root, parent, no_symlinks).map_err(|e| {
+                Error::Init(format!(
+                    "cannot create mount point {}: {e}",
+                    parent.display()
+                ))
+            })?;
+            Entry::new(root.as_fd(), dest, no_symlinks).ok_or_else(|| {
+                Error::Init(format!("cannot resolve mount point {}", dest.display()))
+            })?
+        }
+    };
+    let file = entry
+        .create_file(0o644)
+        .ctx(|| format!("cannot create mount point {}", dest.display()))?;
+    // O_PATH, like every other mount target handle.
+    inroot::resolve(root.as_fd(), dest, no_symlinks)
+        .map(Handle::from_fd)
+        .or_else(|_| Ok(Handle::from_fd(file)))
 }
 
 /// The common case, an existing mount point, in one openat2(2): the same
@@ -472,7 +462,7 @@ fn mount_tmpfs(
     opts: &Options,
     data: Option<&str>,
 ) -> Result<()> {
-    let existing_mode = match root.resolve(dest) {
+    let existing_mode = match inroot::resolve(root.as_fd(), dest, false) {
         Ok(h) => Some(
             nix::sys::stat::fstat(h.as_fd().as_raw_fd())
                 .ctx(|| format!("cannot stat {}", dest.display()))?
@@ -482,13 +472,10 @@ fn mount_tmpfs(
         Err(_) => None,
     };
     let target = resolve_target(root, dest, false, false)?;
-    let dir_flags = pathrs::flags::OpenFlags::O_RDONLY
-        | pathrs::flags::OpenFlags::O_DIRECTORY
-        | pathrs::flags::OpenFlags::O_CLOEXEC;
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let lower = match opts.copy_up {
         true => Some(
-            target
-                .reopen(dir_flags)
+            inroot::reopen(&target, dir_flags)
                 .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?,
         ),
         false => None,
@@ -502,8 +489,7 @@ fn mount_tmpfs(
         dest,
     )?;
     let top = resolve_target(root, dest, false, false)?;
-    let upper = top
-        .reopen(dir_flags)
+    let upper = inroot::reopen(&top, dir_flags)
         .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
     if let Some(mode) = existing_mode {
         nix::sys::stat::fchmod(

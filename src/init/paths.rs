@@ -5,33 +5,36 @@
 //! image could have swapped it for a symlink or a file: CVE-2025-31133); a masked directory gets an empty read-only tmpfs. Paths are
 //! resolved without following symlinks, so an image cannot redirect a mask.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
-use pathrs::flags::ResolverFlags;
-use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 
-use super::procfs::fd_path;
+use super::inroot;
+use super::procfs::{fd_path, open_path};
 
-fn root_nofollow() -> Result<Root> {
-    Ok(Root::open("/")
-        .ctx(|| "cannot open /")?
-        .with_resolver_flags(ResolverFlags::NO_SYMLINKS))
+/// The container's root (after pivot_root), for lookups that follow no
+/// symlink: an image cannot redirect a mask or a read-only path.
+fn root() -> Result<OwnedFd> {
+    open_path(Path::new("/"), libc::O_DIRECTORY)
 }
 
-fn is_missing(e: &pathrs::error::Error) -> bool {
-    e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::ENOENT))
+/// An O_PATH handle on `p`; None when it does not exist.
+fn lookup(root: &OwnedFd, p: &str, what: &str) -> Result<Option<OwnedFd>> {
+    match inroot::resolve(root.as_fd(), Path::new(p), true) {
+        Ok(h) => Ok(Some(h)),
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(Error::Init(format!("cannot resolve {what} {p}: {e}"))),
+    }
 }
 
 /// The container's /dev/null, verified to be the null device.
-fn dev_null(root: &Root) -> Result<pathrs::Handle> {
-    let h = root
-        .resolve_nofollow("/dev/null")
+fn dev_null(root: &OwnedFd) -> Result<OwnedFd> {
+    let h = inroot::resolve(root.as_fd(), Path::new("/dev/null"), true)
         .ctx(|| "cannot open the container's /dev/null")?;
-    let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
+    let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
     let is_char = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
     if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
         return Err(Error::Init(
@@ -88,13 +91,11 @@ pub fn mask(paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    let root = root_nofollow()?;
+    let root = root()?;
     let dev_null = dev_null(&root)?;
     for p in paths {
-        let h = match root.resolve(p) {
-            Ok(h) => h,
-            Err(e) if is_missing(&e) => continue,
-            Err(e) => return Err(Error::Init(format!("cannot resolve masked path {p}: {e}"))),
+        let Some(h) = lookup(&root, p, "masked path")? else {
+            continue;
         };
         let is_dir = std::fs::metadata(fd_path(&h))
             .map(|m| m.is_dir())
@@ -122,16 +123,10 @@ pub fn mask(paths: &[String]) -> Result<()> {
 }
 
 pub fn make_readonly(paths: &[String]) -> Result<()> {
-    let root = root_nofollow()?;
+    let root = root()?;
     for p in paths {
-        let h = match root.resolve(p) {
-            Ok(h) => h,
-            Err(e) if is_missing(&e) => continue,
-            Err(e) => {
-                return Err(Error::Init(format!(
-                    "cannot resolve readonly path {p}: {e}"
-                )))
-            }
+        let Some(h) = lookup(&root, p, "readonly path")? else {
+            continue;
         };
         mount(
             Some(fd_path(&h).as_str()),
@@ -147,10 +142,9 @@ pub fn make_readonly(paths: &[String]) -> Result<()> {
 }
 
 /// Remount the mount at `p` read-only, keeping nosuid/nodev/noexec.
-pub fn remount_readonly(root: &Root, p: &Path) -> Result<()> {
-    let top = root
-        .resolve(p)
-        .ctx(|| format!("cannot resolve {}", p.display()))?;
+fn remount_readonly(root: &OwnedFd, p: &Path) -> Result<()> {
+    let top =
+        inroot::resolve(root.as_fd(), p, true).ctx(|| format!("cannot resolve {}", p.display()))?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
     let target = fd_path(&top);
     let st = nix::sys::statvfs::statvfs(target.as_str())

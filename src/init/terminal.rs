@@ -4,17 +4,18 @@
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
-use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
 
-use super::procfs::{fd_path, HostProc};
+use super::inroot::{self, Entry};
+use super::procfs::{fd_path, open_path, HostProc};
 
 pub struct Pty {
     pub slave: OwnedFd,
@@ -53,15 +54,15 @@ pub fn create(
     Ok(Pty { slave })
 }
 
-/// The container's /dev/ptmx, resolved inside its root by pathrs (the
+/// The container's /dev/ptmx, resolved inside its root (the
 /// link rt makes, /dev/ptmx -> pts/ptmx, is followed there), checked to be
 /// the ptmx of a devpts, and opened through the host procfs: whatever the
 /// container put at /dev/ptmx or /dev/pts, rt opens no other file
 /// (CVE-2025-52565). Opening a path by name would follow links the
 /// container controls.
 fn open_ptmx(proc: &HostProc) -> Result<OwnedFd> {
-    let h = Root::open("/")
-        .and_then(|r| r.resolve("/dev/ptmx"))
+    let root = open_path(Path::new("/"), libc::O_DIRECTORY)?;
+    let h = inroot::resolve(root.as_fd(), Path::new("/dev/ptmx"), false)
         .ctx(|| "cannot resolve /dev/ptmx")?;
     let fs = fstatfs(&h).ctx(|| "cannot statfs /dev/ptmx")?;
     let st = nix::sys::stat::fstat(h.as_fd().as_raw_fd()).ctx(|| "cannot stat /dev/ptmx")?;
@@ -78,24 +79,13 @@ fn open_ptmx(proc: &HostProc) -> Result<OwnedFd> {
 
 /// /dev/console is the container's terminal (runtime spec, "Default Devices").
 fn bind_console(slave: &OwnedFd) -> Result<()> {
-    let root = Root::open("/").ctx(|| "cannot open /")?;
-    let perm = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    match root.create_file(
-        "/dev/console",
-        pathrs::flags::OpenFlags::O_CREAT | pathrs::flags::OpenFlags::O_CLOEXEC,
-        &perm,
-    ) {
-        Ok(_) => {}
-        Err(e) if e.kind() == pathrs::error::ErrorKind::OsError(Some(libc::EEXIST)) => {}
-        Err(e) => {
-            return Err(Error::Init(format!(
-                "cannot create /dev/console: {}",
-                crate::error::pathrs_text(&e)
-            )))
-        }
-    }
-    let console = root
-        .resolve_nofollow("/dev/console")
+    let root = open_path(Path::new("/"), libc::O_DIRECTORY)?;
+    let entry = Entry::new(root.as_fd(), Path::new("/dev/console"), false)
+        .ok_or_else(|| Error::Init("cannot resolve /dev".into()))?;
+    // An existing file or node is kept; anything else fails the check below.
+    let _ = entry.create_file(0o600);
+    let console = entry
+        .open_nofollow()
         .ctx(|| "cannot resolve /dev/console")?;
     // What was found there (not followed) must be a file or a device: a
     // symlink swapped in since the create must not be mounted onto, nor
