@@ -7,6 +7,10 @@ apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qem
 # The engines `just test-clients` drives (conmon and the rest come with podman).
 client_packages := "containerd podman docker.io"
 
+# The rt every recipe runs: the static release build (see `build`).
+host := `rustc -vV | sed -n 's/^host: //p'`
+rt := "target/" + host + "/release/rt"
+
 default: demo
 
 # Install the Debian packages and Rust components the recipes need.
@@ -23,9 +27,14 @@ deps:
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 
-# Build rt (release).
+# rt is linked statically (glibc, static-pie): no dynamic loader and no shared
+# libraries to map and relocate at each start, which every rt command pays
+# twice (src/exeseal.rs re-executes it once). RUSTFLAGS with an explicit
+# --target reach only the crates built for that target, not build scripts or
+# proc macros, which cannot be static.
+# Build rt (release, static).
 build:
-    cargo build --release --bin rt
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --bin rt --target {{host}}
 
 # Second part (scripts/stage-demo.sh): rt-stage imports a busybox image, pushes it to a
 # registry on 127.0.0.1, removes it, pulls it back and runs it with rt; then runs a web
@@ -33,9 +42,9 @@ build:
 # container by its link alias, and removes everything; nothing is left.
 # Build a busybox bundle and walk a container through its lifecycle; then images and containers with rt-stage.
 demo: deps stage-deps build
-    scripts/demo.sh target/release/rt
+    scripts/demo.sh {{rt}}
     cargo build --release -p rt-stage
-    scripts/stage-demo.sh target/release/rt-stage target/release/rt
+    scripts/stage-demo.sh target/release/rt-stage {{rt}}
 
 # Every test: unit tests, the runtime tests that run real containers, the
 # cgroup v2 suite in a VM.
@@ -69,7 +78,7 @@ fuzz cases="100000":
 
 # Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
 test-cgroup2: deps build
-    scripts/vm/run.sh target/release/rt
+    scripts/vm/run.sh {{rt}}
 
 # Checkpoint, restore and migration with criu, in the same VM: the host's
 # kernel is too new for Debian's criu 3.17. Into the initramfs go criu and
@@ -81,7 +90,7 @@ test-cgroup2: deps build
 test-criu: deps build
     VM_SUITE=criu VM_MODULES="crc32c_generic nf_tables nf_conntrack_netlink unix_diag inet_diag tcp_diag udp_diag raw_diag af_packet_diag netlink_diag veth tun" \
     VM_EXTRA_BINS="/usr/sbin/criu /usr/bin/tar=/bin/tar /usr/bin/gzip=/bin/gzip /usr/bin/ip=/bin/ip /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-save /usr/sbin/xtables-nft-multi=/usr/sbin/iptables-restore /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-save /usr/sbin/xtables-nft-multi=/usr/sbin/ip6tables-restore" \
-    VM_TEST_TIMEOUT=120 VM_TIMEOUT=420 scripts/vm/run.sh target/release/rt
+    VM_TEST_TIMEOUT=120 VM_TIMEOUT=420 scripts/vm/run.sh {{rt}}
 
 # systemd (Debian's 252, the host's package) is PID 1 of the VM on pure
 # cgroup v2, with dbus-daemon for the system bus; into the initramfs go
@@ -103,7 +112,7 @@ test-systemd: deps build
     fi
     VM_SUITE=systemd VM_MODULES=autofs4 \
     VM_EXTRA_BINS="/lib/systemd/systemd /usr/bin/systemctl /usr/bin/busctl /usr/bin/systemd-run /usr/bin/journalctl /usr/bin/dbus-daemon" \
-    scripts/vm/run.sh target/release/rt
+    scripts/vm/run.sh {{rt}}
 
 # containerd, Podman and Docker (Debian's packages, unmodified) run the same
 # scenarios once on runc and once on rt; what they observe must match. The
@@ -125,7 +134,7 @@ test-clients: deps build
         # starts its own containerd and dockerd.
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
-    scripts/clients/test.sh target/release/rt
+    scripts/clients/test.sh {{rt}}
 
 # rt against runc and crun, interleaved: writes bench/results.{md,json} and bench/medians.svg.
 bench rounds="40" scale="1000": deps build
@@ -137,14 +146,14 @@ bench rounds="40" scale="1000": deps build
         mkdir -p /sys/fs/cgroup/hugetlb
         mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
     fi
-    python3 scripts/bench/bench.py --rt target/release/rt --rounds {{rounds}} --scale {{scale}} --out bench
+    python3 scripts/bench/bench.py --rt {{rt}} --rounds {{rounds}} --scale {{scale}} --out bench
 
 # Needs RUNTIME_TOOLS=<runtime-tools checkout>, which the project does not
 # ship; RUNTIME=/usr/sbin/runc tests another runtime; test names run only
 # those. Table also in target/conformance/results.md; see scripts/conformance/run.sh.
 # OCI runtime-tools validation suite against rt: PASS/FAIL table and total.
-conformance *tests: deps
-    scripts/conformance/run.sh {{tests}}
+conformance *tests: deps build
+    RT_BINARY={{rt}} scripts/conformance/run.sh {{tests}}
 
 # The package's service is masked first: it would listen on :5000 on every address;
 # the tests and the demo start their own registry on 127.0.0.1 only. nftables and curl:

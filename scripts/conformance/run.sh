@@ -65,12 +65,15 @@ flock -n 9 || die "another conformance run holds /run/rt-conformance.lock"
 
 # --- the runtime ---------------------------------------------------------
 if [[ -z ${RUNTIME:-} ]]; then
-    echo "== building rt"
-    cargo build --release --bin rt
+    if [[ -z ${RT_BINARY:-} ]]; then
+        echo "== building rt"
+        cargo build --release --bin rt
+        RT_BINARY=target/release/rt
+    fi
     NAME=rt
     mkdir -p "$OUT/rt-bin"
     # A copy, so that a rebuild by someone else during the run changes nothing.
-    install -m 0755 target/release/rt "$OUT/rt-bin/rt"
+    install -m 0755 "$RT_BINARY" "$OUT/rt-bin/rt"
     RUNTIME_BIN=$OUT/rt-bin/rt
 else
     RUNTIME_BIN=$(command -v "$RUNTIME") || die "RUNTIME=$RUNTIME not found"

@@ -42,9 +42,9 @@ echo "root:x:0:0:root:/root:/bin/sh" > etc/passwd
 echo "root:x:0:" > etc/group
 cp etc/passwd etc/group rootfs/etc/
 
-# rt, its libraries and the loader at the paths ldd names.
+# rt, its libraries and the loader at the paths ldd names (none when static).
 cp "$RT" bin/rt
-ldd "$RT" | awk '/=> \//{print $3} /^[ \t]*\/.*ld-linux/{print $1}' | sort -u | while read -r lib; do
+{ ldd "$RT" 2>/dev/null || true; } | awk '/=> \//{print $3} /^[ \t]*\/.*ld-linux/{print $1}' | sort -u | while read -r lib; do
     mkdir -p ".$(dirname "$lib")"
     cp -L "$lib" ".$lib"
 done

@@ -514,10 +514,6 @@ impl CgroupPaths {
     /// Remove the directories rt created, deepest first. A cgroup whose last
     /// task is still exiting reports EBUSY for a moment: retry briefly.
     /// Shared parents that other containers still use are left alone.
-    ///
-    /// Removing a cgroup can wait for an RCU grace period in the kernel (the
-    /// cpu controller does): the leaves go on one thread each, so those
-    /// waits overlap instead of adding up.
     pub fn remove(&self) -> Result<()> {
         // The scope first: systemd kills what is left in it and removes its
         // cgroups; rt's own v1 directories go below, even if that failed.
@@ -528,16 +524,9 @@ impl CgroupPaths {
         let deadline = Instant::now() + Duration::from_secs(2);
         let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
             self.created.iter().partition(|d| self.dirs.contains(d));
-        std::thread::scope(|s| {
-            let handles: Vec<_> = leaves
-                .iter()
-                .map(|d| s.spawn(move || remove_leaf(d, deadline)))
-                .collect();
-            handles.into_iter().try_for_each(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Init("cgroup removal thread panicked".into())))
-            })
-        })?;
+        for leaf in leaves {
+            remove_leaf(leaf, deadline)?;
+        }
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for dir in parents {
             // A shared parent still in use by another container stays.

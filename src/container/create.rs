@@ -121,6 +121,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 ..CgroupPaths::default()
             };
             guard.cgroups = Some(cg.clone());
+            // Saved: the directories the state names are gone.
+            st.cgroups = cg.clone();
+            store.save(&st)?;
         }
         other => other?,
     }
@@ -146,9 +149,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .open(&fifo_path)
         .ctx(|| format!("cannot open {}", fifo_path.display()))?;
 
+    // Saved with the pid, after clone: until then the state saved above
+    // names every directory made.
     st.cgroups = cg.clone();
-    store.save(&st)?;
-
     let (parent_end, child_end) = init::sync_pair()?;
     for (t, fd) in &namespaces.join_before_clone {
         nix::sched::setns(fd, init::clone_flag(*t))
@@ -449,13 +452,24 @@ fn connect_console(path: &Path) -> Result<OwnedFd> {
     Ok(s.into())
 }
 
+/// The caller's user name from /etc/passwd, else its uid. Read directly,
+/// not through NSS: rt is linked statically, and a static glibc would load
+/// NSS modules at run time for one name in `rt list`.
 fn owner() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
+    let uid = nix::unistd::getuid().as_raw();
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
+        .and_then(|text| passwd_name(&text, uid))
         .unwrap_or_else(|| uid.to_string())
+}
+
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// rt run by a user other than root.
@@ -571,5 +585,19 @@ impl Drop for Cleanup<'_> {
         if let Err(e) = self.store.remove(self.id) {
             logging::warn(&format!("cleanup of {}: {e}", self.id));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passwd_name;
+
+    #[test]
+    fn owner_names() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 7), None);
     }
 }
