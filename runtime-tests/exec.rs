@@ -41,6 +41,13 @@ fn joins_every_namespace_and_the_cgroup_of_init() {
             .contains(&format!("memory:/rt-test/{}", c.cgroup_name())),
         "exec not in the container's cgroup:\n{out}"
     );
+    // Every hierarchy, v1 and the cgroup2 one, as the init.
+    let init = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read init's cgroups");
+    assert_eq!(
+        lines[6..].join("\n"),
+        init.trim_end(),
+        "exec's cgroups differ from init's"
+    );
 }
 
 #[test]

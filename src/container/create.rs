@@ -218,8 +218,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.child = Some(pid);
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-    store.save(&st)?;
-    fault::point("create:cloned")?;
 
     // execCPUAffinity.initial applies while rt still works for the child,
     // before the cgroup's cpuset does.
@@ -234,9 +232,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             .and_then(|l| l.intel_rdt().as_ref()),
     ) {
         st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
-        if st.intel_rdt_group.is_some() {
-            store.save(&st)?;
-        }
     }
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
@@ -259,6 +254,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     tell(&parent_end, &Msg::Go)?;
+    // The pid is saved while the init sets up: should rt die before the
+    // save, the init finds the socket closed at its next step and exits.
+    store.save(&st)?;
+    fault::point("create:cloned")?;
     if let Some(linux) = st.config.linux() {
         if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
             crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
@@ -323,7 +322,7 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
 }
 
 /// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
-fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
+pub(crate) fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)

@@ -135,8 +135,28 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),
         join,
+        cgroup_tasks: st
+            .cgroups
+            .v1_dirs()
+            .iter()
+            .map(|d| d.join("tasks"))
+            .collect(),
     };
-    let pid = match syscall::clone_process(0).ctx(|| "cannot fork the exec process")? {
+    // Into the container's cgroups as the init goes: born in the cgroup2
+    // directory (moved there where clone3 refuses), joining v1 itself.
+    let v2 = match st.cgroups.v2_dir() {
+        Some(dir) => Some(super::create::cgroup_dir_fd(dir)?),
+        None => None,
+    };
+    let forked = match v2
+        .as_ref()
+        .map(|fd| syscall::clone3_process(0, Some(std::os::fd::AsFd::as_fd(fd))))
+    {
+        Some(Ok(f)) => Ok((f, true)),
+        _ => syscall::clone_process(0).map(|f| (f, false)),
+    };
+    let (forked, born_in_cgroup) = forked.ctx(|| "cannot fork the exec process")?;
+    let pid = match forked {
         Forked::Child => {
             drop(parent_end);
             child::run(args)
@@ -149,7 +169,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(pid, None);
         e
     };
-    st.cgroups.add_process(pid.as_raw()).map_err(kill_child)?;
+    if let (false, Some(dir)) = (born_in_cgroup, st.cgroups.v2_dir()) {
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+            .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))
+            .map_err(kill_child)?;
+    }
     parent_end.send(&Msg::Go).map_err(kill_child)?;
     match parent_end.recv().map_err(kill_child)? {
         Some(Msg::Ready(timings)) => super::create::log_steps(&opts.id, &timings),

@@ -22,12 +22,16 @@ pub struct ExecArgs {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The container's state, for a seccomp agent.
     pub state_json: String,
+    /// The `tasks` files of the container's v1 cgroups: the child joins
+    /// them itself, as the init does (see `init::pipeline`).
+    pub cgroup_tasks: Vec<std::path::PathBuf>,
 }
 
 pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
+        super::join_cgroups(&a.cgroup_tasks)?;
         let mut seccomp = a
             .seccomp
             .as_ref()

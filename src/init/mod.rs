@@ -146,6 +146,17 @@ pub struct InitArgs {
     pub cgroup_tasks: Vec<PathBuf>,
 }
 
+/// Join v1 cgroups by writing 0 to their `tasks`: a thread moving itself
+/// skips the kernel's global threadgroup lock that a write of another
+/// process's pid to cgroup.procs takes (whose first writer can wait for an
+/// RCU grace period, ~10 ms).
+fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
+    for t in tasks {
+        std::fs::write(t, "0").ctx(|| format!("cannot join cgroup {}", t.display()))?;
+    }
+    Ok(())
+}
+
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
     finish(&args.sync, |steps| pipeline(&args, steps))
@@ -225,9 +236,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // kernel's global threadgroup lock, whose first writer waits for an RCU
     // grace period (~10 ms here): init joins its v1 cgroups itself. It was
     // born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP).
-    for tasks in &a.cgroup_tasks {
-        std::fs::write(tasks, "0").ctx(|| format!("cannot join cgroup {}", tasks.display()))?;
-    }
+    join_cgroups(&a.cgroup_tasks)?;
     let mut seccomp = linux
         .seccomp()
         .as_ref()
