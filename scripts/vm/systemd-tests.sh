@@ -23,6 +23,7 @@ systemd_running
 scope_run
 scope_lifecycle
 scope_limits
+update_tells_systemd
 custom_slice
 exec_in_scope
 delete_force_running
@@ -160,6 +161,26 @@ t_scope_limits() {
     done
     rt delete $id || fail "rt delete $id failed"
     scope_gone $unit "$dir" "rt delete"
+    return 0
+}
+
+# rt update writes the cgroup files and tells systemd (SetUnitProperties):
+# the new limits survive systemd re-applying its own view.
+t_update_tells_systemd() {
+    RT_FLAGS=--systemd-cgroup
+    id=scope-update
+    unit=rt-$id.scope
+    dir=$CG/system.slice/$unit
+    sleeper $id "{\"devices\":[$DENY_ALL],\"memory\":{\"limit\":67108864}}" - - - ":rt:$id"
+    rt update --memory 33554432 --pids-limit 20 $id || fail "rt update failed"
+    systemctl daemon-reload || fail "systemctl daemon-reload failed"
+    [ "$(cat $dir/memory.max)" = 33554432 ] || fail "$dir/memory.max is '$(cat $dir/memory.max)', want 33554432"
+    [ "$(cat $dir/pids.max)" = 20 ] || fail "$dir/pids.max is '$(cat $dir/pids.max)', want 20"
+    props=$(systemctl show -p MemoryMax -p TasksMax $unit | sort | tr '\n' ' ')
+    note "after update and daemon-reload: $props"
+    [ "$props" = "MemoryMax=33554432 TasksMax=20 " ] || fail "systemd's properties of $unit: '$props'"
+    rt delete --force $id || fail "rt delete --force failed"
+    scope_gone $unit "$dir" "rt delete --force"
     return 0
 }
 
