@@ -360,6 +360,19 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    // The re-exec from a sealed binary (see `dispatch`) before anything
+    // else: argument parsing and the rest would otherwise run twice. Any
+    // argument naming such a command counts (an id "run" costs one
+    // re-exec); `dispatch` checks the parsed command again.
+    if std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec")
+    {
+        if let Err(e) = rt::exeseal::ensure() {
+            let _ = writeln!(std::io::stderr(), "rt: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let args = normalize(std::env::args());
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
