@@ -29,6 +29,37 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Write each `(file, value)` in order, one write(2) per value, opening
+/// each file of `dir` once: v1's devices.allow and devices.deny take one
+/// rule per write, and a container has a dozen.
+pub fn write_each<'a>(
+    dir: &Path,
+    writes: impl IntoIterator<Item = (&'a str, String)>,
+) -> Result<()> {
+    let mut open: Vec<(&str, fs::File)> = Vec::new();
+    for (file, value) in writes {
+        let i = match open.iter().position(|(f, _)| *f == file) {
+            Some(i) => i,
+            None => {
+                let path = dir.join(file);
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+                open.push((file, f));
+                open.len() - 1
+            }
+        };
+        open[i].1.write_all(value.as_bytes()).map_err(|e| {
+            Error::io(
+                format!("cannot write {value:?} to {}", dir.join(file).display()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// The errno of a failed write, to tell the kernel's reasons apart.
 pub fn errno(e: &Error) -> Option<i32> {
     match e {

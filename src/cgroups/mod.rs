@@ -318,52 +318,49 @@ impl CgroupPaths {
                     .is_some_and(|d| d == dir))
     }
 
+    /// Make `dir` and its missing parents: the leaf is tried first (its
+    /// parent usually exists), walking up only on ENOENT. A concurrent
+    /// delete may remove a shared parent at any moment: a parent gone
+    /// again is made again, a few times.
     fn mkdir_all(&mut self, dir: &Path) -> Result<()> {
-        let mut missing = Vec::new();
-        let mut cur = dir;
-        while !cur.exists() {
-            missing.push(cur.to_path_buf());
-            match cur.parent() {
-                Some(p) => cur = p,
-                None => break,
-            }
-        }
-        for d in missing.into_iter().rev() {
-            // A concurrent delete may remove a shared parent between our
-            // existence check and mkdir: retry a few times on ENOENT.
-            let mut tries = 0;
-            loop {
-                match fs::create_dir(&d) {
-                    Ok(()) => {
-                        self.created.push(d.clone());
-                        match init_cpuset(&d) {
-                            Ok(()) => break,
-                            // Removed again, still empty, before its
-                            // cpuset was filled: make it once more.
-                            Err(_) if !d.exists() && tries < 10 => tries += 1,
-                            Err(e) => return Err(e),
+        for _ in 0..10 {
+            match fs::create_dir(dir) {
+                Ok(()) => {
+                    self.created.push(dir.to_path_buf());
+                    match init_cpuset(dir) {
+                        Ok(()) => return Ok(()),
+                        // Removed again, still empty, before its cpuset
+                        // was filled: make it once more.
+                        Err(_) if !dir.exists() => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    // A missing parent, made the full way (a cpuset parent
+                    // needs its cpus and mems, or no task can join below).
+                    match dir.parent() {
+                        Some(parent) if parent != dir => self.mkdir_all(parent)?,
+                        _ => {
+                            return Err(Error::io(
+                                format!("cannot create cgroup {}", dir.display()),
+                                e,
+                            ))
                         }
                     }
-                    Err(e) if e.kind() == ErrorKind::AlreadyExists => break,
-                    Err(e) if e.kind() == ErrorKind::NotFound && tries < 10 => {
-                        tries += 1;
-                        // A shared parent was removed under us: make it
-                        // again the full way (a cpuset parent needs its
-                        // cpus and mems, or no task can join below it).
-                        if let Some(parent) = d.parent() {
-                            self.mkdir_all(parent)?;
-                        }
-                    }
-                    Err(e) => {
-                        return Err(Error::io(
-                            format!("cannot create cgroup {}", d.display()),
-                            e,
-                        ))
-                    }
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot create cgroup {}", dir.display()),
+                        e,
+                    ))
                 }
             }
         }
-        Ok(())
+        Err(Error::Init(format!(
+            "cannot create cgroup {}: its parent keeps being removed",
+            dir.display()
+        )))
     }
 
     /// The name of the hierarchy that holds `dir`: its mount point's last

@@ -77,10 +77,7 @@ fn set_devices(paths: &CgroupPaths, config: Option<&[LinuxDeviceCgroup]>) -> Res
         }
         return Ok(());
     };
-    for rule in rules {
-        file::write(dir, rule.v1_file(), &rule.v1_line())?;
-    }
-    Ok(())
+    file::write_each(dir, rules.iter().map(|r| (r.v1_file(), r.v1_line())))
 }
 
 const MEMSW: &str = "memory.memsw.limit_in_bytes";

@@ -376,7 +376,7 @@ pub(crate) fn initial_state(
 /// its missing parents, parents first.
 pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in &cg.dirs {
+    for dir in cg.dirs.iter().filter(|d| !cg.made_by_systemd(d)) {
         let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
         out.extend(missing.into_iter().rev().map(Path::to_path_buf));
     }
