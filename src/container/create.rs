@@ -152,7 +152,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Saved with the pid, after clone: until then the state saved above
     // names every directory made.
     st.cgroups = cg.clone();
-    let (parent_end, child_end) = init::sync_pair()?;
+    let (mut parent_end, child_end) = init::sync_pair()?;
     for (t, fd) in &namespaces.join_before_clone {
         nix::sched::setns(fd, init::clone_flag(*t))
             .ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
@@ -174,7 +174,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped =
         init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
-    let args = InitArgs {
+    let mut args = InitArgs {
         idmapped,
         spec,
         rootfs: bundle.rootfs,
@@ -195,12 +195,32 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         Some(dir) => Some(cgroup_dir_fd(dir)?),
         None => None,
     };
+    // Unless rt has work to do for the init between clone and `Go` (below),
+    // `Go` is queued before the init exists: it starts setting up at once
+    // instead of waiting for clone(2) to return here.
+    let mut go_sent = !new_userns
+        && resctrl.is_none()
+        && place.unit.is_none()
+        && spec_initial_affinity(&st).is_none();
+    if go_sent {
+        tell(&parent_end, &Msg::Go)?;
+    }
     let forked = match into
         .as_ref()
         .map(|fd| syscall::clone3_process(flags as u64, Some(std::os::fd::AsFd::as_fd(fd))))
     {
         Some(Ok(f)) => Ok((f, true)),
-        _ => syscall::clone_process(flags).map(|f| (f, false)),
+        refused => {
+            if refused.is_some() && go_sent {
+                // Not born in its cgroup2 directory: the init must wait
+                // until rt has moved it, on a socket without the early Go.
+                let (p, c) = init::sync_pair()?;
+                parent_end = p;
+                args.sync = c;
+                go_sent = false;
+            }
+            syscall::clone_process(flags).map(|f| (f, false))
+        }
     };
     let (forked, born_in_cgroup) = forked.ctx(|| "cannot clone the container process")?;
     let pid = match forked {
@@ -253,7 +273,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     if new_userns {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
-    tell(&parent_end, &Msg::Go)?;
+    if !go_sent {
+        tell(&parent_end, &Msg::Go)?;
+    }
     // The pid is saved while the init sets up: should rt die before the
     // save, the init finds the socket closed at its next step and exits.
     store.save(&st)?;

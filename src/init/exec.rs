@@ -28,7 +28,7 @@ pub struct ExecArgs {
 }
 
 pub fn run(a: ExecArgs) -> ! {
-    finish(&a.sync, |steps| {
+    finish(&a.sync, false, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
         super::join_cgroups(&a.cgroup_tasks)?;

@@ -74,7 +74,8 @@
 //! live in `Launch` and are shared, so an exec'd process gets the same
 //! rlimits, user, capabilities, no_new_privs and seccomp filter as init.
 //!
-//! Both start by making the process non-dumpable: until exec it runs rt's
+//! Both start by making the process non-dumpable (a rootless init once its
+//! id maps are written, at 1: see `rootless_maps`): until exec it runs rt's
 //! own binary inside the container's pid namespace, and a dumpable process
 //! would let the container open /proc/<pid>/exe and overwrite rt on the host
 //! (CVE-2019-5736). exec(2) resets the flag for the container's program.
@@ -159,15 +160,30 @@ fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
 
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
-    finish(&args.sync, |steps| pipeline(&args, steps))
+    finish(&args.sync, rootless_maps(&args), |steps| {
+        pipeline(&args, steps)
+    })
+}
+
+/// A rootless parent writes our uid/gid maps through /proc/<pid>, which
+/// only root may open while we are non-dumpable: we stay dumpable (as
+/// cloned) until Go. The container has no process of its own yet, and rt's
+/// binary is sealed (CVE-2019-5736); a same-user process that could reach
+/// us gains nothing the user does not have.
+fn rootless_maps(a: &InitArgs) -> bool {
+    a.namespaces.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root()
 }
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
 /// the parent over the sync socket; later ones (exec) to the container's
 /// stderr, with the exit codes shells use (127 not found, 126 otherwise).
-fn finish(sync: &Channel, body: impl FnOnce(&mut Steps) -> Result<Error>) -> ! {
+fn finish(
+    sync: &Channel,
+    dumpable_until_go: bool,
+    body: impl FnOnce(&mut Steps) -> Result<Error>,
+) -> ! {
     let mut steps = Steps::new();
-    let err = match prepare_process().and_then(|()| body(&mut steps)) {
+    let err = match prepare_process(dumpable_until_go).and_then(|()| body(&mut steps)) {
         Ok(e) | Err(e) => e,
     };
     if steps.ready {
@@ -186,14 +202,18 @@ fn finish(sync: &Channel, body: impl FnOnce(&mut Steps) -> Result<Error>) -> ! {
 }
 
 /// First thing in every child: no blocked signals (rt blocks them while it
-/// supervises) and not dumpable (CVE-2019-5736, see the module doc).
-fn prepare_process() -> Result<()> {
+/// supervises) and not dumpable (CVE-2019-5736, see the module doc) —
+/// except, until Go, a rootless init (see `rootless_maps`).
+fn prepare_process(dumpable_until_go: bool) -> Result<()> {
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     )
     .ctx(|| "cannot reset the signal mask")?;
+    if dumpable_until_go {
+        return Ok(());
+    }
     syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")
 }
 
@@ -219,17 +239,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let ns = &a.namespaces;
 
     steps.enter("wait-parent")?;
-    // A rootless parent writes our uid/gid maps through /proc/<pid>, which
-    // only root may open while we are non-dumpable: we are dumpable until
-    // Go. The container has no process of its own yet, and rt's binary is
-    // sealed (CVE-2019-5736); a same-user process that could reach us
-    // gains nothing the user does not have.
-    let rootless_maps = ns.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root();
-    if rootless_maps {
-        syscall::set_dumpable(true).ctx(|| "cannot make the process dumpable for its id maps")?;
-    }
     expect(&a.sync, Msg::Go)?;
-    if rootless_maps {
+    if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     // A thread that moves itself (`0` into a v1 `tasks` file) skips the
