@@ -157,8 +157,9 @@ conformance *tests: deps build
 
 # The package's service is masked first: it would listen on :5000 on every address;
 # the tests and the demo start their own registry on 127.0.0.1 only. nftables and curl:
-# published ports (rt-stage's own table `ip rt_stage`) and the demo's request to them.
-# Install Debian's docker-registry, nftables and curl for rt-stage's tests and demo.
+# published ports (rt-stage's own table `ip rt_stage`) and the demo's request to them;
+# openssl: the registry tests' throwaway CA and certificates (TLS registries).
+# Install Debian's docker-registry, nftables, curl and openssl for rt-stage's tests and demo.
 stage-deps:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -169,7 +170,7 @@ stage-deps:
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
     fi
     missing=()
-    for p in nftables curl; do
+    for p in nftables curl openssl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if ((${#missing[@]})); then

@@ -94,6 +94,11 @@ pub enum Error {
         detail: String,
     },
 
+    /// TLS was spoken and failed (certificate not verified, client certificate refused):
+    /// never a reason to fall back to plain HTTP.
+    #[error("TLS with registry {registry} failed: {reason}")]
+    Tls { registry: String, reason: String },
+
     #[error("No such container: {0}")]
     NoSuchContainer(String),
 

@@ -1,6 +1,7 @@
 //! pull, push, search and login: the error cases against a fake registry on 127.0.0.1,
 //! the round trip against Debian's docker-registry on 127.0.0.1, then `rt run` of the
-//! pulled image when rt has been built.
+//! pulled image when rt has been built; docker-registry over TLS with a CA and client
+//! certificates of the test's own (`<certs dir>/127.0.0.1:<port>/`).
 
 mod common;
 
@@ -9,7 +10,8 @@ use std::process::Command;
 
 use common::fake_registry::{Auth, FakeRegistry, Fault};
 use common::images::{busybox_tar, simple_layout, LayerTar, TestImage};
-use common::real_registry::Registry;
+use common::pki::Pki;
+use common::real_registry::{Registry, Tls};
 use common::{output_within, rt_binary, Stage};
 use rt_stage::compression::Compression;
 use rt_stage::digest::Digest;
@@ -465,5 +467,146 @@ fn real_registry_round_trip_and_run() {
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
         "hello from sh in a pulled image\n"
+    );
+}
+
+/// Runs rt-stage with --debug (every request it sends is on stderr) and returns
+/// (success, stdout, stderr).
+fn run_debug(s: &Stage, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["--debug"];
+    all.extend_from_slice(args);
+    let out = s.run(&all);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `<certs dir>/<registry>/<name>` ← `from`.
+fn trust_file(s: &Stage, registry: &str, name: &str, from: &std::path::Path) {
+    let dir = s.certs_dir.join(registry);
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(from, dir.join(name)).unwrap();
+}
+
+/// docker-registry over TLS with a CA of the test's own, on loopback: without the CA in
+/// the certs dir, push and pull fail on the certificate and are never retried over plain
+/// HTTP; with it, an image goes there and back over TLS.
+#[test]
+fn tls_registry_is_trusted_through_the_certs_dir() {
+    let pki = Pki::new();
+    let reg = Registry::start_tls(&Tls {
+        certificate: pki.path("server.crt"),
+        key: pki.path("server.key"),
+        client_cas: vec![],
+    });
+    // It speaks TLS only: plain HTTP on its port is turned away.
+    let plain = reg.plain_http_answer();
+    assert!(
+        plain.contains("Client sent an HTTP request to an HTTPS server"),
+        "{plain}"
+    );
+
+    let img = TestImage::busybox();
+    let name = format!("{}/tls/busybox:1", reg.addr);
+    let s = stage_with(&img, &name);
+    let want = format!(
+        "rt-stage: TLS with registry {} failed: x509: certificate signed by unknown authority: \
+         to trust the registry's CA, put its certificate in {}/{}/ca.crt\n",
+        reg.addr,
+        s.certs_dir.display(),
+        reg.addr
+    );
+    for verb in ["push", "pull"] {
+        let (ok, _, err) = run_debug(&s, &[verb, &name]);
+        assert!(!ok && err.ends_with(&want), "{verb}: {err}");
+        assert!(
+            !err.contains("http://") && !err.contains("plain HTTP"),
+            "{verb} fell back to plain HTTP: {err}"
+        );
+    }
+    assert!(!reg.has_repositories(), "pushed without TLS: {}", reg.log());
+
+    trust_file(&s, &reg.addr, "ca.crt", &pki.path("ca.crt"));
+    let out = s.ok(&["push", &name]);
+    assert!(
+        out.contains(&format!("1: digest: {}", img.digest())),
+        "{out}\n{}",
+        reg.log()
+    );
+    assert!(reg.has_repositories());
+    s.ok(&["rmi", &name]);
+    s.assert_nothing_stored();
+    let (ok, out, err) = run_debug(&s, &["pull", &name]);
+    assert!(ok, "pull: {out}\n{err}");
+    assert!(out.contains(&format!("Digest: {}", img.digest())), "{out}");
+    assert!(
+        err.contains(&format!(
+            "GET https://{}/v2/tls/busybox/manifests/1 -> 200",
+            reg.addr
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("http://"), "{err}");
+    let inspect: Value = serde_json::from_str(&s.ok(&["inspect", &name])).unwrap();
+    assert_eq!(inspect[0]["Id"], json!(img.id()));
+    assert_eq!(
+        inspect[0]["RepoDigests"],
+        json!([format!("{}/tls/busybox@{}", reg.addr, img.digest())])
+    );
+}
+
+/// docker-registry requiring client certificates signed by the test CA: refused without
+/// one (saying where to put it), a half pair or a key that is not the certificate's is
+/// refused before any connection, and client.cert + client.key get in.
+#[test]
+fn tls_registry_wanting_a_client_certificate() {
+    let pki = Pki::new();
+    let reg = Registry::start_tls(&Tls {
+        certificate: pki.path("server.crt"),
+        key: pki.path("server.key"),
+        client_cas: vec![pki.path("ca.crt")],
+    });
+    let img = TestImage::busybox();
+    let name = format!("{}/mtls/busybox:1", reg.addr);
+    let s = stage_with(&img, &name);
+    let dir = s.certs_dir.join(&reg.addr);
+    trust_file(&s, &reg.addr, "ca.crt", &pki.path("ca.crt"));
+
+    let e = s.fails(&["push", &name]);
+    assert!(
+        e.contains(&format!(
+            "TLS with registry {} failed: remote error: tls: ",
+            reg.addr
+        )) && e.contains(&format!(
+            "the registry wants a client certificate: put it and its key in {} and {}",
+            dir.join("client.cert").display(),
+            dir.join("client.key").display()
+        )),
+        "{e}"
+    );
+
+    trust_file(&s, &reg.addr, "client.cert", &pki.path("client.crt"));
+    let e = s.fails(&["push", &name]);
+    assert!(
+        e.contains(&format!("missing key {}", dir.join("client.key").display())),
+        "{e}"
+    );
+    trust_file(&s, &reg.addr, "client.key", &pki.path("server.key"));
+    let e = s.fails(&["push", &name]);
+    assert!(e.contains("the key does not match the certificate"), "{e}");
+    assert!(!reg.has_repositories(), "{}", reg.log());
+
+    trust_file(&s, &reg.addr, "client.key", &pki.path("client.key"));
+    let out = s.ok(&["push", &name]);
+    assert!(
+        out.contains(&format!("1: digest: {}", img.digest())),
+        "{out}"
+    );
+    let out = s.ok(&["search", &reg.addr]);
+    assert!(
+        out.contains(&format!("{}/mtls/busybox   1", reg.addr)),
+        "{out}"
     );
 }

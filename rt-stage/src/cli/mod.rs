@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use crate::container::union::DriverChoice;
 use crate::container::{runtime, Engine};
 use crate::error::{Error, Result};
+use crate::registry::tls::DEFAULT_CERTS_DIR;
 use crate::store::{Store, DEFAULT_ROOT};
 
 #[derive(Parser, Debug)]
@@ -39,6 +40,10 @@ pub struct Cli {
     /// How container root filesystems are made.
     #[arg(long, global = true, value_enum, default_value_t = DriverChoice::Auto, env = "RT_STAGE_STORAGE_DRIVER")]
     pub storage_driver: DriverChoice,
+
+    /// Per-registry TLS trust: <DIR>/<host:port>/ca.crt, client.cert, client.key.
+    #[arg(long, global = true, default_value = DEFAULT_CERTS_DIR, env = "RT_STAGE_CERTS_D")]
+    pub certs_dir: PathBuf,
 
     /// Log each step on stderr.
     #[arg(long, global = true)]
@@ -133,10 +138,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Prune(a) => done(images::prune(&store, a)),
         Command::Inspect(a) => inspect(&reader(), a),
         Command::Unpack(a) => done(images::unpack(&store, a)),
-        Command::Pull(a) => done(registry::pull(&store, a)),
-        Command::Push(a) => done(registry::push(&store, a)),
-        Command::Search(a) => done(registry::search(&store, a)),
-        Command::Login(a) => done(registry::login(&store, a)),
+        Command::Pull(a) => done(registry::pull(&store, &cli.certs_dir, a)),
+        Command::Push(a) => done(registry::push(&store, &cli.certs_dir, a)),
+        Command::Search(a) => done(registry::search(&store, &cli.certs_dir, a)),
+        Command::Login(a) => done(registry::login(&store, &cli.certs_dir, a)),
         Command::Logout(a) => done(registry::logout(&store, a)),
         Command::Volume(a) => volumes::volume(&store, a),
         Command::Run(a) => containers::run(&engine()?, a),

@@ -1,6 +1,7 @@
 //! pull, push, search, login, logout.
 
 use std::io::{self, BufRead};
+use std::path::Path;
 
 use clap::Args;
 
@@ -64,7 +65,7 @@ pub struct LogoutArgs {
     pub server: String,
 }
 
-pub fn pull(store: &Store, a: PullArgs) -> Result<()> {
+pub fn pull(store: &Store, certs_dir: &Path, a: PullArgs) -> Result<()> {
     let r = Reference::parse_defaulted(&a.image)?;
     let creds = auth::saved_credentials(store, &r.registry)?;
     if !a.quiet {
@@ -75,7 +76,7 @@ pub fn pull(store: &Store, a: PullArgs) -> Result<()> {
     } else {
         Progress::auto()
     };
-    let pulled = pull_mod::pull(store, &r, &a.platform, creds, &progress);
+    let pulled = pull_mod::pull(store, &r, &a.platform, certs_dir, creds, &progress);
     progress.close();
     let pulled = pulled?;
     if !a.quiet {
@@ -101,7 +102,7 @@ pub fn pull(store: &Store, a: PullArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn push(store: &Store, a: PushArgs) -> Result<()> {
+pub fn push(store: &Store, certs_dir: &Path, a: PushArgs) -> Result<()> {
     let r = Reference::parse_defaulted(&a.image)?;
     let creds = auth::saved_credentials(store, &r.registry)?;
     if !a.quiet {
@@ -118,6 +119,7 @@ pub fn push(store: &Store, a: PushArgs) -> Result<()> {
         &PushOptions {
             chunk_size: a.chunk_size,
         },
+        certs_dir,
         creds,
         &progress,
     );
@@ -141,7 +143,7 @@ pub fn push(store: &Store, a: PushArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn search(store: &Store, a: SearchArgs) -> Result<()> {
+pub fn search(store: &Store, certs_dir: &Path, a: SearchArgs) -> Result<()> {
     let (registry, term) = a.term.split_once('/').unwrap_or((a.term.as_str(), ""));
     if !(registry.contains(['.', ':']) || registry == "localhost") {
         return Err(Error::Usage(format!(
@@ -150,7 +152,12 @@ pub fn search(store: &Store, a: SearchArgs) -> Result<()> {
         )));
     }
     let creds = auth::saved_credentials(store, registry)?;
-    let client = Client::new(registry, creds, vec!["registry:catalog:*".into()]);
+    let client = Client::new(
+        registry,
+        certs_dir,
+        creds,
+        vec!["registry:catalog:*".into()],
+    )?;
     let found = search_mod::search(&client, term, a.limit)?;
     let rows: Vec<Vec<String>> = found
         .into_iter()
@@ -160,7 +167,7 @@ pub fn search(store: &Store, a: SearchArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn login(store: &Store, a: LoginArgs) -> Result<()> {
+pub fn login(store: &Store, certs_dir: &Path, a: LoginArgs) -> Result<()> {
     let username = match a.username {
         Some(u) => u,
         None => return Err(Error::Usage("login needs --username".into())),
@@ -185,7 +192,7 @@ pub fn login(store: &Store, a: LoginArgs) -> Result<()> {
         }
     };
     let creds = Credentials { username, password };
-    crate::registry::check_login(&a.server, &creds)?;
+    crate::registry::check_login(&a.server, certs_dir, &creds)?;
     auth::save_credentials(store, &a.server, &creds)?;
     println!("Login Succeeded");
     Ok(())

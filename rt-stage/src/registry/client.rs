@@ -1,20 +1,26 @@
 //! HTTP to one registry (distribution API v2): scheme choice, authentication retries,
 //! error bodies, relative Location headers.
 //!
-//! Plain HTTP is used only for loopback registries (127.0.0.0/8, ::1, localhost), as
-//! Docker allows by default; every other registry is HTTPS only, redirects included.
+//! Every registry is HTTPS, with the trust of `<certs dir>/<host:port>/` ([`super::tls`]).
+//! A loopback registry (127.0.0.0/8, ::1, localhost) may also be plain HTTP, as Docker
+//! allows by default: its first request goes over HTTPS, and only if the server does not
+//! speak TLS at all (it answers plaintext or hangs up on the handshake) is it repeated,
+//! and every later one sent, over plain HTTP. A certificate that does not verify is an
+//! error, never a reason to fall back. Every other registry is HTTPS only, redirects
+//! included.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::Read;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use ureq::http::{self, Response};
 
 use super::auth::{self, Credentials};
+use super::tls::{self, Failure, Trust};
 use crate::error::{Error, IoContext, Result};
 use crate::reference::DEFAULT_REGISTRY;
 
@@ -26,10 +32,23 @@ pub enum Body<'a> {
     File(PathBuf),
 }
 
+/// How the registry's own URLs are reached.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scheme {
+    Https,
+    Http,
+    /// A loopback registry not reached yet: HTTPS first, plain HTTP if it does not
+    /// speak TLS. Settled by the first request that gets an answer.
+    Probe,
+}
+
 pub struct Client {
     registry: String,
-    base: String,
+    /// host[:port] that requests go to.
+    endpoint: String,
+    scheme: Cell<Scheme>,
     loopback: bool,
+    trust: Trust,
     agent: ureq::Agent,
     credentials: Option<Credentials>,
     /// Scopes to ask a token for when a challenge names none.
@@ -38,15 +57,21 @@ pub struct Client {
 }
 
 impl Client {
-    /// `registry` as in a reference (`127.0.0.1:5000`, `docker.io`).
-    pub fn new(registry: &str, credentials: Option<Credentials>, scopes: Vec<String>) -> Client {
+    /// `registry` as in a reference (`127.0.0.1:5000`, `docker.io`); its TLS trust is
+    /// read from `<certs_dir>/<registry>/`.
+    pub fn new(
+        registry: &str,
+        certs_dir: &Path,
+        credentials: Option<Credentials>,
+        scopes: Vec<String>,
+    ) -> Result<Client> {
         let loopback = is_loopback(registry);
         let endpoint = if registry == DEFAULT_REGISTRY {
             "registry-1.docker.io"
         } else {
             registry
         };
-        let base = format!("{}://{endpoint}", if loopback { "http" } else { "https" });
+        let trust = Trust::load(certs_dir, registry)?;
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .https_only(!loopback)
@@ -58,27 +83,46 @@ impl Client {
             // Loopback traffic must stay on this machine: no proxy from the environment.
             config = config.proxy(None);
         }
-        Client {
+        if let Some(tls_config) = &trust.config {
+            config = config.tls_config(tls_config.clone());
+        }
+        Ok(Client {
             registry: registry.to_string(),
-            base,
+            endpoint: endpoint.to_string(),
+            scheme: Cell::new(if loopback {
+                Scheme::Probe
+            } else {
+                Scheme::Https
+            }),
             loopback,
+            trust,
             agent: config.build().new_agent(),
             credentials,
             scopes,
             authorization: RefCell::new(None),
-        }
+        })
     }
 
     pub fn registry(&self) -> &str {
         &self.registry
     }
 
+    /// `scheme://host[:port]` of the registry: https until a loopback registry has been
+    /// found not to speak TLS.
+    fn base(&self) -> String {
+        let scheme = match self.scheme.get() {
+            Scheme::Http => "http",
+            Scheme::Https | Scheme::Probe => "https",
+        };
+        format!("{scheme}://{}", self.endpoint)
+    }
+
     /// `/v2/...` → full URL; absolute URLs (Location headers) pass through.
     pub fn url(&self, path_or_url: &str) -> String {
-        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+        if is_absolute(path_or_url) {
             path_or_url.to_string()
         } else {
-            format!("{}{path_or_url}", self.base)
+            format!("{}{path_or_url}", self.base())
         }
     }
 
@@ -91,8 +135,8 @@ impl Client {
         headers: &[(&str, String)],
         body: &Body<'_>,
     ) -> Result<Response<ureq::Body>> {
+        let resp = self.send_settling_scheme(method, url, headers, body)?;
         let url = self.url(url);
-        let resp = self.send_once(method, &url, headers, body, true)?;
         if resp.status() != 401 {
             return Ok(resp);
         }
@@ -118,6 +162,36 @@ impl Client {
         self.send_once(method, url, headers, &Body::Empty, false)
     }
 
+    /// The first request to a loopback registry finds out whether it speaks TLS; the
+    /// answer holds for every later request of this client (one command).
+    fn send_settling_scheme(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+    ) -> Result<Response<ureq::Body>> {
+        let url = self.url(path_or_url);
+        if self.scheme.get() != Scheme::Probe || is_absolute(path_or_url) {
+            return self.send_once(method, &url, headers, body, true);
+        }
+        match self.attempt(method, &url, headers, body, true)? {
+            Ok(resp) => {
+                self.scheme.set(Scheme::Https);
+                Ok(resp)
+            }
+            Err(e) if tls::classify(&e) == Failure::NotTls => {
+                tracing::debug!(
+                    "{}: no TLS ({e}): plain HTTP for this loopback registry",
+                    self.registry
+                );
+                self.scheme.set(Scheme::Http);
+                self.send_once(method, &self.url(path_or_url), headers, body, true)
+            }
+            Err(e) => Err(self.failure(method, &url, e)),
+        }
+    }
+
     fn send_once(
         &self,
         method: &str,
@@ -126,13 +200,40 @@ impl Client {
         body: &Body<'_>,
         auth: bool,
     ) -> Result<Response<ureq::Body>> {
+        self.attempt(method, url, headers, body, auth)?
+            .map_err(|e| self.failure(method, url, e))
+    }
+
+    /// A request that failed on the way: a TLS refusal says what to put where, anything
+    /// else names the request.
+    fn failure(&self, method: &str, url: &str, e: ureq::Error) -> Error {
+        match tls::classify(&e) {
+            Failure::Refused(r) => tls::refusal_error(&self.registry, &self.trust, r),
+            Failure::NotTls | Failure::Other => Error::Http {
+                method: method.to_string(),
+                url: url.to_string(),
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// Sends one request. Outer error: it could not be made (a file to send, a bad
+    /// header); inner: the network's answer, for the caller to classify.
+    fn attempt(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &Body<'_>,
+        auth: bool,
+    ) -> Result<std::result::Result<Response<ureq::Body>, ureq::Error>> {
         let mut req = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }
         // Credentials go only to the registry itself, never to a blob store it
         // redirects to or a Location on another host.
-        if auth && same_host(url, &self.base) {
+        if auth && same_host(url, &self.base()) {
             if let Some(a) = self.authorization.borrow().as_ref() {
                 req = req.header("authorization", a.as_str());
             }
@@ -155,9 +256,10 @@ impl Client {
                     .run(req.body(f).map_err(|e| fail(e.to_string()))?)
             }
         };
-        let resp = result.map_err(|e| fail(e.to_string()))?;
-        tracing::debug!("{method} {url} -> {}", resp.status().as_u16());
-        Ok(resp)
+        if let Ok(resp) = &result {
+            tracing::debug!("{method} {url} -> {}", resp.status().as_u16());
+        }
+        Ok(result)
     }
 
     /// A plain GET, no body, authenticated as needed.
@@ -198,7 +300,7 @@ impl Client {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::Http {
                 method: "GET".into(),
-                url: format!("{} ({what})", self.base),
+                url: format!("{} ({what})", self.base()),
                 detail: e.to_string(),
             })?;
         if bytes.len() as u64 > max {
@@ -277,6 +379,10 @@ pub fn is_loopback(registry: &str) -> bool {
         }
 }
 
+fn is_absolute(path_or_url: &str) -> bool {
+    path_or_url.starts_with("http://") || path_or_url.starts_with("https://")
+}
+
 /// `scheme://host[:port]` of a URL.
 pub fn origin(url: &str) -> &str {
     let after = url.find("://").map(|i| i + 3).unwrap_or(0);
@@ -310,6 +416,8 @@ mod tests {
 
     #[test]
     fn plain_http_only_on_loopback() {
+        let certs = Path::new("/nonexistent/certs.d");
+        let client = |r: &str| Client::new(r, certs, None, vec![]).unwrap();
         for r in [
             "127.0.0.1:5000",
             "127.1.2.3",
@@ -318,12 +426,12 @@ mod tests {
             "localhost",
         ] {
             assert!(is_loopback(r), "{r}");
-            assert!(
-                Client::new(r, None, vec![])
-                    .url("/v2/")
-                    .starts_with("http://"),
-                "{r}"
-            );
+            // HTTPS first; plain HTTP only once the server turns out not to speak TLS.
+            let c = client(r);
+            assert_eq!(c.scheme.get(), Scheme::Probe, "{r}");
+            assert!(c.url("/v2/").starts_with("https://"), "{r}");
+            c.scheme.set(Scheme::Http);
+            assert!(c.url("/v2/").starts_with("http://"), "{r}");
         }
         for r in [
             "10.0.0.1:5000",
@@ -333,15 +441,12 @@ mod tests {
             "128.0.0.1",
         ] {
             assert!(!is_loopback(r), "{r}");
-            assert!(
-                Client::new(r, None, vec![])
-                    .url("/v2/")
-                    .starts_with("https://"),
-                "{r}"
-            );
+            let c = client(r);
+            assert_eq!(c.scheme.get(), Scheme::Https, "{r}");
+            assert!(c.url("/v2/").starts_with("https://"), "{r}");
         }
         assert_eq!(
-            Client::new("docker.io", None, vec![]).url("/v2/"),
+            client("docker.io").url("/v2/"),
             "https://registry-1.docker.io/v2/"
         );
     }

@@ -3,16 +3,21 @@
 //! Supported: OCI and Docker v2 schema 2 manifests and indexes (manifest lists), blob
 //! GETs with digest and size checks and Range resume, monolithic (POST + PUT) and
 //! chunked (PATCH ... + PUT) uploads, cross-repository blob mounts, Basic and bearer
-//! token authentication, catalog and tag listing, plain HTTP only on loopback.
+//! token authentication, catalog and tag listing, Docker's per-registry TLS trust
+//! (`<certs dir>/<host:port>/`), plain HTTP only on loopback and only when the registry
+//! does not speak TLS.
 
 pub mod auth;
 pub mod client;
 pub mod pull;
 pub mod push;
 pub mod search;
+pub mod tls;
 
 pub use auth::Credentials;
 pub use client::Client;
+
+use std::path::Path;
 
 use crate::error::Result;
 
@@ -27,8 +32,8 @@ pub fn manifest_url(repository: &str, selector: &str) -> String {
 
 /// `login`: checks the credentials against the registry's /v2/ endpoint (answering its
 /// challenge with them), so a typo is reported now rather than at the next push.
-pub fn check_login(registry: &str, creds: &Credentials) -> Result<()> {
-    let client = Client::new(registry, Some(creds.clone()), vec![]);
+pub fn check_login(registry: &str, certs_dir: &Path, creds: &Credentials) -> Result<()> {
+    let client = Client::new(registry, certs_dir, Some(creds.clone()), vec![])?;
     let resp = client.get("/v2/", &[])?;
     client.check(resp, |_| format!("login to {registry}"))?;
     Ok(())

@@ -38,14 +38,16 @@ pub fn pull(
     store: &Store,
     reference: &Reference,
     platform: &Platform,
+    certs_dir: &Path,
     credentials: Option<super::Credentials>,
     progress: &Progress,
 ) -> Result<Pulled> {
     let client = Client::new(
         &reference.registry,
+        certs_dir,
         credentials,
         vec![scope(&reference.repository, "pull")],
-    );
+    )?;
     let (bytes, media, digest) = fetch_manifest(&client, reference, &reference.selector())?;
     let manifest = match manifest::parse(&bytes, Some(&media))? {
         Document::Manifest(_) => ManifestBlob {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
+use std::path::Path;
 
 use super::client::{header, Body, Client};
 use super::{manifest_url, scope};
@@ -38,6 +39,7 @@ pub fn push(
     store: &Store,
     reference: &Reference,
     opts: &PushOptions,
+    certs_dir: &Path,
     credentials: Option<super::Credentials>,
     progress: &Progress,
 ) -> Result<Pushed> {
@@ -56,7 +58,7 @@ pub fn push(
     from.sort();
     from.dedup();
     scopes.extend(from.iter().map(|r| scope(r, "pull")));
-    let client = Client::new(&reference.registry, credentials, scopes);
+    let client = Client::new(&reference.registry, certs_dir, credentials, scopes)?;
 
     let mut blobs = Vec::new();
     let descs: Vec<&Descriptor> = m.layers.iter().chain(std::iter::once(&m.config)).collect();

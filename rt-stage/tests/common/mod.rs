@@ -7,6 +7,7 @@
 pub mod containers;
 pub mod fake_registry;
 pub mod images;
+pub mod pki;
 pub mod real_registry;
 
 use std::fs;
@@ -16,6 +17,9 @@ use std::process::{Command, Output, Stdio};
 pub struct Stage {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
+    /// $RT_STAGE_CERTS_D: `certs.d` in the stage's directory (absent unless a test
+    /// makes it), so no test depends on the machine's /etc/rt-stage/certs.d.
+    pub certs_dir: PathBuf,
 }
 
 impl Stage {
@@ -25,7 +29,12 @@ impl Stage {
             .tempdir()
             .expect("tempdir");
         let root = dir.path().join("store");
-        Stage { dir, root }
+        let certs_dir = dir.path().join("certs.d");
+        Stage {
+            dir,
+            root,
+            certs_dir,
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -46,6 +55,7 @@ impl Stage {
         if let Some(rt) = rt_binary() {
             cmd.env("RT", rt);
         }
+        cmd.env("RT_STAGE_CERTS_D", &self.certs_dir);
         for (k, v) in env {
             cmd.env(k, v);
         }
