@@ -483,6 +483,57 @@ mod tests {
         }
     }
 
+    /// The properties as (name, value as text), for comparing.
+    fn props(r: serde_json::Value, unified: bool) -> Vec<(String, String)> {
+        let r: LinuxResources = serde_json::from_value(r).unwrap();
+        resource_properties(&r, unified)
+            .unwrap()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), format!("{:?}", v.0)))
+            .collect()
+    }
+
+    #[test]
+    fn limits_as_unit_properties() {
+        let r = serde_json::json!({
+            "memory": {"limit": 67108864, "reservation": 1048576, "swap": 134217728},
+            "pids": {"limit": 50},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"}
+        });
+        let v2 = props(r.clone(), true);
+        let has = |p: &[(String, String)], name: &str, value: &str| {
+            assert!(
+                p.iter().any(|(n, v)| n == name && v == value),
+                "{name}={value} missing from {p:?}"
+            )
+        };
+        has(&v2, "MemoryMax", "67108864");
+        has(&v2, "MemoryLow", "1048576");
+        // OCI swap is memory+swap; systemd's MemorySwapMax is swap alone.
+        has(&v2, "MemorySwapMax", "67108864");
+        has(&v2, "TasksMax", "50");
+        has(&v2, "CPUWeight", "39");
+        has(&v2, "CPUQuotaPerSecUSec", "500000");
+        has(&v2, "CPUQuotaPeriodUSec", "100000");
+        has(&v2, "AllowedCPUs", "[3]");
+        has(&v2, "AllowedMemoryNodes", "[1]");
+        let v1 = props(r, false);
+        has(&v1, "MemoryLimit", "67108864");
+        has(&v1, "CPUShares", "1024");
+        assert!(!v1
+            .iter()
+            .any(|(n, _)| n == "MemoryLow" || n == "CPUQuotaPeriodUSec"));
+        // -1 is systemd's infinity; a quota is rounded up to 10 ms steps.
+        let p = props(
+            serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": -1}, "cpu": {"quota": 12345, "period": 100000}}),
+            true,
+        );
+        has(&p, "MemoryMax", &u64::MAX.to_string());
+        has(&p, "TasksMax", &u64::MAX.to_string());
+        has(&p, "CPUQuotaPerSecUSec", "130000");
+        assert!(props(serde_json::json!({}), true).is_empty());
+    }
+
     #[test]
     fn cpu_lists() {
         assert_eq!(bitmask("0-2,4").unwrap(), vec![0b1_0111]);
