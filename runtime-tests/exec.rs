@@ -4,7 +4,7 @@ mod common;
 
 use std::fs;
 
-use common::{procfs, Container};
+use common::{procfs, residue, Container};
 
 fn running() -> (Container, i32) {
     let c = Container::new(&["sleep", "1000"]);
@@ -174,4 +174,53 @@ fn exec_into_a_stopped_container_fails() {
     c.kill("KILL").ok();
     c.wait_status("stopped");
     c.rt(&["exec", &c.id, "true"]).fails_with("not running");
+}
+
+/// `exec --cgroup` (runc's flag): an existing sub-cgroup of the
+/// container's, in every hierarchy (`path`) or in one controller's
+/// (`memory:path`). A missing one, or a path out of the container's cgroup,
+/// is refused; `delete` removes sub-cgroups with the container's.
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let (c, _) = running();
+    let dirs = residue::cgroup_dirs(&c.cgroup_name());
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        fs::create_dir(format!("{d}/sub")).expect("mkdir sub-cgroup");
+        // A new v1 cpuset takes no task until its cpus and mems are set.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = fs::read_to_string(format!("{d}/{f}")) {
+                fs::write(format!("{d}/sub/{f}"), v.trim()).expect("fill the sub-cgroup's cpuset");
+            }
+        }
+    }
+    let mine = format!("/rt-test/{}", c.cgroup_name());
+    let cgroups = |flag: &str| {
+        let out = c
+            .rt(&["exec", "--cgroup", flag, &c.id, "cat", "/proc/self/cgroup"])
+            .ok();
+        out.stdout
+            .lines()
+            .map(|l| l.split(':').skip(1).collect::<Vec<_>>().join(":"))
+            .collect::<Vec<_>>()
+    };
+    for line in cgroups("sub") {
+        assert!(line.ends_with(&format!("{mine}/sub")), "{line}");
+    }
+    for line in cgroups("memory:sub") {
+        let want = if line.split(':').next() == Some("memory") {
+            format!("{mine}/sub")
+        } else {
+            mine.clone()
+        };
+        assert!(line.ends_with(&want), "{line}: want {want}");
+    }
+    c.rt(&["exec", "--cgroup", "nope", &c.id, "true"])
+        .fails_with("sub-cgroup");
+    c.rt(&["exec", "--cgroup", "../x", &c.id, "true"])
+        .fails_with("must be relative to the container's cgroup");
+    c.rt(&["exec", "--cgroup", "nosuch:sub", &c.id, "true"])
+        .fails_with("no cgroup for controller \"nosuch\"");
+    c.rt(&["delete", "--force", &c.id]).ok();
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }

@@ -112,9 +112,10 @@ struct ExecArgs {
     preserve_fds: u32,
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
-    /// Sub-cgroup to run in (cgroup v2).
+    /// Run in an existing sub-cgroup of the container's: `path` (every
+    /// hierarchy) or `controller[,controller]:path` (cgroup v1); repeatable.
     #[arg(long)]
-    cgroup: Option<String>,
+    cgroup: Vec<String>,
     id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -611,11 +612,6 @@ fn migrate_options(a: MigrateArgs) -> migrate::MigrateOptions {
 }
 
 fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
-    if a.cgroup.is_some() {
-        anyhow::bail!(
-            "--cgroup needs cgroup v2 sub-cgroups, which are not supported yet (issue #12)"
-        );
-    }
     let opts = exec::ExecOptions {
         id: a.id,
         process_file: a.process,
@@ -636,6 +632,7 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
         detach: a.detach,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        cgroup: a.cgroup,
     };
     Ok(exec::exec(store, opts)?)
 }

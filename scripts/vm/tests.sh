@@ -42,6 +42,7 @@ lifecycle
 cgroup_nested_path
 delete_force
 exec_joins_cgroup
+exec_sub_cgroup
 cgroup_mount
 cgroupns
 pause_resume
@@ -248,6 +249,21 @@ t_exec_joins_cgroup() {
     sleeper $id
     got=$(rt exec $id cat /proc/self/cgroup < /dev/null) || fail "rt exec failed"
     [ "$got" = "0::/$PARENT/$id" ] || fail "exec'd process is in '$got', want 0::/$PARENT/$id"
+    return 0
+}
+
+# exec --cgroup: an existing sub-cgroup on v2 (a path; controller:path is
+# v1's); delete removes it with the container's cgroup.
+t_exec_sub_cgroup() {
+    id=execsub
+    sleeper $id
+    mkdir "$CG/$PARENT/$id/sub" || fail "mkdir sub-cgroup"
+    got=$(rt exec --cgroup sub $id cat /proc/self/cgroup < /dev/null) || fail "rt exec --cgroup sub failed"
+    [ "$got" = "0::/$PARENT/$id/sub" ] || fail "exec'd process is in '$got', want 0::/$PARENT/$id/sub"
+    rt exec --cgroup memory:sub $id true < /dev/null 2> "$B/err" && fail "controller:path accepted on cgroup v2"
+    grep -q "on cgroup v2 give a path" "$B/err" || fail "unclear error: $(cat "$B/err")"
+    rt delete --force $id || fail "rt delete --force failed"
+    [ -d "$CG/$PARENT/$id" ] && fail "cgroup $CG/$PARENT/$id left (with its sub-cgroup)"
     return 0
 }
 

@@ -533,22 +533,33 @@ impl CgroupPaths {
     }
 }
 
-/// rmdir a container's cgroup; one whose last task is still exiting
-/// reports EBUSY for a moment.
+/// rmdir a container's cgroup, with the cgroups below it first, deepest
+/// first: the container's own (a systemd or a nested runtime inside it,
+/// `exec --cgroup` targets). The kernel answers EBUSY both for those and,
+/// for a moment, while the last task is still exiting: retry briefly.
 fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
     loop {
-        match fs::remove_dir(dir) {
+        let e = match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
+            Err(e) => e,
+        };
+        if e.raw_os_error() != Some(libc::EBUSY) || Instant::now() >= deadline {
+            return Err(Error::io(
+                format!("cannot remove cgroup {}", dir.display()),
+                e,
+            ));
+        }
+        let mut below = false;
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            // Interface files cannot be removed; only directories are cgroups.
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                below = true;
+                remove_leaf(&entry.path(), deadline)?;
             }
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot remove cgroup {}", dir.display()),
-                    e,
-                ))
-            }
+        }
+        if !below {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

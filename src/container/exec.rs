@@ -7,13 +7,15 @@
 //! capabilities, rlimits, no_new_privs — come from the container's config,
 //! overridden by the command line or replaced by `--process`.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Process};
 
 use super::attach::{self, Signals};
+use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
 use crate::init::{clone_flag, namespace_file, sync_pair, Msg};
@@ -46,6 +48,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup`: sub-cgroups to run in (see [`target_cgroups`]).
+    pub cgroup: Vec<String>,
 }
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
@@ -83,6 +87,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             "cannot allocate a tty for a detached exec without --console-socket".into(),
         ));
     }
+    let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
     let (mut join, before_clone) = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let signals = if opts.detach {
@@ -135,16 +140,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),
         join,
-        cgroup_tasks: st
-            .cgroups
-            .v1_dirs()
-            .iter()
-            .map(|d| d.join("tasks"))
-            .collect(),
+        cgroup_tasks: v1.iter().map(|d| d.join("tasks")).collect(),
     };
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.
-    let v2 = match st.cgroups.v2_dir() {
+    let v2 = match &v2_dir {
         Some(dir) => Some(super::create::cgroup_dir_fd(dir)?),
         None => None,
     };
@@ -169,7 +169,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(pid, None);
         e
     };
-    if let (false, Some(dir)) = (born_in_cgroup, st.cgroups.v2_dir()) {
+    if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
         std::fs::write(dir.join("cgroup.procs"), pid.to_string())
             .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))
             .map_err(kill_child)?;
@@ -195,6 +195,74 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         None => Ok(0),
         Some(s) => attach::supervise(Pid::from_raw(pid.as_raw()), &s.fd, master.as_ref()),
     }
+}
+
+/// The cgroup2 directory and the v1 directories the process joins: the
+/// container's, or with `--cgroup` (runc's flag) existing sub-cgroups of
+/// them — `path` for every hierarchy, `controller[,controller]:path` for
+/// those controllers' (cgroup v1 only; a later entry wins).
+fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<(Option<PathBuf>, Vec<PathBuf>)> {
+    let mut every: Option<&str> = None;
+    let mut per: HashMap<&str, &str> = HashMap::new();
+    for spec in specs {
+        let (controllers, path) = match spec.split_once(':') {
+            Some((c, p)) => (Some(c), p),
+            None => (None, spec.as_str()),
+        };
+        let relative = Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+        if path.is_empty() || !relative {
+            return Err(Error::Usage(format!(
+                "--cgroup {spec:?}: the path must be relative to the container's cgroup, without \"..\""
+            )));
+        }
+        match controllers {
+            None => every = Some(path),
+            Some(_) if cg.unified => {
+                return Err(Error::Usage(format!(
+                    "--cgroup {spec:?}: controller:path is for cgroup v1; on cgroup v2 give a path"
+                )))
+            }
+            Some(list) => {
+                for c in list.split(',') {
+                    if !cg.controllers.contains_key(c) {
+                        return Err(Error::Usage(format!(
+                            "--cgroup {spec:?}: the container has no cgroup for controller {c:?}"
+                        )));
+                    }
+                    per.insert(c, path);
+                }
+            }
+        }
+    }
+    let sub = |dir: &PathBuf, path: Option<&str>| -> Result<PathBuf> {
+        let Some(path) = path else {
+            return Ok(dir.clone());
+        };
+        let target = dir.join(path);
+        if !target.is_dir() {
+            return Err(Error::Usage(format!(
+                "--cgroup: sub-cgroup {} does not exist",
+                target.display()
+            )));
+        }
+        Ok(target)
+    };
+    let v2 = cg.v2_dir().map(|d| sub(d, every)).transpose()?;
+    let v1 = cg
+        .v1_dirs()
+        .into_iter()
+        .map(|d| {
+            let named = cg
+                .controllers
+                .iter()
+                .filter(|(_, dir)| *dir == d)
+                .find_map(|(c, _)| per.get(c.as_str()).copied());
+            sub(d, named.or(every))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((v2, v1))
 }
 
 fn connect(path: &std::path::Path) -> Result<OwnedFd> {
