@@ -7,9 +7,9 @@ apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qem
 # The engines `just test-clients` drives (conmon and the rest come with podman).
 client_packages := "containerd podman docker.io"
 
-# The rt every recipe runs: the static release build (see `build`).
+# The rt every recipe runs: the static, size-optimised build (see `build`).
 host := `rustc -vV | sed -n 's/^host: //p'`
-rt := "target/" + host + "/release/rt"
+rt := "target/" + host + "/runtime/rt"
 
 default: demo
 
@@ -34,9 +34,9 @@ deps:
 # instead of 290. RUSTFLAGS with an explicit --target reach only the crates
 # built for that target, not build scripts or proc macros, which cannot be
 # static.
-# Build rt (release, static).
+# Build rt (static, size-optimised: the `runtime` profile).
 build:
-    RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo build --release --bin rt --target {{host}}
+    RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo build --profile runtime --bin rt --target {{host}}
 
 # Second part (scripts/stage-demo.sh): rt-stage imports a busybox image, pushes it to a
 # registry on 127.0.0.1, removes it, pulls it back and runs it with rt; then runs a web
