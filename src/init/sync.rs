@@ -86,6 +86,10 @@ impl Channel {
                         .ok_or_else(|| Error::Init("garbled message on the sync socket".into()))
                 }
                 Err(nix::Error::EINTR) => continue,
+                // The other side closed with a message of ours unread (an
+                // init that failed before reading the early Go): the error
+                // is reported once, before what it sent before closing.
+                Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("cannot read the sync socket", e)),
             }
         }
@@ -105,5 +109,15 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn message_before_close_survives_an_unread_one() {
+        let (parent, child) = pair().unwrap();
+        parent.send(&Msg::Go).unwrap();
+        child.send(&Msg::Failed("early".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Failed("early".into())));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }
