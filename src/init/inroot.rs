@@ -185,3 +185,82 @@ fn slow_mkdir_all(root: &Root, path: &Path, no_symlinks: bool) -> Result<Handle>
 fn is_dir(fd: &OwnedFd) -> bool {
     nix::sys::stat::fstat(fd.as_raw_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A root with an escape hatch in it: `esc` -> the host directory
+    /// `outside`, and `abs` -> `/` (absolute).
+    fn roots() -> (tempfile::TempDir, tempfile::TempDir, OwnedFd) {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), root.path().join("esc")).unwrap();
+        symlink("/", root.path().join("abs")).unwrap();
+        std::fs::create_dir(root.path().join("dev")).unwrap();
+        let fd = super::super::procfs::open_path(root.path(), libc::O_DIRECTORY).unwrap();
+        (root, outside, fd)
+    }
+
+    #[test]
+    fn parents_resolve_inside_the_root() {
+        let (root, outside, fd) = roots();
+        // `esc/x`: the link is absolute on the host, inside the root it
+        // points to a path that does not exist there.
+        assert!(Entry::new(fd.as_fd(), Path::new("/esc/x"), false).is_none());
+        // `abs/dev/null`: `/` is the root itself.
+        let e = Entry::new(fd.as_fd(), Path::new("/abs/dev/null"), false).unwrap();
+        e.mknod(SFlag::S_IFIFO, 0o600, 0).unwrap();
+        assert!(root.path().join("dev/null").exists());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        // No symlinks at all when asked.
+        assert!(Entry::new(fd.as_fd(), Path::new("/abs/dev/x"), true).is_none());
+        assert!(Entry::new(fd.as_fd(), Path::new("/"), false).is_none());
+        assert!(Entry::new(fd.as_fd(), Path::new("/dev/.."), false).is_none());
+    }
+
+    #[test]
+    fn the_last_component_is_never_followed() {
+        let (root, outside, fd) = roots();
+        let target = outside.path().join("victim");
+        std::fs::write(&target, "host").unwrap();
+        symlink(&target, root.path().join("dev/console")).unwrap();
+        let e = Entry::new(fd.as_fd(), Path::new("/dev/console"), false).unwrap();
+        // A file is not created through the link, and the handle is the link.
+        assert_eq!(e.create_file(0o600).err(), Some(Errno::ELOOP));
+        let h = e.open_nofollow().unwrap();
+        let st = nix::sys::stat::fstat(h.as_raw_fd()).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        // unlink removes the link, not its target; mknod makes a node.
+        e.unlink().unwrap();
+        e.mknod(SFlag::S_IFIFO, 0o600, 0).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "host");
+        // A symlink made is the link itself, whatever it points to.
+        let l = Entry::new(fd.as_fd(), Path::new("/dev/fd"), false).unwrap();
+        l.symlink("/proc/self/fd").unwrap();
+        assert_eq!(
+            std::fs::read_link(root.path().join("dev/fd")).unwrap(),
+            Path::new("/proc/self/fd")
+        );
+    }
+
+    #[test]
+    fn mkdir_all_stays_in_the_root() {
+        let (root, outside, _) = roots();
+        let r = Root::open(root.path()).unwrap();
+        // One level missing: the fast path; several: pathrs.
+        mkdir_all(&r, Path::new("/dev/pts"), false).unwrap();
+        mkdir_all(&r, Path::new("/a/b/c"), false).unwrap();
+        assert!(root.path().join("dev/pts").is_dir());
+        assert!(root.path().join("a/b/c").is_dir());
+        // Through `abs` (-> `/`), inside the root.
+        mkdir_all(&r, Path::new("/abs/mnt"), false).unwrap();
+        assert!(root.path().join("mnt").is_dir());
+        // Through `esc`, never on the host; without symlinks, not at all.
+        let _ = mkdir_all(&r, Path::new("/esc/x"), false);
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert!(mkdir_all(&r, Path::new("/abs/y"), true).is_err());
+        assert!(!root.path().join("y").exists());
+    }
+}
