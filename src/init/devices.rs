@@ -106,7 +106,7 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
     let _ = entry.unlink();
     if bind && dev.kind != Kind::Fifo {
         let target = entry
-            .create_file(dev.mode)
+            .file(dev.mode)
             .ctx(|| format!("cannot create {}", dev.path.display()))?;
         let src = open_path(&dev.path, 0)?;
         return mount(

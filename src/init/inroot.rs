@@ -119,14 +119,37 @@ impl Entry {
         )
     }
 
-    /// Create a regular file (kept if it exists; a symlink there fails).
-    pub fn create_file(&self, mode: u32) -> nix::Result<OwnedFd> {
-        syscall::openat_mode(
-            Some(self.dir.as_fd()),
-            self.name.as_c_str(),
-            OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_RDONLY,
-            mode,
-        )
+    /// Create an empty regular file, never opening it (a node or fifo
+    /// raced in there is not opened either); whatever already exists is
+    /// kept, except a symlink, which fails with ELOOP.
+    pub fn create_file(&self, mode: u32) -> nix::Result<()> {
+        match self.mknod(SFlag::S_IFREG, mode, 0) {
+            Err(Errno::EEXIST) => {
+                let st = nix::sys::stat::fstatat(
+                    Some(self.dir.as_raw_fd()),
+                    self.name.as_c_str(),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                    return Err(Errno::ELOOP);
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// An O_PATH handle on the file there, made if missing (see
+    /// `create_file`); a symlink, even one swapped in since, fails with
+    /// ELOOP.
+    pub fn file(&self, mode: u32) -> nix::Result<OwnedFd> {
+        self.create_file(mode)?;
+        let fd = self.open_nofollow()?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+        Ok(fd)
     }
 
     pub fn chown(&self, uid: u32, gid: u32) -> nix::Result<()> {

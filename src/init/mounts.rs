@@ -260,13 +260,10 @@ fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) 
             })?
         }
     };
-    let file = entry
-        .create_file(0o644)
-        .ctx(|| format!("cannot create mount point {}", dest.display()))?;
-    // O_PATH, like every other mount target handle.
-    inroot::resolve(root.as_fd(), dest, no_symlinks)
+    entry
+        .file(0o644)
         .map(Handle::from_fd)
-        .or_else(|_| Ok(Handle::from_fd(file)))
+        .ctx(|| format!("cannot create mount point {}", dest.display()))
 }
 
 /// The common case, an existing mount point, in one openat2(2): the same
