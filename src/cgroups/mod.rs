@@ -169,13 +169,13 @@ pub struct Placement {
 /// path (the cgroupfs driver), or with `--systemd-cgroup` a systemd scope
 /// named `slice:prefix:name`.
 pub fn placement(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Placement> {
-    let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
     if !systemd {
         return Ok(Placement {
             rel: container_path(cgroups_path, id)?,
             unit: None,
         });
     }
+    let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::Config(
             "--systemd-cgroup: the rootless systemd driver (the user's systemd instance) is not supported".into(),
@@ -336,18 +336,10 @@ impl CgroupPaths {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    // A missing parent, made the full way (a cpuset parent
-                    // needs its cpus and mems, or no task can join below).
-                    match dir.parent() {
-                        Some(parent) if parent != dir => self.mkdir_all(parent)?,
-                        _ => {
-                            return Err(Error::io(
-                                format!("cannot create cgroup {}", dir.display()),
-                                e,
-                            ))
-                        }
-                    }
+                // A missing parent, made the full way (a cpuset parent needs
+                // its cpus and mems, or no task can join below).
+                Err(e) if e.kind() == ErrorKind::NotFound && dir.parent().is_some() => {
+                    self.mkdir_all(dir.parent().unwrap_or(dir))?
                 }
                 Err(e) => {
                     return Err(Error::io(
@@ -435,12 +427,7 @@ impl CgroupPaths {
 
     /// Move `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
-        for dir in &self.dirs {
-            let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.to_string())
-                .ctx(|| format!("cannot add pid {pid} to {}", procs.display()))?;
-        }
-        Ok(())
+        self.dirs.iter().try_for_each(|dir| add_pid(dir, pid))
     }
 
     /// Pids in the container's cgroup (read from the first hierarchy that has
@@ -531,6 +518,13 @@ impl CgroupPaths {
         }
         stopped
     }
+}
+
+/// Move `pid` into the cgroup `dir`.
+pub fn add_pid(dir: &Path, pid: i32) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    fs::write(&procs, pid.to_string())
+        .ctx(|| format!("cannot add pid {pid} to {}", procs.display()))
 }
 
 /// rmdir a container's cgroup, with the cgroups below it first, deepest

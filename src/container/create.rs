@@ -264,8 +264,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         }
         None if !born_in_cgroup => {
             if let Some(dir) = st.cgroups.v2_dir() {
-                std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-                    .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))?;
+                cgroups::add_pid(dir, pid.as_raw())?;
             }
         }
         None => {}

@@ -170,9 +170,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         e
     };
     if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
-        std::fs::write(dir.join("cgroup.procs"), pid.to_string())
-            .ctx(|| format!("cannot add pid {pid} to {}", dir.display()))
-            .map_err(kill_child)?;
+        crate::cgroups::add_pid(dir, pid.as_raw()).map_err(kill_child)?;
     }
     parent_end.send(&Msg::Go).map_err(kill_child)?;
     match parent_end.recv().map_err(kill_child)? {

@@ -243,10 +243,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
-    // A thread that moves itself (`0` into a v1 `tasks` file) skips the
-    // kernel's global threadgroup lock, whose first writer waits for an RCU
-    // grace period (~10 ms here): init joins its v1 cgroups itself. It was
-    // born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP).
+    // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
+    // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
     let mut seccomp = linux
         .seccomp()
