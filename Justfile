@@ -33,10 +33,20 @@ deps:
 # packed (DT_RELR, binutils >= 2.38, glibc >= 2.36): 4 KiB to read at start
 # instead of 290. RUSTFLAGS with an explicit --target reach only the crates
 # built for that target, not build scripts or proc macros, which cannot be
-# static.
+# static. The linker (rustc's lld) lays out first, together, the functions
+# layout/rt.order names: the code the common commands run (`just layout`).
 # Build rt (static, size-optimised: the `runtime` profile).
 build:
-    RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" cargo build --profile runtime --bin rt --target {{host}}
+    RUSTFLAGS="{{rt_flags}}" cargo build --profile runtime --bin rt --target {{host}}
+    scripts/layout/check.sh {{rt}}
+    strip {{rt}}
+
+rt_flags := "-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--symbol-ordering-file=layout/rt.order -C link-arg=-Wl,--no-warn-symbol-ordering"
+
+# Profile which functions rt's common commands run, in order, into
+# layout/rt.order (commit it); rerun when the code changed much.
+layout: deps
+    scripts/layout/profile.sh "{{rt_flags}}" {{host}}
 
 # Second part (scripts/stage-demo.sh): rt-stage imports a busybox image, pushes it to a
 # registry on 127.0.0.1, removes it, pulls it back and runs it with rt; then runs a web
