@@ -97,14 +97,15 @@ wait_for() {
 # What a container shows of itself, to compare runtimes on: identity,
 # capabilities, limits, init's stdio, the other fds init was given (seen
 # through a child started first thing: the shell's own fds change while it
-# runs pipelines), mounts (options included, the
+# runs pipelines; `ls /proc/1/fd` may list a pipe the shell closes before
+# ls looks at it, hence its errors dropped), mounts (options included, the
 # rootfs's own data dropped: it names snapshot directories), cgroups.
 INSPECT='sleep 1000 & s=$!;
 id; umask; hostname | sed "s/^[0-9a-f]\{12\}$/<host>/";
 grep -E "^(Cap|NoNewPrivs|Seccomp:)" /proc/self/status;
 echo "nofile $(ulimit -Sn) $(ulimit -Hn) nproc $(ulimit -Su) $(ulimit -Hu)";
 echo "oom_score_adj $(cat /proc/self/oom_score_adj)";
-echo "init stdio (open mode, fd, file):"; ls -l /proc/1/fd | awk "NR>1 && \$9 < 3 {print substr(\$1, 1, 4), \$9, \$11}";
+echo "init stdio (open mode, fd, file):"; ls -l /proc/1/fd 2>/dev/null | awk "NR>1 && \$9 < 3 {print substr(\$1, 1, 4), \$9, \$11}";
 echo "fds above stdio given to init:"; ls /proc/$s/fd | awk "\$1 > 2";
 echo "mounts (sorted):"; awk "{ if (\$2 == \"/\") print \$2, \$3; else print \$2, \$3, \$4 }" /proc/self/mounts | sort;
 echo "cgroup:"; cat /proc/self/cgroup;
