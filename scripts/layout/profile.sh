@@ -47,7 +47,7 @@ for line in subprocess.run(["readelf", "-lW", binary], capture_output=True, text
 offset, vaddr, size = text
 for line in subprocess.run(["readelf", "-sW", binary], capture_output=True, text=True, check=True).stdout.splitlines():
     f = line.split()
-    if len(f) >= 8 and f[3] == "FUNC" and f[6] != "UND" and int(f[2]) > 0:
+    if len(f) >= 8 and f[3] == "FUNC" and f[6] != "UND" and int(f[2], 0) > 0:
         a = int(f[1], 16)
         if vaddr <= a < vaddr + size:
             print("%x %s" % (a - vaddr + offset, f[7]))
