@@ -111,6 +111,12 @@ pub fn set_child_subreaper() -> nix::Result<()> {
     prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
 }
 
+/// Drop capability number `cap` from the bounding set; EINVAL for a
+/// capability this kernel does not know.
+pub fn drop_bounding_cap(cap: u8) -> nix::Result<()> {
+    prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session.
 pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> nix::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument, no pointer.

@@ -15,6 +15,7 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result};
 use crate::logging;
+use crate::syscall;
 
 pub struct Sets {
     pub bounding: CapsHashSet,
@@ -113,13 +114,16 @@ impl Sets {
             if self.bounding.contains(&cap) {
                 continue;
             }
-            // Capabilities this kernel does not know cannot be dropped.
-            if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-                continue;
+            // One prctl per capability (the caps crate reads each first):
+            // a capability this kernel does not know is not there to drop.
+            match syscall::drop_bounding_cap(cap.index()) {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => {
+                    return Err(Error::Init(format!(
+                        "cannot drop {cap} from the bounding set: {e}"
+                    )))
+                }
             }
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                Error::Init(format!("cannot drop {cap} from the bounding set: {e}"))
-            })?;
         }
         Ok(())
     }
