@@ -21,7 +21,7 @@ use crate::fault;
 use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
 use crate::logging;
 use crate::spec;
-use crate::state::{self, State, Status, Store, EXEC_FIFO};
+use crate::state::{self, Locked, State, Status, Store, EXEC_FIFO};
 use crate::syscall::{self, Forked};
 
 pub struct CreateOptions {
@@ -42,6 +42,8 @@ pub struct CreateOptions {
 pub struct Created {
     pub pid: Pid,
     pub state: State,
+    /// Still held: `run` starts the container before anyone else can.
+    pub lock: Locked,
 }
 
 pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
@@ -324,7 +326,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     }
     guard.armed = false;
     logging::debug(&format!("created container {} with init pid {pid}", st.id));
-    Ok(Created { pid, state: st })
+    Ok(Created {
+        pid,
+        state: st,
+        lock: locked,
+    })
 }
 
 /// Send `msg` to the init. If it has gone, the report it left on the

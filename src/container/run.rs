@@ -3,6 +3,7 @@
 
 use super::attach::{self, Signals};
 use super::create::{create, CreateOptions};
+use super::start::start_loaded;
 use crate::error::Context;
 use crate::error::Result;
 use crate::state::Store;
@@ -11,8 +12,8 @@ use crate::syscall;
 pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> {
     let id = opts.id.clone();
     if detach {
-        create(store, opts)?;
-        super::start::start(store, &id)?;
+        let created = create(store, opts)?;
+        start_loaded(store, &created.lock, &created.state)?;
         return Ok(0);
     }
     let signals = Signals::block()?;
@@ -36,8 +37,9 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> 
         _ => None,
     };
     drop(console_end);
-    let result = super::start::start(store, &id)
-        .and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
+    let started = start_loaded(store, &created.lock, &created.state);
+    drop(created.lock);
+    let result = started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
     let cleanup = super::delete::delete(store, &id, true);
     let code = result?;
     cleanup?;

@@ -14,7 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Context, Error, Result};
 use crate::hooks;
-use crate::state::{self, Status, Store, EXEC_FIFO};
+use crate::state::{self, Locked, State, Status, Store, EXEC_FIFO};
 use crate::syscall;
 
 /// How often `start` checks, while no byte comes, that the init still
@@ -24,6 +24,13 @@ const GATE_PROBE_MS: u16 = 100;
 pub fn start(store: &Store, id: &str) -> Result<()> {
     let locked = store.lock(id)?;
     let st = store.load(id)?;
+    start_loaded(store, &locked, &st)
+}
+
+/// `start` for a caller that holds the container's lock and its state (as
+/// `run` does, right after `create`: no second read of state.json).
+pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
+    let id = st.id.as_str();
     match st.status(store) {
         Status::Created => {}
         Status::Stopped => {
@@ -95,7 +102,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         .as_ref()
         .and_then(|h| h.poststart().clone())
     {
-        hooks::run_logged("poststart", &h, &st, Status::Running);
+        hooks::run_logged("poststart", &h, st, Status::Running);
     }
     Ok(())
 }
