@@ -464,29 +464,32 @@ impl CgroupPaths {
         let Some(dir) = &self.freezer else {
             return Err(Error::Init("no freezer cgroup for this container".into()));
         };
-        let (file, value, done) = match (self.unified, frozen) {
-            (true, f) => ("cgroup.freeze", if f { "1" } else { "0" }, None),
-            (false, true) => ("freezer.state", "FROZEN", Some("FROZEN")),
-            (false, false) => ("freezer.state", "THAWED", Some("THAWED")),
+        // Writing asks; the kernel reports when every task has stopped (or
+        // runs again): v1 shows FREEZING in freezer.state until then, v2
+        // `frozen 0` in cgroup.events. Until it does, a paused container
+        // still runs, so wait for it.
+        let (file, value, report, done) = match (self.unified, frozen) {
+            (true, true) => ("cgroup.freeze", "1", "cgroup.events", "frozen 1"),
+            (true, false) => ("cgroup.freeze", "0", "cgroup.events", "frozen 0"),
+            (false, true) => ("freezer.state", "FROZEN", "freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED", "freezer.state", "THAWED"),
         };
         let path = dir.join(file);
         fs::write(&path, value).ctx(|| format!("cannot write {}", path.display()))?;
-        // v1 reports FREEZING until every task has stopped.
-        if let Some(want) = done {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while fs::read_to_string(&path)
-                .ctx(|| format!("cannot read {}", path.display()))?
-                .trim()
-                != want
-            {
-                if Instant::now() > deadline {
-                    return Err(Error::Init(format!(
-                        "{} did not reach {want}",
-                        path.display()
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(1));
+        let report = dir.join(report);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fs::read_to_string(&report)
+            .ctx(|| format!("cannot read {}", report.display()))?
+            .lines()
+            .any(|l| l.trim() == done)
+        {
+            if Instant::now() > deadline {
+                return Err(Error::Init(format!(
+                    "{} did not report {done} within 5 s",
+                    report.display()
+                )));
             }
+            std::thread::sleep(Duration::from_millis(1));
         }
         Ok(())
     }
