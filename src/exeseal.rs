@@ -17,6 +17,11 @@
 //! memfd copy. A write through /proc/<pid>/exe then fails with EROFS or
 //! EPERM. A binary that already lives on a read-only mount, or in a sealed
 //! memfd, needs nothing.
+//!
+//! On x86_64 the binary's entry point (`entry.rs` of the rt binary) does
+//! this before the C library starts, which is most of what starting rt
+//! costs; `ensure` then finds the binary sealed, or does the work itself
+//! where the entry point gave up, and reports what fails.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;

@@ -12,6 +12,9 @@ use rt::container::{
     run, spec_template, start, update,
 };
 use rt::logging::{self, Format};
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod entry;
 use rt::state::Store;
 
 #[derive(Parser)]

@@ -39,7 +39,8 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> 
     drop(console_end);
     let started = start_loaded(store, &created.lock, &created.state);
     drop(created.lock);
-    let result = started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
+    let result =
+        started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
     let cleanup = super::delete::delete(store, &id, true);
     let code = result?;
     cleanup?;

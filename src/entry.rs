@@ -1,0 +1,275 @@
+//! rt's entry point (x86_64): the CVE-2019-5736 re-execution of
+//! `rt::exeseal`, done before the C library starts.
+//!
+//! `create`, `run` and `exec` re-execute rt from a read-only bind mount of
+//! its binary (or a sealed memfd copy) before anything else. Starting an
+//! image of rt costs ~0.25 ms of CPU on a VM, most of it the C library's
+//! start-up (CPUID, which traps to the hypervisor, then relocations), and
+//! the first image does nothing but re-execute. So `rt_entry` (the ELF
+//! entry, see build.rs) runs first, on the kernel's initial stack: when a
+//! command needs the sealed binary and the image is not one, it makes the
+//! sealed binary and execveat(2)s it, with `rt::exeseal`'s guard in the
+//! environment; otherwise, or on any error, it jumps to the C library's
+//! `_start` and `rt::exeseal::ensure` in `main` does the same work again
+//! and reports what fails.
+//!
+//! Nothing here may use what the C library sets up: no relocated data (the
+//! binary is relocated later), no thread-local storage (errno), no libc
+//! call (IFUNC'd ones are not resolved yet), no panic. Hence raw system
+//! calls, raw pointers and volatile writes (a copy loop must not become a
+//! call to memcpy).
+
+use core::arch::{asm, global_asm};
+use core::mem::MaybeUninit;
+
+// The kernel enters with the initial stack at %rsp (argc, argv, NULL,
+// envp, NULL, auxv) and, under a dynamic loader, its finaliser in %rdx,
+// which `_start` expects: kept in %r12 (callee-saved) across the call.
+global_asm!(
+    ".globl rt_entry",
+    ".type rt_entry,@function",
+    "rt_entry:",
+    "mov r12, rdx",
+    "mov rdi, rsp",
+    "call {preexec}",
+    "mov rdx, r12",
+    "jmp _start",
+    preexec = sym preexec,
+);
+
+const GUARD: &[u8] = b"_RT_SEALED_EXE=";
+/// What `rt::exeseal` recognises as its guard (value ignored).
+const GUARD_ENTRY: &core::ffi::CStr = c"_RT_SEALED_EXE=1";
+const EXE: &core::ffi::CStr = c"/proc/self/exe";
+/// Environment entries copied at most; more leave the work to `main`.
+const MAX_ENV: usize = 1024;
+
+/// Called by `rt_entry` with the initial stack pointer; returns unless it
+/// re-executed rt.
+///
+/// # Safety
+/// `sp` must be the process's initial stack, as the kernel laid it out.
+unsafe extern "C" fn preexec(sp: *const usize) {
+    // SAFETY: the kernel's layout: argc, then argc argument pointers and a
+    // NULL, then the environment pointers and a NULL.
+    let (argv, envp) = unsafe {
+        let argc = *sp;
+        let argv = sp.add(1) as *const *const u8;
+        (argv, argv.add(argc + 1))
+    };
+    // SAFETY: both arrays are NULL-terminated arrays of C strings.
+    // (Literals, not a table of them: a table of pointers would need the
+    // relocations not yet made.)
+    let wanted = unsafe {
+        any(argv, |a| {
+            c_eq(a, b"create") || c_eq(a, b"run") || c_eq(a, b"exec")
+        })
+    };
+    if !wanted || unsafe { any(envp, |e| c_starts(e, GUARD)) } {
+        return;
+    }
+    let exe = sys(
+        libc::SYS_openat,
+        libc::AT_FDCWD as usize,
+        EXE.as_ptr() as usize,
+        (libc::O_RDONLY | libc::O_CLOEXEC) as usize,
+        0,
+        0,
+    );
+    if exe < 0 {
+        return;
+    }
+    let exe = exe as usize;
+    let sealed = if is_sealed(exe) {
+        -1
+    } else {
+        sealed_binary(exe)
+    };
+    close(exe);
+    if sealed < 0 {
+        return;
+    }
+    let mut env = MaybeUninit::<[*const u8; MAX_ENV + 2]>::uninit();
+    let env = env.as_mut_ptr() as *mut *const u8;
+    let mut n = 0;
+    // SAFETY: envp is NULL-terminated; at most MAX_ENV entries are written
+    // to the MAX_ENV + 2 slots before the guard and the NULL.
+    unsafe {
+        while !(*envp.add(n)).is_null() {
+            if n == MAX_ENV {
+                close(sealed as usize);
+                return;
+            }
+            core::ptr::write_volatile(env.add(n), *envp.add(n));
+            n += 1;
+        }
+        core::ptr::write_volatile(env.add(n), GUARD_ENTRY.as_ptr().cast());
+        core::ptr::write_volatile(env.add(n + 1), core::ptr::null());
+    }
+    sys(
+        libc::SYS_execveat,
+        sealed as usize,
+        c"".as_ptr() as usize,
+        argv as usize,
+        env as usize,
+        libc::AT_EMPTY_PATH as usize,
+    );
+    close(sealed as usize);
+}
+
+/// On a read-only mount, or a memfd sealed against writes: nothing to do.
+fn is_sealed(exe: usize) -> bool {
+    // The kernel's struct statfs on x86_64: 15 words, f_flags the 11th.
+    let mut st = [0u64; 15];
+    if sys(libc::SYS_fstatfs, exe, st.as_mut_ptr() as usize, 0, 0, 0) == 0
+        && st[10] & libc::ST_RDONLY != 0
+    {
+        return true;
+    }
+    let seals = sys(libc::SYS_fcntl, exe, libc::F_GET_SEALS as usize, 0, 0, 0);
+    seals >= 0 && seals & libc::F_SEAL_WRITE as isize != 0
+}
+
+/// A detached read-only bind mount of the binary, or a sealed memfd copy
+/// of it (where rt may not mount); negative when neither can be made.
+fn sealed_binary(exe: usize) -> isize {
+    let tree = sys(
+        libc::SYS_open_tree,
+        libc::AT_FDCWD as usize,
+        EXE.as_ptr() as usize,
+        (libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC) as usize,
+        0,
+        0,
+    );
+    if tree >= 0 {
+        let attr: [u64; 4] = [
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
+            0,
+            0,
+            0,
+        ];
+        let done = sys(
+            libc::SYS_mount_setattr,
+            tree as usize,
+            c"".as_ptr() as usize,
+            libc::AT_EMPTY_PATH as usize,
+            attr.as_ptr() as usize,
+            core::mem::size_of_val(&attr),
+        );
+        if done == 0 {
+            return tree;
+        }
+        close(tree as usize);
+    }
+    let flags = (libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as usize;
+    let mut memfd = sys(
+        libc::SYS_memfd_create,
+        c"rt".as_ptr() as usize,
+        flags | libc::MFD_EXEC as usize,
+        0,
+        0,
+        0,
+    );
+    if memfd < 0 {
+        memfd = sys(
+            libc::SYS_memfd_create,
+            c"rt".as_ptr() as usize,
+            flags,
+            0,
+            0,
+            0,
+        );
+    }
+    if memfd < 0 {
+        return -1;
+    }
+    loop {
+        let sent = sys(libc::SYS_sendfile, memfd as usize, exe, 0, 1 << 30, 0);
+        if sent == 0 {
+            break;
+        }
+        if sent < 0 {
+            close(memfd as usize);
+            return -1;
+        }
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if sys(
+        libc::SYS_fcntl,
+        memfd as usize,
+        libc::F_ADD_SEALS as usize,
+        seals as usize,
+        0,
+        0,
+    ) < 0
+    {
+        close(memfd as usize);
+        return -1;
+    }
+    memfd
+}
+
+fn close(fd: usize) {
+    sys(libc::SYS_close, fd, 0, 0, 0, 0);
+}
+
+/// Does `f` hold for an entry of the NULL-terminated array `list`?
+///
+/// # Safety
+/// `list` is a NULL-terminated array of pointers to C strings.
+unsafe fn any(list: *const *const u8, f: impl Fn(*const u8) -> bool) -> bool {
+    let mut p = list;
+    // SAFETY: the caller's contract; the NULL ends the walk.
+    unsafe {
+        while !(*p).is_null() {
+            if f(*p) {
+                return true;
+            }
+            p = p.add(1);
+        }
+    }
+    false
+}
+
+/// The C string at `s` is `want`.
+fn c_eq(s: *const u8, want: &[u8]) -> bool {
+    c_starts(s, want) && {
+        // SAFETY: c_starts read `want.len()` bytes of it, none of them NUL,
+        // so the byte after them is part of the string or its NUL.
+        unsafe { *s.add(want.len()) == 0 }
+    }
+}
+
+/// The C string at `s` starts with `prefix` (which holds no NUL).
+fn c_starts(s: *const u8, prefix: &[u8]) -> bool {
+    // SAFETY: the string is read only up to its NUL: a NUL differs from
+    // every byte of the prefix and ends the comparison.
+    prefix
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| unsafe { *s.add(i) } == b)
+}
+
+/// A raw system call: the negated errno on failure. The C library's
+/// wrappers would set errno, which lives in thread-local storage that does
+/// not exist yet.
+fn sys(nr: libc::c_long, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: a system call; the kernel reads only the memory the arguments
+    // point to (valid for each call made here) and clobbers rcx and r11.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a0,
+            in("rsi") a1,
+            in("rdx") a2,
+            in("r10") a3,
+            in("r8") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
