@@ -274,6 +274,38 @@ fn cve_2019_5736_a_waiting_init_exe_cannot_be_opened() {
     assert_eq!(fingerprint(&rt), before);
 }
 
+/// CVE-2019-5736, at its root: the init a create leaves waiting runs rt
+/// from a read-only mount, not from rt's file, whatever rt's environment.
+/// rt's entry point re-executes with up to 1024 environment entries; with
+/// more, `main` does it (rt::exeseal).
+#[test]
+fn cve_2019_5736_the_init_runs_a_read_only_binary() {
+    for fillers in [0, 1100] {
+        let c = Container::sleeper();
+        let mut create = c.launch_command("create", &[]);
+        for i in 0..fillers {
+            create.env(format!("RT_TEST_FILLER_{i}"), "x");
+        }
+        c.launch(create).ok();
+        let pid = c.state()["pid"].as_i64().expect("pid");
+        let exe = format!("/proc/{pid}/exe");
+        let link = fs::read_link(&exe).expect("readlink the init's exe");
+        assert_ne!(
+            fs::canonicalize(RT).expect("rt's path"),
+            link,
+            "with {fillers} extra variables the init runs rt's own file"
+        );
+        let fs_flags = nix::sys::statvfs::statvfs(exe.as_str())
+            .expect("statvfs")
+            .flags();
+        assert!(
+            fs_flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+            "with {fillers} extra variables the init's binary ({}) is on a writable mount",
+            link.display()
+        );
+    }
+}
+
 /// The container's side of the attack below: find a process whose exe is
 /// not busybox (rt's binary, run by the container), keep its exe open in a
 /// helper, let it exit, then write the binary through the helper's fd.
