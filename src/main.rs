@@ -12,10 +12,10 @@ use rt::container::{
     run, spec_template, start, update,
 };
 use rt::logging::{self, Format};
+use rt::state::Store;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod entry;
-use rt::state::Store;
 
 #[derive(Parser)]
 // The version flag is rt's own (`-v`, `--version`), for runc's format.
@@ -364,10 +364,12 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn main() -> ExitCode {
-    // The re-exec from a sealed binary (see `dispatch`) before anything
-    // else: argument parsing and the rest would otherwise run twice. Any
-    // argument naming such a command counts (an id "run" costs one
-    // re-exec); `dispatch` checks the parsed command again.
+    // The commands that start processes in containers (create, run, exec)
+    // run from a binary the containers cannot write (CVE-2019-5736, see
+    // rt::exeseal), re-executed before anything else: argument parsing and
+    // the rest would otherwise run twice. Any argument naming such a
+    // command counts (an id "run" costs one re-exec): a superset of the
+    // parsed commands, which have no aliases.
     if std::env::args_os()
         .skip(1)
         .any(|a| a == "create" || a == "run" || a == "exec")
@@ -481,11 +483,6 @@ fn default_root() -> PathBuf {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    // The commands that start processes in containers run from a binary
-    // the containers cannot write (CVE-2019-5736, see rt::exeseal).
-    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
-        rt::exeseal::ensure()?;
-    }
     let store = Store::new(cli.root.clone().unwrap_or_else(default_root));
     match cli.cmd {
         Cmd::Create(a) => {
