@@ -17,23 +17,13 @@ impl Pki {
             .tempdir()
             .expect("tempdir");
         let pki = Pki { dir };
-        pki.openssl(&[
-            "req",
+        pki.new_key(
             "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
             "ca.key",
-            "-out",
             "ca.crt",
-            "-days",
-            "2",
-            "-subj",
             "/CN=rt-stage test CA",
-        ]);
+            &["-days", "2"],
+        );
         pki.signed(
             "server",
             "/CN=127.0.0.1",
@@ -60,21 +50,7 @@ impl Pki {
             format!("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n{extensions}"),
         )
         .expect("write extensions");
-        self.openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            subject,
-        ]);
+        self.new_key("-new", &key, &csr, subject, &[]);
         self.openssl(&[
             "x509",
             "-req",
@@ -92,6 +68,28 @@ impl Pki {
             "-out",
             &crt,
         ]);
+    }
+
+    /// A new P-256 key in `key`, and in `out` what `mode` makes of it: `-x509` a
+    /// self-signed certificate, `-new` a signing request.
+    fn new_key(&self, mode: &str, key: &str, out: &str, subject: &str, extra: &[&str]) {
+        let mut args = vec![
+            "req",
+            mode,
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            out,
+            "-subj",
+            subject,
+        ];
+        args.extend_from_slice(extra);
+        self.openssl(&args);
     }
 
     fn openssl(&self, args: &[&str]) {
