@@ -28,8 +28,9 @@ deps:
     fi
 
 # rt is linked statically (glibc, static-pie): no dynamic loader and no shared
-# libraries to map and relocate at each start, which every rt command pays
-# twice (src/exeseal.rs re-executes it once). Its relative relocations are
+# libraries to map and relocate at each start (create, run and exec start
+# twice, src/exeseal.rs; on x86_64 the first start re-executes before the C
+# library starts, src/entry.rs). Its relative relocations are
 # packed (DT_RELR, binutils >= 2.38, glibc >= 2.36): 4 KiB to read at start
 # instead of 290. RUSTFLAGS with an explicit --target reach only the crates
 # built for that target, not build scripts or proc macros, which cannot be
