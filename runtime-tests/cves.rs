@@ -488,6 +488,281 @@ fn cve_2024_21626_program_through_a_leaked_fd_never_runs() {
     }
 }
 
+/// A host directory with busybox copied in as `echo`: a host binary that,
+/// if a container ever ran it, would print its arguments.
+fn host_echo() -> (TempDir, PathBuf) {
+    let host = tempdir();
+    let binary = host.path().join("echo");
+    fs::copy("/bin/busybox", &binary).expect("copy busybox");
+    (host, binary)
+}
+
+fn with_ptrace(c: &mut Container) {
+    for set in ["bounding", "effective", "permitted"] {
+        c.set(
+            &format!("/process/capabilities/{set}"),
+            json!(["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"]),
+        );
+    }
+}
+
+/// Issue 16, F1 (CVE-2024-21626's twin): execve resolves a script's `#!`
+/// interpreter before it closes close-on-exec fds, so a runtime that only
+/// marks its fds lets `#!/proc/self/fd/N/../../<host path>` run a host
+/// binary as the container's process. For every N, through `..` and
+/// through pid 1's root (CAP_SYS_PTRACE): the host binary never runs, for
+/// run, create + start, exec and exec -d.
+#[test]
+fn f1_shebang_through_a_leaked_fd_never_runs_a_host_binary() {
+    let (_host, binary) = host_echo();
+    let marker = format!("ESCAPED-{}", std::process::id());
+    let mut running = Container::sleeper();
+    with_ptrace(&mut running);
+    let scripts: Vec<(String, String)> = (3..=24)
+        .flat_map(|n| {
+            ["../".repeat(12), "1/root/".to_string()]
+                .into_iter()
+                .enumerate()
+                .map(move |(v, via)| (format!("/esc-{n}-{v}"), format!("/proc/self/fd/{n}/{via}")))
+        })
+        .map(|(name, prefix)| {
+            let line = format!("#!{prefix}{} {marker}\n", from_root(&binary));
+            (name, line)
+        })
+        .collect();
+    let plant = |c: &Container| {
+        for (name, line) in &scripts {
+            let path = c.rootfs().join(name.trim_start_matches('/'));
+            fs::write(&path, line).expect("write script");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod script");
+        }
+    };
+    plant(&running);
+    running.start_ok();
+    for (name, _) in &scripts {
+        let mut c = Container::new(&[name.as_str()]);
+        with_ptrace(&mut c);
+        plant(&c);
+        let out = c.run();
+        assert!(
+            !out.stdout.contains(&marker),
+            "run ran a host binary through {name}:\n{out}"
+        );
+
+        let mut c = Container::new(&[name.as_str()]);
+        with_ptrace(&mut c);
+        plant(&c);
+        if c.create().code == 0 {
+            c.start();
+            c.wait_exec();
+            let _ = wait_gone(c.pid());
+            let out = c.output();
+            assert!(
+                !out.stdout.contains(&marker),
+                "start ran a host binary through {name}:\n{out}"
+            );
+        }
+
+        let out = running.rt(&["exec", &running.id, name]);
+        assert!(
+            !out.stdout.contains(&marker),
+            "exec ran a host binary through {name}:\n{out}"
+        );
+
+        let pid_file = running.scratch().join("exec-d.pid");
+        let _ = fs::remove_file(&pid_file);
+        let mut cmd = running.command(&["exec", "-d", "--pid-file"]);
+        cmd.arg(&pid_file).arg(&running.id).arg(name);
+        let call = running.scratch().join("exec-d");
+        let out = run_with_deadline(cmd, &call);
+        if let Ok(pid) = fs::read_to_string(&pid_file) {
+            wait_gone(pid.trim().parse().expect("pid"));
+        }
+        let printed = fs::read_to_string(call.with_extension("stdout")).unwrap_or_default();
+        assert!(
+            !printed.contains(&marker),
+            "exec -d ran a host binary through {name}:\n{out}"
+        );
+    }
+}
+
+/// Wait (bounded) until `pid` has exited.
+fn wait_gone(pid: i32) -> bool {
+    for _ in 0..500 {
+        if procfs::start_time(pid).is_none() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+/// Issue 16, F1c: a relative program is resolved by execve against
+/// process.cwd, so it must be checked there too: `p-N` in the working
+/// directory is a symlink through /proc/self/fd/N up to the host's root
+/// (while `/p-N/<host path>` is a harmless decoy, where a check relative
+/// to the root would look), and the program `p-N/<host path>` must never
+/// run a host binary.
+#[test]
+fn f1c_relative_program_through_a_symlink_in_cwd_never_runs() {
+    let (_host, binary) = host_echo();
+    let marker = format!("ESCAPED-{}", std::process::id());
+    let mut running = Container::sleeper();
+    with_ptrace(&mut running);
+    // A harmless decoy where a check relative to the root would look.
+    let plant = |c: &Container| {
+        let w = c.rootfs().join("w");
+        fs::create_dir_all(&w).expect("mkdir w");
+        for n in 3..=24 {
+            let _ = symlink(
+                format!("/proc/self/fd/{n}/{}", "../".repeat(12)),
+                w.join(format!("p-{n}")),
+            );
+            let decoy = c.rootfs().join(format!("p-{n}")).join(from_root(&binary));
+            fs::create_dir_all(decoy.parent().expect("decoy dir")).expect("mkdir decoy");
+            fs::write(&decoy, "#!/bin/sh\necho decoy\n").expect("write decoy");
+            fs::set_permissions(&decoy, fs::Permissions::from_mode(0o755)).expect("chmod decoy");
+        }
+    };
+    plant(&running);
+    running.start_ok();
+    for n in 3..=24 {
+        let program = format!("p-{n}/{}", from_root(&binary));
+        let mut c = Container::new(&[program.as_str(), marker.as_str()]);
+        c.set("/process/cwd", "/w");
+        with_ptrace(&mut c);
+        plant(&c);
+        let out = c.run();
+        assert!(
+            !out.stdout.contains(&marker),
+            "run ran a host binary as {program}:\n{out}"
+        );
+        let out = running.rt(&["exec", "--cwd", "/w", &running.id, &program, &marker]);
+        assert!(
+            !out.stdout.contains(&marker),
+            "exec ran a host binary as {program}:\n{out}"
+        );
+    }
+}
+
+/// The fds of `pid`, read from the host: (number, target), stdio and the
+/// fds in `allowed` left out.
+fn unexpected_fds(pid: i32, allowed: &[i32]) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .flatten()
+    {
+        let n: i32 = e
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse().ok())
+            .expect("fd number");
+        if n <= 2 || allowed.contains(&n) {
+            continue;
+        }
+        let target = fs::read_link(e.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        out.push((n, target));
+    }
+    out
+}
+
+/// The fd of `pid` open on the exec fifo in `c`'s state directory.
+fn fifo_fd(c: &Container, pid: i32) -> Vec<i32> {
+    let fifo = c.state_root().join(&c.id).join("exec.fifo");
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .flatten()
+        .filter(|e| fs::read_link(e.path()).is_ok_and(|t| t == fifo))
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Issue 16, F1 and F1b, the audit: the init waiting for `start` — which
+/// an `rt exec` process, or a container sharing its pid namespace, can
+/// reach (/proc/1/fd with CAP_SYS_PTRACE) — holds stdio, the preserved
+/// fds and the exec fifo, and nothing else: no host /proc, cgroup
+/// directory, rootfs, namespace file, log file or socket. The same for an
+/// init that joined another container's pid namespace.
+#[test]
+fn f1_audit_a_waiting_init_holds_only_stdio_preserved_fds_and_the_fifo() {
+    let extra = tempdir();
+    let passed = extra.path().join("passed");
+    let mut c = Container::sleeper();
+    with_ptrace(&mut c);
+    let log = c.scratch().join("rt.log");
+    let mut cmd = c.command(&["--log".as_ref(), log.as_os_str(), "create".as_ref()]);
+    cmd.arg("--bundle")
+        .arg(c.bundle())
+        .arg("--pid-file")
+        .arg(c.pid_file())
+        .args(["--preserve-fds", "1", &c.id]);
+    // fd 3, a host file the caller passes on purpose: the shell opens it.
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("exec \"$@\" 3>>{}", passed.display()))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    c.launch(sh).ok();
+    let pid = c.pid();
+    let mut allowed = vec![3];
+    allowed.extend(fifo_fd(&c, pid));
+    assert_eq!(allowed.len(), 2, "the waiting init has no exec fifo open");
+    assert_eq!(
+        unexpected_fds(pid, &allowed),
+        vec![],
+        "the waiting init of {} holds more",
+        c.id
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd"),
+        Path::new("/"),
+        "the waiting init's working directory is not the container's root"
+    );
+    // From inside, with CAP_SYS_PTRACE: nothing of the host through
+    // /proc/1/fd of the waiting init.
+    let secret = extra.path().join("secret");
+    let secret_text = format!("host-secret-{}", std::process::id());
+    fs::write(&secret, &secret_text).expect("write secret");
+    let probe = format!(
+        "for n in $(seq 3 30); do cat /proc/1/fd/$n/{up}{s} /proc/1/fd/$n/../{s} 2>/dev/null; ls /proc/1/fd/$n/ 2>/dev/null; done; true",
+        up = "../".repeat(12),
+        s = from_root(&secret)
+    );
+    let out = c.rt(&["exec", &c.id, "sh", "-c", &probe]).ok();
+    assert!(
+        !out.stdout.contains(&secret_text),
+        "exec read the host through the waiting init:\n{out}"
+    );
+
+    // An init in a pid namespace joined by path: born there, it would be
+    // reachable from the start; it must hold no more than the first.
+    let owner_ns = format!("/proc/{pid}/ns/pid");
+    let mut joined = c.sibling(&["sleep", "1000"]);
+    with_ptrace(&mut joined);
+    joined.add_namespace("pid", Some(&owner_ns));
+    joined.create().ok();
+    let jpid = joined.pid();
+    assert_eq!(
+        procfs::ns_link(&jpid.to_string(), "pid"),
+        procfs::ns_link(&pid.to_string(), "pid"),
+        "the init did not join the pid namespace"
+    );
+    let allowed = fifo_fd(&joined, jpid);
+    assert_eq!(allowed.len(), 1, "the joined init has no exec fifo open");
+    assert_eq!(
+        unexpected_fds(jpid, &allowed),
+        vec![],
+        "the joined init holds more"
+    );
+    joined.start().ok();
+    joined.wait_exec();
+    assert_eq!(joined.status(), "running");
+}
+
 // ---------------------------------------------------------------------------
 // /proc and /sys: symlinks, fake files, racing volumes
 

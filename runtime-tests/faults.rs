@@ -255,3 +255,80 @@ fn host_points_fail() {
         Action::Error,
     );
 }
+
+/// Issue 16, F1b, the audit of an `rt exec` process: once it is in the
+/// container's pid namespace (where a container process with
+/// CAP_SYS_PTRACE can open its /proc/<pid>/fd), it holds stdio, the
+/// preserved fds and nothing else — no cgroup directory, host /proc,
+/// namespace file or log file. It is stopped at its last step (`stop`
+/// fault) and read from the host, then let go.
+#[test]
+fn an_exec_process_in_the_container_holds_no_host_fd() {
+    let c = Container::sleeper();
+    let init = c.start_ok();
+    let log = c.scratch().join("exec.log");
+    let mut cmd = c.command(&["--log".as_ref(), log.as_os_str(), "exec".as_ref()]);
+    cmd.args(["--preserve-fds", "1", &c.id, "true"]);
+    cmd.env("RT_FAULT", "init:exec:stop");
+    let passed = c.scratch().join("passed");
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("exec \"$@\" 3>>{}", passed.display()))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("RT_FAULT", "init:exec:stop")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut rt = sh.spawn().expect("spawn rt exec");
+    let container_pidns = common::procfs::ns_link(&init.to_string(), "pid");
+    // The stopped exec process: a process of the container's pid namespace
+    // other than its init, stopped at the fault.
+    let pid = common::wait_for("the exec process to stop at its last step", || {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat.rsplit_once(") ")?.1.split(' ').next()?.to_string();
+            if pid == init || state != "T" {
+                return None;
+            }
+            let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+            (ns.display().to_string() == container_pidns).then_some(pid)
+        })
+    });
+    let mut held = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .flatten()
+    {
+        let n: i32 = e
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse().ok())
+            .expect("fd number");
+        let target = std::fs::read_link(e.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        if n > 3 {
+            held.push((n, target));
+        }
+    }
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGCONT,
+    );
+    let status = rt.wait().expect("wait for rt exec");
+    assert_eq!(
+        held,
+        vec![],
+        "the exec process holds more than stdio and the preserved fd"
+    );
+    assert_eq!(
+        cwd,
+        std::path::Path::new("/"),
+        "the exec process's working directory"
+    );
+    assert!(status.success(), "rt exec failed: {status:?}");
+}

@@ -199,3 +199,70 @@ fn failing_start_container_hook_stops_the_user_process() {
         "no error reported:\n{out}"
     );
 }
+
+/// Issue 16, F8: rt never joins a container's namespace itself. With the
+/// pid namespace of another container given by path, and a time namespace
+/// joined by path or made new with offsets, prestart and createRuntime
+/// hooks (host root, every capability) run in rt's own pid and time
+/// namespaces — not where the other container could see, signal or trace
+/// them — while the container's process is in the namespaces it asked for.
+#[test]
+fn runtime_hooks_stay_in_rts_namespaces_when_the_container_joins_others() {
+    let mut owner = Container::sleeper();
+    owner.add_namespace("time", None);
+    let owner_pid = owner.start_ok().to_string();
+    let ns = |pid: &str, n: &str| procfs::ns_link(pid, n);
+    for time in ["joined", "new"] {
+        let mut c = owner.sibling(&["sleep", "1000"]);
+        let dir = record_dir(&c);
+        c.add_namespace("pid", Some(&format!("/proc/{owner_pid}/ns/pid")));
+        match time {
+            "joined" => c.add_namespace("time", Some(&format!("/proc/{owner_pid}/ns/time"))),
+            _ => c.add_namespace("time", None).set(
+                "/linux/timeOffsets",
+                json!({"monotonic": {"secs": 86400, "nanosecs": 0}}),
+            ),
+        };
+        for name in ["prestart", "createRuntime"] {
+            let b = dir.join(name);
+            let b = b.display();
+            c.push(
+                &format!("/hooks/{name}"),
+                hook(&format!(
+                    "readlink /proc/self/ns/pid > {b}.pid; readlink /proc/self/ns/time > {b}.time"
+                )),
+            );
+        }
+        let pid = c.create_ok().to_string();
+        for name in ["prestart", "createRuntime"] {
+            assert_eq!(
+                read(&dir, &format!("{name}.pid")),
+                ns("self", "pid"),
+                "{name} ({time} time ns) ran in the container's pid namespace"
+            );
+            assert_eq!(
+                read(&dir, &format!("{name}.time")),
+                ns("self", "time"),
+                "{name} ({time} time ns) ran in the container's time namespace"
+            );
+        }
+        assert_eq!(
+            ns(&pid, "pid"),
+            ns(&owner_pid, "pid"),
+            "the container is not in the joined pid namespace"
+        );
+        if time == "joined" {
+            assert_eq!(
+                ns(&pid, "time"),
+                ns(&owner_pid, "time"),
+                "the container is not in the joined time namespace"
+            );
+        } else {
+            assert_ne!(
+                ns(&pid, "time"),
+                ns("self", "time"),
+                "the container has no time namespace of its own"
+            );
+        }
+    }
+}

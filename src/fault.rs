@@ -1,7 +1,8 @@
 //! Fault injection for the reliability tests (cargo feature
 //! `fault-injection`, off in release builds): `RT_FAULT=<point>:<action>`
-//! makes rt die (`kill`: SIGKILL itself) or fail (`error`) when it reaches
-//! the named point, so tests can prove that every half-made container is
+//! makes rt die (`kill`: SIGKILL itself), fail (`error`) or stop
+//! (`stop`: SIGSTOP itself, for a test to inspect it) when it reaches the
+//! named point, so tests can prove that every half-made container is
 //! cleaned up by `rt delete --force`. Points are `init:<step>` for the init
 //! pipeline and `<command>:<phase>` for the host side (`rt --debug` logs
 //! the time each init step took).
@@ -26,6 +27,10 @@ pub fn point(name: &str) -> Result<()> {
             // The init of a pid namespace is immune to its own SIGKILL: die
             // as abruptly (no cleanup, no report) with the killed status.
             crate::syscall::exit_now(128 + libc::SIGKILL)
+        }
+        "stop" => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+            Ok(())
         }
         _ => Err(crate::error::Error::Init(format!(
             "injected fault at {name}"

@@ -19,7 +19,10 @@ struct Logger {
     /// Opened once: a fifo given as `--log` must see one writer, not one
     /// open per line (a reader that took the first line and left would
     /// block the next open forever).
-    file: Option<Mutex<File>>,
+    /// None after [`detach`].
+    file: Mutex<Option<File>>,
+    /// Set by [`detach`]: nothing more is written anywhere.
+    detached: std::sync::atomic::AtomicBool,
     format: Format,
     debug: bool,
 }
@@ -30,16 +33,10 @@ pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
     // The file exists from the start, even if nothing is logged, as runc's
     // does: engines read it after every call (Podman's oci-log, containerd's
     // log.json) and report a missing one instead of rt's error.
-    let file = file.and_then(|path| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-            .map(Mutex::new)
-    });
+    let file = file.and_then(|path| OpenOptions::new().create(true).append(true).open(path).ok());
     let _ = LOGGER.set(Logger {
-        file,
+        file: Mutex::new(file),
+        detached: std::sync::atomic::AtomicBool::new(false),
         format,
         debug,
     });
@@ -60,13 +57,30 @@ fn render(format: Format, level: &str, msg: &str) -> String {
     }
 }
 
+/// Close the log file and write nothing more: a container's init or exec'd
+/// process, which must hold no file of the host once the container can see
+/// it (`init/mod.rs`, step 11), reports its later errors on its stderr.
+pub fn detach() {
+    if let Some(l) = LOGGER.get() {
+        l.detached.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut f) = l.file.lock() {
+            f.take();
+        }
+    }
+}
+
 fn write(level: &str, msg: &str) {
     let Some(l) = LOGGER.get() else { return };
+    if l.detached.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let line = render(l.format, level, msg);
-    if let Some(file) = &l.file {
-        if let Ok(mut f) = file.lock() {
-            let _ = writeln!(f, "{line}");
-        }
+    let mut file = match l.file.lock() {
+        Ok(f) => f,
+        Err(_) => return,
+    };
+    if let Some(f) = file.as_mut() {
+        let _ = writeln!(f, "{line}");
     } else if level != "error" {
         // Errors are printed to stderr by main; other levels go there only
         // when no log file is given.

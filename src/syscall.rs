@@ -38,19 +38,38 @@ pub fn clone_process(flags: libc::c_int) -> nix::Result<Forked> {
     }
 }
 
-/// Mark every fd from `first` upwards close-on-exec, so nothing rt opened
-/// leaks into the container process (CVE-2024-21626).
-pub fn cloexec_from(first: u32) -> nix::Result<()> {
-    // SAFETY: close_range only changes fd flags; it takes no pointers.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    Errno::result(ret).map(drop)
+/// Close every fd from `first` upwards except those in `keep`: closed, not
+/// marked close-on-exec, because execve resolves a `#!` interpreter (and an
+/// ELF's PT_INTERP) before it closes close-on-exec fds, and a magic link
+/// through one of them leads out of the container (`init/mod.rs`, the fd
+/// rule).
+///
+/// Whoever owns a closed fd must not use or drop it afterwards: the init
+/// and exec children call this once, after dropping what they own, and from
+/// then on only run to execve(2) or _exit(2); what they inherited from the
+/// parent's stack is never dropped in the child.
+pub fn close_fds_except(first: RawFd, keep: &[RawFd]) -> nix::Result<()> {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for fd in keep.into_iter().chain(std::iter::once(RawFd::MAX)) {
+        if fd > from {
+            let last = if fd == RawFd::MAX {
+                u32::MAX
+            } else {
+                (fd - 1) as u32
+            };
+            // SAFETY: close_range takes integers only; ownership of the fds
+            // it closes is the caller's contract (see above).
+            let ret = unsafe {
+                libc::syscall(libc::SYS_close_range, from as u32, last, 0 as libc::c_uint)
+            };
+            Errno::result(ret)?;
+        }
+        from = fd.saturating_add(1);
+    }
+    Ok(())
 }
 
 /// A pidfd for `pid`, which keeps referring to that process even if its pid

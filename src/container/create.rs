@@ -137,17 +137,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     fault::point("create:cgroups")?;
 
     let fifo_path = locked.dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .ctx(|| format!("cannot create {}", fifo_path.display()))?;
-    // mkfifo applies the umask; the container user must be able to write.
-    std::fs::set_permissions(
-        &fifo_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o622),
-    )
-    .ctx(|| format!("cannot chmod {}", fifo_path.display()))?;
+    // Read-write, so that opening it never blocks: the init waits on it for
+    // `start` without a path or procfs of the host (init step 16).
     let fifo = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
         .open(&fifo_path)
         .ctx(|| format!("cannot open {}", fifo_path.display()))?;
 
@@ -155,20 +152,19 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // names every directory made.
     st.cgroups = cg.clone();
     let (mut parent_end, child_end) = init::sync_pair()?;
-    for (t, fd) in &namespaces.join_before_clone {
-        nix::sched::setns(fd, init::clone_flag(*t))
-            .ctx(|| format!("cannot join {} namespace", crate::spec::name(t)))?;
-    }
     let mut flags = namespaces.new;
     // The init creates its cgroup namespace itself once it is in its cgroup.
     flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
-    if namespaces.creates(LinuxNamespaceType::Time) {
-        // Offsets can only be written before any process enters the new
-        // time namespace: make it rt's namespace for children, write them,
-        // and let the clone below enter it.
+    // Offsets can only be written before any process enters a new time
+    // namespace: rt makes it the one its children get, writes them, lets
+    // the clone below enter it, then gets its own back for what it starts
+    // later (hooks run in rt's namespaces).
+    let own_time_ns = if namespaces.creates(LinuxNamespaceType::Time) {
         flags.remove(init::clone_flag(LinuxNamespaceType::Time));
-        enter_time_namespace(linux.time_offsets().as_ref())?;
-    }
+        Some(enter_time_namespace(linux.time_offsets().as_ref())?)
+    } else {
+        None
+    };
     let flags = flags.bits();
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
@@ -224,8 +220,15 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             syscall::clone_process(flags).map(|f| (f, false))
         }
     };
+    // Back in the parent's time namespace for its later children (a clone
+    // that failed included); the child stays where it was born.
+    let child_side = matches!(forked, Ok((Forked::Child, _)));
+    if let (false, Some(own)) = (child_side, &own_time_ns) {
+        nix::sched::setns(own, init::clone_flag(LinuxNamespaceType::Time))
+            .ctx(|| "cannot return to rt's time namespace")?;
+    }
     let (forked, born_in_cgroup) = forked.ctx(|| "cannot clone the container process")?;
-    let pid = match forked {
+    let mut pid = match forked {
         Forked::Child => {
             // The lock's open file description is shared with the parent:
             // keeping it here would hold the container lock until exec,
@@ -286,6 +289,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
         }
     }
+    // Ready, and Forked when the init forks into a joined pid namespace,
+    // in either order (two processes send them); EOF once both are done:
+    // then nothing of rt's but the exec fifo is open in the container.
+    let mut ready = false;
     loop {
         match parent_end.recv()? {
             Some(Msg::MountsDone) => {
@@ -302,7 +309,17 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);
-                break;
+                ready = true;
+            }
+            Some(Msg::Forked(child)) => {
+                // The first init is done; the container's process is its
+                // child, born in the joined pid namespace, and ours.
+                let _ = waitpid(pid, None);
+                pid = Pid::from_raw(child);
+                guard.child = Some(pid);
+                st.pid = pid.as_raw();
+                st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
+                store.save(&st)?;
             }
             Some(Msg::Failed(msg)) => return Err(Error::Init(msg)),
             Some(other) => {
@@ -310,6 +327,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                     "unexpected {other:?} from the container's init"
                 )))
             }
+            None if ready => break,
             None => {
                 return Err(Error::Init(format!(
                     "container init exited during setup ({})",
@@ -449,9 +467,13 @@ pub fn log_steps(id: &str, timings: &str) {
     }
 }
 
+/// Make a new time namespace the one rt's children get, with `offsets`;
+/// returns rt's own, to go back to.
 fn enter_time_namespace(
     offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
-) -> Result<()> {
+) -> Result<std::fs::File> {
+    let own =
+        std::fs::File::open("/proc/self/ns/time").ctx(|| "cannot open rt's time namespace")?;
     nix::sched::unshare(init::clone_flag(LinuxNamespaceType::Time))
         .ctx(|| "cannot create a time namespace")?;
     let text: String = offsets
@@ -469,7 +491,7 @@ fn enter_time_namespace(
         std::fs::write("/proc/self/timens_offsets", &text)
             .ctx(|| "cannot write linux.timeOffsets")?;
     }
-    Ok(())
+    Ok(own)
 }
 
 fn connect_console(path: &Path) -> Result<OwnedFd> {

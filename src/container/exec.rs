@@ -18,7 +18,7 @@ use super::attach::{self, Signals};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
-use crate::init::{clone_flag, namespace_file, sync_pair, Msg};
+use crate::init::{namespace_file, sync_pair, Msg};
 use crate::state::{State, Status, Store};
 use crate::syscall::{self, Forked};
 
@@ -88,7 +88,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         ));
     }
     let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
-    let (mut join, before_clone) = container_namespaces(&st)?;
+    let join = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let signals = if opts.detach {
         None
@@ -103,27 +103,6 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             (Some(theirs), Some(ours))
         }
     };
-    // Rootless, only the container's user namespace gives the right to
-    // join its pid and time namespaces (it owns them): join it here first,
-    // and the child, which inherits it, joins the rest.
-    if !nix::unistd::geteuid().is_root() && !before_clone.is_empty() {
-        if let Some(i) = join
-            .iter()
-            .position(|(t, _)| *t == LinuxNamespaceType::User)
-        {
-            let (_, fd) = join.remove(i);
-            nix::sched::setns(fd, clone_flag(LinuxNamespaceType::User))
-                .ctx(|| "cannot join the container's user namespace")?;
-        }
-    }
-    for (t, fd) in &before_clone {
-        nix::sched::setns(fd, clone_flag(*t)).ctx(|| {
-            format!(
-                "cannot join the container's {} namespace",
-                crate::spec::name(t)
-            )
-        })?;
-    }
     let (parent_end, child_end) = sync_pair()?;
     let args = ExecArgs {
         process,
@@ -156,7 +135,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         _ => syscall::clone_process(0).map(|f| (f, false)),
     };
     let (forked, born_in_cgroup) = forked.ctx(|| "cannot fork the exec process")?;
-    let pid = match forked {
+    let child = match forked {
         Forked::Child => {
             drop(parent_end);
             child::run(args)
@@ -164,24 +143,50 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(args);
-    let kill_child = |e: Error| {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(pid, None);
+    // The child, or once it forked into the container's pid namespace
+    // (see `init::Launch`), the grandchild it reports: also ours.
+    let mut pid = child;
+    let kill_child = |pid: Pid, e: Error| {
+        for p in [child, pid] {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+        }
         e
     };
     if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
-        crate::cgroups::add_pid(dir, pid.as_raw()).map_err(kill_child)?;
+        crate::cgroups::add_pid(dir, child.as_raw()).map_err(|e| kill_child(pid, e))?;
     }
-    parent_end.send(&Msg::Go).map_err(kill_child)?;
-    match parent_end.recv().map_err(kill_child)? {
-        Some(Msg::Ready(timings)) => super::create::log_steps(&opts.id, &timings),
-        Some(Msg::Failed(msg)) => return Err(kill_child(Error::Init(msg))),
-        _ => {
-            return Err(kill_child(Error::Init(
-                "exec process exited during setup".into(),
-            )))
+    parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
+    // Ready, and Forked when the child forks: in either order (they come
+    // from two processes). The socket reaches EOF once both are done with it.
+    let mut ready = false;
+    loop {
+        match parent_end.recv().map_err(|e| kill_child(pid, e))? {
+            Some(Msg::Ready(timings)) => {
+                super::create::log_steps(&opts.id, &timings);
+                ready = true;
+            }
+            Some(Msg::Forked(p)) => {
+                let _ = nix::sys::wait::waitpid(child, None);
+                pid = Pid::from_raw(p);
+            }
+            Some(Msg::Failed(msg)) => return Err(kill_child(pid, Error::Init(msg))),
+            Some(other) => {
+                return Err(kill_child(
+                    pid,
+                    Error::Init(format!("unexpected {other:?} from the exec process")),
+                ))
+            }
+            None if ready => break,
+            None => {
+                return Err(kill_child(
+                    pid,
+                    Error::Init("exec process exited during setup".into()),
+                ))
+            }
         }
     }
+    let kill_child = |e: Error| kill_child(pid, e);
     let master = match &console_end {
         Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
         None => None,
@@ -362,9 +367,9 @@ fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> Result<LinuxCapabiliti
 
 type NsFds = Vec<(LinuxNamespaceType, OwnedFd)>;
 
-/// The init's namespaces that differ from ours: (join in the child, join in
-/// the parent before clone). The user namespace comes first.
-fn container_namespaces(st: &State) -> Result<(NsFds, NsFds)> {
+/// The init's namespaces that differ from ours, for the child to join, the
+/// user namespace first.
+fn container_namespaces(st: &State) -> Result<NsFds> {
     let types = [
         LinuxNamespaceType::User,
         LinuxNamespaceType::Mount,
@@ -375,7 +380,7 @@ fn container_namespaces(st: &State) -> Result<(NsFds, NsFds)> {
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Time,
     ];
-    let (mut child, mut parent) = (Vec::new(), Vec::new());
+    let mut join = Vec::new();
     for t in types {
         let name = namespace_file(t);
         let theirs = format!("/proc/{}/ns/{name}", st.pid);
@@ -390,14 +395,11 @@ fn container_namespaces(st: &State) -> Result<(NsFds, NsFds)> {
         let fd: OwnedFd = std::fs::File::open(&theirs)
             .ctx(|| format!("cannot open {theirs}"))?
             .into();
-        match t {
-            LinuxNamespaceType::Pid | LinuxNamespaceType::Time => parent.push((t, fd)),
-            _ => child.push((t, fd)),
-        }
+        join.push((t, fd));
     }
     // The files were opened by pid: make sure it is still the container.
     if !st.alive() {
         return Err(Error::NotRunning(st.id.clone()));
     }
-    Ok((child, parent))
+    Ok(join)
 }

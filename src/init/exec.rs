@@ -13,8 +13,8 @@ pub struct ExecArgs {
     pub sync: Channel,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
-    /// The container's namespaces to join in the child (pid and time were
-    /// joined by the parent, for its children).
+    /// The container's namespaces to join in the child, user first; the
+    /// pid namespace applies to its child (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
@@ -54,6 +54,7 @@ pub fn run(a: ExecArgs) -> ! {
             pty,
             proc,
             gate: None,
+            fork_into_pid_ns: a.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid),
         };
         launch.run(steps, seccomp)
     })

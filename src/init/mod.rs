@@ -15,13 +15,15 @@
 //!    Then compile linux.seccomp, so that a bad profile fails `create`
 //!    before any setup; the filter goes in at 11 or 18.
 //! 2. **Join namespaces by path**, the user namespace first: it decides
-//!    which credentials the other joins are checked against.
+//!    which credentials the other joins are checked against. rt itself
+//!    never joins one, so its hooks run in its own namespaces; a joined
+//!    pid namespace takes effect at 11.
 //! 3. **Become root of a new user namespace** (setresuid 0 once mapped), and
 //!    create the cgroup namespace: it is rooted at the cgroup its creator is
 //!    in, so it must come after 1 (clone cannot create it). Bring up `lo` of
 //!    a new network namespace.
 //! 4. **Open the host /proc**, checked to be procfs, before any container
-//!    mount can shadow it.
+//!    mount can shadow it. It is closed at 11.
 //! 5. **Rootfs and mounts**: propagation cut from the host first, then the
 //!    rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
 //!    need the /dev tmpfs from `mounts`), and a missing process.cwd made
@@ -41,31 +43,66 @@
 //!    is the host's /dev/null is reopened on the container's, read-write.
 //! 10. **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
 //!     clients see in the mount table): the last changes to the tree.
-//! 11. **oom_score_adj, rlimits, io priority, scheduler, personality, cpu
-//!     affinity, LSM labels, bounding set**: they need privileges dropped
-//!     next. Then every fd above stdio and --preserve-fds is marked
-//!     close-on-exec (CVE-2024-21626), before any filter: profiles that
-//!     predate close_range (the runtime-tools suite's among them) deny it.
-//!     Then the seccomp filter if no_new_privs is off: the kernel accepts a
-//!     filter from a process without no_new_privs only with CAP_SYS_ADMIN,
-//!     which 12 drops. The host /proc (4) is closed here for `exec`, which
-//!     needs it no more; init closes it at 16.
+//! 11. **Leave the host** (the fd rule, below): oom_score_adj and LSM exec
+//!     labels through the host /proc (4); then the working directory
+//!     becomes the container's root, and every fd but stdio,
+//!     `--preserve-fds`, the sync socket, the exec fifo, the pty and a
+//!     seccomp agent's connection is closed — the host /proc, the rootfs
+//!     and cgroup handles, namespace files, the log file, whatever rt
+//!     inherited. With a pid namespace joined by path, fork into it here
+//!     (it applies to children only): the forked process, born with no fd
+//!     of the host, goes on; this one reports its pid and exits. Then
+//!     **rlimits, io priority, scheduler, personality, cpu affinity,
+//!     bounding set**: they need the privileges dropped next. Then the
+//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
+//!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
+//!     12 drops.
 //! 12. **User, groups, capability sets.**
-//! 13. **cwd** (as the final user, so permissions are the user's), entered
-//!     through an fd resolved inside the root: /proc/self/fd/N of a host
-//!     directory rt holds would put the process on the host
-//!     (CVE-2024-21626). Umask, and the program looked up now so `create`
-//!     reports a missing binary (by a name that also resolves confined).
+//! 13. **cwd** (as the final user, so permissions are the user's), checked
+//!     to be the directory resolved inside the root. Umask, and the program
+//!     looked up now so `create` reports a missing binary: each candidate
+//!     resolved without magic links from where execve starts (the root for
+//!     an absolute name, the cwd for a relative one).
 //! 14. **no_new_privs.**
-//! 15. **Report Ready**, switch stdio to the pty.
-//! 16. **Wait for `start`** on the exec fifo, reopened through the host
-//!     /proc, which is closed right after: no host directory is open when
-//!     execve resolves the program. The fifo stays open: exec closes it,
-//!     and that EOF tells `start` the program runs.
+//! 15. **Report Ready**, close the sync socket (`create` waits for it to
+//!     close), switch stdio to the pty.
+//! 16. **Wait for `start`**: a blocking read of the exec fifo, which
+//!     `create` opened read-write for us. The fifo stays open: exec closes
+//!     it, and that tells `start` the program runs.
 //! 17. **startContainer hooks**, in the container, after start.
 //! 18. **The seccomp filter if no_new_privs is on** — last, so none of rt's
 //!     own setup (fifo, hooks) runs under it and a profile need not allow
 //!     it — **then exec**.
+//!
+//! ## The fd rule (CVE-2024-21626 and its twins)
+//!
+//! From the moment another process of the container could reach it — the
+//! init waiting for `start` (an `rt exec` process, or anything sharing a
+//! pid namespace the container joined, can open its /proc/<pid>/fd with
+//! CAP_SYS_PTRACE), an `rt exec` process in the container's pid namespace
+//! — and at execve, no process of rt holds an fd that names a file or
+//! directory of the host beyond stdio, `--preserve-fds` and the exec fifo:
+//! they are closed, not marked close-on-exec, because execve resolves a
+//! `#!` interpreter or PT_INTERP, and follows magic links such as
+//! /proc/self/fd/N, before it closes close-on-exec fds. So:
+//! - everything that needs the host (its /proc, cgroup directories, the
+//!   bundle, namespace files) is done by 11, where the rest is closed;
+//! - a process that joins the container's pid namespace (`rt exec`, or an
+//!   init whose pid namespace is given by path) does its host work outside
+//!   it and forks into it only after 11, with nothing of the host left;
+//!   a new pid namespace has no other process before Ready;
+//! - the working directory is never left on the host (the host /proc is
+//!   the working directory during setup: 11 moves it to the root);
+//! - the program is checked once, without magic links, from where execve
+//!   starts. execve then resolves the same name in a process whose root
+//!   and working directory are the container's and which has no fd left
+//!   through which a magic link could lead out: whatever that resolution
+//!   finds, the container could have put there itself. (execveat on the
+//!   checked fd would name the process after the fd, "3", on kernels
+//!   before 6.14, and a script would get /dev/fd/N as its $0.)
+//!
+//! `runtime-tests/cves.rs` replays the escapes this rule closes, and
+//! audits the fds of a waiting init and of an `rt exec` process.
 //!
 //! `rt exec` runs a subset through [`exec::run`]: 1 (with the container's
 //! seccomp profile compiled, and its agent connected while host paths still
@@ -103,10 +140,9 @@ mod uts;
 pub mod exec;
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, Process, Spec};
@@ -131,7 +167,7 @@ pub struct InitArgs {
     pub rootfs: PathBuf,
     pub bundle: PathBuf,
     pub sync: Channel,
-    /// O_PATH handle on the exec fifo in the state directory.
+    /// The exec fifo in the state directory, open read-write.
     pub fifo: OwnedFd,
     /// Connected `--console-socket`, when `process.terminal` is set.
     pub console: Option<OwnedFd>,
@@ -389,6 +425,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             hooks: hooks.start_container().clone().unwrap_or_default(),
             state_json,
         }),
+        fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
     };
     launch.run(steps, seccomp)
 }
@@ -454,6 +491,8 @@ impl Steps {
 
 /// Init waits at the exec fifo for `start`, then runs startContainer hooks.
 struct Gate<'a> {
+    /// The exec fifo, open read-write (create opened it): no host path or
+    /// procfs is needed to wait on it.
     fifo: &'a OwnedFd,
     hooks: Vec<oci_spec::runtime::Hook>,
     state_json: String,
@@ -467,9 +506,12 @@ struct Launch<'a> {
     sync: &'a Channel,
     preserve_fds: u32,
     pty: Option<terminal::Pty>,
-    /// Dropped as soon as no step needs it (see `run`).
+    /// Dropped at 11, with every other fd of the host (see the fd rule).
     proc: procfs::HostProc,
     gate: Option<Gate<'a>>,
+    /// A pid namespace was joined by path: the process that goes on from
+    /// 11 is a child of this one, forked into it.
+    fork_into_pid_ns: bool,
 }
 
 impl Launch<'_> {
@@ -481,36 +523,37 @@ impl Launch<'_> {
         } else {
             (seccomp, None)
         };
-        // (oom_score_adj is written relative to the host procfs.)
-        steps.enter("rlimits-bounding")?;
+        steps.enter("leave-host")?;
+        // Written relative to the host procfs.
         self.proc.enter()?;
-        // The host procfs is a directory of the host: while it is open, a
-        // path the container controls (process.cwd, the program, a symlink
-        // it swaps in) could reach the host through /proc/self/fd/N
-        // (CVE-2024-21626). So it is closed after its last use, before
-        // exec, and process.cwd is resolved confined to the container.
-        let mut host_proc = Some(self.proc);
         if let Some(score) = process.oom_score_adj() {
             process::set_oom_score_adj(score)?;
         }
-        process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-        attributes::apply(process, self.personality)?;
         lsm::apply_on_exec(
             process.apparmor_profile().as_deref(),
             process.selinux_label().as_deref(),
         )?;
-        if self.gate.is_none() {
-            host_proc = None;
+        let keep: Vec<_> = [
+            self.sync.as_raw_fd(),
+            self.gate.as_ref().map(|g| g.fifo.as_raw_fd()),
+            self.pty.as_ref().map(|p| p.slave.as_raw_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(early.iter().chain(late.iter()).flat_map(Seccomp::held_fds))
+        .collect();
+        leave_host(self.proc, self.preserve_fds, &keep)?;
+        if self.fork_into_pid_ns {
+            fork_into_pid_ns(self.sync)?;
         }
+
+        steps.enter("rlimits-bounding")?;
+        process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+        attributes::apply(process, self.personality)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
-        // Marking is not closing: the fds stay usable until exec, and what
-        // rt opens after this is O_CLOEXEC. Done before the filter because a
-        // profile without close_range would fail it with EPERM (runc walks
-        // /proc/self/fd with fcntl instead, which every profile allows).
-        syscall::cloexec_from(3 + self.preserve_fds).ctx(|| "cannot mark fds close-on-exec")?;
-        // pathrs's checks of process.cwd and the program, before the filter
-        // too: a profile may deny what pathrs needs (see process::Confined).
+        // The checks of process.cwd and the program go before the filter:
+        // a profile may deny openat2 (see process::Confined).
         let env = process.env().clone().unwrap_or_default();
         let args = process.args().clone().unwrap_or_default();
         let first = args
@@ -539,6 +582,9 @@ impl Launch<'_> {
         steps.enter("ready")?;
         self.sync.send(&Msg::Ready(steps.report()))?;
         steps.ready = true;
+        // Nothing more to say, and nothing of rt's but the fifo is left
+        // open while the container can see this process.
+        self.sync.close();
         if let Some(pty) = &self.pty {
             pty.attach()?;
         } else {
@@ -551,36 +597,70 @@ impl Launch<'_> {
             let _ = nix::unistd::setsid();
         }
 
-        // Held open until exec(2) closes it (it is O_CLOEXEC): `rt start`
-        // reads until EOF, so it runs poststart hooks only once the user
-        // program is executed, as the runtime spec orders (or init is gone).
-        let _start_fifo = match &self.gate {
-            Some(gate) => {
-                steps.enter("wait-start")?;
-                // Opening a fifo for writing blocks until `rt start` opens
-                // it for reading; it is reopened through the host procfs
-                // handle because its path is outside the container.
-                let path = format!("thread-self/fd/{}", gate.fifo.as_raw_fd());
-                let proc = host_proc
-                    .take()
-                    .ok_or_else(|| Error::Init("the host procfs handle is gone".into()))?;
-                let fifo = syscall::openat(proc.fd(), &path, OFlag::O_WRONLY)
-                    .ctx(|| "cannot open the exec fifo")?;
-                drop(proc);
-                nix::unistd::write(&fifo, b"0").ctx(|| "cannot signal start")?;
-                steps.enter("start-hooks")?;
-                for h in &gate.hooks {
-                    crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
-                }
-                Some(fifo)
+        if let Some(gate) = &self.gate {
+            steps.enter("wait-start")?;
+            wait_for_start(gate.fifo)?;
+            steps.enter("start-hooks")?;
+            for h in &gate.hooks {
+                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
             }
-            None => None,
-        };
+        }
         if let Some(filter) = late {
             steps.enter("seccomp")?;
             filter.install()?;
         }
         steps.enter("exec")?;
         Ok(process::exec(&program, &args, &env))
+    }
+}
+
+/// Step 11, the fd rule: from here on the process holds nothing of the
+/// host. Its working directory (the host procfs until now) becomes the
+/// container's root, the procfs handle and the log file are closed, and so
+/// is every other fd but stdio, `--preserve-fds` and `keep` (the sync
+/// socket, the exec fifo, the pty, a seccomp agent's connection).
+fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Result<()> {
+    nix::unistd::chdir("/").ctx(|| "cannot change directory to the container's root")?;
+    drop(proc);
+    crate::logging::detach();
+    let first = RawFd::try_from(3 + u64::from(preserve_fds))
+        .map_err(|_| Error::Usage(format!("--preserve-fds {preserve_fds} is too large")))?;
+    syscall::close_fds_except(first, keep).ctx(|| "cannot close the fds rt inherited")
+}
+
+/// A pid namespace joined by path applies to children only: fork the
+/// container's process into it (as a child of rt, CLONE_PARENT), tell rt
+/// its pid, and leave. The child goes on with everything set so far; it is
+/// born holding only what `leave_host` kept.
+fn fork_into_pid_ns(sync: &Channel) -> Result<()> {
+    let forked = syscall::clone_process(libc::CLONE_PARENT)
+        .ctx(|| "cannot fork into the joined pid namespace")?;
+    let pid = match forked {
+        syscall::Forked::Child => return Ok(()),
+        syscall::Forked::Parent(pid) => pid,
+    };
+    let code = match sync.send(&Msg::Forked(pid.as_raw())) {
+        Ok(()) => 0,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            1
+        }
+    };
+    syscall::exit_now(code)
+}
+
+/// Step 16: block until `rt start` writes its byte to the exec fifo. The
+/// fifo stays open until exec(2) closes it: that tells `start` the program
+/// runs (or the init died), after which it runs poststart hooks.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+            Ok(1) => return Ok(()),
+            // We hold a writer ourselves: EOF cannot happen.
+            Ok(_) => return Err(Error::Init("the exec fifo was closed".into())),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("cannot wait on the exec fifo", e)),
+        }
     }
 }

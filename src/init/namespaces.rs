@@ -3,8 +3,11 @@
 //! New namespaces are created by the clone of the init process. Namespaces
 //! given by `path` are opened by the parent (paths are host paths) and joined
 //! by the child, the user namespace first so that the others are joined with
-//! the credentials it grants. pid and time namespaces only apply to children,
-//! so the parent joins those itself just before clone.
+//! the credentials it grants. rt itself never joins one: its hooks and
+//! helpers stay in rt's own namespaces. A joined pid namespace applies only
+//! to the children of the process that joins it, so the init forks the
+//! container's process into it once setup is done (see `init::Launch`); a
+//! joined time namespace applies to the joining process at once.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,8 +36,6 @@ pub struct Plan {
     pub new: CloneFlags,
     /// Opened namespace files to join in the child, user first.
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
-    /// Namespaces the parent joins before clone (they apply to children).
-    pub join_before_clone: Vec<(LinuxNamespaceType, OwnedFd)>,
 }
 
 impl Plan {
@@ -42,7 +43,6 @@ impl Plan {
         let mut plan = Plan {
             new: CloneFlags::empty(),
             join: Vec::new(),
-            join_before_clone: Vec::new(),
         };
         for ns in namespaces {
             let Some(path) = ns.path() else {
@@ -56,13 +56,7 @@ impl Plan {
                     path.display()
                 ))
             })?;
-            let fd: OwnedFd = f.into();
-            match ns.typ() {
-                LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
-                    plan.join_before_clone.push((ns.typ(), fd))
-                }
-                _ => plan.join.push((ns.typ(), fd)),
-            }
+            plan.join.push((ns.typ(), f.into()));
         }
         plan.join
             .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
@@ -74,9 +68,11 @@ impl Plan {
     }
 
     pub fn has(&self, t: LinuxNamespaceType) -> bool {
-        self.creates(t)
-            || self.join.iter().any(|(x, _)| *x == t)
-            || self.join_before_clone.iter().any(|(x, _)| *x == t)
+        self.creates(t) || self.joins(t)
+    }
+
+    pub fn joins(&self, t: LinuxNamespaceType) -> bool {
+        self.join.iter().any(|(x, _)| *x == t)
     }
 }
 

@@ -2,7 +2,7 @@
 //! groups, umask, working directory), finding the program, and exec.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -102,12 +102,20 @@ pub struct Confined {
 pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
     let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
     let what = || format!("cannot enter process.cwd {}", cwd.display());
-    let dir = resolve_in_root(&root, cwd).ctx(what)?;
+    let dir = resolve(root.as_fd(), cwd, true).ctx(what)?;
     let st = nix::sys::stat::fstat(dir.as_fd().as_raw_fd()).ctx(what)?;
+    // execve resolves a relative name against the working directory: so
+    // does the check (F1c: a relative program through a symlink in
+    // process.cwd).
     let programs = candidates(prog, env)
         .into_iter()
         .map(|p| {
-            let confined = resolve_in_root(&root, &p)
+            let start = if p.is_absolute() {
+                root.as_fd()
+            } else {
+                dir.as_fd()
+            };
+            let confined = resolve(start, &p, p.is_absolute())
                 .map(drop)
                 .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()));
             (p, confined)
@@ -119,18 +127,24 @@ pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
     })
 }
 
-/// An O_PATH handle on `path` resolved inside `root` without magic links.
-/// Plain openat2 rather than pathrs: after pivot_root pathrs describes a
-/// failed lookup through the container's /proc, which the image may fake
-/// (and pathrs 0.2 panics when it is not a procfs).
-fn resolve_in_root(root: &std::fs::File, path: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+/// An O_PATH handle on `path` without magic links, resolved from `start`:
+/// inside it as a root when `in_root`, else as a relative name is (its
+/// `..` stops at the process's root, the container's). Plain openat2
+/// rather than pathrs: after pivot_root pathrs describes a failed lookup
+/// through the container's /proc, which the image may fake (and pathrs 0.2
+/// panics when it is not a procfs).
+fn resolve(start: BorrowedFd<'_>, path: &Path, in_root: bool) -> nix::Result<OwnedFd> {
     let rel = path
         .to_str()
         .ok_or(nix::Error::EINVAL)?
         .trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
-    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    syscall::openat2(root.as_fd(), rel, libc::O_PATH, resolve)
+    let resolve = if in_root {
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS
+    } else {
+        libc::RESOLVE_NO_MAGICLINKS
+    };
+    syscall::openat2(start, rel, libc::O_PATH, resolve)
 }
 
 /// Make `cwd` the working directory, as the final user, so its permissions

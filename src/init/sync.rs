@@ -4,7 +4,8 @@
 //! the child reads EOF and gives up, so a killed `create` leaves no init
 //! running unattended.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
@@ -25,6 +26,10 @@ pub enum Msg {
     Ready(String),
     /// child → parent: setup failed with this message.
     Failed(String),
+    /// child → parent: the process that joined a pid namespace by path
+    /// forked the container's process into it (see `init::Launch`); this
+    /// is its pid, and the sender exits.
+    Forked(i32),
 }
 
 impl Msg {
@@ -35,6 +40,7 @@ impl Msg {
             Msg::Continue(state) => [b"C", state.as_bytes()].concat(),
             Msg::Ready(t) => [b"R", t.as_bytes()].concat(),
             Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
+            Msg::Forked(pid) => [b"P", pid.to_string().as_bytes()].concat(),
         }
     }
 
@@ -45,13 +51,17 @@ impl Msg {
             b'C' => Msg::Continue(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'R' => Msg::Ready(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            b'P' => Msg::Forked(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
             _ => return None,
         })
     }
 }
 
 pub struct Channel {
-    fd: OwnedFd,
+    /// None once [`Channel::close`]d: the child's end goes before it waits
+    /// for `start` or execs, so that it holds nothing but the fds the
+    /// container may see.
+    fd: RefCell<Option<OwnedFd>>,
 }
 
 /// A connected pair: (parent end, child end). Both are close-on-exec.
@@ -63,13 +73,37 @@ pub fn pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .ctx(|| "cannot create sync socket")?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((Channel::new(a), Channel::new(b)))
 }
 
 impl Channel {
+    fn new(fd: OwnedFd) -> Channel {
+        Channel {
+            fd: RefCell::new(Some(fd)),
+        }
+    }
+
+    fn raw(&self) -> Result<RawFd> {
+        self.fd
+            .borrow()
+            .as_ref()
+            .map(|fd| fd.as_raw_fd())
+            .ok_or_else(|| Error::Init("the sync socket is closed".into()))
+    }
+
+    /// The fd, for the list of those kept when the rest are closed.
+    pub fn as_raw_fd(&self) -> Option<RawFd> {
+        self.raw().ok()
+    }
+
+    /// Close our end now; the other side reads EOF once every copy is gone.
+    pub fn close(&self) {
+        self.fd.borrow_mut().take();
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<()> {
         let buf = msg.encode();
-        send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)
+        send(self.raw()?, &buf, MsgFlags::MSG_NOSIGNAL)
             .ctx(|| "cannot talk to the other side of create")?;
         Ok(())
     }
@@ -78,7 +112,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 8192];
         loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            match recv(self.raw()?, &mut buf, MsgFlags::empty()) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
                     return Msg::decode(&buf[..n])
@@ -105,9 +139,12 @@ mod tests {
         let (a, b) = pair().unwrap();
         a.send(&Msg::Failed("boom: x".into())).unwrap();
         a.send(&Msg::Ready("mounts=12".into())).unwrap();
+        a.send(&Msg::Forked(4242)).unwrap();
         assert_eq!(b.recv().unwrap(), Some(Msg::Failed("boom: x".into())));
         assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
-        drop(a);
+        assert_eq!(b.recv().unwrap(), Some(Msg::Forked(4242)));
+        a.close();
+        assert!(a.send(&Msg::Go).is_err());
         assert_eq!(b.recv().unwrap(), None);
     }
 

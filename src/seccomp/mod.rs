@@ -153,6 +153,12 @@ impl Seccomp {
 
     /// Install the filter on this thread (and the programs it execs); hand
     /// the listener fd to the agent if there is one.
+    /// The fds this filter holds until it is installed (the connection to
+    /// the seccomp agent): kept when the init closes the rest.
+    pub fn held_fds(&self) -> Option<std::os::fd::RawFd> {
+        self.agent.as_ref().map(notify::Agent::as_raw_fd)
+    }
+
     pub fn install(self) -> Result<()> {
         let mut flags = self.flags;
         if self.listener.is_some() {

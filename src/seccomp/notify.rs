@@ -49,6 +49,10 @@ pub fn connect(path: &Path, metadata: Option<&str>, state_json: &str) -> Result<
 }
 
 impl Agent {
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+
     /// Send `fd` with the state; both our copy of the fd and the connection
     /// are closed on return, so the container never holds them.
     pub fn send(self, fd: OwnedFd) -> Result<()> {
