@@ -332,3 +332,25 @@ fn an_exec_process_in_the_container_holds_no_host_fd() {
     );
     assert!(status.success(), "rt exec failed: {status:?}");
 }
+
+/// Issue 20, validation before clone: a seccomp profile that does not
+/// compile fails `create` before it claims the id — a fault armed at the
+/// claim never fires — so it costs no state directory, cgroup or clone.
+#[test]
+fn a_bad_seccomp_profile_fails_before_anything_is_made() {
+    let mut c = Container::new(&["true"]);
+    c.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    let mut cmd = c.launch_command("create", &[]);
+    cmd.env("RT_FAULT", "create:claimed:kill");
+    let out = c.launch(cmd);
+    assert_ne!(
+        out.code,
+        128 + 9,
+        "create got as far as claiming the id:\n{out}"
+    );
+    out.fails_with("names must list at least one system call");
+    c.rt(&["state", &c.id]).fails_with("does not exist");
+}

@@ -84,6 +84,12 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         opts.systemd_cgroup,
     )?;
     let resctrl = crate::intelrdt::check(linux.intel_rdt().as_ref())?;
+    // Before anything is made: a bad profile costs no cgroup and no clone.
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup {
@@ -185,6 +191,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         namespaces,
         cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
         cgroups: cg,
+        seccomp: seccomp.into(),
     };
 
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent

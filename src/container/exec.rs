@@ -88,6 +88,14 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         ));
     }
     let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
+    // Compiled before anything is made: a bad profile costs no clone.
+    let seccomp = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let join = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let signals = if opts.detach {
@@ -115,7 +123,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             .linux()
             .as_ref()
             .and_then(|l| l.personality().clone()),
-        seccomp: st.config.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        seccomp: seccomp.into(),
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),
         join,

@@ -19,7 +19,7 @@ pub struct ExecArgs {
     pub in_userns: bool,
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
     /// The container's profile: an exec'd process is filtered like init.
-    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    pub seccomp: std::cell::Cell<Option<crate::seccomp::Seccomp>>,
     /// The container's state, for a seccomp agent.
     pub state_json: String,
     /// The `tasks` files of the container's v1 cgroups: the child joins
@@ -32,11 +32,7 @@ pub fn run(a: ExecArgs) -> ! {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
         super::join_cgroups(&a.cgroup_tasks)?;
-        let mut seccomp = a
-            .seccomp
-            .as_ref()
-            .map(crate::seccomp::compile)
-            .transpose()?;
+        let mut seccomp = a.seccomp.take();
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }

@@ -12,8 +12,8 @@
 //!    waits for an RCU grace period. We were born in the cgroup2 directory
 //!    (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
 //!    container, and step 3's cgroup namespace is rooted there.
-//!    Then compile linux.seccomp, so that a bad profile fails `create`
-//!    before any setup; the filter goes in at 11 or 18.
+//!    (linux.seccomp was compiled by `create` before it made anything, so a
+//!    bad profile costs no clone; the filter goes in at 11 or 18.)
 //! 2. **Join namespaces by path**, the user namespace first: it decides
 //!    which credentials the other joins are checked against. rt itself
 //!    never joins one, so its hooks run in its own namespaces; a joined
@@ -181,6 +181,9 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// linux.seccomp, compiled by `create` before anything was made
+    /// (taken once, by the pipeline).
+    pub seccomp: std::cell::Cell<Option<Seccomp>>,
 }
 
 /// Join v1 cgroups by writing 0 to their `tasks`: a thread moving itself
@@ -282,11 +285,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
     // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
-    let mut seccomp = linux
-        .seccomp()
-        .as_ref()
-        .map(crate::seccomp::compile)
-        .transpose()?;
+    let mut seccomp = a.seccomp.take();
     steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
     steps.enter("user-root")?;
