@@ -444,3 +444,48 @@ fn rootless_exec_kill_delete() {
         "the state directory is left"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Ids the kernel reads as something else
+
+/// setresuid(2) reads (uid_t)-1 as "unchanged": a uid or gid of 4294967295
+/// left the process root (issue 16, F7), a bypass of any "not uid 0"
+/// policy. Every id past 2^31-1 is refused, as runc does, in config.json
+/// at create and in every form exec takes, before anything is set up.
+#[test]
+fn ids_outside_the_kernel_range_are_refused() {
+    const WANT: &str = "uids and gids must be in range 0-2147483647";
+    for user in [
+        json!({"uid": 4294967295u32, "gid": 0}),
+        json!({"uid": 1000, "gid": 4294967295u32}),
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [4294967295u32]}),
+        json!({"uid": 2147483648u32, "gid": 0}),
+    ] {
+        let mut c = Container::new(&["id"]);
+        c.set("/process/user", user.clone());
+        let line = c.create().fails_with(WANT);
+        assert!(line.contains("process.user."), "{user}: {line}");
+        // The guard's delete would hide a state directory left behind.
+        assert!(!c.state_root().join(&c.id).exists(), "{user}: state left");
+    }
+
+    let c = Container::sleeper();
+    c.start_ok();
+    let process = c.scratch().join("process.json");
+    let mut p = c.config["process"].clone();
+    p["args"] = json!(["id"]);
+    p["user"] = json!({"uid": 4294967295u32, "gid": 0});
+    fs::write(&process, p.to_string()).expect("write process.json");
+    let process = process.to_str().expect("utf-8");
+    for args in [
+        &["-u", "4294967295"][..],
+        &["-u", "1000:4294967295"],
+        &["-u", "1000", "-g", "4294967295"],
+        &["--process", process],
+    ] {
+        let mut all = vec!["exec"];
+        all.extend(args);
+        all.extend([c.id.as_str(), "id"]);
+        c.rt(&all).fails_with(WANT);
+    }
+}
