@@ -489,3 +489,102 @@ fn ids_outside_the_kernel_range_are_refused() {
         c.rt(&all).fails_with(WANT);
     }
 }
+
+// ---------------------------------------------------------------------------
+// linux.sysctl
+
+/// /proc/sys is only partly namespaced (issue 16, F3): a key is accepted
+/// only when it belongs to a namespace the container has of its own, in
+/// either spelling, and a namespace joined by path that is the host's does
+/// not count. The refused values are the host's own, so that running this
+/// against a runtime that writes them changes nothing; such a runtime fails
+/// here because create succeeds. (spec-fixtures/broken/sysctl-* check the
+/// exact lines.)
+#[test]
+fn sysctls_outside_the_containers_namespaces_are_refused() {
+    let host = |file: &str| {
+        procfs::read(&format!("/proc/sys/{file}"))
+            .trim()
+            .to_string()
+    };
+    // None: the default config's namespaces; Some((type, false)): without
+    // that namespace; Some((type, true)): joining the host's by path.
+    let cases = [
+        (
+            "kernel.printk_ratelimit_burst",
+            None,
+            "not in a separate kernel namespace",
+        ),
+        (
+            "kernel/printk_ratelimit_burst",
+            None,
+            "not in a separate kernel namespace",
+        ),
+        (
+            "net.core.somaxconn",
+            Some(("network", false)),
+            "not allowed in host network namespace",
+        ),
+        (
+            "net/core/somaxconn",
+            Some(("network", true)),
+            "not allowed in host network namespace",
+        ),
+        (
+            "kernel.shmmax",
+            Some(("ipc", false)),
+            "not allowed in the hosts ipc namespace",
+        ),
+        (
+            "kernel.shmmax",
+            Some(("ipc", true)),
+            "not allowed in the hosts ipc namespace",
+        ),
+        (
+            "user.max_inotify_instances",
+            None,
+            "without a user namespace not allowed",
+        ),
+    ];
+    for (key, ns, want) in cases {
+        let before = host(&key.replace('.', "/"));
+        let mut c = Container::new(&["true"]);
+        c.set("/linux/sysctl", json!({ key: before }));
+        match ns {
+            Some((t, false)) => c.remove_namespace(t),
+            Some((t, true)) => {
+                let file = if t == "network" { "net" } else { t };
+                let path = format!("/proc/{}/ns/{file}", std::process::id());
+                c.add_namespace(t, Some(&path))
+            }
+            None => &mut c,
+        };
+        let line = c.create().fails_with(want);
+        assert!(line.contains(key), "{key}: {line}");
+        assert!(!c.state_root().join(&c.id).exists(), "{key}: state left");
+        assert_eq!(
+            host(&key.replace('.', "/")),
+            before,
+            "{key} changed on the host"
+        );
+    }
+    let mut c = Container::new(&["true"]);
+    c.set("/linux/sysctl", json!({"kernel.hostname": "other"}));
+    c.create()
+        .fails_with("conflicts with the OCI \"hostname\" field");
+
+    // The container's own namespaces take them, in both spellings.
+    let somaxconn = host("net/core/somaxconn");
+    let mut c = Container::new(&[
+        "cat",
+        "/proc/sys/net/core/somaxconn",
+        "/proc/sys/kernel/domainname",
+        "/proc/sys/fs/mqueue/msg_max",
+    ]);
+    c.set(
+        "/linux/sysctl",
+        json!({"net/core/somaxconn": "123", "kernel.domainname": "inside", "fs.mqueue.msg_max": "42"}),
+    );
+    assert_eq!(c.run().ok().lines(), ["123", "inside", "42"]);
+    assert_eq!(host("net/core/somaxconn"), somaxconn);
+}

@@ -218,12 +218,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("an id mapping overflows 32 bits");
         }
     }
-    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
-            if key.is_empty() || key.contains("..") || key.starts_with('/') {
-                return bad(format!("linux.sysctl key {key:?} is invalid"));
-            }
-        }
+    if let Some(sysctl) = linux.sysctl() {
+        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+        crate::init::check_sysctl(sysctl, namespaces).or_else(bad)?;
     }
     // Refused rather than ignored: the container would run without it.
     if linux.memory_policy().is_some() {

@@ -55,6 +55,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
+    init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
     let terminal = spec
         .process()
         .as_ref()
