@@ -588,3 +588,69 @@ fn sysctls_outside_the_containers_namespaces_are_refused() {
     assert_eq!(c.run().ok().lines(), ["123", "inside", "42"]);
     assert_eq!(host("net/core/somaxconn"), somaxconn);
 }
+
+// ---------------------------------------------------------------------------
+// Files rt writes next to others' files
+
+/// `--pid-file` is written to a temporary file and renamed; a symlink
+/// planted at the temporary name rt used to use (`.<name>.tmp`, issue 16
+/// F5) made rt write the pid into the symlink's target. Now the temporary
+/// file is new (O_CREAT|O_EXCL|O_NOFOLLOW, a name nobody can predict), for
+/// create, run and exec alike (restore writes it the same way).
+#[test]
+fn pid_file_never_writes_through_a_planted_symlink() {
+    let victim_dir = tempdir();
+    let victim = victim_dir.path().join("victim");
+    fs::write(&victim, "precious").expect("write victim");
+    let plant = |pid_file: &Path| {
+        let name = pid_file.file_name().expect("name").to_string_lossy();
+        let tmp = pid_file.with_file_name(format!(".{name}.tmp"));
+        std::os::unix::fs::symlink(&victim, tmp).expect("plant symlink");
+    };
+    let pid_in = |file: &Path| -> i32 {
+        let text = fs::read_to_string(file).expect("read pid file");
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("pid file holds {text:?}"))
+    };
+
+    let created = Container::sleeper();
+    plant(&created.pid_file());
+    let pid = created.create_ok();
+    assert_eq!(pid_in(&created.pid_file()), pid);
+
+    let ran = created.sibling(&["sleep", "1000"]);
+    plant(&ran.pid_file());
+    ran.run_with(&["--detach"]).ok();
+    assert!(pid_in(&ran.pid_file()) > 0);
+
+    created.start().ok();
+    let exec_pid = created.scratch().join("exec.pid");
+    plant(&exec_pid);
+    created
+        .rt(&[
+            "exec",
+            "--detach",
+            "--pid-file",
+            exec_pid.to_str().expect("utf-8"),
+            &created.id,
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    assert!(pid_in(&exec_pid) > 0);
+    for p in [created.pid_file(), ran.pid_file(), exec_pid] {
+        assert!(
+            !fs::symlink_metadata(&p)
+                .expect("pid file")
+                .file_type()
+                .is_symlink(),
+            "{} is the planted symlink",
+            p.display()
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(&victim).expect("read victim"),
+        "precious"
+    );
+}

@@ -451,10 +451,10 @@ pub fn page_bytes(dir: &Path) -> u64 {
 fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|e| Error::Init(format!("cannot encode {META_FILE}: {e}")))?;
-    crate::state::write_atomic(&dir.join(META_FILE), &json, true)?;
+    crate::atomic::write(&dir.join(META_FILE), &json, 0o600, true)?;
     let config = serde_json::to_vec_pretty(&meta.state.config)
         .map_err(|e| Error::Init(format!("cannot encode config.json: {e}")))?;
-    crate::state::write_atomic(&dir.join("config.json"), &config, true)
+    crate::atomic::write(&dir.join("config.json"), &config, 0o600, true)
 }
 
 /// Read an image directory's metadata.
