@@ -1,13 +1,14 @@
-//! Files rt makes in directories others may write to (a `--pid-file` in
-//! /tmp, a checkpoint's directory): each is new, made under a name nobody
-//! can predict and created exclusively, so nothing planted there
-//! beforehand — a symlink to a file rt must not write — is written through
-//! (issue 16, F5).
+//! Files and directories rt makes in directories others may write to (a
+//! `--pid-file` in /tmp, `rt migrate`'s images in $TMPDIR, a checkpoint's
+//! directory): each is new, made under a name nobody can predict and
+//! created exclusively, so nothing planted there beforehand — a symlink to
+//! a file rt must not write, a directory of another user — is written
+//! through or adopted (issue 16, F5 and F6).
 
 use std::fs::{self, File};
 use std::hash::BuildHasher;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
@@ -71,10 +72,27 @@ fn create_new(name: impl Fn() -> PathBuf, mode: u32) -> std::io::Result<(PathBuf
     Err(last.unwrap_or_else(|| ErrorKind::AlreadyExists.into()))
 }
 
+/// A new directory `<parent>/<prefix><random>`, mode 0700, made by this
+/// call (mkdtemp(3)'s contract): an existing one is never used.
+pub fn private_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
+    for _ in 0..TRIES {
+        let dir = parent.join(format!("{prefix}{}", random_suffix()));
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(format!("cannot create {}", dir.display()), e)),
+        }
+    }
+    Err(Error::Init(format!(
+        "cannot create a directory {prefix}* in {}: every name tried exists",
+        parent.display()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn scratch() -> PathBuf {
         let d = std::env::temp_dir().join(format!("rt-atomic-test-{}", random_suffix()));
@@ -113,6 +131,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 4, "{names:?}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn private_dirs_are_new_and_private() {
+        let d = scratch();
+        let a = private_dir(&d, "x-").unwrap();
+        let b = private_dir(&d, "x-").unwrap();
+        assert_ne!(a, b);
+        for p in [&a, &b] {
+            let m = fs::metadata(p).unwrap();
+            assert_eq!(m.permissions().mode() & 0o777, 0o700);
+        }
         fs::remove_dir_all(&d).unwrap();
     }
 }
