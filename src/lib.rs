@@ -8,6 +8,7 @@
 //! - `cgroups`, `state`, `spec`, `signal`, `hooks` — the host-side pieces.
 //! - `syscall` — the only place with `unsafe`: thin system call wrappers.
 
+pub mod atomic;
 pub mod cgroups;
 pub mod container;
 pub mod criu;

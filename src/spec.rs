@@ -124,6 +124,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             process.cwd()
         ));
     }
+    check_user(process.user()).or_else(bad)?;
     if let Some(env) = process.env() {
         if let Some(e) = env.iter().find(|e| !e.contains('=')) {
             return bad(format!("process.env entry {e:?} is not KEY=value"));
@@ -217,12 +218,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("an id mapping overflows 32 bits");
         }
     }
-    if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
-            if key.is_empty() || key.contains("..") || key.starts_with('/') {
-                return bad(format!("linux.sysctl key {key:?} is invalid"));
-            }
-        }
+    if let Some(sysctl) = linux.sysctl() {
+        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+        crate::init::check_sysctl(sysctl, namespaces).or_else(bad)?;
     }
     // Refused rather than ignored: the container would run without it.
     if linux.memory_policy().is_some() {
@@ -241,6 +239,32 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     check_sizes(spec, linux)
+}
+
+/// The largest uid or gid rt sets: setresuid(2) and friends read
+/// (uid_t)-1 as "leave unchanged", so 4294967295 would leave the process
+/// root, and ids past 2^31-1 are negative to the kernel's checks.
+const MAX_ID: u32 = i32::MAX as u32;
+
+/// `process.user`'s ids in the range the kernel takes as ids (`create`
+/// and `exec` check it before anything is set up); runc's wording.
+pub fn check_user(user: &oci_spec::runtime::User) -> std::result::Result<(), String> {
+    let ids = [("uid", user.uid()), ("gid", user.gid())]
+        .into_iter()
+        .chain(
+            user.additional_gids()
+                .iter()
+                .flatten()
+                .map(|g| ("additionalGids", *g)),
+        );
+    for (field, id) in ids {
+        if id > MAX_ID {
+            return Err(format!(
+                "process.user.{field} {id}: uids and gids must be in range 0-{MAX_ID}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Values the kernel would refuse only after `start` (exec's E2BIG), refuse
@@ -341,6 +365,26 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "uts"}]);
         assert!(check(v).unwrap_err().contains("uidMappings"));
+    }
+
+    #[test]
+    fn ids_in_range() {
+        for user in [
+            serde_json::json!({"uid": 4294967295u32, "gid": 0}),
+            serde_json::json!({"uid": 0, "gid": 2147483648u32}),
+            serde_json::json!({"uid": 0, "gid": 0, "additionalGids": [1, 4294967295u32]}),
+        ] {
+            let mut v = base();
+            v["process"]["user"] = user.clone();
+            let err = check(v).unwrap_err();
+            assert!(
+                err.contains("uids and gids must be in range 0-2147483647"),
+                "{user}: {err}"
+            );
+        }
+        let mut v = base();
+        v["process"]["user"] = serde_json::json!({"uid": 2147483647u32, "gid": 2147483647u32});
+        assert_eq!(check(v), Ok(()));
     }
 
     #[test]

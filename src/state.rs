@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -227,7 +227,7 @@ impl Store {
             .map_err(|e| Error::Init(format!("cannot encode state: {e}")))?;
         // The state lives on a tmpfs (/run) and dies with the machine:
         // atomic is enough, durable is not needed.
-        write_atomic(&self.dir(&state.id).join(STATE_FILE), &data, false)
+        crate::atomic::write(&self.dir(&state.id).join(STATE_FILE), &data, 0o600, false)
     }
 
     /// Remove a container's directory and everything in it.
@@ -263,31 +263,6 @@ impl Store {
         };
         Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err()
     }
-}
-
-/// Replace `path` with `data` so that a reader sees the old or the new
-/// content, never a part (a temp file in the same directory, renamed);
-/// `durable` also fsyncs it first.
-pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .ctx(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(data)
-        .ctx(|| format!("cannot write {}", tmp.display()))?;
-    if durable {
-        f.sync_all()
-            .ctx(|| format!("cannot write {}", tmp.display()))?;
-    }
-    fs::rename(&tmp, path).ctx(|| format!("cannot write {}", path.display()))
 }
 
 fn lock_dir(dir: &Path) -> Result<Flock<File>> {

@@ -418,7 +418,11 @@ fn page_server(s: &str) -> Result<rpc::Criu_page_server_info> {
 }
 
 /// Create (when asked) and open a directory for criu, which reaches it
-/// through /proc/<rt>/fd/N.
+/// through /proc/<rt>/fd/N. It must be rt's caller's (root's, or the
+/// rootless user's) and not writable by every user: criu writes its log
+/// and images there and restore takes hooks, the rootfs and processes from
+/// them, so another user who can change them can change what runs (issue
+/// 16, F6). Checked on the open directory, which is what criu gets.
 pub fn open_dir(path: &Path, create: bool) -> Result<fs::File> {
     if create {
         fs::DirBuilder::new()
@@ -427,11 +431,49 @@ pub fn open_dir(path: &Path, create: bool) -> Result<fs::File> {
             .create(path)
             .ctx(|| format!("cannot create {}", path.display()))?;
     }
-    fs::OpenOptions::new()
+    let dir = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)
         .open(path)
-        .ctx(|| format!("cannot open {}", path.display()))
+        .ctx(|| format!("cannot open {}", path.display()))?;
+    let meta = dir
+        .metadata()
+        .ctx(|| format!("cannot stat {}", path.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(Error::Usage(format!(
+            "{} is owned by uid {}, not {me}: refusing checkpoint files another user can change",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(Error::Usage(format!(
+            "{} is writable by every user (mode {:o}): refusing checkpoint files another user can change",
+            path.display(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(dir)
+}
+
+/// criu restores memory from the images of earlier pre-dumps through
+/// `parent` links: each must pass [`open_dir`]'s check too.
+pub fn check_parents(images: &Path) -> Result<()> {
+    // Far more than a migration's pre-dumps; a cycle stops here.
+    const DEPTH: usize = 64;
+    let mut dir = images.join("parent");
+    for _ in 0..DEPTH {
+        if !dir.exists() {
+            return Ok(());
+        }
+        open_dir(&dir, false)?;
+        dir = dir.join("parent");
+    }
+    Err(Error::Usage(format!(
+        "{}: more than {DEPTH} parent image directories",
+        images.display()
+    )))
 }
 
 /// Total size of criu's page images in `dir` (0 if none).
@@ -451,16 +493,27 @@ pub fn page_bytes(dir: &Path) -> u64 {
 fn write_meta(dir: &Path, meta: &Meta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|e| Error::Init(format!("cannot encode {META_FILE}: {e}")))?;
-    crate::state::write_atomic(&dir.join(META_FILE), &json, true)?;
+    crate::atomic::write(&dir.join(META_FILE), &json, 0o600, true)?;
     let config = serde_json::to_vec_pretty(&meta.state.config)
         .map_err(|e| Error::Init(format!("cannot encode config.json: {e}")))?;
-    crate::state::write_atomic(&dir.join("config.json"), &config, true)
+    crate::atomic::write(&dir.join("config.json"), &config, 0o600, true)
 }
 
-/// Read an image directory's metadata.
-pub fn read_meta(dir: &Path) -> Result<Meta> {
+/// Read the metadata of an image directory opened by [`open_dir`] (shown
+/// as `dir`): from that directory, not by its path again.
+pub fn read_meta(images: &fs::File, dir: &Path) -> Result<Meta> {
     let path = dir.join(META_FILE);
-    let data = match fs::read(&path) {
+    let read = crate::syscall::openat(
+        std::os::fd::AsFd::as_fd(images),
+        META_FILE,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)
+    .and_then(|fd| {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut fs::File::from(fd), &mut data).map(|_| data)
+    });
+    let data = match read {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::Usage(format!(

@@ -55,6 +55,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
+    init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
     let terminal = spec
         .process()
         .as_ref()
@@ -589,19 +590,11 @@ fn write_id_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     std::fs::write(&path, text).ctx(|| format!("cannot write {path}"))
 }
 
-/// Written to a temporary file and renamed, so a reader never sees it empty.
+/// Written to a new temporary file and renamed, so a reader never sees it
+/// empty; nothing planted in its directory is followed (see `atomic`).
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let path = std::path::absolute(path).ctx(|| format!("pid file {}", path.display()))?;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string())
-        .ctx(|| format!("cannot write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).ctx(|| format!("cannot write pid file {}", path.display()))
+    crate::atomic::write(&path, pid.to_string().as_bytes(), 0o666, false)
 }
 
 fn exit_text(pid: Pid) -> String {

@@ -76,6 +76,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,
     };
+    // Whichever way the user came (-u, -g, --process, the config's own).
+    crate::spec::check_user(process.user()).map_err(Error::Usage)?;
     // On the host: the exec'd child reads the container's /sys.
     crate::init::check_lsm(
         process.apparmor_profile().as_deref(),

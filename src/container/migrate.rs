@@ -96,13 +96,21 @@ pub fn migrate(store: &Store, opts: &MigrateOptions) -> Result<Migrated> {
             opts.id
         )));
     }
+    // A directory of rt's own: whoever can change the images between dump
+    // and restore decides what the copy runs (see checkpoint::open_dir).
     let (images, temporary) = match &opts.image_path {
         Some(p) => (p.clone(), false),
         None => (
-            std::env::temp_dir().join(format!("rt-migrate-{}-{}", opts.id, std::process::id())),
+            crate::atomic::private_dir(&std::env::temp_dir(), &format!("rt-migrate-{}-", opts.id))?,
             true,
         ),
     };
+    if let Err(e) = ck::open_dir(&images, true) {
+        if temporary {
+            let _ = std::fs::remove_dir_all(&images);
+        }
+        return Err(e);
+    }
     let result = run(store, &target, &st, &new_id, &images, was_paused, opts);
     if (temporary || result.is_ok()) && !opts.keep_images {
         let _ = std::fs::remove_dir_all(&images);

@@ -92,7 +92,6 @@ pub fn restore_container(
     state::validate_id(&opts.id)?;
     let empty_netns = ck::empty_ns(&opts.empty_ns)?;
     let mode = ck::cgroups_mode(opts.manage_cgroups_mode.as_deref().unwrap_or("soft"))?;
-    let meta = ck::read_meta(&opts.image_path)?;
     // First: criu reaches the directories below through our fds and
     // mounts inside them (its cgroup yard), which works only in the mount
     // namespace the fds were opened in.
@@ -103,6 +102,8 @@ pub fn restore_container(
         .clone()
         .unwrap_or_else(|| opts.image_path.clone());
     let work = ck::open_dir(&work_dir, true)?;
+    ck::check_parents(&opts.image_path)?;
+    let meta = ck::read_meta(&images, &opts.image_path)?;
     let log = work_dir.join("restore.log");
     let (bundle_dir, rootfs, spec) = match &opts.bundle {
         Some(b) => {

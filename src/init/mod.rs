@@ -37,7 +37,8 @@
 //! 7. **pivot_root** (or MS_MOVE + chroot with --no-pivot), then
 //!    rootfsPropagation on the new tree.
 //! 8. **sysctl, hostname**, in the container's namespaces; sysctl before
-//!    readonlyPaths turns /proc/sys read-only.
+//!    readonlyPaths turns /proc/sys read-only. Only keys of namespaces the
+//!    container has of its own get here (`sysctl::check`, at create).
 //! 9. **Console**: the pty comes from the container's devpts (mounted in 5),
 //!    bound over /dev/console before the root can go read-only. Stdio that
 //!    is the host's /dev/null is reopened on the container's, read-write.
@@ -160,6 +161,7 @@ pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
 pub use sync::{pair as sync_pair, Channel, Msg};
+pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};
 
 /// Everything the init process needs, prepared by `create` before clone.
 pub struct InitArgs {
