@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use common::{Container, Outcome};
 
-/// Every fault point in rt's source: `steps.enter("x")` in the init
-/// pipeline is `init:x`, `fault::point("p")` anywhere is `p`.
+/// Every fault point in rt's source: `steps.enter(Step::X)` in the init
+/// pipeline is `init:<X's name>`, `fault::point("p")` anywhere is `p`.
 fn points() -> Vec<String> {
     let mut found = BTreeSet::new();
     scan(
@@ -39,12 +39,20 @@ fn scan(dir: &Path, found: &mut BTreeSet<String>) {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read source");
-        for (call, prefix) in [("steps.enter(\"", "init:"), ("fault::point(\"", "")] {
-            for rest in text.split(call).skip(1) {
-                if let Some((name, _)) = rest.split_once('"') {
-                    found.insert(format!("{prefix}{name}"));
-                }
+        for rest in text.split("fault::point(\"").skip(1) {
+            if let Some((name, _)) = rest.split_once('"') {
+                found.insert(name.to_string());
             }
+        }
+        // Init steps are entered as `steps.enter(Step::Variant)`; their
+        // point is `init:<name>`.
+        for rest in text.split("steps.enter(Step::").skip(1) {
+            let variant: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+            let step = rt::init::Step::ALL
+                .into_iter()
+                .find(|s| format!("{s:?}") == variant)
+                .unwrap_or_else(|| panic!("{}: unknown step {variant}", path.display()));
+            found.insert(format!("init:{}", step.name()));
         }
     }
 }
@@ -64,14 +72,16 @@ impl Action {
     }
 }
 
-/// A container on which every init step runs: a seccomp filter (the
-/// `seccomp` step is skipped without one) and a marked environment.
-fn container() -> Container {
+/// A container on which `point` runs: a seccomp filter (no seccomp step
+/// runs without one), installed early (no_new_privs off) for the
+/// `seccomp-early` point and late otherwise; a marked environment.
+fn container(point: &str) -> Container {
     let mut c = Container::new(&["sleep", "1000"]);
     c.set(
         "/linux/seccomp",
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]}),
     );
+    c.set("/process/noNewPrivileges", point != "init:seccomp-early");
     leaks::mark(&mut c);
     c
 }
@@ -96,7 +106,7 @@ fn host_fault_fired(out: &Outcome, point: &str, action: Action) {
 /// Arm `point` with `action` in the command it belongs to, check that it
 /// fired, then check the answers about, and the removal of, what is left.
 fn inject(point: &str, action: Action) {
-    let c = container();
+    let c = container(point);
     let fault = format!("{point}:{}", action.name());
     let (phase, _) = point.split_once(':').expect("point is phase:name");
     match phase {

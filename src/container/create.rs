@@ -329,7 +329,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
                 store.save(&st)?;
             }
-            Some(Msg::Failed(msg)) => return Err(Error::Init(msg)),
+            Some(Msg::Failed(step, msg)) => return Err(init_failed(&opts.id, &step, msg)),
             Some(other) => {
                 return Err(Error::Init(format!(
                     "unexpected {other:?} from the container's init"
@@ -367,7 +367,7 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
             errno: nix::Error::EPIPE | nix::Error::ECONNRESET,
             ..
         } => match chan.recv() {
-            Ok(Some(Msg::Failed(why))) => Error::Init(why),
+            Ok(Some(Msg::Failed(_, why))) => Error::Init(why),
             _ => e,
         },
         e => e,
@@ -465,6 +465,12 @@ fn spec_initial_affinity(st: &State) -> Option<String> {
         .as_ref()?
         .initial()
         .clone()
+}
+
+/// The error an init reported, logged with the step it failed at.
+pub fn init_failed(id: &str, step: &str, msg: String) -> Error {
+    logging::debug(&format!("{id}: init failed at step {step}"));
+    Error::Init(msg)
 }
 
 /// `--debug`: how long each init step took, as the init reported it.

@@ -180,7 +180,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
                 let _ = nix::sys::wait::waitpid(child, None);
                 pid = Pid::from_raw(p);
             }
-            Some(Msg::Failed(msg)) => return Err(kill_child(pid, Error::Init(msg))),
+            Some(Msg::Failed(step, msg)) => {
+                return Err(kill_child(
+                    pid,
+                    super::create::init_failed(&opts.id, &step, msg),
+                ))
+            }
             Some(other) => {
                 return Err(kill_child(
                     pid,

@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::{expect, finish, namespaces, open_terminal, procfs, Channel, Launch, Msg};
+use super::{expect, finish, namespaces, open_terminal, procfs, Channel, Launch, Msg, Step};
 
 pub struct ExecArgs {
     pub process: Process,
@@ -29,14 +29,14 @@ pub struct ExecArgs {
 
 pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, false, |steps| {
-        steps.enter("wait-parent")?;
+        steps.enter(Step::WaitParent)?;
         expect(&a.sync, Msg::Go)?;
         super::join_cgroups(&a.cgroup_tasks)?;
         let mut seccomp = a.seccomp.take();
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }
-        steps.enter("join-namespaces")?;
+        steps.enter(Step::JoinNamespaces)?;
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
         namespaces::join(&a.join)?;

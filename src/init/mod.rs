@@ -1,79 +1,11 @@
 //! The container's init process: everything between clone(2) and exec(2).
 //!
 //! `rt create` clones this process straight into its new namespaces (no
-//! re-exec of rt, one fork), then [`run`] walks the pipeline below, in this
-//! order, which is written here and nowhere else. Each step says why it sits
-//! where it does.
-//!
-//! 1. **Wait for the parent**, which writes our uid/gid maps (nothing
-//!    privileged works before them), **then join the container's v1
-//!    cgroups** by writing `0` to their `tasks` files: a thread moving
-//!    itself skips the kernel's global threadgroup lock, whose first writer
-//!    waits for an RCU grace period. We were born in the cgroup2 directory
-//!    (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
-//!    container, and step 3's cgroup namespace is rooted there.
-//!    (linux.seccomp was compiled by `create` before it made anything, so a
-//!    bad profile costs no clone; the filter goes in at 11 or 18.)
-//! 2. **Join namespaces by path**, the user namespace first: it decides
-//!    which credentials the other joins are checked against. rt itself
-//!    never joins one, so its hooks run in its own namespaces; a joined
-//!    pid namespace takes effect at 11.
-//! 3. **Become root of a new user namespace** (setresuid 0 once mapped), and
-//!    create the cgroup namespace: it is rooted at the cgroup its creator is
-//!    in, so it must come after 1 (clone cannot create it). Bring up `lo` of
-//!    a new network namespace.
-//! 4. **Open the host /proc**, checked to be procfs, before any container
-//!    mount can shadow it. It is closed at 11.
-//! 5. **Rootfs and mounts**: propagation cut from the host first, then the
-//!    rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
-//!    need the /dev tmpfs from `mounts`), and a missing process.cwd made
-//!    (before pivot_root: a failing pathrs call reads the process's /proc
-//!    to describe its error, and after 7 that is the container's).
-//! 6. **Hooks**: the parent runs prestart and createRuntime, then
-//!    createContainer runs here — all after the mounts and before
-//!    pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
-//!    seccomp agent's listenerPath: a host path, which resolves only before
-//!    pivot_root.
-//! 7. **pivot_root** (or MS_MOVE + chroot with --no-pivot), then
-//!    rootfsPropagation on the new tree.
-//! 8. **sysctl, hostname**, in the container's namespaces; sysctl before
-//!    readonlyPaths turns /proc/sys read-only. Only keys of namespaces the
-//!    container has of its own get here (`sysctl::check`, at create).
-//! 9. **Console**: the pty comes from the container's devpts (mounted in 5),
-//!    bound over /dev/console before the root can go read-only. Stdio that
-//!    is the host's /dev/null is reopened on the container's, read-write.
-//! 10. **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
-//!     clients see in the mount table): the last changes to the tree.
-//! 11. **Leave the host** (the fd rule, below): oom_score_adj and LSM exec
-//!     labels through the host /proc (4); then the working directory
-//!     becomes the container's root, and every fd but stdio,
-//!     `--preserve-fds`, the sync socket, the exec fifo, the pty and a
-//!     seccomp agent's connection is closed — the host /proc, the rootfs
-//!     and cgroup handles, namespace files, the log file, whatever rt
-//!     inherited. With a pid namespace joined by path, fork into it here
-//!     (it applies to children only): the forked process, born with no fd
-//!     of the host, goes on; this one reports its pid and exits. Then
-//!     **rlimits, io priority, scheduler, personality, cpu affinity,
-//!     bounding set**: they need the privileges dropped next. Then the
-//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
-//!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
-//!     12 drops.
-//! 12. **User, groups, capability sets.**
-//! 13. **cwd** (as the final user, so permissions are the user's), checked
-//!     to be the directory resolved inside the root. Umask, and the program
-//!     looked up now so `create` reports a missing binary: each candidate
-//!     resolved without magic links from where execve starts (the root for
-//!     an absolute name, the cwd for a relative one).
-//! 14. **no_new_privs.**
-//! 15. **Report Ready**, close the sync socket (`create` waits for it to
-//!     close), switch stdio to the pty.
-//! 16. **Wait for `start`**: a blocking read of the exec fifo, which
-//!     `create` opened read-write for us. The fifo stays open: exec closes
-//!     it, and that tells `start` the program runs.
-//! 17. **startContainer hooks**, in the container, after start.
-//! 18. **The seccomp filter if no_new_privs is on** — last, so none of rt's
-//!     own setup (fifo, hooks) runs under it and a profile need not allow
-//!     it — **then exec**.
+//! re-exec of rt, one fork), then [`run`] walks the pipeline: the variants
+//! of [`Step`], in order, each documented with the reason it sits where it
+//! does. That order is written there and nowhere else; [`Steps::enter`]
+//! refuses (in debug builds, which the tests run) a step that comes before
+//! the current one, so the code cannot drift from it.
 //!
 //! ## The fd rule (CVE-2024-21626 and its twins)
 //!
@@ -105,15 +37,18 @@
 //! `runtime-tests/cves.rs` replays the escapes this rule closes, and
 //! audits the fds of a waiting init and of an `rt exec` process.
 //!
-//! `rt exec` runs a subset through [`exec::run`]: 1 (with the container's
-//! seccomp profile compiled, and its agent connected while host paths still
-//! resolve), 4, 2 (every namespace of the container, joined by the same
-//! code), 9 (without /dev/console), then 11–15 and 18 — the steps after 10
-//! live in `Launch` and are shared, so an exec'd process gets the same
-//! rlimits, user, capabilities, no_new_privs and seccomp filter as init.
+//! `rt exec` runs a subset through [`exec::run`]: [`Step::WaitParent`]
+//! (the seccomp agent connected while host paths still resolve),
+//! [`Step::JoinNamespaces`] (the host /proc opened first, every namespace
+//! of the container joined by the same code, and its pty from the
+//! container's devpts, without /dev/console), then everything from
+//! [`Step::LeaveHost`] on but the wait for `start` and its hooks — those
+//! steps live in `Launch` and are shared, so an exec'd process gets the
+//! same rlimits, user, capabilities, no_new_privs and seccomp filter as
+//! init.
 //!
 //! Both start by making the process non-dumpable (a rootless init once its
-//! id maps are written, at 1: see `rootless_maps`): until exec it runs rt's
+//! id maps are written, at [`Step::WaitParent`]: see `rootless_maps`): until exec it runs rt's
 //! own binary inside the container's pid namespace, and a dumpable process
 //! would let the container open /proc/<pid>/exe and overwrite rt on the host
 //! (CVE-2019-5736). exec(2) resets the flag for the container's program.
@@ -133,6 +68,7 @@ mod paths;
 mod process;
 mod procfs;
 mod rootfs;
+mod step;
 mod sync;
 mod sysctl;
 mod terminal;
@@ -160,6 +96,7 @@ pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
+pub use step::Step;
 pub use sync::{pair as sync_pair, Channel, Msg};
 pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};
 
@@ -238,7 +175,7 @@ fn finish(
         };
         syscall::exit_now(code);
     }
-    let _ = sync.send(&Msg::Failed(err.to_string()));
+    let _ = sync.send(&Msg::Failed(steps.current.name().into(), err.to_string()));
     syscall::exit_now(1)
 }
 
@@ -279,7 +216,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         .ok_or_else(|| Error::Config("linux section is missing".into()))?;
     let ns = &a.namespaces;
 
-    steps.enter("wait-parent")?;
+    steps.enter(Step::WaitParent)?;
     expect(&a.sync, Msg::Go)?;
     if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
@@ -288,9 +225,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
     let mut seccomp = a.seccomp.take();
-    steps.enter("join-namespaces")?;
+    steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
-    steps.enter("user-root")?;
+    steps.enter(Step::UserRoot)?;
     if ns.creates(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .ctx(|| "cannot become gid 0 in the user namespace")?;
@@ -308,10 +245,10 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());
-    steps.enter("host-proc")?;
+    steps.enter(Step::HostProc)?;
     let proc = procfs::HostProc::open()?;
 
-    steps.enter("mounts")?;
+    steps.enter(Step::Mounts)?;
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
     if has_mountns {
         rootfs::prepare(&a.rootfs)?;
@@ -357,7 +294,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         })?;
     }
 
-    steps.enter("hooks")?;
+    steps.enter(Step::Hooks)?;
     a.sync.send(&Msg::MountsDone)?;
     let state_json = match a.sync.recv()? {
         Some(Msg::Continue(json)) => json,
@@ -372,7 +309,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         filter.connect_agent(&state_json)?;
     }
 
-    steps.enter("pivot-root")?;
+    steps.enter(Step::PivotRoot)?;
     if has_mountns {
         if a.no_pivot {
             rootfs::move_root(&a.rootfs)?;
@@ -387,19 +324,19 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     }
     proc.enter()?;
 
-    steps.enter("sysctl-hostname")?;
+    steps.enter(Step::SysctlHostname)?;
     if let Some(s) = linux.sysctl() {
         sysctl::apply(s)?;
     }
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
-    steps.enter("console")?;
+    steps.enter(Step::Console)?;
     let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
     if has_mountns {
         paths::reopen_null_stdio(&proc)?;
     }
 
-    steps.enter("masked-readonly")?;
+    steps.enter(Step::MaskedReadonly)?;
     if has_mountns {
         // readonlyPaths first, as runc: clients compare the mount tables.
         paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
@@ -453,11 +390,12 @@ fn open_terminal(
 }
 
 /// Where the pipeline is: timings for `--debug` (sent to the parent with
-/// Ready) and the fault-injection points `init:<step>`.
+/// Ready), the fault-injection points `init:<step>`, and the step a
+/// failure is reported at.
 pub struct Steps {
-    current: &'static str,
+    current: Step,
     since: std::time::Instant,
-    done: Vec<(&'static str, std::time::Duration)>,
+    done: Vec<(Step, std::time::Duration)>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -465,26 +403,31 @@ pub struct Steps {
 impl Steps {
     fn new() -> Steps {
         Steps {
-            current: "start",
+            current: Step::Start,
             since: std::time::Instant::now(),
             done: Vec::new(),
             ready: false,
         }
     }
 
-    fn enter(&mut self, name: &'static str) -> Result<()> {
+    fn enter(&mut self, step: Step) -> Result<()> {
+        debug_assert!(
+            step as usize > self.current as usize,
+            "init step {step:?} entered after {:?}: the pipeline's order is Step's",
+            self.current
+        );
         let now = std::time::Instant::now();
         self.done.push((self.current, now - self.since));
-        self.current = name;
+        self.current = step;
         self.since = now;
-        crate::fault::point(&format!("init:{name}"))
+        crate::fault::point(&format!("init:{}", step.name()))
     }
 
     /// `step=microseconds` pairs, space-separated.
     fn report(&self) -> String {
         self.done
             .iter()
-            .map(|(n, d)| format!("{n}={}", d.as_micros()))
+            .map(|(s, d)| format!("{}={}", s.name(), d.as_micros()))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -524,7 +467,7 @@ impl Launch<'_> {
         } else {
             (seccomp, None)
         };
-        steps.enter("leave-host")?;
+        steps.enter(Step::LeaveHost)?;
         // Written relative to the host procfs.
         self.proc.enter()?;
         if let Some(score) = process.oom_score_adj() {
@@ -548,7 +491,7 @@ impl Launch<'_> {
             fork_into_pid_ns(self.sync)?;
         }
 
-        steps.enter("rlimits-bounding")?;
+        steps.enter(Step::RlimitsBounding)?;
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.personality)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
@@ -562,25 +505,25 @@ impl Launch<'_> {
             .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
         if let Some(filter) = early {
-            steps.enter("seccomp")?;
+            steps.enter(Step::SeccompEarly)?;
             filter.install()?;
         }
 
-        steps.enter("user-caps")?;
+        steps.enter(Step::UserCaps)?;
         process::switch_user(process.user(), self.in_userns)?;
         caps.apply()?;
 
-        steps.enter("cwd-program")?;
+        steps.enter(Step::CwdProgram)?;
         process::enter_cwd(process.cwd(), &confined)?;
         process::set_umask(process.user().umask());
         let program = process::find_program(first, &env, &confined)?;
 
-        steps.enter("no-new-privs")?;
+        steps.enter(Step::NoNewPrivs)?;
         if process.no_new_privileges().unwrap_or(false) {
             syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
         }
 
-        steps.enter("ready")?;
+        steps.enter(Step::Ready)?;
         self.sync.send(&Msg::Ready(steps.report()))?;
         steps.ready = true;
         // Nothing more to say, and nothing of rt's but the fifo is left
@@ -599,18 +542,18 @@ impl Launch<'_> {
         }
 
         if let Some(gate) = &self.gate {
-            steps.enter("wait-start")?;
+            steps.enter(Step::WaitStart)?;
             wait_for_start(gate.fifo)?;
-            steps.enter("start-hooks")?;
+            steps.enter(Step::StartHooks)?;
             for h in &gate.hooks {
                 crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
             }
         }
         if let Some(filter) = late {
-            steps.enter("seccomp")?;
+            steps.enter(Step::SeccompLate)?;
             filter.install()?;
         }
-        steps.enter("exec")?;
+        steps.enter(Step::Exec)?;
         Ok(process::exec(&program, &args, &env))
     }
 }

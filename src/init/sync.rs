@@ -24,8 +24,9 @@ pub enum Msg {
     /// child → parent: everything is set up; init now waits for `start`.
     /// Carries the step timings (see `init::Steps`).
     Ready(String),
-    /// child → parent: setup failed with this message.
-    Failed(String),
+    /// child → parent: setup failed at this step (its name) with this
+    /// message.
+    Failed(String, String),
     /// child → parent: the process that joined a pid namespace by path
     /// forked the container's process into it (see `init::Launch`); this
     /// is its pid, and the sender exits.
@@ -39,7 +40,7 @@ impl Msg {
             Msg::MountsDone => b"M".to_vec(),
             Msg::Continue(state) => [b"C", state.as_bytes()].concat(),
             Msg::Ready(t) => [b"R", t.as_bytes()].concat(),
-            Msg::Failed(m) => [b"F", m.as_bytes()].concat(),
+            Msg::Failed(step, m) => [b"F", step.as_bytes(), b"\0", m.as_bytes()].concat(),
             Msg::Forked(pid) => [b"P", pid.to_string().as_bytes()].concat(),
         }
     }
@@ -50,7 +51,11 @@ impl Msg {
             b'M' => Msg::MountsDone,
             b'C' => Msg::Continue(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'R' => Msg::Ready(String::from_utf8_lossy(&b[1..]).into_owned()),
-            b'F' => Msg::Failed(String::from_utf8_lossy(&b[1..]).into_owned()),
+            b'F' => {
+                let text = String::from_utf8_lossy(&b[1..]);
+                let (step, msg) = text.split_once('\0')?;
+                Msg::Failed(step.into(), msg.into())
+            }
             b'P' => Msg::Forked(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
             _ => return None,
         })
@@ -137,10 +142,14 @@ mod tests {
     #[test]
     fn roundtrip() {
         let (a, b) = pair().unwrap();
-        a.send(&Msg::Failed("boom: x".into())).unwrap();
+        a.send(&Msg::Failed("mounts".into(), "boom: x".into()))
+            .unwrap();
         a.send(&Msg::Ready("mounts=12".into())).unwrap();
         a.send(&Msg::Forked(4242)).unwrap();
-        assert_eq!(b.recv().unwrap(), Some(Msg::Failed("boom: x".into())));
+        assert_eq!(
+            b.recv().unwrap(),
+            Some(Msg::Failed("mounts".into(), "boom: x".into()))
+        );
         assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
         assert_eq!(b.recv().unwrap(), Some(Msg::Forked(4242)));
         a.close();
@@ -152,9 +161,14 @@ mod tests {
     fn message_before_close_survives_an_unread_one() {
         let (parent, child) = pair().unwrap();
         parent.send(&Msg::Go).unwrap();
-        child.send(&Msg::Failed("early".into())).unwrap();
+        child
+            .send(&Msg::Failed("start".into(), "early".into()))
+            .unwrap();
         drop(child);
-        assert_eq!(parent.recv().unwrap(), Some(Msg::Failed("early".into())));
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Msg::Failed("start".into(), "early".into()))
+        );
         assert_eq!(parent.recv().unwrap(), None);
     }
 }

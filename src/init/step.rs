@@ -1,0 +1,180 @@
+//! The steps of the init pipeline, in the order they run: the one place the
+//! order is written, each step with the reason it sits where it does. The
+//! name of a step is what `--debug` timings, fault-injection points
+//! (`init:<name>`) and failure reports use.
+
+/// One step of [`super::run`] (and of `rt exec`'s subset, see the module
+/// doc of `init`), in pipeline order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing has run yet.
+    Start,
+    /// **Wait for the parent**, which writes our uid/gid maps (nothing
+    /// privileged works before them), **then join the container's v1
+    /// cgroups** by writing `0` to their `tasks` files: a thread moving
+    /// itself skips the kernel's global threadgroup lock, whose first writer
+    /// waits for an RCU grace period. We were born in the cgroup2 directory
+    /// (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
+    /// container, and [`Step::UserRoot`]'s cgroup namespace is rooted
+    /// there. (linux.seccomp was compiled by `create` before it made
+    /// anything, so a bad profile costs no clone; the filter goes in at
+    /// [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
+    WaitParent,
+    /// **Join namespaces by path**, the user namespace first: it decides
+    /// which credentials the other joins are checked against. rt itself
+    /// never joins one, so its hooks run in its own namespaces; a joined
+    /// pid namespace takes effect at [`Step::LeaveHost`].
+    JoinNamespaces,
+    /// **Become root of a new user namespace** (setresuid 0 once mapped),
+    /// and create the cgroup namespace: it is rooted at the cgroup its
+    /// creator is in, so it must come after [`Step::WaitParent`] (clone
+    /// cannot create it). Bring up `lo` of a new network namespace.
+    UserRoot,
+    /// **Open the host /proc**, checked to be procfs, before any container
+    /// mount can shadow it. It is closed at [`Step::LeaveHost`].
+    HostProc,
+    /// **Rootfs and mounts**: propagation cut from the host first, then the
+    /// rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
+    /// need the /dev tmpfs from `mounts`), and a missing process.cwd made
+    /// (before pivot_root: a failing pathrs call reads the process's /proc
+    /// to describe its error, and after [`Step::PivotRoot`] that is the
+    /// container's).
+    Mounts,
+    /// **Hooks**: the parent runs prestart and createRuntime, then
+    /// createContainer runs here — all after the mounts and before
+    /// pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
+    /// seccomp agent's listenerPath: a host path, which resolves only
+    /// before pivot_root.
+    Hooks,
+    /// **pivot_root** (or MS_MOVE + chroot with --no-pivot), then
+    /// rootfsPropagation on the new tree.
+    PivotRoot,
+    /// **sysctl, hostname**, in the container's namespaces; sysctl before
+    /// readonlyPaths turns /proc/sys read-only.
+    SysctlHostname,
+    /// **Console**: the pty comes from the container's devpts (mounted in
+    /// [`Step::Mounts`]), bound over /dev/console before the root can go
+    /// read-only. Stdio that is the host's /dev/null is reopened on the
+    /// container's, read-write.
+    Console,
+    /// **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
+    /// clients see in the mount table): the last changes to the tree.
+    MaskedReadonly,
+    /// **Leave the host** (the fd rule, in the module doc of `init`):
+    /// oom_score_adj and LSM exec labels through the host /proc; then the
+    /// working directory becomes the container's root, and every fd but
+    /// stdio, `--preserve-fds`, the sync socket, the exec fifo, the pty and
+    /// a seccomp agent's connection is closed — the host /proc, the rootfs
+    /// and cgroup handles, namespace files, the log file, whatever rt
+    /// inherited. With a pid namespace joined by path, fork into it here
+    /// (it applies to children only): the forked process, born with no fd
+    /// of the host, goes on; this one reports its pid and exits.
+    LeaveHost,
+    /// **rlimits, io priority, scheduler, personality, cpu affinity,
+    /// bounding set**: they need the privileges dropped at
+    /// [`Step::UserCaps`]. process.cwd and the program are checked here
+    /// too, before any filter (a profile may deny openat2).
+    RlimitsBounding,
+    /// **The seccomp filter, if no_new_privs is off**: the kernel accepts a
+    /// filter from a process without no_new_privs only with CAP_SYS_ADMIN,
+    /// which [`Step::UserCaps`] drops.
+    SeccompEarly,
+    /// **User, groups, capability sets.**
+    UserCaps,
+    /// **cwd** (as the final user, so permissions are the user's), checked
+    /// to be the directory resolved inside the root. Umask, and the program
+    /// looked up now so `create` reports a missing binary: each candidate
+    /// resolved without magic links from where execve starts (the root for
+    /// an absolute name, the cwd for a relative one).
+    CwdProgram,
+    /// **no_new_privs.**
+    NoNewPrivs,
+    /// **Report Ready**, close the sync socket (`create` waits for it to
+    /// close), switch stdio to the pty.
+    Ready,
+    /// **Wait for `start`**: a blocking read of the exec fifo, which
+    /// `create` opened read-write for us. The fifo stays open: exec closes
+    /// it, and that tells `start` the program runs.
+    WaitStart,
+    /// **startContainer hooks**, in the container, after start.
+    StartHooks,
+    /// **The seccomp filter, if no_new_privs is on** — last, so none of
+    /// rt's own setup (fifo, hooks) runs under it and a profile need not
+    /// allow it.
+    SeccompLate,
+    /// **exec** the container's program.
+    Exec,
+}
+
+impl Step {
+    /// Every step, in pipeline order.
+    pub const ALL: [Step; 22] = [
+        Step::Start,
+        Step::WaitParent,
+        Step::JoinNamespaces,
+        Step::UserRoot,
+        Step::HostProc,
+        Step::Mounts,
+        Step::Hooks,
+        Step::PivotRoot,
+        Step::SysctlHostname,
+        Step::Console,
+        Step::MaskedReadonly,
+        Step::LeaveHost,
+        Step::RlimitsBounding,
+        Step::SeccompEarly,
+        Step::UserCaps,
+        Step::CwdProgram,
+        Step::NoNewPrivs,
+        Step::Ready,
+        Step::WaitStart,
+        Step::StartHooks,
+        Step::SeccompLate,
+        Step::Exec,
+    ];
+
+    /// The step's name in `--debug` timings, fault points and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Start => "start",
+            Step::WaitParent => "wait-parent",
+            Step::JoinNamespaces => "join-namespaces",
+            Step::UserRoot => "user-root",
+            Step::HostProc => "host-proc",
+            Step::Mounts => "mounts",
+            Step::Hooks => "hooks",
+            Step::PivotRoot => "pivot-root",
+            Step::SysctlHostname => "sysctl-hostname",
+            Step::Console => "console",
+            Step::MaskedReadonly => "masked-readonly",
+            Step::LeaveHost => "leave-host",
+            Step::RlimitsBounding => "rlimits-bounding",
+            Step::SeccompEarly => "seccomp-early",
+            Step::UserCaps => "user-caps",
+            Step::CwdProgram => "cwd-program",
+            Step::NoNewPrivs => "no-new-privs",
+            Step::Ready => "ready",
+            Step::WaitStart => "wait-start",
+            Step::StartHooks => "start-hooks",
+            Step::SeccompLate => "seccomp-late",
+            Step::Exec => "exec",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    #[test]
+    fn every_step_is_listed_once_in_order() {
+        let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "a name is used twice: {names:?}");
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?} is out of pipeline order");
+        }
+    }
+}
