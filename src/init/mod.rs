@@ -19,7 +19,10 @@
 //! 3. **Become root of a new user namespace** (setresuid 0 once mapped), and
 //!    create the cgroup namespace: it is rooted at the cgroup its creator is
 //!    in, so it must come after 1 (clone cannot create it). Bring up `lo` of
-//!    a new network namespace.
+//!    a new network namespace. Then join the container's own session
+//!    keyring (`keyring`, unless --no-new-keyring), as its root: the
+//!    caller's would be shared with the container, and every later step
+//!    runs with the new one.
 //! 4. **Open the host /proc**, checked to be procfs, before any container
 //!    mount can shadow it.
 //! 5. **Rootfs and mounts**: propagation cut from the host first, then the
@@ -71,7 +74,8 @@
 //! `rt exec` runs a subset through [`exec::run`]: 1 (with the container's
 //! seccomp profile compiled, and its agent connected while host paths still
 //! resolve), 4, 2 (every namespace of the container, joined by the same
-//! code), 9 (without /dev/console), then 11–15 and 18 — the steps after 10
+//! code), the keyring of 3 (the container's, joined by name), 9 (without
+//! /dev/console), then 11–15 and 18 — the steps after 10
 //! live in `Launch` and are shared, so an exec'd process gets the same
 //! rlimits, user, capabilities, no_new_privs and seccomp filter as init.
 //!
@@ -89,6 +93,7 @@ mod capabilities;
 mod devices;
 mod idmap;
 mod inroot;
+mod keyring;
 mod lsm;
 mod mounts;
 mod namespaces;
@@ -120,6 +125,7 @@ use crate::syscall;
 
 pub use attributes::set_affinity;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
+pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
@@ -147,6 +153,8 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// The session keyring to join (step 3); None with --no-new-keyring.
+    pub session_keyring: Option<String>,
 }
 
 /// Join v1 cgroups by writing 0 to their `tasks`: a thread moving itself
@@ -270,6 +278,10 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // up, and programs expect 127.0.0.1 to work.
     if ns.creates(LinuxNamespaceType::Network) {
         syscall::set_interface_up("lo").ctx(|| "cannot bring up lo")?;
+    }
+    if let Some(name) = &a.session_keyring {
+        let in_userns = ns.has(LinuxNamespaceType::User);
+        keyring::join(name, keyring::Joiner::Init { in_userns })?;
     }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());
