@@ -424,3 +424,30 @@ fn exec_gets_the_containers_filter() {
     ]);
     assert_eq!(out.lines(), ["Seccomp:\t2", "unshare=1"], "{out}");
 }
+
+/// A profile of 100 000 conditional rules compiled for minutes (the code
+/// generator was quadratic) before the kernel's 4096-instruction limit
+/// refused it (issue 16). It is refused now as soon as generation counts
+/// past the limit, with one line naming it, and nothing is left. The
+/// bound is generous (a debug build on a loaded machine; the rt of this
+/// test parses a 10 MB config.json too): the old one needed over 300 s.
+#[test]
+fn huge_profiles_are_refused_quickly() {
+    let rules: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": i % 4000 + 1,
+                "args": [{"index": i % 6, "value": i, "op": "SCMP_CMP_EQ"}]})
+        })
+        .collect();
+    let mut c = Container::new(&["true"]);
+    c.set("/linux/seccomp", allow_but(Value::Array(rules)));
+    // Encoded before the clock starts: only rt's time counts.
+    let text = serde_json::to_string(&c.config).expect("encode config");
+    c.set_config_text(text);
+    let started = std::time::Instant::now();
+    let out = c.create();
+    let took = started.elapsed();
+    out.fails_with("the kernel takes at most 4096");
+    assert!(!c.state_root().join(&c.id).exists(), "state left");
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+}

@@ -2,6 +2,10 @@
 //! mounts, and rootless rt (an unprivileged user running it).
 
 mod common;
+// A test binary of its own includes the probe; only `call` is used here.
+#[allow(dead_code)]
+#[path = "seccomp/probe.rs"]
+mod probe;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -804,4 +808,139 @@ fn migrate_never_adopts_a_planted_images_directory() {
         .fails_with("is owned by uid 65534");
         assert_eq!(c.status(), "running");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Session keyrings
+
+/// Give the calling thread — and the rt processes it starts, which inherit
+/// it — a new session keyring that only its possessors may even describe
+/// (possessor permissions only); its serial.
+fn private_session_keyring(name: &str) -> i64 {
+    let name = std::ffi::CString::new(name).expect("keyring name");
+    // SAFETY: `name` is a NUL-terminated string valid for the call.
+    let serial = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    assert!(
+        serial > 0,
+        "join a session keyring: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: integer arguments only.
+    let set = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_SETPERM,
+            serial,
+            0x3f00_0000u32,
+        )
+    };
+    assert_eq!(set, 0, "setperm: {}", std::io::Error::last_os_error());
+    serial
+}
+
+/// Containers shared the session keyring of whoever ran rt (issue 16, F2):
+/// its keys were theirs to read and to add to. Now the init joins a new
+/// keyring `_ses.<id>`, searchable by its owner (by everyone in a user
+/// namespace), `rt exec` joins that same one, and --no-new-keyring keeps
+/// the caller's for both. Each container runs a probe that describes the
+/// caller's keyring, which only a process possessing it may (exit 0; else
+/// EACCES, 13).
+#[test]
+fn containers_get_a_session_keyring_of_their_own() {
+    let caller = private_session_keyring(&format!("rt-test-caller-{}", std::process::id()));
+    const KEYCTL_DESCRIBE: u64 = libc::KEYCTL_DESCRIBE as u64;
+    let describe = probe::call(
+        probe::Abi::X64,
+        libc::SYS_keyctl as u32,
+        &[KEYCTL_DESCRIBE, caller as u64, 0, 0],
+    );
+    let script = "/probe; echo caller=$?; grep ' _ses[.]' /proc/keys; echo done; exec sleep 1000";
+    for (userns, flags, want_caller, want_perm) in [
+        (false, &[][..], 13, Some("3f1b0000")),
+        (true, &[], 13, Some("3f130008")),
+        (false, &["--no-new-keyring"], 0, None),
+    ] {
+        let mut c = if userns {
+            userns_container(script)
+        } else {
+            Container::sh(script)
+        };
+        // /proc/keys is masked by default.
+        let masked: Vec<Value> = c.config["linux"]["maskedPaths"]
+            .as_array()
+            .expect("maskedPaths")
+            .iter()
+            .filter(|p| *p != "/proc/keys")
+            .cloned()
+            .collect();
+        c.set("/linux/maskedPaths", masked);
+        let probe_path = c.rootfs().join("probe");
+        fs::write(&probe_path, &describe).expect("write probe");
+        fs::set_permissions(&probe_path, fs::Permissions::from_mode(0o755)).expect("chmod");
+        c.create_with(flags).ok();
+        c.start().ok();
+        let out = c.wait_output("done\n");
+        let case = format!("userns {userns} {flags:?}:\n{out}");
+        assert!(out.contains(&format!("caller={want_caller}\n")), "{case}");
+        let own = out
+            .lines()
+            .find(|l| l.ends_with(&format!(" _ses.{}: empty", c.id)));
+        match want_perm {
+            Some(perm) => {
+                let line = own.unwrap_or_else(|| panic!("no keyring _ses.<id>: {case}"));
+                assert!(line.contains(&format!(" perm {perm} ")), "{case}");
+            }
+            None => assert!(own.is_none(), "{case}"),
+        }
+        let exec = c.rt(&["exec", &c.id, "/probe"]);
+        assert_eq!(exec.code, want_caller, "exec, {case}\n{exec}");
+    }
+}
+
+/// The kernel joins an existing keyring of the name when it may be
+/// searched, whoever made it: a user who makes `_ses.<id>` first, open to
+/// all, would share the container's keys. rt refuses such a keyring.
+#[test]
+fn a_session_keyring_planted_by_another_user_is_refused() {
+    use std::os::unix::process::CommandExt;
+    let c = Container::new(&["true"]);
+    let name = std::ffi::CString::new(format!("_ses.{}", c.id)).expect("name");
+    let mut planter = Command::new("sleep");
+    planter.arg("60").uid(NOBODY).gid(NOBODY);
+    // SAFETY: between fork and exec the closure makes two system calls
+    // with a string that outlives it, and allocates nothing.
+    unsafe {
+        planter.pre_exec(move || {
+            let serial = libc::syscall(
+                libc::SYS_keyctl,
+                libc::KEYCTL_JOIN_SESSION_KEYRING,
+                name.as_ptr(),
+            );
+            let all = libc::syscall(
+                libc::SYS_keyctl,
+                libc::KEYCTL_SETPERM,
+                serial,
+                0x3f3f_3f3fu32,
+            );
+            if serial < 0 || all < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut planter = planter.spawn().expect("plant the keyring");
+    let out = c.create();
+    let _ = planter.kill();
+    let _ = planter.wait();
+    out.fails_with(&format!(
+        "session keyring _ses.{} belongs to uid {NOBODY}",
+        c.id
+    ));
+    assert!(!c.state_root().join(&c.id).exists(), "state left");
 }

@@ -70,7 +70,8 @@ struct CreateArgs {
     /// Use MS_MOVE + chroot instead of pivot_root.
     #[arg(long = "no-pivot")]
     no_pivot: bool,
-    /// Do not create a new session keyring (rt never creates one).
+    /// Keep the caller's session keyring instead of giving the container
+    /// (and its exec'd processes) one of its own.
     #[arg(long = "no-new-keyring")]
     no_new_keyring: bool,
     /// Pass this many fds (from 3 up) to the container.
@@ -468,6 +469,7 @@ fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
         console_socket: a.console_socket,
         pid_file: a.pid_file,
         no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         console_fd: None,
         systemd_cgroup,

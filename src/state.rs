@@ -74,6 +74,9 @@ pub struct State {
     /// The resctrl group rt created for `linux.intelRdt`, removed on delete.
     #[serde(default)]
     pub intel_rdt_group: Option<PathBuf>,
+    /// `--no-new-keyring` at create: exec keeps the caller's keyring too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
     /// The config the container was created from (exec takes its process
     /// defaults from it; delete its poststop hooks).
     #[serde(default)]

@@ -502,6 +502,55 @@ pub fn execveat_fd(
     }
 }
 
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): make the keyring `name` the
+/// session keyring of this process — an existing one of that name it may
+/// search, else a new one — and return its serial.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> nix::Result<i32> {
+    // SAFETY: `name` is a NUL-terminated string valid for the call; the
+    // kernel copies it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(|serial| serial as i32)
+}
+
+/// keyctl(KEYCTL_DESCRIBE, key): "type;uid;gid;perm;description", the ids
+/// as seen from this process's user namespace, perm in hex.
+pub fn describe_key(key: i32) -> nix::Result<String> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`,
+        // which lives for the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                libc::KEYCTL_DESCRIBE,
+                key,
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        // The full length, with the NUL: larger than the buffer means cut.
+        let len = Errno::result(ret)? as usize;
+        if len <= buf.len() {
+            buf.truncate(len.saturating_sub(1));
+            return Ok(String::from_utf8_lossy(&buf).into_owned());
+        }
+        buf.resize(len, 0);
+    }
+}
+
+/// keyctl(KEYCTL_SETPERM, key, perm).
+pub fn set_key_perm(key: i32, perm: u32) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_SETPERM, key, perm) };
+    Errno::result(ret).map(drop)
+}
+
 /// unlockpt(3) on the pty master `fd`: TIOCSPTLCK with 0.
 pub fn unlock_pty(master: BorrowedFd<'_>) -> nix::Result<()> {
     let unlock: libc::c_int = 0;

@@ -30,6 +30,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
+    /// Keep the caller's session keyring (see `init::keyring`).
+    pub no_new_keyring: bool,
     pub preserve_fds: u32,
     /// `--systemd-cgroup`: the container's cgroup is a systemd scope (see
     /// `cgroups::systemd`).
@@ -106,6 +108,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let mut cg = CgroupPaths::plan(&layout, &place.rel);
     cg.systemd_unit = place.unit.as_ref().map(|u| u.name.clone());
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
+    st.no_new_keyring = opts.no_new_keyring;
     // Saved before the first cgroup directory exists: a create killed from
     // here on leaves a state naming every directory it may have made, for
     // `delete --force` (the Cleanup guard only runs if create survives).
@@ -193,6 +196,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
         cgroups: cg,
         seccomp: seccomp.into(),
+        session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
     };
 
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
@@ -421,6 +425,7 @@ pub(crate) fn initial_state(
         },
         own_pid_ns,
         intel_rdt_group: None,
+        no_new_keyring: false,
         config: spec.clone(),
     }
 }

@@ -130,6 +130,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             .into_owned(),
         join,
         cgroup_tasks: v1.iter().map(|d| d.join("tasks")).collect(),
+        session_keyring: (!st.no_new_keyring).then(|| crate::init::session_keyring_name(&st.id)),
     };
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.

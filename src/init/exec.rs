@@ -25,6 +25,8 @@ pub struct ExecArgs {
     /// The `tasks` files of the container's v1 cgroups: the child joins
     /// them itself, as the init does (see `init::pipeline`).
     pub cgroup_tasks: Vec<std::path::PathBuf>,
+    /// The container's session keyring; None with --no-new-keyring.
+    pub session_keyring: Option<String>,
 }
 
 pub fn run(a: ExecArgs) -> ! {
@@ -40,6 +42,9 @@ pub fn run(a: ExecArgs) -> ! {
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
         namespaces::join(&a.join)?;
+        if let Some(name) = &a.session_keyring {
+            super::keyring::join(name, super::keyring::Joiner::Exec)?;
+        }
         let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
         let launch = Launch {
             process: &a.process,

@@ -40,8 +40,9 @@
 //! `rt exec` runs a subset through [`exec::run`]: [`Step::WaitParent`]
 //! (the seccomp agent connected while host paths still resolve),
 //! [`Step::JoinNamespaces`] (the host /proc opened first, every namespace
-//! of the container joined by the same code, and its pty from the
-//! container's devpts, without /dev/console), then everything from
+//! of the container joined by the same code, the container's session
+//! keyring joined by name, and its pty from the container's devpts,
+//! without /dev/console), then everything from
 //! [`Step::LeaveHost`] on but the wait for `start` and its hooks — those
 //! steps live in `Launch` and are shared, so an exec'd process gets the
 //! same rlimits, user, capabilities, no_new_privs and seccomp filter as
@@ -61,6 +62,7 @@ mod capabilities;
 mod devices;
 mod idmap;
 mod inroot;
+mod keyring;
 mod lsm;
 mod mounts;
 mod namespaces;
@@ -92,6 +94,7 @@ use crate::syscall;
 
 pub use attributes::set_affinity;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
+pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
@@ -120,6 +123,9 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// The session keyring to join (at Step::UserRoot); None with
+    /// --no-new-keyring.
+    pub session_keyring: Option<String>,
     /// linux.seccomp, compiled by `create` before anything was made
     /// (taken once, by the pipeline).
     pub seccomp: std::cell::Cell<Option<Seccomp>>,
@@ -242,6 +248,10 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // up, and programs expect 127.0.0.1 to work.
     if ns.creates(LinuxNamespaceType::Network) {
         syscall::set_interface_up("lo").ctx(|| "cannot bring up lo")?;
+    }
+    if let Some(name) = &a.session_keyring {
+        let in_userns = ns.has(LinuxNamespaceType::User);
+        keyring::join(name, keyring::Joiner::Init { in_userns })?;
     }
     // Exact modes for the nodes and directories setup creates.
     nix::sys::stat::umask(Mode::empty());

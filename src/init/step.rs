@@ -28,7 +28,10 @@ pub enum Step {
     /// **Become root of a new user namespace** (setresuid 0 once mapped),
     /// and create the cgroup namespace: it is rooted at the cgroup its
     /// creator is in, so it must come after [`Step::WaitParent`] (clone
-    /// cannot create it). Bring up `lo` of a new network namespace.
+    /// cannot create it). Bring up `lo` of a new network namespace. Then
+    /// join the container's own session keyring (`keyring`, unless
+    /// --no-new-keyring), as its root: the caller's would be shared with
+    /// the container, and every later step runs with the new one.
     UserRoot,
     /// **Open the host /proc**, checked to be procfs, before any container
     /// mount can shadow it. It is closed at [`Step::LeaveHost`].
@@ -50,7 +53,8 @@ pub enum Step {
     /// rootfsPropagation on the new tree.
     PivotRoot,
     /// **sysctl, hostname**, in the container's namespaces; sysctl before
-    /// readonlyPaths turns /proc/sys read-only.
+    /// readonlyPaths turns /proc/sys read-only. Only keys of namespaces the
+    /// container has of its own get here (`sysctl::check`, at create).
     SysctlHostname,
     /// **Console**: the pty comes from the container's devpts (mounted in
     /// [`Step::Mounts`]), bound over /dev/console before the root can go

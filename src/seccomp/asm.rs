@@ -93,29 +93,57 @@ impl Asm {
         }
     }
 
+    /// Instructions emitted so far: a lower bound of the program's length
+    /// (laying it out only adds `ja` hops).
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Lay out the program, adding `ja` hops where jumps are too far.
-    pub fn finish(mut self) -> Result<Vec<sock_filter>> {
-        // Ops keep their index (labels refer to it); `order` is the layout.
-        let mut order: Vec<usize> = (0..self.ops.len()).collect();
-        while let Some((at, far)) = self.far_jump(&order)? {
-            let id = order[at];
-            self.ops.push(Op::Goto(far));
-            self.labels.push(Some(self.ops.len() - 1));
-            let hop = Label(self.labels.len() - 1);
-            if let Op::Jump { jt, jf, .. } = &mut self.ops[id] {
-                for target in [jt, jf] {
-                    if *target == far {
-                        *target = hop;
+    ///
+    /// The hops are those of the rule "take the first conditional jump
+    /// with a branch beyond reach (the true branch first), put a hop to
+    /// that branch's target right behind it, repeat" — but without
+    /// rescanning the program after each hop. A hop lengthens only the
+    /// jumps that span it, which lie at most 256 instructions before it,
+    /// and no jump before the one just fixed was too far: so the scan goes
+    /// back 256 instructions and on from there. Positions come from a
+    /// Fenwick tree of hop counts, which makes the layout O(n log n).
+    pub fn finish(self) -> Result<Vec<sock_filter>> {
+        let n = self.ops.len();
+        let mut layout = Layout {
+            hops: vec![Vec::new(); n],
+            hopped: vec![[None; 2]; n],
+            counts: Fenwick::new(n),
+        };
+        let mut at = 0;
+        while at < n {
+            let Some(far) = self.far_branch(&layout, at)? else {
+                at += 1;
+                continue;
+            };
+            let k = layout.hops[at].len();
+            layout.hops[at].push(far);
+            if let Op::Jump { jt, jf, .. } = self.ops[at] {
+                for (branch, target) in [jt, jf].into_iter().enumerate() {
+                    if target == far && layout.hopped[at][branch].is_none() {
+                        layout.hopped[at][branch] = Some(k);
                     }
                 }
             }
-            order.insert(at + 1, self.ops.len() - 1);
+            layout.counts.add(at);
+            // Back to the first instruction that a jump spanning the new
+            // hop can stand at (this jump itself may need a second hop).
+            let hop_at = layout.position(at) + 1;
+            while at > 0 && layout.position(at - 1) + usize::from(u8::MAX) + 1 >= hop_at {
+                at -= 1;
+            }
         }
-        let pos = positions(&order, self.ops.len());
-        let mut out = Vec::with_capacity(order.len());
-        for (at, &id) in order.iter().enumerate() {
-            let offset = |l: Label| self.offset(&pos, at, l);
-            out.push(match self.ops[id] {
+        let total = n + layout.counts.total();
+        let mut out = Vec::with_capacity(total);
+        for (i, op) in self.ops.iter().enumerate() {
+            let here = layout.position(i);
+            out.push(match *op {
                 Op::Load(k) => insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, k),
                 Op::And(k) => insn(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, k),
                 Op::Jump { cmp, k, jt, jf } => {
@@ -124,58 +152,116 @@ impl Asm {
                         Cmp::Gt => libc::BPF_JGT,
                         Cmp::Ge => libc::BPF_JGE,
                     };
-                    let short =
-                        |o: u32| u8::try_from(o).map_err(|_| internal("jump offset overflow"));
+                    let mut offsets = [0u8; 2];
+                    for (branch, target) in [jt, jf].into_iter().enumerate() {
+                        let skip = match layout.hopped[i][branch] {
+                            // The hops behind a jump: the latest first.
+                            Some(k) => layout.hops[i].len() - 1 - k,
+                            None => self.skip(&layout, here, target)?,
+                        };
+                        offsets[branch] =
+                            u8::try_from(skip).map_err(|_| internal("jump offset overflow"))?;
+                    }
                     insn(
                         libc::BPF_JMP | code | libc::BPF_K,
-                        short(offset(jt)?)?,
-                        short(offset(jf)?)?,
+                        offsets[0],
+                        offsets[1],
                         k,
                     )
                 }
-                Op::Goto(l) => insn(libc::BPF_JMP | libc::BPF_JA, 0, 0, offset(l)?),
+                Op::Goto(l) => goto(self.skip(&layout, here, l)?)?,
                 Op::Ret(k) => insn(libc::BPF_RET | libc::BPF_K, 0, 0, k),
             });
+            for (j, &target) in layout.hops[i].iter().rev().enumerate() {
+                out.push(goto(self.skip(&layout, here + 1 + j, target)?)?);
+            }
         }
         Ok(out)
     }
 
-    /// The first conditional jump (its place in `order`) with a branch
-    /// beyond 8-bit reach, and that branch's label.
-    fn far_jump(&self, order: &[usize]) -> Result<Option<(usize, Label)>> {
-        let pos = positions(order, self.ops.len());
-        for (at, &id) in order.iter().enumerate() {
-            if let Op::Jump { jt, jf, .. } = self.ops[id] {
-                for l in [jt, jf] {
-                    if self.offset(&pos, at, l)? > u8::MAX.into() {
-                        return Ok(Some((at, l)));
-                    }
-                }
+    /// The target of the first branch of instruction `at` (a conditional
+    /// jump; the true branch first) that is beyond 8-bit reach and has no
+    /// hop yet.
+    fn far_branch(&self, layout: &Layout, at: usize) -> Result<Option<Label>> {
+        let Op::Jump { jt, jf, .. } = self.ops[at] else {
+            return Ok(None);
+        };
+        for (branch, target) in [jt, jf].into_iter().enumerate() {
+            if layout.hopped[at][branch].is_none()
+                && self.skip(layout, layout.position(at), target)? > usize::from(u8::MAX)
+            {
+                return Ok(Some(target));
             }
         }
         Ok(None)
     }
 
-    /// Instructions skipped by a jump at `at` to `l`; BPF jumps only forward.
-    fn offset(&self, pos: &[usize], at: usize, l: Label) -> Result<u32> {
+    /// Instructions skipped by a jump at position `from` to `l`; BPF jumps
+    /// only forward.
+    fn skip(&self, layout: &Layout, from: usize, l: Label) -> Result<usize> {
         let id = self.labels[l.0].ok_or_else(|| internal("unbound label"))?;
-        let to = pos
-            .get(id)
-            .copied()
-            .ok_or_else(|| internal("label past the end"))?;
-        let skip = to
-            .checked_sub(at + 1)
-            .ok_or_else(|| internal("backward jump"))?;
-        u32::try_from(skip).map_err(|_| internal("jump too long"))
+        if id >= self.ops.len() {
+            return Err(internal("label past the end"));
+        }
+        layout
+            .position(id)
+            .checked_sub(from + 1)
+            .ok_or_else(|| internal("backward jump"))
     }
 }
 
-fn positions(order: &[usize], ops: usize) -> Vec<usize> {
-    let mut pos = vec![usize::MAX; ops];
-    for (at, &id) in order.iter().enumerate() {
-        pos[id] = at;
+/// Where the hops go: per instruction, the targets of the hops behind it
+/// (in the order they were added; laid out latest first) and which hop
+/// each branch of a conditional jump takes.
+struct Layout {
+    hops: Vec<Vec<Label>>,
+    hopped: Vec<[Option<usize>; 2]>,
+    /// Hops behind each instruction, for positions.
+    counts: Fenwick,
+}
+
+impl Layout {
+    /// Position of instruction `i` in the laid-out program.
+    fn position(&self, i: usize) -> usize {
+        i + self.counts.before(i)
     }
-    pos
+}
+
+/// Counts per index with prefix sums in O(log n).
+struct Fenwick(Vec<usize>);
+
+impl Fenwick {
+    fn new(n: usize) -> Fenwick {
+        Fenwick(vec![0; n + 1])
+    }
+
+    fn add(&mut self, i: usize) {
+        let mut i = i + 1;
+        while i < self.0.len() {
+            self.0[i] += 1;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// The sum of the counts of indices below `i`.
+    fn before(&self, i: usize) -> usize {
+        let mut i = i.min(self.0.len() - 1);
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.0[i];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    }
+
+    fn total(&self) -> usize {
+        self.before(self.0.len() - 1)
+    }
+}
+
+fn goto(skip: usize) -> Result<sock_filter> {
+    let k = u32::try_from(skip).map_err(|_| internal("jump too long"))?;
+    Ok(insn(libc::BPF_JMP | libc::BPF_JA, 0, 0, k))
 }
 
 fn insn(code: u32, jt: u8, jf: u8, k: u32) -> sock_filter {

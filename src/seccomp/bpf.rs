@@ -14,13 +14,15 @@
 //! x32 is not allowed. A balanced tree of `jge` over the range starts costs
 //! one instruction per range and about log2(ranges) at run time.
 
+use std::collections::HashMap;
+
 use libc::sock_filter;
 use oci_spec::runtime::LinuxSeccompOperator as Op;
 
 use super::arch::{Arch, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use super::asm::{Asm, Cmp, Label};
 use super::profile::{Cond, Plan, Rule, Table};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What libseccomp does with a foreign architecture by default.
 const BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
@@ -29,6 +31,13 @@ const NR: u32 = 0;
 const ARCH: u32 = 4;
 const ARGS: u32 = 16;
 
+/// The longest filter the kernel takes (BPF_MAXINSNS).
+pub const MAX_INSNS: usize = libc::BPF_MAXINSNS as usize;
+
+/// The program for `plan`, or an error naming the kernel's limit when it
+/// would be longer. Generation is linear in the plan; a program already
+/// too long before its layout (which only adds hops) is refused right
+/// there, so a profile of 100 000 rules fails in moments.
 pub fn generate(plan: &Plan) -> Result<Vec<sock_filter>> {
     let mut asm = Asm::default();
     // x86_64 (native) first: most system calls are checked by one `jeq`.
@@ -49,8 +58,21 @@ pub fn generate(plan: &Plan) -> Result<Vec<sock_filter>> {
     for (audit, start) in audits.iter().zip(starts) {
         asm.bind(start);
         Section::new(plan, *audit).emit(&mut asm);
+        if asm.len() > MAX_INSNS {
+            return Err(too_long(&format!("at least {}", asm.len())));
+        }
     }
-    asm.finish()
+    let program = asm.finish()?;
+    if program.len() > MAX_INSNS {
+        return Err(too_long(&program.len().to_string()));
+    }
+    Ok(program)
+}
+
+fn too_long(n: &str) -> Error {
+    Error::Seccomp(format!(
+        "the filter needs {n} instructions; the kernel takes at most {MAX_INSNS}"
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +93,10 @@ struct Section<'a> {
     /// (first number, outcome) of consecutive ranges covering 0..=u32::MAX.
     ranges: Vec<(u32, Target)>,
     blocks: Vec<Block<'a>>,
-    /// Return instructions of this section, emitted at its end.
+    /// Return instructions of this section, emitted at its end in this
+    /// order, and each one's label by its value.
     rets: Vec<(u32, Label)>,
+    ret_labels: HashMap<u32, Label>,
 }
 
 impl<'a> Section<'a> {
@@ -101,6 +125,7 @@ impl<'a> Section<'a> {
             ranges: Vec::new(),
             blocks: Vec::new(),
             rets: Vec::new(),
+            ret_labels: HashMap::new(),
         };
         let mut points = Vec::new();
         for (arch, table) in plan.arches.iter().filter(|(a, _)| a.audit() == audit) {
@@ -169,11 +194,12 @@ impl<'a> Section<'a> {
     }
 
     fn ret_label(&mut self, asm: &mut Asm, k: u32) -> Label {
-        if let Some(&(_, l)) = self.rets.iter().find(|r| r.0 == k) {
+        if let Some(&l) = self.ret_labels.get(&k) {
             return l;
         }
         let l = asm.label();
         self.rets.push((k, l));
+        self.ret_labels.insert(k, l);
         l
     }
 

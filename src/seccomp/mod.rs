@@ -23,6 +23,11 @@
 //! 3. `asm` lays the program out: labels, and `ja` hops for conditional
 //!    jumps beyond their 8-bit reach.
 //!
+//! Each step is linear in the profile (the layout O(n log n)), and a
+//! program longer than the kernel takes (4096 instructions) is refused as
+//! soon as generation has counted past it, before any layout: a profile of
+//! 100 000 rules fails in moments, not minutes.
+//!
 //! Docker's default profile (x86_64, i386, x32) compiles to about 370
 //! instructions — the kernel takes 4096 — of which a system call runs at
 //! most 16; the unit tests run every program in a BPF interpreter.
@@ -91,13 +96,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Seccomp> {
     let plan = profile::Plan::new(profile)?;
     let listener = listener(profile, plan.notify)?;
     let program = bpf::generate(&plan)?;
-    let max = libc::BPF_MAXINSNS as usize;
-    if program.len() > max {
-        let n = program.len();
-        return Err(bad(format!(
-            "the filter needs {n} instructions; the kernel takes at most {max}"
-        )));
-    }
     Ok(Seccomp {
         program,
         flags: plan.flags,

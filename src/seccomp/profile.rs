@@ -2,7 +2,7 @@
 //! SECCOMP_RET_* values, and per architecture each system call number with
 //! its rules in the order the profile lists them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompOperator as Op, LinuxSyscall,
@@ -88,11 +88,12 @@ impl Plan {
         let mut tables: Vec<(Arch, Table)> =
             arches.into_iter().map(|a| (a, Table::new())).collect();
         let mut notify = false;
+        let mut numbers = Numbers::new();
         for (i, entry) in profile.syscalls().iter().flatten().enumerate() {
             let what = format!("syscalls[{i}]");
             let action = ret_value(entry.action(), entry.errno_ret(), &what)?;
             notify |= action == libc::SECCOMP_RET_USER_NOTIF;
-            add_entry(&mut tables, entry, action, &what)?;
+            add_entry(&mut tables, &mut numbers, entry, action, &what)?;
         }
         let flags = flag_bits(profile, notify)?;
         Ok(Plan {
@@ -108,10 +109,15 @@ fn bad<T>(msg: impl Into<String>) -> Result<T> {
     Err(Error::Seccomp(msg.into()))
 }
 
+/// Each name's number on each architecture of the tables, looked up in
+/// the kernel's tables once per name (profiles repeat names).
+type Numbers<'p> = HashMap<&'p str, Vec<Option<u32>>>;
+
 /// Resolve the entry's names on every architecture and append its rules.
-fn add_entry(
+fn add_entry<'p>(
     tables: &mut [(Arch, Table)],
-    entry: &LinuxSyscall,
+    numbers: &mut Numbers<'p>,
+    entry: &'p LinuxSyscall,
     action: u32,
     what: &str,
 ) -> Result<()> {
@@ -126,11 +132,14 @@ fn add_entry(
                 "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
             ));
         }
+        let nrs = numbers
+            .entry(name)
+            .or_insert_with(|| tables.iter().map(|(arch, _)| arch.syscall(name)).collect());
         let mut known = false;
-        for (arch, table) in tables.iter_mut() {
-            if let Some(nr) = arch.syscall(name) {
+        for ((_, table), nr) in tables.iter_mut().zip(nrs.iter()) {
+            if let Some(nr) = nr {
                 known = true;
-                table.entry(nr).or_default().extend(rules.iter().cloned());
+                table.entry(*nr).or_default().extend(rules.iter().cloned());
             }
         }
         if !known {
@@ -162,10 +171,12 @@ fn rules(entry: &LinuxSyscall, action: u32, what: &str) -> Result<Vec<Rule>> {
             value_two: a.value_two().unwrap_or(0),
         });
     }
-    let repeated = conds
-        .iter()
-        .enumerate()
-        .any(|(j, c)| conds[..j].iter().any(|d| d.arg == c.arg));
+    let mut seen = 0u8;
+    let mut repeated = false;
+    for c in &conds {
+        repeated |= seen & (1 << c.arg) != 0;
+        seen |= 1 << c.arg;
+    }
     if repeated {
         return Ok(conds
             .into_iter()
