@@ -177,8 +177,9 @@ conformance *tests: deps build
 # baselines), BUILD, GO, RESULTS, MIRROR, SPEC_MIRROR (defaults under
 # /var/tmp/runc-bats). One suite run at a time on the machine: the tests use
 # fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once
-# (scripts/runc-suite/subreaper.py says why). Not part of `just test`: a file
-# takes up to FILE_TIMEOUT (450 s). /var/tmp/runc-bats/STATUS.md: setup and baselines.
+# and the suite's leftover cgroups removed (scripts/runc-suite/ says why). Not
+# part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
+# /var/tmp/runc-bats/STATUS.md: setup, baselines, how to run one file.
 # runc's bats suite against rt (all files, or those named): ok / not ok / skip, and what runc passes that rt fails.
 [positional-arguments]
 [no-exit-message]
@@ -220,7 +221,8 @@ runc-suite *files: _runc-suite-check build
     # test that hangs costs this much once per file: lower it for such a file.
     export FILE_TIMEOUT=${FILE_TIMEOUT:-450}
     flock -n "$base/suite.lock" true || echo "runc-suite: another suite run holds $base/suite.lock; waiting" >&2
-    "{{justfile_directory()}}/scripts/runc-suite/subreaper.py" flock "$base/suite.lock" "$harness/run.sh" "${files[@]}"
+    here="{{justfile_directory()}}/scripts/runc-suite"
+    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}"
     sum=$RESULTS/$NAME-summary.tsv
     echo
     echo "runc-suite: $NAME, runc $ref suite, rt $RUNTIME"
