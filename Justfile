@@ -222,7 +222,13 @@ runc-suite *files: _runc-suite-check build
     export FILE_TIMEOUT=${FILE_TIMEOUT:-450}
     flock -n "$base/suite.lock" true || echo "runc-suite: another suite run holds $base/suite.lock; waiting" >&2
     here="{{justfile_directory()}}/scripts/runc-suite"
-    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}"
+    # checkpoint.bats writes /etc/criu/default.conf and leaves it: criu then logs
+    # into the working directory of every later call (rt's tests included).
+    criu_conf=/etc/criu/default.conf
+    [ -e "$criu_conf" ] && keep_conf=1 || keep_conf=0
+    status=0
+    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}" || status=$?
+    [ "$keep_conf" = 1 ] || rm -f "$criu_conf"
     sum=$RESULTS/$NAME-summary.tsv
     echo
     echo "runc-suite: $NAME, runc $ref suite, rt $RUNTIME"
@@ -244,6 +250,7 @@ runc-suite *files: _runc-suite-check build
     else
         echo "(no reference run $RESULTS/$refname-tests.tsv to compare with)"
     fi
+    exit "$status"
 
 # The checks of runc-suite, before it spends a build on them.
 [private]
