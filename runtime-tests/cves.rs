@@ -701,6 +701,83 @@ fn cve_2021_30465_raced_bind_destinations_stay_in_the_rootfs() {
     assert_untouched(host.path());
 }
 
+/// The bind mounts of c whose source is `source`, as mountinfo lines.
+fn binds_of(c: &Container, source: &Path) -> Vec<MountLine> {
+    let name = source
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    mounts_of(c)
+        .into_iter()
+        .filter(|m| m.root.ends_with(&name))
+        .collect()
+}
+
+/// CVE-2021-30465's other half (issue 16, F4): a read-only bind must not
+/// lose `ro` to the same race. Two bind mounts go into a volume that
+/// another container keeps swapping (two directories, RENAME_EXCHANGE): a
+/// runtime that binds onto the destination it resolved but then remounts
+/// `ro` by the destination's name again remounts whatever is there by then
+/// — the other bind — and leaves the source that was asked to be read-only
+/// writable in the container (13 of 60 creates, in the report). rt sets
+/// every attribute on the new mount itself, before it is attached or (on
+/// kernels without mount_setattr, emulated here with seccomp) through its
+/// own fd: each create either fails or gives the read-only source a
+/// read-only mount and the other a writable one.
+#[test]
+fn cve_2021_30465_read_only_binds_keep_ro_under_a_racing_swap() {
+    let volume = tempdir();
+    let (a, b) = (volume.path().join("a"), volume.path().join("b"));
+    fs::create_dir(&a).expect("mkdir a");
+    fs::create_dir(&b).expect("mkdir b");
+    let (writable, read_only) = (marked_dir(), marked_dir());
+    let race = Swapper::start(vec![(a, b)]);
+    for (old_kernel, runs) in [(false, 60), (true, 20)] {
+        let mut created = 0;
+        for _ in 0..2 * runs {
+            if created == runs {
+                break;
+            }
+            let mut c = Container::sleeper();
+            c.push("/mounts", bind(volume.path(), "/vol", &[]))
+                .push("/mounts", bind(writable.path(), "/vol/a", &[]))
+                .push("/mounts", bind(read_only.path(), "/vol/b", &["ro"]));
+            let mut cmd = c.launch_command("create", &[]);
+            if old_kernel {
+                common::older_kernel::without_mount_setattr(&mut cmd);
+            }
+            // Losing the race may fail the create; a writable mount may not.
+            if c.launch(cmd).code != 0 {
+                continue;
+            }
+            created += 1;
+            let ro = binds_of(&c, read_only.path());
+            assert!(!ro.is_empty(), "the read-only source is not mounted");
+            for m in &ro {
+                assert!(
+                    m.has_option("ro"),
+                    "run {created} (old kernel {old_kernel}): the read-only source is writable at {}",
+                    m.mount_point
+                );
+            }
+            for m in binds_of(&c, writable.path()) {
+                assert!(
+                    !m.has_option("ro"),
+                    "run {created} (old kernel {old_kernel}): another mount took the ro at {}",
+                    m.mount_point
+                );
+            }
+        }
+        assert!(
+            created >= runs / 2,
+            "only {created} creates survived the race: too little was checked"
+        );
+    }
+    drop(race);
+    assert_untouched(read_only.path());
+}
+
 /// CVE-2024-45310 (GHSA-jfvp-7x6p-h2pv): the missing directories of mount
 /// destinations are made below a path that another container swaps for a
 /// symlink to a host directory, so that a runtime's `mkdir -p` creates

@@ -85,6 +85,7 @@
 
 mod attributes;
 mod capabilities;
+mod detached;
 mod devices;
 mod idmap;
 mod inroot;
