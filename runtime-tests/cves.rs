@@ -778,6 +778,67 @@ fn cve_2021_30465_read_only_binds_keep_ro_under_a_racing_swap() {
     assert_untouched(read_only.path());
 }
 
+/// crun CVE-2026-133553: "tmpcopyup follows a second path lookup and copies
+/// image files onto the host". Tmpfs mounts with tmpcopyup go into a
+/// volume whose directories another container swaps with symlinks to host
+/// directories the container has as writable volumes: a runtime that
+/// mounts a tmpfs and then looks its destination up again to fill it
+/// chmods that host directory and copies the volume's files into it. rt
+/// fills each tmpfs through its own fd before attaching it: the host
+/// directories keep their files and modes, whatever the race does. (Each
+/// tmpfs is one try at the race, which a second lookup loses a few times
+/// in a hundred.)
+#[test]
+fn cve_2026_133553_tmpcopyup_never_fills_a_second_lookup() {
+    use std::os::unix::fs::PermissionsExt;
+    const TMPFS: usize = 16;
+    let volume = tempdir();
+    let hosts: Vec<TempDir> = (0..TMPFS).map(|_| marked_dir()).collect();
+    let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    let host_mode = mode(hosts[0].path());
+    let pairs = (0..TMPFS)
+        .map(|k| {
+            let (dir, link) = dir_or_symlink(
+                volume.path(),
+                &format!("t{k}"),
+                Path::new(&format!("/host{k}")),
+            );
+            fs::write(dir.join("payload"), "from the volume").expect("write payload");
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+            (dir, link)
+        })
+        .collect();
+    let race = Swapper::start(pairs);
+    let mut created = 0;
+    for _ in 0..20 {
+        let mut c = Container::sleeper();
+        c.push("/mounts", bind(volume.path(), "/vol", &[]));
+        for (k, host) in hosts.iter().enumerate() {
+            c.push("/mounts", bind(host.path(), &format!("/host{k}"), &[]))
+                .push("/mounts", json!({"destination": format!("/vol/t{k}"), "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}));
+        }
+        if c.create().code == 0 {
+            created += 1;
+        }
+        for host in &hosts {
+            assert_eq!(tree(host.path()), ["marker"], "tmpcopyup wrote to the host");
+            assert_eq!(
+                mode(host.path()),
+                host_mode,
+                "a host directory was chmodded"
+            );
+        }
+    }
+    drop(race);
+    assert!(
+        created > 0,
+        "the race failed every create: nothing was checked"
+    );
+    for host in &hosts {
+        assert_untouched(host.path());
+    }
+}
+
 /// CVE-2024-45310 (GHSA-jfvp-7x6p-h2pv): the missing directories of mount
 /// destinations are made below a path that another container swaps for a
 /// symlink to a host directory, so that a runtime's `mkdir -p` creates
