@@ -1138,3 +1138,65 @@ fn devices_cgroup_is_an_allow_list() {
         "the allowed device could not be opened"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Checkpoint and restore (criu runs only in the VM suite, `just test-criu`)
+
+/// runc CVE-2026-119101 and crun CVE-2026-115520 (the CRIU external-mount
+/// class): criu keeps each external mount as `mnt[KEY]:VALUE` and finds it
+/// again by the text up to `]:`, so a mount key holding `]:` — a
+/// destination an image chose, through its symlinks in runc's case, or a
+/// volume it declares — answers for another key, and restore binds a host
+/// path the config never named. rt keys mounts by their config
+/// destination (never a path resolved in the image) and refuses one that
+/// criu cannot read back: `checkpoint` before it writes anything, and
+/// `restore` of images that name one (a crafted rt-checkpoint.json), before
+/// it binds or creates anything.
+#[test]
+fn cve_2026_119101_criu_mount_keys_are_never_ambiguous() {
+    let source = marked_dir();
+    let mut c = Container::sleeper();
+    c.push("/mounts", bind(source.path(), "/x]:/etc", &[]));
+    c.start_ok();
+    let images = c.scratch().join("images");
+    let out = c.rt(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().expect("utf-8"),
+        &c.id,
+    ]);
+    let msg = out.fails_with("]:");
+    assert!(msg.contains("/x]:/etc"), "{msg}");
+    assert!(!images.exists(), "checkpoint wrote images");
+    assert_eq!(c.status(), "running");
+
+    // Restore: images whose rt-checkpoint.json names that key, with the
+    // config that has the mount.
+    let state: Value = serde_json::from_str(
+        &fs::read_to_string(c.state_root().join(&c.id).join("state.json")).expect("state.json"),
+    )
+    .expect("state JSON");
+    c.rt(&["delete", "--force", &c.id]).ok();
+    fs::create_dir(&images).expect("mkdir images");
+    let meta = json!({
+        "version": 1, "state": state, "stdio": [],
+        "ext_mounts": [{"dest": "/x]:/etc", "kind": "bind"}],
+        "external_netns": false, "terminal": false, "tcp_established": false,
+        "ext_unix_sk": false, "shell_job": false, "file_locks": false,
+        "empty_netns": false, "network_lock": "iptables"
+    });
+    fs::write(images.join("rt-checkpoint.json"), meta.to_string()).expect("write meta");
+    let out = c.rt(&[
+        "restore",
+        "--detach",
+        "--image-path",
+        images.to_str().expect("utf-8"),
+        "--bundle",
+        c.bundle().to_str().expect("utf-8"),
+        &c.id,
+    ]);
+    let msg = out.fails_with("]:");
+    assert!(msg.contains("/x]:/etc"), "{msg}");
+    assert!(!c.state_root().join(&c.id).exists(), "restore left state");
+    assert_untouched(source.path());
+}
