@@ -565,7 +565,9 @@ fn fake_proc() -> TempDir {
 
 /// CVE-2019-16884 (a volume over /proc makes the LSM label write miss) and
 /// CVE-2025-52881 (writes to /proc redirected, through racing shared
-/// mounts, to files the container chose): rt writes sysctls, oom_score_adj
+/// mounts, to files the container chose; youki's CVE-2025-62596,
+/// GHSA-vf95-55w6-qmrf, "arbitrary write gadgets and procfs write
+/// redirects", is the same attack): rt writes sysctls, oom_score_adj
 /// and LSM labels through the host procfs it opened before any container
 /// mount, for the init and for `exec`. With a fake /proc mounted over the
 /// real one, the kernel still gets every value and no fake file changes.
@@ -911,7 +913,9 @@ fn assert_masks_are_null(c: &Container) {
     }
 }
 
-/// CVE-2025-31133 (GHSA-9493-h29p-rfm2): maskedPaths bind the container's
+/// CVE-2025-31133 (GHSA-9493-h29p-rfm2), and youki's CVE-2025-62161
+/// (GHSA-4g74-7cff-xcv8, "container escape via masked path abuse due to
+/// mount race conditions", the same attack): maskedPaths bind the container's
 /// /dev/null over files. A /dev/null that is a symlink to a procfs file
 /// (here, in a /dev that another container shares and keeps swapping
 /// between a real null device and the symlink) has a runtime bind that
@@ -1061,6 +1065,152 @@ fn cve_2026_41579_dev_symlink_in_the_image_stays_in_the_rootfs() {
         );
         assert!(common::residue::mounts_mentioning(host.path()).is_empty());
     }
+}
+
+/// crun CVE-2026-88264: with no mount over /dev, the image's /dev/console
+/// is a symlink (absolute, or climbing with `..`) to a host path, and a
+/// runtime that sets up the terminal before pivot_root creates a root-owned
+/// file there — also through its bind fallback for a read-only rootfs. rt
+/// binds the console after pivot_root, onto what it finds at /dev/console
+/// without following it: the host path is never created, with a read-only
+/// root or not.
+#[test]
+fn cve_2026_88264_dev_console_symlink_creates_nothing_on_the_host() {
+    let host = marked_dir();
+    let victim = host.path().join("console");
+    let climb = format!("../../../../../../../../../..{}", victim.display());
+    for (target, readonly) in [
+        (victim.display().to_string(), true),
+        (victim.display().to_string(), false),
+        (climb.clone(), true),
+    ] {
+        let mut c = Container::sleeper();
+        drop_mounts(&mut c, "/dev");
+        c.push("/mounts", json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "ptmxmode=0666"]}))
+            .set("/process/terminal", true)
+            .set("/root/readonly", readonly);
+        symlink(&target, c.rootfs().join("dev/console")).expect("symlink console");
+        let socket = c.scratch().join("console.sock");
+        let _listener = UnixListener::bind(&socket).expect("bind console socket");
+        let _ = c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]);
+        assert_untouched(host.path());
+    }
+}
+
+/// crun CVE-2026-88265: the image's /dev/null is a symlink to a host file
+/// the container has as a writable bind mount, and a runtime that reopens
+/// stdio on "/dev/null" (when the caller passed its own /dev/null) follows
+/// it: the container's stdin becomes that host file, which the runtime
+/// then chowns to the container's user. rt reopens only a 1:3 device it
+/// reached without following links: with no /dev mount the image's link
+/// is replaced by a real node (default devices), with /dev shared from the
+/// host the create fails; the host file keeps its owner and content.
+#[test]
+fn cve_2026_88265_dev_null_symlink_never_becomes_stdio() {
+    use std::os::unix::fs::MetadataExt;
+    let data = marked_dir();
+    let file = data.path().join("marker");
+    let owner = |f: &Path| {
+        let m = fs::metadata(f).expect("stat");
+        (m.uid(), m.gid())
+    };
+    let before = owner(&file);
+    // The image's own /dev.
+    let mut c = Container::sh("readlink /proc/self/fd/0; stat -c '%t:%T' /dev/null");
+    drop_mounts(&mut c, "/dev");
+    c.push("/mounts", bind(data.path(), "/data", &[]))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    symlink("/data/marker", c.rootfs().join("dev/null")).expect("symlink null");
+    let out = c.run().ok();
+    assert_eq!(out.lines(), ["/dev/null", "1:3"], "{out}");
+    // A /dev bound from the host, where nothing is recreated.
+    let dev = tempdir();
+    symlink("/data/marker", dev.path().join("null")).expect("symlink null");
+    let mut c = Container::sh("readlink /proc/self/fd/0");
+    drop_mounts(&mut c, "/dev");
+    c.push("/mounts", bind(dev.path(), "/dev", &[]))
+        .push("/mounts", bind(data.path(), "/data", &[]))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let out = c.run();
+    assert!(
+        out.code != 0 || !out.stdout.contains("/data/marker"),
+        "stdin is the host file:\n{out}"
+    );
+    assert_eq!(owner(&file), before, "the host file was chowned");
+    assert_untouched(data.path());
+}
+
+/// crun CVE-2026-47766: devices of `linux.devices` are made under the
+/// image's /dev, which is a symlink to a host directory (or has one as a
+/// subdirectory a device goes into): a runtime that opens /dev without
+/// confining the lookup to the rootfs creates the nodes on the host. rt
+/// resolves every device's parent inside the rootfs: the host directories
+/// stay as they were.
+#[test]
+fn cve_2026_47766_devices_under_a_symlinked_dev_stay_in_the_rootfs() {
+    let devices = json!([
+        {"path": "/dev/rt-fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
+        {"path": "/dev/sub/rt-fifo", "type": "p", "fileMode": 420}
+    ]);
+    for symlinked in ["dev", "dev/sub"] {
+        let host = marked_dir();
+        let mut c = Container::sh("true");
+        drop_mounts(&mut c, "/dev");
+        c.set("/linux/devices", devices.clone());
+        let link = c.rootfs().join(symlinked);
+        let _ = fs::remove_dir(&link);
+        symlink(host.path(), &link).expect("symlink");
+        let _ = c.run();
+        assert_untouched(host.path());
+    }
+}
+
+/// crun CVE-2026-115521: read-only remounts resolved their target through
+/// /proc/self/fd of the container's /proc after pivot_root, which an image
+/// (or a volume over /proc) controls: pointed at another mount, they left
+/// the rootfs — and, on kernels without mount_setattr, any read-only mount
+/// — writable. rt names mounts through the host procfs it opened before
+/// any container mount (and the root as `/`). With a fake /proc whose
+/// fd links all lead to a decoy mount, the root, a read-only bind and a
+/// readonlyPaths entry end up read-only and the decoy writable, with and
+/// without mount_setattr.
+#[test]
+fn cve_2026_115521_read_only_remounts_never_go_through_the_container_proc() {
+    let fake = tempdir();
+    for dir in ["self/fd", "thread-self/fd"] {
+        let d = fake.path().join(dir);
+        fs::create_dir_all(&d).expect("mkdir fake fd");
+        for n in 0..64 {
+            symlink("/decoy", d.join(n.to_string())).expect("fake fd link");
+        }
+    }
+    let source = marked_dir();
+    for old_kernel in [false, true] {
+        let mut c = without_masks(Container::sleeper());
+        fs::create_dir(c.rootfs().join("ro-path")).expect("mkdir ro-path");
+        c.push("/mounts", json!({"destination": "/decoy", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}))
+            .push("/mounts", bind(fake.path(), "/proc", &["rbind"]))
+            .push("/mounts", bind(source.path(), "/ro-bind", &["ro"]))
+            .set("/linux/readonlyPaths", json!(["/ro-path"]))
+            .set("/root/readonly", true);
+        let mut cmd = c.launch_command("create", &[]);
+        if old_kernel {
+            common::older_kernel::without_mount_setattr(&mut cmd);
+        }
+        c.launch(cmd).ok();
+        let mounts = mounts_of(&c);
+        for at in ["/", "/ro-bind", "/ro-path"] {
+            assert!(
+                procfs::mount_at(&mounts, at).has_option("ro"),
+                "{at} is writable (old kernel {old_kernel})"
+            );
+        }
+        assert!(
+            !procfs::mount_at(&mounts, "/decoy").has_option("ro"),
+            "the decoy was remounted (old kernel {old_kernel})"
+        );
+    }
+    assert_untouched(source.path());
 }
 
 // ---------------------------------------------------------------------------
