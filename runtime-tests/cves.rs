@@ -1213,6 +1213,87 @@ fn cve_2026_115521_read_only_remounts_never_go_through_the_container_proc() {
     assert_untouched(source.path());
 }
 
+/// crun CVE-2026-135844, as issue 16 names it: "unbounded /etc/passwd read:
+/// bound every file rt reads from the image". No advisory text for this id
+/// was found in any source searched (CVE records, crun's releases and
+/// history, issue trackers); this is a test of the class the issue
+/// describes: a file of the image, read by the runtime, as large as the
+/// image likes at no cost to it (a sparse file).
+///
+/// rt reads no user or group database of the image: `process.user` is
+/// numeric and HOME is not looked up, so a 64 GiB /etc/passwd and
+/// /etc/group cost nothing. The one place rt reads image files is
+/// tmpcopyup, which copies what the image has where a tmpfs goes: it keeps
+/// holes, so a 64 GiB sparse file costs the container's memory only its
+/// data (before, it was written out as zeros until the tmpfs or the memory
+/// cgroup ran out, failing the create).
+#[test]
+fn image_files_are_never_read_unbounded() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    const HUGE: u64 = 64 << 30;
+    let sparse = |p: &Path, tail: &[u8]| {
+        let _ = fs::remove_file(p);
+        let mut f = fs::File::create(p).expect("create sparse file");
+        f.set_len(HUGE).expect("set_len");
+        f.seek(SeekFrom::Start(HUGE - tail.len() as u64))
+            .expect("seek");
+        f.write_all(tail).expect("write tail");
+    };
+    let mut c = Container::sleeper();
+    sparse(
+        &c.rootfs().join("etc/passwd"),
+        b"\nu:x:1000:1000::/home/u:/bin/sh\n",
+    );
+    sparse(&c.rootfs().join("etc/group"), b"\ng:x:1234:\n");
+    let huge = c.rootfs().join("tmp/huge");
+    sparse(&huge, b"end");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .expect("open huge");
+    f.seek(SeekFrom::Start(1 << 30)).expect("seek");
+    f.write_all(b"middle").expect("write middle");
+    drop(f);
+    c.push("/mounts", json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]}))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [1234]}))
+        .set("/linux/resources/memory", json!({"limit": 256 << 20}));
+    let started = std::time::Instant::now();
+    let pid = c.start_ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the container took {:?} to start",
+        started.elapsed()
+    );
+    let status = c.proc_file("status");
+    assert_eq!(
+        procfs::status_field(&status, "Uid")
+            .split_whitespace()
+            .next(),
+        Some("1000")
+    );
+    assert_eq!(procfs::status_field(&status, "Groups"), "1234");
+    // The copy, read from the host through the container's root.
+    let copy = PathBuf::from(format!("/proc/{pid}/root/tmp/huge"));
+    let meta = fs::metadata(&copy).expect("stat the copy");
+    assert_eq!(meta.len(), HUGE);
+    assert!(
+        meta.blocks() < 1024,
+        "the copy is not sparse: {} blocks",
+        meta.blocks()
+    );
+    let mut f = fs::File::open(&copy).expect("open the copy");
+    let mut at = |offset: u64, len: usize| {
+        let mut buf = vec![0; len];
+        f.seek(SeekFrom::Start(offset)).expect("seek the copy");
+        f.read_exact(&mut buf).expect("read the copy");
+        buf
+    };
+    assert_eq!(at(1 << 30, 6), b"middle");
+    assert_eq!(at(HUGE - 3, 3), b"end");
+    assert_eq!(at(4096, 4), [0; 4]);
+}
+
 // ---------------------------------------------------------------------------
 // Capabilities and devices
 

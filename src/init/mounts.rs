@@ -604,7 +604,7 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                 mode,
             )?;
-            std::io::copy(&mut from, &mut to).ctx(what)?;
+            copy_data(&mut from, &mut to, st.st_size).ctx(what)?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             // After chown, which clears set-id bits.
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
@@ -628,6 +628,29 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copy the data of `from` into the empty `to`, keeping holes: a sparse
+/// file of the image (64 GiB for a few bytes on disk) costs the tmpfs, and
+/// the container's memory, only its data, not gigabytes of zeros.
+fn copy_data(from: &mut std::fs::File, to: &mut std::fs::File, size: i64) -> std::io::Result<()> {
+    use nix::unistd::{lseek, Whence};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut pos = 0;
+    while pos < size {
+        // Filesystems without holes report the whole file as data.
+        let data = match lseek(from.as_raw_fd(), pos, Whence::SeekData) {
+            Ok(d) => d,
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let hole = lseek(from.as_raw_fd(), data, Whence::SeekHole)?;
+        from.seek(SeekFrom::Start(data as u64))?;
+        to.seek(SeekFrom::Start(data as u64))?;
+        std::io::copy(&mut Read::by_ref(from).take((hole - data) as u64), to)?;
+        pos = hole;
+    }
+    to.set_len(size as u64)
 }
 
 /// `type: cgroup`: with a new cgroup namespace on a unified host, a fresh
