@@ -1382,7 +1382,9 @@ fn devices_cgroup_is_an_allow_list() {
 /// destination (never a path resolved in the image) and refuses one that
 /// criu cannot read back: `checkpoint` before it writes anything, and
 /// `restore` of images that name one (a crafted rt-checkpoint.json), before
-/// it binds or creates anything.
+/// it binds or creates anything. runc's variant, a symlink in the image
+/// leading the destination to a path with `]:`, needs criu: the VM suite
+/// replays it (`criu_mount_keys` in scripts/vm/criu-tests.sh).
 #[test]
 fn cve_2026_119101_criu_mount_keys_are_never_ambiguous() {
     let source = marked_dir();
