@@ -244,9 +244,9 @@ fn mount_attr(flags: MsFlags) -> u64 {
 }
 
 /// What `mount(MS_BIND | MS_REMOUNT | flags)` does, as a mount_attr: the
-/// per-mount flags become exactly `flags` (nosymfollow, which rt cannot be
-/// asked for, is cleared too), and atime changes only if an atime flag is
-/// given.
+/// per-mount flags become exactly `flags`, and atime changes only if an
+/// atime flag is given. (A source's nosymfollow, which the remount would
+/// clear, is kept: mount_setattr knows it only from Linux 5.14.)
 fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let atime = libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME;
     let all = mount_attr(flags & PER_MOUNT.union(ATIME));
@@ -254,8 +254,7 @@ fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let mut clear = libc::MOUNT_ATTR_RDONLY
         | libc::MOUNT_ATTR_NOSUID
         | libc::MOUNT_ATTR_NODEV
-        | libc::MOUNT_ATTR_NOEXEC
-        | libc::MOUNT_ATTR_NOSYMFOLLOW;
+        | libc::MOUNT_ATTR_NOEXEC;
     if flags.intersects(ATIME) {
         set |= all & atime;
         clear |= atime;
@@ -329,7 +328,6 @@ mod tests {
                 | libc::MOUNT_ATTR_RDONLY
                 | libc::MOUNT_ATTR_NODEV
                 | libc::MOUNT_ATTR_NOEXEC
-                | libc::MOUNT_ATTR_NOSYMFOLLOW
         );
         let a = bind_remount_attr(MsFlags::MS_STRICTATIME);
         assert_eq!(a.attr_set, libc::MOUNT_ATTR_STRICTATIME);
