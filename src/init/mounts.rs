@@ -72,6 +72,7 @@
 //! only before pivot_root, and only when a path lacks several levels.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -411,11 +412,15 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
         } else {
             ctx.bundle.join(source)
         };
-        let src_fd = open_path(&source, 0)
-            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
-        let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
-            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-            .ctx(|| format!("bind mount source {}", source.display()))?;
+        // Opened once: its type picks the mount point's, and the clone is
+        // of this very file.
+        let src = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(&source)
+            .and_then(|f| Ok((f.metadata()?.is_dir(), OwnedFd::from(f))));
+        let (is_dir, src_fd) =
+            src.map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
         let tree = match idmapped {
             Some(tree) => Detached::adopt(
