@@ -4,6 +4,8 @@
 //! following symlinks and checked to be the real 1:3 character device (the
 //! image could have swapped it for a symlink or a file: CVE-2025-31133); a masked directory gets an empty read-only tmpfs. Paths are
 //! resolved without following symlinks, so an image cannot redirect a mask.
+//! A read-only path is a clone of itself made read-only while detached,
+//! then attached onto the fd the lookup returned (see `detached`).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
