@@ -59,6 +59,7 @@
 
 mod attributes;
 mod capabilities;
+mod detached;
 mod devices;
 mod idmap;
 mod inroot;
