@@ -9,6 +9,7 @@ use oci_spec::runtime::{
 };
 
 use super::arch::Arch;
+use super::syscalls;
 use crate::error::{Error, Result};
 use crate::logging;
 
@@ -128,7 +129,7 @@ fn add_entry(
         }
         let mut known = false;
         for (arch, table) in tables.iter_mut() {
-            if let Some(nr) = arch.syscall(name) {
+            if let Some(nr) = syscalls::number(*arch, name) {
                 known = true;
                 table.entry(nr).or_default().extend(rules.iter().cloned());
             }
