@@ -21,91 +21,21 @@ pub mod nft;
 pub mod ports;
 pub mod proxy;
 
-use std::fmt;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-use crate::container::record::{Container, Endpoint, RECORD};
 use crate::error::{Error, IoContext, Result};
+use crate::record::{Container, Endpoint, NetworkMode, PortBinding, RECORD};
 use crate::store::Store;
 use files::LinkEntry;
 use ipam::{Allocation, Ipam, Locked, PREFIX};
 use netlink::{index_of, required_index, Netlink};
-pub use ports::{PortBinding, Proto};
 
 pub const BRIDGE: &str = "rt-stage0";
 /// The namespace file in a container's directory.
 pub const NETNS: &str = "netns";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkMode {
-    #[default]
-    Bridge,
-    Host,
-    None,
-}
-
-impl NetworkMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkMode::Bridge => "bridge",
-            NetworkMode::Host => "host",
-            NetworkMode::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for NetworkMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for NetworkMode {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<NetworkMode> {
-        match s {
-            "bridge" | "default" => Ok(NetworkMode::Bridge),
-            "host" => Ok(NetworkMode::Host),
-            "none" => Ok(NetworkMode::None),
-            _ => Err(Error::Usage(format!(
-                "network {s} not found (rt-stage has bridge, host and none)"
-            ))),
-        }
-    }
-}
-
-/// `--link CONTAINER[:ALIAS]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub container: String,
-    pub alias: String,
-}
-
-impl FromStr for Link {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Link> {
-        let (container, alias) = s.split_once(':').unwrap_or((s, s));
-        let container = container.strip_prefix('/').unwrap_or(container);
-        if container.is_empty() || alias.is_empty() || alias.contains(char::is_whitespace) {
-            return Err(Error::Usage(format!(
-                "invalid link {s:?}: expected CONTAINER[:ALIAS]"
-            )));
-        }
-        Ok(Link {
-            container: container.to_string(),
-            alias: alias.to_string(),
-        })
-    }
-}
 
 /// The host port each published port got and how (set at start, for `inspect`/`ps`).
 fn store_key(store: &Store) -> PathBuf {
