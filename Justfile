@@ -201,6 +201,9 @@ test-stage: deps stage-deps
 fmt:
     cargo fmt --all
 
+# rustfmt, clippy (with the workspace's lints, Cargo.toml), and no import cycle
+# between the modules of rt and rt-stage (scripts/lint/module-cycles.py).
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    scripts/lint/module-cycles.py --allow scripts/lint/module-cycles.allow src/lib.rs rt-stage/src/lib.rs
