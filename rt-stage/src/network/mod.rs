@@ -15,7 +15,6 @@
 
 pub mod files;
 pub mod ipam;
-pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod ports;
@@ -31,13 +30,23 @@ use crate::record::{Container, Endpoint, NetworkMode, PortBinding, RECORD};
 use crate::store::Store;
 use files::LinkEntry;
 use ipam::{Allocation, Ipam, Locked, PREFIX};
-use netlink::{index_of, required_index, Netlink};
+use rt_netlink::{index_of, Netlink};
 
 pub const BRIDGE: &str = "rt-stage0";
 /// The namespace file in a container's directory.
 pub const NETNS: &str = "netns";
 
-/// The host port each published port got and how (set at start, for `inspect`/`ps`).
+impl From<rt_netlink::Error> for Error {
+    fn from(e: rt_netlink::Error) -> Error {
+        Error::Network(e.to_string())
+    }
+}
+
+pub fn required_index(name: &str) -> Result<u32> {
+    index_of(name).ok_or_else(|| Error::Network(format!("no network device {name}")))
+}
+
+/// The store as the machine-wide allocations name it: its canonical root.
 fn store_key(store: &Store) -> PathBuf {
     std::fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().to_path_buf())
 }
@@ -213,7 +222,7 @@ fn reclaim_stale(ipam: &mut Ipam) {
 fn ensure_bridge(ipam: &mut Ipam) -> Result<()> {
     let mut nl = Netlink::open()?;
     if let Some(index) = index_of(BRIDGE) {
-        let addrs = nl.addresses(index)?;
+        let addrs = nl.ipv4_addresses(index)?;
         if let Some((ip, _)) = addrs.iter().find(|(_, p)| *p == PREFIX) {
             let o = ip.octets();
             ipam.subnet = Some(Ipv4Addr::new(o[0], o[1], o[2], 0));
@@ -235,6 +244,7 @@ fn ensure_bridge(ipam: &mut Ipam) -> Result<()> {
     let setup = nl
         .add_address(index, gateway, PREFIX)
         .and_then(|()| nl.set_up(index, None))
+        .map_err(Error::from)
         .and_then(|()| {
             let p = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"));
             std::fs::write(&p, "1").at("write", &p)
@@ -257,7 +267,7 @@ fn plug(veth: &str, ns: &Path, ip: Ipv4Addr, gateway: Ipv4Addr) -> Result<()> {
         let eth0 = required_index("eth0")?;
         nl.add_address(eth0, ip, PREFIX)?;
         nl.set_up(eth0, None)?;
-        nl.add_default_route(gateway)
+        Ok(nl.add_default_route(gateway)?)
     })
 }
 
