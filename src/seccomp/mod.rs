@@ -45,6 +45,7 @@
 //! module provides [`compile`], [`Seccomp::connect_agent`] and
 //! [`Seccomp::install`], and `notify` the message to the agent.
 
+#[cfg(any(test, feature = "test-support"))]
 pub mod docker;
 
 mod arch;
