@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
@@ -337,8 +337,8 @@ fn receive_master(listener: &UnixListener) -> File {
     .expect("recvmsg");
     for cmsg in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel just installed this fd for us; nothing else owns it.
-            return File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            // The kernel just installed it for us: ours to own.
+            return File::from(rt::syscall::owned_fd(fds[0]));
         }
     }
     panic!("no fd in the console socket message");

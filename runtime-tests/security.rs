@@ -823,30 +823,9 @@ fn migrate_never_adopts_a_planted_images_directory() {
 /// (possessor permissions only); its serial.
 fn private_session_keyring(name: &str) -> i64 {
     let name = std::ffi::CString::new(name).expect("keyring name");
-    // SAFETY: `name` is a NUL-terminated string valid for the call.
-    let serial = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            libc::KEYCTL_JOIN_SESSION_KEYRING,
-            name.as_ptr(),
-        )
-    };
-    assert!(
-        serial > 0,
-        "join a session keyring: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: integer arguments only.
-    let set = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            libc::KEYCTL_SETPERM,
-            serial,
-            0x3f00_0000u32,
-        )
-    };
-    assert_eq!(set, 0, "setperm: {}", std::io::Error::last_os_error());
-    serial
+    let serial = rt::syscall::join_session_keyring(&name).expect("join a session keyring");
+    rt::syscall::set_key_perm(serial, 0x3f00_0000).expect("setperm");
+    i64::from(serial)
 }
 
 /// Containers shared the session keyring of whoever ran rt (issue 16, F2):
@@ -918,27 +897,7 @@ fn a_session_keyring_planted_by_another_user_is_refused() {
     let name = std::ffi::CString::new(format!("_ses.{}", c.id)).expect("name");
     let mut planter = Command::new("sleep");
     planter.arg("60").uid(NOBODY).gid(NOBODY);
-    // SAFETY: between fork and exec the closure makes two system calls
-    // with a string that outlives it, and allocates nothing.
-    unsafe {
-        planter.pre_exec(move || {
-            let serial = libc::syscall(
-                libc::SYS_keyctl,
-                libc::KEYCTL_JOIN_SESSION_KEYRING,
-                name.as_ptr(),
-            );
-            let all = libc::syscall(
-                libc::SYS_keyctl,
-                libc::KEYCTL_SETPERM,
-                serial,
-                0x3f3f_3f3fu32,
-            );
-            if serial < 0 || all < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    rt::syscall::keyring_in_child(&mut planter, name, 0x3f3f_3f3f);
     let mut planter = planter.spawn().expect("plant the keyring");
     let out = c.create();
     let _ = planter.kill();

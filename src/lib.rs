@@ -25,5 +25,6 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 pub mod syscall;
+pub mod time;
 
 pub use error::{Error, Result};

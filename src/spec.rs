@@ -218,10 +218,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("an id mapping overflows 32 bits");
         }
     }
-    if let Some(sysctl) = linux.sysctl() {
-        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
-        crate::init::check_sysctl(sysctl, namespaces).or_else(bad)?;
-    }
     // Refused rather than ignored: the container would run without it.
     if linux.memory_policy().is_some() {
         return bad("linux.memoryPolicy is not supported by rt");

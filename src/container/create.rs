@@ -56,6 +56,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    if let Some(sysctl) = linux.sysctl() {
+        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+        init::check_sysctl(sysctl, namespaces).map_err(Error::Config)?;
+    }
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
     init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
     let terminal = spec

@@ -9,6 +9,7 @@ use oci_spec::runtime::{
 };
 
 use super::arch::Arch;
+use super::syscalls;
 use crate::error::{Error, Result};
 use crate::logging;
 
@@ -132,9 +133,12 @@ fn add_entry<'p>(
                 "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
             ));
         }
-        let nrs = numbers
-            .entry(name)
-            .or_insert_with(|| tables.iter().map(|(arch, _)| arch.syscall(name)).collect());
+        let nrs = numbers.entry(name).or_insert_with(|| {
+            tables
+                .iter()
+                .map(|(arch, _)| syscalls::number(*arch, name))
+                .collect()
+        });
         let mut known = false;
         for ((_, table), nr) in tables.iter_mut().zip(nrs.iter()) {
             if let Some(nr) = nr {
