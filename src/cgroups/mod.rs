@@ -9,7 +9,8 @@
 //!
 //! rt only ever writes inside the container's own cgroup and the parents it
 //! created itself, and refuses any path that names `process_api` (the cgroup
-//! of this machine's own service).
+//! of this machine's own service). Who makes the cgroup and how processes
+//! enter it is the `driver`'s business.
 //!
 //! Resource limits are written by `v1` (one directory per controller) or
 //! `v2` (the unified directory), from values `convert` and `devices` shape;
@@ -17,6 +18,7 @@
 
 mod convert;
 pub mod devices;
+mod driver;
 pub mod ebpf;
 mod file;
 pub mod oom;
@@ -35,6 +37,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
+pub use driver::Driver;
 
 /// cgroups that belong to the host and must never be touched.
 const RESERVED: &str = "process_api";
@@ -163,6 +166,25 @@ pub struct Placement {
     pub rel: PathBuf,
     /// With the systemd driver, the scope that systemd makes at `rel`.
     pub unit: Option<systemd::Unit>,
+}
+
+impl Placement {
+    /// The driver for a new container placed here, and its directories on
+    /// this host.
+    pub fn plan(&self, layout: &Layout) -> (Driver, CgroupPaths) {
+        let mut cg = CgroupPaths::plan(layout, &self.rel);
+        let driver = match &self.unit {
+            Some(unit) => {
+                cg.systemd_unit = Some(unit.name.clone());
+                Driver::Systemd {
+                    unit: unit.clone(),
+                    started: false,
+                }
+            }
+            None => Driver::of(&cg),
+        };
+        (driver, cg)
+    }
 }
 
 /// Where `cgroupsPath` (or the default for `id`) puts the container: a
@@ -501,13 +523,8 @@ impl CgroupPaths {
     /// Remove the directories rt created, deepest first. A cgroup whose last
     /// task is still exiting reports EBUSY for a moment: retry briefly.
     /// Shared parents that other containers still use are left alone.
-    pub fn remove(&self) -> Result<()> {
-        // The scope first: systemd kills what is left in it and removes its
-        // cgroups; rt's own v1 directories go below, even if that failed.
-        let stopped = match &self.systemd_unit {
-            Some(unit) => systemd::stop(unit),
-            None => Ok(()),
-        };
+    /// (A systemd scope's directories are systemd's: see `Driver::remove`.)
+    pub fn remove_dirs(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
         let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
             self.created.iter().partition(|d| self.dirs.contains(d));
@@ -519,7 +536,7 @@ impl CgroupPaths {
             // A shared parent still in use by another container stays.
             let _ = fs::remove_dir(dir);
         }
-        stopped
+        Ok(())
     }
 }
 

@@ -95,6 +95,20 @@ impl Unit {
         })
     }
 
+    /// The unit of a recorded container: `name`, in the slice its cgroup
+    /// `rel` sits in (the root slice `-.slice` when it has no parent).
+    pub fn recorded(name: &str, rel: &Path) -> Unit {
+        let slice = rel
+            .parent()
+            .and_then(Path::file_name)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "-.slice".into());
+        Unit {
+            name: name.to_string(),
+            slice,
+        }
+    }
+
     /// The scope's cgroup relative to the hierarchy root: systemd nests a
     /// slice `a-b.slice` as `a.slice/a-b.slice`.
     pub fn cgroup_path(&self) -> PathBuf {
@@ -470,6 +484,14 @@ mod tests {
         );
         let u = unit(Some("-.slice::x.scope")).unwrap();
         assert_eq!(u.cgroup_path(), PathBuf::from("x.scope"));
+        for path in [
+            "machine-rt-test.slice:rt:x",
+            "-.slice::x.scope",
+            "system.slice:rt:c1",
+        ] {
+            let u = unit(Some(path)).unwrap();
+            assert_eq!(Unit::recorded(&u.name, &u.cgroup_path()), u, "{path}");
+        }
         for bad in [
             "/a/b",
             "a:b",

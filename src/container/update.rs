@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
+use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
 use crate::logging;
 use crate::state::{Status, Store};
@@ -81,12 +82,7 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
             op: "update it",
         });
     }
-    // systemd re-applies its own view of a scope's limits (daemon-reload,
-    // set-property): tell it first.
-    if let Some(unit) = &st.cgroups.systemd_unit {
-        crate::cgroups::systemd::set_properties(unit, &r, st.cgroups.unified)?;
-    }
-    st.cgroups.update_resources(&r)
+    Driver::of(&st.cgroups).update(&st.cgroups, &r)
 }
 
 fn read_document(path: &PathBuf) -> Result<String> {
