@@ -8,9 +8,8 @@
 //! unified hierarchy so v2-aware tools can find it.
 //!
 //! rt only ever writes inside the container's own cgroup and the parents it
-//! created itself, and refuses any path that names `process_api` (the cgroup
-//! of this machine's own service). Who makes the cgroup and how processes
-//! enter it is the `driver`'s business.
+//! created itself. Who makes the cgroup and how processes enter it is the
+//! `driver`'s business.
 //!
 //! Resource limits are written by `v1` (one directory per controller) or
 //! `v2` (the unified directory), from values `convert` and `devices` shape;
@@ -38,9 +37,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
 pub use driver::Driver;
-
-/// cgroups that belong to the host and must never be touched.
-const RESERVED: &str = "process_api";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -238,15 +234,7 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> 
     for c in raw.components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => {
-                if n == RESERVED {
-                    return Err(Error::Config(format!(
-                        "linux.cgroupsPath {}: the {RESERVED} cgroup belongs to the host",
-                        raw.display()
-                    )));
-                }
-                clean.push(n)
-            }
+            Component::Normal(n) => clean.push(n),
             Component::ParentDir | Component::Prefix(_) => {
                 return Err(Error::Config(format!(
                     "linux.cgroupsPath {}: must not contain \"..\"",
@@ -677,7 +665,6 @@ mod tests {
         );
         assert_eq!(container_path(None, "x").ok(), Some(PathBuf::from("rt/x")));
         assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
-        assert!(container_path(Some(Path::new("/process_api/x")), "x").is_err());
         assert!(container_path(Some(Path::new("/")), "x").is_err());
         let e = container_path(Some(Path::new("system.slice:rt:x")), "x")
             .unwrap_err()
