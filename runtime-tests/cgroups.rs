@@ -598,10 +598,10 @@ fn delete_removes_every_cgroup_after_init_is_killed() {
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
 
-/// A cgroup2 directory of this test, removed when dropped.
-struct V2Cgroup(PathBuf);
+/// A cgroup directory of this test, removed when dropped.
+struct TestCgroup(PathBuf);
 
-impl Drop for V2Cgroup {
+impl Drop for TestCgroup {
     fn drop(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while fs::remove_dir(&self.0).is_err() && self.0.exists() && Instant::now() < deadline {
@@ -610,6 +610,62 @@ impl Drop for V2Cgroup {
         // The shared parent goes when no other test uses it.
         if let Some(parent) = self.0.parent() {
             let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+/// A second container in the cgroup of a running one is refused, as runc
+/// 1.5 refuses it, and leaves nothing; the first runs on.
+#[test]
+fn create_refuses_a_cgroup_with_processes() {
+    let first = Container::new(&["sleep", "1000"]);
+    first.start_ok();
+    let mut second = first.sibling(&["true"]);
+    second.set(
+        "/linux/cgroupsPath",
+        format!("/rt-test/{}", first.cgroup_name()),
+    );
+    second
+        .create()
+        .fails_with("container's cgroup is not empty: 1 process(es) found");
+    assert!(!second.state_root().join(&second.id).exists());
+    assert_eq!(first.status(), "running");
+}
+
+/// A frozen cgroup (v1 freezer or cgroup2), or one below a frozen parent,
+/// is refused before any process of rt's goes in: it would stop there, and
+/// rt waiting on it with it. The cgroup is the caller's: it stays.
+#[test]
+fn create_refuses_a_frozen_cgroup() {
+    let v2 = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|b| Path::new(b).join("cgroup.controllers").exists());
+    let mut hierarchies = vec![];
+    if Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
+        hierarchies.push(("/sys/fs/cgroup/freezer", "freezer.state", "FROZEN"));
+    }
+    if let Some(base) = v2 {
+        hierarchies.push((base, "cgroup.freeze", "1"));
+    }
+    assert!(!hierarchies.is_empty(), "no freezer on this host");
+    for (base, file, frozen) in hierarchies {
+        for below in [false, true] {
+            let mut c = Container::new(&["true"]);
+            let dir = Path::new(base).join("rt-test").join(c.cgroup_name());
+            fs::create_dir_all(&dir).expect("create the cgroup");
+            let cg = TestCgroup(dir);
+            fs::write(cg.0.join(file), frozen).expect("freeze the cgroup");
+            if below {
+                c.set(
+                    "/linux/cgroupsPath",
+                    format!("/rt-test/{}/inner", c.cgroup_name()),
+                );
+            }
+            c.create()
+                .fails_with("container's cgroup unexpectedly frozen");
+            assert!(cg.0.exists(), "{} was removed", cg.0.display());
+            assert!(!cg.0.join("inner").exists());
+            assert!(!c.state_root().join(&c.id).exists());
         }
     }
 }
@@ -630,7 +686,7 @@ fn v2_device_filter_is_enforced_by_the_kernel() {
     }
     let dir = base.join("rt-test").join(common::unique_id());
     fs::create_dir_all(&dir).expect("create the cgroup2 directory");
-    let cg = V2Cgroup(dir);
+    let cg = TestCgroup(dir);
     let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(
         json!([{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}]),
     )

@@ -440,6 +440,38 @@ impl CgroupPaths {
         self.dirs.iter().try_for_each(|dir| add_pid(dir, pid))
     }
 
+    /// Refuse a cgroup that already holds processes, in any hierarchy or
+    /// below, or that is frozen, as runc does before it makes anything: two
+    /// containers in one cgroup share limits and kill each other on delete,
+    /// and a process put into a frozen cgroup stops there — rt's own init
+    /// and rt waiting on it included.
+    pub fn check_unused(&self) -> Result<()> {
+        let mut procs = std::collections::BTreeSet::new();
+        for dir in &self.dirs {
+            tree_procs(dir, &mut procs);
+        }
+        let found = procs.len();
+        if found > 0 {
+            return Err(Error::CgroupInUse(format!(
+                "is not empty: {found} process(es) found"
+            )));
+        }
+        let v1_freezer = self.freezer.as_ref().filter(|_| !self.unified);
+        let frozen = v1_freezer.is_some_and(|d| {
+            fs::read_to_string(existing(d).join("freezer.state"))
+                .is_ok_and(|s| s.trim() != "THAWED")
+        }) || self.v2_dir().is_some_and(|d| {
+            let d = existing(d);
+            fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+                || fs::read_to_string(d.join("cgroup.events"))
+                    .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1"))
+        });
+        if frozen {
+            return Err(Error::CgroupInUse("unexpectedly frozen".into()));
+        }
+        Ok(())
+    }
+
     /// Pids in the container's cgroup (read from the first hierarchy that has
     /// the container).
     pub fn pids(&self) -> Result<Vec<i32>> {
@@ -526,6 +558,28 @@ impl CgroupPaths {
         }
         Ok(())
     }
+}
+
+/// Add the processes of `dir` and the cgroups below it (none if it does
+/// not exist) to `procs`.
+fn tree_procs(dir: &Path, procs: &mut std::collections::BTreeSet<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        procs.extend(text.split_whitespace().map(str::to_string));
+    }
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            tree_procs(&e.path(), procs);
+        }
+    }
+}
+
+/// `dir`, or its nearest ancestor that exists: a new cgroup below a frozen
+/// one starts frozen.
+fn existing(dir: &Path) -> &Path {
+    dir.ancestors().find(|d| d.exists()).unwrap_or(dir)
 }
 
 /// Move `pid` into the cgroup `dir`.

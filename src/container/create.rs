@@ -86,6 +86,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let resctrl = crate::intelrdt::check(linux.intel_rdt().as_ref())?;
 
     let (driver, mut cg) = place.plan(&Layout::detect()?);
+    cg.check_unused()?;
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup {

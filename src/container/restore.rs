@@ -136,13 +136,7 @@ pub fn restore_container(
     let (driver, mut cg) = place.plan(&Layout::detect()?);
     // The guard below kills whatever is in the cgroup when restore fails:
     // it must hold nothing but what criu restores.
-    if let Some(busy) = cg.dirs.iter().find(|d| has_processes(d)) {
-        return Err(Error::Usage(format!(
-            "cgroup {} already has processes (another container with cgroupsPath {}?)",
-            busy.display(),
-            place.rel.display()
-        )));
-    }
+    cg.check_unused()?;
     let ext_mnt = external_mount_sources(&meta, &spec, &bundle_dir, &cg)?;
     let netns = match (meta.external_netns, netns_path(&spec)) {
         (true, Some(p)) => Some(inheritable(&p)?),
@@ -374,10 +368,6 @@ fn own_netns(spec: &Spec) -> bool {
         .into_iter()
         .flatten()
         .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
-}
-
-fn has_processes(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
 }
 
 /// rt's own mount namespace, cut from the host's propagation, so the
