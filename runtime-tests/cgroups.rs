@@ -276,7 +276,7 @@ fn missing_controllers_fail_clearly() {
         (
             "/linux/resources/unified",
             json!({"memory.high": "100000000"}),
-            "needs cgroup v2",
+            "invalid configuration: linux.resources.unified needs cgroup v2",
         ),
     ];
     if blkio_weight_file().is_none() {

@@ -17,8 +17,9 @@ use crate::logging;
 
 pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<()> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        // runc's words: clients match "invalid configuration".
         return Err(Error::Resource(
-            "linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1"
+            "invalid configuration: linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1"
                 .into(),
         ));
     }
