@@ -305,6 +305,38 @@ fn missing_controllers_fail_clearly() {
     }
 }
 
+/// runc reads config.json with Go's case-insensitive keys: a hugepage
+/// limit keyed "pagesize" (runc's own tests write it) is the pageSize; an
+/// empty or malformed size is refused by name before anything is made.
+#[test]
+fn hugepage_limits_as_runc_reads_them() {
+    if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
+        eprintln!("skipped: no hugetlb hierarchy");
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/resources/hugepageLimits",
+        json!([{"pagesize": "2MB", "Limit": 4 * MIB}]),
+    );
+    c.start_ok();
+    assert_eq!(
+        read_u64(&c, "hugetlb", "hugetlb.2MB.limit_in_bytes"),
+        4 << 20
+    );
+    for size in ["", "2", "2mb", "MB", "2MB/x"] {
+        let mut c = Container::new(&["true"]);
+        c.set(
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": size, "limit": MIB}]),
+        );
+        c.create().fails_with(&format!(
+            "hugepageLimits[0].pageSize {size:?} is not a page size"
+        ));
+        assert!(residue::cgroup_dirs(&c.cgroup_name()).is_empty());
+    }
+}
+
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
     let mut c = Container::new(&["true"]);

@@ -46,9 +46,9 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, spec, rootfs })
 }
 
-/// Parse and validate config.json bytes.
+/// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data)
+    let spec: Spec = crate::gojson::from_slice(data)
         .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
     validate(&spec)?;
     Ok(spec)
@@ -68,16 +68,17 @@ pub fn name<T: serde::Serialize>(v: &T) -> String {
 /// the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
+    // Line 0: an error found after parsing, without a position.
+    let at = match e.line() {
+        0 => String::new(),
+        line => format!(" at line {line} column {}", e.column()),
+    };
     if let Some(rest) = msg.strip_prefix("no variant for ") {
         let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!(
-            "unknown capability {cap} at line {} column {}",
-            e.line(),
-            e.column()
-        );
+        return format!("unknown capability {cap}{at}");
     }
     match msg.split_once(", expected one of") {
-        Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
+        Some((head, _)) => format!("{head}{at}"),
         None => msg,
     }
 }
@@ -240,7 +241,29 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    let hugepages = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.hugepage_limits().clone())
+        .unwrap_or_default();
+    for (i, l) in hugepages.iter().enumerate() {
+        if !is_page_size(l.page_size()) {
+            return bad(format!(
+                "linux.resources.hugepageLimits[{i}].pageSize {:?} is not a page size such as 2MB or 1GB",
+                l.page_size()
+            ));
+        }
+    }
     check_sizes(spec, linux)
+}
+
+/// A huge page size as the hugetlb controller names its files: a number
+/// and KB, MB or GB.
+fn is_page_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(&s[digits.len()..], "KB" | "MB" | "GB")
 }
 
 /// Values the kernel would refuse only after `start` (exec's E2BIG), refuse

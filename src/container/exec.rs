@@ -288,7 +288,7 @@ fn connect(path: &std::path::Path) -> Result<OwnedFd> {
 fn read_process(path: &std::path::Path) -> Result<Process> {
     let data =
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = serde_json::from_slice(&data)
+    let p: Process = crate::gojson::from_slice(&data)
         .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config(format!(

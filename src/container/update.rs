@@ -99,7 +99,8 @@ fn read_document(path: &PathBuf) -> Result<String> {
 }
 
 fn parse_document(text: &str) -> Result<LinuxResources> {
-    serde_json::from_str(text).map_err(|e| Error::Usage(format!("invalid resources JSON: {e}")))
+    crate::gojson::from_slice(text.as_bytes())
+        .map_err(|e| Error::Usage(format!("invalid resources JSON: {e}")))
 }
 
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
