@@ -43,6 +43,40 @@ fn scheduler_policy_and_nice() {
     assert_eq!(nice, "7");
 }
 
+/// The runtime spec's flag names (oci-spec spells SCHED_RESET_ON_FORK):
+/// runc's tests and tools write them.
+#[test]
+fn scheduler_flags_by_the_spec_names() {
+    let (_c, pid) = started(|c| {
+        c.set(
+            "/process/scheduler",
+            json!({"policy": "SCHED_BATCH", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+        );
+    });
+    let out = host("chrt", &["-p", &pid]);
+    assert!(out.contains("SCHED_BATCH|SCHED_RESET_ON_FORK"), "{out}");
+}
+
+/// SCHED_DEADLINE needs an affinity spanning the root domain: with a
+/// cpuset the kernel says EPERM, and rt says why in runc's words.
+#[test]
+fn deadline_scheduler_with_a_cpuset_is_refused_as_runc_does() {
+    if !std::path::Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists()
+        || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
+    {
+        eprintln!("skipped: needs a v1 cpuset and two cpus");
+        return;
+    }
+    let mut c = Container::new(&["true"]);
+    c.set("/linux/resources/cpu", json!({"cpus": "0", "mems": "0"}));
+    c.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_DEADLINE", "runtime": 42000, "deadline": 1000000, "period": 1000000}),
+    );
+    c.create()
+        .fails_with("process scheduler can't be used together with AllowedCPUs");
+}
+
 #[test]
 fn personality_linux32() {
     let mut c = Container::new(&["busybox", "uname", "-m"]);

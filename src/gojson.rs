@@ -3,7 +3,8 @@
 //! (`"pagesize"` is `pageSize`; an exact match wins, and of two keys naming
 //! one field the later does), while map keys (annotations, sysctl,
 //! `unified` ...) stay as they are. Tools that write config.json by hand
-//! rely on it, and runc's own tests do.
+//! rely on it, and runc's own tests do. Also taken: the runtime spec's
+//! names where oci-spec spells a value otherwise (scheduler flags).
 //!
 //! serde's derived code says at each object whether it wants a struct (with
 //! its field names) or a map; [`Go`] wraps a parsed JSON value and folds the
@@ -25,6 +26,20 @@ pub fn from_slice<T: DeserializeOwned>(data: &[u8]) -> serde_json::Result<T> {
         }
     })
 }
+
+/// The runtime spec's spelling of an enum value → oci-spec's, per enum.
+const ALIASES: [(&str, &str, &str); 2] = [
+    (
+        "LinuxSchedulerFlag",
+        "SCHED_FLAG_RESET_ON_FORK",
+        "SCHED_RESET_ON_FORK",
+    ),
+    (
+        "LinuxSchedulerFlag",
+        "SCHED_FLAG_DL_OVERRUN",
+        "SCHED_FLAG_D_L_OVERRUN",
+    ),
+];
 
 /// A JSON value deserialized with Go's key matching.
 struct Go(Value);
@@ -83,7 +98,17 @@ impl<'de> Deserializer<'de> for Go {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_enum(name, variants, visitor)
+        let value = match self.0 {
+            Value::String(s) if !variants.contains(&s.as_str()) => {
+                let alias = ALIASES
+                    .iter()
+                    .find(|(e, spec, _)| *e == name && *spec == s)
+                    .map(|(_, _, ours)| (*ours).to_string());
+                Value::String(alias.unwrap_or(s))
+            }
+            other => other,
+        };
+        value.deserialize_enum(name, variants, visitor)
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -253,7 +278,7 @@ impl<'de> de::MapAccess<'de> for Entries {
 
 #[cfg(test)]
 mod tests {
-    use oci_spec::runtime::{LinuxResources, Spec};
+    use oci_spec::runtime::{LinuxResources, LinuxSchedulerFlag, Scheduler, Spec};
 
     use super::*;
 
@@ -277,6 +302,22 @@ mod tests {
         let r: LinuxResources =
             from_slice(br#"{"pids": {"LIMIT": 1, "limit": 2, "Limit": 3}}"#).expect("valid");
         assert_eq!(r.pids().map(|p| p.limit()), Some(3));
+    }
+
+    #[test]
+    fn spec_names_of_scheduler_flags() {
+        let s: Scheduler = from_slice(
+            br#"{"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN", "SCHED_RESET_ON_FORK"]}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            s.flags().clone().unwrap_or_default(),
+            vec![
+                LinuxSchedulerFlag::SchedResetOnFork,
+                LinuxSchedulerFlag::SchedFlagDLOverrun,
+                LinuxSchedulerFlag::SchedResetOnFork
+            ]
+        );
     }
 
     #[test]

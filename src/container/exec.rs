@@ -111,11 +111,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         console,
         preserve_fds: opts.preserve_fds,
         in_userns,
-        personality: st
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.personality().clone()),
+        shared: crate::init::Shared::of(st.config.linux().as_ref()),
         seccomp: st.config.linux().as_ref().and_then(|l| l.seccomp().clone()),
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),

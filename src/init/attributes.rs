@@ -5,14 +5,36 @@
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    IOPriorityClass, Linux, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
     LinuxSchedulerPolicy, Process,
 };
 
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, SchedAttr};
 
-pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Result<()> {
+/// What of the container's `linux` section every process of it gets, the
+/// init and each exec'd one alike.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    pub personality: Option<LinuxPersonality>,
+    /// linux.resources.cpu.cpus is set (see the scheduler below).
+    pub cpuset: bool,
+}
+
+impl Shared {
+    pub fn of(linux: Option<&Linux>) -> Shared {
+        Shared {
+            personality: linux.and_then(|l| l.personality().clone()),
+            cpuset: linux
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.cpu().as_ref())
+                .and_then(|c| c.cpus().as_deref())
+                .is_some_and(|c| !c.is_empty()),
+        }
+    }
+}
+
+pub fn apply(process: &Process, shared: &Shared) -> Result<()> {
     if let Some(io) = process.io_priority() {
         let class = match io.class() {
             IOPriorityClass::IoprioClassRt => 1,
@@ -62,10 +84,19 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
                 LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
             };
         }
-        syscall::set_scheduler(&mut attr)
-            .ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?;
+        match syscall::set_scheduler(&mut attr) {
+            // The kernel refuses SCHED_DEADLINE to a process whose affinity
+            // does not span its root domain: runc's words for the cause.
+            Err(nix::Error::EPERM) if shared.cpuset => {
+                return Err(Error::Init(
+                    "process scheduler can't be used together with AllowedCPUs (linux.resources.cpu.cpus)".into(),
+                ))
+            }
+            other => other
+                .ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?,
+        }
     }
-    if let Some(p) = personality {
+    if let Some(p) = &shared.personality {
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
             return Err(Error::Config(
                 "linux.personality.flags are not supported".into(),

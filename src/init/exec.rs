@@ -17,7 +17,8 @@ pub struct ExecArgs {
     /// pid namespace applies to its child (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
-    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// What of the container's `linux` section an exec'd process gets.
+    pub shared: super::attributes::Shared,
     /// The container's profile: an exec'd process is filtered like init.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The container's state, for a seccomp agent.
@@ -47,7 +48,7 @@ pub fn run(a: ExecArgs) -> ! {
         let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
         let launch = Launch {
             process: &a.process,
-            personality: a.personality.as_ref(),
+            shared: &a.shared,
             in_userns: a.in_userns,
             sync: &a.sync,
             preserve_fds: a.preserve_fds,
