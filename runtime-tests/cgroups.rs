@@ -577,10 +577,29 @@ fn update_changes_limits() {
     assert_eq!(read(&c, "pids", "pids.max"), "50");
     assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
 
-    // containerd's form: every field present, zero meaning "leave it".
-    let doc = json!({"memory": {"limit": 0, "reservation": 0, "swap": 0},
-                     "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
-                     "blockIO": {"weight": 0}, "pids": {"limit": 0}});
+    // containerd's form: every field present, zero meaning "leave it"; a
+    // pids object without a limit is no pids setting (runtime-spec 1.3).
+    update_from_stdin(
+        &c,
+        &json!({"memory": {"limit": 0, "reservation": 0, "swap": 0},
+                "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+                "blockIO": {"weight": 0}, "pids": {}}),
+    );
+    assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
+    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
+    assert_eq!(read(&c, "pids", "pids.max"), "50");
+    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+
+    c.rt(&["update", "--memory", "lots", &c.id])
+        .fails_with("--memory");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.rt(&["update", "--memory", "32m", &c.id])
+        .fails_with("is stopped");
+}
+
+/// `rt update -r -` with `doc` on stdin; panics unless it succeeds.
+fn update_from_stdin(c: &Container, doc: &Value) {
     let mut cmd = c.command(&["update", "-r", "-", &c.id]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -598,17 +617,26 @@ fn update_changes_limits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
-    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
-    assert_eq!(read(&c, "pids", "pids.max"), "50");
-    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+}
 
-    c.rt(&["update", "--memory", "lots", &c.id])
-        .fails_with("--memory");
-    c.kill("KILL").ok();
-    c.wait_status("stopped");
-    c.rt(&["update", "--memory", "32m", &c.id])
-        .fails_with("is stopped");
+/// pids.limit 0 is a limit since runtime-spec 1.3: runc 1.5 writes 1
+/// (systemd refuses TasksMax=0), at create and at update; -1 is "max".
+#[test]
+fn pids_limit_zero_means_one() {
+    if !v1_controllers() {
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/linux/resources/pids", json!({"limit": 0}));
+    c.start_ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
+    c.rt(&["update", "--pids-limit", "-1", &c.id]).ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "max");
+    c.rt(&["update", "--pids-limit", "0", &c.id]).ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
+    c.rt(&["update", "--pids-limit", "7", &c.id]).ok();
+    update_from_stdin(&c, &json!({"pids": {"limit": 0}}));
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
 }
 
 #[test]

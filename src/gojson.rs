@@ -4,7 +4,10 @@
 //! one field the later does), while map keys (annotations, sysctl,
 //! `unified` ...) stay as they are. Tools that write config.json by hand
 //! rely on it, and runc's own tests do. Also taken: the runtime spec's
-//! names where oci-spec spells a value otherwise (scheduler flags).
+//! names where oci-spec spells a value otherwise (scheduler flags), and a
+//! `pids` object without `limit` as no pids setting (runtime-spec 1.3 made
+//! the limit optional, and 0 a real limit; oci-spec 0.10 reads an absent
+//! one as 0).
 //!
 //! serde's derived code says at each object whether it wants a struct (with
 //! its field names) or a map; [`Go`] wraps a parsed JSON value and folds the
@@ -87,7 +90,19 @@ impl<'de> Deserializer<'de> for Go {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         match self.0 {
-            Value::Object(entries) => visitor.visit_map(Entries::new(fold(entries, fields))),
+            Value::Object(entries) => {
+                let mut entries = fold(entries, fields);
+                if name == "LinuxResources" {
+                    let limitless = entries
+                        .get("pids")
+                        .and_then(Value::as_object)
+                        .is_some_and(|p| !p.keys().any(|k| k.eq_ignore_ascii_case("limit")));
+                    if limitless {
+                        entries.remove("pids");
+                    }
+                }
+                visitor.visit_map(Entries::new(entries))
+            }
             other => other.deserialize_struct(name, fields, visitor),
         }
     }
@@ -302,6 +317,11 @@ mod tests {
         let r: LinuxResources =
             from_slice(br#"{"pids": {"LIMIT": 1, "limit": 2, "Limit": 3}}"#).expect("valid");
         assert_eq!(r.pids().map(|p| p.limit()), Some(3));
+        // No limit is no pids setting; 0 is a limit.
+        let r: LinuxResources = from_slice(br#"{"pids": {}}"#).expect("valid");
+        assert!(r.pids().is_none());
+        let r: LinuxResources = from_slice(br#"{"pids": {"limit": 0}}"#).expect("valid");
+        assert_eq!(r.pids().map(|p| p.limit()), Some(0));
     }
 
     #[test]

@@ -172,8 +172,9 @@ pub fn resource_properties(r: &LinuxResources, unified: bool) -> Result<Vec<Prop
             }
         }
     }
-    if let Some(limit) = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0) {
-        props.push(prop("TasksMax", unlimited(limit)));
+    if let Some(p) = r.pids() {
+        // systemd refuses TasksMax=0: 1, as the files get (convert::pids_max).
+        props.push(prop("TasksMax", unlimited(p.limit()).max(1)));
     }
     if let Some(cpu) = r.cpu() {
         match cpu.shares().filter(|s| *s != 0) {
@@ -554,6 +555,11 @@ mod tests {
         has(&p, "TasksMax", &u64::MAX.to_string());
         has(&p, "CPUQuotaPerSecUSec", "130000");
         assert!(props(serde_json::json!({}), true).is_empty());
+        has(
+            &props(serde_json::json!({"pids": {"limit": 0}}), true),
+            "TasksMax",
+            "1",
+        );
     }
 
     #[test]

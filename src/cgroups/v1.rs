@@ -35,8 +35,12 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<(
     if let Some(cpu) = r.cpu() {
         set_cpu(paths, cpu)?;
     }
-    if let Some(limit) = r.pids().as_ref().and_then(|p| convert::pids_max(p.limit())) {
-        file::write(need(paths, "pids")?, "pids.max", &limit)?;
+    if let Some(p) = r.pids() {
+        file::write(
+            need(paths, "pids")?,
+            "pids.max",
+            &convert::pids_max(p.limit()),
+        )?;
     }
     if let Some(b) = r.block_io() {
         set_blkio(paths, b)?;
