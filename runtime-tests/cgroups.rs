@@ -639,6 +639,35 @@ fn pids_limit_zero_means_one() {
     assert_eq!(read(&c, "pids", "pids.max"), "1");
 }
 
+/// `update --cpu-burst` sets the CFS burst, 0 included; other updates
+/// leave it.
+#[test]
+fn update_sets_the_cpu_burst() {
+    if !Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists() {
+        eprintln!("skipped: no v1 cpu.cfs_burst_us");
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/resources/cpu",
+        json!({"quota": 500000, "period": 1000000}),
+    );
+    c.start_ok();
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "0");
+    let update = |args: &[&str]| {
+        let mut all = vec!["update"];
+        all.extend(args);
+        all.push(&c.id);
+        c.rt(&all).ok();
+    };
+    update(&["--cpu-period", "900000", "--cpu-burst", "500000"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "500000");
+    update(&["--memory", "100M"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "500000");
+    update(&["--cpu-period", "900000", "--cpu-burst", "0"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "0");
+}
+
 #[test]
 fn delete_removes_every_cgroup_after_init_is_killed() {
     let c = Container::new(&["sleep", "1000"]);

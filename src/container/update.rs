@@ -3,7 +3,8 @@
 //!
 //! Like runc, only the limits runc's update knows are taken (memory, cpu,
 //! cpuset, blkio weight, pids, unified), and a zero or empty value means
-//! "leave it alone": containerd sends every field, unset ones as zero.
+//! "leave it alone": containerd sends every field, unset ones as zero —
+//! except where 0 is a value of its own (cpu burst, pids).
 //! Device rules are never changed.
 
 use std::io::Read;
@@ -43,6 +44,10 @@ pub struct UpdateArgs {
     /// CFS period in microseconds.
     #[arg(long)]
     pub cpu_period: Option<u64>,
+    /// CFS burst in microseconds: run time a period may borrow from idle
+    /// ones beyond the quota (0 for none).
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
     /// CPU shares (relative weight).
     #[arg(long)]
     pub cpu_share: Option<u64>,
@@ -121,6 +126,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut cpu = LinuxCpu::default();
     cpu.set_quota(a.cpu_quota);
     cpu.set_period(a.cpu_period);
+    cpu.set_burst(a.cpu_burst);
     cpu.set_shares(a.cpu_share);
     cpu.set_realtime_period(a.cpu_rt_period);
     cpu.set_realtime_runtime(a.cpu_rt_runtime);
@@ -164,6 +170,8 @@ fn runc_fields(req: &LinuxResources) -> LinuxResources {
         cpu.set_shares(set(c.shares()));
         cpu.set_quota(set(c.quota()));
         cpu.set_period(set(c.period()));
+        // Given, 0 included, is written: 0 switches the burst off.
+        cpu.set_burst(c.burst());
         cpu.set_realtime_runtime(set(c.realtime_runtime()));
         cpu.set_realtime_period(set(c.realtime_period()));
         cpu.set_cpus(set(c.cpus().clone()));
