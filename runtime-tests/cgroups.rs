@@ -668,6 +668,34 @@ fn update_sets_the_cpu_burst() {
     assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "0");
 }
 
+/// cpu.idle from `update -r` and `--cpu-idle`, 0 included; a value the
+/// kernel refuses fails the update and leaves the old one.
+#[test]
+fn update_sets_cpu_idle() {
+    if !Path::new("/sys/fs/cgroup/cpu/cpu.idle").exists() {
+        eprintln!("skipped: no v1 cpu.idle");
+        return;
+    }
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    assert_eq!(read(&c, "cpu", "cpu.idle"), "0");
+    for idle in [1, 0, 1] {
+        update_from_stdin(&c, &json!({"cpu": {"idle": idle}}));
+        assert_eq!(read(&c, "cpu", "cpu.idle"), idle.to_string());
+    }
+    for idle in ["0", "1"] {
+        c.rt(&["update", "--cpu-idle", idle, &c.id]).ok();
+        assert_eq!(read(&c, "cpu", "cpu.idle"), idle);
+    }
+    for idle in ["-1", "2"] {
+        c.rt(&["update", "--cpu-idle", idle, &c.id])
+            .fails_with("cpu.idle");
+        assert_eq!(read(&c, "cpu", "cpu.idle"), "1");
+    }
+    c.rt(&["update", "--cpu-period", "10000", &c.id]).ok();
+    assert_eq!(read(&c, "cpu", "cpu.idle"), "1");
+}
+
 #[test]
 fn delete_removes_every_cgroup_after_init_is_killed() {
     let c = Container::new(&["sleep", "1000"]);

@@ -4,7 +4,7 @@
 //! Like runc, only the limits runc's update knows are taken (memory, cpu,
 //! cpuset, blkio weight, pids, unified), and a zero or empty value means
 //! "leave it alone": containerd sends every field, unset ones as zero —
-//! except where 0 is a value of its own (cpu burst, pids).
+//! except where 0 is a value of its own (cpu burst and idle, pids).
 //! Device rules are never changed.
 
 use std::io::Read;
@@ -48,6 +48,9 @@ pub struct UpdateArgs {
     /// ones beyond the quota (0 for none).
     #[arg(long)]
     pub cpu_burst: Option<u64>,
+    /// SCHED_IDLE for the cgroup's tasks: 1 on, 0 off.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
     /// CPU shares (relative weight).
     #[arg(long)]
     pub cpu_share: Option<u64>,
@@ -127,6 +130,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     cpu.set_quota(a.cpu_quota);
     cpu.set_period(a.cpu_period);
     cpu.set_burst(a.cpu_burst);
+    cpu.set_idle(a.cpu_idle);
     cpu.set_shares(a.cpu_share);
     cpu.set_realtime_period(a.cpu_rt_period);
     cpu.set_realtime_runtime(a.cpu_rt_runtime);
@@ -172,6 +176,7 @@ fn runc_fields(req: &LinuxResources) -> LinuxResources {
         cpu.set_period(set(c.period()));
         // Given, 0 included, is written: 0 switches the burst off.
         cpu.set_burst(c.burst());
+        cpu.set_idle(c.idle());
         cpu.set_realtime_runtime(set(c.realtime_runtime()));
         cpu.set_realtime_period(set(c.realtime_period()));
         cpu.set_cpus(set(c.cpus().clone()));
@@ -264,6 +269,7 @@ mod tests {
             memory: Some("32m".into()),
             pids_limit: Some(10),
             blkio_weight: Some(300),
+            cpu_idle: Some(0),
             ..Default::default()
         };
         let r = runc_fields(&from_flags(&a).expect("valid flags"));
@@ -271,5 +277,6 @@ mod tests {
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(10));
         assert_eq!(r.block_io().as_ref().and_then(|b| b.weight()), Some(300));
         assert_eq!(r.cpu().as_ref().and_then(|c| c.shares()), None);
+        assert_eq!(r.cpu().as_ref().and_then(|c| c.idle()), Some(0));
     }
 }
