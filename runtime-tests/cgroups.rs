@@ -696,6 +696,35 @@ fn update_sets_cpu_idle() {
     assert_eq!(read(&c, "cpu", "cpu.idle"), "1");
 }
 
+/// `update -r` replaces a device's throttles (v1 blkio), listed twice at
+/// create or not at all.
+#[test]
+fn update_sets_per_device_throttles() {
+    if !v1_controllers() {
+        return;
+    }
+    let (major, minor) = block_device();
+    let mut c = Container::new(&["sleep", "1000"]);
+    let twice = json!({"major": major, "minor": minor, "rate": 485760});
+    c.set(
+        "/linux/resources/blockIO",
+        json!({"throttleReadBpsDevice": [twice.clone(), twice]}),
+    );
+    c.start_ok();
+    let rates = [10485760, 9437184, 1000, 900];
+    update_from_stdin(
+        &c,
+        &json!({"blockIO": throttled_block_io((major, minor), rates)}),
+    );
+    for ((_, file), rate) in THROTTLES.iter().zip(rates) {
+        assert_eq!(
+            read(&c, "blkio", file),
+            format!("{major}:{minor} {rate}"),
+            "{file}"
+        );
+    }
+}
+
 #[test]
 fn delete_removes_every_cgroup_after_init_is_killed() {
     let c = Container::new(&["sleep", "1000"]);

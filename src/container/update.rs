@@ -2,9 +2,10 @@
 //! an OCI `linux.resources` document (`-r FILE`, `-` for stdin).
 //!
 //! Like runc, only the limits runc's update knows are taken (memory, cpu,
-//! cpuset, blkio weight, pids, unified), and a zero or empty value means
-//! "leave it alone": containerd sends every field, unset ones as zero —
-//! except where 0 is a value of its own (cpu burst and idle, pids).
+//! cpuset, blkio weights and throttles, pids, unified), and a zero or empty
+//! value means "leave it alone": containerd sends every field, unset ones
+//! as zero — except where 0 is a value of its own (cpu burst and idle,
+//! pids, a throttle's rate).
 //! Device rules are never changed.
 
 use std::io::Read;
@@ -183,14 +184,29 @@ fn runc_fields(req: &LinuxResources) -> LinuxResources {
         cpu.set_mems(set(c.mems().clone()));
         r.set_cpu(Some(cpu));
     }
-    if let Some(w) = req.block_io().as_ref().and_then(|b| set(b.weight())) {
-        let mut b = LinuxBlockIo::default();
-        b.set_weight(Some(w));
-        r.set_block_io(Some(b));
+    if let Some(b) = req.block_io() {
+        // Per-device entries replace the device's current one, as runc's
+        // update upserts them; a rate of 0 lifts that device's throttle.
+        let mut blk = LinuxBlockIo::default();
+        blk.set_weight(set(b.weight()));
+        blk.set_leaf_weight(set(b.leaf_weight()));
+        blk.set_weight_device(list(b.weight_device()));
+        blk.set_throttle_read_bps_device(list(b.throttle_read_bps_device()));
+        blk.set_throttle_write_bps_device(list(b.throttle_write_bps_device()));
+        blk.set_throttle_read_iops_device(list(b.throttle_read_iops_device()));
+        blk.set_throttle_write_iops_device(list(b.throttle_write_iops_device()));
+        if blk != LinuxBlockIo::default() {
+            r.set_block_io(Some(blk));
+        }
     }
     r.set_pids(*req.pids());
     r.set_unified(req.unified().clone().filter(|u| !u.is_empty()));
     r
+}
+
+/// A per-device list, unless empty.
+fn list<T: Clone>(l: &Option<Vec<T>>) -> Option<Vec<T>> {
+    l.clone().filter(|l| !l.is_empty())
 }
 
 /// A size as docker and runc take it: `1024`, `64m`, `1.5GiB`, binary
