@@ -230,15 +230,12 @@ const LOOP_PROBE: &str = "cat /dev/null && echo null-ok; (: < /dev/loop0) 2>/dev
 /// Its output when only reading loop0 is allowed.
 const LOOP_PROBE_ALLOWED_READ: &str = "null-ok\nloop0-read\nloop0-no-write\nloop1-no-read\n";
 
-#[test]
-fn device_rules_are_enforced() {
-    if !v1_controllers() {
-        return;
-    }
+/// [`LOOP_PROBE`] run with reading loop0 allowed by a rule of `access`.
+fn loop_probe(access: &str) -> common::Outcome {
     let mut c = Container::sh(LOOP_PROBE);
     c.push(
         "/linux/resources/devices",
-        json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}),
+        json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": access}),
     );
     for minor in [0, 1] {
         c.push(
@@ -246,8 +243,31 @@ fn device_rules_are_enforced() {
             json!({"path": format!("/dev/loop{minor}"), "type": "b", "major": 7, "minor": minor}),
         );
     }
-    let out = c.run().ok();
+    c.run().ok()
+}
+
+#[test]
+fn device_rules_are_enforced() {
+    if !v1_controllers() {
+        return;
+    }
+    let out = loop_probe("r");
     assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
+}
+
+/// Access letters other than r, w and m mean nothing to the kernel; runc
+/// drops them (runc's tests write "rwa"), and so does rt, with a warning.
+#[test]
+fn device_access_letters_beyond_rwm_are_dropped() {
+    if !v1_controllers() {
+        return;
+    }
+    let out = loop_probe("ra");
+    assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
+    assert!(
+        out.stderr.contains("only r, w and m are device access"),
+        "{out}"
+    );
 }
 
 #[test]
