@@ -764,6 +764,42 @@ fn delete_removes_every_cgroup_after_init_is_killed() {
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
 
+/// `delete` removes the cgroup the container used though the caller made
+/// it, as runc does: a leftover would refuse the next container there. A
+/// failed create leaves the caller's cgroup alone.
+#[test]
+fn delete_removes_a_cgroup_rt_did_not_make() {
+    // Guards: removed at the end if rt left them.
+    let made_before = |c: &Container| -> Vec<TestCgroup> {
+        ["memory", "pids", "unified"]
+            .iter()
+            .map(|h| Path::new("/sys/fs/cgroup").join(h))
+            .filter(|h| h.join("cgroup.procs").exists())
+            .map(|h| {
+                let dir = h.join("rt-test").join(c.cgroup_name());
+                fs::create_dir_all(&dir).expect("make the cgroup");
+                TestCgroup(dir)
+            })
+            .collect()
+    };
+    let failing = Container::new(&["/no-such-program"]);
+    let own = made_before(&failing);
+    assert!(!own.is_empty(), "no cgroup hierarchy");
+    failing.create().fails_with("no-such-program");
+    for cg in &own {
+        assert!(cg.0.exists(), "{} was removed", cg.0.display());
+    }
+
+    let c = Container::new(&["true"]);
+    let dirs = made_before(&c);
+    c.start_ok();
+    c.wait_status("stopped");
+    c.delete().ok();
+    for cg in &dirs {
+        assert!(!cg.0.exists(), "{} is left", cg.0.display());
+    }
+}
+
 /// A cgroup directory of this test, removed when dropped.
 struct TestCgroup(PathBuf);
 

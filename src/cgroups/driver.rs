@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{add_pid, systemd, CgroupPaths};
+use super::{add_pid, systemd, CgroupPaths, Remove};
 use crate::error::{Context, Error, Result};
 use crate::logging;
 
@@ -70,7 +70,7 @@ impl Driver {
                     "cgroups are not writable by uid {}: the container gets none ({source})",
                     nix::unistd::geteuid()
                 ));
-                self.remove(cg)?;
+                self.undo(cg)?;
                 *cg = CgroupPaths {
                     rel: cg.rel.clone(),
                     ..CgroupPaths::default()
@@ -160,15 +160,24 @@ impl Driver {
         cg.set_frozen(false)
     }
 
-    /// Remove the container's cgroup. A scope goes first: systemd kills
-    /// what is left in it and removes its directories; rt's own go below,
-    /// even if that failed.
+    /// `delete`: remove the container's cgroup, whoever made it.
     pub fn remove(&self, cg: &CgroupPaths) -> Result<()> {
+        self.remove_dirs(cg, Remove::Used)
+    }
+
+    /// Undo a failed create or restore: remove what rt made of the cgroup.
+    pub fn undo(&self, cg: &CgroupPaths) -> Result<()> {
+        self.remove_dirs(cg, Remove::Made)
+    }
+
+    /// A scope goes first: systemd kills what is left in it and removes
+    /// its directories; the others go below, even if that failed.
+    fn remove_dirs(&self, cg: &CgroupPaths, which: Remove) -> Result<()> {
         let stopped = match self {
             Driver::Systemd { unit, .. } => systemd::stop(&unit.name),
             Driver::V1 | Driver::V2 => Ok(()),
         };
-        cg.remove_dirs()?;
+        cg.remove_dirs(which)?;
         stopped
     }
 }

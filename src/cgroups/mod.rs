@@ -540,14 +540,30 @@ impl CgroupPaths {
         self.set_frozen(false)
     }
 
-    /// Remove the directories rt created, deepest first. A cgroup whose last
-    /// task is still exiting reports EBUSY for a moment: retry briefly.
-    /// Shared parents that other containers still use are left alone.
-    /// (A systemd scope's directories are systemd's: see `Driver::remove`.)
-    pub fn remove_dirs(&self) -> Result<()> {
+    /// Remove the container's directories (`which` of them), then the
+    /// parents rt created, deepest first. A cgroup whose last task is still
+    /// exiting reports EBUSY for a moment: retry briefly. Shared parents
+    /// that other containers still use are left alone. (A systemd scope's
+    /// directories are systemd's: see `Driver::remove`.)
+    pub fn remove_dirs(&self, which: Remove) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
-            self.created.iter().partition(|d| self.dirs.contains(d));
+        let leaves: Vec<&PathBuf> = match which {
+            Remove::Used => self
+                .dirs
+                .iter()
+                .filter(|d| !self.made_by_systemd(d))
+                .collect(),
+            Remove::Made => self
+                .created
+                .iter()
+                .filter(|d| self.dirs.contains(d))
+                .collect(),
+        };
+        let mut parents: Vec<&PathBuf> = self
+            .created
+            .iter()
+            .filter(|d| !self.dirs.contains(d))
+            .collect();
         for leaf in leaves {
             remove_leaf(leaf, deadline)?;
         }
@@ -558,6 +574,17 @@ impl CgroupPaths {
         }
         Ok(())
     }
+}
+
+/// Which of a container's cgroup directories go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remove {
+    /// Every one the container used, whoever made it (`delete`): runc
+    /// removes them, and a leftover would refuse the next container there.
+    Used,
+    /// Only those rt made (undoing a failed create): a cgroup the caller
+    /// made stays theirs.
+    Made,
 }
 
 /// Add the processes of `dir` and the cgroups below it (none if it does

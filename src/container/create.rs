@@ -588,7 +588,7 @@ impl Drop for Cleanup<'_> {
             let _ = waitpid(pid, None);
         }
         if let Some(cg) = &self.cgroups {
-            if let Err(e) = self.driver.remove(cg) {
+            if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }

@@ -583,7 +583,7 @@ impl Drop for Cleanup<'_> {
         }
         self.unmount_root();
         if let Some(cg) = &self.cgroups {
-            if let Err(e) = self.driver.remove(cg) {
+            if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }
