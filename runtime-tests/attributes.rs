@@ -84,18 +84,127 @@ fn personality_linux32() {
     assert_eq!(c.run().ok().stdout.trim(), "i686");
 }
 
+/// This test thread's CPU list, and a guard that pins the thread (and so
+/// every rt it starts) to CPU 0 until dropped.
+struct PinnedToCpu0 {
+    was: nix::sched::CpuSet,
+}
+
+impl PinnedToCpu0 {
+    fn new() -> PinnedToCpu0 {
+        let me = nix::unistd::Pid::from_raw(0);
+        let was = nix::sched::sched_getaffinity(me).expect("affinity");
+        let mut cpu0 = nix::sched::CpuSet::new();
+        cpu0.set(0).expect("cpu 0");
+        nix::sched::sched_setaffinity(me, &cpu0).expect("pin to cpu 0");
+        PinnedToCpu0 { was }
+    }
+}
+
+impl Drop for PinnedToCpu0 {
+    fn drop(&mut self) {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.was);
+    }
+}
+
+/// The CPUs a process may run on, as /proc/<pid>/status lists them.
+fn cpus_of(status: &str) -> String {
+    procfs::status_field(status, "Cpus_allowed_list")
+}
+
+fn two_cpus() -> bool {
+    let two = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    if !two {
+        eprintln!("skipped: needs two cpus");
+    }
+    two
+}
+
+/// A container's processes never run on rt's own CPU affinity (a caller
+/// under `taskset`): they get every CPU their cpuset allows, as with runc
+/// ≥ 1.2 — the init and exec'd processes alike.
 #[test]
-fn exec_cpu_affinity_final() {
+fn processes_do_not_inherit_rts_cpu_affinity() {
+    if !two_cpus() {
+        return;
+    }
+    let all = cpus_of(&procfs::read("/proc/self/status"));
+    let cpuset = std::path::Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists();
+    for cpus in [None, Some("1"), Some("0-1")]
+        .into_iter()
+        .filter(|c| cpuset || c.is_none())
+    {
+        let mut c = Container::new(&["sleep", "1000"]);
+        if let Some(cpus) = cpus {
+            c.set("/linux/resources/cpu", json!({"cpus": cpus, "mems": "0"}));
+        }
+        let pinned = PinnedToCpu0::new();
+        c.start_ok();
+        let exec = c.rt(&[
+            "exec",
+            &c.id,
+            "grep",
+            "Cpus_allowed_list",
+            "/proc/self/status",
+        ]);
+        drop(pinned);
+        let want = cpus.map_or(all.clone(), str::to_string);
+        assert_eq!(
+            cpus_of(&c.proc_file("status")),
+            want,
+            "init, cpuset {cpus:?}"
+        );
+        assert_eq!(cpus_of(&exec.ok().stdout), want, "exec, cpuset {cpus:?}");
+    }
+}
+
+/// execCPUAffinity is for exec'd processes, not the init (runtime spec):
+/// `final` once in the cgroup; `initial` alone stays; lists beyond
+/// cpu_set_t's 1024 CPUs are taken (runtime-spec 1.3).
+#[test]
+fn exec_cpu_affinity_is_for_exec() {
+    if !two_cpus() {
+        return;
+    }
+    let all = cpus_of(&procfs::read("/proc/self/status"));
     let (c, _) = started(|c| {
         c.set(
             "/process/execCPUAffinity",
             json!({"initial": "0", "final": "1"}),
         );
     });
+    assert_eq!(cpus_of(&c.proc_file("status")), all, "init");
+    let status = |process: Option<serde_json::Value>| {
+        let out = match process {
+            None => c.rt(&["exec", &c.id, "cat", "/proc/self/status"]),
+            Some(p) => {
+                let file = c.scratch().join("process.json");
+                std::fs::write(&file, p.to_string()).expect("write process.json");
+                c.rt(&["exec", "--process", &file.to_string_lossy(), &c.id])
+            }
+        };
+        cpus_of(&out.ok().stdout)
+    };
+    assert_eq!(status(None), "1", "exec with the config's");
+    let process = |affinity: serde_json::Value| {
+        Some(json!({"args": ["cat", "/proc/self/status"], "cwd": "/",
+                    "user": {"uid": 0, "gid": 0}, "execCPUAffinity": affinity}))
+    };
     assert_eq!(
-        procfs::status_field(&c.proc_file("status"), "Cpus_allowed_list"),
-        "1"
+        status(process(json!({"initial": "1"}))),
+        "1",
+        "initial only"
     );
+    assert_eq!(
+        status(process(json!({"initial": "1", "final": "0,2000"}))),
+        "0",
+        "a list past 1024 CPUs"
+    );
+    let file = c.scratch().join("bad.json");
+    let bad = process(json!({"final": "0-70000"})).expect("process");
+    std::fs::write(&file, bad.to_string()).expect("write process.json");
+    c.rt(&["exec", "--process", &file.to_string_lossy(), &c.id])
+        .fails_with("values larger than 65535 are not supported");
 }
 
 #[test]

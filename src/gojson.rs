@@ -7,7 +7,8 @@
 //! names where oci-spec spells a value otherwise (scheduler flags), and a
 //! `pids` object without `limit` as no pids setting (runtime-spec 1.3 made
 //! the limit optional, and 0 a real limit; oci-spec 0.10 reads an absent
-//! one as 0).
+//! one as 0), and an empty execCPUAffinity list as none (the spec's "omitted
+//! or empty"; oci-spec refuses "").
 //!
 //! serde's derived code says at each object whether it wants a struct (with
 //! its field names) or a map; [`Go`] wraps a parsed JSON value and folds the
@@ -92,6 +93,9 @@ impl<'de> Deserializer<'de> for Go {
         match self.0 {
             Value::Object(entries) => {
                 let mut entries = fold(entries, fields);
+                if name == "ExecCPUAffinity" {
+                    entries.retain(|_, v| v.as_str() != Some(""));
+                }
                 if name == "LinuxResources" {
                     let limitless = entries
                         .get("pids")
@@ -338,6 +342,17 @@ mod tests {
                 LinuxSchedulerFlag::SchedResetOnFork
             ]
         );
+    }
+
+    #[test]
+    fn empty_cpu_lists_are_none() {
+        let p: oci_spec::runtime::Process = from_slice(
+            br#"{"cwd": "/", "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"initial": "", "final": "1"}}"#,
+        )
+        .expect("valid");
+        let a = p.exec_cpu_affinity().clone().unwrap_or_default();
+        assert_eq!(a.initial(), &None);
+        assert_eq!(a.cpu_affinity_final().as_deref(), Some("1"));
     }
 
     #[test]

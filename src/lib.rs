@@ -9,6 +9,7 @@
 //!   it), `signal`, `hooks` — the host-side pieces.
 //! - `syscall` — the only place with `unsafe`: thin system call wrappers.
 
+pub mod bitlist;
 pub mod cgroups;
 pub mod container;
 pub mod criu;

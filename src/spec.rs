@@ -241,6 +241,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    check_exec_affinity(process)?;
     let hugepages = linux
         .resources()
         .as_ref()
@@ -255,6 +256,21 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     check_sizes(spec, linux)
+}
+
+/// `process.execCPUAffinity`'s lists, checked before anything is made
+/// (config.json, and exec's process).
+pub fn check_exec_affinity(process: &oci_spec::runtime::Process) -> Result<()> {
+    let Some(a) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    for (name, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+        if let Some(list) = list {
+            crate::bitlist::parse(list)
+                .or_else(|why| bad(format!("process.execCPUAffinity.{name} {list:?}: {why}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// A huge page size as the hugetlb controller names its files: a number

@@ -372,6 +372,22 @@ pub fn set_io_priority(class: u32, level: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// sched_setaffinity(2) of `pid` (0: the caller) with a mask of any size,
+/// bit n of word n/64 for CPU n (see `bitlist`).
+pub fn set_affinity(pid: i32, mask: &[u64]) -> nix::Result<()> {
+    // SAFETY: the kernel reads at most size_of_val(mask) bytes from `mask`,
+    // which lives through the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of_val(mask),
+            mask.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// The kernel's `struct sched_attr` (sched_setattr(2)), without the
 /// utilisation clamps.
 #[repr(C)]

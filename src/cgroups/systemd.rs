@@ -212,21 +212,12 @@ fn unlimited(v: i64) -> u64 {
 
 /// A cpuset list ("0-2,4") as systemd's byte array: bit n of byte n/8.
 fn bitmask(list: &str) -> Result<Vec<u8>> {
-    let bad = || Error::Resource(format!("invalid cpu or memory node list {list:?}"));
-    let mut bytes = Vec::new();
-    for range in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-        let lo: usize = lo.trim().parse().map_err(|_| bad())?;
-        let hi: usize = hi.trim().parse().map_err(|_| bad())?;
-        if lo > hi || hi >= 8192 {
-            return Err(bad());
-        }
-        for n in lo..=hi {
-            if bytes.len() <= n / 8 {
-                bytes.resize(n / 8 + 1, 0);
-            }
-            bytes[n / 8] |= 1 << (n % 8);
-        }
+    let words = crate::bitlist::parse(list).map_err(|why| {
+        Error::Resource(format!("invalid cpu or memory node list {list:?}: {why}"))
+    })?;
+    let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    while bytes.last() == Some(&0) {
+        bytes.pop();
     }
     Ok(bytes)
 }

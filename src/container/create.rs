@@ -173,10 +173,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Unless rt has work to do for the init between clone and `Go` (below),
     // `Go` is queued before the init exists: it starts setting up at once
     // instead of waiting for clone(2) to return here.
-    let mut go_sent = !new_userns
-        && resctrl.is_none()
-        && !driver.acts_after_clone()
-        && spec_initial_affinity(&st).is_none();
+    let mut go_sent = !new_userns && resctrl.is_none() && !driver.acts_after_clone();
     if go_sent {
         tell(&parent_end, &Msg::Go)?;
     }
@@ -220,12 +217,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.child = Some(pid);
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-
-    // execCPUAffinity.initial applies while rt still works for the child,
-    // before the cgroup's cpuset does.
-    if let Some(cpus) = spec_initial_affinity(&st) {
-        init::set_affinity(pid, &cpus)?;
-    }
     if let (Some(root), Some(rdt)) = (
         &resctrl,
         st.config
@@ -408,16 +399,6 @@ fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs
             .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
     };
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
-}
-
-fn spec_initial_affinity(st: &State) -> Option<String> {
-    st.config
-        .process()
-        .as_ref()?
-        .exec_cpu_affinity()
-        .as_ref()?
-        .initial()
-        .clone()
 }
 
 /// `--debug`: how long each init step took, as the init reported it.

@@ -76,6 +76,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,
     };
+    crate::spec::check_exec_affinity(&process)?;
+    let initial = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .and_then(|list| crate::bitlist::parse(list).ok());
     // On the host: the exec'd child reads the container's /sys.
     crate::init::check_lsm(
         process.apparmor_profile().as_deref(),
@@ -156,6 +162,13 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     driver
         .adopt(&target, child.as_raw(), born_in_cgroup, &st.id, &resources)
         .map_err(|e| kill_child(pid, e))?;
+    // execCPUAffinity.initial: the CPUs the process works on until it is
+    // in its cgroups, where it settles (init::attributes::settle_affinity).
+    if let Some(mask) = &initial {
+        syscall::set_affinity(child.as_raw(), mask)
+            .ctx(|| "cannot set the initial cpu affinity")
+            .map_err(|e| kill_child(pid, e))?;
+    }
     parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
     // Ready, and Forked when the child forks: in either order (they come
     // from two processes). The socket reaches EOF once both are done with it.

@@ -1,14 +1,13 @@
-//! Process attributes that need privileges dropped later in the pipeline:
-//! `process.ioPriority`, `process.scheduler`, `linux.personality` and the
-//! final CPU affinity of `process.execCPUAffinity`.
+//! Process attributes: `process.ioPriority`, `process.scheduler` and
+//! `linux.personality`, which need privileges dropped later in the
+//! pipeline, and the CPU affinity a process settles on once in its cgroups.
 
-use nix::sched::{sched_setaffinity, CpuSet};
-use nix::unistd::Pid;
 use oci_spec::runtime::{
-    IOPriorityClass, Linux, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Process,
+    ExecCPUAffinity, IOPriorityClass, Linux, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
 };
 
+use crate::bitlist;
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, SchedAttr};
 
@@ -109,29 +108,34 @@ pub fn apply(process: &Process, shared: &Shared) -> Result<()> {
         syscall::set_personality(persona)
             .ctx(|| format!("cannot set personality {:?}", p.domain()))?;
     }
-    if let Some(cpus) = process
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.cpu_affinity_final().clone())
-    {
-        set_affinity(Pid::from_raw(0), &cpus)?;
-    }
     Ok(())
 }
 
-/// Pin `pid` (0: this process) to a cpu list such as `0-3,7`.
-pub fn set_affinity(pid: Pid, list: &str) -> Result<()> {
-    let mut set = CpuSet::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let bad = || Error::Config(format!("execCPUAffinity {list:?}: bad cpu range {part:?}"));
-        let (lo, hi): (usize, usize) = (
-            lo.parse().map_err(|_| bad())?,
-            hi.parse().map_err(|_| bad())?,
-        );
-        for cpu in lo..=hi {
-            set.set(cpu).map_err(|_| bad())?;
+/// Right after joining its cgroups (cpuset included): a process of the
+/// container runs on the `final` CPUs of its execCPUAffinity; keeps the
+/// `initial` ones rt gave it when only those are named; and otherwise on
+/// every CPU its cpuset allows — never on rt's own affinity (a caller
+/// under `taskset` pinned rt), as runc ≥ 1.2 resets it.
+pub fn settle_affinity(affinity: Option<&ExecCPUAffinity>) -> Result<()> {
+    let (initial, last) = affinity
+        .map(|a| (a.initial().as_deref(), a.cpu_affinity_final().as_deref()))
+        .unwrap_or_default();
+    match (initial, last) {
+        (_, Some(cpus)) => {
+            let mask = bitlist::parse(cpus).map_err(|why| {
+                Error::Config(format!("process.execCPUAffinity.final {cpus:?}: {why}"))
+            })?;
+            syscall::set_affinity(0, &mask).ctx(|| format!("cannot set cpu affinity {cpus}"))
+        }
+        (Some(_), None) => Ok(()),
+        (None, None) => {
+            // Every CPU there may be (8192, the largest NR_CPUS a kernel
+            // is built with): the kernel keeps those the cpuset allows,
+            // and the rest should the cpuset grow. It cannot refuse a full
+            // mask.
+            static ALL: [u64; 8192 / 64] = [u64::MAX; 8192 / 64];
+            let _ = syscall::set_affinity(0, &ALL);
+            Ok(())
         }
     }
-    sched_setaffinity(pid, &set).ctx(|| format!("cannot set cpu affinity {list}"))
 }

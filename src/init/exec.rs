@@ -33,6 +33,7 @@ pub fn run(a: ExecArgs) -> ! {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
         super::join_cgroups(&a.cgroup_tasks)?;
+        super::attributes::settle_affinity(a.process.exec_cpu_affinity().as_ref())?;
         let mut seccomp = a
             .seccomp
             .as_ref()

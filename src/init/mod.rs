@@ -11,7 +11,9 @@
 //!    itself skips the kernel's global threadgroup lock, whose first writer
 //!    waits for an RCU grace period. We were born in the cgroup2 directory
 //!    (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
-//!    container, and step 3's cgroup namespace is rooted there.
+//!    container, and step 3's cgroup namespace is rooted there. Then the
+//!    CPU affinity: every CPU the cpuset allows, not rt's own (an exec'd
+//!    process: its execCPUAffinity), which only works once in the cpuset.
 //!    Then compile linux.seccomp, so that a bad profile fails `create`
 //!    before any setup; the filter goes in at 11 or 18.
 //! 2. **Join namespaces by path**, the user namespace first: it decides
@@ -52,9 +54,9 @@
 //!     inherited. With a pid namespace joined by path, fork into it here
 //!     (it applies to children only): the forked process, born with no fd
 //!     of the host, goes on; this one reports its pid and exits. Then
-//!     **rlimits, io priority, scheduler, personality, cpu affinity,
-//!     bounding set**: they need the privileges dropped next. Then the
-//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
+//!     **rlimits, io priority, scheduler, personality, bounding set**:
+//!     they need the privileges dropped next. Then the seccomp filter if
+//!     no_new_privs is off: the kernel accepts a filter
 //!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
 //!     12 drops.
 //! 12. **User, groups, capability sets.**
@@ -153,7 +155,7 @@ use crate::error::{Context, Error, Result};
 use crate::seccomp::Seccomp;
 use crate::syscall;
 
-pub use attributes::{set_affinity, Shared};
+pub use attributes::Shared;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
@@ -282,6 +284,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
     // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
+    // execCPUAffinity is not the init's (runtime spec).
+    attributes::settle_affinity(None)?;
     let mut seccomp = linux
         .seccomp()
         .as_ref()
