@@ -207,6 +207,89 @@ fn exec_cpu_affinity_is_for_exec() {
         .fails_with("values larger than 65535 are not supported");
 }
 
+/// The policy field of the first line of numa_maps, as runc's tests read
+/// it: "interleave:0", "bind=static:0", "default" ...
+const FIRST_POLICY: &str = "head -n 1 /proc/self/numa_maps | cut -d ' ' -f 2";
+
+/// linux.memoryPolicy (runtime-spec 1.3), set in the init and in exec'd
+/// processes; this host's one NUMA node is node 0.
+#[test]
+fn memory_policy_is_set_for_init_and_exec() {
+    for (policy, want) in [
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "bind=static:0",
+        ),
+        (json!({"mode": "MPOL_DEFAULT"}), "default"),
+    ] {
+        let mut c = Container::sh(FIRST_POLICY);
+        c.set("/linux/memoryPolicy", policy.clone());
+        assert_eq!(c.run().ok().stdout.trim(), want, "{policy}");
+    }
+    let (c, _) = started(|c| {
+        c.set(
+            "/linux/memoryPolicy",
+            json!({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES"]}),
+        );
+    });
+    let out = c.rt(&["exec", &c.id, "sh", "-c", FIRST_POLICY]).ok();
+    assert_eq!(out.stdout.trim(), "prefer=relative:0");
+}
+
+/// Bad policies fail create with runc's words, before anything is made; a
+/// node the host lacks fails where the kernel says so.
+#[test]
+fn bad_memory_policies_are_refused_as_runc_refuses_them() {
+    for (policy, want) in [
+        (json!({}), "invalid memory policy mode \"\""),
+        (json!({"nodes": "0-7"}), "invalid memory policy mode"),
+        (
+            json!({"mode": "INTERLEAVE", "nodes": "0"}),
+            "invalid memory policy mode \"INTERLEAVE\"",
+        ),
+        (
+            json!({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES", "badflag"]}),
+            "invalid memory policy flag \"badflag\"",
+        ),
+        (
+            json!({"mode": "MPOL_DEFAULT", "nodes": "0-7"}),
+            "memory policy mode requires 0 nodes but got 8",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0-9876543210", "flags": []}),
+            "invalid memory policy nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1000"}),
+            "set_mempolicy: EINVAL",
+        ),
+    ] {
+        let mut c = Container::new(&["true"]);
+        c.set("/linux/memoryPolicy", policy.clone());
+        c.create().fails_with(want);
+    }
+    let features: serde_json::Value =
+        serde_json::from_str(&host(common::RT, &["features"])).expect("features JSON");
+    assert_eq!(
+        features["linux"]["memoryPolicy"]["flags"],
+        json!([
+            "MPOL_F_NUMA_BALANCING",
+            "MPOL_F_RELATIVE_NODES",
+            "MPOL_F_STATIC_NODES"
+        ])
+    );
+    assert_eq!(
+        features["linux"]["memoryPolicy"]["modes"]
+            .as_array()
+            .map(Vec::len),
+        Some(7)
+    );
+}
+
 #[test]
 fn bad_io_priority_is_a_clear_error() {
     let mut c = Container::new(&["true"]);

@@ -20,15 +20,30 @@ use serde_json::{Map, Value};
 
 /// Parse `data` as Go would into `T`.
 pub fn from_slice<T: DeserializeOwned>(data: &[u8]) -> serde_json::Result<T> {
-    let value: Value = serde_json::from_slice(data)?;
+    from_value(serde_json::from_slice(data)?, data)
+}
+
+/// `value`, parsed from `text`, as Go would read it into `T`.
+pub fn from_value<T: DeserializeOwned>(value: Value, text: &[u8]) -> serde_json::Result<T> {
     T::deserialize(Go(value)).map_err(|e| {
         // An error found in the parsed value carries no position; the same
         // error from a plain parse of the text does.
-        match serde_json::from_slice::<T>(data) {
+        match serde_json::from_slice::<T>(text) {
             Err(plain) if plain.to_string().starts_with(&e.to_string()) => plain,
             _ => e,
         }
     })
+}
+
+/// The member of `object` Go would read as struct field `name`: of the
+/// keys equal to it ignoring case, the last.
+pub fn field<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
+        .as_object()?
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// The runtime spec's spelling of an enum value → oci-spec's, per enum.

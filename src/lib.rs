@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod init;
 pub mod intelrdt;
 pub mod logging;
+pub mod mempolicy;
 pub mod netdev;
 pub mod seccomp;
 pub mod signal;

@@ -48,8 +48,15 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
 
 /// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = crate::gojson::from_slice(data)
-        .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
+    let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
+    let value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    let policy = crate::gojson::field(&value, "linux")
+        .and_then(|l| crate::gojson::field(l, "memoryPolicy"))
+        .filter(|p| !p.is_null());
+    if let Some(p) = policy {
+        crate::mempolicy::check_names(p)?;
+    }
+    let spec: Spec = crate::gojson::from_value(value, data).map_err(config_error)?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -225,9 +232,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    // Refused rather than ignored: the container would run without it.
-    if linux.memory_policy().is_some() {
-        return bad("linux.memoryPolicy is not supported by rt");
+    if let Some(p) = linux.memory_policy() {
+        crate::mempolicy::plan(p)?;
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !new_ns(LinuxNamespaceType::Time)

@@ -1,15 +1,16 @@
-//! Process attributes: `process.ioPriority`, `process.scheduler` and
-//! `linux.personality`, which need privileges dropped later in the
-//! pipeline, and the CPU affinity a process settles on once in its cgroups.
+//! Process attributes: `process.ioPriority`, `process.scheduler`,
+//! `linux.personality` and `linux.memoryPolicy`, which need privileges
+//! dropped later in the pipeline, and the CPU affinity a process settles on
+//! once in its cgroups.
 
 use oci_spec::runtime::{
     ExecCPUAffinity, IOPriorityClass, Linux, LinuxPersonality, LinuxPersonalityDomain,
     LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
 };
 
-use crate::bitlist;
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, SchedAttr};
+use crate::{bitlist, mempolicy};
 
 /// What of the container's `linux` section every process of it gets, the
 /// init and each exec'd one alike.
@@ -18,6 +19,8 @@ pub struct Shared {
     pub personality: Option<LinuxPersonality>,
     /// linux.resources.cpu.cpus is set (see the scheduler below).
     pub cpuset: bool,
+    /// linux.memoryPolicy, checked by `spec::validate`.
+    pub memory_policy: Option<mempolicy::Policy>,
 }
 
 impl Shared {
@@ -29,6 +32,9 @@ impl Shared {
                 .and_then(|r| r.cpu().as_ref())
                 .and_then(|c| c.cpus().as_deref())
                 .is_some_and(|c| !c.is_empty()),
+            memory_policy: linux
+                .and_then(|l| l.memory_policy().as_ref())
+                .and_then(|p| mempolicy::plan(p).ok()),
         }
     }
 }
@@ -107,6 +113,11 @@ pub fn apply(process: &Process, shared: &Shared) -> Result<()> {
         };
         syscall::set_personality(persona)
             .ctx(|| format!("cannot set personality {:?}", p.domain()))?;
+    }
+    if let Some(p) = &shared.memory_policy {
+        // A node the host lacks is refused here (EINVAL), as with runc.
+        syscall::set_mempolicy(p.mode, &p.nodes)
+            .ctx(|| "cannot set linux.memoryPolicy: set_mempolicy")?;
     }
     Ok(())
 }
