@@ -15,13 +15,34 @@ fn started(configure: impl FnOnce(&mut Container)) -> (Container, String) {
 
 #[test]
 fn io_priority() {
-    let (_c, pid) = started(|c| {
+    let (c, pid) = started(|c| {
         c.set(
             "/process/ioPriority",
             json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
         );
     });
     assert_eq!(host("ionice", &["-p", &pid]).trim(), "best-effort: prio 6");
+    // exec'd processes: the config's, or their process file's.
+    let exec_ionice = |extra: &[&str]| {
+        let pid_file = c.scratch().join("exec.pid");
+        let mut args = vec!["exec", "-d", "--pid-file"];
+        let pid_path = pid_file.to_string_lossy().into_owned();
+        args.push(&pid_path);
+        args.extend(extra);
+        args.push(&c.id);
+        if extra.is_empty() {
+            args.extend(["sleep", "1000"]);
+        }
+        c.rt(&args).ok();
+        let pid = std::fs::read_to_string(&pid_file).expect("exec pid");
+        host("ionice", &["-p", pid.trim()]).trim().to_string()
+    };
+    assert_eq!(exec_ionice(&[]), "best-effort: prio 6");
+    let file = c.scratch().join("process.json");
+    let process = json!({"args": ["sleep", "1000"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                         "ioPriority": {"class": "IOPRIO_CLASS_IDLE"}});
+    std::fs::write(&file, process.to_string()).expect("write process.json");
+    assert_eq!(exec_ionice(&["--process", &file.to_string_lossy()]), "idle");
 }
 
 #[test]
