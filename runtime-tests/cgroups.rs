@@ -344,6 +344,13 @@ fn hugepage_limits_as_runc_reads_them() {
         read_u64(&c, "hugetlb", "hugetlb.2MB.limit_in_bytes"),
         4 << 20
     );
+    if Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.rsvd.limit_in_bytes").exists() {
+        assert_eq!(
+            read_u64(&c, "hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes"),
+            4 << 20,
+            "reservations are limited alike"
+        );
+    }
     for size in ["", "2", "2mb", "MB", "2MB/x"] {
         let mut c = Container::new(&["true"]);
         c.set(

@@ -302,11 +302,19 @@ fn throttle_line(t: &LinuxThrottleDevice) -> String {
 
 fn set_hugetlb(paths: &CgroupPaths, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
+        let dir = need(paths, "hugetlb")?;
+        let value = l.limit().to_string();
         file::write(
-            need(paths, "hugetlb")?,
+            dir,
             &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
-            &l.limit().to_string(),
+            &value,
         )?;
+        // Reservations are limited alike where the kernel accounts them
+        // (5.7+), as runc does.
+        let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
+        if file::exists(dir, &rsvd) {
+            file::write(dir, &rsvd, &value)?;
+        }
     }
     Ok(())
 }
