@@ -108,9 +108,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let created = driver.create(&mut cg, &resources);
     guard.cgroups = Some(cg.clone());
     created?;
-    if cg.dirs.len() != st.cgroups.dirs.len() {
-        // Rootless without cgroups: the directories the state names are
-        // gone.
+    if cg.dirs.is_empty() && !st.cgroups.dirs.is_empty() {
+        // Rootless without cgroups (see Driver::create): the directories
+        // the state names are gone.
         st.cgroups = cg.clone();
         store.save(&st)?;
     }
