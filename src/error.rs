@@ -57,6 +57,11 @@ pub enum Error {
     #[error("invalid linux.seccomp: {0}")]
     Seccomp(String),
 
+    /// The container's cgroup already holds processes or is frozen (runc's
+    /// words).
+    #[error("container's cgroup {0}")]
+    CgroupInUse(String),
+
     /// A resource limit the cgroup rejected or this host cannot express.
     #[error("cgroup resources: {0}")]
     Resource(String),

@@ -375,6 +375,38 @@ pub fn set_io_priority(class: u32, level: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// sched_setaffinity(2) of `pid` (0: the caller) with a mask of any size,
+/// bit n of word n/64 for CPU n (see `bitlist`).
+pub fn set_affinity(pid: i32, mask: &[u64]) -> nix::Result<()> {
+    // SAFETY: the kernel reads at most size_of_val(mask) bytes from `mask`,
+    // which lives through the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of_val(mask),
+            mask.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// set_mempolicy(2): `mode` (its flags or'ed in) over the nodes of `mask`,
+/// bit n of word n/64 for node n; an empty mask names none.
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> nix::Result<()> {
+    // The kernel reads one bit fewer than `maxnode` says (an off-by-one
+    // every caller makes up for).
+    let (nodes, maxnode) = match mask.len() {
+        0 => (std::ptr::null(), 0),
+        words => (mask.as_ptr(), words * 64 + 1),
+    };
+    // SAFETY: the kernel reads at most maxnode - 1 bits, the words of
+    // `mask`, which lives through the call; a null mask with maxnode 0 is
+    // not read.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes, maxnode) };
+    Errno::result(ret).map(drop)
+}
+
 /// The kernel's `struct sched_attr` (sched_setattr(2)), without the
 /// utilisation clamps.
 #[repr(C)]

@@ -15,7 +15,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
-use crate::cgroups::{self, CgroupPaths, Layout};
+use crate::cgroups::{self, CgroupPaths, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::fault;
 use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
@@ -98,55 +98,35 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .map(crate::seccomp::compile)
         .transpose()?;
 
+    let (driver, mut cg) = place.plan(&Layout::detect()?);
+    cg.check_unused()?;
+
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup {
         store,
         id: &opts.id,
         cgroups: None,
+        driver: driver.clone(),
         child: None,
         armed: true,
     };
     fault::point("create:claimed")?;
 
-    let layout = Layout::detect()?;
-    let mut cg = CgroupPaths::plan(&layout, &place.rel);
-    cg.systemd_unit = place.unit.as_ref().map(|u| u.name.clone());
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
     st.no_new_keyring = opts.no_new_keyring;
     // Saved before the first cgroup directory exists: a create killed from
     // here on leaves a state naming every directory it may have made, for
     // `delete --force` (the Cleanup guard only runs if create survives).
     store.save(&st)?;
-    let created = cg.create();
-    guard.cgroups = Some(cg.clone());
-    match created {
-        Err(Error::Io { source, .. })
-            if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
-            // Rootless: the hierarchies are the host's, and not the
-            // caller's to write. The container stays in the caller's
-            // cgroup, without limits, as with runc.
-            logging::debug(&format!(
-                "{}: cgroups are not writable by uid {}: the container gets none ({source})",
-                opts.id,
-                nix::unistd::geteuid()
-            ));
-            cg.remove()?;
-            cg = CgroupPaths {
-                rel: cg.rel.clone(),
-                ..CgroupPaths::default()
-            };
-            guard.cgroups = Some(cg.clone());
-            // Saved: the directories the state names are gone.
-            st.cgroups = cg.clone();
-            store.save(&st)?;
-        }
-        other => other?,
-    }
     let resources = linux.resources().clone().unwrap_or_default();
-    // A systemd scope's cgroup exists only once the init is in it.
-    if !cg.dirs.is_empty() && place.unit.is_none() {
-        cg.apply_resources(&resources)?;
+    let created = driver.create(&mut cg, &resources);
+    guard.cgroups = Some(cg.clone());
+    created?;
+    if cg.dirs.is_empty() && !st.cgroups.dirs.is_empty() {
+        // Rootless without cgroups (see Driver::create): the directories
+        // the state names are gone.
+        st.cgroups = cg.clone();
+        store.save(&st)?;
     }
     fault::point("create:cgroups")?;
 
@@ -197,7 +177,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         namespaces,
-        cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
+        cgroup_tasks: driver.tasks(&cg),
         cgroups: cg,
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
@@ -205,17 +185,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
     // with processes of its own, an old kernel), rt moves it after clone.
-    let into = match st.cgroups.v2_dir().filter(|_| place.unit.is_none()) {
-        Some(dir) => Some(cgroup_dir_fd(dir)?),
-        None => None,
-    };
+    let into = driver.clone_target(&st.cgroups)?;
     // Unless rt has work to do for the init between clone and `Go` (below),
     // `Go` is queued before the init exists: it starts setting up at once
     // instead of waiting for clone(2) to return here.
-    let mut go_sent = !new_userns
-        && resctrl.is_none()
-        && place.unit.is_none()
-        && spec_initial_affinity(&st).is_none();
+    let mut go_sent = !new_userns && resctrl.is_none() && !driver.acts_after_clone();
     if go_sent {
         tell(&parent_end, &Msg::Go)?;
     }
@@ -259,12 +233,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.child = Some(pid);
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-
-    // execCPUAffinity.initial applies while rt still works for the child,
-    // before the cgroup's cpuset does.
-    if let Some(cpus) = spec_initial_affinity(&st) {
-        init::set_affinity(pid, &cpus)?;
-    }
     if let (Some(root), Some(rdt)) = (
         &resctrl,
         st.config
@@ -277,19 +245,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
     // step 1).
-    match &place.unit {
-        Some(unit) => {
-            let unified = st.cgroups.unified;
-            cgroups::systemd::start(unit, &st.id, pid.as_raw(), &resources, unified)?;
-            st.cgroups.apply_resources(&resources)?;
-        }
-        None if !born_in_cgroup => {
-            if let Some(dir) = st.cgroups.v2_dir() {
-                cgroups::add_pid(dir, pid.as_raw())?;
-            }
-        }
-        None => {}
-    }
+    driver.adopt(
+        &st.cgroups,
+        pid.as_raw(),
+        born_in_cgroup,
+        &st.id,
+        &resources,
+    )?;
     if new_userns {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
@@ -382,16 +344,6 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
     })
 }
 
-/// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
-pub(crate) fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dir)
-        .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
-    Ok(f.into())
-}
-
 /// The state of a container about to get its cgroups and init (create and
 /// restore): it names every cgroup directory that may be made, so that
 /// `delete --force` can clean up after a killed rt.
@@ -464,16 +416,6 @@ fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs
             .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
     };
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
-}
-
-fn spec_initial_affinity(st: &State) -> Option<String> {
-    st.config
-        .process()
-        .as_ref()?
-        .exec_cpu_affinity()
-        .as_ref()?
-        .initial()
-        .clone()
 }
 
 /// The error an init reported, logged with the step it failed at.
@@ -627,6 +569,7 @@ struct Cleanup<'a> {
     store: &'a Store,
     id: &'a str,
     cgroups: Option<CgroupPaths>,
+    driver: Driver,
     child: Option<Pid>,
     armed: bool,
 }
@@ -641,7 +584,7 @@ impl Drop for Cleanup<'_> {
             let _ = waitpid(pid, None);
         }
         if let Some(cg) = &self.cgroups {
-            if let Err(e) = cg.remove() {
+            if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Process};
 
 use super::attach::{self, Signals};
-use crate::cgroups::CgroupPaths;
+use crate::cgroups::{CgroupPaths, Driver};
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
 use crate::init::{namespace_file, sync_pair, Msg};
@@ -78,6 +78,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     // Whichever way the user came (-u, -g, --process, the config's own).
     crate::spec::check_user(process.user()).map_err(Error::Usage)?;
+    crate::spec::check_exec_affinity(&process)?;
+    let initial = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .and_then(|list| crate::bitlist::parse(list).ok());
     // On the host: the exec'd child reads the container's /sys.
     crate::init::check_lsm(
         process.apparmor_profile().as_deref(),
@@ -89,7 +95,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             "cannot allocate a tty for a detached exec without --console-socket".into(),
         ));
     }
-    let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
+    let driver = Driver::of(&st.cgroups);
+    let target = target_cgroups(&st.cgroups, &opts.cgroup)?;
     // Compiled before anything is made: a bad profile costs no clone.
     let seccomp = st
         .config
@@ -120,24 +127,17 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         console,
         preserve_fds: opts.preserve_fds,
         in_userns,
-        personality: st
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.personality().clone()),
+        shared: crate::init::Shared::of(st.config.linux().as_ref()),
         seccomp: seccomp.into(),
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),
         join,
-        cgroup_tasks: v1.iter().map(|d| d.join("tasks")).collect(),
+        cgroup_tasks: driver.tasks(&target),
         session_keyring: (!st.no_new_keyring).then(|| crate::init::session_keyring_name(&st.id)),
     };
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.
-    let v2 = match &v2_dir {
-        Some(dir) => Some(super::create::cgroup_dir_fd(dir)?),
-        None => None,
-    };
+    let v2 = driver.clone_target(&target)?;
     let forked = match v2
         .as_ref()
         .map(|fd| syscall::clone3_process(0, Some(std::os::fd::AsFd::as_fd(fd))))
@@ -164,8 +164,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
         e
     };
-    if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
-        crate::cgroups::add_pid(dir, child.as_raw()).map_err(|e| kill_child(pid, e))?;
+    let resources = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    driver
+        .adopt(&target, child.as_raw(), born_in_cgroup, &st.id, &resources)
+        .map_err(|e| kill_child(pid, e))?;
+    // execCPUAffinity.initial: the CPUs the process works on until it is
+    // in its cgroups, where it settles (init::attributes::settle_affinity).
+    if let Some(mask) = &initial {
+        syscall::set_affinity(child.as_raw(), mask)
+            .ctx(|| "cannot set the initial cpu affinity")
+            .map_err(|e| kill_child(pid, e))?;
     }
     parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
     // Ready, and Forked when the child forks: in either order (they come
@@ -216,11 +229,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     }
 }
 
-/// The cgroup2 directory and the v1 directories the process joins: the
-/// container's, or with `--cgroup` (runc's flag) existing sub-cgroups of
-/// them — `path` for every hierarchy, `controller[,controller]:path` for
-/// those controllers' (cgroup v1 only; a later entry wins).
-fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<(Option<PathBuf>, Vec<PathBuf>)> {
+/// The cgroups the process joins: the container's, or with `--cgroup`
+/// (runc's flag) existing sub-cgroups of them — `path` for every
+/// hierarchy, `controller[,controller]:path` for those controllers'
+/// (cgroup v1 only; a later entry wins).
+fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
     let mut every: Option<&str> = None;
     let mut per: HashMap<&str, &str> = HashMap::new();
     for spec in specs {
@@ -268,20 +281,27 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<(Option<PathBuf>
         }
         Ok(target)
     };
-    let v2 = cg.v2_dir().map(|d| sub(d, every)).transpose()?;
-    let v1 = cg
-        .v1_dirs()
-        .into_iter()
-        .map(|d| {
-            let named = cg
-                .controllers
-                .iter()
-                .filter(|(_, dir)| *dir == d)
-                .find_map(|(c, _)| per.get(c.as_str()).copied());
-            sub(d, named.or(every))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((v2, v1))
+    let mut moved: HashMap<&PathBuf, PathBuf> = HashMap::new();
+    for d in &cg.dirs {
+        let named = cg
+            .controllers
+            .iter()
+            .filter(|(_, dir)| *dir == d)
+            .find_map(|(c, _)| per.get(c.as_str()).copied());
+        moved.insert(d, sub(d, named.or(every))?);
+    }
+    let to = |d: &PathBuf| moved.get(d).cloned().unwrap_or_else(|| d.clone());
+    Ok(CgroupPaths {
+        dirs: cg.dirs.iter().map(to).collect(),
+        controllers: cg
+            .controllers
+            .iter()
+            .map(|(c, d)| (c.clone(), to(d)))
+            .collect(),
+        freezer: cg.freezer.as_ref().map(to),
+        created: Vec::new(),
+        ..cg.clone()
+    })
 }
 
 fn connect(path: &std::path::Path) -> Result<OwnedFd> {
@@ -293,7 +313,7 @@ fn connect(path: &std::path::Path) -> Result<OwnedFd> {
 fn read_process(path: &std::path::Path) -> Result<Process> {
     let data =
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = serde_json::from_slice(&data)
+    let p: Process = crate::gojson::from_slice(&data)
         .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config(format!(

@@ -4,6 +4,7 @@
 use nix::sys::signal::{kill as kill_pid, Signal};
 use nix::unistd::Pid;
 
+use crate::cgroups::Driver;
 use crate::error::{Error, Result};
 use crate::state::{Status, Store};
 
@@ -22,7 +23,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             }
         }
         if status == Status::Paused && sig == libc::SIGKILL {
-            st.cgroups.thaw()?;
+            Driver::of(&st.cgroups).thaw(&st.cgroups)?;
         }
         return Ok(());
     }

@@ -17,7 +17,8 @@ pub struct ExecArgs {
     /// pid namespace applies to its child (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
-    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// What of the container's `linux` section an exec'd process gets.
+    pub shared: super::attributes::Shared,
     /// The container's profile: an exec'd process is filtered like init.
     pub seccomp: std::cell::Cell<Option<crate::seccomp::Seccomp>>,
     /// The container's state, for a seccomp agent.
@@ -34,6 +35,7 @@ pub fn run(a: ExecArgs) -> ! {
         steps.enter(Step::WaitParent)?;
         expect(&a.sync, Msg::Go)?;
         super::join_cgroups(&a.cgroup_tasks)?;
+        super::attributes::settle_affinity(a.process.exec_cpu_affinity().as_ref())?;
         let mut seccomp = a.seccomp.take();
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
@@ -48,7 +50,7 @@ pub fn run(a: ExecArgs) -> ! {
         let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
         let launch = Launch {
             process: &a.process,
-            personality: a.personality.as_ref(),
+            shared: &a.shared,
             in_userns: a.in_userns,
             sync: &a.sync,
             preserve_fds: a.preserve_fds,

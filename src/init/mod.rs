@@ -85,7 +85,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxPersonality, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
@@ -93,7 +93,7 @@ use crate::error::{Context, Error, Result};
 use crate::seccomp::Seccomp;
 use crate::syscall;
 
-pub use attributes::set_affinity;
+pub use attributes::Shared;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
@@ -231,6 +231,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
     // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
+    // execCPUAffinity is not the init's (runtime spec).
+    attributes::settle_affinity(None)?;
     let mut seccomp = a.seccomp.take();
     steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
@@ -363,7 +365,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     let launch = Launch {
         process,
-        personality: linux.personality().as_ref(),
+        shared: &attributes::Shared::of(Some(linux)),
         in_userns: ns.has(LinuxNamespaceType::User),
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
@@ -456,7 +458,7 @@ struct Gate<'a> {
 /// Steps 11–18, shared by init and exec'd processes.
 struct Launch<'a> {
     process: &'a Process,
-    personality: Option<&'a LinuxPersonality>,
+    shared: &'a attributes::Shared,
     in_userns: bool,
     sync: &'a Channel,
     preserve_fds: u32,
@@ -504,7 +506,7 @@ impl Launch<'_> {
 
         steps.enter(Step::RlimitsBounding)?;
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-        attributes::apply(process, self.personality)?;
+        attributes::apply(process, self.shared)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
         // The checks of process.cwd and the program go before the filter:

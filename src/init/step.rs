@@ -16,9 +16,11 @@ pub enum Step {
     /// waits for an RCU grace period. We were born in the cgroup2 directory
     /// (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
     /// container, and [`Step::UserRoot`]'s cgroup namespace is rooted
-    /// there. (linux.seccomp was compiled by `create` before it made
-    /// anything, so a bad profile costs no clone; the filter goes in at
-    /// [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
+    /// there. Then the CPU affinity: every CPU the cpuset allows, not
+    /// rt's own (an exec'd process: its execCPUAffinity), which only works
+    /// once in the cpuset. (linux.seccomp was compiled by `create` before it
+    /// made anything, so a bad profile costs no clone; the filter goes in
+    /// at [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
     WaitParent,
     /// **Join namespaces by path**, the user namespace first: it decides
     /// which credentials the other joins are checked against. rt itself
@@ -74,7 +76,7 @@ pub enum Step {
     /// (it applies to children only): the forked process, born with no fd
     /// of the host, goes on; this one reports its pid and exits.
     LeaveHost,
-    /// **rlimits, io priority, scheduler, personality, cpu affinity,
+    /// **rlimits, io priority, scheduler, personality, memory policy,
     /// bounding set**: they need the privileges dropped at
     /// [`Step::UserCaps`]. process.cwd and the program are checked here
     /// too, before any filter (a profile may deny openat2).

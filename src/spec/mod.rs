@@ -4,6 +4,8 @@
 //! requires before anything is created, so a broken config fails with one
 //! line that names the field, and leaves nothing behind.
 
+pub mod mempolicy;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -46,10 +48,17 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, spec, rootfs })
 }
 
-/// Parse and validate config.json bytes.
+/// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data)
-        .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
+    let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
+    let value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    let policy = crate::gojson::field(&value, "linux")
+        .and_then(|l| crate::gojson::field(l, "memoryPolicy"))
+        .filter(|p| !p.is_null());
+    if let Some(p) = policy {
+        crate::spec::mempolicy::check_names(p)?;
+    }
+    let spec: Spec = crate::gojson::from_value(value, data).map_err(config_error)?;
     validate(&spec)?;
     Ok(spec)
 }
@@ -68,16 +77,17 @@ pub fn name<T: serde::Serialize>(v: &T) -> String {
 /// the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
+    // Line 0: an error found after parsing, without a position.
+    let at = match e.line() {
+        0 => String::new(),
+        line => format!(" at line {line} column {}", e.column()),
+    };
     if let Some(rest) = msg.strip_prefix("no variant for ") {
         let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!(
-            "unknown capability {cap} at line {} column {}",
-            e.line(),
-            e.column()
-        );
+        return format!("unknown capability {cap}{at}");
     }
     match msg.split_once(", expected one of") {
-        Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
+        Some((head, _)) => format!("{head}{at}"),
         None => msg,
     }
 }
@@ -218,9 +228,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("an id mapping overflows 32 bits");
         }
     }
-    // Refused rather than ignored: the container would run without it.
-    if linux.memory_policy().is_some() {
-        return bad("linux.memoryPolicy is not supported by rt");
+    if let Some(p) = linux.memory_policy() {
+        crate::spec::mempolicy::plan(p)?;
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !new_ns(LinuxNamespaceType::Time)
@@ -231,6 +240,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if clock != "monotonic" && clock != "boottime" {
             return bad(format!(
                 "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+            ));
+        }
+    }
+    check_exec_affinity(process)?;
+    let hugepages = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.hugepage_limits().clone())
+        .unwrap_or_default();
+    for (i, l) in hugepages.iter().enumerate() {
+        if !is_page_size(l.page_size()) {
+            return bad(format!(
+                "linux.resources.hugepageLimits[{i}].pageSize {:?} is not a page size such as 2MB or 1GB",
+                l.page_size()
             ));
         }
     }
@@ -261,6 +284,30 @@ pub fn check_user(user: &oci_spec::runtime::User) -> std::result::Result<(), Str
         }
     }
     Ok(())
+}
+
+/// `process.execCPUAffinity`'s lists, checked before anything is made
+/// (config.json, and exec's process).
+pub fn check_exec_affinity(process: &oci_spec::runtime::Process) -> Result<()> {
+    let Some(a) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    for (name, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+        if let Some(list) = list {
+            crate::bitlist::parse(list)
+                .or_else(|why| bad(format!("process.execCPUAffinity.{name} {list:?}: {why}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// A huge page size as the hugetlb controller names its files: a number
+/// and KB, MB or GB.
+fn is_page_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(&s[digits.len()..], "KB" | "MB" | "GB")
 }
 
 /// Values the kernel would refuse only after `start` (exec's E2BIG), refuse
