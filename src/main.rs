@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use rt::container::{
     checkpoint, create, delete, events, exec, features, kill, migrate, pause, ps, query, restore,
@@ -16,13 +16,17 @@ use rt::state::Store;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod entry;
+mod help;
 
 #[derive(Parser)]
-// The version flag is rt's own (`-v`, `--version`), for runc's format.
+// The version flag is rt's own (`-v`, `--version`), for runc's format;
+// help is rendered by `help`, in runc's layout (clap's help command is off,
+// its help flag is caught in `parse_failed`).
 #[command(
     name = "rt",
     about = "A low-level OCI container runtime",
-    disable_version_flag = true
+    disable_version_flag = true,
+    disable_help_subcommand = true
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended): /run/rt, or
@@ -32,6 +36,7 @@ struct Cli {
     /// Log file (stderr when absent).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
+    /// Log format: text or json.
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Log each pipeline step.
@@ -76,6 +81,7 @@ struct CreateArgs {
     /// Pass this many fds (from 3 up) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -84,42 +90,55 @@ struct ExecArgs {
     /// JSON file with an OCI process object (replaces the command and flags).
     #[arg(short, long)]
     process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal for the process.
     #[arg(short, long)]
     tty: bool,
+    /// Unix socket that receives the pty master (with --tty).
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// Do not wait for the process: rt exits once it runs.
     #[arg(short, long)]
     detach: bool,
+    /// File to write the process's pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Working directory in the container.
     #[arg(long)]
     cwd: Option<PathBuf>,
     /// KEY=value, repeatable.
     #[arg(short, long)]
     env: Vec<String>,
-    /// uid[:gid]
+    /// User to run as: uid[:gid].
     #[arg(short, long)]
     user: Option<String>,
+    /// Additional group id (repeatable).
     #[arg(short = 'g', long = "additional-gids")]
     additional_gids: Vec<u32>,
     /// Add a capability (repeatable).
     #[arg(short, long)]
     cap: Vec<String>,
+    /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// AppArmor profile for the process.
     #[arg(long)]
     apparmor: Option<String>,
+    /// SELinux label for the process.
     #[arg(long = "process-label")]
     process_label: Option<String>,
+    /// Pass this many fds (from 3 up) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    /// Exec even if the container is paused (the process starts frozen).
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
     /// Run in an existing sub-cgroup of the container's: `path` (every
     /// hierarchy) or `controller[,controller]:path` (cgroup v1); repeatable.
     #[arg(long)]
     cgroup: Vec<String>,
+    #[arg(value_name = "container-id")]
     id: String,
+    /// The command and its arguments (unless --process).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
@@ -178,6 +197,7 @@ struct CheckpointArgs {
     status_fd: Option<i32>,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -186,15 +206,19 @@ struct RestoreArgs {
     /// The images to restore from.
     #[arg(long = "image-path", default_value = "checkpoint")]
     image_path: PathBuf,
+    /// Where criu's log and work files go (default: the image path).
     #[arg(long = "work-path")]
     work_path: Option<PathBuf>,
     /// Bundle whose config.json to use (default: the one saved in the images).
     #[arg(short, long)]
     bundle: Option<PathBuf>,
+    /// Do not wait for the restored container (as `run -d`).
     #[arg(short, long)]
     detach: bool,
+    /// File to write the container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a restored terminal.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     /// Accepted for runc compatibility (criu pivots into the root itself).
@@ -203,8 +227,10 @@ struct RestoreArgs {
     /// Accepted for runc compatibility.
     #[arg(long = "no-subreaper")]
     no_subreaper: bool,
+    /// Namespace to leave empty (only "network").
     #[arg(long = "empty-ns")]
     empty_ns: Vec<String>,
+    /// Deduplicate pages against the parent images.
     #[arg(long = "auto-dedup")]
     auto_dedup: bool,
     /// Fetch memory pages on demand from `criu lazy-pages`.
@@ -212,6 +238,7 @@ struct RestoreArgs {
     lazy_pages: bool,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -235,12 +262,15 @@ struct MigrateArgs {
     /// Bundle whose config.json the moved container uses.
     #[arg(short, long)]
     bundle: Option<PathBuf>,
+    /// File to write the moved container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a restored terminal.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -249,40 +279,55 @@ enum Cmd {
     /// Create a container (it waits for `start`).
     Create(CreateArgs),
     /// Run the process of a created container.
-    Start { id: String },
+    Start {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// Create and start a container, attached unless --detach.
     Run {
         #[command(flatten)]
         args: CreateArgs,
+        /// Do not wait for the container: rt exits once it runs.
         #[arg(short, long)]
         detach: bool,
         /// Do not delete the container after it exits (accepted for runc compatibility).
         #[arg(long)]
         keep: bool,
+        /// Accepted for runc compatibility.
         #[arg(long = "no-subreaper")]
         no_subreaper: bool,
     },
     /// Print a container's state as JSON.
-    State { id: String },
+    State {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// List containers.
     List {
+        /// Output format: table or json.
         #[arg(short, long, default_value = "table")]
         format: String,
+        /// Print only the container ids.
         #[arg(short, long)]
         quiet: bool,
     },
     /// Send a signal (default SIGTERM) to a container.
     Kill {
+        /// Signal every process in the container's cgroup; no error if it has stopped.
         #[arg(short, long)]
         all: bool,
+        #[arg(value_name = "container-id")]
         id: String,
+        /// Signal name or number.
         #[arg(default_value = "SIGTERM")]
         signal: String,
     },
     /// Delete a container and everything it owns.
     Delete {
+        /// Kill a running container first.
         #[arg(short, long)]
         force: bool,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Run a process in a running container.
@@ -290,14 +335,23 @@ enum Cmd {
     /// Print the features this build supports (OCI features document).
     Features,
     /// Freeze every process of a container.
-    Pause { id: String },
+    Pause {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// Thaw a paused container.
-    Resume { id: String },
+    Resume {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// List a container's processes (`rt ps ID -- ps options`).
     Ps {
+        /// Output format: table or json.
         #[arg(short, long, default_value = "table")]
         format: String,
+        #[arg(value_name = "container-id")]
         id: String,
+        /// Options for ps(1) (table format).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
@@ -305,6 +359,7 @@ enum Cmd {
     Update {
         #[command(flatten)]
         args: update::UpdateArgs,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Print resource usage and OOM events as JSON lines.
@@ -315,6 +370,7 @@ enum Cmd {
         /// Time between stats (Go duration: 5s, 500ms, 1m).
         #[arg(long, default_value = "5s", value_parser = events::parse_duration)]
         interval: std::time::Duration,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Checkpoint a running container with criu.
@@ -325,8 +381,10 @@ enum Cmd {
     Migrate(MigrateArgs),
     /// Write a default config.json.
     Spec {
+        /// Bundle directory to write config.json to.
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
+        /// A config for a user other than root (user namespace, no cgroups).
         #[arg(long)]
         rootless: bool,
     },
@@ -380,6 +438,9 @@ fn main() -> ExitCode {
         }
     }
     let args = normalize(std::env::args());
+    if let Some(req) = help::help_command(&Cli::command(), &args) {
+        return show_help(&args, &req);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return parse_failed(&args, e),
@@ -415,35 +476,71 @@ fn version_text() -> String {
 }
 
 /// The command line did not parse. `--version` without a command lands
-/// here (clap insists on a command). Otherwise a usage error also goes to
+/// here (clap insists on a command), and so do help flags and a line
+/// without a command (help, as runc prints it). An unknown command fails
+/// with runc's words and status. Otherwise a usage error also goes to
 /// `--log`, in the requested format, when the line names one: containerd's
 /// shim reports the last error in log.json, and without it would only say
 /// that log.json does not exist.
 fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-v");
-    if wants_version
-        && matches!(
-            e.kind(),
-            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-        )
-    {
+    let no_command = matches!(
+        e.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if wants_version && no_command {
         print_out(&version_text());
         return ExitCode::SUCCESS;
     }
-    if e.use_stderr() {
-        if let Some(log) = flag_value(args, "--log") {
-            let format = match flag_value(args, "--log-format").as_deref() {
-                Some("json") => Format::Json,
-                _ => Format::Text,
-            };
-            logging::init(Some(PathBuf::from(log)), format, false);
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            logging::error(first.strip_prefix("error: ").unwrap_or(first));
+    let cli = Cli::command();
+    match e.kind() {
+        ErrorKind::DisplayHelp => return show_help(args, &help::flag_request(&cli, args)),
+        _ if no_command => return show_help(args, &help::Request::Main),
+        ErrorKind::InvalidSubcommand => {
+            if let Some(name) = help::unknown_command(&cli, args) {
+                return usage_failed(args, &help::no_topic(&name), 3);
+            }
         }
+        _ => {}
+    }
+    if e.use_stderr() {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        log_usage_error(args, first.strip_prefix("error: ").unwrap_or(first));
     }
     e.exit()
+}
+
+/// Print help to stdout, or fail as runc does for an unknown topic.
+fn show_help(args: &[String], req: &help::Request) -> ExitCode {
+    match help::render(&Cli::command(), req, &version_text()) {
+        Ok(text) => {
+            let _ = write!(std::io::stdout().lock(), "{text}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => usage_failed(args, &msg, 3),
+    }
+}
+
+/// A usage error rt words itself: one line on stderr, and in `--log`.
+fn usage_failed(args: &[String], msg: &str, code: u8) -> ExitCode {
+    log_usage_error(args, msg);
+    let _ = writeln!(std::io::stderr(), "rt: {msg}");
+    ExitCode::from(code)
+}
+
+/// A usage error goes to `--log` too, in the requested format, when the
+/// line names one.
+fn log_usage_error(args: &[String], msg: &str) {
+    if let Some(log) = flag_value(args, "--log") {
+        let format = match flag_value(args, "--log-format").as_deref() {
+            Some("json") => Format::Json,
+            _ => Format::Text,
+        };
+        logging::init(Some(PathBuf::from(log)), format, false);
+        logging::error(msg);
+    }
 }
 
 /// The value of a global flag (`--flag value` or `--flag=value`) in an

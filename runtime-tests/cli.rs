@@ -1,0 +1,116 @@
+//! rt's command line as scripts and runc's own tests read it: help in
+//! runc's layout, the version lines, how flags parse.
+
+mod common;
+
+use std::process::Command;
+
+use common::{run_with_deadline, tempdir, Outcome, RT};
+
+/// `rt args...` with a state root of its own; the temp dir holds the
+/// output files.
+fn rt(args: &[&str]) -> Outcome {
+    let tmp = tempdir();
+    let mut cmd = Command::new(RT);
+    cmd.arg("--root").arg(tmp.path().join("state")).args(args);
+    run_with_deadline(cmd, &tmp.path().join("out"))
+}
+
+/// Every command runc's help test asks about, and rt's own.
+const COMMANDS: [&str; 18] = [
+    "checkpoint",
+    "create",
+    "delete",
+    "events",
+    "exec",
+    "kill",
+    "list",
+    "pause",
+    "ps",
+    "restore",
+    "resume",
+    "run",
+    "spec",
+    "start",
+    "state",
+    "update",
+    "features",
+    "migrate",
+];
+
+#[test]
+fn help_flags_print_runcs_layout() {
+    for flag in ["-h", "--help"] {
+        let out = rt(&[flag]).ok();
+        let lines = out.lines();
+        assert_eq!(lines[0], "NAME:", "{out}");
+        assert!(
+            lines[1].starts_with("   rt - ") && lines[1].contains("Open Container Initiative"),
+            "{out}"
+        );
+        for section in ["\nUSAGE:\n", "\nCOMMANDS:\n", "\nGLOBAL OPTIONS:\n"] {
+            assert!(out.stdout.contains(section), "no {section:?}:\n{out}");
+        }
+        for cmd in COMMANDS {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("   {cmd} "))),
+                "{cmd} is not listed:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_command_has_help_in_runcs_layout() {
+    for cmd in COMMANDS {
+        for flag in ["-h", "--help"] {
+            let out = rt(&[cmd, flag]).ok();
+            let lines = out.lines();
+            assert_eq!(lines[0], "NAME:", "{cmd} {flag}:\n{out}");
+            assert!(
+                lines[1].starts_with(&format!("   rt {cmd} - ")),
+                "{cmd} {flag}:\n{out}"
+            );
+            assert!(out.stdout.contains("\nUSAGE:\n"), "{cmd} {flag}:\n{out}");
+        }
+        // The help command says the same.
+        assert_eq!(
+            rt(&["help", cmd]).ok().stdout,
+            rt(&[cmd, "--help"]).ok().stdout
+        );
+    }
+}
+
+#[test]
+fn help_names_what_a_command_takes() {
+    let out = rt(&["kill", "--help"]).ok();
+    assert!(
+        out.stdout
+            .contains("   rt kill [command options] <container-id> [signal]\n"),
+        "{out}"
+    );
+    let out = rt(&["create", "--help"]).ok();
+    assert!(out.stdout.contains("   --bundle value, -b value "), "{out}");
+}
+
+#[test]
+fn help_of_an_unknown_command_fails_as_runc_does() {
+    for args in [&["foo", "-h"][..], &["help", "foo"], &["foo"]] {
+        let out = rt(args);
+        assert_eq!(out.code, 3, "{args:?}:\n{out}");
+        out.fails_with("No help topic for 'foo'");
+    }
+}
+
+#[test]
+fn a_help_flag_of_the_containers_command_is_not_rts() {
+    // `-h` after the container id belongs to the command run in it.
+    let out = rt(&["exec", "nope", "sh", "-h"]);
+    out.fails_with("nope does not exist");
+}
+
+#[test]
+fn no_command_prints_help() {
+    let out = rt(&[]).ok();
+    assert_eq!(out.lines()[0], "NAME:", "{out}");
+}
