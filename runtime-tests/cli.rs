@@ -114,3 +114,26 @@ fn no_command_prints_help() {
     let out = rt(&[]).ok();
     assert_eq!(out.lines()[0], "NAME:", "{out}");
 }
+
+/// `x.y.z` with numbers.
+fn is_semver(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn version_lines_are_runcs() {
+    for flag in ["-v", "--version"] {
+        let out = rt(&[flag]).ok();
+        let lines = out.lines();
+        let version = lines[0].strip_prefix("rt version ").unwrap_or_default();
+        assert!(is_semver(version), "{out}");
+        let commit = lines[1].strip_prefix("commit: ").unwrap_or_default();
+        assert!(!commit.is_empty() && !commit.contains(' '), "{out}");
+        let spec = lines[2].strip_prefix("spec: ").unwrap_or_default();
+        assert!(is_semver(spec), "{out}");
+    }
+}

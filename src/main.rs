@@ -466,11 +466,12 @@ fn main() -> ExitCode {
 }
 
 /// runc's `--version` lines: Docker reads "<name> version <v>" from the
-/// first, Podman shows the whole text.
+/// first and the commit from "commit:", Podman shows the whole text.
 fn version_text() -> String {
     format!(
-        "rt version {}\nspec: {}",
+        "rt version {}\ncommit: {}\nspec: {}",
         env!("CARGO_PKG_VERSION"),
+        env!("RT_COMMIT"),
         rt::state::OCI_VERSION
     )
 }
