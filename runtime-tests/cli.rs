@@ -7,12 +7,14 @@ use std::process::Command;
 
 use common::{run_with_deadline, tempdir, Outcome, RT};
 
-/// `rt args...` with a state root of its own; the temp dir holds the
-/// output files.
+/// `rt args...` with an (empty) state root of its own; the temp dir holds
+/// the output files.
 fn rt(args: &[&str]) -> Outcome {
     let tmp = tempdir();
+    let root = tmp.path().join("state");
+    std::fs::create_dir(&root).expect("create state root");
     let mut cmd = Command::new(RT);
-    cmd.arg("--root").arg(tmp.path().join("state")).args(args);
+    cmd.arg("--root").arg(&root).args(args);
     run_with_deadline(cmd, &tmp.path().join("out"))
 }
 
@@ -136,4 +138,21 @@ fn version_lines_are_runcs() {
         let spec = lines[2].strip_prefix("spec: ").unwrap_or_default();
         assert!(is_semver(spec), "{out}");
     }
+}
+
+#[test]
+fn a_flag_given_twice_is_no_usage_error() {
+    // Podman passes --leave-running twice; runc takes the last value of
+    // any repeated flag.
+    let out = rt(&["checkpoint", "--leave-running", "--leave-running", "nope"]);
+    out.fails_with("nope does not exist");
+    let out = rt(&["--debug", "--debug", "kill", "-a", "-a", "nope", "KILL"]);
+    out.fails_with("nope does not exist");
+    let out = rt(&["list", "--format", "json", "--format", "table", "-q", "-q"]).ok();
+    assert_eq!(out.stdout, "", "{out}");
+    let out = rt(&["list", "--format", "table", "--format", "json"]).ok();
+    assert!(
+        out.stdout.starts_with('['),
+        "the last --format wins:\n{out}"
+    );
 }

@@ -21,12 +21,15 @@ mod help;
 #[derive(Parser)]
 // The version flag is rt's own (`-v`, `--version`), for runc's format;
 // help is rendered by `help`, in runc's layout (clap's help command is off,
-// its help flag is caught in `parse_failed`).
+// its help flag is caught in `parse_failed`). A flag given twice is no
+// error, as with runc (Podman passes --leave-running twice): the last
+// value wins, repeatable flags collect every value.
 #[command(
     name = "rt",
     about = "A low-level OCI container runtime",
     disable_version_flag = true,
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    args_override_self = true
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended): /run/rt, or
@@ -739,4 +742,22 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
 /// is not an error: the output was not wanted any more.
 fn print_out(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeatable_flags_keep_every_value_when_others_may_repeat() {
+        let args = [
+            "rt", "--debug", "--debug", "exec", "-e", "A=1", "-e", "B=2", "-d", "-d", "x", "sh",
+        ];
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let Cmd::Exec(a) = cli.cmd else {
+            panic!("not exec")
+        };
+        assert_eq!(a.env, ["A=1", "B=2"]);
+        assert!(a.detach);
+    }
 }
