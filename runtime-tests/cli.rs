@@ -156,3 +156,16 @@ fn a_flag_given_twice_is_no_usage_error() {
         "the last --format wins:\n{out}"
     );
 }
+
+#[test]
+fn list_fails_for_a_root_that_does_not_exist() {
+    let tmp = tempdir();
+    let missing = tmp.path().join("missing");
+    let mut cmd = Command::new(RT);
+    cmd.arg("--root").arg(&missing).arg("list");
+    let out = run_with_deadline(cmd, &tmp.path().join("out"));
+    out.fails_with("missing");
+    assert!(!missing.exists(), "list made the root");
+    // An existing, empty one lists nothing.
+    rt(&["list"]).ok();
+}

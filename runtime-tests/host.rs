@@ -248,3 +248,73 @@ fn systemd_driver_without_systemd_says_so() {
         .fails_with("it needs the systemd cgroup driver (--systemd-cgroup)");
     assert!(!c.state_root().join(&c.id).exists());
 }
+
+/// `list --format json` and `state` write runc's fields in runc's order:
+/// scripts (runc's own tests among them) match the text.
+#[test]
+fn list_and_state_fields_are_in_runcs_order() {
+    let mut c = Container::sleeper();
+    c.set("/annotations", json!({"org.example.key": "value"}));
+    c.create_ok();
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "annotations",
+        "owner",
+    ];
+    let out = c.rt(&["list", "--format", "json"]).ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("list is JSON");
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object().expect("object").keys().cloned().collect()
+    };
+    assert_eq!(keys(&list[0]), want, "{out}");
+    assert_eq!(keys(&c.state()), want);
+}
+
+/// runc records the bundle as its working directory in the bundle reads
+/// (Go's os.Getwd): the caller's $PWD when that names the bundle, so
+/// `list` shows the path the caller used, else the physical path.
+#[test]
+fn bundle_is_recorded_as_runc_records_it() {
+    let c = Container::sleeper();
+    let link = c.scratch().join("via-link");
+    std::os::unix::fs::symlink(c.scratch(), &link).expect("symlink");
+    let logical = link.join("bundle");
+    // No --bundle: the bundle is the working directory, named by $PWD.
+    let mut cmd = c.command(&[
+        "create".as_ref(),
+        "--pid-file".as_ref(),
+        c.pid_file().as_os_str(),
+        c.id.as_ref(),
+    ]);
+    cmd.current_dir(&logical).env("PWD", &logical);
+    c.launch(cmd).ok();
+    assert_eq!(c.state()["bundle"], logical.to_str().expect("utf-8"));
+    let out = c.rt(&["list"]).ok();
+    assert!(
+        out.stdout.contains(logical.to_str().expect("utf-8")),
+        "{out}"
+    );
+
+    // A --bundle elsewhere than $PWD: the physical path.
+    let other = c.sibling(&["sleep", "1000"]);
+    let link = other.scratch().join("via-link");
+    std::os::unix::fs::symlink(other.scratch(), &link).expect("symlink");
+    let mut cmd = other.command(&[
+        "create".as_ref(),
+        "--bundle".as_ref(),
+        link.join("bundle").as_os_str(),
+        "--pid-file".as_ref(),
+        other.pid_file().as_os_str(),
+        other.id.as_ref(),
+    ]);
+    cmd.current_dir("/").env("PWD", "/");
+    other.launch(cmd).ok();
+    let physical = fs::canonicalize(other.bundle()).expect("canonicalize");
+    assert_eq!(other.state()["bundle"], physical.to_str().expect("utf-8"));
+}

@@ -600,7 +600,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 "json" => query::ListFormat::Json,
                 other => anyhow::bail!("invalid --format {other:?}: table or json"),
             };
-            query::list(&store, f, quiet, &mut std::io::stdout().lock())?;
+            let root_given = cli.root.is_some();
+            query::list(&store, root_given, f, quiet, &mut std::io::stdout().lock())?;
         }
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,

@@ -18,8 +18,7 @@ pub struct Bundle {
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle)
-        .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
+    let dir = recorded_dir(bundle)?;
     let path = dir.join("config.json");
     let data = std::fs::read(&path).map_err(|source| Error::ConfigRead {
         path: path.clone(),
@@ -44,6 +43,31 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         ));
     }
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// The bundle directory as runc records it (in the state, `list`, hooks'
+/// input): its working directory after entering the bundle, as Go's
+/// os.Getwd reports it — $PWD when that names the very directory (the path
+/// the caller sees, through symlinks: `list` shows the caller's $PWD),
+/// otherwise the physical path. A bundle that cannot be resolved is kept
+/// as given, made absolute, for the error that reading config.json gives.
+fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(physical) = std::fs::canonicalize(bundle) else {
+        return std::path::absolute(bundle)
+            .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e));
+    };
+    let pwd = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(match pwd {
+        Some(pwd) if same(&pwd, &physical) => pwd,
+        _ => physical,
+    })
 }
 
 /// Parse and validate config.json bytes.
