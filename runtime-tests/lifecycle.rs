@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{procfs, Container};
+use common::{procfs, residue, Container};
 
 #[test]
 fn create_start_kill_delete() {
@@ -43,6 +43,22 @@ fn run_returns_exit_code() {
     assert_eq!(out.stderr, "err\n");
     // `run` deletes the container when it exits.
     assert!(!c.state_root().join(&c.id).exists());
+}
+
+#[test]
+fn run_keep_leaves_the_stopped_container() {
+    let c = Container::sh("exit 3");
+    let out = c.run_with(&["--keep"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert_eq!(c.status(), "stopped");
+    assert_ne!(
+        residue::cgroup_dirs(&c.cgroup_name()),
+        Vec::<String>::new(),
+        "--keep removed the cgroups"
+    );
+    c.delete().ok();
+    c.rt(&["state", &c.id]).fails_with("does not exist");
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
 
 #[test]

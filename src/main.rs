@@ -293,7 +293,7 @@ enum Cmd {
         /// Do not wait for the container: rt exits once it runs.
         #[arg(short, long)]
         detach: bool,
-        /// Do not delete the container after it exits (accepted for runc compatibility).
+        /// Keep the stopped container (state, cgroups) after it exits, for a later delete.
         #[arg(long)]
         keep: bool,
         /// Accepted for runc compatibility.
@@ -590,8 +590,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             create::create(&store, options(a, cli.systemd_cgroup))?;
         }
         Cmd::Start { id } => start::start(&store, &id)?,
-        Cmd::Run { args, detach, .. } => {
-            return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?)
+        Cmd::Run {
+            args, detach, keep, ..
+        } => {
+            let opts = options(args, cli.systemd_cgroup);
+            return Ok(run::run(&store, opts, detach, keep)?);
         }
         Cmd::State { id } => print_out(&query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {
