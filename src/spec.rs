@@ -72,10 +72,25 @@ fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
 
 /// Parse and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data)
+    let mut spec: Spec = serde_json::from_slice(data)
         .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
+    empty_namespace_paths_are_none(&mut spec);
     validate(&spec)?;
     Ok(spec)
+}
+
+/// A namespace with `"path": ""` is a new one, as with runc (engines and
+/// runc's tests write it so): the rest of rt sees no path at all.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let namespaces = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut());
+    for ns in namespaces.into_iter().flatten() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// A config value as config.json spells it (`pid`, `RLIMIT_NOFILE`), not
