@@ -289,6 +289,115 @@ fn invalid_signal() {
     let c = Container::sleeper();
     c.start_ok();
     c.kill("SIGNOPE").fails_with("invalid signal");
-    c.kill("0").fails_with("invalid signal");
+    c.kill("65").fails_with("invalid signal");
     assert_eq!(c.status(), "running");
+}
+
+/// Signal 0 checks that the init is there, as with runc; `--all` makes a
+/// stopped container no error.
+#[test]
+fn kill_0_probes_the_init() {
+    let c = Container::sleeper();
+    c.start_ok();
+    c.kill("0").ok();
+    assert_eq!(c.status(), "running");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.kill("0").fails_with("container not running");
+    c.rt(&["kill", "--all", &c.id, "0"]).ok();
+}
+
+/// A container sharing the host's pid namespace: its init is no pid 1, and
+/// its other processes outlive it.
+fn host_pid_ns(script: &str) -> Container {
+    let mut c = Container::sh(script);
+    c.remove_namespace("pid");
+    c
+}
+
+fn wait_gone(pids: &[i32]) {
+    common::wait_for("processes to die", || {
+        pids.iter()
+            .all(|p| procfs::start_time(*p).is_none())
+            .then_some(())
+    });
+}
+
+/// runc >= 1.2: KILL to a container without its own pid namespace reaches
+/// every process of its cgroup, not just the init.
+#[test]
+fn kill_kill_without_a_pid_namespace_kills_every_process() {
+    let c = host_pid_ns("sleep 1000 & sleep 1001 & exec sleep 1002");
+    let init = c.start_ok();
+    let children = wait_children(init, 2);
+    c.kill("KILL").ok();
+    wait_gone(&children);
+    c.wait_status("stopped");
+}
+
+/// The same once the init is gone: what is left still goes, and the
+/// stopped container is no error.
+#[test]
+fn kill_kill_without_a_pid_namespace_after_the_init_died() {
+    let c = host_pid_ns("sleep 1000 & sleep 1001 & exec sleep 1002");
+    let init = c.start_ok();
+    let children = wait_children(init, 2);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
+    c.wait_status("stopped");
+    assert!(children.iter().all(|p| procfs::start_time(*p).is_some()));
+    c.kill("KILL").ok();
+    wait_gone(&children);
+}
+
+/// `kill --all` of a stopped container still signals what is left in its
+/// cgroup, and succeeds (containerd's shim sends it for every container of
+/// a pod sharing one pid namespace).
+#[test]
+fn kill_all_of_a_stopped_container_reaches_what_is_left() {
+    let c = host_pid_ns("sleep 1000 & echo $!; exit 0");
+    c.start_ok();
+    let child: i32 = c
+        .wait_output("\n")
+        .trim()
+        .parse()
+        .expect("pid of the child");
+    c.wait_status("stopped");
+    assert!(procfs::start_time(child).is_some(), "the child is gone");
+    c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+    wait_gone(&[child]);
+}
+
+/// KILL of a paused container thaws it, or nothing would die.
+#[test]
+fn kill_kill_of_a_paused_container_thaws_it() {
+    for all in [false, true] {
+        let c = Container::sleeper();
+        c.start_ok();
+        c.rt(&["pause", &c.id]).ok();
+        assert_eq!(c.status(), "paused");
+        if all {
+            c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+        } else {
+            c.kill("KILL").ok();
+        }
+        c.wait_status("stopped");
+    }
+}
+
+/// A signal other than KILL leaves a paused container paused (it gets the
+/// signal once resumed).
+#[test]
+fn kill_all_of_a_paused_container_leaves_it_paused() {
+    let c = Container::sh("trap 'echo got-usr1; exit 0' USR1; echo ready; sleep 1000 & wait");
+    c.start_ok();
+    c.wait_output("ready");
+    c.rt(&["pause", &c.id]).ok();
+    c.rt(&["kill", "--all", &c.id, "USR1"]).ok();
+    assert_eq!(c.status(), "paused");
+    c.rt(&["resume", &c.id]).ok();
+    c.wait_output("got-usr1");
 }

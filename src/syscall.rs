@@ -96,6 +96,14 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// kill(2) with any signal number: 0 (a probe) and real-time signals,
+/// which nix's `Signal` cannot name.
+pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid.as_raw(), sig) };
+    Errno::result(ret).map(drop)
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> nix::Result<()> {
     // SAFETY: every option used in this module takes integer arguments only.
     let ret = unsafe {
