@@ -225,6 +225,47 @@ fn start_twice_fails() {
     c.start().fails_with("running");
 }
 
+/// Set in the copy of this test binary that runs the start race below.
+const REAPER_CHILD: &str = "RT_TEST_REAPER_CHILD";
+
+/// Kubernetes' critest found `start` failing (ESRCH) for a program that
+/// exited, and was reaped, before `start` looked at the init. A container
+/// whose program exits at once must start, every time. The race needs the
+/// init reaped the moment it exits, as systemd reaps containerd's orphans:
+/// the test runs again in a process of its own that is a subreaper and
+/// reaps each init at once (here, the orphans of every other test would
+/// be its children too).
+#[test]
+fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
+    const NAME: &str = "start_of_a_program_that_exits_at_once_succeeds_every_time";
+    if std::env::var_os(REAPER_CHILD).is_none() {
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(REAPER_CHILD, "1")
+            .output()
+            .expect("run the test in a subreaper");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    nix::sys::prctl::set_child_subreaper(true).expect("become a subreaper");
+    let c = Container::new(&["true"]);
+    for round in 0..100 {
+        // rt create has exited: its init is this process's child now.
+        let init = nix::unistd::Pid::from_raw(c.create_ok());
+        let reaper = std::thread::spawn(move || nix::sys::wait::waitpid(init, None));
+        let out = c.start();
+        assert_eq!(out.code, 0, "start {round} failed:\n{out}");
+        reaper.join().expect("reaper").expect("reap the init");
+        c.delete().ok();
+    }
+}
+
 #[test]
 fn start_after_exit_fails() {
     let c = Container::new(&["true"]);
