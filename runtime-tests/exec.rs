@@ -20,6 +20,41 @@ fn exit_code_and_output() {
     assert_eq!(out.stdout, "from-exec\n");
 }
 
+/// `exec --pidfd-socket`: a pidfd of the exec'd process, message "setns".
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process() {
+    use std::os::fd::AsFd;
+    let (c, init) = running();
+    let path = c.scratch().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let got = std::thread::spawn(move || common::receive_fd(&listener));
+    let pid_file = c.scratch().join("exec.pid");
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--pidfd-socket",
+        path.to_str().expect("utf-8"),
+        &c.id,
+        "sleep",
+        "1001",
+    ])
+    .ok();
+    let (msg, pidfd) = got.join().expect("receiver");
+    assert_eq!(String::from_utf8_lossy(&msg), "setns");
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .parse()
+        .expect("pid");
+    assert_eq!(common::pidfd_pid(&pidfd), pid);
+    rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).expect("kill through the pidfd");
+    common::wait_for("the exec'd process to die", || {
+        procfs::start_time(pid).is_none().then_some(())
+    });
+    assert_eq!(c.status(), "running", "the init {init} went too");
+}
+
 #[test]
 fn joins_every_namespace_and_the_cgroup_of_init() {
     let (c, pid) = running();

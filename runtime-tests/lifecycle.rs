@@ -266,6 +266,39 @@ fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
     }
 }
 
+/// `--pidfd-socket` (runc >= 1.2): create and run send a pidfd of the init
+/// with the message "standard"; through it the caller kills the container.
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_init() {
+    use std::os::fd::AsFd;
+    for verb in ["create", "run"] {
+        let c = Container::sleeper();
+        let path = c.scratch().join("pidfd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let got = std::thread::spawn(move || common::receive_fd(&listener));
+        let path = path.to_str().expect("utf-8");
+        match verb {
+            "create" => c.create_with(&["--pidfd-socket", path]).ok(),
+            _ => c.run_with(&["--detach", "--pidfd-socket", path]).ok(),
+        };
+        let (msg, pidfd) = got.join().expect("receiver");
+        assert_eq!(String::from_utf8_lossy(&msg), "standard", "{verb}");
+        assert_eq!(common::pidfd_pid(&pidfd), c.pid(), "{verb}");
+        rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL)
+            .expect("kill through the pidfd");
+        c.wait_status("stopped");
+    }
+}
+
+#[test]
+fn pidfd_socket_nobody_listens_on_fails_first() {
+    let c = Container::sleeper();
+    let path = c.scratch().join("nobody.sock");
+    c.create_with(&["--pidfd-socket", path.to_str().expect("utf-8")])
+        .fails_with("cannot connect to pidfd socket");
+    assert!(!c.state_root().join(&c.id).exists());
+}
+
 #[test]
 fn start_after_exit_fails() {
     let c = Container::new(&["true"]);

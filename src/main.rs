@@ -72,6 +72,9 @@ struct CreateArgs {
     /// Unix socket that receives the pty master when process.terminal is set.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// File to write the container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
@@ -99,6 +102,9 @@ struct ExecArgs {
     /// Unix socket that receives the pty master (with --tty).
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// Do not wait for the process: rt exits once it runs.
     #[arg(short, long)]
     detach: bool,
@@ -395,7 +401,7 @@ enum Cmd {
 
 /// runc's flag parser accepts `-root` as well as `--root`; so does rt.
 fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
-    const LONG: [&str; 14] = [
+    const LONG: [&str; 15] = [
         "root",
         "log",
         "log-format",
@@ -404,6 +410,7 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
         "rootless",
         "bundle",
         "console-socket",
+        "pidfd-socket",
         "pid-file",
         "no-pivot",
         "no-new-keyring",
@@ -572,6 +579,7 @@ fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
         preserve_fds: a.preserve_fds,
         console_fd: None,
         systemd_cgroup,
+        pidfd_socket: a.pidfd_socket,
     }
 }
 
@@ -738,6 +746,7 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         cgroup: a.cgroup,
+        pidfd_socket: a.pidfd_socket,
     };
     Ok(exec::exec(store, opts)?)
 }

@@ -36,6 +36,8 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
+    /// `--pidfd-socket`: where a pidfd of the init goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 /// What `run` needs to supervise a container it created.
@@ -60,6 +62,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
         (true, Some(fd), _) => Some(fd),
         (true, None, Some(path)) => Some(connect_console(path)?),
@@ -335,6 +342,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 )))
             }
         }
+    }
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Init)?;
     }
     fault::point("create:ready")?;
     st.phase = Status::Created;

@@ -50,6 +50,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups to run in (see [`target_cgroups`]).
     pub cgroup: Vec<String>,
+    /// `--pidfd-socket`: where a pidfd of the process goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
@@ -88,6 +90,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         ));
     }
     let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     let join = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
     let signals = if opts.detach {
@@ -187,6 +194,10 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
     }
     let kill_child = |e: Error| kill_child(pid, e);
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Exec)
+            .map_err(kill_child)?;
+    }
     let master = match &console_end {
         Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
         None => None,
