@@ -169,3 +169,18 @@ fn list_fails_for_a_root_that_does_not_exist() {
     // An existing, empty one lists nothing.
     rt(&["list"]).ok();
 }
+
+/// `--rootless` takes runc's values (auto, or a Go boolean) and nothing
+/// else; it always takes a value, as runc's flag does.
+#[test]
+fn rootless_takes_runcs_values() {
+    for value in ["auto", "AUTO", "", "true", "false", "1", "0", "t", "F"] {
+        rt(&["--rootless", value, "list"]).ok();
+        rt(&[&format!("--rootless={value}"), "list"]).ok();
+    }
+    for bad in ["yes", "bogus", "list"] {
+        let out = rt(&["--rootless", bad, "list"]);
+        assert_ne!(out.code, 0, "{bad}: {out}");
+        assert!(out.stderr.contains("--rootless"), "{bad}: {out}");
+    }
+}
