@@ -486,8 +486,14 @@ fn spec_initial_affinity(st: &State) -> Option<String> {
         .clone()
 }
 
-/// `--debug`: how long each init step took, as the init reported it.
-pub fn log_steps(id: &str, timings: &str) {
+/// `--debug`: the init's notes as it wrote them (their words are what
+/// tools grep for), and how long each step took — the Ready report.
+pub fn log_steps(id: &str, report: &str) {
+    let mut lines = report.lines();
+    let timings = lines.next().unwrap_or_default();
+    for note in lines {
+        logging::debug(note);
+    }
     for pair in timings.split(' ').filter(|p| !p.is_empty()) {
         let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));
         logging::debug(&format!("{id}: init step {step} took {us} µs"));

@@ -110,6 +110,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             (Some(theirs), Some(ours))
         }
     };
+    // execCPUAffinity.initial applies while rt still works for the child,
+    // before its cgroups' cpuset does (as for init: see `create`).
+    let initial_affinity = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().clone());
     let (parent_end, child_end) = sync_pair()?;
     let args = ExecArgs {
         process,
@@ -162,6 +168,9 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
         crate::cgroups::add_pid(dir, child.as_raw()).map_err(|e| kill_child(pid, e))?;
+    }
+    if let Some(cpus) = &initial_affinity {
+        crate::init::set_affinity(child, cpus).map_err(|e| kill_child(pid, e))?;
     }
     parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
     // Ready, and Forked when the child forks: in either order (they come

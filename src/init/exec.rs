@@ -31,12 +31,16 @@ pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, false, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
+        steps.note_start("the exec process joins the container's namespaces");
         super::join_cgroups(&a.cgroup_tasks)?;
         let mut seccomp = a
             .seccomp
             .as_ref()
             .map(crate::seccomp::compile)
             .transpose()?;
+        if let Some(filter) = &seccomp {
+            steps.note(filter.flags_note());
+        }
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }

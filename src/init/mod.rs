@@ -276,6 +276,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter("wait-parent")?;
     expect(&a.sync, Msg::Go)?;
+    steps.note_start("the init is in its new namespaces");
     if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
@@ -287,6 +288,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    if let Some(filter) = &seccomp {
+        steps.note(filter.flags_note());
+    }
     steps.enter("join-namespaces")?;
     namespaces::join(&ns.join)?;
     steps.enter("user-root")?;
@@ -451,12 +455,16 @@ fn open_terminal(
     }
 }
 
-/// Where the pipeline is: timings for `--debug` (sent to the parent with
-/// Ready) and the fault-injection points `init:<step>`.
+/// Where the pipeline is: timings and notes for `--debug` (sent to the
+/// parent with Ready, which logs them: the log file is closed at 11) and
+/// the fault-injection points `init:<step>`.
 pub struct Steps {
     current: &'static str,
     since: std::time::Instant,
     done: Vec<(&'static str, std::time::Duration)>,
+    /// Debug lines, logged as they are. Some carry the name runc gives the
+    /// same step ("nsexec container setup"), which tools grep for.
+    notes: Vec<String>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -467,8 +475,27 @@ impl Steps {
             current: "start",
             since: std::time::Instant::now(),
             done: Vec::new(),
+            notes: Vec::new(),
             ready: false,
         }
+    }
+
+    fn note(&mut self, line: impl Into<String>) {
+        self.notes.push(line.into());
+    }
+
+    /// The notes of a process that has just got Go: where it is, and its
+    /// CPU affinity before it joins its v1 cgroups (a cpuset resets it),
+    /// i.e. execCPUAffinity.initial if the parent set one.
+    fn note_start(&mut self, what: &str) {
+        self.note(format!("nsexec container setup: {what}"));
+        if let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+            let mask = (0..64u32)
+                .filter(|&cpu| set.is_set(cpu as usize).unwrap_or(false))
+                .fold(0u64, |m, cpu| m | 1 << cpu);
+            self.note(format!("affinity: {mask:#x}"));
+        }
+        self.note("child process in init(): the setup pipeline starts");
     }
 
     fn enter(&mut self, name: &'static str) -> Result<()> {
@@ -479,13 +506,19 @@ impl Steps {
         crate::fault::point(&format!("init:{name}"))
     }
 
-    /// `step=microseconds` pairs, space-separated.
+    /// `step=microseconds` pairs, space-separated, then a line per note
+    /// (see `container::create::log_steps`).
     fn report(&self) -> String {
-        self.done
+        let timings = self
+            .done
             .iter()
             .map(|(n, d)| format!("{n}={}", d.as_micros()))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        std::iter::once(timings)
+            .chain(self.notes.iter().map(|n| n.replace('\n', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -580,6 +613,10 @@ impl Launch<'_> {
         }
 
         steps.enter("ready")?;
+        steps.note(match self.gate {
+            Some(_) => "init: closing the pipe to signal completion (the sync socket)",
+            None => "setns_init: about to exec",
+        });
         self.sync.send(&Msg::Ready(steps.report()))?;
         steps.ready = true;
         // Nothing more to say, and nothing of rt's but the fifo is left
