@@ -284,8 +284,25 @@ fn pidfd_socket_gets_a_pidfd_of_the_init() {
         let (msg, pidfd) = got.join().expect("receiver");
         assert_eq!(String::from_utf8_lossy(&msg), "standard", "{verb}");
         assert_eq!(common::pidfd_pid(&pidfd), c.pid(), "{verb}");
-        rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL)
-            .expect("kill through the pidfd");
+        // As runc's test: TERM ends a created container's init too.
+        let sig = match verb {
+            "create" => libc::SIGTERM,
+            _ => libc::SIGKILL,
+        };
+        rt::syscall::pidfd_send_signal(pidfd.as_fd(), sig).expect("signal through the pidfd");
+        c.wait_status("stopped");
+    }
+}
+
+/// The init of a created container dies of TERM, INT, HUP and QUIT while
+/// it waits for `start`, as runc's does; a pid namespace's init would
+/// ignore them without a handler.
+#[test]
+fn term_ends_a_created_container() {
+    for sig in ["TERM", "INT", "HUP", "QUIT"] {
+        let c = Container::sleeper();
+        c.create_ok();
+        c.kill(sig).ok();
         c.wait_status("stopped");
     }
 }

@@ -182,6 +182,23 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Make each of `signals` end this process with status 128 + the signal,
+/// through a handler. execve resets handled signals to their defaults.
+pub fn exit_on(signals: &[nix::sys::signal::Signal]) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    extern "C" fn die(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let action = SigAction::new(SigHandler::Handler(die), SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe;
+        // no previous handler is kept or restored.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
+}
+
 /// Open the peer (slave) side of the pseudo-terminal `master` without going
 /// through a path in /dev/pts, which the container controls.
 pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {

@@ -197,6 +197,14 @@ fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
     finish(&args.sync, rootless_maps(&args), |steps| {
+        // The init of a pid namespace ignores every signal it has no
+        // handler for, even from the host; runc's init (a Go program) dies
+        // of these while it sets up and waits for `start`, and so must
+        // ours: `kill` of a created container, and a pidfd client's
+        // SIGTERM, end it.
+        use nix::sys::signal::Signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        syscall::exit_on(&[SIGHUP, SIGINT, SIGQUIT, SIGTERM])
+            .ctx(|| "cannot handle the signals that end the init")?;
         pipeline(&args, steps)
     })
 }
