@@ -184,3 +184,20 @@ fn rootless_takes_runcs_values() {
         assert!(out.stderr.contains("--rootless"), "{bad}: {out}");
     }
 }
+
+/// Help names the program as it was called: runc's tests take the name
+/// from the binary's path, and a copy installed as another name says so.
+#[test]
+fn help_names_the_program_as_called() {
+    let tmp = tempdir();
+    let link = tmp.path().join("rt-as-called");
+    std::os::unix::fs::symlink(RT, &link).expect("symlink");
+    let mut cmd = Command::new(&link);
+    cmd.args(["create", "--help"]);
+    let out = run_with_deadline(cmd, &tmp.path().join("out")).ok();
+    assert_eq!(
+        out.lines()[1],
+        "   rt-as-called create - Create a container (it waits for `start`)",
+        "{out}"
+    );
+}

@@ -541,9 +541,16 @@ fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
     e.exit()
 }
 
-/// Print help to stdout, or fail as runc does for an unknown topic.
+/// Print help to stdout, or fail as runc does for an unknown topic. The
+/// help names the program as it was called (a copy installed as `runc`
+/// says `runc create`), as runc's own tests expect.
 fn show_help(args: &[String], req: &help::Request) -> ExitCode {
-    match help::render(&Cli::command(), req, &version_text()) {
+    let called = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rt".into());
+    match help::render(&Cli::command().name(called), req, &version_text()) {
         Ok(text) => {
             let _ = write!(std::io::stdout().lock(), "{text}");
             ExitCode::SUCCESS
