@@ -430,7 +430,8 @@ fn exec_cpu_affinity_initial_then_final() {
             "/proc/self/status",
         ])
         .ok();
-    let mask = format!("affinity: {:#x}", 1u64 << last);
+    // runc's words, which its tests match: "...: affinity: 0x2".
+    let mask = format!("exec: affinity: {:#x}", 1u64 << last);
     assert!(out.stderr.contains(&mask), "no {mask:?}:\n{out}");
     assert_eq!(out.stdout.trim(), "Cpus_allowed_list:\t0", "{out}");
 }

@@ -31,7 +31,7 @@ pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, false, |steps| {
         steps.enter("wait-parent")?;
         expect(&a.sync, Msg::Go)?;
-        steps.note_start("the exec process joins the container's namespaces");
+        steps.note_start("exec", "the exec process joins the container's namespaces");
         super::join_cgroups(&a.cgroup_tasks)?;
         let mut seccomp = a
             .seccomp

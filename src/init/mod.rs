@@ -284,7 +284,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter("wait-parent")?;
     expect(&a.sync, Msg::Go)?;
-    steps.note_start("the init is in its new namespaces");
+    steps.note_start("init", "the init is in its new namespaces");
     if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
@@ -492,16 +492,17 @@ impl Steps {
         self.notes.push(line.into());
     }
 
-    /// The notes of a process that has just got Go: where it is, and its
-    /// CPU affinity before it joins its v1 cgroups (a cpuset resets it),
-    /// i.e. execCPUAffinity.initial if the parent set one.
-    fn note_start(&mut self, what: &str) {
+    /// The notes of a process (`who`: init or exec) that has just got Go:
+    /// where it is, and its CPU affinity (the first 64 CPUs) before it
+    /// joins its v1 cgroups (a cpuset resets it), i.e.
+    /// execCPUAffinity.initial if the parent set one.
+    fn note_start(&mut self, who: &str, what: &str) {
         self.note(format!("nsexec container setup: {what}"));
         if let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
             let mask = (0..64u32)
                 .filter(|&cpu| set.is_set(cpu as usize).unwrap_or(false))
                 .fold(0u64, |m, cpu| m | 1 << cpu);
-            self.note(format!("affinity: {mask:#x}"));
+            self.note(format!("{who}: affinity: {mask:#x}"));
         }
         self.note("child process in init(): the setup pipeline starts");
     }
