@@ -518,7 +518,9 @@ impl CgroupPaths {
             && match self.set_frozen(true) {
                 Ok(()) => true,
                 Err(e) => {
+                    // Half frozen is worse than not frozen.
                     crate::logging::warn(&format!("signalling without freezing: {e}"));
+                    let _ = self.thaw();
                     false
                 }
             };
