@@ -250,12 +250,23 @@ fn exec_into_a_sub_cgroup() {
         };
         assert!(line.ends_with(&want), "{line}: want {want}");
     }
+    // runc's words for what it refuses (its tests match them).
     c.rt(&["exec", "--cgroup", "nope", &c.id, "true"])
-        .fails_with("sub-cgroup");
-    c.rt(&["exec", "--cgroup", "../x", &c.id, "true"])
-        .fails_with("must be relative to the container's cgroup");
+        .fails_with("error adding pid to cgroups: ");
+    c.rt(&["exec", "--cgroup", "memory:nope", &c.id, "true"])
+        .fails_with("/nope/cgroup.procs: no such file or directory");
+    c.rt(&["exec", "--cgroup", "..", &c.id, "true"])
+        .fails_with("bad sub cgroup path: .. is not a sub cgroup path");
+    c.rt(&["exec", "--cgroup", "sub/../../x", &c.id, "true"])
+        .fails_with("bad sub cgroup path");
     c.rt(&["exec", "--cgroup", "nosuch:sub", &c.id, "true"])
-        .fails_with("no cgroup for controller \"nosuch\"");
+        .fails_with("unknown controller nosuch");
+    // The container's own cgroup, named as runc names it.
+    for flag in ["/", "memory:/", "sub/.."] {
+        for line in cgroups(flag) {
+            assert!(line.ends_with(&mine), "--cgroup {flag}: {line}");
+        }
+    }
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
