@@ -20,6 +20,41 @@ fn exit_code_and_output() {
     assert_eq!(out.stdout, "from-exec\n");
 }
 
+/// `exec --pidfd-socket`: a pidfd of the exec'd process, message "setns".
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process() {
+    use std::os::fd::AsFd;
+    let (c, init) = running();
+    let path = c.scratch().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let got = std::thread::spawn(move || common::receive_fd(&listener));
+    let pid_file = c.scratch().join("exec.pid");
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--pidfd-socket",
+        path.to_str().expect("utf-8"),
+        &c.id,
+        "sleep",
+        "1001",
+    ])
+    .ok();
+    let (msg, pidfd) = got.join().expect("receiver");
+    assert_eq!(String::from_utf8_lossy(&msg), "setns");
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .parse()
+        .expect("pid");
+    assert_eq!(common::pidfd_pid(&pidfd), pid);
+    rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).expect("kill through the pidfd");
+    common::wait_for("the exec'd process to die", || {
+        procfs::start_time(pid).is_none().then_some(())
+    });
+    assert_eq!(c.status(), "running", "the init {init} went too");
+}
+
 #[test]
 fn joins_every_namespace_and_the_cgroup_of_init() {
     let (c, pid) = running();
@@ -215,12 +250,23 @@ fn exec_into_a_sub_cgroup() {
         };
         assert!(line.ends_with(&want), "{line}: want {want}");
     }
+    // runc's words for what it refuses (its tests match them).
     c.rt(&["exec", "--cgroup", "nope", &c.id, "true"])
-        .fails_with("sub-cgroup");
-    c.rt(&["exec", "--cgroup", "../x", &c.id, "true"])
-        .fails_with("must be relative to the container's cgroup");
+        .fails_with("error adding pid to cgroups: ");
+    c.rt(&["exec", "--cgroup", "memory:nope", &c.id, "true"])
+        .fails_with("/nope/cgroup.procs: no such file or directory");
+    c.rt(&["exec", "--cgroup", "..", &c.id, "true"])
+        .fails_with("bad sub cgroup path: .. is not a sub cgroup path");
+    c.rt(&["exec", "--cgroup", "sub/../../x", &c.id, "true"])
+        .fails_with("bad sub cgroup path");
     c.rt(&["exec", "--cgroup", "nosuch:sub", &c.id, "true"])
-        .fails_with("no cgroup for controller \"nosuch\"");
+        .fails_with("unknown controller nosuch");
+    // The container's own cgroup, named as runc names it.
+    for flag in ["/", "memory:/", "sub/.."] {
+        for line in cgroups(flag) {
+            assert!(line.ends_with(&mine), "--cgroup {flag}: {line}");
+        }
+    }
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }

@@ -50,6 +50,22 @@ fn created_namespaces_differ_from_the_host() {
     }
 }
 
+/// `"path": ""` asks for a new namespace, as with runc (its tests write
+/// the mount namespace so when they join every other one).
+#[test]
+fn an_empty_namespace_path_is_a_new_namespace() {
+    for (typ, proc_name) in [("mount", "mnt"), ("uts", "uts")] {
+        let mut c = Container::sleeper();
+        c.add_namespace(typ, Some(""));
+        let pid = c.start_ok().to_string();
+        assert_ne!(
+            procfs::ns_link(&pid, proc_name),
+            procfs::ns_link("self", proc_name),
+            "{typ} is the host's"
+        );
+    }
+}
+
 #[test]
 fn pid_namespace_makes_init_pid_1() {
     let c = Container::sh("echo $$; exec sleep 1000");

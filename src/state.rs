@@ -85,20 +85,22 @@ pub struct State {
     pub config: oci_spec::runtime::Spec,
 }
 
-/// The OCI state document (runtime spec, "State"), plus the fields runc adds.
+/// The OCI state document (runtime spec, "State"), plus the fields runc
+/// adds, in the order runc writes them (`state`, `list --format json`):
+/// scripts match the text.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState<'a> {
     pub oci_version: &'static str,
     pub id: &'a str,
-    pub status: Status,
     pub pid: i32,
+    pub status: Status,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
-    pub owner: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: &'a BTreeMap<String, String>,
+    pub owner: &'a str,
 }
 
 pub const OCI_VERSION: &str = "1.2.0";
@@ -349,12 +351,12 @@ impl State {
         OciState {
             oci_version: OCI_VERSION,
             id: &self.id,
-            status,
             pid: if status == Status::Stopped {
                 0
             } else {
                 self.pid
             },
+            status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,

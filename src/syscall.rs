@@ -99,6 +99,14 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// kill(2) with any signal number: 0 (a probe) and real-time signals,
+/// which nix's `Signal` cannot name.
+pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid.as_raw(), sig) };
+    Errno::result(ret).map(drop)
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> nix::Result<()> {
     // SAFETY: every option used in this module takes integer arguments only.
     let ret = unsafe {
@@ -175,6 +183,23 @@ pub fn window_size(fd: BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
+}
+
+/// Make each of `signals` end this process with status 128 + the signal,
+/// through a handler. execve resets handled signals to their defaults.
+pub fn exit_on(signals: &[nix::sys::signal::Signal]) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    extern "C" fn die(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let action = SigAction::new(SigHandler::Handler(die), SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe;
+        // no previous handler is kept or restored.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
 }
 
 /// Open the peer (slave) side of the pseudo-terminal `master` without going

@@ -58,13 +58,14 @@ impl Driver {
     /// made is recorded in `cg.created`, also on failure, for the caller's
     /// cleanup.
     ///
-    /// Rootless, the hierarchies are the host's and not the caller's to
-    /// write: the container then stays in the caller's cgroup without
-    /// limits, as with runc, and `cg` names no directory.
-    pub fn create(&self, cg: &mut CgroupPaths, r: &LinuxResources) -> Result<()> {
+    /// With `rootless` (`--rootless`, see `container::create`), hierarchies
+    /// that are the host's and not the caller's to write are skipped: the
+    /// container then stays in the caller's cgroup without limits, as with
+    /// runc, and `cg` names no directory.
+    pub fn create(&self, cg: &mut CgroupPaths, r: &LinuxResources, rootless: bool) -> Result<()> {
         match cg.create() {
             Err(Error::Io { source, .. })
-                if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied =>
+                if rootless && source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
                 logging::debug(&format!(
                     "cgroups are not writable by uid {}: the container gets none ({source})",
@@ -190,11 +191,6 @@ fn dir_fd(dir: &Path) -> Result<OwnedFd> {
         .open(dir)
         .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
     Ok(f.into())
-}
-
-/// rt run by a user other than root.
-fn rootless() -> bool {
-    !nix::unistd::geteuid().is_root()
 }
 
 #[cfg(test)]

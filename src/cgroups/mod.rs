@@ -540,6 +540,46 @@ impl CgroupPaths {
         self.set_frozen(false)
     }
 
+    /// Whether the container's cgroup is there (in its first hierarchy).
+    pub fn exists(&self) -> bool {
+        self.freezer
+            .as_ref()
+            .or(self.dirs.first())
+            .is_some_and(|d| d.is_dir())
+    }
+
+    /// Send `sig` (0 probes) to every process in the container's cgroup.
+    /// The cgroup is frozen meanwhile where it can be, so that no process
+    /// forks a child the list misses or exits and leaves its pid to another
+    /// process. Afterwards it is thawed, unless it was paused before and
+    /// the signal is not SIGKILL: a frozen process dies only once thawed.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let was_frozen = self.is_frozen();
+        let froze = !was_frozen
+            && self.freezer.is_some()
+            && match self.set_frozen(true) {
+                Ok(()) => true,
+                Err(e) => {
+                    // Half frozen is worse than not frozen.
+                    crate::logging::warn(&format!("signalling without freezing: {e}"));
+                    let _ = self.thaw();
+                    false
+                }
+            };
+        let sent = self.pids().and_then(|pids| {
+            pids.into_iter().try_for_each(|pid| {
+                match crate::syscall::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                    Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+                    Err(e) => Err(Error::sys(format!("cannot signal pid {pid}"), e)),
+                }
+            })
+        });
+        if froze || (was_frozen && sig == libc::SIGKILL) {
+            self.thaw()?;
+        }
+        sent
+    }
+
     /// Remove the container's directories (`which` of them), then the
     /// parents rt created, deepest first. A cgroup whose last task is still
     /// exiting reports EBUSY for a moment: retry briefly. Shared parents

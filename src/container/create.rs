@@ -38,6 +38,25 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
+    /// `--pidfd-socket`: where a pidfd of the init goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
+    /// `--rootless`: cgroups the caller may not make are skipped (the
+    /// container runs in the caller's cgroup, without limits) instead of
+    /// failing create; see [`rootless_cgroups`].
+    pub rootless_cgroups: bool,
+}
+
+/// `--rootless auto`, decided as runc decides it: a caller other than root,
+/// or root of a user namespace without the systemd driver, may lack the
+/// right to make cgroups; the real root has it.
+pub fn rootless_cgroups(systemd: bool) -> bool {
+    rootless() || (in_user_namespace() && !systemd)
+}
+
+/// The initial user namespace maps every id to itself.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// What `run` needs to supervise a container it created.
@@ -67,6 +86,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
         (true, Some(fd), _) => Some(fd),
         (true, None, Some(path)) => Some(connect_console(path)?),
@@ -99,7 +123,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .transpose()?;
 
     let (driver, mut cg) = place.plan(&Layout::detect()?);
-    cg.check_unused()?;
 
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup {
@@ -110,6 +133,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         child: None,
         armed: true,
     };
+    // After the claim: a create that lost a race for the id must say so,
+    // not that the winner's cgroup is in use.
+    cg.check_unused()?;
     fault::point("create:claimed")?;
 
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
@@ -119,7 +145,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // `delete --force` (the Cleanup guard only runs if create survives).
     store.save(&st)?;
     let resources = linux.resources().clone().unwrap_or_default();
-    let created = driver.create(&mut cg, &resources);
+    let created = driver.create(&mut cg, &resources, opts.rootless_cgroups);
     guard.cgroups = Some(cg.clone());
     created?;
     if cg.dirs.is_empty() && !st.cgroups.dirs.is_empty() {
@@ -314,6 +340,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             }
         }
     }
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Init)?;
+    }
     fault::point("create:ready")?;
     st.phase = Status::Created;
     store.save(&st)?;
@@ -424,8 +453,14 @@ pub fn init_failed(id: &str, step: &str, msg: String) -> Error {
     Error::Init(msg)
 }
 
-/// `--debug`: how long each init step took, as the init reported it.
-pub fn log_steps(id: &str, timings: &str) {
+/// `--debug`: the init's notes as it wrote them (their words are what
+/// tools grep for), and how long each step took — the Ready report.
+pub fn log_steps(id: &str, report: &str) {
+    let mut lines = report.lines();
+    let timings = lines.next().unwrap_or_default();
+    for note in lines {
+        logging::debug(note);
+    }
     for pair in timings.split(' ').filter(|p| !p.is_empty()) {
         let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));
         logging::debug(&format!("{id}: init step {step} took {us} µs"));

@@ -50,6 +50,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups to run in (see [`target_cgroups`]).
     pub cgroup: Vec<String>,
+    /// `--pidfd-socket`: where a pidfd of the process goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
@@ -104,6 +106,11 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
         .map(crate::seccomp::compile)
+        .transpose()?;
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
         .transpose()?;
     let join = container_namespaces(&st)?;
     let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
@@ -216,6 +223,10 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
     }
     let kill_child = |e: Error| kill_child(pid, e);
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Exec)
+            .map_err(kill_child)?;
+    }
     let master = match &console_end {
         Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
         None => None,
@@ -232,25 +243,20 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
 /// The cgroups the process joins: the container's, or with `--cgroup`
 /// (runc's flag) existing sub-cgroups of them — `path` for every
 /// hierarchy, `controller[,controller]:path` for those controllers'
-/// (cgroup v1 only; a later entry wins).
+/// (cgroup v1 only; a later entry wins). A path is taken as runc takes it,
+/// inside the container's cgroup (`/` is the cgroup itself), and the
+/// errors are runc's.
 fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
-    let mut every: Option<&str> = None;
-    let mut per: HashMap<&str, &str> = HashMap::new();
+    let mut every: Option<PathBuf> = None;
+    let mut per: HashMap<&str, PathBuf> = HashMap::new();
     for spec in specs {
         let (controllers, path) = match spec.split_once(':') {
             Some((c, p)) => (Some(c), p),
             None => (None, spec.as_str()),
         };
-        let relative = Path::new(path)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-        if path.is_empty() || !relative {
-            return Err(Error::Usage(format!(
-                "--cgroup {spec:?}: the path must be relative to the container's cgroup, without \"..\""
-            )));
-        }
+        let sub = sub_cgroup(path)?;
         match controllers {
-            None => every = Some(path),
+            None => every = Some(sub),
             Some(_) if cg.unified => {
                 return Err(Error::Usage(format!(
                     "--cgroup {spec:?}: controller:path is for cgroup v1; on cgroup v2 give a path"
@@ -260,26 +266,37 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
                 for c in list.split(',') {
                     if !cg.controllers.contains_key(c) {
                         return Err(Error::Usage(format!(
-                            "--cgroup {spec:?}: the container has no cgroup for controller {c:?}"
+                            "--cgroup {spec:?}: unknown controller {c} (the container has no cgroup for it)"
                         )));
                     }
-                    per.insert(c, path);
+                    per.insert(c, sub.clone());
                 }
             }
         }
     }
-    let sub = |dir: &PathBuf, path: Option<&str>| -> Result<PathBuf> {
-        let Some(path) = path else {
+    let join = |dir: &PathBuf, sub: Option<&PathBuf>| -> Result<PathBuf> {
+        let Some(sub) = sub else {
             return Ok(dir.clone());
         };
-        let target = dir.join(path);
-        if !target.is_dir() {
-            return Err(Error::Usage(format!(
-                "--cgroup: sub-cgroup {} does not exist",
-                target.display()
-            )));
+        let target = dir.join(sub);
+        // In runc's words (its tests of 1.1 and 1.5 match them): the pid
+        // would go to the cgroup's cgroup.procs, which is not there.
+        let procs = target.join("cgroup.procs");
+        match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => Ok(target),
+            Ok(_) => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: not a directory",
+                procs.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: no such file or directory",
+                procs.display()
+            ))),
+            Err(e) => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: {e}",
+                procs.display()
+            ))),
         }
-        Ok(target)
     };
     let mut moved: HashMap<&PathBuf, PathBuf> = HashMap::new();
     for d in &cg.dirs {
@@ -287,8 +304,8 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
             .controllers
             .iter()
             .filter(|(_, dir)| *dir == d)
-            .find_map(|(c, _)| per.get(c.as_str()).copied());
-        moved.insert(d, sub(d, named.or(every))?);
+            .find_map(|(c, _)| per.get(c.as_str()));
+        moved.insert(d, join(d, named.or(every.as_ref()))?);
     }
     let to = |d: &PathBuf| moved.get(d).cloned().unwrap_or_else(|| d.clone());
     Ok(CgroupPaths {
@@ -302,6 +319,26 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
         created: Vec::new(),
         ..cg.clone()
     })
+}
+
+/// A `--cgroup` path made relative to the container's cgroup, as a path
+/// joined under it and cleaned: `/` and `` are the cgroup itself, `a/../b`
+/// is `b`, and a path that climbs out of it is refused.
+fn sub_cgroup(path: &str) -> Result<PathBuf> {
+    let mut sub = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(n) => sub.push(n),
+            Component::ParentDir if sub.pop() => {}
+            Component::ParentDir => {
+                return Err(Error::Usage(format!(
+                    "bad sub cgroup path: {path} is not a sub cgroup path of the container's cgroup"
+                )))
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(sub)
 }
 
 fn connect(path: &std::path::Path) -> Result<OwnedFd> {

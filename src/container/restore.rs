@@ -135,9 +135,6 @@ pub fn restore_container(
     let place = cgroups::placement(linux.cgroups_path().as_deref(), &opts.id, false)?;
     let criu = criu::locate()?;
     let (driver, mut cg) = place.plan(&Layout::detect()?);
-    // The guard below kills whatever is in the cgroup when restore fails:
-    // it must hold nothing but what criu restores.
-    cg.check_unused()?;
     let ext_mnt = external_mount_sources(&meta, &spec, &bundle_dir, &cg)?;
     let netns = match (meta.external_netns, netns_path(&spec)) {
         (true, Some(p)) => Some(inheritable(&p)?),
@@ -159,6 +156,9 @@ pub fn restore_container(
         root: None,
         armed: true,
     };
+    // The guard kills whatever is in the cgroup when restore fails: it must
+    // hold nothing but what criu restores. After the claim, as in create.
+    cg.check_unused()?;
     let mut st = super::create::initial_state(
         &opts.id,
         &bundle_dir,
@@ -176,6 +176,7 @@ pub fn restore_container(
             .resources()
             .as_ref()
             .unwrap_or(&oci_spec::runtime::LinuxResources::default()),
+        super::create::rootless_cgroups(matches!(driver, crate::cgroups::Driver::Systemd { .. })),
     );
     guard.cgroups = Some(cg.clone());
     made?;

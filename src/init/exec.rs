@@ -34,9 +34,13 @@ pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, false, |steps| {
         steps.enter(Step::WaitParent)?;
         expect(&a.sync, Msg::Go)?;
+        steps.note_start("exec", "the exec process joins the container's namespaces");
         super::join_cgroups(&a.cgroup_tasks)?;
         super::attributes::settle_affinity(a.process.exec_cpu_affinity().as_ref())?;
         let mut seccomp = a.seccomp.take();
+        if let Some(filter) = &seccomp {
+            steps.note(filter.flags_note());
+        }
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }

@@ -146,6 +146,14 @@ fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
     finish(&args.sync, rootless_maps(&args), |steps| {
+        // The init of a pid namespace ignores every signal it has no
+        // handler for, even from the host; runc's init (a Go program) dies
+        // of these while it sets up and waits for `start`, and so must
+        // ours: `kill` of a created container, and a pidfd client's
+        // SIGTERM, end it.
+        use nix::sys::signal::Signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        syscall::exit_on(&[SIGHUP, SIGINT, SIGQUIT, SIGTERM])
+            .ctx(|| "cannot handle the signals that end the init")?;
         pipeline(&args, steps)
     })
 }
@@ -225,6 +233,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::WaitParent)?;
     expect(&a.sync, Msg::Go)?;
+    steps.note_start("init", "the init is in its new namespaces");
     if rootless_maps(a) {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
@@ -234,6 +243,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     // execCPUAffinity is not the init's (runtime spec).
     attributes::settle_affinity(None)?;
     let mut seccomp = a.seccomp.take();
+    if let Some(filter) = &seccomp {
+        steps.note(filter.flags_note());
+    }
     steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
     steps.enter(Step::UserRoot)?;
@@ -402,13 +414,17 @@ fn open_terminal(
     }
 }
 
-/// Where the pipeline is: timings for `--debug` (sent to the parent with
-/// Ready), the fault-injection points `init:<step>`, and the step a
-/// failure is reported at.
+/// Where the pipeline is: timings and notes for `--debug` (sent to the
+/// parent with Ready, which logs them: the log file is closed at
+/// [`Step::LeaveHost`]), the fault-injection points `init:<step>`, and the
+/// step a failure is reported at.
 pub struct Steps {
     current: Step,
     since: std::time::Instant,
     done: Vec<(Step, std::time::Duration)>,
+    /// Debug lines, logged as they are. Some carry the name runc gives the
+    /// same step ("nsexec container setup"), which tools grep for.
+    notes: Vec<String>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -419,8 +435,28 @@ impl Steps {
             current: Step::Start,
             since: std::time::Instant::now(),
             done: Vec::new(),
+            notes: Vec::new(),
             ready: false,
         }
+    }
+
+    fn note(&mut self, line: impl Into<String>) {
+        self.notes.push(line.into());
+    }
+
+    /// The notes of a process (`who`: init or exec) that has just got Go:
+    /// where it is, and its CPU affinity (the first 64 CPUs) before it
+    /// joins its v1 cgroups (a cpuset resets it), i.e.
+    /// execCPUAffinity.initial if the parent set one.
+    fn note_start(&mut self, who: &str, what: &str) {
+        self.note(format!("nsexec container setup: {what}"));
+        if let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+            let mask = (0..64u32)
+                .filter(|&cpu| set.is_set(cpu as usize).unwrap_or(false))
+                .fold(0u64, |m, cpu| m | 1 << cpu);
+            self.note(format!("{who}: affinity: {mask:#x}"));
+        }
+        self.note("child process in init(): the setup pipeline starts");
     }
 
     fn enter(&mut self, step: Step) -> Result<()> {
@@ -436,13 +472,19 @@ impl Steps {
         crate::fault::point(&format!("init:{}", step.name()))
     }
 
-    /// `step=microseconds` pairs, space-separated.
+    /// `step=microseconds` pairs, space-separated, then a line per note
+    /// (see `container::create::log_steps`).
     fn report(&self) -> String {
-        self.done
+        let timings = self
+            .done
             .iter()
             .map(|(s, d)| format!("{}={}", s.name(), d.as_micros()))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        std::iter::once(timings)
+            .chain(self.notes.iter().map(|n| n.replace('\n', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -537,6 +579,10 @@ impl Launch<'_> {
         }
 
         steps.enter(Step::Ready)?;
+        steps.note(match self.gate {
+            Some(_) => "init: closing the pipe to signal completion (the sync socket)",
+            None => "setns_init: about to exec",
+        });
         self.sync.send(&Msg::Ready(steps.report()))?;
         steps.ready = true;
         // Nothing more to say, and nothing of rt's but the fifo is left

@@ -159,16 +159,27 @@ impl Seccomp {
         self.agent.as_ref().map(notify::Agent::as_raw_fd)
     }
 
-    pub fn install(self) -> Result<()> {
-        let mut flags = self.flags;
-        if self.listener.is_some() {
-            if self.agent.is_none() {
-                return Err(Error::Init(
-                    "the seccomp filter notifies an agent rt is not connected to".into(),
-                ));
-            }
-            flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    /// The SECCOMP_FILTER_FLAG_* bits `install` passes to seccomp(2).
+    fn install_flags(&self) -> libc::c_ulong {
+        match self.listener {
+            Some(_) => self.flags | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            None => self.flags,
         }
+    }
+
+    /// The `--debug` line naming the flags `install` will pass, in runc's
+    /// words (runc's tests read the number from it).
+    pub fn flags_note(&self) -> String {
+        format!("seccomp filter flags: {}", self.install_flags())
+    }
+
+    pub fn install(self) -> Result<()> {
+        if self.listener.is_some() && self.agent.is_none() {
+            return Err(Error::Init(
+                "the seccomp filter notifies an agent rt is not connected to".into(),
+            ));
+        }
+        let flags = self.install_flags();
         let fd = syscall::seccomp_set_mode_filter(flags, &self.program)
             .ctx(|| "cannot install the seccomp filter")?;
         match (self.agent, fd) {

@@ -20,8 +20,7 @@ pub struct Bundle {
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle)
-        .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
+    let dir = recorded_dir(bundle)?;
     let path = dir.join("config.json");
     let data = std::fs::read(&path).map_err(|source| Error::ConfigRead {
         path: path.clone(),
@@ -48,6 +47,31 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, spec, rootfs })
 }
 
+/// The bundle directory as runc records it (in the state, `list`, hooks'
+/// input): its working directory after entering the bundle, as Go's
+/// os.Getwd reports it — $PWD when that names the very directory (the path
+/// the caller sees, through symlinks: `list` shows the caller's $PWD),
+/// otherwise the physical path. A bundle that cannot be resolved is kept
+/// as given, made absolute, for the error that reading config.json gives.
+fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(physical) = std::fs::canonicalize(bundle) else {
+        return std::path::absolute(bundle)
+            .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e));
+    };
+    let pwd = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(match pwd {
+        Some(pwd) if same(&pwd, &physical) => pwd,
+        _ => physical,
+    })
+}
+
 /// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
     let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
@@ -59,8 +83,24 @@ pub fn parse(data: &[u8]) -> Result<Spec> {
         crate::spec::mempolicy::check_names(p)?;
     }
     let spec: Spec = crate::gojson::from_value(value, data).map_err(config_error)?;
+    let mut spec = spec;
+    empty_namespace_paths_are_none(&mut spec);
     validate(&spec)?;
     Ok(spec)
+}
+
+/// A namespace with `"path": ""` is a new one, as with runc (engines and
+/// runc's tests write it so): the rest of rt sees no path at all.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let namespaces = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut());
+    for ns in namespaces.into_iter().flatten() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// A config value as config.json spells it (`pid`, `RLIMIT_NOFILE`), not

@@ -211,17 +211,32 @@ fn listener_and_flags() {
     let listener = f.listener.as_ref().expect("listener");
     assert_eq!(listener.path.to_str(), Some("/run/agent.sock"));
     assert_eq!(listener.metadata.as_deref(), Some("meta"));
-    let want = libc::SECCOMP_FILTER_FLAG_LOG
-        | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-        | libc::SECCOMP_FILTER_FLAG_TSYNC
-        | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    // TSYNC is accepted and not passed, as by runc: one thread installs.
+    let want = libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
     assert_eq!(f.flags, want);
+    assert_eq!(
+        f.flags_note(),
+        format!(
+            "seccomp filter flags: {}",
+            want | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        )
+    );
     // Without NOTIFY the listener is ignored (runtime spec).
     let f = build(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}),
     );
     assert!(f.listener.is_none());
-    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_TSYNC);
+    assert_eq!(f.flags, 0);
+    assert_eq!(f.flags_note(), "seccomp filter flags: 0");
+}
+
+/// runc's defaults: no `flags` at all means SPEC_ALLOW; an empty list, none.
+#[test]
+fn flags_default_to_spec_allow_only_when_absent() {
+    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": []}));
+    assert_eq!(f.flags, 0);
 }
 
 #[test]
