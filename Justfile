@@ -176,9 +176,9 @@ conformance *tests: deps build
 # rt-<worktree>-<ref digits>, so worktrees do not overwrite each other or the
 # baselines), BUILD, GO, RESULTS, MIRROR, SPEC_MIRROR (defaults under
 # /var/tmp/runc-bats). One suite run at a time on the machine: the tests use
-# fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once
-# and the suite's leftover cgroups removed (scripts/runc-suite/ says why). Not
-# part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
+# fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once,
+# and what the suite leaves on the machine is removed (scripts/runc-suite/ says
+# why). Not part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
 # /var/tmp/runc-bats/STATUS.md: setup, baselines, how to run one file.
 # runc's bats suite against rt (all files, or those named): ok / not ok / skip, and what runc passes that rt fails.
 [positional-arguments]
@@ -222,13 +222,8 @@ runc-suite *files: _runc-suite-check build
     export FILE_TIMEOUT=${FILE_TIMEOUT:-450}
     flock -n "$base/suite.lock" true || echo "runc-suite: another suite run holds $base/suite.lock; waiting" >&2
     here="{{justfile_directory()}}/scripts/runc-suite"
-    # checkpoint.bats writes /etc/criu/default.conf and leaves it: criu then logs
-    # into the working directory of every later call (rt's tests included).
-    criu_conf=/etc/criu/default.conf
-    [ -e "$criu_conf" ] && keep_conf=1 || keep_conf=0
     status=0
-    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}" || status=$?
-    [ "$keep_conf" = 1 ] || rm -f "$criu_conf"
+    "$here/subreaper.py" flock "$base/suite.lock" "$here/sweep.sh" "$harness/run.sh" "${files[@]}" || status=$?
     sum=$RESULTS/$NAME-summary.tsv
     echo
     echo "runc-suite: $NAME, runc $ref suite, rt $RUNTIME"
