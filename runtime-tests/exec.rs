@@ -224,3 +224,26 @@ fn exec_into_a_sub_cgroup() {
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
+
+/// `exec -t` without --console-socket: rt relays the pty, "\n" intact,
+/// and the pty belongs to the process's uid.
+#[test]
+fn tty_relayed_by_rt() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/process/user",
+        serde_json::json!({"uid": 1000, "gid": 100}),
+    );
+    c.start_ok();
+    let out = c
+        .rt(&[
+            "exec",
+            "-t",
+            &c.id,
+            "sh",
+            "-c",
+            "echo a; stat -c %u:%g $(tty)",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "a\n1000:5\n");
+}

@@ -386,6 +386,19 @@ fn terminal_over_console_socket() {
     c.wait_status("stopped");
 }
 
+/// `rt run` with a terminal, itself on a terminal as runc's suite runs it:
+/// what the program prints through the pty rt holds reaches rt's terminal
+/// with "\n" intact (runc clears ONLCR on that pty), and the pty belongs
+/// to the process's uid, its group left to devpts (`gid=5`).
+#[test]
+fn terminal_relayed_by_rt() {
+    let mut c = Container::sh("echo a; stat -c %u:%g $(tty)");
+    c.set("/process/terminal", true)
+        .set("/process/user", json!({"uid": 1000, "gid": 100}));
+    let out = c.run_on_terminal().ok();
+    assert_eq!(out.stdout, "a\n1000:5\n");
+}
+
 #[test]
 fn terminal_without_console_socket_fails() {
     let mut c = Container::new(&["sh"]);
@@ -410,4 +423,17 @@ fn host_sees_container_process_attributes() {
     assert_eq!(status_field(&status, "NoNewPrivs"), "1");
     assert_eq!(c.proc_file("oom_score_adj"), "500\n");
     assert!(procfs::read(&format!("/proc/{}/cmdline", c.pid())).starts_with("sleep\0"));
+}
+
+/// Without a terminal, the process's stdio (here the harness's files) is
+/// given to its uid, as runc does: a non-root program can reopen
+/// /dev/stdout. /dev/null is left alone.
+#[test]
+fn stdio_belongs_to_the_process_user() {
+    // Appended: fd 1 and the reopened file have offsets of their own.
+    let mut c = Container::sh(
+        "stat -L -c %u /proc/self/fd/1 /proc/self/fd/0; echo reopened >> /dev/stdout",
+    );
+    c.set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    assert_eq!(c.run().ok().lines(), ["65534", "0", "reopened"]);
 }

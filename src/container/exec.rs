@@ -18,7 +18,7 @@ use super::attach::{self, Signals};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
-use crate::init::{namespace_file, sync_pair, Msg};
+use crate::init::{namespace_file, sync_pair, ConsoleSocket, Msg};
 use crate::state::{State, Status, Store};
 use crate::syscall::{self, Forked};
 
@@ -97,10 +97,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     let (console, console_end) = match (terminal, &opts.console_socket) {
         (false, _) => (None, None),
-        (true, Some(path)) => (Some(connect(path)?), None),
+        (true, Some(path)) => {
+            let fd = connect(path)?;
+            let socket = ConsoleSocket {
+                fd,
+                relayed_by_rt: false,
+            };
+            (Some(socket), None)
+        }
         (true, None) => {
             let (ours, theirs) = attach::console_pair()?;
-            (Some(theirs), Some(ours))
+            let socket = ConsoleSocket {
+                fd: theirs,
+                relayed_by_rt: true,
+            };
+            (Some(socket), Some(ours))
         }
     };
     let (parent_end, child_end) = sync_pair()?;

@@ -53,10 +53,11 @@
 //!     (it applies to children only): the forked process, born with no fd
 //!     of the host, goes on; this one reports its pid and exits. Then
 //!     **rlimits, io priority, scheduler, personality, cpu affinity,
-//!     bounding set**: they need the privileges dropped next. Then the
-//!     seccomp filter if no_new_privs is off: the kernel accepts a filter
-//!     from a process without no_new_privs only with CAP_SYS_ADMIN, which
-//!     12 drops.
+//!     bounding set**: they need the privileges dropped next. The pty or
+//!     stdio **given to the process's uid** (runc's fixStdioPermissions),
+//!     before the filter, which may deny it. Then the seccomp filter if
+//!     no_new_privs is off: the kernel accepts a filter from a process
+//!     without no_new_privs only with CAP_SYS_ADMIN, which 12 drops.
 //! 12. **User, groups, capability sets.**
 //! 13. **cwd** (as the final user, so permissions are the user's), checked
 //!     to be the directory resolved inside the root. Umask, and the program
@@ -160,6 +161,7 @@ pub use mounts::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
 pub use sync::{pair as sync_pair, Channel, Msg};
+pub use terminal::ConsoleSocket;
 
 /// Everything the init process needs, prepared by `create` before clone.
 pub struct InitArgs {
@@ -169,8 +171,8 @@ pub struct InitArgs {
     pub sync: Channel,
     /// The exec fifo in the state directory, open read-write.
     pub fifo: OwnedFd,
-    /// Connected `--console-socket`, when `process.terminal` is set.
-    pub console: Option<OwnedFd>,
+    /// Where the pty master goes, when `process.terminal` is set.
+    pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub namespaces: NamespacePlan,
@@ -433,7 +435,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
 fn open_terminal(
     process: &Process,
-    console: Option<&OwnedFd>,
+    console: Option<&ConsoleSocket>,
     bind_console: bool,
     proc: &procfs::HostProc,
 ) -> Result<Option<terminal::Pty>> {
@@ -552,14 +554,16 @@ impl Launch<'_> {
         attributes::apply(process, self.personality)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
-        // The checks of process.cwd and the program go before the filter:
-        // a profile may deny openat2 (see process::Confined).
+        // The checks of process.cwd and the program, and the chown of
+        // stdio, go before the filter: a profile may deny openat2 (see
+        // process::Confined) or fchown.
         let env = process.env().clone().unwrap_or_default();
         let args = process.args().clone().unwrap_or_default();
         let first = args
             .first()
             .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
+        process::give_stdio(process.user().uid(), self.pty.as_ref().map(|p| &p.slave))?;
         if let Some(filter) = early {
             steps.enter("seccomp")?;
             filter.install()?;

@@ -56,6 +56,41 @@ pub fn set_oom_score_adj(score: i32) -> Result<()> {
         .ctx(|| format!("cannot set oom_score_adj to {score}"))
 }
 
+/// The process's terminal, or without one its stdio, owned by the user it
+/// runs as, as runc does: a non-root program must be able to reopen its
+/// tty and /dev/stdout. Only the owner changes (the group is the devpts
+/// mount's `gid=`). Left alone, as runc leaves them: /dev/null, what the
+/// user owns already, and what we may not chown (EPERM: an owner outside
+/// our user namespace; EROFS). A closed stdio fd stays closed.
+pub fn give_stdio(uid: u32, pty: Option<&OwnedFd>) -> Result<()> {
+    let fds = match pty {
+        Some(slave) => vec![slave.as_raw_fd()],
+        None => vec![0, 1, 2],
+    };
+    for fd in fds {
+        let st = match nix::sys::stat::fstat(fd) {
+            Ok(st) => st,
+            Err(nix::Error::EBADF) => continue,
+            Err(e) => return Err(Error::sys("cannot stat the process's stdio", e)),
+        };
+        let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == nix::sys::stat::makedev(1, 3);
+        if st.st_uid == uid || dev_null {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(()) | Err(nix::Error::EPERM | nix::Error::EROFS) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("cannot give the process's stdio to uid {uid}"),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Switch to the container user, keeping the permitted capabilities so the
 /// configured sets can be applied afterwards.
 pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
