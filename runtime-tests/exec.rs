@@ -247,3 +247,17 @@ fn tty_relayed_by_rt() {
         .ok();
     assert_eq!(out.stdout, "a\n1000:5\n");
 }
+
+/// HOME of an `exec --user`: that uid's home in the container's passwd,
+/// "/" without an entry.
+#[test]
+fn user_gets_its_home() {
+    let (c, _) = running();
+    let home = |user: &str| {
+        c.rt(&["exec", "--user", user, &c.id, "sh", "-c", "echo $HOME"])
+            .ok()
+            .stdout
+    };
+    assert_eq!(home("65534"), "/nonexistent\n");
+    assert_eq!(home("4242"), "/\n");
+}

@@ -28,14 +28,61 @@ fn args_env_and_cwd() {
     );
 }
 
+/// The config's env, each name once (the last entry wins), plus HOME
+/// from the container's /etc/passwd when the env has none: runc's
+/// environment.
 #[test]
-fn env_is_exactly_the_config() {
+fn env_is_the_config_once_each_plus_home() {
     let mut c = Container::new(&["env"]);
-    c.set("/process/env", json!(["ONLY=1", "PATH=/bin"]));
+    c.set(
+        "/process/env",
+        json!(["ONLY=1", "PATH=/bin", "ONLY=2", "NL=a\nb"]),
+    );
     let out = c.run().ok();
     let mut lines = out.lines();
     lines.sort();
-    assert_eq!(lines, ["ONLY=1", "PATH=/bin"]);
+    assert_eq!(lines, ["HOME=/root", "NL=a", "ONLY=2", "PATH=/bin", "b"]);
+}
+
+/// HOME missing or empty: the process uid's home in the container's
+/// /etc/passwd, "/" without an entry; a HOME given is kept.
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    for (env, uid, want) in [
+        (json!(["PATH=/bin"]), 0, "/root"),
+        (
+            json!(["HOME=/set", "PATH=/bin", "HOME="]),
+            65534,
+            "/nonexistent",
+        ),
+        (json!(["HOME=/set", "PATH=/bin"]), 0, "/set"),
+        (json!(["PATH=/bin"]), 4242, "/"),
+    ] {
+        let mut c = Container::sh("echo \"$HOME\"");
+        c.set("/process/env", env.clone())
+            .set("/process/user", json!({"uid": uid, "gid": uid}));
+        assert_eq!(c.run().ok().stdout, format!("{want}\n"), "{env} uid {uid}");
+    }
+}
+
+/// The image controls /etc/passwd: a fifo there is not opened for a
+/// blocking read (the init would hang), and only the first 4 MiB are read.
+#[test]
+fn passwd_is_read_safely() {
+    let mut c = Container::sh("echo \"$HOME\"");
+    c.set("/process/env", json!(["PATH=/bin"]));
+    let passwd = c.rootfs().join("etc/passwd");
+    fs::remove_file(&passwd).expect("remove the passwd link");
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    assert_eq!(c.run().ok().stdout, "/\n");
+
+    let mut c = Container::sh("echo \"$HOME\"");
+    c.set("/process/env", json!(["PATH=/bin"]))
+        .set("/process/user", json!({"uid": 4242, "gid": 4242}));
+    let mut text = "#\n".repeat(5 << 19);
+    text.push_str("far:x:4242:4242::/far:/bin/sh\n");
+    fs::write(c.rootfs().join("etc/passwd"), text).expect("write passwd");
+    assert_eq!(c.run().ok().stdout, "/\n");
 }
 
 #[test]

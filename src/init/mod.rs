@@ -53,11 +53,14 @@
 //!     (it applies to children only): the forked process, born with no fd
 //!     of the host, goes on; this one reports its pid and exits. Then
 //!     **rlimits, io priority, scheduler, personality, cpu affinity,
-//!     bounding set**: they need the privileges dropped next. The pty or
-//!     stdio **given to the process's uid** (runc's fixStdioPermissions),
-//!     before the filter, which may deny it. Then the seccomp filter if
-//!     no_new_privs is off: the kernel accepts a filter from a process
-//!     without no_new_privs only with CAP_SYS_ADMIN, which 12 drops.
+//!     bounding set**: they need the privileges dropped next. The
+//!     **environment** (HOME from the container's /etc/passwd, which is
+//!     now the root's), the confinement checks of cwd and program, and the
+//!     pty or stdio **given to the process's uid** (runc's
+//!     fixStdioPermissions) — before the filter, which may deny them. Then
+//!     the seccomp filter if no_new_privs is off: the kernel accepts a
+//!     filter from a process without no_new_privs only with CAP_SYS_ADMIN,
+//!     which 12 drops.
 //! 12. **User, groups, capability sets.**
 //! 13. **cwd** (as the final user, so permissions are the user's), checked
 //!     to be the directory resolved inside the root. Umask, and the program
@@ -124,6 +127,7 @@
 mod attributes;
 mod capabilities;
 mod devices;
+mod environment;
 mod idmap;
 mod inroot;
 mod lsm;
@@ -554,16 +558,17 @@ impl Launch<'_> {
         attributes::apply(process, self.personality)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
-        // The checks of process.cwd and the program, and the chown of
-        // stdio, go before the filter: a profile may deny openat2 (see
-        // process::Confined) or fchown.
-        let env = process.env().clone().unwrap_or_default();
+        // Reading the container's /etc/passwd, the checks of process.cwd
+        // and the program, and the chown of stdio go before the filter: a
+        // profile may deny openat2 (see process::Confined) or fchown.
+        let uid = process.user().uid();
+        let env = environment::prepare(process.env().as_deref(), uid)?;
         let args = process.args().clone().unwrap_or_default();
         let first = args
             .first()
             .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
-        process::give_stdio(process.user().uid(), self.pty.as_ref().map(|p| &p.slave))?;
+        process::give_stdio(uid, self.pty.as_ref().map(|p| &p.slave))?;
         if let Some(filter) = early {
             steps.enter("seccomp")?;
             filter.install()?;
