@@ -261,3 +261,20 @@ fn user_gets_its_home() {
     assert_eq!(home("65534"), "/nonexistent\n");
     assert_eq!(home("4242"), "/\n");
 }
+
+/// A cwd that only its owner (uid 42) may enter still takes an
+/// `exec --user 0` whose capabilities lack CAP_DAC_OVERRIDE: rt enters it
+/// before dropping them, as runc.
+#[test]
+fn root_enters_a_cwd_it_does_not_own() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/cwd", "/root")
+        .set("/process/user", serde_json::json!({"uid": 42, "gid": 42}));
+    let dir = c.rootfs().join("root");
+    std::os::unix::fs::chown(&dir, Some(42), Some(42)).expect("chown /root");
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /root");
+    c.start_ok();
+    let out = c.rt(&["exec", "--user", "0", &c.id, "pwd"]).ok();
+    assert_eq!(out.stdout, "/root\n");
+}

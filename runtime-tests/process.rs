@@ -6,6 +6,7 @@ mod common;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
@@ -83,6 +84,51 @@ fn passwd_is_read_safely() {
     text.push_str("far:x:4242:4242::/far:/bin/sh\n");
     fs::write(c.rootfs().join("etc/passwd"), text).expect("write passwd");
     assert_eq!(c.run().ok().stdout, "/\n");
+}
+
+/// A process.cwd that root may enter but the user may not (a 0700 /root
+/// for uid 42) works: entered before the user switch, as runc does.
+#[test]
+fn cwd_only_root_may_enter() {
+    let mut c = Container::new(&["pwd"]);
+    c.set("/process/cwd", "/root")
+        .set("/process/user", json!({"uid": 42, "gid": 42}));
+    fs::set_permissions(c.rootfs().join("root"), fs::Permissions::from_mode(0o700))
+        .expect("chmod /root");
+    assert_eq!(c.run().ok().stdout, "/root\n");
+}
+
+/// The execute check before exec judges as execve does, with the
+/// effective capabilities: a file only its owner (root) may execute runs
+/// for uid 1000 with CAP_DAC_OVERRIDE, and not without.
+#[test]
+fn execute_bit_of_root_with_cap_dac_override() {
+    let with_cap = |cap: bool| {
+        let mut c = Container::new(&["/bin/echo", "ran"]);
+        c.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+        if cap {
+            for set in [
+                "bounding",
+                "effective",
+                "inheritable",
+                "permitted",
+                "ambient",
+            ] {
+                c.push(
+                    &format!("/process/capabilities/{set}"),
+                    "CAP_DAC_OVERRIDE".into(),
+                );
+            }
+        }
+        // A copy of its own: the rootfs hard-links the shared busybox.
+        let echo = c.rootfs().join("bin/echo");
+        fs::remove_file(&echo).expect("remove the echo applet link");
+        fs::copy(c.rootfs().join("bin/busybox"), &echo).expect("copy busybox");
+        fs::set_permissions(&echo, fs::Permissions::from_mode(0o744)).expect("chmod");
+        c.run()
+    };
+    with_cap(false).fails_with("/bin/echo: permission denied");
+    assert_eq!(with_cap(true).ok().stdout, "ran\n");
 }
 
 #[test]

@@ -61,12 +61,15 @@
 //!     the seccomp filter if no_new_privs is off: the kernel accepts a
 //!     filter from a process without no_new_privs only with CAP_SYS_ADMIN,
 //!     which 12 drops.
-//! 12. **User, groups, capability sets.**
-//! 13. **cwd** (as the final user, so permissions are the user's), checked
-//!     to be the directory resolved inside the root. Umask, and the program
-//!     looked up now so `create` reports a missing binary: each candidate
-//!     resolved without magic links from where execve starts (the root for
-//!     an absolute name, the cwd for a relative one).
+//! 12. **cwd entered as root** where root may (runc's order: a 0700 /root
+//!     works for uid 42), **then user, groups, capability sets.**
+//! 13. **cwd as the final user** if root was refused (a directory only the
+//!     user's id may enter); either way checked to be the directory
+//!     resolved inside the root. Umask, and the program looked up now so
+//!     `create` reports a missing binary: each candidate resolved without
+//!     magic links from where execve starts (the root for an absolute
+//!     name, the cwd for a relative one), and executable with the
+//!     effective ids and capabilities, as execve judges.
 //! 14. **no_new_privs.**
 //! 15. **Report Ready**, close the sync socket (`create` waits for it to
 //!     close), switch stdio to the pty.
@@ -575,11 +578,14 @@ impl Launch<'_> {
         }
 
         steps.enter("user-caps")?;
+        let in_cwd = process::enter_cwd_as_root(process.cwd(), &confined)?;
         process::switch_user(process.user(), self.in_userns)?;
         caps.apply()?;
 
         steps.enter("cwd-program")?;
-        process::enter_cwd(process.cwd(), &confined)?;
+        if !in_cwd {
+            process::enter_cwd(process.cwd(), &confined)?;
+        }
         process::set_umask(process.user().umask());
         let program = process::find_program(first, &env, &confined)?;
 

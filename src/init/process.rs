@@ -6,9 +6,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::AtFlags;
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::stat::Mode;
-use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
+use nix::unistd::{faccessat, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
 
 use crate::error::{Context, Error, Result};
@@ -125,8 +126,9 @@ pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
 /// /proc/thread-self to describe it (faccessat2...); a profile that denies
 /// these (the runtime-tools suite's, older Docker ones) made pathrs panic
 /// and the init die with SIGSEGV. The answer depends on the path only, not
-/// on who asks, so it is found as root; the final user's own checks (chdir,
-/// access) come after the user switch, with plain syscalls.
+/// on who asks, so it is found as root; chdir (as root first, see
+/// [`enter_cwd_as_root`]) and the final user's execute check come later,
+/// with plain syscalls.
 pub struct Confined {
     /// Device and inode of the confined process.cwd.
     cwd: (u64, u64),
@@ -182,11 +184,32 @@ fn resolve(start: BorrowedFd<'_>, path: &Path, in_root: bool) -> nix::Result<Own
     syscall::openat2(start, rel, libc::O_PATH, resolve)
 }
 
-/// Make `cwd` the working directory, as the final user, so its permissions
-/// apply; it must be the directory [`confine`] resolved.
+/// Make `cwd` the working directory before the user switch, with root's
+/// privileges, as runc does: a cwd that root may enter but the user may
+/// not (a 0700 /root for uid 42) works. False when root is refused (root
+/// squashed on NFS, a directory only the user's id may enter): then
+/// [`enter_cwd`] tries again as the user.
+pub fn enter_cwd_as_root(cwd: &Path, confined: &Confined) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd(cwd, confined).map(|()| true),
+        Err(nix::Error::EACCES | nix::Error::EPERM) => Ok(false),
+        Err(e) => Err(Error::sys(
+            format!("cannot enter process.cwd {}", cwd.display()),
+            e,
+        )),
+    }
+}
+
+/// Make `cwd` the working directory as the final user.
 pub fn enter_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx(|| format!("cannot enter process.cwd {}", cwd.display()))?;
+    check_cwd(cwd, confined)
+}
+
+/// The working directory entered must be the directory [`confine`]
+/// resolved inside the root.
+fn check_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
     let what = || format!("cannot enter process.cwd {}", cwd.display());
-    nix::unistd::chdir(cwd).ctx(what)?;
     let st = nix::sys::stat::stat(".").ctx(what)?;
     if (st.st_dev, st.st_ino) != confined.cwd {
         return Err(Error::Init(format!(
@@ -254,7 +277,10 @@ fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), St
     if meta.is_dir() {
         return Err(format!("{} is a directory: permission denied", p.display()));
     }
-    access(p, AccessFlags::X_OK)
+    // With the effective ids and capabilities, which execve checks: a
+    // file only root's execute bit allows runs with CAP_DAC_OVERRIDE
+    // (access(2) would judge by the real uid without capabilities).
+    faccessat(None, p, AccessFlags::X_OK, AtFlags::AT_EACCESS)
         .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
 }
 
