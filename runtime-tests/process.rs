@@ -131,6 +131,19 @@ fn execute_bit_of_root_with_cap_dac_override() {
     assert_eq!(with_cap(true).ok().stdout, "ran\n");
 }
 
+/// execve failing after Ready (here on a missing `#!` interpreter) is
+/// reported on the container's stderr in runc's words, alone on its line.
+#[test]
+fn exec_error_reads_like_runcs() {
+    let c = Container::new(&["/run.sh"]);
+    let script = c.rootfs().join("run.sh");
+    fs::write(&script, "#!/mmnnttbb foo bar\nsh\n").expect("write run.sh");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = c.run();
+    assert_eq!(out.code, 127, "{out}");
+    assert_eq!(out.stderr, "exec /run.sh: no such file or directory\n");
+}
+
 #[test]
 fn missing_cwd_is_created() {
     let mut c = Container::new(&["pwd"]);

@@ -221,7 +221,8 @@ fn rootless_maps(a: &InitArgs) -> bool {
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
 /// the parent over the sync socket; later ones (exec) to the container's
-/// stderr, with the exit codes shells use (127 not found, 126 otherwise).
+/// stderr, as the bare message runc prints there, with the exit codes
+/// shells use (127 not found, 126 otherwise).
 fn finish(
     sync: &Channel,
     dumpable_until_go: bool,
@@ -232,9 +233,9 @@ fn finish(
         Ok(e) | Err(e) => e,
     };
     if steps.ready {
-        let _ = writeln!(std::io::stderr(), "rt: {err}");
+        let _ = writeln!(std::io::stderr(), "{err}");
         let code = match &err {
-            Error::Sys {
+            Error::Exec {
                 errno: nix::Error::ENOENT,
                 ..
             } => 127,

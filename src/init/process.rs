@@ -314,7 +314,10 @@ pub fn exec(program: &Path, args: &[String], env: &[String]) -> Error {
     })();
     match prepared {
         Ok((path, argv, envp)) => match nix::unistd::execve(&path, &argv, &envp) {
-            Err(e) => Error::sys(format!("exec {}", program.display()), e),
+            Err(errno) => Error::Exec {
+                program: program.to_path_buf(),
+                errno,
+            },
             Ok(never) => match never {},
         },
         Err(e) => e,
