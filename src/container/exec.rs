@@ -288,8 +288,15 @@ fn connect(path: &std::path::Path) -> Result<OwnedFd> {
 fn read_process(path: &std::path::Path) -> Result<Process> {
     let data =
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = serde_json::from_slice(&data)
-        .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
+    let bad = |e: serde_json::Error| Error::Config(format!("process file {}: {e}", path.display()));
+    let mut value: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+    // Without "user" the process runs as uid 0, gid 0, as runc reads it
+    // (the spec makes the field required; runc and its users do not).
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let p: Process = serde_json::from_value(value).map_err(bad)?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config(format!(
             "process file {}: args must name a program",
