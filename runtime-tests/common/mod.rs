@@ -456,6 +456,40 @@ impl Container {
         }
     }
 
+    /// `run` with stdout and stderr on pipes, as engines give them.
+    pub fn run_through_pipes(&self) -> Outcome {
+        use std::io::Read;
+        self.write_config();
+        let read_all = |end: std::os::fd::OwnedFd| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = File::from(end).read_to_string(&mut text);
+                text
+            })
+        };
+        let (out_r, out_w) = nix::unistd::pipe().expect("pipe");
+        let (err_r, err_w) = nix::unistd::pipe().expect("pipe");
+        let (stdout, stderr) = (read_all(out_r), read_all(err_r));
+        let mut cmd = self.launch_command("run", &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(File::from(out_w))
+            .stderr(File::from(err_w));
+        let code = {
+            let _creating = CGROUP_PARENT_USERS
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            spawn_and_wait(&mut cmd)
+        };
+        // The Command holds the last copies of the write ends.
+        drop(cmd);
+        self.track_pid_file();
+        Outcome {
+            code,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+
     pub fn run_with(&self, extra: &[&str]) -> Outcome {
         self.launch_verb("run", extra)
     }

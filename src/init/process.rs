@@ -58,28 +58,41 @@ pub fn set_oom_score_adj(score: i32) -> Result<()> {
 }
 
 /// The process's terminal, or without one its stdio, owned by the user it
-/// runs as, as runc does: a non-root program must be able to reopen its
-/// tty and /dev/stdout. Only the owner changes (the group is the devpts
-/// mount's `gid=`). Left alone, as runc leaves them: /dev/null, what the
-/// user owns already, and what we may not chown (EPERM: an owner outside
-/// our user namespace; EROFS). A closed stdio fd stays closed.
+/// runs as, as runc does (fixStdioPermissions): a non-root program must be
+/// able to reopen its tty and /dev/stdout. Only the owner changes (the
+/// group is the devpts mount's `gid=`); what the user owns already, and
+/// what we may not chown (EPERM: an owner outside our user namespace;
+/// EROFS), are left alone, as runc leaves them.
+///
+/// Of stdio, only pipes and sockets are given: their inodes have no path,
+/// so the chown grants nothing but reopening them through /proc/self/fd
+/// (engines pass pipes). runc also chowns a host file or terminal it is
+/// handed as stdio (`runc run -d > log`, or from a shell): that would give
+/// a host path — a log file, the caller's own terminal — to the
+/// container's uid, so rt leaves those as they are (README).
 pub fn give_stdio(uid: u32, pty: Option<&OwnedFd>) -> Result<()> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
     let fds = match pty {
-        Some(slave) => vec![slave.as_raw_fd()],
-        None => vec![0, 1, 2],
+        Some(slave) => vec![slave.as_fd()],
+        None => stdio
+            .into_iter()
+            .filter(|fd| {
+                // A closed stdio fd fails fstatfs: nothing to give.
+                nix::sys::statfs::fstatfs(fd).is_ok_and(|fs| {
+                    // The field's C type differs between C libraries.
+                    let magic = i128::from(fs.filesystem_type().0);
+                    magic == PIPEFS_MAGIC || magic == SOCKFS_MAGIC
+                })
+            })
+            .collect(),
     };
     for fd in fds {
-        let st = match nix::sys::stat::fstat(fd) {
-            Ok(st) => st,
-            Err(nix::Error::EBADF) => continue,
-            Err(e) => return Err(Error::sys("cannot stat the process's stdio", e)),
-        };
-        let dev_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR
-            && st.st_rdev == nix::sys::stat::makedev(1, 3);
-        if st.st_uid == uid || dev_null {
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "cannot stat the process's stdio")?;
+        if st.st_uid == uid {
             continue;
         }
-        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+        match nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), None) {
             Ok(()) | Err(nix::Error::EPERM | nix::Error::EROFS) => {}
             Err(e) => {
                 return Err(Error::sys(
@@ -91,6 +104,10 @@ pub fn give_stdio(uid: u32, pty: Option<&OwnedFd>) -> Result<()> {
     }
     Ok(())
 }
+
+/// linux/magic.h: the filesystems of anonymous pipes and of sockets.
+const PIPEFS_MAGIC: i128 = 0x5049_5045;
+const SOCKFS_MAGIC: i128 = 0x534f_434b;
 
 /// Switch to the container user, keeping the permitted capabilities so the
 /// configured sets can be applied afterwards.
