@@ -270,3 +270,100 @@ fn exec_into_a_sub_cgroup() {
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
+
+/// `exec -t` without --console-socket: rt relays the pty, "\n" intact,
+/// and the pty belongs to the process's uid.
+#[test]
+fn tty_relayed_by_rt() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/process/user",
+        serde_json::json!({"uid": 1000, "gid": 100}),
+    );
+    c.start_ok();
+    let out = c
+        .rt(&[
+            "exec",
+            "-t",
+            &c.id,
+            "sh",
+            "-c",
+            "echo a; stat -c %u:%g $(tty)",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "a\n1000:5\n");
+}
+
+/// HOME of an `exec --user`: that uid's home in the container's passwd,
+/// "/" without an entry.
+#[test]
+fn user_gets_its_home() {
+    let (c, _) = running();
+    let home = |user: &str| {
+        c.rt(&["exec", "--user", user, &c.id, "sh", "-c", "echo $HOME"])
+            .ok()
+            .stdout
+    };
+    assert_eq!(home("65534"), "/nonexistent\n");
+    assert_eq!(home("4242"), "/\n");
+}
+
+/// A cwd that only its owner (uid 42) may enter still takes an
+/// `exec --user 0` whose capabilities lack CAP_DAC_OVERRIDE: rt enters it
+/// before dropping them, as runc.
+#[test]
+fn root_enters_a_cwd_it_does_not_own() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/cwd", "/root")
+        .set("/process/user", serde_json::json!({"uid": 42, "gid": 42}));
+    let dir = c.rootfs().join("root");
+    std::os::unix::fs::chown(&dir, Some(42), Some(42)).expect("chown /root");
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /root");
+    c.start_ok();
+    let out = c.rt(&["exec", "--user", "0", &c.id, "pwd"]).ok();
+    assert_eq!(out.stdout, "/root\n");
+}
+
+/// runc's `exec` exits 255 when it fails itself (the program's own status
+/// is passed through): a pid file it cannot write, an unknown container,
+/// a paused one, a missing program.
+#[test]
+fn failures_of_exec_itself_exit_255() {
+    let (c, _) = running();
+    let out = c.rt(&["exec", "--pid-file", "/non-existent/dir", &c.id, "true"]);
+    assert_eq!(out.code, 255, "{out}");
+    let out = c.rt(&["exec", &c.id, "no-such-program"]);
+    assert_eq!(out.code, 255, "{out}");
+    let out = c.rt(&["exec", "no-such-container", "true"]);
+    assert_eq!(out.code, 255, "{out}");
+    c.rt(&["pause", &c.id]).ok();
+    let out = c.rt(&["exec", &c.id, "true"]);
+    c.rt(&["resume", &c.id]).ok();
+    assert_eq!(out.code, 255, "{out}");
+    assert_eq!(c.rt(&["exec", &c.id, "false"]).code, 1);
+}
+
+/// A process file need not name a user (runc reads it as uid 0, gid 0),
+/// and its consoleSize sizes the exec's terminal.
+#[test]
+fn process_file_without_user_and_console_size() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/process/user",
+        serde_json::json!({"uid": 1000, "gid": 1000}),
+    );
+    c.start_ok();
+    let process = serde_json::json!({
+        "terminal": true,
+        "consoleSize": {"height": 10, "width": 110},
+        "args": ["sh", "-c", "id -u; stty size"],
+        "cwd": "/"
+    });
+    let file = c.scratch().join("process.json");
+    fs::write(&file, process.to_string()).expect("write process.json");
+    let out = c
+        .rt(&["exec", "--process", file.to_str().expect("utf-8"), &c.id])
+        .ok();
+    assert_eq!(out.stdout, "0\n10 110\n");
+}

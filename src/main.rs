@@ -483,13 +483,19 @@ fn main() -> ExitCode {
         LogFormat::Json => Format::Json,
     };
     logging::init(cli.log.clone(), format, cli.debug);
+    // runc's `exec` exits 255 when it fails itself, so that callers tell
+    // its failure from the program's own status (1 is common there).
+    let failure = match cli.cmd {
+        Cmd::Exec(_) => ExitCode::from(255),
+        _ => ExitCode::FAILURE,
+    };
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let msg = e.to_string();
             logging::error(&msg);
             let _ = writeln!(std::io::stderr(), "rt: {msg}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }

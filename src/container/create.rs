@@ -18,7 +18,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 use crate::cgroups::{self, CgroupPaths, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::fault;
-use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
+use crate::init::{self, Channel, ConsoleSocket, InitArgs, Msg, NamespacePlan};
 use crate::logging;
 use crate::spec;
 use crate::state::{self, Locked, State, Status, Store, EXEC_FIFO};
@@ -92,8 +92,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .map(super::pidfd_socket::connect)
         .transpose()?;
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
-        (true, Some(fd), _) => Some(fd),
-        (true, None, Some(path)) => Some(connect_console(path)?),
+        (true, Some(fd), _) => Some(ConsoleSocket {
+            fd,
+            relayed_by_rt: true,
+        }),
+        (true, None, Some(path)) => Some(ConsoleSocket {
+            fd: connect_console(path)?,
+            relayed_by_rt: false,
+        }),
         (true, None, None) => {
             return Err(Error::Usage(
                 "process.terminal is set: --console-socket is required".into(),

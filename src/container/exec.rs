@@ -18,7 +18,7 @@ use super::attach::{self, Signals};
 use crate::cgroups::{CgroupPaths, Driver};
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
-use crate::init::{namespace_file, sync_pair, Msg};
+use crate::init::{namespace_file, sync_pair, ConsoleSocket, Msg};
 use crate::state::{State, Status, Store};
 use crate::syscall::{self, Forked};
 
@@ -121,10 +121,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     let (console, console_end) = match (terminal, &opts.console_socket) {
         (false, _) => (None, None),
-        (true, Some(path)) => (Some(connect(path)?), None),
+        (true, Some(path)) => {
+            let fd = connect(path)?;
+            let socket = ConsoleSocket {
+                fd,
+                relayed_by_rt: false,
+            };
+            (Some(socket), None)
+        }
         (true, None) => {
             let (ours, theirs) = attach::console_pair()?;
-            (Some(theirs), Some(ours))
+            let socket = ConsoleSocket {
+                fd: theirs,
+                relayed_by_rt: true,
+            };
+            (Some(socket), Some(ours))
         }
     };
     let (parent_end, child_end) = sync_pair()?;
@@ -350,8 +361,16 @@ fn connect(path: &std::path::Path) -> Result<OwnedFd> {
 fn read_process(path: &std::path::Path) -> Result<Process> {
     let data =
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = crate::gojson::from_slice(&data)
-        .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
+    let bad = |e: serde_json::Error| Error::Config(format!("process file {}: {e}", path.display()));
+    let mut value: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+    // Without "user" the process runs as uid 0, gid 0, as runc reads it
+    // (the spec makes the field required; runc and its users do not).
+    if let Some(obj) = value.as_object_mut() {
+        if crate::gojson::field(&serde_json::Value::Object(obj.clone()), "user").is_none() {
+            obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+        }
+    }
+    let p: Process = crate::gojson::from_value(value, &data).map_err(bad)?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config(format!(
             "process file {}: args must name a program",

@@ -6,12 +6,14 @@ use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::{expect, finish, namespaces, open_terminal, procfs, Channel, Launch, Msg, Step};
+use super::{
+    expect, finish, namespaces, open_terminal, procfs, Channel, ConsoleSocket, Launch, Msg, Step,
+};
 
 pub struct ExecArgs {
     pub process: Process,
     pub sync: Channel,
-    pub console: Option<OwnedFd>,
+    pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
     /// The container's namespaces to join in the child, user first; the
     /// pid namespace applies to its child (see `Launch`).

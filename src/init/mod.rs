@@ -61,6 +61,7 @@ mod attributes;
 mod capabilities;
 mod detached;
 mod devices;
+mod environment;
 mod idmap;
 mod inroot;
 mod keyring;
@@ -103,6 +104,7 @@ pub use process::resource as rlimit_resource;
 pub use step::Step;
 pub use sync::{pair as sync_pair, Channel, Msg};
 pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};
+pub use terminal::ConsoleSocket;
 
 /// Everything the init process needs, prepared by `create` before clone.
 pub struct InitArgs {
@@ -112,8 +114,8 @@ pub struct InitArgs {
     pub sync: Channel,
     /// The exec fifo in the state directory, open read-write.
     pub fifo: OwnedFd,
-    /// Connected `--console-socket`, when `process.terminal` is set.
-    pub console: Option<OwnedFd>,
+    /// Where the pty master goes, when `process.terminal` is set.
+    pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub namespaces: NamespacePlan,
@@ -169,7 +171,8 @@ fn rootless_maps(a: &InitArgs) -> bool {
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
 /// the parent over the sync socket; later ones (exec) to the container's
-/// stderr, with the exit codes shells use (127 not found, 126 otherwise).
+/// stderr, as the bare message runc prints there, with the exit codes
+/// shells use (127 not found, 126 otherwise).
 fn finish(
     sync: &Channel,
     dumpable_until_go: bool,
@@ -180,9 +183,9 @@ fn finish(
         Ok(e) | Err(e) => e,
     };
     if steps.ready {
-        let _ = writeln!(std::io::stderr(), "rt: {err}");
+        let _ = writeln!(std::io::stderr(), "{err}");
         let code = match &err {
-            Error::Sys {
+            Error::Exec {
                 errno: nix::Error::ENOENT,
                 ..
             } => 127,
@@ -396,7 +399,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
 fn open_terminal(
     process: &Process,
-    console: Option<&OwnedFd>,
+    console: Option<&ConsoleSocket>,
     bind_console: bool,
     proc: &procfs::HostProc,
 ) -> Result<Option<terminal::Pty>> {
@@ -551,25 +554,31 @@ impl Launch<'_> {
         attributes::apply(process, self.shared)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
-        // The checks of process.cwd and the program go before the filter:
-        // a profile may deny openat2 (see process::Confined).
-        let env = process.env().clone().unwrap_or_default();
+        // Reading the container's /etc/passwd, the checks of process.cwd
+        // and the program, and the chown of stdio go before the filter: a
+        // profile may deny openat2 (see process::Confined) or fchown.
+        let uid = process.user().uid();
+        let env = environment::prepare(process.env().as_deref(), uid)?;
         let args = process.args().clone().unwrap_or_default();
         let first = args
             .first()
             .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
+        process::give_stdio(uid, self.pty.as_ref().map(|p| &p.slave))?;
         if let Some(filter) = early {
             steps.enter(Step::SeccompEarly)?;
             filter.install()?;
         }
 
         steps.enter(Step::UserCaps)?;
+        let in_cwd = process::enter_cwd_as_root(process.cwd(), &confined)?;
         process::switch_user(process.user(), self.in_userns)?;
         caps.apply()?;
 
         steps.enter(Step::CwdProgram)?;
-        process::enter_cwd(process.cwd(), &confined)?;
+        if !in_cwd {
+            process::enter_cwd(process.cwd(), &confined)?;
+        }
         process::set_umask(process.user().umask());
         let program = process::find_program(first, &env, &confined)?;
 

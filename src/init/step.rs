@@ -78,20 +78,26 @@ pub enum Step {
     LeaveHost,
     /// **rlimits, io priority, scheduler, personality, memory policy,
     /// bounding set**: they need the privileges dropped at
-    /// [`Step::UserCaps`]. process.cwd and the program are checked here
-    /// too, before any filter (a profile may deny openat2).
+    /// [`Step::UserCaps`]. The **environment** (HOME from the container's
+    /// /etc/passwd, which is now the root's), the confinement checks of
+    /// process.cwd and the program, and the pty or stdio **given to the
+    /// process's uid** (runc's fixStdioPermissions) — before any filter,
+    /// which may deny openat2 or fchown.
     RlimitsBounding,
     /// **The seccomp filter, if no_new_privs is off**: the kernel accepts a
     /// filter from a process without no_new_privs only with CAP_SYS_ADMIN,
     /// which [`Step::UserCaps`] drops.
     SeccompEarly,
-    /// **User, groups, capability sets.**
+    /// **cwd entered as root** where root may (runc's order: a 0700 /root
+    /// works for uid 42), **then user, groups, capability sets.**
     UserCaps,
-    /// **cwd** (as the final user, so permissions are the user's), checked
-    /// to be the directory resolved inside the root. Umask, and the program
-    /// looked up now so `create` reports a missing binary: each candidate
-    /// resolved without magic links from where execve starts (the root for
-    /// an absolute name, the cwd for a relative one).
+    /// **cwd as the final user** if root was refused (a directory only the
+    /// user's id may enter); either way checked to be the directory
+    /// resolved inside the root. Umask, and the program looked up now so
+    /// `create` reports a missing binary: each candidate resolved without
+    /// magic links from where execve starts (the root for an absolute
+    /// name, the cwd for a relative one), and executable with the effective
+    /// ids and capabilities, as execve judges.
     CwdProgram,
     /// **no_new_privs.**
     NoNewPrivs,
