@@ -123,6 +123,134 @@ fn user_namespace_gets_proc_sys_and_bound_devices() {
     }
 }
 
+/// A container that joins the user namespace at `path` (another
+/// container's), with no mappings of its own and the default new
+/// namespaces otherwise.
+fn joiner(target: &Container, path: &str, script: &str) -> Container {
+    let mut c = target.sibling(&common::sh(script));
+    c.add_namespace("user", Some(path))
+        .chown_rootfs(HOST_ID, HOST_ID);
+    c
+}
+
+/// Binds `/proc/<pid>/ns/<ns>` on a file of `dir`: the namespace outlives
+/// its processes, and is joined by a path that is not under /proc.
+fn bind_ns(pid: i32, ns: &str, dir: &Path) -> Unmount {
+    let file = dir.join(ns);
+    fs::write(&file, "").expect("create the nsfs mount point");
+    nix::mount::mount(
+        Some(format!("/proc/{pid}/ns/{ns}").as_str()),
+        &file,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .expect("bind the namespace file");
+    Unmount(file)
+}
+
+/// Joining another container's user namespace, by /proc/<pid>/ns/user or
+/// through a bind mount of it: the namespaces the joining container
+/// creates belong to that user namespace, as with runc (its nsexec
+/// creates them after the joins) — its root brings up `lo` of its new
+/// network namespace, it is pid 1 of its new pid namespace — and it runs as
+/// that namespace's root with the target's mappings (runc's userns.bats 5
+/// and 7, idmap.bats 25).
+#[test]
+fn joining_a_user_namespace_makes_it_own_the_new_namespaces() {
+    let target = userns_container("exec sleep 1000");
+    let pid = target.start_ok();
+    let user = procfs::ns_link(&pid.to_string(), "user");
+    let dir = tempdir();
+    let bound = bind_ns(pid, "user", dir.path());
+    for path in [
+        format!("/proc/{pid}/ns/user"),
+        bound.0.display().to_string(),
+    ] {
+        let c = joiner(
+            &target,
+            &path,
+            "tr -s ' ' < /proc/self/uid_map; cat /sys/class/net/lo/flags; echo $$; id -u; readlink /proc/self/ns/user",
+        );
+        let out = c.run().ok();
+        let lines = out.lines();
+        assert_eq!(
+            lines[0].trim(),
+            format!("0 {HOST_ID} 65536"),
+            "{path}: {out}"
+        );
+        let flags = u32::from_str_radix(lines[1].trim_start_matches("0x"), 16).expect("lo flags");
+        assert_eq!(flags & 1, 1, "{path}: lo is down: {out}");
+        assert_eq!(lines[2..], ["1", "0", user.as_str()], "{path}: {out}");
+    }
+}
+
+/// An external user namespace (kept by a bind mount after its container
+/// is gone) and a network namespace it does not own (the host's root made
+/// it): rt joins the network namespace with the host's credentials before
+/// it joins the user namespace, as runc does, and so does `exec`; the new
+/// namespaces belong to the joined user namespace (runc's userns.bats 8).
+/// The same for a new user namespace with a network namespace of the host
+/// (rootful Podman's --userns with a network): joined first, then the user
+/// namespace is created.
+#[test]
+fn joins_before_the_user_namespace_need_the_hosts_credentials() {
+    let net = common::NetNs::new();
+    let net_link = format!(
+        "net:[{}]",
+        fs::metadata(net.path()).expect("stat the netns file").ino()
+    );
+    let dir = tempdir();
+    let bound = {
+        let target = userns_container("exec sleep 1000");
+        let pid = target.start_ok();
+        bind_ns(pid, "user", dir.path())
+    };
+    let user_link = format!(
+        "user:[{}]",
+        fs::metadata(&bound.0).expect("stat the userns file").ino()
+    );
+    let script = "readlink /proc/self/ns/net; readlink /proc/self/ns/user; exec sleep 1000";
+    // sysfs belongs to the network namespace's owner: the host's /sys
+    // instead, as runc's test does.
+    let host_sys = |c: &mut Container| {
+        let mounts: Vec<Value> = c.config["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .map(|m| match m["type"] == "sysfs" {
+                true => json!({"destination": m["destination"], "type": "bind", "source": "/sys", "options": ["rbind"]}),
+                false => m.clone(),
+            })
+            .collect();
+        c.set("/mounts", mounts);
+    };
+
+    let mut joined = Container::sh(script);
+    joined
+        .add_namespace("user", Some(&bound.0.display().to_string()))
+        .add_namespace("network", Some(&net.path()))
+        .chown_rootfs(HOST_ID, HOST_ID);
+    host_sys(&mut joined);
+    joined.start_ok();
+    let out = joined.wait_output(&user_link);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [net_link.as_str(), user_link.as_str()]
+    );
+    let out = joined
+        .rt(&["exec", &joined.id, "readlink", "/proc/self/ns/net"])
+        .ok();
+    assert_eq!(out.stdout.trim(), net_link);
+
+    let mut created = userns_container(script);
+    created.add_namespace("network", Some(&net.path()));
+    host_sys(&mut created);
+    created.start_ok();
+    let out = created.wait_output("user:");
+    assert_eq!(out.lines().next(), Some(net_link.as_str()), "{out}");
+}
+
 // ---------------------------------------------------------------------------
 // Mount options: idmap, rro
 

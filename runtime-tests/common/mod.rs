@@ -610,3 +610,28 @@ fn remove_shared_cgroup_parent() {
     }
     let _ = fs::remove_dir("/sys/fs/cgroup/rt-test");
 }
+
+/// A network namespace made with `ip netns add`, deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let name = format!("rt-test-{}", unique_id());
+        host("ip", &["netns", "add", &name]);
+        NetNs { name }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}

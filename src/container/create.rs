@@ -162,7 +162,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // names every directory made.
     st.cgroups = cg.clone();
     let (mut parent_end, child_end) = init::sync_pair()?;
-    let mut flags = namespaces.new;
+    // The init makes them itself after its joins (init Step::Unshare).
+    let unshares = namespaces.unshares();
+    let mut flags = if unshares {
+        nix::sched::CloneFlags::empty()
+    } else {
+        namespaces.new
+    };
     // The init creates its cgroup namespace itself once it is in its cgroup.
     flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
     // Offsets can only be written before any process enters a new time
@@ -179,6 +185,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    // Written right after clone, or once the init says Unshared.
+    let maps_after_clone = new_userns && !unshares;
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped =
         init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
@@ -208,7 +216,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Unless rt has work to do for the init between clone and `Go` (below),
     // `Go` is queued before the init exists: it starts setting up at once
     // instead of waiting for clone(2) to return here.
-    let mut go_sent = !new_userns
+    let mut go_sent = !maps_after_clone
         && resctrl.is_none()
         && place.unit.is_none()
         && spec_initial_affinity(&st).is_none();
@@ -286,7 +294,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         }
         None => {}
     }
-    if new_userns {
+    if maps_after_clone {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     if !go_sent {
@@ -296,14 +304,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // save, the init finds the socket closed at its next step and exits.
     store.save(&st)?;
     fault::point("create:cloned")?;
-    if let Some(linux) = st.config.linux() {
-        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
-        }
+    if !unshares {
+        move_net_devices(&st, pid)?;
     }
-    // Ready, and Forked when the init forks into a joined pid namespace,
-    // in either order (two processes send them); EOF once both are done:
-    // then nothing of rt's but the exec fifo is open in the container.
+    // Ready, and Forked when the init forks into its pid namespace (joined,
+    // or made at init Step::Unshare), in either order (two processes send
+    // them); EOF once both are done: then nothing of rt's but the exec
+    // fifo is open in the container.
     let mut ready = false;
     loop {
         match parent_end.recv()? {
@@ -318,6 +325,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created))
                     .into_owned();
                 tell(&parent_end, &Msg::Continue(json))?;
+            }
+            Some(Msg::Unshared) => {
+                // The init's new namespaces exist: its maps and devices.
+                if new_userns {
+                    write_id_maps(pid, &uid_maps, &gid_maps)?;
+                }
+                move_net_devices(&st, pid)?;
+                tell(&parent_end, &Msg::Go)?;
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);
@@ -439,6 +454,17 @@ pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
         out.extend(missing.into_iter().rev().map(Path::to_path_buf));
     }
     out
+}
+
+/// `linux.netDevices`, into the network namespace of the init `pid`.
+fn move_net_devices(st: &State, pid: Pid) -> Result<()> {
+    let Some(linux) = st.config.linux() else {
+        return Ok(());
+    };
+    match linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        Some(devices) => crate::netdev::move_into(devices, &container_netns(linux, pid)?),
+        None => Ok(()),
+    }
 }
 
 /// The network namespace the init is in, or will join.

@@ -13,8 +13,9 @@ pub struct ExecArgs {
     pub sync: Channel,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
-    /// The container's namespaces to join in the child, user first; the
-    /// pid namespace applies to its child (see `Launch`).
+    /// The container's namespaces to join in the child (in
+    /// `namespaces::join`'s order); the pid namespace applies to its child
+    /// (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub in_userns: bool,
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,

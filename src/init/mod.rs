@@ -151,7 +151,8 @@ pub fn run(args: InitArgs) -> ! {
 
 /// A rootless parent writes our uid/gid maps through /proc/<pid>, which
 /// only root may open while we are non-dumpable: we stay dumpable (as
-/// cloned) until Go. The container has no process of its own yet, and rt's
+/// cloned) until the Go that follows them (the first, or with
+/// `Plan::unshares` the one after Unshared). The container has no process of its own yet, and rt's
 /// binary is sealed (CVE-2019-5736); a same-user process that could reach
 /// us gains nothing the user does not have.
 fn rootless_maps(a: &InitArgs) -> bool {
@@ -224,7 +225,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::WaitParent)?;
     expect(&a.sync, Msg::Go)?;
-    if rootless_maps(a) {
+    let unshares = ns.unshares();
+    if rootless_maps(a) && !unshares {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
@@ -233,8 +235,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let mut seccomp = a.seccomp.take();
     steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
+    steps.enter(Step::Unshare)?;
+    if unshares {
+        unshare_namespaces(a)?;
+    }
     steps.enter(Step::UserRoot)?;
-    if ns.creates(LinuxNamespaceType::User) {
+    if ns.has(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .ctx(|| "cannot become gid 0 in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
@@ -376,6 +382,28 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
     };
     launch.run(steps, seccomp)
+}
+
+/// Step::Unshare: create the namespaces clone did not (see
+/// `namespaces::Plan::unshares`), the user namespace first (one unshare(2)
+/// call makes it first). rt writes the new user namespace's id maps and
+/// moves `netDevices` into the new network namespace, then says Go. A new
+/// pid namespace applies to children: the container's process is forked
+/// into it as its pid 1, the first process of that namespace.
+fn unshare_namespaces(a: &InitArgs) -> Result<()> {
+    let ns = &a.namespaces;
+    let flags =
+        ns.new - clone_flag(LinuxNamespaceType::Cgroup) - clone_flag(LinuxNamespaceType::Time);
+    nix::sched::unshare(flags).ctx(|| "cannot create the container's namespaces")?;
+    a.sync.send(&Msg::Unshared)?;
+    expect(&a.sync, Msg::Go)?;
+    if rootless_maps(a) {
+        syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
+    }
+    if ns.creates(LinuxNamespaceType::Pid) {
+        fork_into_pid_ns(&a.sync)?;
+    }
+    Ok(())
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
@@ -582,10 +610,11 @@ fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Resu
     syscall::close_fds_except(first, keep).ctx(|| "cannot close the fds rt inherited")
 }
 
-/// A pid namespace joined by path applies to children only: fork the
-/// container's process into it (as a child of rt, CLONE_PARENT), tell rt
-/// its pid, and leave. The child goes on with everything set so far; it is
-/// born holding only what `leave_host` kept.
+/// A pid namespace joined by path, or created by unshare, applies to
+/// children only: fork the container's process into it (as a child of rt,
+/// CLONE_PARENT), tell rt its pid, and leave. The child goes on with
+/// everything set so far; forked at Step::LeaveHost it is born holding
+/// only what `leave_host` kept.
 fn fork_into_pid_ns(sync: &Channel) -> Result<()> {
     let forked = syscall::clone_process(libc::CLONE_PARENT)
         .ctx(|| "cannot fork into the joined pid namespace")?;

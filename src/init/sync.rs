@@ -27,9 +27,14 @@ pub enum Msg {
     /// child → parent: setup failed at this step (its name) with this
     /// message.
     Failed(String, String),
-    /// child → parent: the process that joined a pid namespace by path
-    /// forked the container's process into it (see `init::Launch`); this
-    /// is its pid, and the sender exits.
+    /// child → parent: the namespaces clone did not create exist now (see
+    /// `init::unshare_namespaces`); the parent writes the id maps of a new
+    /// user namespace and moves netDevices, then sends Go.
+    Unshared,
+    /// child → parent: the process that joined a pid namespace by path, or
+    /// created one with unshare, forked the container's process into it
+    /// (see `init::fork_into_pid_ns`); this is its pid, and the sender
+    /// exits.
     Forked(i32),
 }
 
@@ -42,6 +47,7 @@ impl Msg {
             Msg::Ready(t) => [b"R", t.as_bytes()].concat(),
             Msg::Failed(step, m) => [b"F", step.as_bytes(), b"\0", m.as_bytes()].concat(),
             Msg::Forked(pid) => [b"P", pid.to_string().as_bytes()].concat(),
+            Msg::Unshared => b"U".to_vec(),
         }
     }
 
@@ -56,6 +62,7 @@ impl Msg {
                 let (step, msg) = text.split_once('\0')?;
                 Msg::Failed(step.into(), msg.into())
             }
+            b'U' => Msg::Unshared,
             b'P' => Msg::Forked(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
             _ => return None,
         })
@@ -152,6 +159,8 @@ mod tests {
         );
         assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
         assert_eq!(b.recv().unwrap(), Some(Msg::Forked(4242)));
+        a.send(&Msg::Unshared).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Unshared));
         a.close();
         assert!(a.send(&Msg::Go).is_err());
         assert_eq!(b.recv().unwrap(), None);
