@@ -123,6 +123,59 @@ fn user_namespace_gets_proc_sys_and_bound_devices() {
     }
 }
 
+/// A host directory only the host's root may enter (0700) holding
+/// `dir/foo.txt` with `text`: a bind source out of reach of a
+/// user-namespaced root.
+fn root_only_source(text: &str) -> tempfile::TempDir {
+    let d = tempdir();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod 0700");
+    fs::create_dir(d.path().join("dir")).expect("mkdir dir");
+    fs::write(d.path().join("dir/foo.txt"), text).expect("write foo.txt");
+    d
+}
+
+/// As with runc, a bind source that the container's root cannot reach in
+/// its user namespace (below a 0700 directory of the host's root) is
+/// opened by rt as the host's root and bound; its options still apply, the
+/// init waiting for `start` holds no fd of it, and `exec` sees the mounts
+/// (runc's userns.bats 2 and 3).
+#[test]
+fn userns_binds_sources_only_the_hosts_root_can_reach() {
+    let (one, two) = (root_only_source("one"), root_only_source("two"));
+    let mut c = userns_container("exec sleep 1000");
+    c.push(
+        "/mounts",
+        json!({"destination": "/tmp/mount-1", "type": "bind", "source": one.path().join("dir"), "options": ["bind"]}),
+    )
+    .push(
+        "/mounts",
+        json!({"destination": "/tmp/mount-2", "type": "bind", "source": two.path().join("dir"), "options": ["bind", "ro"]}),
+    );
+    let pid = c.create_ok();
+    for e in fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the init's fds")
+        .flatten()
+    {
+        let target = fs::read_link(e.path()).unwrap_or_default();
+        assert!(
+            !target.starts_with(one.path()) && !target.starts_with(two.path()),
+            "the waiting init holds {target:?}"
+        );
+    }
+    c.start().ok();
+    c.wait_exec();
+    let out = c
+        .rt(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "cat /tmp/mount-1/foo.txt; echo; cat /tmp/mount-2/foo.txt; echo; touch /tmp/mount-2/new 2>/dev/null || echo read-only",
+        ])
+        .ok();
+    assert_eq!(out.lines(), ["one", "two", "read-only"], "{out}");
+}
+
 /// A container that joins the user namespace at `path` (another
 /// container's), with no mappings of its own and the default new
 /// namespaces otherwise.

@@ -6,7 +6,7 @@
 //! is killed, the state written right after clone names the init pid and the
 //! cgroups, so `rt delete --force` can clean up.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -333,6 +333,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 }
                 move_net_devices(&st, pid)?;
                 tell(&parent_end, &Msg::Go)?;
+            }
+            Some(Msg::MountSource(index)) => {
+                let mounts = st.config.mounts().as_deref().unwrap_or_default();
+                match init::open_bind_source(mounts, &st.bundle, index, pid) {
+                    Some(Ok(fd)) => parent_end.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
+                    Some(Err(e)) => tell(&parent_end, &Msg::SourceRefused(e.to_string()))?,
+                    None => tell(&parent_end, &Msg::SourceRefused(String::new()))?,
+                }
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);

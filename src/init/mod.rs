@@ -58,6 +58,7 @@
 //! binary no container can write (`crate::exeseal`).
 
 mod attributes;
+mod bindsource;
 mod capabilities;
 mod devices;
 mod idmap;
@@ -93,6 +94,7 @@ use crate::seccomp::Seccomp;
 use crate::syscall;
 
 pub use attributes::set_affinity;
+pub use bindsource::open_for as open_bind_source;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
@@ -276,11 +278,13 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             bundle: &a.bundle,
             cgroups: &a.cgroups,
             new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+            userns: ns.has(LinuxNamespaceType::User),
+            sync: &a.sync,
         };
         let entries = spec.mounts().as_deref().unwrap_or_default();
         for (n, m) in entries.iter().enumerate() {
             let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-            mounts::mount_entry(&ctx, m, idmapped)?;
+            mounts::mount_entry(&ctx, n, m, idmapped)?;
         }
         let dev_is_bound = entries.iter().any(|m| {
             m.destination() == Path::new("/dev")

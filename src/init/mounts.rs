@@ -46,9 +46,11 @@
 //!
 //! What still goes by name: host paths that come from the caller, not the
 //! container (the bundle and rootfs, bind sources, namespace files, hooks,
-//! the state directory); and the container's program, which execve(2) can
-//! only take by name — it runs as the final user after the host procfs is
-//! closed, and rt first checks that the name resolves confined.
+//! the state directory; a bind source out of reach of a user-namespaced
+//! init is opened by `create` as the host's root, see `bindsource`); and
+//! the container's program, which execve(2) can only take by name — it
+//! runs as the final user after the host procfs is closed, and rt first
+//! checks that the name resolves confined.
 //!
 //! **Review rule:** a new operation that hands a path inside the rootfs or
 //! the container's root to the kernel or to std::fs by name (mount, mkdir,
@@ -71,8 +73,10 @@ use pathrs::{Handle, Root};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
+use super::bindsource;
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
+use super::sync::Channel;
 
 #[derive(Debug, PartialEq)]
 pub struct Options {
@@ -222,6 +226,11 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
+    /// The container has a user namespace, and `create` is at the other
+    /// end of `sync`: a bind source out of the init's reach is asked of it
+    /// (see `bindsource`).
+    pub userns: bool,
+    pub sync: &'a Channel,
 }
 
 fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Result<Handle> {
@@ -347,10 +356,15 @@ fn do_mount(
     mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
 }
 
-/// Mount one `mounts[]` entry inside the rootfs. Requires the host procfs to
-/// be the working directory (see `procfs::HostProc::enter`). `idmapped` is
-/// the entry's idmapped source tree, when it asks for one.
-pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
+/// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
+/// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
+/// is the entry's idmapped source tree, when it asks for one.
+pub fn mount_entry(
+    ctx: &MountContext<'_>,
+    index: usize,
+    m: &Mount,
+    idmapped: Option<&OwnedFd>,
+) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -361,25 +375,28 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
     let data = (!data.is_empty()).then_some(data.as_str());
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     if opts.is_bind() {
-        let source = m
-            .source()
-            .as_ref()
+        let source = bindsource::path(m, ctx.bundle)
             .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
-        let source = if source.is_absolute() {
-            source.clone()
-        } else {
-            ctx.bundle.join(source)
+        let opened;
+        let src_fd = match idmapped {
+            Some(tree) => tree,
+            None => {
+                opened = open_source(ctx, index, &source)?;
+                &opened
+            }
         };
-        let meta = std::fs::metadata(&source)
-            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
-        let target = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
+        let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
+            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?
+            .st_mode
+            & libc::S_IFMT
+            == libc::S_IFDIR;
+        let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
         match idmapped {
             Some(tree) => super::idmap::attach(tree, &target, dest)?,
             None => {
-                let src_fd = open_path(&source, 0)?;
                 let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
                 do_mount(
-                    Some(&fd_path(&src_fd)),
+                    Some(&fd_path(src_fd)),
                     &fd_path(&target),
                     None,
                     bind,
@@ -391,7 +408,7 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
         let extra = opts.remount_flags();
         if !extra.is_empty() {
             // Re-resolve: the old handle points below the new mount.
-            let top = resolve_target(ctx.root, dest, !meta.is_dir(), no_symlinks)?;
+            let top = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
             do_mount(
                 None,
                 &fd_path(&top),
@@ -417,6 +434,34 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
     }
     apply_recursive(ctx.root, dest, &opts)?;
     apply_propagation(ctx.root, dest, &opts.propagation)
+}
+
+/// An O_PATH handle on a bind mount's source. One the init may not reach
+/// in its user namespace is opened by `create` (see `bindsource`).
+fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<OwnedFd> {
+    let err = match open_path(source, 0) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let (own, denied) = match &err {
+        Error::Io { source, .. } => (
+            source.to_string(),
+            source.kind() == std::io::ErrorKind::PermissionDenied,
+        ),
+        e => (e.to_string(), false),
+    };
+    let why = match ctx.userns && denied {
+        true => match bindsource::request(ctx.sync, index)? {
+            Ok(fd) => return Ok(fd),
+            Err(why) if !why.is_empty() => why,
+            Err(_) => own,
+        },
+        false => own,
+    };
+    Err(Error::Init(format!(
+        "bind mount source {}: {why}",
+        source.display()
+    )))
 }
 
 /// The recursive options, on the mount now at `dest` and all below it.
