@@ -487,6 +487,17 @@ fn rootless(
     detach: bool,
     tweak: impl FnOnce(&mut Container),
 ) -> (Container, tempfile::TempDir, common::Outcome) {
+    rootless_with(user, &[], script, detach, tweak)
+}
+
+/// [`rootless`], with global flags before `run`.
+fn rootless_with(
+    user: &User,
+    globals: &[&str],
+    script: &str,
+    detach: bool,
+    tweak: impl FnOnce(&mut Container),
+) -> (Container, tempfile::TempDir, common::Outcome) {
     let xdg = tempdir();
     std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
     fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
@@ -518,13 +529,14 @@ fn rootless(
     std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
     let bundle = c.bundle();
     let pid_file = c.pid_file();
-    let mut args = vec![
+    let mut args = globals.to_vec();
+    args.extend([
         "run",
         "--bundle",
         bundle.to_str().expect("utf-8"),
         "--pid-file",
         pid_file.to_str().expect("utf-8"),
-    ];
+    ]);
     if detach {
         args.push("--detach");
     }
@@ -560,6 +572,20 @@ fn rootless_run_as_an_unprivileged_user() {
         common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a rootless container made a cgroup"
     );
+}
+
+/// `--rootless false`: cgroups the user may not make are an error, as with
+/// runc, and nothing is left; `--rootless true` skips them, as auto does
+/// for a user other than root.
+#[test]
+fn rootless_false_makes_cgroups_required() {
+    let user = User::new();
+    let (c, xdg, out) = rootless_with(&user, &["--rootless", "false"], "true", false, |_| {});
+    let line = out.fails_with("cannot create");
+    assert!(line.contains("/sys/fs/cgroup"), "{line}");
+    assert!(!xdg.path().join("rt").join(&c.id).exists());
+    let (_c, _xdg, out) = rootless_with(&user, &["--rootless", "true"], "true", false, |_| {});
+    out.ok();
 }
 
 /// Mappings beyond the user's own id go through newuidmap and newgidmap,

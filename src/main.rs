@@ -37,17 +37,35 @@ struct Cli {
     /// Log each pipeline step.
     #[arg(long, global = true)]
     debug: bool,
-    /// Use systemd for cgroups (accepted; see the cgroups documentation).
+    /// The container's cgroup is a transient systemd scope, asked of systemd
+    /// over D-Bus; linux.cgroupsPath is slice:prefix:name.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    rootless: Option<String>,
+    /// Cgroups the caller may not make are skipped, not an error: true, false
+    /// or auto (when rt is not run by root, or by root of a user namespace
+    /// without --systemd-cgroup).
+    #[arg(long, default_value = "auto", value_parser = parse_rootless)]
+    rootless: Rootless,
     /// Print the version (runc's format: Docker and Podman parse it).
     #[arg(short = 'v', long = "version")]
     version: bool,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `--rootless`: forced on or off, or None for auto.
+#[derive(Clone, Copy)]
+struct Rootless(Option<bool>);
+
+/// runc's spellings: auto (or empty), or a Go boolean.
+fn parse_rootless(s: &str) -> Result<Rootless, String> {
+    match s {
+        "" => Ok(Rootless(None)),
+        _ if s.eq_ignore_ascii_case("auto") => Ok(Rootless(None)),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Rootless(Some(true))),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Rootless(Some(false))),
+        _ => Err("expected true, false or auto".into()),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -462,7 +480,7 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
     None
 }
 
-fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
+fn options(a: CreateArgs, systemd_cgroup: bool, rootless: Rootless) -> create::CreateOptions {
     create::CreateOptions {
         id: a.id,
         bundle: a.bundle,
@@ -473,6 +491,9 @@ fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
         preserve_fds: a.preserve_fds,
         console_fd: None,
         systemd_cgroup,
+        rootless_cgroups: rootless
+            .0
+            .unwrap_or_else(|| create::rootless_cgroups(systemd_cgroup)),
     }
 }
 
@@ -488,11 +509,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.root.clone().unwrap_or_else(default_root));
     match cli.cmd {
         Cmd::Create(a) => {
-            create::create(&store, options(a, cli.systemd_cgroup))?;
+            create::create(&store, options(a, cli.systemd_cgroup, cli.rootless))?;
         }
         Cmd::Start { id } => start::start(&store, &id)?,
         Cmd::Run { args, detach, .. } => {
-            return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?)
+            let opts = options(args, cli.systemd_cgroup, cli.rootless);
+            return Ok(run::run(&store, opts, detach)?);
         }
         Cmd::State { id } => print_out(&query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {

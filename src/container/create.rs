@@ -38,6 +38,23 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
+    /// `--rootless`: cgroups the caller may not make are skipped (the
+    /// container runs in the caller's cgroup, without limits) instead of
+    /// failing create; see [`rootless_cgroups`].
+    pub rootless_cgroups: bool,
+}
+
+/// `--rootless auto`, decided as runc decides it: a caller other than root,
+/// or root of a user namespace without the systemd driver, may lack the
+/// right to make cgroups; the real root has it.
+pub fn rootless_cgroups(systemd: bool) -> bool {
+    rootless() || (in_user_namespace() && !systemd)
+}
+
+/// The initial user namespace maps every id to itself.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// What `run` needs to supervise a container it created.
@@ -117,7 +134,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.cgroups = Some(cg.clone());
     match created {
         Err(Error::Io { source, .. })
-            if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied =>
+            if opts.rootless_cgroups && source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
             // Rootless: the hierarchies are the host's, and not the
             // caller's to write. The container stays in the caller's
