@@ -588,6 +588,71 @@ fn rootless_false_makes_cgroups_required() {
     out.ok();
 }
 
+/// Rootless Podman's way: rt runs as root of a user namespace that maps
+/// only the user (here made by `unshare --map-root-user`), with
+/// XDG_RUNTIME_DIR set, no $USER and no --root, for a config without a
+/// user namespace of its own. As runc: the state goes under
+/// $XDG_RUNTIME_DIR/rt (that root cannot write /run), the cgroups it may
+/// not make are skipped (cgroup v1 gives a rootless user none), and /dev's
+/// nodes are the host's, bound (mknod is the host root's).
+#[test]
+fn root_of_a_user_namespace_is_rootless() {
+    let user = User::new();
+    let xdg = tempdir();
+    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
+    fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
+    let mut c =
+        Container::sh("tr -s ' ' < /proc/self/uid_map; stat -c '%F %t,%T' /dev/null; echo $$");
+    c.set("/root/readonly", false)
+        .chown_rootfs(user.uid, user.gid);
+    // Only the user is mapped: no gid=5 for devpts (`spec --rootless`
+    // drops it too).
+    for m in c.config["mounts"].as_array_mut().expect("mounts") {
+        if let Some(opts) = m["options"].as_array_mut() {
+            opts.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("gid=")));
+        }
+    }
+    std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        &user.uid.to_string(),
+        "--regid",
+        &user.gid.to_string(),
+        "--clear-groups",
+        "--",
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--",
+        common::RT,
+    ])
+    .args(["run", "--bundle"])
+    .arg(c.bundle())
+    .arg(&c.id)
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    .env("XDG_RUNTIME_DIR", xdg.path());
+    let out = c.launch(cmd).ok();
+    assert_eq!(
+        out.lines(),
+        [
+            format!(" 0 {} 1", user.uid).as_str(),
+            "character special file 1,3",
+            "1"
+        ],
+        "{out}"
+    );
+    assert!(
+        xdg.path().join("rt").is_dir(),
+        "no state root under XDG_RUNTIME_DIR"
+    );
+    assert!(
+        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        "a cgroup was made"
+    );
+}
+
 /// Mappings beyond the user's own id go through newuidmap and newgidmap,
 /// which check them against /etc/subuid and /etc/subgid.
 #[test]

@@ -51,8 +51,9 @@ pub fn rootless_cgroups(systemd: bool) -> bool {
     rootless() || (in_user_namespace() && !systemd)
 }
 
-/// The initial user namespace maps every id to itself.
-fn in_user_namespace() -> bool {
+/// Whether rt runs in a user namespace other than the host's: the
+/// initial one maps every id to itself.
+pub fn in_user_namespace() -> bool {
     std::fs::read_to_string("/proc/self/uid_map")
         .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
@@ -207,6 +208,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped =
         init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
+    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let mut args = InitArgs {
         idmapped,
         spec,
@@ -219,6 +221,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         namespaces,
         cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
+        in_userns,
         cgroups: cg,
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),

@@ -17,6 +17,8 @@ pub struct ExecArgs {
     /// `namespaces::join`'s order); the pid namespace applies to its child
     /// (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// In a user namespace (the container's, or rt's own): setgroups may
+    /// be denied.
     pub in_userns: bool,
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
     /// The container's profile: an exec'd process is filtered like init.

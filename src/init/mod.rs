@@ -125,6 +125,10 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// The init runs in a user namespace — the container's, or the one rt
+    /// itself runs in (rootless Podman): device nodes are bind-mounted from
+    /// the host (mknod needs the host's root), and setgroups may be denied.
+    pub in_userns: bool,
     /// The session keyring to join (at Step::UserRoot); None with
     /// --no-new-keyring.
     pub session_keyring: Option<String>,
@@ -297,7 +301,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
                 devs.push(devices::from_spec(d)?);
             }
             for d in &devs {
-                devices::create(&root, d, ns.has(LinuxNamespaceType::User))?;
+                devices::create(&root, d, a.in_userns)?;
             }
             devices::symlinks(&root)?;
         }
@@ -373,7 +377,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let launch = Launch {
         process,
         personality: linux.personality().as_ref(),
-        in_userns: ns.has(LinuxNamespaceType::User),
+        in_userns: a.in_userns,
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
         pty,
