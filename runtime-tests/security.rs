@@ -594,15 +594,18 @@ fn rootless_false_makes_cgroups_required() {
 /// user namespace of its own. As runc: the state goes under
 /// $XDG_RUNTIME_DIR/rt (that root cannot write /run), the cgroups it may
 /// not make are skipped (cgroup v1 gives a rootless user none), and /dev's
-/// nodes are the host's, bound (mknod is the host root's).
+/// nodes are the host's, bound (mknod is the host root's). Its
+/// /sys/fs/cgroup shows, read-only, the cgroups it runs in (runc's view of
+/// a v1 host).
 #[test]
 fn root_of_a_user_namespace_is_rootless() {
     let user = User::new();
     let xdg = tempdir();
     std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
     fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
-    let mut c =
-        Container::sh("tr -s ' ' < /proc/self/uid_map; stat -c '%F %t,%T' /dev/null; echo $$");
+    let mut c = Container::sh(
+        "tr -s ' ' < /proc/self/uid_map; stat -c '%F %t,%T' /dev/null; echo $$; stat -c %i /sys/fs/cgroup/memory",
+    );
     c.set("/root/readonly", false)
         .chown_rootfs(user.uid, user.gid);
     // Only the user is mapped: no gid=5 for devpts (`spec --rootless`
@@ -634,12 +637,22 @@ fn root_of_a_user_namespace_is_rootless() {
     .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     .env("XDG_RUNTIME_DIR", xdg.path());
     let out = c.launch(cmd).ok();
+    // The memory cgroup this test (and so the container) is in.
+    let memory = procfs::read("/proc/self/cgroup")
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .expect("a v1 memory hierarchy");
+    let memory = fs::metadata(format!("/sys/fs/cgroup/memory{memory}"))
+        .expect("stat the memory cgroup")
+        .ino()
+        .to_string();
     assert_eq!(
         out.lines(),
         [
             format!(" 0 {} 1", user.uid).as_str(),
             "character special file 1,3",
-            "1"
+            "1",
+            memory.as_str(),
         ],
         "{out}"
     );

@@ -715,13 +715,14 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         .ok_or_else(|| Error::Init(format!("cannot open the tmpfs at {}", dest.display())))?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    let v1 = ctx
-        .cgroups
-        .dirs
-        .iter()
-        .filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
-    for dir in v1 {
-        let name = ctx.cgroups.hierarchy_name(dir)?;
+    let v1 = if ctx.cgroups.dirs.is_empty() {
+        current_v1_cgroups()?
+    } else {
+        let own = ctx.cgroups.v1_dirs().into_iter();
+        own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
+            .collect::<Result<_>>()?
+    };
+    for (dir, name) in v1 {
         nix::sys::stat::mkdirat(
             Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
                 &tmpfs,
@@ -730,12 +731,46 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             nix::sys::stat::Mode::from_bits_truncate(0o755),
         )
         .ctx(|| format!("cannot create {}", dest.join(&name).display()))?;
-        bind_cgroup(ctx.root, dir, &dest.join(name), flags, ro)?;
+        bind_cgroup(ctx.root, &dir, &dest.join(name), flags, ro)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
     // Docker and Podman containers see in /proc/self/mounts is runc's.
     Ok(())
+}
+
+/// Without cgroups of its own (rootless: cgroup v1 gives the user none)
+/// the init is in the cgroups rt was started in. runc shows the container
+/// those, one bind per v1 hierarchy, as /proc/self/cgroup names them
+/// (read-only when the mount asks, as Podman's does); so does rt: each
+/// hierarchy's directory and the name it gets under the mount.
+fn current_v1_cgroups() -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
+    let layout = crate::cgroups::Layout::detect()?;
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "cannot read /proc/self/cgroup")?;
+    let mut out = Vec::new();
+    for h in layout.hierarchies.iter().filter(|h| !h.v2) {
+        let mut want: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        let path = own.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let controllers = fields.nth(1)?;
+            let mut have: Vec<&str> = controllers.split(',').collect();
+            have.sort_unstable();
+            (have == want).then(|| fields.next()).flatten()
+        });
+        let (Some(path), Some(name)) = (path, h.mount_point.file_name()) else {
+            continue;
+        };
+        // Relative to the cgroup mounted there (a nested host's may not be
+        // its hierarchy's root).
+        let rel = Path::new(path)
+            .strip_prefix(&h.mount_root)
+            .unwrap_or(Path::new(path));
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        out.push((h.mount_point.join(rel), name.to_os_string()));
+    }
+    Ok(out)
 }
 
 fn bind_cgroup(root: &Root, dir: &Path, dest: &Path, flags: MsFlags, ro: bool) -> Result<()> {
