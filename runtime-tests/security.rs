@@ -335,20 +335,25 @@ fn idmapped_bind_mount_shifts_owners() {
 
     let src = owned_dir(1000, 1000);
     let mut c = userns_container(
-        "stat -c '%u:%g' /mnt/idmapped/file /mnt/plain/file; touch /mnt/idmapped/made",
+        "stat -c '%u:%g' /mnt/idmapped/file /mnt/plain/file /mnt/idmapped-ro/file; touch /mnt/idmapped/made; touch /mnt/idmapped-ro/not 2>/dev/null || echo read-only",
     );
-    c.push(
-        "/mounts",
+    let idmapped = |dest: &str, options: &[&str]| {
         json!({
-            "destination": "/mnt/idmapped", "type": "bind", "source": src.path(), "options": ["bind"],
+            "destination": dest, "type": "bind", "source": src.path(), "options": options,
             "uidMappings": [{"containerID": 1000, "hostID": HOST_ID, "size": 1}],
             "gidMappings": [{"containerID": 1000, "hostID": HOST_ID, "size": 1}]
-        }),
-    )
-    .push("/mounts", json!({"destination": "/mnt/plain", "type": "bind", "source": src.path(), "options": ["bind"]}));
+        })
+    };
+    c.push("/mounts", idmapped("/mnt/idmapped", &["bind"]))
+        .push("/mounts", json!({"destination": "/mnt/plain", "type": "bind", "source": src.path(), "options": ["bind"]}))
+        // The other options go on the tree `create` made, in the init.
+        .push("/mounts", idmapped("/mnt/idmapped-ro", &["bind", "ro", "nosuid"]));
     // Inside: 1000 -> HOST_ID on the mount, HOST_ID -> 0 in the container.
     // Without the mapping the file's owner is unmapped in the container.
-    assert_eq!(c.run().ok().lines(), ["0:0", "65534:65534"]);
+    assert_eq!(
+        c.run().ok().lines(),
+        ["0:0", "65534:65534", "0:0", "read-only"]
+    );
     // Written through the mount as the container's root: owned by 1000 on
     // the host.
     assert_eq!(

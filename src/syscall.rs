@@ -460,6 +460,83 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// open_tree(2) with `OPEN_TREE_CLONE` on the file or directory `fd` is open
+/// on (AT_EMPTY_PATH): a detached bind mount of exactly that inode, of its
+/// whole subtree of mounts with `recursive`. Close-on-exec.
+pub fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> nix::Result<OwnedFd> {
+    let mut flags =
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    open_tree(Some(fd), c"", flags)
+}
+
+/// fsopen(2): a filesystem context for a new superblock of `fstype`,
+/// configured with [`fsconfig`]. Close-on-exec.
+pub fn fsopen(fstype: &std::ffi::CStr) -> nix::Result<OwnedFd> {
+    // SAFETY: `fstype` is a NUL-terminated string valid for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fspick(2) on the mount root `fd` is open on: a context to reconfigure
+/// that mount's superblock. Close-on-exec.
+pub fn fspick(fd: BorrowedFd<'_>) -> nix::Result<OwnedFd> {
+    let flags = libc::FSPICK_CLOEXEC | libc::FSPICK_EMPTY_PATH;
+    // SAFETY: the path is an empty NUL-terminated string; fd and flags are
+    // integers.
+    let ret = unsafe { libc::syscall(libc::SYS_fspick, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One fsconfig(2) call on a context from [`fsopen`] or [`fspick`].
+pub enum FsConfig<'a> {
+    /// A parameter without a value (`ro`, `newinstance`).
+    Flag(&'a std::ffi::CStr),
+    /// `key=value`.
+    String(&'a std::ffi::CStr, &'a std::ffi::CStr),
+    /// Create the superblock.
+    Create,
+    /// Apply the parameters set to the existing superblock.
+    Reconfigure,
+}
+
+pub fn fsconfig(ctx: BorrowedFd<'_>, op: FsConfig<'_>) -> nix::Result<()> {
+    let null = std::ptr::null::<libc::c_char>();
+    let (cmd, key, value) = match op {
+        FsConfig::Flag(k) => (libc::FSCONFIG_SET_FLAG, k.as_ptr(), null),
+        FsConfig::String(k, v) => (libc::FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr()),
+        FsConfig::Create => (libc::FSCONFIG_CMD_CREATE, null, null),
+        FsConfig::Reconfigure => (libc::FSCONFIG_CMD_RECONFIGURE, null, null),
+    };
+    // SAFETY: key and value are NULL or NUL-terminated strings that outlive
+    // the call, as each command requires; aux is 0.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), cmd, key, value, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// fsmount(2): a detached mount of the superblock `ctx` created, with the
+/// MOUNT_ATTR_* bits `attrs`. Close-on-exec.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u64) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            ctx.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attrs as libc::c_uint,
+        )
+    };
+    let fd = Errno::result(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// memfd_create(2).
 pub fn memfd_create(name: &std::ffi::CStr, flags: libc::c_uint) -> nix::Result<OwnedFd> {
     // SAFETY: `name` is a NUL-terminated string valid for the call.

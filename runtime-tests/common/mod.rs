@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod json;
+pub mod older_kernel;
 pub mod procfs;
 pub mod residue;
 pub mod rootfs;

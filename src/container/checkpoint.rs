@@ -194,6 +194,9 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
         .as_deref()
         .map(cgroups_mode)
         .transpose()?;
+    for m in external_mounts_of(&st.config) {
+        criu_key(&clean_dest(m.destination()))?;
+    }
     let criu = criu::locate()?;
     if opts.pre_dump || opts.lazy_pages {
         let f = match criu::features(&criu) {
@@ -639,6 +642,31 @@ pub fn clean_dest(p: &Path) -> String {
     out.to_string_lossy().into_owned()
 }
 
+/// The config's mounts whose sources live outside the container (bind and
+/// cgroup mounts): criu dumps them as external, under their destination.
+fn external_mounts_of(spec: &Spec) -> impl Iterator<Item = &oci_spec::runtime::Mount> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .filter(|m| is_bind(m) || matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
+}
+
+/// A mount destination as criu's key for an external mount, which criu
+/// keeps as `mnt[KEY]:VALUE` and finds again by the text up to `]:`. A
+/// destination holding `]:` cannot be read back as itself: its entry would
+/// answer for a shorter key, and restore would bind a value made of the
+/// rest of that text (runc CVE-2026-119101, crun CVE-2026-115520, where an
+/// image's symlinks or volumes chose the destination). Such a container is
+/// refused, at checkpoint and at restore.
+pub fn criu_key(dest: &str) -> Result<()> {
+    if dest.contains("]:") {
+        return Err(Error::Config(format!(
+            "mount destination {dest:?} holds \"]:\", which criu cannot tell apart in an external mount's key: refusing to checkpoint or restore it"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether an OCI mount is a bind mount (runc's rule: the type, or a bind
 /// option).
 pub fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
@@ -654,7 +682,7 @@ pub fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
 fn external_mounts(st: &State, mounts: &[MountPoint]) -> Vec<ExtMount> {
     let present: BTreeSet<&str> = mounts.iter().map(|m| m.point.as_str()).collect();
     let mut out = Vec::new();
-    for m in st.config.mounts().iter().flatten() {
+    for m in external_mounts_of(&st.config) {
         let dest = clean_dest(m.destination());
         let fstype = m.typ().as_deref().unwrap_or_default();
         if fstype == "cgroup" || fstype == "cgroup2" {
@@ -683,7 +711,7 @@ fn external_mounts(st: &State, mounts: &[MountPoint]) -> Vec<ExtMount> {
                     }
                 }
             }
-        } else if is_bind(m) {
+        } else {
             out.push(ExtMount {
                 dest,
                 kind: ExtKind::Bind,

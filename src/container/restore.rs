@@ -422,6 +422,7 @@ fn external_mount_sources(
 ) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for m in &meta.ext_mounts {
+        ck::criu_key(&m.dest)?;
         let src = match &m.kind {
             ExtKind::Bind => {
                 let found = spec

@@ -7,8 +7,9 @@
 //! that owns the source mount — the host's — which the init, already in
 //! the container's user namespace, lacks. So `create` builds them on the
 //! host before it clones the init ([`prepare`]), and the init, which
-//! inherits the fds, attaches each with move_mount onto the destination fd
-//! it resolved in the rootfs ([`attach`]).
+//! inherits the fds, sets the entry's other options on each and attaches it
+//! onto the destination fd it resolved in the rootfs, like any detached
+//! mount (`detached`).
 //!
 //! The user namespace with the mount's mappings belongs to a helper child
 //! that waits in it while its maps are written and its namespace opened,
@@ -85,13 +86,6 @@ pub fn prepare(mounts: &[Mount], bundle: &Path) -> Result<Vec<Idmapped>> {
         out.push(Idmapped { index, tree });
     }
     Ok(out)
-}
-
-/// Attach the idmapped tree onto `target`, an fd the caller resolved in the
-/// rootfs (the mount lands on exactly that inode).
-pub fn attach(tree: &OwnedFd, target: &impl AsFd, dest: &Path) -> Result<()> {
-    syscall::move_mount(tree.as_fd(), target.as_fd())
-        .ctx(|| format!("cannot attach the idmapped mount at {}", dest.display()))
 }
 
 fn raw(fd: &OwnedFd) -> u64 {

@@ -60,6 +60,7 @@
 mod attributes;
 mod bindsource;
 mod capabilities;
+mod detached;
 mod devices;
 mod idmap;
 mod inroot;
@@ -158,9 +159,9 @@ pub fn run(args: InitArgs) -> ! {
 /// A rootless parent writes our uid/gid maps through /proc/<pid>, which
 /// only root may open while we are non-dumpable: we stay dumpable (as
 /// cloned) until the Go that follows them (the first, or with
-/// `Plan::unshares` the one after Unshared). The container has no process of its own yet, and rt's
-/// binary is sealed (CVE-2019-5736); a same-user process that could reach
-/// us gains nothing the user does not have.
+/// `Plan::unshares` the one after Unshared). The container has no process
+/// of its own yet, and rt's binary is sealed (CVE-2019-5736); a same-user
+/// process that could reach us gains nothing the user does not have.
 fn rootless_maps(a: &InitArgs) -> bool {
     a.namespaces.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root()
 }

@@ -29,9 +29,18 @@
 //!    procfs (see `procfs`): a name that goes through no directory of the
 //!    container and that the kernel resolves to exactly the inode resolved
 //!    in 1, whatever has been renamed since. chmod, chown, statvfs and
-//!    reopening go the same way; mount_setattr (recursive options, idmapped
-//!    mounts) and move_mount take the fd itself; tmpcopyup copies with *at
-//!    calls and O_NOFOLLOW.
+//!    reopening go the same way; mount_setattr and move_mount take the fd
+//!    itself; tmpcopyup copies with *at calls and O_NOFOLLOW.
+//!    **Attributes go on the detached mount.** A mount is built where no
+//!    name reaches it — a clone of the source (open_tree) or a new
+//!    filesystem (fsopen/fsmount) — and its flags, recursive options,
+//!    tmpfs mode and tmpcopyup are set on it there; then it is attached
+//!    onto the destination fd of 1 (move_mount), and propagation goes on
+//!    through the new mount's own fd. Nothing looks the destination up
+//!    again to find the new mount: a second lookup is what a racing
+//!    container redirects (issue 16 F4, crun CVE-2026-133553). See
+//!    `detached`, and for kernels without mount_setattr its fallback,
+//!    which also goes through the new mount's own fd.
 //! 3. **Writes to /proc go through the host's procfs**, opened before any
 //!    container mount can shadow it and checked with fstatfs to be procfs
 //!    (`procfs::HostProc`): sysctls, oom_score_adj, LSM attributes, the
@@ -55,14 +64,16 @@
 //! **Review rule:** a new operation that hands a path inside the rootfs or
 //! the container's root to the kernel or to std::fs by name (mount, mkdir,
 //! open, chmod, unlink, symlink, write) is a review failure: resolve it with
-//! `inroot` and act on the fd. runtime-tests/cves.rs replays each CVE above.
+//! `inroot` and act on the fd. So is finding a mount just made by looking
+//! its destination up again (to remount it, set its propagation, fill it):
+//! build it detached. runtime-tests/cves.rs replays each CVE above.
 //!
 //! A limit of pathrs 0.2.6: to describe a failed call it reads
 //! /proc/thread-self of the process's own /proc, which after pivot_root is
 //! the container's, and panics when that is not a procfs. rt calls pathrs
 //! only before pivot_root, and only when a path lacks several levels.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -74,6 +85,7 @@ use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
 use super::bindsource;
+use super::detached::{Attrs, Detached};
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
 use super::sync::Channel;
@@ -233,10 +245,33 @@ pub struct MountContext<'a> {
     pub sync: &'a Channel,
 }
 
-fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Result<Handle> {
-    if let Some(h) = existing_target(root, dest, want_file, no_symlinks) {
-        return Ok(h);
+/// A mount destination resolved inside the root, once: everything the
+/// mount step does there goes through this fd.
+struct Target {
+    handle: Handle,
+    /// No mount point of the right type was there: rt made one.
+    made: bool,
+}
+
+impl AsFd for Target {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.handle.as_fd()
     }
+}
+
+fn resolve_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Result<Target> {
+    if let Some(handle) = existing_target(root, dest, want_file, no_symlinks) {
+        return Ok(Target {
+            handle,
+            made: false,
+        });
+    }
+    make_target(root, dest, want_file, no_symlinks).map(|handle| Target { handle, made: true })
+}
+
+/// The mount point `dest`, created (with its missing parents) where it is
+/// missing.
+fn make_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Result<Handle> {
     // A destination reached through symlinks to paths the image lacks is
     // created where the links lead, inside the rootfs (as runc does).
     let resolved;
@@ -359,6 +394,9 @@ fn do_mount(
 /// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
 /// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
 /// is the entry's idmapped source tree, when it asks for one.
+///
+/// The destination is resolved once; the mount is built detached with all
+/// its attributes and attached onto that fd (see `detached`).
 pub fn mount_entry(
     ctx: &MountContext<'_>,
     index: usize,
@@ -371,19 +409,22 @@ pub fn mount_entry(
     if fstype == "cgroup" || fstype == "cgroup2" {
         return mount_cgroup(ctx, m, &opts);
     }
-    let data = opts.data.join(",");
-    let data = (!data.is_empty()).then_some(data.as_str());
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
-    if opts.is_bind() {
+    let mut attrs = Attrs {
+        top: None,
+        recursive_set: opts.recursive_set,
+        recursive_clear: opts.recursive_clear,
+    };
+    let attached = if opts.is_bind() {
         let source = bindsource::path(m, ctx.bundle)
             .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
-        let opened;
+        // Opened once: its type picks the mount point's, and the clone is
+        // of this very file. An idmapped entry's tree `create` made.
         let src_fd = match idmapped {
-            Some(tree) => tree,
-            None => {
-                opened = open_source(ctx, index, &source)?;
-                &opened
-            }
+            Some(tree) => tree
+                .try_clone()
+                .ctx(|| format!("cannot mount {}", dest.display()))?,
+            None => open_source(ctx, index, &source)?,
         };
         let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
             .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?
@@ -391,49 +432,39 @@ pub fn mount_entry(
             & libc::S_IFMT
             == libc::S_IFDIR;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
-        match idmapped {
-            Some(tree) => super::idmap::attach(tree, &target, dest)?,
-            None => {
-                let bind = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-                do_mount(
-                    Some(&fd_path(src_fd)),
-                    &fd_path(&target),
-                    None,
-                    bind,
-                    None,
-                    dest,
-                )?;
-            }
-        }
+        let tree = match idmapped {
+            Some(_) => Detached::adopt(src_fd),
+            None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
+        };
+        // A bind takes the source's flags; the options given replace them
+        // as a bind remount would (mount(8), runc).
         let extra = opts.remount_flags();
-        if !extra.is_empty() {
-            // Re-resolve: the old handle points below the new mount.
-            let top = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
-            do_mount(
-                None,
-                &fd_path(&top),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
-                None,
-                dest,
-            )?;
-        }
+        attrs.top = (!extra.is_empty()).then_some(extra);
+        tree.attach(target.as_fd(), &attrs, dest)?
     } else {
         let source = m
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| fstype.to_string());
-        if fstype == "tmpfs" {
-            mount_tmpfs(ctx.root, &source, dest, &opts, data)?;
-        } else {
-            let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
+        let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
+        if opts.flags.contains(MsFlags::MS_REMOUNT) {
+            // `remount`: the mount already at the destination, which the
+            // resolved fd is open on.
+            let data = opts.data.join(",");
+            let data = (!data.is_empty()).then_some(data.as_str());
             let fs = (!fstype.is_empty()).then_some(fstype);
             do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
+            return remounted(target, &attrs, &opts, dest);
         }
-    }
-    apply_recursive(ctx.root, dest, &opts)?;
-    apply_propagation(ctx.root, dest, &opts.propagation)
+        let tree = if fstype == "tmpfs" {
+            tmpfs(&target, &source, dest, &opts, &mut attrs)?
+        } else {
+            Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?
+        };
+        tree.attach(target.as_fd(), &attrs, dest)?
+    };
+    attached.propagate(&opts.propagation, dest)
 }
 
 /// An O_PATH handle on a bind mount's source. One the init may not reach
@@ -464,79 +495,74 @@ fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<Ow
     )))
 }
 
-/// The recursive options, on the mount now at `dest` and all below it.
-fn apply_recursive(root: &Root, dest: &Path, opts: &Options) -> Result<()> {
-    if opts.recursive_set == 0 && opts.recursive_clear == 0 {
-        return Ok(());
+/// The recursive options and propagation of a `remount` entry, on the mount
+/// the destination fd is open on.
+fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Result<()> {
+    if attrs.recursive_set != 0 || attrs.recursive_clear != 0 {
+        let attr = crate::syscall::MountAttr {
+            attr_set: attrs.recursive_set,
+            attr_clr: attrs.recursive_clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        crate::syscall::mount_setattr(target.as_fd(), libc::AT_RECURSIVE as libc::c_uint, &attr)
+            .ctx(|| {
+                format!(
+                    "cannot apply recursive mount options to {} (mount_setattr needs Linux 5.12)",
+                    dest.display()
+                )
+            })?;
     }
-    let top = root
-        .resolve(dest)
-        .ctx(|| format!("cannot resolve {}", dest.display()))?;
-    let attr = crate::syscall::MountAttr {
-        attr_set: opts.recursive_set,
-        attr_clr: opts.recursive_clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    crate::syscall::mount_setattr(top.as_fd(), libc::AT_RECURSIVE as libc::c_uint, &attr).ctx(
-        || {
-            format!(
-                "cannot apply recursive mount options to {} (mount_setattr needs Linux 5.12)",
-                dest.display()
-            )
-        },
-    )
+    for p in &opts.propagation {
+        do_mount(None, &fd_path(&target), None, *p, None, dest)?;
+    }
+    Ok(())
 }
 
 /// A tmpfs, as runc mounts one: when the mount point already exists, the
 /// tmpfs root takes its mode (an image's 0755 /run stays 0755, not tmpfs's
 /// 1777), and with `tmpcopyup` it starts with a copy of what the image has
-/// there. The tmpfs is mounted writable for both and made read-only after,
-/// if asked.
+/// there. The tmpfs is made writable for both and read-only after, if
+/// asked.
 ///
-/// For the copy, the image's directory is opened before the tmpfs covers it
-/// and read through that fd afterwards, so no scratch mount point on the
-/// host is needed (runc uses one under /tmp).
-fn mount_tmpfs(
-    root: &Root,
+/// All of it happens before the tmpfs is attached: the mode is set and the
+/// copy made through the detached mount's own fd, so no name the container
+/// controls is looked up again (crun CVE-2026-133553 copied the image into
+/// whatever a second lookup found). The image's directory is read through
+/// the destination fd, which the tmpfs then covers; no scratch mount point
+/// on the host is needed (runc uses one under /tmp).
+fn tmpfs(
+    target: &Target,
     source: &str,
     dest: &Path,
     opts: &Options,
-    data: Option<&str>,
-) -> Result<()> {
-    let existing_mode = match inroot::resolve(root.as_fd(), dest, false) {
-        Ok(h) => Some(
-            nix::sys::stat::fstat(h.as_fd().as_raw_fd())
-                .ctx(|| format!("cannot stat {}", dest.display()))?
-                .st_mode
-                & 0o7777,
-        ),
-        Err(_) => None,
-    };
-    let target = resolve_target(root, dest, false, false)?;
+    attrs: &mut Attrs,
+) -> Result<Detached> {
+    let st = nix::sys::stat::fstat(target.as_fd().as_raw_fd())
+        .ctx(|| format!("cannot stat {}", dest.display()))?;
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let lower = match opts.copy_up {
         true => Some(
-            inroot::reopen(&target, dir_flags)
+            inroot::reopen(target, dir_flags)
                 .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?,
         ),
         false => None,
     };
-    do_mount(
-        Some(source),
-        &fd_path(&target),
-        Some("tmpfs"),
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let tree = Detached::new_fs(
+        "tmpfs",
+        source,
         opts.flags - MsFlags::MS_RDONLY,
-        data,
+        &opts.data,
         dest,
     )?;
-    let top = resolve_target(root, dest, false, false)?;
-    let upper = inroot::reopen(&top, dir_flags)
+    let upper = crate::syscall::openat(tree.fd(), ".", dir_flags)
         .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
-    if let Some(mode) = existing_mode {
+    // A mount point rt just made has the default mode: tmpfs's own stays.
+    if !target.made {
         nix::sys::stat::fchmod(
             upper.as_raw_fd(),
-            nix::sys::stat::Mode::from_bits_truncate(mode),
+            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
         )
         .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
     }
@@ -544,17 +570,12 @@ fn mount_tmpfs(
         copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
             .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
     }
-    if opts.flags.contains(MsFlags::MS_RDONLY) {
-        do_mount(
-            None,
-            &fd_path(&top),
-            None,
-            MsFlags::MS_REMOUNT | opts.flags,
-            data,
-            dest,
-        )?;
+    drop(upper);
+    if ro {
+        tree.superblock_readonly(dest)?;
+        attrs.top = Some(opts.flags);
     }
-    Ok(())
+    Ok(tree)
 }
 
 /// Copy the contents of directory `src` into directory `dst`, both open
@@ -623,7 +644,7 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                 mode,
             )?;
-            std::io::copy(&mut from, &mut to).ctx(what)?;
+            copy_data(&mut from, &mut to, st.st_size).ctx(what)?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             // After chown, which clears set-id bits.
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
@@ -649,17 +670,27 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
     Ok(())
 }
 
-fn apply_propagation(root: &Root, dest: &Path, props: &[MsFlags]) -> Result<()> {
-    if props.is_empty() {
-        return Ok(());
+/// Copy the data of `from` into the empty `to`, keeping holes: a sparse
+/// file of the image (64 GiB for a few bytes on disk) costs the tmpfs, and
+/// the container's memory, only its data, not gigabytes of zeros.
+fn copy_data(from: &mut std::fs::File, to: &mut std::fs::File, size: i64) -> std::io::Result<()> {
+    use nix::unistd::{lseek, Whence};
+    use std::io::{Read, Seek, SeekFrom};
+    let mut pos = 0;
+    while pos < size {
+        // Filesystems without holes report the whole file as data.
+        let data = match lseek(from.as_raw_fd(), pos, Whence::SeekData) {
+            Ok(d) => d,
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let hole = lseek(from.as_raw_fd(), data, Whence::SeekHole)?;
+        from.seek(SeekFrom::Start(data as u64))?;
+        to.seek(SeekFrom::Start(data as u64))?;
+        std::io::copy(&mut Read::by_ref(from).take((hole - data) as u64), to)?;
+        pos = hole;
     }
-    let top = root
-        .resolve(dest)
-        .ctx(|| format!("cannot resolve {}", dest.display()))?;
-    for p in props {
-        do_mount(None, &fd_path(&top), None, *p, None, dest)?;
-    }
-    Ok(())
+    to.set_len(size as u64)
 }
 
 /// `type: cgroup`: with a new cgroup namespace on a unified host, a fresh
@@ -671,48 +702,41 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let flags = opts.flags - MsFlags::MS_RDONLY - MsFlags::MS_BIND - MsFlags::MS_REC;
     let target = resolve_target(ctx.root, dest, false, true)?;
+    let none = Attrs::default();
     if ctx.cgroups.unified && ctx.new_cgroupns {
-        return do_mount(
-            Some("cgroup2"),
-            &fd_path(&target),
-            Some("cgroup2"),
+        let fs = Detached::new_fs(
+            "cgroup2",
+            "cgroup2",
             opts.flags - MsFlags::MS_BIND,
-            None,
+            &[],
             dest,
-        );
+        )?;
+        return fs.attach(target.as_fd(), &none, dest).map(drop);
     }
+    let mode = ["mode=755".to_string()];
     if ctx.cgroups.unified {
         // Without a cgroup of its own (rootless) the container sees an
         // empty tmpfs, not the host's hierarchy.
         return match ctx.cgroups.dirs.first() {
-            Some(dir) => bind_cgroup(ctx.root, dir, dest, flags, ro),
-            None => do_mount(
-                Some("tmpfs"),
-                &fd_path(&target),
-                Some("tmpfs"),
-                flags
-                    | if ro {
-                        MsFlags::MS_RDONLY
-                    } else {
-                        MsFlags::empty()
-                    },
-                Some("mode=755"),
-                dest,
-            ),
+            Some(dir) => bind_cgroup(dir, target.as_fd(), flags, ro, dest),
+            None => {
+                let ro = if ro {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                let fs = Detached::new_fs("tmpfs", "tmpfs", flags | ro, &mode, dest)?;
+                fs.attach(target.as_fd(), &none, dest).map(drop)
+            }
         };
     }
-    do_mount(
-        Some("tmpfs"),
-        &fd_path(&target),
-        Some("tmpfs"),
-        flags,
-        Some("mode=755"),
+    // The mount points go straight into the fresh tmpfs, through its own
+    // fd: nothing of the image can reach into it.
+    let tmpfs = Detached::new_fs("tmpfs", "tmpfs", flags, &mode, dest)?.attach(
+        target.as_fd(),
+        &none,
         dest,
     )?;
-    // The mount points go straight into the fresh tmpfs, which nothing of
-    // the image can reach into.
-    let tmpfs = existing_target(ctx.root, dest, false, true)
-        .ok_or_else(|| Error::Init(format!("cannot open the tmpfs at {}", dest.display())))?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
     let v1 = if ctx.cgroups.dirs.is_empty() {
@@ -723,15 +747,22 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             .collect::<Result<_>>()?
     };
     for (dir, name) in v1 {
+        let at = dest.join(&name);
+        let what = || format!("cannot create {}", at.display());
         nix::sys::stat::mkdirat(
-            Some(std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(
-                &tmpfs,
-            ))),
+            Some(tmpfs.fd().as_raw_fd()),
             name.as_os_str(),
             nix::sys::stat::Mode::from_bits_truncate(0o755),
         )
-        .ctx(|| format!("cannot create {}", dest.join(&name).display()))?;
-        bind_cgroup(ctx.root, &dir, &dest.join(name), flags, ro)?;
+        .ctx(what)?;
+        let point = crate::syscall::openat_mode(
+            Some(tmpfs.fd()),
+            name.as_os_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+            0,
+        )
+        .ctx(what)?;
+        bind_cgroup(&dir, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
@@ -773,36 +804,29 @@ fn current_v1_cgroups() -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
     Ok(out)
 }
 
-fn bind_cgroup(root: &Root, dir: &Path, dest: &Path, flags: MsFlags, ro: bool) -> Result<()> {
+/// The cgroup directory `dir` bound onto `target`, with `flags` (and
+/// read-only when `ro`) set as a bind remount sets them.
+fn bind_cgroup(
+    dir: &Path,
+    target: BorrowedFd<'_>,
+    flags: MsFlags,
+    ro: bool,
+    dest: &Path,
+) -> Result<()> {
     let src = open_path(dir, libc::O_DIRECTORY)?;
-    let target = resolve_target(root, dest, false, true)?;
-    do_mount(
-        Some(&fd_path(&src)),
-        &fd_path(&target),
-        None,
-        MsFlags::MS_BIND,
-        None,
-        dest,
-    )?;
     let remount = flags
         | if ro {
             MsFlags::MS_RDONLY
         } else {
             MsFlags::empty()
         };
-    if !remount.is_empty() {
-        let top = existing_target(root, dest, false, true)
-            .ok_or_else(|| Error::Init(format!("cannot resolve {}", dest.display())))?;
-        do_mount(
-            None,
-            &fd_path(&top),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount,
-            None,
-            dest,
-        )?;
-    }
-    Ok(())
+    let attrs = Attrs {
+        top: (!remount.is_empty()).then_some(remount),
+        ..Attrs::default()
+    };
+    Detached::clone_of(src.as_fd(), false, dest)?
+        .attach(target, &attrs, dest)
+        .map(drop)
 }
 
 #[cfg(test)]

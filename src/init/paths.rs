@@ -4,6 +4,8 @@
 //! following symlinks and checked to be the real 1:3 character device (the
 //! image could have swapped it for a symlink or a file: CVE-2025-31133); a masked directory gets an empty read-only tmpfs. Paths are
 //! resolved without following symlinks, so an image cannot redirect a mask.
+//! A read-only path is a clone of itself made read-only while detached,
+//! then attached onto the fd the lookup returned (see `detached`).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -12,6 +14,7 @@ use nix::mount::{mount, MsFlags};
 
 use crate::error::{Context, Error, Result};
 
+use super::detached::{Attrs, Detached};
 use super::inroot;
 use super::procfs::{fd_path, open_path};
 
@@ -122,51 +125,37 @@ pub fn mask(paths: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Each path bound onto itself read-only, as runc does: the mounts below
+/// it come along (a recursive clone), only the top turns read-only, and it
+/// keeps its nosuid, nodev and noexec. The clone is made read-only before
+/// it is attached onto the fd the lookup returned, so no name is resolved
+/// twice (issue 16, F4).
 pub fn make_readonly(paths: &[String]) -> Result<()> {
     let root = root()?;
     for p in paths {
         let Some(h) = lookup(&root, p, "readonly path")? else {
             continue;
         };
-        mount(
-            Some(fd_path(&h).as_str()),
-            fd_path(&h).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx(|| format!("cannot bind {p} read-only"))?;
-        remount_readonly(&root, Path::new(p))?;
+        let what = Path::new(p);
+        let st = nix::sys::statvfs::fstatvfs(&h)
+            .ctx(|| format!("cannot statvfs {p}"))?
+            .flags();
+        let mut flags = MsFlags::MS_RDONLY;
+        use nix::sys::statvfs::FsFlags;
+        for (f, m) in [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        ] {
+            if st.contains(f) {
+                flags |= m;
+            }
+        }
+        let attrs = Attrs {
+            top: Some(flags),
+            ..Attrs::default()
+        };
+        Detached::clone_of(h.as_fd(), true, what)?.attach(h.as_fd(), &attrs, what)?;
     }
     Ok(())
-}
-
-/// Remount the mount at `p` read-only, keeping nosuid/nodev/noexec.
-fn remount_readonly(root: &OwnedFd, p: &Path) -> Result<()> {
-    let top =
-        inroot::resolve(root.as_fd(), p, true).ctx(|| format!("cannot resolve {}", p.display()))?;
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
-    let target = fd_path(&top);
-    let st = nix::sys::statvfs::statvfs(target.as_str())
-        .ctx(|| format!("cannot statvfs {}", p.display()))?;
-    let keep = st.flags();
-    let mut extra = MsFlags::empty();
-    use nix::sys::statvfs::FsFlags;
-    for (f, m) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-    ] {
-        if keep.contains(f) {
-            extra |= m;
-        }
-    }
-    mount(
-        None::<&str>,
-        target.as_str(),
-        None::<&str>,
-        flags | extra,
-        None::<&str>,
-    )
-    .ctx(|| format!("cannot remount {} read-only", p.display()))
 }
