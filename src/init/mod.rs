@@ -626,7 +626,7 @@ fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Resu
 /// only what `leave_host` kept.
 fn fork_into_pid_ns(sync: &Channel) -> Result<()> {
     let forked = syscall::clone_process(libc::CLONE_PARENT)
-        .ctx(|| "cannot fork into the joined pid namespace")?;
+        .ctx(|| "cannot fork into the container's pid namespace")?;
     let pid = match forked {
         syscall::Forked::Child => return Ok(()),
         syscall::Forked::Parent(pid) => pid,
