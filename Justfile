@@ -130,7 +130,8 @@ test-systemd: deps build
 # containerd, Podman and Docker (Debian's packages, unmodified) run the same
 # scenarios once on runc and once on rt; what they observe must match. The
 # engines run on their own sockets, roots and cgroup parent under a temp dir
-# and leave nothing behind. CLIENT_ENGINES="containerd podman docker" and
+# and leave nothing behind; rootless Podman runs as a user the run creates and
+# removes. CLIENT_ENGINES="containerd podman podman-rootless docker" and
 # CLIENT_SCENARIOS=REGEX narrow a run; see scripts/clients/test.sh.
 # Real clients: containerd, Podman and Docker run their containers on rt, compared with runc.
 test-clients: deps build

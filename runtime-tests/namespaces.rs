@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{host, procfs, Container};
+use common::{host, procfs, Container, NetNs};
 use serde_json::json;
 
 /// Every namespace type rt can create, by its /proc/<pid>/ns name.
@@ -214,31 +214,6 @@ fn uptime_secs(text: &str) -> f64 {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("uptime {text:?}"))
-}
-
-/// A network namespace made with `ip netns add`, deleted on drop.
-struct NetNs {
-    name: String,
-}
-
-impl NetNs {
-    fn new() -> NetNs {
-        let name = format!("rt-test-{}", common::unique_id());
-        host("ip", &["netns", "add", &name]);
-        NetNs { name }
-    }
-
-    fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
 }
 
 #[test]

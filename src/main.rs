@@ -33,7 +33,8 @@ mod help;
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended): /run/rt, or
-    /// $XDG_RUNTIME_DIR/rt for a user other than root (rootless).
+    /// $XDG_RUNTIME_DIR/rt when rootless (a user other than root, or root
+    /// of a user namespace other than the host's).
     #[arg(long, global = true)]
     root: Option<PathBuf>,
     /// Log file (stderr when absent).
@@ -620,11 +621,23 @@ fn options(a: CreateArgs, systemd_cgroup: bool, rootless: Rootless) -> create::C
 }
 
 /// `--root` when it is not given: runc's choice, with rt's name.
+/// $XDG_RUNTIME_DIR/rt for a user other than root, and for root of a user
+/// namespace that is not the host's (rootless Podman runs its runtime as
+/// root of its own) unless $USER says root; /run/rt for the host's root,
+/// whose XDG_RUNTIME_DIR (/run/user/0) runc ignores too.
 fn default_root() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if !nix::unistd::geteuid().is_root() => PathBuf::from(dir).join("rt"),
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    match xdg {
+        Some(dir) if honors_xdg_runtime_dir() => PathBuf::from(dir).join("rt"),
         _ => PathBuf::from("/run/rt"),
     }
+}
+
+fn honors_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    create::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {

@@ -746,3 +746,28 @@ pub fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i32 {
         .parse()
         .expect("Pid in fdinfo")
 }
+
+/// A network namespace made with `ip netns add`, deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let name = format!("rt-test-{}", unique_id());
+        host("ip", &["netns", "add", &name]);
+        NetNs { name }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}

@@ -6,7 +6,7 @@
 //! is killed, the state written right after clone names the init pid and the
 //! cgroups, so `rt delete --force` can clean up.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -53,8 +53,9 @@ pub fn rootless_cgroups(systemd: bool) -> bool {
     rootless() || (in_user_namespace() && !systemd)
 }
 
-/// The initial user namespace maps every id to itself.
-fn in_user_namespace() -> bool {
+/// Whether rt runs in a user namespace other than the host's: the
+/// initial one maps every id to itself.
+pub fn in_user_namespace() -> bool {
     std::fs::read_to_string("/proc/self/uid_map")
         .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
@@ -178,7 +179,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // names every directory made.
     st.cgroups = cg.clone();
     let (mut parent_end, child_end) = init::sync_pair()?;
-    let mut flags = namespaces.new;
+    // The init makes them itself after its joins (init Step::Unshare).
+    let unshares = namespaces.unshares();
+    let mut flags = if unshares {
+        nix::sched::CloneFlags::empty()
+    } else {
+        namespaces.new
+    };
     // The init creates its cgroup namespace itself once it is in its cgroup.
     flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
     // Offsets can only be written before any process enters a new time
@@ -195,9 +202,12 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    // Written right after clone, or once the init says Unshared.
+    let maps_after_clone = new_userns && !unshares;
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped =
         init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
+    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let mut args = InitArgs {
         idmapped,
         spec,
@@ -210,6 +220,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         namespaces,
         cgroup_tasks: driver.tasks(&cg),
+        in_userns,
         cgroups: cg,
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
@@ -221,7 +232,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Unless rt has work to do for the init between clone and `Go` (below),
     // `Go` is queued before the init exists: it starts setting up at once
     // instead of waiting for clone(2) to return here.
-    let mut go_sent = !new_userns && resctrl.is_none() && !driver.acts_after_clone();
+    let mut go_sent = !maps_after_clone && resctrl.is_none() && !driver.acts_after_clone();
     if go_sent {
         tell(&parent_end, &Msg::Go)?;
     }
@@ -284,7 +295,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         &st.id,
         &resources,
     )?;
-    if new_userns {
+    if maps_after_clone {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     if !go_sent {
@@ -294,14 +305,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // save, the init finds the socket closed at its next step and exits.
     store.save(&st)?;
     fault::point("create:cloned")?;
-    if let Some(linux) = st.config.linux() {
-        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
-        }
+    if !unshares {
+        move_net_devices(&st, pid)?;
     }
-    // Ready, and Forked when the init forks into a joined pid namespace,
-    // in either order (two processes send them); EOF once both are done:
-    // then nothing of rt's but the exec fifo is open in the container.
+    // Ready, and Forked when the init forks into its pid namespace (joined,
+    // or made at init Step::Unshare), in either order (two processes send
+    // them); EOF once both are done: then nothing of rt's but the exec
+    // fifo is open in the container.
     let mut ready = false;
     loop {
         match parent_end.recv()? {
@@ -316,6 +326,22 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created))
                     .into_owned();
                 tell(&parent_end, &Msg::Continue(json))?;
+            }
+            Some(Msg::Unshared) => {
+                // The init's new namespaces exist: its maps and devices.
+                if new_userns {
+                    write_id_maps(pid, &uid_maps, &gid_maps)?;
+                }
+                move_net_devices(&st, pid)?;
+                tell(&parent_end, &Msg::Go)?;
+            }
+            Some(Msg::MountSource(index)) => {
+                let mounts = st.config.mounts().as_deref().unwrap_or_default();
+                match init::open_bind_source(mounts, &st.bundle, index, pid) {
+                    Some(Ok(fd)) => parent_end.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
+                    Some(Err(e)) => tell(&parent_end, &Msg::SourceRefused(e.to_string()))?,
+                    None => tell(&parent_end, &Msg::SourceRefused(String::new()))?,
+                }
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);
@@ -430,6 +456,17 @@ pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
         out.extend(missing.into_iter().rev().map(Path::to_path_buf));
     }
     out
+}
+
+/// `linux.netDevices`, into the network namespace of the init `pid`.
+fn move_net_devices(st: &State, pid: Pid) -> Result<()> {
+    let Some(linux) = st.config.linux() else {
+        return Ok(());
+    };
+    match linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        Some(devices) => crate::netdev::move_into(devices, &container_netns(linux, pid)?),
+        None => Ok(()),
+    }
 }
 
 /// The network namespace the init is in, or will join.

@@ -113,7 +113,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         .map(super::pidfd_socket::connect)
         .transpose()?;
     let join = container_namespaces(&st)?;
-    let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+        || super::create::in_user_namespace();
     let signals = if opts.detach {
         None
     } else {

@@ -17,19 +17,19 @@ use crate::state::{State, Status, Store};
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = store.load(id)?;
     let status = st.status(store);
-    if all {
-        if st.cgroups.exists() {
-            return st.cgroups.signal_all(sig);
-        }
-        return match signal_init(&st, status, sig) {
-            Err(Error::NotRunning(_)) => Ok(()),
-            other => other,
-        };
-    }
-    if sig == libc::SIGKILL && !st.own_pid_ns && st.cgroups.exists() {
+    let every = all || (sig == libc::SIGKILL && !st.own_pid_ns);
+    if every && st.cgroups.exists() {
+        // Under the container's lock, as pause and resume take it: the
+        // cgroup is frozen while it is signalled, and neither a `pause`
+        // (whose freeze the thaw would undo) nor a `delete` (which would
+        // see "paused") may come in between.
+        let _locked = store.lock(id)?;
         return st.cgroups.signal_all(sig);
     }
-    signal_init(&st, status, sig)
+    match signal_init(&st, status, sig) {
+        Err(Error::NotRunning(_)) if all => Ok(()),
+        other => other,
+    }
 }
 
 fn signal_init(st: &State, status: Status, sig: i32) -> Result<()> {

@@ -15,9 +15,12 @@ pub struct ExecArgs {
     pub sync: Channel,
     pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
-    /// The container's namespaces to join in the child, user first; the
-    /// pid namespace applies to its child (see `Launch`).
+    /// The container's namespaces to join in the child (in
+    /// `namespaces::join`'s order); the pid namespace applies to its child
+    /// (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// In a user namespace (the container's, or rt's own): setgroups may
+    /// be denied.
     pub in_userns: bool,
     /// What of the container's `linux` section an exec'd process gets.
     pub shared: super::attributes::Shared,

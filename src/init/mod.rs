@@ -58,6 +58,7 @@
 //! binary no container can write (`crate::exeseal`).
 
 mod attributes;
+mod bindsource;
 mod capabilities;
 mod detached;
 mod devices;
@@ -95,6 +96,7 @@ use crate::seccomp::Seccomp;
 use crate::syscall;
 
 pub use attributes::Shared;
+pub use bindsource::open_for as open_bind_source;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
@@ -126,6 +128,10 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// The init runs in a user namespace — the container's, or the one rt
+    /// itself runs in (rootless Podman): device nodes are bind-mounted from
+    /// the host (mknod needs the host's root), and setgroups may be denied.
+    pub in_userns: bool,
     /// The session keyring to join (at Step::UserRoot); None with
     /// --no-new-keyring.
     pub session_keyring: Option<String>,
@@ -162,9 +168,10 @@ pub fn run(args: InitArgs) -> ! {
 
 /// A rootless parent writes our uid/gid maps through /proc/<pid>, which
 /// only root may open while we are non-dumpable: we stay dumpable (as
-/// cloned) until Go. The container has no process of its own yet, and rt's
-/// binary is sealed (CVE-2019-5736); a same-user process that could reach
-/// us gains nothing the user does not have.
+/// cloned) until the Go that follows them (the first, or with
+/// `Plan::unshares` the one after Unshared). The container has no process
+/// of its own yet, and rt's binary is sealed (CVE-2019-5736); a same-user
+/// process that could reach us gains nothing the user does not have.
 fn rootless_maps(a: &InitArgs) -> bool {
     a.namespaces.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root()
 }
@@ -237,7 +244,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     steps.enter(Step::WaitParent)?;
     expect(&a.sync, Msg::Go)?;
     steps.note_start("init", "the init is in its new namespaces");
-    if rootless_maps(a) {
+    let unshares = ns.unshares();
+    if rootless_maps(a) && !unshares {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
@@ -251,8 +259,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     }
     steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
+    steps.enter(Step::Unshare)?;
+    if unshares {
+        unshare_namespaces(a)?;
+    }
     steps.enter(Step::UserRoot)?;
-    if ns.creates(LinuxNamespaceType::User) {
+    if ns.has(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .ctx(|| "cannot become gid 0 in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
@@ -288,11 +300,13 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             bundle: &a.bundle,
             cgroups: &a.cgroups,
             new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+            userns: ns.has(LinuxNamespaceType::User),
+            sync: &a.sync,
         };
         let entries = spec.mounts().as_deref().unwrap_or_default();
         for (n, m) in entries.iter().enumerate() {
             let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-            mounts::mount_entry(&ctx, m, idmapped)?;
+            mounts::mount_entry(&ctx, n, m, idmapped)?;
         }
         let dev_is_bound = entries.iter().any(|m| {
             m.destination() == Path::new("/dev")
@@ -305,7 +319,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
                 devs.push(devices::from_spec(d)?);
             }
             for d in &devs {
-                devices::create(&root, d, ns.has(LinuxNamespaceType::User))?;
+                devices::create(&root, d, a.in_userns)?;
             }
             devices::symlinks(&root)?;
         }
@@ -381,7 +395,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let launch = Launch {
         process,
         shared: &attributes::Shared::of(Some(linux)),
-        in_userns: ns.has(LinuxNamespaceType::User),
+        in_userns: a.in_userns,
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
         pty,
@@ -394,6 +408,28 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
     };
     launch.run(steps, seccomp)
+}
+
+/// Step::Unshare: create the namespaces clone did not (see
+/// `namespaces::Plan::unshares`), the user namespace first (one unshare(2)
+/// call makes it first). rt writes the new user namespace's id maps and
+/// moves `netDevices` into the new network namespace, then says Go. A new
+/// pid namespace applies to children: the container's process is forked
+/// into it as its pid 1, the first process of that namespace.
+fn unshare_namespaces(a: &InitArgs) -> Result<()> {
+    let ns = &a.namespaces;
+    let flags =
+        ns.new - clone_flag(LinuxNamespaceType::Cgroup) - clone_flag(LinuxNamespaceType::Time);
+    nix::sched::unshare(flags).ctx(|| "cannot create the container's namespaces")?;
+    a.sync.send(&Msg::Unshared)?;
+    expect(&a.sync, Msg::Go)?;
+    if rootless_maps(a) {
+        syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
+    }
+    if ns.creates(LinuxNamespaceType::Pid) {
+        fork_into_pid_ns(&a.sync)?;
+    }
+    Ok(())
 }
 
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
@@ -640,13 +676,14 @@ fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Resu
     syscall::close_fds_except(first, keep).ctx(|| "cannot close the fds rt inherited")
 }
 
-/// A pid namespace joined by path applies to children only: fork the
-/// container's process into it (as a child of rt, CLONE_PARENT), tell rt
-/// its pid, and leave. The child goes on with everything set so far; it is
-/// born holding only what `leave_host` kept.
+/// A pid namespace joined by path, or created by unshare, applies to
+/// children only: fork the container's process into it (as a child of rt,
+/// CLONE_PARENT), tell rt its pid, and leave. The child goes on with
+/// everything set so far; forked at Step::LeaveHost it is born holding
+/// only what `leave_host` kept.
 fn fork_into_pid_ns(sync: &Channel) -> Result<()> {
     let forked = syscall::clone_process(libc::CLONE_PARENT)
-        .ctx(|| "cannot fork into the joined pid namespace")?;
+        .ctx(|| "cannot fork into the container's pid namespace")?;
     let pid = match forked {
         syscall::Forked::Child => return Ok(()),
         syscall::Forked::Parent(pid) => pid,

@@ -55,9 +55,11 @@
 //!
 //! What still goes by name: host paths that come from the caller, not the
 //! container (the bundle and rootfs, bind sources, namespace files, hooks,
-//! the state directory); and the container's program, which execve(2) can
-//! only take by name — it runs as the final user after the host procfs is
-//! closed, and rt first checks that the name resolves confined.
+//! the state directory; a bind source out of reach of a user-namespaced
+//! init is opened by `create` as the host's root, see `bindsource`); and
+//! the container's program, which execve(2) can only take by name — it
+//! runs as the final user after the host procfs is closed, and rt first
+//! checks that the name resolves confined.
 //!
 //! **Review rule:** a new operation that hands a path inside the rootfs or
 //! the container's root to the kernel or to std::fs by name (mount, mkdir,
@@ -72,7 +74,6 @@
 //! only before pivot_root, and only when a path lacks several levels.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -83,9 +84,11 @@ use pathrs::{Handle, Root};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
+use super::bindsource;
 use super::detached::{Attrs, Detached};
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
+use super::sync::Channel;
 
 #[derive(Debug, PartialEq)]
 pub struct Options {
@@ -235,6 +238,11 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
+    /// The container has a user namespace, and `create` is at the other
+    /// end of `sync`: a bind source out of the init's reach is asked of it
+    /// (see `bindsource`).
+    pub userns: bool,
+    pub sync: &'a Channel,
 }
 
 /// A mount destination resolved inside the root, once: everything the
@@ -383,13 +391,18 @@ fn do_mount(
     mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
 }
 
-/// Mount one `mounts[]` entry inside the rootfs. Requires the host procfs to
-/// be the working directory (see `procfs::HostProc::enter`). `idmapped` is
-/// the entry's idmapped source tree, when it asks for one.
+/// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
+/// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
+/// is the entry's idmapped source tree, when it asks for one.
 ///
 /// The destination is resolved once; the mount is built detached with all
 /// its attributes and attached onto that fd (see `detached`).
-pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
+pub fn mount_entry(
+    ctx: &MountContext<'_>,
+    index: usize,
+    m: &Mount,
+    idmapped: Option<&OwnedFd>,
+) -> Result<()> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -403,30 +416,24 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
         recursive_clear: opts.recursive_clear,
     };
     let attached = if opts.is_bind() {
-        let source = m
-            .source()
-            .as_ref()
+        let source = bindsource::path(m, ctx.bundle)
             .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
-        let source = if source.is_absolute() {
-            source.clone()
-        } else {
-            ctx.bundle.join(source)
-        };
         // Opened once: its type picks the mount point's, and the clone is
-        // of this very file.
-        let src = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(&source)
-            .and_then(|f| Ok((f.metadata()?.is_dir(), OwnedFd::from(f))));
-        let (is_dir, src_fd) =
-            src.map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
+        // of this very file. An idmapped entry's tree `create` made.
+        let src_fd = match idmapped {
+            Some(tree) => tree
+                .try_clone()
+                .ctx(|| format!("cannot mount {}", dest.display()))?,
+            None => open_source(ctx, index, &source)?,
+        };
+        let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
+            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?
+            .st_mode
+            & libc::S_IFMT
+            == libc::S_IFDIR;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
         let tree = match idmapped {
-            Some(tree) => Detached::adopt(
-                tree.try_clone()
-                    .ctx(|| format!("cannot mount {}", dest.display()))?,
-            ),
+            Some(_) => Detached::adopt(src_fd),
             None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
         };
         // A bind takes the source's flags; the options given replace them
@@ -458,6 +465,34 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
         tree.attach(target.as_fd(), &attrs, dest)?
     };
     attached.propagate(&opts.propagation, dest)
+}
+
+/// An O_PATH handle on a bind mount's source. One the init may not reach
+/// in its user namespace is opened by `create` (see `bindsource`).
+fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<OwnedFd> {
+    let err = match open_path(source, 0) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let (own, denied) = match &err {
+        Error::Io { source, .. } => (
+            source.to_string(),
+            source.kind() == std::io::ErrorKind::PermissionDenied,
+        ),
+        e => (e.to_string(), false),
+    };
+    let why = match ctx.userns && denied {
+        true => match bindsource::request(ctx.sync, index)? {
+            Ok(fd) => return Ok(fd),
+            Err(why) if !why.is_empty() => why,
+            Err(_) => own,
+        },
+        false => own,
+    };
+    Err(Error::Init(format!(
+        "bind mount source {}: {why}",
+        source.display()
+    )))
 }
 
 /// The recursive options and propagation of a `remount` entry, on the mount
@@ -704,13 +739,14 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     )?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    let v1 = ctx
-        .cgroups
-        .dirs
-        .iter()
-        .filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
-    for dir in v1 {
-        let name = ctx.cgroups.hierarchy_name(dir)?;
+    let v1 = if ctx.cgroups.dirs.is_empty() {
+        current_v1_cgroups()?
+    } else {
+        let own = ctx.cgroups.v1_dirs().into_iter();
+        own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
+            .collect::<Result<_>>()?
+    };
+    for (dir, name) in v1 {
         let at = dest.join(&name);
         let what = || format!("cannot create {}", at.display());
         nix::sys::stat::mkdirat(
@@ -726,12 +762,46 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             0,
         )
         .ctx(what)?;
-        bind_cgroup(dir, point.as_fd(), flags, ro, &at)?;
+        bind_cgroup(&dir, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
     // Docker and Podman containers see in /proc/self/mounts is runc's.
     Ok(())
+}
+
+/// Without cgroups of its own (rootless: cgroup v1 gives the user none)
+/// the init is in the cgroups rt was started in. runc shows the container
+/// those, one bind per v1 hierarchy, as /proc/self/cgroup names them
+/// (read-only when the mount asks, as Podman's does); so does rt: each
+/// hierarchy's directory and the name it gets under the mount.
+fn current_v1_cgroups() -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
+    let layout = crate::cgroups::Layout::detect()?;
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "cannot read /proc/self/cgroup")?;
+    let mut out = Vec::new();
+    for h in layout.hierarchies.iter().filter(|h| !h.v2) {
+        let mut want: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        let path = own.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let controllers = fields.nth(1)?;
+            let mut have: Vec<&str> = controllers.split(',').collect();
+            have.sort_unstable();
+            (have == want).then(|| fields.next()).flatten()
+        });
+        let (Some(path), Some(name)) = (path, h.mount_point.file_name()) else {
+            continue;
+        };
+        // Relative to the cgroup mounted there (a nested host's may not be
+        // its hierarchy's root).
+        let rel = Path::new(path)
+            .strip_prefix(&h.mount_root)
+            .unwrap_or(Path::new(path));
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        out.push((h.mount_point.join(rel), name.to_os_string()));
+    }
+    Ok(out)
 }
 
 /// The cgroup directory `dir` bound onto `target`, with `flags` (and

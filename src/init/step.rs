@@ -10,7 +10,7 @@ pub enum Step {
     /// Nothing has run yet.
     Start,
     /// **Wait for the parent**, which writes our uid/gid maps (nothing
-    /// privileged works before them), **then join the container's v1
+    /// privileged works before them; with [`Step::Unshare`], later), **then join the container's v1
     /// cgroups** by writing `0` to their `tasks` files: a thread moving
     /// itself skips the kernel's global threadgroup lock, whose first writer
     /// waits for an RCU grace period. We were born in the cgroup2 directory
@@ -22,12 +22,21 @@ pub enum Step {
     /// made anything, so a bad profile costs no clone; the filter goes in
     /// at [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
     WaitParent,
-    /// **Join namespaces by path**, the user namespace first: it decides
-    /// which credentials the other joins are checked against. rt itself
-    /// never joins one, so its hooks run in its own namespaces; a joined
-    /// pid namespace takes effect at [`Step::LeaveHost`].
+    /// **Join namespaces by path**, in runc's order (`namespaces::join`):
+    /// the others with the caller's credentials first, then the user
+    /// namespace, then those only its root may join. rt itself never joins
+    /// one, so its hooks run in its own namespaces; a joined pid namespace
+    /// takes effect at [`Step::LeaveHost`].
     JoinNamespaces,
-    /// **Become root of a new user namespace** (setresuid 0 once mapped),
+    /// **Create the namespaces clone could not**: after the joins, so that
+    /// a joined user namespace owns them, or a new one comes after joins
+    /// that need the host's credentials (`namespaces::Plan::unshares`;
+    /// nothing to do otherwise). rt then writes the new user namespace's
+    /// maps; a new pid namespace gets the container's process forked into
+    /// it, as its first process.
+    Unshare,
+    /// **Become root of the container's user namespace** (setresuid 0: a
+    /// new one once mapped; a joined one, where rt's own ids mean nothing),
     /// and create the cgroup namespace: it is rooted at the cgroup its
     /// creator is in, so it must come after [`Step::WaitParent`] (clone
     /// cannot create it). Bring up `lo` of a new network namespace. Then
@@ -120,10 +129,11 @@ pub enum Step {
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Step; 22] = [
+    pub const ALL: [Step; 23] = [
         Step::Start,
         Step::WaitParent,
         Step::JoinNamespaces,
+        Step::Unshare,
         Step::UserRoot,
         Step::HostProc,
         Step::Mounts,
@@ -151,6 +161,7 @@ impl Step {
             Step::Start => "start",
             Step::WaitParent => "wait-parent",
             Step::JoinNamespaces => "join-namespaces",
+            Step::Unshare => "unshare",
             Step::UserRoot => "user-root",
             Step::HostProc => "host-proc",
             Step::Mounts => "mounts",
