@@ -17,6 +17,7 @@ pub mod restore;
 pub mod run;
 pub mod spec_template;
 pub mod start;
+mod undo;
 pub mod update;
 
 use std::os::fd::AsFd;
