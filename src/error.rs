@@ -75,6 +75,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// Rootless: newuidmap or newgidmap (package uidmap) could not run or
+    /// refused the container's id mappings.
+    #[error("rootless: {helper} {why}")]
+    IdMapHelper { helper: &'static str, why: String },
+
     /// No criu binary to checkpoint or restore with.
     #[error("criu not found: {0}")]
     CriuMissing(String),

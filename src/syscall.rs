@@ -247,11 +247,63 @@ pub fn openat_mode<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-/// Take ownership of an fd the kernel handed us (e.g. through SCM_RIGHTS).
-pub fn owned_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds just received from the kernel that nothing
-    // else in the process owns.
+/// Take ownership of an fd the kernel just handed us.
+///
+/// # Safety
+/// `fd` must be open and owned by nothing else in the process: a number
+/// the kernel has just returned (a system call's result, SCM_RIGHTS).
+unsafe fn owned_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract (above).
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// One message of a unix socket (recvmsg with room for one fd): its
+/// length, its flags, and the fd it carried, owned — any further fds of
+/// the message are closed. EOF is a length of 0.
+pub struct Received {
+    pub bytes: usize,
+    pub flags: nix::sys::socket::MsgFlags,
+    pub fd: Option<OwnedFd>,
+}
+
+/// Receive one message into `buf` from `sock`, with its fd (SCM_RIGHTS,
+/// close-on-exec).
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<Received> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: SCM_RIGHTS has just installed `raw` in our fd
+                // table; nothing else knows of it.
+                let owned = unsafe { owned_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok(Received {
+        bytes: msg.bytes,
+        flags: msg.flags,
+        fd,
+    })
+}
+
+/// A close-on-exec copy of an fd rt inherited from its caller (stdio,
+/// `--preserve-fds`), which stays open for rt's whole run.
+pub fn dup_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    // SAFETY: fcntl has just returned this new fd; nothing else owns it.
+    Ok(unsafe { owned_fd(copy) })
 }
 
 /// bpf(2) commands and constants rt uses (linux/bpf.h).

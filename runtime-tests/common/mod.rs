@@ -712,29 +712,12 @@ fn remove_shared_cgroup_parent() {
 /// Accept one connection on `listener` and receive one message with an fd
 /// (SCM_RIGHTS): the message's bytes and the fd.
 pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (conn, _) = listener.accept().expect("accept");
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let len = msg.bytes;
-    let fd = msg
-        .cmsgs()
-        .expect("cmsgs")
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in the message");
-    (buf[..len].to_vec(), rt::syscall::owned_fd(fd))
+    let msg = rt::syscall::recv_with_fd(conn.as_fd(), &mut buf).expect("recvmsg");
+    let fd = msg.fd.expect("an fd in the message");
+    (buf[..msg.bytes].to_vec(), fd)
 }
 
 /// The pid a pidfd refers to (its fdinfo's `Pid:`), -1 once it has exited.

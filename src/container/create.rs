@@ -722,7 +722,7 @@ fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     }
 }
 
-fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
+fn id_map_helper(helper: &'static str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
@@ -732,14 +732,18 @@ fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> 
             m.size().to_string(),
         ]);
     }
-    let out = cmd.output().map_err(|e| {
-        Error::Init(format!(
-            "rootless: the mappings need {helper} (package uidmap), which cannot run: {e}"
-        ))
+    let out = cmd.output().map_err(|e| Error::IdMapHelper {
+        helper,
+        why: format!("(package uidmap) cannot run: {e}"),
     })?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(Error::Init(format!("rootless: {helper} refused the mappings ({why}); /etc/subuid and /etc/subgid must grant them")));
+        return Err(Error::IdMapHelper {
+            helper,
+            why: format!(
+                "refused the mappings ({why}); /etc/subuid and /etc/subgid must grant them"
+            ),
+        });
     }
     Ok(())
 }

@@ -56,24 +56,21 @@ pub struct ExecOptions {
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     let st = store.load(&opts.id)?;
-    match st.status(store) {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
-        Status::Paused => {
-            return Err(Error::WrongState {
-                id: opts.id,
-                status: "paused".into(),
-                op: "exec in a paused container (see --ignore-paused)",
-            })
-        }
-        s => {
-            return Err(Error::WrongState {
-                id: opts.id,
-                status: s.to_string(),
-                op: "exec in a container that is not running",
-            })
-        }
+    let status = st.status(store);
+    if status == Status::Paused && !opts.ignore_paused {
+        super::check_status(
+            &st,
+            status,
+            &[],
+            "exec in a paused container (see --ignore-paused)",
+        )?;
     }
+    super::check_status(
+        &st,
+        status,
+        &[Status::Running, Status::Created, Status::Paused],
+        "exec in a container that is not running",
+    )?;
     let process = match &opts.process_file {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,

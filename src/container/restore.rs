@@ -201,9 +201,9 @@ pub fn restore_container(
             None if s.link.starts_with("pipe:") => s.link.clone(),
             None => continue,
         };
-        let copy =
-            nix::unistd::dup(s.fd).ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
-        handed.push((key, crate::syscall::owned_fd(copy)));
+        let copy = crate::syscall::dup_inherited(s.fd)
+            .ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
+        handed.push((key, copy));
     }
     let worker = Worker::spawn(&criu, "restore")?;
     // Restored tasks are forked by criu: they start in its cgroup.

@@ -73,7 +73,7 @@
 //! the container's, and panics when that is not a procfs. rt calls pathrs
 //! only before pivot_root, and only when a path lacks several levels.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -567,7 +567,7 @@ fn tmpfs(
         .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
     }
     if let Some(lower) = lower {
-        copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
+        copy_tree(lower.as_fd(), upper.as_fd())
             .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
     }
     drop(upper);
@@ -581,8 +581,9 @@ fn tmpfs(
 /// Copy the contents of directory `src` into directory `dst`, both open
 /// fds. Every step is relative to a directory fd and never follows a
 /// symlink (the image is untrusted): links are copied as links.
-fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
-    use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+fn copy_tree(src_dir: BorrowedFd<'_>, dst_dir: BorrowedFd<'_>) -> Result<()> {
+    let (src, dst) = (src_dir.as_raw_fd(), dst_dir.as_raw_fd());
+    use nix::fcntl::{readlinkat, AtFlags, OFlag};
     use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, Mode, SFlag};
     use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
@@ -599,17 +600,16 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
-    let open =
-        |dirfd: RawFd, name: &std::ffi::CStr, flags: OFlag, mode: Mode| -> Result<std::fs::File> {
-            let fd = openat(
-                Some(dirfd),
-                name,
-                flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                mode,
-            )
-            .ctx(|| format!("cannot open {name:?}"))?;
-            Ok(std::fs::File::from(crate::syscall::owned_fd(fd)))
-        };
+    let open = |dirfd: BorrowedFd<'_>,
+                name: &std::ffi::CStr,
+                flags: OFlag,
+                mode: Mode|
+     -> Result<std::fs::File> {
+        let fd =
+            crate::syscall::openat_mode(Some(dirfd), name, flags | OFlag::O_NOFOLLOW, mode.bits())
+                .ctx(|| format!("cannot open {name:?}"))?;
+        Ok(std::fs::File::from(fd))
+    };
     for name in &names {
         let what = || format!("cannot copy {name:?}");
         let st = fstatat(Some(src), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
@@ -622,24 +622,24 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         if kind == SFlag::S_IFDIR {
             mkdirat(Some(dst), name.as_c_str(), mode).ctx(what)?;
             let from = open(
-                src,
+                src_dir,
                 name,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY,
                 Mode::empty(),
             )?;
             let to = open(
-                dst,
+                dst_dir,
                 name,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY,
                 Mode::empty(),
             )?;
-            copy_tree(from.as_raw_fd(), to.as_raw_fd())?;
+            copy_tree(from.as_fd(), to.as_fd())?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
         } else if kind == SFlag::S_IFREG {
-            let mut from = open(src, name, OFlag::O_RDONLY, Mode::empty())?;
+            let mut from = open(src_dir, name, OFlag::O_RDONLY, Mode::empty())?;
             let mut to = open(
-                dst,
+                dst_dir,
                 name,
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                 mode,
