@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use common::procfs::{self, MountLine};
+use common::rootless::{rootless, User};
 use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
 use nix::fcntl::{renameat2, RenameFlags};
 use serde_json::{json, Value};
@@ -897,28 +898,99 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
     }
 }
 
-/// CVE-2023-25809: `spec --rootless` binds /sys with `rbind, ro`, and "ro"
-/// on a bind mount covers only its top: the mounts below /sys — the cgroup
-/// hierarchies — stayed writable. rt makes a recursive bind read-only all
-/// the way down.
+/// CVE-2023-25809 (GHSA-m8cg-xc2p-r3fc): an unprivileged user runs the
+/// config `spec --rootless` writes, which binds /sys with `rbind, ro` — and
+/// "ro" covers only /sys itself, so the host's cgroup hierarchies below it
+/// stayed writable where the user owns a cgroup (systemd delegates one to
+/// each user). runc since 1.1.5 masks /sys/fs/cgroup with a read-only tmpfs
+/// when the container has no cgroup of its own; so does rt. The user's
+/// delegated cgroup stands in as a directory of the host's cgroup2
+/// hierarchy owned by the user. What the container can reach is checked
+/// as runc's mounts.bats does: the top mount of every mount point it sees.
 #[test]
-fn cve_2023_25809_rbind_ro_sys_is_read_only_throughout() {
-    let mut c = Container::sleeper();
-    drop_mounts(&mut c, "/sys");
-    c.push("/mounts", json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
-    c.start_ok();
-    let below: Vec<MountLine> = mounts_of(&c)
-        .into_iter()
-        .filter(|m| m.mount_point == "/sys" || m.mount_point.starts_with("/sys/"))
-        .collect();
-    assert!(
-        below
-            .iter()
-            .any(|m| m.mount_point.starts_with("/sys/fs/cgroup")),
-        "no cgroup mount below /sys: {below:#?}"
+fn cve_2023_25809_rootless_rbind_ro_sys_hides_the_users_cgroups() {
+    let user = User::new();
+    let delegated = Delegated::new(&user);
+    let script = format!(
+        "for m in $(awk '$2 ~ \"^/sys/fs/cgroup\" {{print $2}}' /proc/self/mounts | sort -u); do \
+           test -e $m && grep \" $m \" /proc/self/mounts | tail -n1; done; \
+         mkdir {0}/escape || echo refused; mkdir /sys/fs/cgroup/{1}/escape || echo refused; \
+         touch /sys/fs/cgroup/x || echo refused",
+        delegated.inside, delegated.relative
     );
-    for m in &below {
-        assert!(m.has_option("ro"), "{} is writable: {m:?}", m.mount_point);
+    let (_c, _xdg, out) = rootless(&user, &script, false, |_| {});
+    let out = out.ok();
+    let mounts: Vec<&str> = out
+        .lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("refused"))
+        .collect();
+    let top = mounts
+        .iter()
+        .find(|l| l.split(' ').nth(1) == Some("/sys/fs/cgroup"))
+        .unwrap_or_else(|| panic!("nothing mounted at /sys/fs/cgroup:\n{out}"));
+    assert!(
+        top.starts_with("tmpfs "),
+        "/sys/fs/cgroup is not masked: {top}\n{out}"
+    );
+    for m in &mounts {
+        let opts = m.split(' ').nth(3).unwrap_or("");
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "writable in the container: {m}\n{out}"
+        );
+    }
+    assert_eq!(
+        out.lines().iter().filter(|l| **l == "refused").count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        !delegated.host.join("escape").exists(),
+        "the container wrote the user's cgroup on the host"
+    );
+}
+
+/// A cgroup of the host's cgroup2 hierarchy owned by `user`, as systemd
+/// delegates one to each user; removed on drop.
+struct Delegated {
+    host: PathBuf,
+    /// Where the host's hierarchy shows it to a container that sees it.
+    inside: String,
+    /// Relative to the hierarchy's root.
+    relative: String,
+}
+
+impl Delegated {
+    fn new(user: &User) -> Delegated {
+        let mounts = procfs::mountinfo(&procfs::read("/proc/self/mountinfo"));
+        let root = mounts
+            .iter()
+            .find(|m| m.fstype == "cgroup2")
+            .expect("a cgroup2 hierarchy on the host")
+            .mount_point
+            .clone();
+        let relative = format!("rt-test/{}-delegated", common::unique_id());
+        let host = Path::new(&root).join(&relative);
+        // /rt-test is shared: another test's cleanup may remove it between
+        // the two mkdirs.
+        common::wait_for("the delegated cgroup", || {
+            let _ = fs::create_dir_all(host.parent().expect("parent"));
+            fs::create_dir(&host).ok()
+        });
+        std::os::unix::fs::chown(&host, Some(user.uid), Some(user.gid)).expect("delegate");
+        Delegated {
+            inside: format!("{root}/{relative}"),
+            host,
+            relative,
+        }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(self.host.join("escape"));
+        let _ = fs::remove_dir(&self.host);
     }
 }
 

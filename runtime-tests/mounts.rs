@@ -150,6 +150,26 @@ fn rbind_carries_submounts_and_bind_does_not() {
     assert_eq!(c.run().ok().lines(), ["in-submount", "--"]);
 }
 
+/// `rbind, ro` makes the top mount read-only and leaves the mounts below
+/// as they are, as runc does; `rro` makes all of them read-only.
+#[test]
+fn rbind_ro_covers_the_top_mount_and_rro_all() {
+    let host = HostMount::new();
+    let script = "for d in ro rro; do \
+        touch /mnt/$d/top 2>/dev/null && echo $d top written; \
+        touch /mnt/$d/sub/below 2>/dev/null && echo $d below written; done; true";
+    let mut c = Container::sh(script);
+    c.push(
+        "/mounts",
+        bind(host.dir.path(), "/mnt/ro", &["rbind", "ro"]),
+    )
+    .push(
+        "/mounts",
+        bind(host.dir.path(), "/mnt/rro", &["rbind", "rro"]),
+    );
+    assert_eq!(c.run().ok().lines(), ["ro below written"]);
+}
+
 #[test]
 fn mount_propagation_options() {
     let host = HostMount::new();

@@ -11,6 +11,7 @@ pub mod older_kernel;
 pub mod procfs;
 pub mod residue;
 pub mod rootfs;
+pub mod rootless;
 
 use std::cell::RefCell;
 use std::fs::{self, File};

@@ -183,16 +183,10 @@ pub fn parse_options(opts: &[String]) -> Options {
             o.flags.insert(flag);
         }
     }
-    // "ro" on a bind mount covers only its top mount: an `rbind, ro` (as
-    // `spec --rootless` binds /sys) left the mounts below writable, the
-    // cgroup hierarchies among them (CVE-2023-25809). Recursive binds are
-    // made read-only all the way down.
-    if o.flags
-        .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
-        && o.recursive_clear & libc::MOUNT_ATTR_RDONLY == 0
-    {
-        o.recursive_set |= libc::MOUNT_ATTR_RDONLY;
-    }
+    // "ro" on an `rbind` covers its top mount only, as in runc: `rro` asks
+    // for all of it (Docker and Kubernetes' recursiveReadOnly send it). The
+    // cgroup hierarchies below a `spec --rootless` /sys are masked instead
+    // (`mount_cgroup`, CVE-2023-25809).
     o
 }
 
@@ -679,21 +673,18 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         return fs.attach(target.as_fd(), &none, dest).map(drop);
     }
     let mode = ["mode=755".to_string()];
-    if ctx.cgroups.unified {
-        // Without a cgroup of its own (rootless) the container sees an
-        // empty tmpfs, not the host's hierarchy.
-        return match ctx.cgroups.dirs.first() {
-            Some(dir) => bind_cgroup(dir, target.as_fd(), flags, ro, dest),
-            None => {
-                let ro = if ro {
-                    MsFlags::MS_RDONLY
-                } else {
-                    MsFlags::empty()
-                };
-                let fs = Detached::new_fs("tmpfs", "tmpfs", flags | ro, &mode, dest)?;
-                fs.attach(target.as_fd(), &none, dest).map(drop)
-            }
-        };
+    if ctx.cgroups.dirs.is_empty() {
+        // No cgroup of its own (rootless): the container sees an empty,
+        // read-only tmpfs — also with `ro` missing, and over what an
+        // `rbind` of /sys brought along, whose "ro" covers only /sys itself
+        // (CVE-2023-25809: `spec --rootless` binds /sys so, and the host's
+        // hierarchies below were writable where the user owns a cgroup).
+        // runc masks /sys/fs/cgroup the same way.
+        let fs = Detached::new_fs("tmpfs", "tmpfs", flags | MsFlags::MS_RDONLY, &mode, dest)?;
+        return fs.attach(target.as_fd(), &none, dest).map(drop);
+    }
+    if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
+        return bind_cgroup(dir, target.as_fd(), flags, ro, dest);
     }
     // The mount points go straight into the fresh tmpfs, through its own
     // fd: nothing of the image can reach into it.
@@ -794,10 +785,9 @@ mod tests {
         assert!(p.data.is_empty() && !p.flags.contains(MsFlags::MS_RDONLY));
         // The later option wins.
         assert_eq!(o(&["rro", "rrw"]).recursive_set, 0);
-        // rbind + ro is read-only throughout (CVE-2023-25809); bind + ro
-        // and rbind + ro + rrw are not.
-        assert_eq!(o(&["rbind", "ro"]).recursive_set, libc::MOUNT_ATTR_RDONLY);
-        assert_eq!(o(&["bind", "ro"]).recursive_set, 0);
-        assert_eq!(o(&["rbind", "ro", "rrw"]).recursive_set, 0);
+        // rbind + ro makes the top read-only only, as runc does.
+        let p = o(&["rbind", "ro"]);
+        assert_eq!((p.recursive_set, p.recursive_clear), (0, 0));
+        assert!(p.flags.contains(MsFlags::MS_RDONLY));
     }
 }
