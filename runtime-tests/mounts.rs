@@ -205,6 +205,32 @@ fn mount_propagation_options() {
     );
 }
 
+/// Destinations as runc reads them: a relative one is relative to `/`
+/// (with runc's warning), one that spells out the rootfs's host path names
+/// the place below it.
+#[test]
+fn relative_and_rootfs_prefixed_destinations() {
+    let src = host_dir();
+    let mut c =
+        Container::sh("cat /mnt/abs/marker; echo; grep -c ' /tmp/rel ' /proc/self/mountinfo");
+    let prefixed = c.rootfs().join("mnt/abs");
+    c.push(
+        "/mounts",
+        json!({"destination": "tmp/rel", "type": "tmpfs", "source": "tmpfs"}),
+    )
+    .push(
+        "/mounts",
+        bind(src.path(), prefixed.to_str().expect("utf-8"), &[]),
+    );
+    let out = c.run().ok();
+    assert_eq!(out.lines(), ["host", "1"], "{out}");
+    assert!(
+        out.stderr
+            .contains("mount destination tmp/rel is not absolute"),
+        "{out}"
+    );
+}
+
 #[test]
 fn tmpfs_size_and_mode() {
     let mut c = Container::sh("stat -c %a /mnt/t; cat /proc/self/mountinfo");
