@@ -246,6 +246,54 @@ fn tmpfs_size_and_mode() {
     );
 }
 
+/// A tmpfs on an existing directory takes its mode as a `mode=` option
+/// (mountinfo shows it); an explicit `mode=` wins; on a directory rt makes,
+/// the tmpfs keeps its default 1777 and the directories made are 0755.
+#[test]
+fn tmpfs_mode_inherited_explicit_and_default() {
+    let mut c =
+        Container::sh("stat -c '%a %n' /inherit /explicit /new/a/b; cat /proc/self/mountinfo");
+    for d in ["inherit", "explicit"] {
+        let dir = c.rootfs().join(d);
+        fs::create_dir(&dir).expect("mkdir");
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o710))
+            .expect("chmod");
+    }
+    let tmpfs = |dest: &str, opts: &[&str]| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts});
+    c.push("/mounts", tmpfs("/inherit", &["nosuid"]))
+        .push("/mounts", tmpfs("/explicit", &["nosuid", "mode=1500"]))
+        .push("/mounts", tmpfs("/new/a/b", &["nosuid"]));
+    let out = c.run().ok();
+    assert_eq!(
+        out.lines()[..3],
+        ["710 /inherit", "1500 /explicit", "1777 /new/a/b"],
+        "{out}"
+    );
+    let mounts = procfs::mountinfo(&out.stdout);
+    assert!(
+        mount_at(&mounts, "/inherit").has_super_option("mode=710"),
+        "{out}"
+    );
+    assert!(
+        mount_at(&mounts, "/explicit").has_super_option("mode=1500"),
+        "{out}"
+    );
+    let new = mount_at(&mounts, "/new/a/b");
+    assert!(
+        !new.super_options.iter().any(|o| o.starts_with("mode=")),
+        "{new:?}"
+    );
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(c.rootfs().join(p))
+                .expect("stat")
+                .permissions(),
+        ) & 0o7777
+    };
+    assert_eq!(mode("explicit"), 0o710, "the mount point itself changed");
+    assert_eq!([mode("new"), mode("new/a"), mode("new/a/b")], [0o755; 3]);
+}
+
 #[test]
 fn default_filesystems() {
     let c = Container::sleeper();

@@ -479,13 +479,14 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
 }
 
 /// A tmpfs, as runc mounts one: when the mount point already exists, the
-/// tmpfs root takes its mode (an image's 0755 /run stays 0755, not tmpfs's
-/// 1777), and with `tmpcopyup` it starts with a copy of what the image has
-/// there. The tmpfs is made writable for both and read-only after, if
-/// asked.
+/// tmpfs takes its mode as a `mode=` option (an image's 0755 /run stays
+/// 0755, not tmpfs's 1777, and mountinfo says so), which a `mode=` of the
+/// entry's own overrides; and with `tmpcopyup` it starts with a copy of
+/// what the image has there. The tmpfs is made writable for the copy and
+/// read-only after, if asked.
 ///
-/// All of it happens before the tmpfs is attached: the mode is set and the
-/// copy made through the detached mount's own fd, so no name the container
+/// All of it happens before the tmpfs is attached: the copy is made
+/// through the detached mount's own fd, so no name the container
 /// controls is looked up again (crun CVE-2026-133553 copied the image into
 /// whatever a second lookup found). The image's directory is read through
 /// the destination fd, which the tmpfs then covers; no scratch mount point
@@ -508,28 +509,26 @@ fn tmpfs(
         false => None,
     };
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    // A mount point rt just made has the default mode: tmpfs's own stays.
+    // The entry's options come after: the last `mode=` wins.
+    let inherited = (!target.made).then(|| format!("mode={:04o}", st.st_mode & 0o7777));
+    let data: Vec<String> = inherited
+        .into_iter()
+        .chain(opts.data.iter().cloned())
+        .collect();
     let tree = Detached::new_fs(
         "tmpfs",
         source,
         opts.flags - MsFlags::MS_RDONLY,
-        &opts.data,
+        &data,
         dest,
     )?;
-    let upper = crate::syscall::openat(tree.fd(), ".", dir_flags)
-        .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
-    // A mount point rt just made has the default mode: tmpfs's own stays.
-    if !target.made {
-        nix::sys::stat::fchmod(
-            upper.as_raw_fd(),
-            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
-        )
-        .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
-    }
     if let Some(lower) = lower {
+        let upper = crate::syscall::openat(tree.fd(), ".", dir_flags)
+            .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
         copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
             .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
     }
-    drop(upper);
     if ro {
         tree.superblock_readonly(dest)?;
         attrs.top = Some(opts.flags);
