@@ -294,6 +294,38 @@ fn tmpfs_mode_inherited_explicit_and_default() {
     assert_eq!([mode("new"), mode("new/a"), mode("new/a/b")], [0o755; 3]);
 }
 
+/// An `ro` tmpfs turns read-only once setup is done with it, as in runc:
+/// an `ro` /dev still gets its nodes, /dev/pts and /dev/shm, and a mount
+/// below an `ro` tmpfs gets its mount point.
+#[test]
+fn ro_tmpfs_is_filled_before_it_turns_read_only() {
+    let src = host_dir();
+    let mut c = Container::sh(
+        "grep -E '^tmpfs /(dev|ro) ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1; \
+         cat /ro/below/marker; echo; echo x > /dev/null && ls /dev/pts/ptmx; touch /ro/x",
+    );
+    for m in c.config["mounts"].as_array_mut().expect("mounts") {
+        if m["destination"] == "/dev" {
+            m["options"]
+                .as_array_mut()
+                .expect("options")
+                .push("ro".into());
+        }
+    }
+    c.push(
+        "/mounts",
+        json!({"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
+    )
+    .push("/mounts", bind(src.path(), "/ro/below", &[]));
+    let out = c.run();
+    assert_eq!(
+        out.lines(),
+        ["/dev ro", "/ro ro", "host", "/dev/pts/ptmx"],
+        "{out}"
+    );
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
 #[test]
 fn default_filesystems() {
     let c = Container::sleeper();

@@ -141,14 +141,6 @@ impl Detached {
         self.fd.as_fd()
     }
 
-    /// Make the superblock read-only (a tmpfs rt filled first).
-    pub fn superblock_readonly(&self, what: &Path) -> Result<()> {
-        let err = || format!("cannot remount {} read-only", what.display());
-        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)
-    }
-
     /// Set `attrs` and attach the mount onto `target` (an fd the caller
     /// resolved inside the root).
     pub fn attach(self, target: BorrowedFd<'_>, attrs: &Attrs, what: &Path) -> Result<Attached> {
@@ -187,6 +179,24 @@ impl Attached {
             None::<&str>,
         )
         .ctx(|| format!("cannot mount {}", what.display()))
+    }
+
+    /// Make the superblock and this mount read-only, the mount with the
+    /// other per-mount flags of `flags` as a bind remount sets them (a
+    /// tmpfs whose `ro` waited until setup was done with it).
+    pub fn make_readonly(&self, flags: MsFlags, what: &Path) -> Result<()> {
+        let err = || format!("cannot remount {} read-only", what.display());
+        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)?;
+        let flags = flags | MsFlags::MS_RDONLY;
+        match syscall::mount_setattr(self.fd.as_fd(), 0, &bind_remount_attr(flags)) {
+            Err(Errno::ENOSYS) => self.remount(
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
+                what,
+            ),
+            other => other.ctx(err),
+        }
     }
 
     /// Propagation types, in order, on this mount (and below it for the

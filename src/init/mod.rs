@@ -261,6 +261,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::Mounts)?;
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
+    let mut readonly_later = Vec::new();
     if has_mountns {
         rootfs::prepare(&a.rootfs)?;
         proc.enter()?;
@@ -275,7 +276,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         let entries = spec.mounts().as_deref().unwrap_or_default();
         for (n, m) in entries.iter().enumerate() {
             let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-            mounts::mount_entry(&ctx, m, idmapped)?;
+            readonly_later.extend(mounts::mount_entry(&ctx, m, idmapped)?);
         }
         let dev_is_bound = entries.iter().any(|m| {
             m.destination() == Path::new("/dev")
@@ -348,6 +349,9 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     }
 
     steps.enter(Step::MaskedReadonly)?;
+    for m in readonly_later {
+        m.apply()?;
+    }
     if has_mountns {
         // readonlyPaths first, as runc: clients compare the mount tables.
         paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;

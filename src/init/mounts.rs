@@ -36,10 +36,11 @@
 //!    filesystem (fsopen/fsmount) — and its flags, recursive options,
 //!    tmpfs mode and tmpcopyup are set on it there; then it is attached
 //!    onto the destination fd of 1 (move_mount), and propagation goes on
-//!    through the new mount's own fd. Nothing looks the destination up
-//!    again to find the new mount: a second lookup is what a racing
-//!    container redirects (issue 16 F4, crun CVE-2026-133553). See
-//!    `detached`, and for kernels without mount_setattr its fallback,
+//!    through the new mount's own fd, as does a tmpfs's `ro`, which waits
+//!    until setup is done with it (`ReadonlyLater`). Nothing looks the
+//!    destination up again to find the new mount: a second lookup is what
+//!    a racing container redirects (issue 16 F4, crun CVE-2026-133553).
+//!    See `detached`, and for kernels without mount_setattr its fallback,
 //!    which also goes through the new mount's own fd.
 //! 3. **Writes to /proc go through the host's procfs**, opened before any
 //!    container mount can shadow it and checked with fstatfs to be procfs
@@ -83,7 +84,7 @@ use pathrs::{Handle, Root};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
-use super::detached::{Attrs, Detached};
+use super::detached::{Attached, Attrs, Detached};
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
 
@@ -382,13 +383,18 @@ fn do_mount(
 /// the entry's idmapped source tree, when it asks for one.
 ///
 /// The destination is resolved once; the mount is built detached with all
-/// its attributes and attached onto that fd (see `detached`).
-pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>) -> Result<()> {
+/// its attributes and attached onto that fd (see `detached`). An `ro`
+/// tmpfs comes back to be made read-only later.
+pub fn mount_entry(
+    ctx: &MountContext<'_>,
+    m: &Mount,
+    idmapped: Option<&OwnedFd>,
+) -> Result<Option<ReadonlyLater>> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
     if fstype == "cgroup" || fstype == "cgroup2" {
-        return mount_cgroup(ctx, m, &opts);
+        return mount_cgroup(ctx, m, &opts).map(|()| None);
     }
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     let mut attrs = Attrs {
@@ -442,16 +448,44 @@ pub fn mount_entry(ctx: &MountContext<'_>, m: &Mount, idmapped: Option<&OwnedFd>
             let data = (!data.is_empty()).then_some(data.as_str());
             let fs = (!fstype.is_empty()).then_some(fstype);
             do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
-            return remounted(target, &attrs, &opts, dest);
+            return remounted(target, &attrs, &opts, dest).map(|()| None);
         }
-        let tree = if fstype == "tmpfs" {
-            tmpfs(&target, &source, dest, &opts, &mut attrs)?
-        } else {
-            Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?
-        };
+        if fstype == "tmpfs" {
+            let tree = tmpfs(&target, &source, dest, &opts)?;
+            let attached = tree.attach(target.as_fd(), &attrs, dest)?;
+            attached.propagate(&opts.propagation, dest)?;
+            let later = opts
+                .flags
+                .contains(MsFlags::MS_RDONLY)
+                .then(|| ReadonlyLater {
+                    mount: attached,
+                    flags: opts.flags,
+                    dest: dest.to_path_buf(),
+                });
+            return Ok(later);
+        }
+        let tree = Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?;
         tree.attach(target.as_fd(), &attrs, dest)?
     };
-    attached.propagate(&opts.propagation, dest)
+    attached.propagate(&opts.propagation, dest).map(|()| None)
+}
+
+/// A read-only tmpfs, made read-only at `Step::MaskedReadonly` as runc
+/// does: until then the steps after it may make mount points and /dev
+/// nodes in it (an `ro` /dev gets its nodes, /dev/pts and /dev/shm). The
+/// mount is held by its own fd, so nothing is looked up again.
+pub struct ReadonlyLater {
+    mount: Attached,
+    flags: MsFlags,
+    dest: PathBuf,
+}
+
+impl ReadonlyLater {
+    /// The superblock and the mount read-only, with the entry's other
+    /// per-mount flags.
+    pub fn apply(self) -> Result<()> {
+        self.mount.make_readonly(self.flags, &self.dest)
+    }
 }
 
 /// The recursive options and propagation of a `remount` entry, on the mount
@@ -482,8 +516,8 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
 /// tmpfs takes its mode as a `mode=` option (an image's 0755 /run stays
 /// 0755, not tmpfs's 1777, and mountinfo says so), which a `mode=` of the
 /// entry's own overrides; and with `tmpcopyup` it starts with a copy of
-/// what the image has there. The tmpfs is made writable for the copy and
-/// read-only after, if asked.
+/// what the image has there. It is writable: `ro` comes later
+/// (`ReadonlyLater`).
 ///
 /// All of it happens before the tmpfs is attached: the copy is made
 /// through the detached mount's own fd, so no name the container
@@ -491,13 +525,7 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
 /// whatever a second lookup found). The image's directory is read through
 /// the destination fd, which the tmpfs then covers; no scratch mount point
 /// on the host is needed (runc uses one under /tmp).
-fn tmpfs(
-    target: &Target,
-    source: &str,
-    dest: &Path,
-    opts: &Options,
-    attrs: &mut Attrs,
-) -> Result<Detached> {
+fn tmpfs(target: &Target, source: &str, dest: &Path, opts: &Options) -> Result<Detached> {
     let st = nix::sys::stat::fstat(target.as_fd().as_raw_fd())
         .ctx(|| format!("cannot stat {}", dest.display()))?;
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
@@ -508,7 +536,6 @@ fn tmpfs(
         ),
         false => None,
     };
-    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     // A mount point rt just made has the default mode: tmpfs's own stays.
     // The entry's options come after: the last `mode=` wins.
     let inherited = (!target.made).then(|| format!("mode={:04o}", st.st_mode & 0o7777));
@@ -528,10 +555,6 @@ fn tmpfs(
             .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
         copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
             .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
-    }
-    if ro {
-        tree.superblock_readonly(dest)?;
-        attrs.top = Some(opts.flags);
     }
     Ok(tree)
 }

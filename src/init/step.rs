@@ -61,8 +61,11 @@ pub enum Step {
     /// read-only. Stdio that is the host's /dev/null is reopened on the
     /// container's, read-write.
     Console,
-    /// **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
-    /// clients see in the mount table): the last changes to the tree.
+    /// **`ro` tmpfs mounts, readonlyPaths, maskedPaths, root.readonly**
+    /// (runc's order, which clients see in the mount table): the last
+    /// changes to the tree. A tmpfs turns read-only only here, as in runc,
+    /// so the steps before may fill it (an `ro` /dev gets its nodes and
+    /// mount points, createContainer hooks may mount in it).
     MaskedReadonly,
     /// **Leave the host** (the fd rule, in the module doc of `init`):
     /// oom_score_adj and LSM exec labels through the host /proc; then the
