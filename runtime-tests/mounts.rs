@@ -326,6 +326,28 @@ fn ro_tmpfs_is_filled_before_it_turns_read_only() {
     assert!(out.stderr.contains("Read-only file system"), "{out}");
 }
 
+/// A procfs or sysfs destination the image made a symlink or a file is
+/// refused in runc's words.
+#[test]
+fn proc_and_sys_go_on_ordinary_directories() {
+    for (name, fstype, symlink) in [("proc", "proc", true), ("sys", "sysfs", false)] {
+        let c = Container::sh("true");
+        let at = c.rootfs().join(name);
+        fs::remove_dir_all(&at).expect("rm");
+        if symlink {
+            fs::create_dir(c.rootfs().join("elsewhere")).expect("mkdir");
+            std::os::unix::fs::symlink("/elsewhere", &at).expect("symlink");
+        } else {
+            fs::write(&at, "").expect("file");
+        }
+        let line = c.run().fails_with("must be mounted on ordinary directory");
+        assert!(
+            line.contains(&format!("filesystem \"{fstype}\" must")),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn default_filesystems() {
     let c = Container::sleeper();

@@ -440,6 +440,9 @@ pub fn mount_entry(
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| fstype.to_string());
+        if no_symlinks {
+            ordinary_directory(ctx.root, dest, fstype, &source)?;
+        }
         let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
         if opts.flags.contains(MsFlags::MS_REMOUNT) {
             // `remount`: the mount already at the destination, which the
@@ -468,6 +471,22 @@ pub fn mount_entry(
         tree.attach(target.as_fd(), &attrs, dest)?
     };
     attached.propagate(&opts.propagation, dest).map(|()| None)
+}
+
+/// A procfs or sysfs goes on a directory or nowhere: an image that has a
+/// symlink or file there is refused in runc's words (CVE-2019-19921,
+/// CVE-2023-27561 redirected /proc through a symlink).
+fn ordinary_directory(root: &Root, dest: &Path, fstype: &str, source: &str) -> Result<()> {
+    let Some(entry) = Entry::new(root.as_fd(), dest, true) else {
+        return Ok(());
+    };
+    match entry.stat_nofollow() {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Err(Error::Init(format!(
+            "error mounting {source:?} to rootfs at {:?}: filesystem {fstype:?} must be mounted on ordinary directory",
+            dest.display().to_string()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A read-only tmpfs, made read-only at `Step::MaskedReadonly` as runc
