@@ -464,6 +464,26 @@ fn masked_paths_hide_files_and_directories() {
     assert_eq!(masked.run().ok().lines(), ["0"]);
 }
 
+/// A path masked twice is masked once, and masked directories share one
+/// read-only tmpfs (runc 1.5's mask.bats).
+#[test]
+fn masked_directories_share_one_tmpfs_and_duplicates_mount_once() {
+    let mut c = Container::sh(
+        "stat -c %d /a /b /c | sort -u | wc -l; grep -c ' /a ' /proc/self/mountinfo; \
+         grep -c ' /f ' /proc/self/mountinfo; cat /f; touch /b/x",
+    );
+    for d in ["a", "b", "c"] {
+        fs::create_dir(c.rootfs().join(d)).expect("mkdir");
+    }
+    fs::write(c.rootfs().join("f"), "secret").expect("write");
+    for p in ["/a", "/b", "/f", "/c", "/a", "/f/", "/./b"] {
+        c.push("/linux/maskedPaths", p.into());
+    }
+    let out = c.run();
+    assert_eq!(out.lines(), ["1", "1", "1"], "{out}");
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
 #[test]
 fn readonly_paths_refuse_writes() {
     // Root may set the hostname of its own uts namespace through /proc/sys,

@@ -353,7 +353,7 @@ pub fn follow_in_root(root: &Root, dest: &Path) -> Result<PathBuf> {
 }
 
 /// Lexically clean an absolute path: no `.`, `..` clamped at `/`.
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
