@@ -626,6 +626,26 @@ fn no_pivot_runs_in_the_rootfs() {
     assert!(out.stderr.contains("Read-only file system"), "{out}");
 }
 
+/// With --no-pivot the host's tree stays below the rootfs; its full procfs
+/// must not: a new user and mount namespace in the container could then
+/// mount a fresh procfs (the kernel allows it while one is fully visible)
+/// and get around the masked and read-only /proc paths. rt unmounts it, as
+/// runc does (no_pivot.bats).
+#[test]
+fn no_pivot_leaves_no_full_procfs_to_mount_again() {
+    let mut c =
+        Container::sh("unshare -mrpf sh -c 'mount -t proc none /proc && echo mounted' 2>&1; true");
+    for set in ["bounding", "permitted", "effective"] {
+        c.push(
+            &format!("/process/capabilities/{set}"),
+            "CAP_SETFCAP".into(),
+        );
+    }
+    let out = c.run_with(&["--no-pivot"]).ok();
+    assert!(!out.stdout.contains("mounted"), "{out}");
+    assert!(out.stdout.contains("permission denied"), "{out}");
+}
+
 /// Lazily unmount / in the mount namespace of `c`'s init, from the host
 /// (nsenter runs the rootfs's umount: its root is the namespace's), then
 /// list what is left at /: None when nothing is (no ls to run).

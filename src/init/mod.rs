@@ -324,7 +324,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     steps.enter(Step::PivotRoot)?;
     if has_mountns {
         if a.no_pivot {
-            rootfs::move_root(&a.rootfs)?;
+            rootfs::move_root(&a.rootfs, &proc)?;
         } else {
             rootfs::pivot(&a.rootfs)?;
         }
