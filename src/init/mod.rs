@@ -314,7 +314,15 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         None => return Err(Error::Init("rt create went away".into())),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
-    for h in hooks.create_container().iter().flatten() {
+    let create_container = hooks.create_container().as_deref().unwrap_or_default();
+    if !create_container.is_empty() {
+        // In the rootfs, as runc runs them: hooks name paths relative to it
+        // (`touch ./lib/x && mount --bind ... ./lib/x`).
+        let root = procfs::open_path(&a.rootfs, libc::O_DIRECTORY)?;
+        nix::unistd::fchdir(root.as_raw_fd())
+            .ctx(|| format!("cannot enter {}", a.rootfs.display()))?;
+    }
+    for h in create_container {
         crate::hooks::run("createContainer", h, state_json.as_bytes())?;
     }
     if let Some(filter) = seccomp.as_mut() {

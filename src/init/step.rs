@@ -44,8 +44,8 @@ pub enum Step {
     /// container's).
     Mounts,
     /// **Hooks**: the parent runs prestart and createRuntime, then
-    /// createContainer runs here — all after the mounts and before
-    /// pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
+    /// createContainer runs here, in the rootfs as runc runs it — all after
+    /// the mounts and before pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
     /// seccomp agent's listenerPath: a host path, which resolves only
     /// before pivot_root.
     Hooks,
