@@ -231,6 +231,46 @@ fn relative_and_rootfs_prefixed_destinations() {
     );
 }
 
+/// A Bidirectional volume as containerd asks for one (rootfsPropagation
+/// `rshared`, the bind `rshared`): a mount made in the container below it
+/// reaches the host, and the volume is shared, not a slave. With
+/// `rslave` (HostToContainer) the host's mounts still reach the container.
+#[test]
+fn rshared_volumes_propagate_both_ways() {
+    let host = HostMount::new();
+    let mut c = Container::sh(
+        "mkdir /vol/late && mount -t tmpfs tmpfs /vol/late && echo x > /vol/late/from-container; \
+         exec sleep 1000",
+    );
+    c.set("/linux/rootfsPropagation", "rshared")
+        .push("/mounts", bind(&host.sub(), "/vol", &["rbind", "rshared"]));
+    for set in ["bounding", "permitted", "effective"] {
+        c.push(
+            &format!("/process/capabilities/{set}"),
+            "CAP_SYS_ADMIN".into(),
+        );
+    }
+    c.start_ok();
+    common::wait_for("the container's mount on the host", || {
+        host.sub()
+            .join("late/from-container")
+            .exists()
+            .then_some(())
+    });
+    let vol = mount_at(&mounts_of(&c), "/vol");
+    assert!(vol.has_tag("shared:") && !vol.has_tag("master:"), "{vol:?}");
+
+    let other = HostMount::new();
+    let mut c = Container::sleeper();
+    c.set("/linux/rootfsPropagation", "rslave")
+        .push("/mounts", bind(&other.sub(), "/vol", &["rbind", "rslave"]));
+    c.start_ok();
+    fs::create_dir(other.sub().join("late")).expect("mkdir late");
+    mount_tmpfs(&other.sub().join("late"));
+    let points: Vec<String> = mounts_of(&c).into_iter().map(|m| m.mount_point).collect();
+    assert!(points.contains(&"/vol/late".to_string()), "{points:?}");
+}
+
 #[test]
 fn tmpfs_size_and_mode() {
     let mut c = Container::sh("stat -c %a /mnt/t; cat /proc/self/mountinfo");

@@ -263,7 +263,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
     let mut readonly_later = Vec::new();
     if has_mountns {
-        rootfs::prepare(&a.rootfs)?;
+        let propagation = linux
+            .rootfs_propagation()
+            .as_deref()
+            .map(rootfs::propagation)
+            .transpose()?;
+        rootfs::prepare(&a.rootfs, propagation)?;
         proc.enter()?;
         let root =
             Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
@@ -337,7 +342,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             rootfs::pivot(&a.rootfs)?;
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
-            rootfs::set_propagation(p)?;
+            rootfs::set_propagation(rootfs::propagation(p)?)?;
         }
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;

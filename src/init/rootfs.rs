@@ -10,22 +10,25 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root};
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 use super::mounts;
 use super::procfs::{open_path, HostProc};
 
-/// Stop mount events from reaching the host, and bind the rootfs onto itself
-/// (pivot_root needs the new root to be a mount point).
-pub fn prepare(rootfs: &Path) -> Result<()> {
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx(|| "cannot make / a slave mount")?;
+/// Cut the container's mounts off the host's (runc's prepareRoot): the
+/// whole tree becomes `rootfs_propagation` (from
+/// `linux.rootfsPropagation`), or a slave of the host's when none is
+/// given; then the mount the rootfs lies on is made private in the
+/// container, so that its bind onto itself — pivot_root needs the new
+/// root to be a mount point — and everything mounted there stays out of
+/// the host. With `rshared` the host's shared mounts stay peers of the
+/// container's copies: a bind of one with `rshared` (a Bidirectional
+/// volume) carries mounts made in the container back to the host.
+pub fn prepare(rootfs: &Path, rootfs_propagation: Option<MsFlags>) -> Result<()> {
+    let flags = rootfs_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .ctx(|| "cannot set the propagation of /")?;
+    parent_mount_private(rootfs)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -34,6 +37,26 @@ pub fn prepare(rootfs: &Path) -> Result<()> {
         None::<&str>,
     )
     .ctx(|| format!("cannot bind-mount rootfs {}", rootfs.display()))
+}
+
+/// Make the mount `path` lies on private: the nearest mount point at or
+/// above it (EINVAL says a path is none).
+fn parent_mount_private(path: &Path) -> Result<()> {
+    let mut at = path;
+    loop {
+        match mount(
+            None::<&str>,
+            at,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
+            Err(Errno::EINVAL) if at != Path::new("/") => {
+                at = at.parent().unwrap_or(Path::new("/"))
+            }
+            other => return other.ctx(|| format!("cannot make {} private", at.display())),
+        }
+    }
 }
 
 /// pivot_root into `rootfs` and detach the old root, without needing a
@@ -150,15 +173,23 @@ fn unescape(field: &str) -> OsString {
     OsString::from_vec(out)
 }
 
-/// `linux.rootfsPropagation`, applied to the whole tree after the switch.
-pub fn set_propagation(name: &str) -> Result<()> {
-    let flags = mounts::propagation(name).ok_or_else(|| {
-        crate::error::Error::Config(format!(
+/// `linux.rootfsPropagation` as mount flags, or a config error.
+pub fn propagation(name: &str) -> Result<MsFlags> {
+    mounts::propagation(name).ok_or_else(|| {
+        Error::Config(format!(
             "linux.rootfsPropagation {name:?} is not a propagation type"
         ))
-    })?;
+    })
+}
+
+/// `linux.rootfsPropagation` once more on the new root, after the switch:
+/// the root is the rootfs's private bind. `private` it is already.
+pub fn set_propagation(flags: MsFlags) -> Result<()> {
+    if flags.contains(MsFlags::MS_PRIVATE) {
+        return Ok(());
+    }
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .ctx(|| format!("cannot make / {name}"))
+        .ctx(|| "cannot set the propagation of the new /")
 }
 
 /// `root.readonly`: remount the root mount read-only.

@@ -36,8 +36,9 @@ pub enum Step {
     /// **Open the host /proc**, checked to be procfs, before any container
     /// mount can shadow it. It is closed at [`Step::LeaveHost`].
     HostProc,
-    /// **Rootfs and mounts**: propagation cut from the host first, then the
-    /// rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
+    /// **Rootfs and mounts**: the tree's propagation first (a slave of the
+    /// host's, or rootfsPropagation, with the rootfs's own mount private),
+    /// then the rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
     /// need the /dev tmpfs from `mounts`), and a missing process.cwd made
     /// (before pivot_root: a failing pathrs call reads the process's /proc
     /// to describe its error, and after [`Step::PivotRoot`] that is the
