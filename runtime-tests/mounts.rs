@@ -686,6 +686,31 @@ fn no_pivot_leaves_no_full_procfs_to_mount_again() {
     assert!(out.stdout.contains("permission denied"), "{out}");
 }
 
+/// Without a mount namespace in the config, the mounts are made in the
+/// caller's mount namespace, as runc makes them (runc's host-mntns.bats):
+/// /proc, /dev with its nodes and /dev/pts are there for the process, and
+/// stay in the caller's namespace, under the rootfs, after it ends.
+#[test]
+fn without_a_mount_namespace_mounts_go_to_the_callers() {
+    let mut c = Container::sh("ls /dev/pts/ptmx; cat /proc/self/comm; echo x > /dev/null");
+    let private_ns = common::PrivateMountNs::enter(&c.rootfs());
+    c.remove_namespace("mount")
+        .set("/linux/maskedPaths", json!([]))
+        .set("/linux/readonlyPaths", json!([]));
+    assert_eq!(c.run().ok().lines(), ["/dev/pts/ptmx", "cat"]);
+    let rootfs = c.rootfs();
+    let ours = procfs::mountinfo(&private_ns.mounts());
+    for (at, fstype) in [("proc", "proc"), ("dev", "tmpfs"), ("dev/pts", "devpts")] {
+        let point = rootfs.join(at);
+        assert!(
+            ours.iter()
+                .any(|m| Path::new(&m.mount_point) == point && m.fstype == fstype),
+            "no {fstype} at {}",
+            point.display()
+        );
+    }
+}
+
 /// Lazily unmount / in the mount namespace of `c`'s init, from the host
 /// (nsenter runs the rootfs's umount: its root is the namespace's), then
 /// list what is left at /: None when nothing is (no ls to run).

@@ -29,6 +29,11 @@ pub fn prepare(rootfs: &Path, rootfs_propagation: Option<MsFlags>) -> Result<()>
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .ctx(|| "cannot set the propagation of /")?;
     parent_mount_private(rootfs)?;
+    bind_onto_itself(rootfs)
+}
+
+/// The rootfs bound onto itself: the container's mounts go on this mount.
+pub fn bind_onto_itself(rootfs: &Path) -> Result<()> {
     mount(
         Some(rootfs),
         rootfs,
