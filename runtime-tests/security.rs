@@ -182,6 +182,85 @@ fn idmapped_bind_mount_shifts_owners() {
     );
 }
 
+/// `idmap` (and mappings alone) shift the top mount of an `rbind` only,
+/// `ridmap` every mount of it, as in runc; either option without mappings
+/// of its own takes the container's user namespace (runc's implied
+/// mapping: the container sees the ids stored on disk).
+#[test]
+fn idmap_covers_the_top_mount_and_ridmap_all_of_an_rbind() {
+    let src = owned_dir(1000, 1000);
+    let sub = src.path().join("sub");
+    fs::create_dir(&sub).expect("mkdir sub");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("mount tmpfs");
+    let _unmount = Unmount(sub.clone());
+    fs::write(sub.join("file"), "x").expect("write");
+    std::os::unix::fs::chown(sub.join("file"), Some(1000), Some(1000)).expect("chown");
+    let dirs = ["top", "rtop", "implied", "rimplied"];
+    let script: String = dirs
+        .iter()
+        .map(|d| format!("stat -c '{d} %u:%g' /mnt/{d}/file /mnt/{d}/sub/file; "))
+        .collect();
+    let mut c = userns_container(&script);
+    let maps = json!([{"containerID": 1000, "hostID": HOST_ID, "size": 1}]);
+    for (dest, option, explicit) in [
+        ("top", None, true),
+        ("rtop", Some("ridmap"), true),
+        ("implied", Some("idmap"), false),
+        ("rimplied", Some("ridmap"), false),
+    ] {
+        let mut m = json!({"destination": format!("/mnt/{dest}"), "type": "bind", "source": src.path(), "options": ["rbind"]});
+        if let Some(o) = option {
+            m["options"].as_array_mut().expect("options").push(o.into());
+        }
+        if explicit {
+            m["uidMappings"] = maps.clone();
+            m["gidMappings"] = maps.clone();
+        }
+        c.push("/mounts", m);
+    }
+    assert_eq!(
+        c.run().ok().lines(),
+        [
+            "top 0:0",
+            "top 65534:65534",
+            "rtop 0:0",
+            "rtop 0:0",
+            "implied 1000:1000",
+            "implied 65534:65534",
+            "rimplied 1000:1000",
+            "rimplied 1000:1000",
+        ]
+    );
+}
+
+/// The idmapped trees `create` hands the init are closed with every other
+/// fd of the host before the process's rlimits apply: 20 of them and
+/// RLIMIT_NOFILE 20 (runc's idmap.bats 1 failed with EMFILE).
+#[test]
+fn idmapped_trees_are_closed_before_rlimits() {
+    let src = owned_dir(0, 0);
+    let mut c = userns_container("stat -c %u:%g /mnt/m0/file");
+    for n in 0..20 {
+        c.push("/mounts", json!({
+            "destination": format!("/mnt/m{n}"), "type": "bind", "source": src.path(), "options": ["bind"],
+            "uidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        }));
+    }
+    c.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}]),
+    );
+    assert_eq!(c.run().ok().stdout, "0:0\n");
+}
+
 /// `rro`: read-only on the bind mount and on every mount below it; plain
 /// `ro` on a non-recursive bind only on its top.
 #[test]

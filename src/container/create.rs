@@ -180,8 +180,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
     // Before clone: the init inherits the trees (see init::idmap).
-    let idmapped =
-        init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
+    let idmapped = init::prepare_idmapped(
+        spec.mounts().as_deref().unwrap_or_default(),
+        spec.linux().as_ref(),
+        &bundle.dir,
+    )?;
     let mut args = InitArgs {
         idmapped,
         spec,

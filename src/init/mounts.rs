@@ -101,6 +101,10 @@ pub struct Options {
     /// below it.
     pub recursive_set: u64,
     pub recursive_clear: u64,
+    /// `idmap` (Some(false): the top mount only) or `ridmap` (Some(true):
+    /// every mount of an `rbind`): an idmapped bind, with the entry's
+    /// uidMappings and gidMappings or else the container's user namespace.
+    pub idmap: Option<bool>,
 }
 
 impl Options {
@@ -122,6 +126,7 @@ pub fn parse_options(opts: &[String]) -> Options {
         copy_up: false,
         recursive_set: 0,
         recursive_clear: 0,
+        idmap: None,
     };
     for opt in opts {
         if let Some((attr, on)) = recursive_attr(opt) {
@@ -171,6 +176,10 @@ pub fn parse_options(opts: &[String]) -> Options {
             // rt's options, not the filesystem's: never passed to mount(2).
             "tmpcopyup" | "notmpcopyup" => {
                 o.copy_up = opt == "tmpcopyup";
+                continue;
+            }
+            "idmap" | "ridmap" => {
+                o.idmap = Some(opt == "ridmap");
                 continue;
             }
             other => {
