@@ -170,6 +170,124 @@ fn rbind_ro_covers_the_top_mount_and_rro_all() {
     assert_eq!(c.run().ok().lines(), ["ro below written"]);
 }
 
+/// The per-mount options of /mnt in a container binding the host tmpfs
+/// `host` there with `options`, after setting `host_flags` on the host's
+/// mount (as runc's mounts_sshfs.bats sets them on its source), in a user
+/// namespace or not.
+fn bind_over_flags(
+    host: &HostMount,
+    host_flags: MsFlags,
+    options: &[&str],
+    userns: bool,
+) -> common::Outcome {
+    let remount = |flags: MsFlags| {
+        nix::mount::mount(
+            None::<&str>,
+            &host.sub(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .expect("set the host mount's flags")
+    };
+    remount(MsFlags::MS_STRICTATIME);
+    remount(host_flags);
+    let mut c = Container::sh("awk '$2 == \"/mnt\" { print $4 }' /proc/self/mounts");
+    c.push(
+        "/mounts",
+        json!({"destination": "/mnt", "type": "bind", "source": host.sub(), "options": options}),
+    );
+    if userns {
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c.add_namespace("user", None)
+            .set("/linux/uidMappings", map.clone())
+            .set("/linux/gidMappings", map)
+            .chown_rootfs(100000, 100000);
+    }
+    c.run()
+}
+
+fn has(opts: &str, o: &str) -> bool {
+    opts.trim().split(',').any(|x| x == o)
+}
+
+/// A bind with a clearing option gets exactly the flags asked for, as
+/// runc (not mount(8)) does: the source's other flags go, but its atime
+/// stays unless an atime flag is set.
+#[test]
+fn bind_with_a_clearing_option_sets_exactly_the_flags_given() {
+    let host = HostMount::new();
+    let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    let ro_noexec = MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC | nosymfollow | MsFlags::MS_NODIRATIME;
+    let out = bind_over_flags(&host, ro_noexec, &["bind", "dev"], false).ok();
+    let o = out.stdout.as_str();
+    assert!(
+        has(o, "rw") && !has(o, "noexec") && !has(o, "nosymfollow"),
+        "{o}"
+    );
+    assert!(has(o, "nodiratime"), "{o}");
+    let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+    let out = bind_over_flags(
+        &host,
+        locked,
+        &["bind", "dev", "suid", "exec", "atime"],
+        false,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(
+        !has(o, "nosuid") && !has(o, "nodev") && !has(o, "noexec"),
+        "{o}"
+    );
+    assert!(has(o, "noatime"), "{o}");
+}
+
+/// In a user namespace the source's flags are locked: the ones not asked
+/// about are kept, a non-lockable one (nosymfollow) is still cleared, and
+/// clearing a locked one or changing the atime fails in runc's words.
+#[test]
+fn bind_in_a_user_namespace_keeps_the_sources_locked_flags() {
+    let host = HostMount::new();
+    let out = bind_over_flags(
+        &host,
+        MsFlags::MS_RDONLY,
+        &["bind", "nosuid", "nodev"],
+        true,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(has(o, "ro") && has(o, "nosuid") && has(o, "nodev"), "{o}");
+    let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    let out = bind_over_flags(
+        &host,
+        MsFlags::MS_NODEV | nosymfollow,
+        &["bind", "ro", "symfollow"],
+        true,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(
+        has(o, "ro") && has(o, "nodev") && !has(o, "nosymfollow"),
+        "{o}"
+    );
+
+    let line = bind_over_flags(&host, MsFlags::MS_RDONLY, &["bind", "rw", "nosuid"], true)
+        .fails_with("cannot clear locked flags MS_RDONLY: operation not permitted");
+    assert!(
+        line.contains("error mounting") && line.contains("to rootfs at \"/mnt\""),
+        "{line}"
+    );
+    bind_over_flags(
+        &host,
+        MsFlags::MS_NODIRATIME,
+        &["bind", "strictatime"],
+        true,
+    )
+    .fails_with(
+        "cannot change locked atime flags MS_NODIRATIME|MS_RELATIME: operation not permitted",
+    );
+}
+
 #[test]
 fn mount_propagation_options() {
     let host = HostMount::new();

@@ -76,6 +76,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
@@ -88,9 +89,15 @@ use super::detached::{Attached, Attrs, Detached};
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
 
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+pub const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
 #[derive(Debug, PartialEq)]
 pub struct Options {
     pub flags: MsFlags,
+    /// Flags an option asked to clear (`rw`, `dev`, `atime`, ...): a bind
+    /// with any of them gets its flags set exactly, as runc does.
+    pub cleared: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
     /// `tmpcopyup` (runc's extension, which Podman sends for /tmp, /run and
@@ -121,6 +128,7 @@ impl Options {
 pub fn parse_options(opts: &[String]) -> Options {
     let mut o = Options {
         flags: MsFlags::empty(),
+        cleared: MsFlags::empty(),
         propagation: Vec::new(),
         data: Vec::new(),
         copy_up: false,
@@ -165,6 +173,8 @@ pub fn parse_options(opts: &[String]) -> Options {
             "norelatime" => clear(MsFlags::MS_RELATIME),
             "strictatime" => set(MsFlags::MS_STRICTATIME),
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
+            "nosymfollow" => set(NOSYMFOLLOW),
+            "symfollow" => clear(NOSYMFOLLOW),
             "bind" => set(MsFlags::MS_BIND),
             "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
@@ -189,8 +199,10 @@ pub fn parse_options(opts: &[String]) -> Options {
         };
         if unset {
             o.flags.remove(flag);
+            o.cleared.insert(flag);
         } else {
             o.flags.insert(flag);
+            o.cleared.remove(flag);
         }
     }
     // "ro" on an `rbind` covers its top mount only, as in runc: `rro` asks
@@ -438,10 +450,13 @@ pub fn mount_entry(
             ),
             None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
         };
-        // A bind takes the source's flags; the options given replace them
-        // as a bind remount would (mount(8), runc).
-        let extra = opts.remount_flags();
-        attrs.top = (!extra.is_empty()).then_some(extra);
+        // A bind takes the source's flags; options replace them, exactly,
+        // as a bind remount would — also when the only option clears a
+        // flag (runc; mount(8) would keep the source's then).
+        let flags = opts.remount_flags();
+        if !flags.is_empty() || !opts.cleared.is_empty() {
+            attrs.top = bind_flags(&tree, flags, &opts, src_fd.as_fd(), &source, dest)?;
+        }
         tree.attach(target.as_fd(), &attrs, dest)?
     } else {
         let source = m
@@ -480,6 +495,123 @@ pub fn mount_entry(
         tree.attach(target.as_fd(), &attrs, dest)?
     };
     attached.propagate(&opts.propagation, dest).map(|()| None)
+}
+
+/// Set a bind's per-mount `flags` on the detached `tree`. In a user
+/// namespace the kernel locks the flags a mount of the host had (ro,
+/// nosuid, nodev, noexec, atime: EPERM to clear them); then, as runc does,
+/// those of the source are kept unless an option asked to clear one or to
+/// change the atime, which fails in runc's words. Returns the flags still
+/// to set after the attach, on kernels without mount_setattr.
+fn bind_flags(
+    tree: &Detached,
+    flags: MsFlags,
+    opts: &Options,
+    source: BorrowedFd<'_>,
+    source_path: &Path,
+    dest: &Path,
+) -> Result<Option<MsFlags>> {
+    let failed = |e: String| {
+        Error::Init(format!(
+            "error mounting {:?} to rootfs at {:?}: {e}",
+            source_path.display().to_string(),
+            dest.display().to_string()
+        ))
+    };
+    match tree.set_flags(flags) {
+        Ok(()) => return Ok(None),
+        Err(Errno::ENOSYS) => return Ok(Some(flags)),
+        Err(Errno::EPERM) => {}
+        Err(e) => return Err(Error::sys(format!("cannot mount {}", dest.display()), e)),
+    }
+    // Go's words for errnos, which runc's messages (and clients) carry.
+    let says = |e: Errno| e.desc().to_lowercase();
+    let st = nix::sys::statvfs::fstatvfs(source)
+        .map_err(|e| failed(format!("cannot statfs the source: {}", says(e))))?;
+    let src = locked::statfs_flags(st.flags());
+    let cannot_clear = src & opts.cleared & locked::LOCKABLE;
+    if !cannot_clear.is_empty() {
+        return Err(failed(format!(
+            "cannot clear locked flags {}: {}",
+            locked::names(cannot_clear),
+            says(Errno::EPERM)
+        )));
+    }
+    let atime = flags & locked::ATIME;
+    if !atime.is_empty() && atime != src & locked::ATIME {
+        return Err(failed(format!(
+            "cannot change locked atime flags {}: {}",
+            locked::names(src & locked::ATIME),
+            says(Errno::EPERM)
+        )));
+    }
+    let with_locked = flags | (src & locked::LOCKABLE);
+    tree.set_flags(with_locked).map_err(|e| {
+        failed(format!(
+            "remount with locked flags {} re-applied: {}",
+            locked::names(src & locked::LOCKABLE),
+            says(e)
+        ))
+    })?;
+    Ok(None)
+}
+
+/// The flags a user namespace locks on the mounts it inherits.
+mod locked {
+    use nix::mount::MsFlags;
+    use nix::sys::statvfs::FsFlags;
+
+    pub const ATIME: MsFlags = MsFlags::MS_NOATIME
+        .union(MsFlags::MS_RELATIME)
+        .union(MsFlags::MS_STRICTATIME)
+        .union(MsFlags::MS_NODIRATIME);
+    pub const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+        .union(MsFlags::MS_NODEV)
+        .union(MsFlags::MS_NOEXEC)
+        .union(MsFlags::MS_NOSUID)
+        .union(ATIME);
+
+    /// A mount's flags as statfs(2) reports them; strictatime (which it
+    /// does not report) when no other atime mode is set.
+    pub fn statfs_flags(st: FsFlags) -> MsFlags {
+        let mut f = MsFlags::empty();
+        for (s, m) in [
+            (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if st.contains(s) {
+                f |= m;
+            }
+        }
+        if !f.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+            f |= MsFlags::MS_STRICTATIME;
+        }
+        f
+    }
+
+    /// `MS_RDONLY|MS_NODEV`, as runc names flags in its errors.
+    pub fn names(f: MsFlags) -> String {
+        [
+            (MsFlags::MS_RDONLY, "MS_RDONLY"),
+            (MsFlags::MS_NOSUID, "MS_NOSUID"),
+            (MsFlags::MS_NODEV, "MS_NODEV"),
+            (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
+            (MsFlags::MS_NOATIME, "MS_NOATIME"),
+            (MsFlags::MS_NODIRATIME, "MS_NODIRATIME"),
+            (MsFlags::MS_RELATIME, "MS_RELATIME"),
+            (MsFlags::MS_STRICTATIME, "MS_STRICTATIME"),
+        ]
+        .iter()
+        .filter(|(m, _)| f.contains(*m))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+    }
 }
 
 /// A procfs or sysfs goes on a directory or nowhere: an image that has a
