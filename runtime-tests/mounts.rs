@@ -772,6 +772,45 @@ fn symlinked_destinations_to_missing_paths_are_created_inside_the_rootfs() {
     assert_mounted_inside(&c, &secret, &src);
 }
 
+/// A bind's destination through symlinks that lead where nothing exists
+/// yet — a dangling link in the middle (/etc/hosts -> /jump/baz/hosts,
+/// /jump -> /tmp/foo/bar) or at the end — is made where they lead, inside
+/// the rootfs, and the source is bound there, file or directory (runc's
+/// mounts.bats 17, 18).
+#[test]
+fn binds_through_dangling_symlinks_land_where_they_lead() {
+    let src = host_dir();
+    let file = src.path().join("marker");
+    for (links, real, source) in [
+        (
+            &[("jump", "/tmp/foo/bar"), ("etc/hosts", "/jump/baz/hosts")][..],
+            "/tmp/foo/bar/baz/hosts",
+            &file,
+        ),
+        (&[("etc/hosts", "/tmp/hosts")][..], "/tmp/hosts", &file),
+        (
+            &[("etc/hosts", "/tmp/hosts")][..],
+            "/tmp/hosts",
+            &src.path().to_path_buf(),
+        ),
+    ] {
+        let mut c = Container::new(&["stat", "-c", "%n %d:%i", "--", real]);
+        for (at, to) in links {
+            let at = c.rootfs().join(at);
+            let _ = fs::remove_file(&at);
+            std::os::unix::fs::symlink(to, &at).expect("symlink");
+        }
+        c.push(
+            "/mounts",
+            json!({"destination": "/etc/hosts", "source": source, "options": ["bind"]}),
+        );
+        let st = fs::metadata(source).expect("stat source");
+        use std::os::unix::fs::MetadataExt;
+        let want = format!("{real} {}:{}\n", st.dev(), st.ino());
+        assert_eq!(c.run().ok().stdout, want);
+    }
+}
+
 #[test]
 fn no_pivot_runs_in_the_rootfs() {
     let c = Container::sh("ls /; touch /x");
