@@ -1,5 +1,5 @@
-# rt — an OCI container runtime. `just demo` and `just test` set up what is
-# missing on a fresh Debian 12 machine (run as root).
+# rt — an OCI container runtime. `./just demo` and `./just test` set up what is
+# missing on a fresh Debian 12 machine (run as root); ./just installs just first.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -65,10 +65,10 @@ test: deps stage-deps
     cargo build --bin rt
     cargo test --workspace -- --test-threads=4
     cargo test --features fault-injection --test faults -- --test-threads=4
-    just test-cgroup2
-    just test-criu
-    just test-systemd
-    just test-clients
+    {{just_executable()}} test-cgroup2
+    {{just_executable()}} test-criu
+    {{just_executable()}} test-systemd
+    {{just_executable()}} test-clients
 
 # 200 SIGKILLs of rt at random moments, 1000 sequential lifecycles and 100
 # containers at once with no growth of fds, memory, mounts or cgroups, and
@@ -130,7 +130,8 @@ test-systemd: deps build
 # containerd, Podman and Docker (Debian's packages, unmodified) run the same
 # scenarios once on runc and once on rt; what they observe must match. The
 # engines run on their own sockets, roots and cgroup parent under a temp dir
-# and leave nothing behind. CLIENT_ENGINES="containerd podman docker" and
+# and leave nothing behind; rootless Podman runs as a user the run creates and
+# removes. CLIENT_ENGINES="containerd podman podman-rootless docker" and
 # CLIENT_SCENARIOS=REGEX narrow a run; see scripts/clients/test.sh.
 # Real clients: containerd, Podman and Docker run their containers on rt, compared with runc.
 test-clients: deps build
@@ -176,9 +177,9 @@ conformance *tests: deps build
 # rt-<worktree>-<ref digits>, so worktrees do not overwrite each other or the
 # baselines), BUILD, GO, RESULTS, MIRROR, SPEC_MIRROR (defaults under
 # /var/tmp/runc-bats). One suite run at a time on the machine: the tests use
-# fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once
-# and the suite's leftover cgroups removed (scripts/runc-suite/ says why). Not
-# part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
+# fixed container ids and cgroups, hence suite.lock. Orphans are reaped at once,
+# and what the suite leaves on the machine is removed (scripts/runc-suite/ says
+# why). Not part of `just test`: a file takes up to FILE_TIMEOUT (450 s).
 # /var/tmp/runc-bats/STATUS.md: setup, baselines, how to run one file.
 # runc's bats suite against rt (all files, or those named): ok / not ok / skip, and what runc passes that rt fails.
 [positional-arguments]
@@ -222,13 +223,8 @@ runc-suite *files: _runc-suite-check build
     export FILE_TIMEOUT=${FILE_TIMEOUT:-450}
     flock -n "$base/suite.lock" true || echo "runc-suite: another suite run holds $base/suite.lock; waiting" >&2
     here="{{justfile_directory()}}/scripts/runc-suite"
-    # checkpoint.bats writes /etc/criu/default.conf and leaves it: criu then logs
-    # into the working directory of every later call (rt's tests included).
-    criu_conf=/etc/criu/default.conf
-    [ -e "$criu_conf" ] && keep_conf=1 || keep_conf=0
     status=0
-    "$here/subreaper.py" flock "$base/suite.lock" "$here/clean-cgroups.sh" "$harness/run.sh" "${files[@]}" || status=$?
-    [ "$keep_conf" = 1 ] || rm -f "$criu_conf"
+    "$here/subreaper.py" flock "$base/suite.lock" "$here/sweep.sh" "$harness/run.sh" "${files[@]}" || status=$?
     sum=$RESULTS/$NAME-summary.tsv
     echo
     echo "runc-suite: $NAME, runc $ref suite, rt $RUNTIME"
@@ -306,6 +302,12 @@ test-stage: deps stage-deps
 fmt:
     cargo fmt --all
 
+# clippy runs with the lints of Cargo.toml (`unsafe` only in src/syscall.rs and
+# src/entry.rs, each block with its SAFETY comment) on the default build and on
+# the one with every feature (fault injection, test support). .ci/run runs this.
+# rustfmt, clippy, and no import cycle between modules (scripts/lint/module-cycles.py).
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+    scripts/lint/module-cycles.py --allow scripts/lint/module-cycles.allow src/lib.rs rt-stage/src/lib.rs

@@ -230,15 +230,12 @@ const LOOP_PROBE: &str = "cat /dev/null && echo null-ok; (: < /dev/loop0) 2>/dev
 /// Its output when only reading loop0 is allowed.
 const LOOP_PROBE_ALLOWED_READ: &str = "null-ok\nloop0-read\nloop0-no-write\nloop1-no-read\n";
 
-#[test]
-fn device_rules_are_enforced() {
-    if !v1_controllers() {
-        return;
-    }
+/// [`LOOP_PROBE`] run with reading loop0 allowed by a rule of `access`.
+fn loop_probe(access: &str) -> common::Outcome {
     let mut c = Container::sh(LOOP_PROBE);
     c.push(
         "/linux/resources/devices",
-        json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}),
+        json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": access}),
     );
     for minor in [0, 1] {
         c.push(
@@ -246,8 +243,31 @@ fn device_rules_are_enforced() {
             json!({"path": format!("/dev/loop{minor}"), "type": "b", "major": 7, "minor": minor}),
         );
     }
-    let out = c.run().ok();
+    c.run().ok()
+}
+
+#[test]
+fn device_rules_are_enforced() {
+    if !v1_controllers() {
+        return;
+    }
+    let out = loop_probe("r");
     assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
+}
+
+/// Access letters other than r, w and m mean nothing to the kernel; runc
+/// drops them (runc's tests write "rwa"), and so does rt, with a warning.
+#[test]
+fn device_access_letters_beyond_rwm_are_dropped() {
+    if !v1_controllers() {
+        return;
+    }
+    let out = loop_probe("ra");
+    assert_eq!(out.stdout, LOOP_PROBE_ALLOWED_READ, "{out}");
+    assert!(
+        out.stderr.contains("only r, w and m are device access"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -276,7 +296,7 @@ fn missing_controllers_fail_clearly() {
         (
             "/linux/resources/unified",
             json!({"memory.high": "100000000"}),
-            "needs cgroup v2",
+            "invalid configuration: linux.resources.unified needs cgroup v2",
         ),
     ];
     if blkio_weight_file().is_none() {
@@ -302,6 +322,45 @@ fn missing_controllers_fail_clearly() {
             residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
             "{pointer}: cgroups left after the failed create"
         );
+    }
+}
+
+/// runc reads config.json with Go's case-insensitive keys: a hugepage
+/// limit keyed "pagesize" (runc's own tests write it) is the pageSize; an
+/// empty or malformed size is refused by name before anything is made.
+#[test]
+fn hugepage_limits_as_runc_reads_them() {
+    if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
+        eprintln!("skipped: no hugetlb hierarchy");
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/resources/hugepageLimits",
+        json!([{"pagesize": "2MB", "Limit": 4 * MIB}]),
+    );
+    c.start_ok();
+    assert_eq!(
+        read_u64(&c, "hugetlb", "hugetlb.2MB.limit_in_bytes"),
+        4 << 20
+    );
+    if Path::new("/sys/fs/cgroup/hugetlb/hugetlb.2MB.rsvd.limit_in_bytes").exists() {
+        assert_eq!(
+            read_u64(&c, "hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes"),
+            4 << 20,
+            "reservations are limited alike"
+        );
+    }
+    for size in ["", "2", "2mb", "MB", "2MB/x"] {
+        let mut c = Container::new(&["true"]);
+        c.set(
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": size, "limit": MIB}]),
+        );
+        c.create().fails_with(&format!(
+            "hugepageLimits[0].pageSize {size:?} is not a page size"
+        ));
+        assert!(residue::cgroup_dirs(&c.cgroup_name()).is_empty());
     }
 }
 
@@ -545,10 +604,29 @@ fn update_changes_limits() {
     assert_eq!(read(&c, "pids", "pids.max"), "50");
     assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
 
-    // containerd's form: every field present, zero meaning "leave it".
-    let doc = json!({"memory": {"limit": 0, "reservation": 0, "swap": 0},
-                     "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
-                     "blockIO": {"weight": 0}, "pids": {"limit": 0}});
+    // containerd's form: every field present, zero meaning "leave it"; a
+    // pids object without a limit is no pids setting (runtime-spec 1.3).
+    update_from_stdin(
+        &c,
+        &json!({"memory": {"limit": 0, "reservation": 0, "swap": 0},
+                "cpu": {"shares": 512, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+                "blockIO": {"weight": 0}, "pids": {}}),
+    );
+    assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
+    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
+    assert_eq!(read(&c, "pids", "pids.max"), "50");
+    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+
+    c.rt(&["update", "--memory", "lots", &c.id])
+        .fails_with("--memory");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.rt(&["update", "--memory", "32m", &c.id])
+        .fails_with("is stopped");
+}
+
+/// `rt update -r -` with `doc` on stdin; panics unless it succeeds.
+fn update_from_stdin(c: &Container, doc: &Value) {
     let mut cmd = c.command(&["update", "-r", "-", &c.id]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -566,17 +644,112 @@ fn update_changes_limits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(read(&c, "cpu", "cpu.shares"), "512");
-    assert_eq!(read_u64(&c, "memory", "memory.limit_in_bytes"), 48 << 20);
-    assert_eq!(read(&c, "pids", "pids.max"), "50");
-    assert_eq!(read(&c, "cpu", "cpu.cfs_quota_us"), "25000");
+}
 
-    c.rt(&["update", "--memory", "lots", &c.id])
-        .fails_with("--memory");
-    c.kill("KILL").ok();
-    c.wait_status("stopped");
-    c.rt(&["update", "--memory", "32m", &c.id])
-        .fails_with("is stopped");
+/// pids.limit 0 is a limit since runtime-spec 1.3: runc 1.5 writes 1
+/// (systemd refuses TasksMax=0), at create and at update; -1 is "max".
+#[test]
+fn pids_limit_zero_means_one() {
+    if !v1_controllers() {
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/linux/resources/pids", json!({"limit": 0}));
+    c.start_ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
+    c.rt(&["update", "--pids-limit", "-1", &c.id]).ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "max");
+    c.rt(&["update", "--pids-limit", "0", &c.id]).ok();
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
+    c.rt(&["update", "--pids-limit", "7", &c.id]).ok();
+    update_from_stdin(&c, &json!({"pids": {"limit": 0}}));
+    assert_eq!(read(&c, "pids", "pids.max"), "1");
+}
+
+/// `update --cpu-burst` sets the CFS burst, 0 included; other updates
+/// leave it.
+#[test]
+fn update_sets_the_cpu_burst() {
+    if !Path::new("/sys/fs/cgroup/cpu/cpu.cfs_burst_us").exists() {
+        eprintln!("skipped: no v1 cpu.cfs_burst_us");
+        return;
+    }
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/linux/resources/cpu",
+        json!({"quota": 500000, "period": 1000000}),
+    );
+    c.start_ok();
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "0");
+    let update = |args: &[&str]| {
+        let mut all = vec!["update"];
+        all.extend(args);
+        all.push(&c.id);
+        c.rt(&all).ok();
+    };
+    update(&["--cpu-period", "900000", "--cpu-burst", "500000"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "500000");
+    update(&["--memory", "100M"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "500000");
+    update(&["--cpu-period", "900000", "--cpu-burst", "0"]);
+    assert_eq!(read(&c, "cpu", "cpu.cfs_burst_us"), "0");
+}
+
+/// cpu.idle from `update -r` and `--cpu-idle`, 0 included; a value the
+/// kernel refuses fails the update and leaves the old one.
+#[test]
+fn update_sets_cpu_idle() {
+    if !Path::new("/sys/fs/cgroup/cpu/cpu.idle").exists() {
+        eprintln!("skipped: no v1 cpu.idle");
+        return;
+    }
+    let c = Container::new(&["sleep", "1000"]);
+    c.start_ok();
+    assert_eq!(read(&c, "cpu", "cpu.idle"), "0");
+    for idle in [1, 0, 1] {
+        update_from_stdin(&c, &json!({"cpu": {"idle": idle}}));
+        assert_eq!(read(&c, "cpu", "cpu.idle"), idle.to_string());
+    }
+    for idle in ["0", "1"] {
+        c.rt(&["update", "--cpu-idle", idle, &c.id]).ok();
+        assert_eq!(read(&c, "cpu", "cpu.idle"), idle);
+    }
+    for idle in ["-1", "2"] {
+        c.rt(&["update", "--cpu-idle", idle, &c.id])
+            .fails_with("cpu.idle");
+        assert_eq!(read(&c, "cpu", "cpu.idle"), "1");
+    }
+    c.rt(&["update", "--cpu-period", "10000", &c.id]).ok();
+    assert_eq!(read(&c, "cpu", "cpu.idle"), "1");
+}
+
+/// `update -r` replaces a device's throttles (v1 blkio), listed twice at
+/// create or not at all.
+#[test]
+fn update_sets_per_device_throttles() {
+    if !v1_controllers() {
+        return;
+    }
+    let (major, minor) = block_device();
+    let mut c = Container::new(&["sleep", "1000"]);
+    let twice = json!({"major": major, "minor": minor, "rate": 485760});
+    c.set(
+        "/linux/resources/blockIO",
+        json!({"throttleReadBpsDevice": [twice.clone(), twice]}),
+    );
+    c.start_ok();
+    let rates = [10485760, 9437184, 1000, 900];
+    update_from_stdin(
+        &c,
+        &json!({"blockIO": throttled_block_io((major, minor), rates)}),
+    );
+    for ((_, file), rate) in THROTTLES.iter().zip(rates) {
+        assert_eq!(
+            read(&c, "blkio", file),
+            format!("{major}:{minor} {rate}"),
+            "{file}"
+        );
+    }
 }
 
 #[test]
@@ -598,10 +771,46 @@ fn delete_removes_every_cgroup_after_init_is_killed() {
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
 
-/// A cgroup2 directory of this test, removed when dropped.
-struct V2Cgroup(PathBuf);
+/// `delete` removes the cgroup the container used though the caller made
+/// it, as runc does: a leftover would refuse the next container there. A
+/// failed create leaves the caller's cgroup alone.
+#[test]
+fn delete_removes_a_cgroup_rt_did_not_make() {
+    // Guards: removed at the end if rt left them.
+    let made_before = |c: &Container| -> Vec<TestCgroup> {
+        ["memory", "pids", "unified"]
+            .iter()
+            .map(|h| Path::new("/sys/fs/cgroup").join(h))
+            .filter(|h| h.join("cgroup.procs").exists())
+            .map(|h| {
+                let dir = h.join("rt-test").join(c.cgroup_name());
+                fs::create_dir_all(&dir).expect("make the cgroup");
+                TestCgroup(dir)
+            })
+            .collect()
+    };
+    let failing = Container::new(&["/no-such-program"]);
+    let own = made_before(&failing);
+    assert!(!own.is_empty(), "no cgroup hierarchy");
+    failing.create().fails_with("no-such-program");
+    for cg in &own {
+        assert!(cg.0.exists(), "{} was removed", cg.0.display());
+    }
 
-impl Drop for V2Cgroup {
+    let c = Container::new(&["true"]);
+    let dirs = made_before(&c);
+    c.start_ok();
+    c.wait_status("stopped");
+    c.delete().ok();
+    for cg in &dirs {
+        assert!(!cg.0.exists(), "{} is left", cg.0.display());
+    }
+}
+
+/// A cgroup directory of this test, removed when dropped.
+struct TestCgroup(PathBuf);
+
+impl Drop for TestCgroup {
     fn drop(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while fs::remove_dir(&self.0).is_err() && self.0.exists() && Instant::now() < deadline {
@@ -610,6 +819,62 @@ impl Drop for V2Cgroup {
         // The shared parent goes when no other test uses it.
         if let Some(parent) = self.0.parent() {
             let _ = fs::remove_dir(parent);
+        }
+    }
+}
+
+/// A second container in the cgroup of a running one is refused, as runc
+/// 1.5 refuses it, and leaves nothing; the first runs on.
+#[test]
+fn create_refuses_a_cgroup_with_processes() {
+    let first = Container::new(&["sleep", "1000"]);
+    first.start_ok();
+    let mut second = first.sibling(&["true"]);
+    second.set(
+        "/linux/cgroupsPath",
+        format!("/rt-test/{}", first.cgroup_name()),
+    );
+    second
+        .create()
+        .fails_with("container's cgroup is not empty: 1 process(es) found");
+    assert!(!second.state_root().join(&second.id).exists());
+    assert_eq!(first.status(), "running");
+}
+
+/// A frozen cgroup (v1 freezer or cgroup2), or one below a frozen parent,
+/// is refused before any process of rt's goes in: it would stop there, and
+/// rt waiting on it with it. The cgroup is the caller's: it stays.
+#[test]
+fn create_refuses_a_frozen_cgroup() {
+    let v2 = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|b| Path::new(b).join("cgroup.controllers").exists());
+    let mut hierarchies = vec![];
+    if Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
+        hierarchies.push(("/sys/fs/cgroup/freezer", "freezer.state", "FROZEN"));
+    }
+    if let Some(base) = v2 {
+        hierarchies.push((base, "cgroup.freeze", "1"));
+    }
+    assert!(!hierarchies.is_empty(), "no freezer on this host");
+    for (base, file, frozen) in hierarchies {
+        for below in [false, true] {
+            let mut c = Container::new(&["true"]);
+            let dir = Path::new(base).join("rt-test").join(c.cgroup_name());
+            fs::create_dir_all(&dir).expect("create the cgroup");
+            let cg = TestCgroup(dir);
+            fs::write(cg.0.join(file), frozen).expect("freeze the cgroup");
+            if below {
+                c.set(
+                    "/linux/cgroupsPath",
+                    format!("/rt-test/{}/inner", c.cgroup_name()),
+                );
+            }
+            c.create()
+                .fails_with("container's cgroup unexpectedly frozen");
+            assert!(cg.0.exists(), "{} was removed", cg.0.display());
+            assert!(!cg.0.join("inner").exists());
+            assert!(!c.state_root().join(&c.id).exists());
         }
     }
 }
@@ -630,7 +895,7 @@ fn v2_device_filter_is_enforced_by_the_kernel() {
     }
     let dir = base.join("rt-test").join(common::unique_id());
     fs::create_dir_all(&dir).expect("create the cgroup2 directory");
-    let cg = V2Cgroup(dir);
+    let cg = TestCgroup(dir);
     let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(
         json!([{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}]),
     )

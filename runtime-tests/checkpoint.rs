@@ -157,3 +157,32 @@ fn checkpoint_of_a_stopped_container_is_refused() {
     ]);
     out.fails_with("not running");
 }
+
+/// A --parent-path that is absolute, or names no directory under
+/// --image-path, is refused before criu runs (here: none at all), naming
+/// the flag, and the container keeps running.
+#[test]
+fn a_bad_parent_path_is_named_before_criu_runs() {
+    let c = counter();
+    c.start_ok();
+    let images = c.scratch().join("images");
+    let absolute = c.scratch().join("parent");
+    std::fs::create_dir(&absolute).expect("mkdir");
+    for parent in [absolute.to_str().unwrap_or_default(), "./parent-dir"] {
+        let mut cmd = c.command(&[
+            "checkpoint",
+            "--pre-dump",
+            "--parent-path",
+            parent,
+            "--work-path",
+            c.scratch().join("work").to_str().unwrap_or_default(),
+            "--image-path",
+            images.to_str().unwrap_or_default(),
+            &c.id,
+        ]);
+        cmd.env("RT_CRIU", c.scratch().join("no-such-criu"));
+        let out = common::run_with_deadline(cmd, &c.scratch().join("parent-out"));
+        out.fails_with("--parent-path");
+        assert_eq!(c.status(), "running");
+    }
+}

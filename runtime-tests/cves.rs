@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use common::procfs::{self, MountLine};
-use common::rootless::{rootless, User};
+use common::rootless::{rootless_wrapped, User};
 use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
 use nix::fcntl::{renameat2, RenameFlags};
 use serde_json::{json, Value};
@@ -899,98 +899,123 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
 }
 
 /// CVE-2023-25809 (GHSA-m8cg-xc2p-r3fc): an unprivileged user runs the
-/// config `spec --rootless` writes, which binds /sys with `rbind, ro` — and
-/// "ro" covers only /sys itself, so the host's cgroup hierarchies below it
-/// stayed writable where the user owns a cgroup (systemd delegates one to
-/// each user). runc since 1.1.5 masks /sys/fs/cgroup with a read-only tmpfs
-/// when the container has no cgroup of its own; so does rt. The user's
-/// delegated cgroup stands in as a directory of the host's cgroup2
-/// hierarchy owned by the user. What the container can reach is checked
-/// as runc's mounts.bats does: the top mount of every mount point it sees.
+/// config `spec --rootless` writes, from a cgroup it owns (systemd
+/// delegates one to each user). That config binds /sys with `rbind, ro`,
+/// whose "ro" covers only /sys itself, so the hierarchies below it — the
+/// user's own cgroup among them — were writable in the container. What
+/// runc guarantees since 1.1.5 (its mounts.bats checks it as here, the top
+/// mount of each mount point the container reaches): every cgroup
+/// hierarchy the container sees is read-only — cgroup v1 shows the
+/// caller's own cgroups bound read-only, cgroup v2 masks /sys/fs/cgroup
+/// with a read-only tmpfs — and the delegated cgroup takes no write.
 #[test]
-fn cve_2023_25809_rootless_rbind_ro_sys_hides_the_users_cgroups() {
+fn cve_2023_25809_rootless_spec_leaves_no_writable_cgroup() {
     let user = User::new();
     let delegated = Delegated::new(&user);
-    let script = format!(
-        "for m in $(awk '$2 ~ \"^/sys/fs/cgroup\" {{print $2}}' /proc/self/mounts | sort -u); do \
+    let script =
+        "for m in $(awk '$2 ~ \"^/sys/fs/cgroup\" {print $2}' /proc/self/mounts | sort -u); do \
            test -e $m && grep \" $m \" /proc/self/mounts | tail -n1; done; \
-         mkdir {0}/escape || echo refused; mkdir /sys/fs/cgroup/{1}/escape || echo refused; \
-         touch /sys/fs/cgroup/x || echo refused",
-        delegated.inside, delegated.relative
+         for m in $(awk '$3 ~ \"^cgroup\" {print $2}' /proc/self/mounts); do \
+           test -e $m && mkdir $m/escape 2>/dev/null && echo wrote $m; done; true";
+    let procs = delegated.host.join("cgroup.procs");
+    let (_c, _xdg, out) = rootless_wrapped(
+        &user,
+        &[],
+        script,
+        false,
+        |_| {},
+        |cmd| {
+            // Started in the delegated cgroup, as the user's session is.
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("echo $$ > {} && exec \"$@\"", procs.display()))
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .env_clear()
+                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+            sh
+        },
     );
-    let (_c, _xdg, out) = rootless(&user, &script, false, |_| {});
     let out = out.ok();
-    let mounts: Vec<&str> = out
+    let tops: Vec<&str> = out
         .lines()
         .into_iter()
-        .filter(|l| !l.starts_with("refused"))
+        .filter(|l| !l.starts_with("wrote"))
         .collect();
-    let top = mounts
+    let cgroups: Vec<&&str> = tops
+        .iter()
+        .filter(|l| l.split(' ').nth(2).is_some_and(|t| t.starts_with("cgroup")))
+        .collect();
+    let mask = tops
         .iter()
         .find(|l| l.split(' ').nth(1) == Some("/sys/fs/cgroup"))
         .unwrap_or_else(|| panic!("nothing mounted at /sys/fs/cgroup:\n{out}"));
     assert!(
-        top.starts_with("tmpfs "),
-        "/sys/fs/cgroup is not masked: {top}\n{out}"
+        !cgroups.is_empty()
+            || mask
+                .split(' ')
+                .nth(3)
+                .is_some_and(|o| o.split(',').any(|x| x == "ro")),
+        "neither a cgroup hierarchy nor a read-only mask at /sys/fs/cgroup:\n{out}"
     );
-    for m in &mounts {
+    for m in &cgroups {
         let opts = m.split(' ').nth(3).unwrap_or("");
         assert!(
             opts.split(',').any(|o| o == "ro"),
             "writable in the container: {m}\n{out}"
         );
     }
-    assert_eq!(
-        out.lines().iter().filter(|l| **l == "refused").count(),
-        3,
-        "{out}"
-    );
+    assert!(!out.stdout.contains("wrote"), "{out}");
     assert!(
         !delegated.host.join("escape").exists(),
         "the container wrote the user's cgroup on the host"
     );
 }
 
-/// A cgroup of the host's cgroup2 hierarchy owned by `user`, as systemd
-/// delegates one to each user; removed on drop.
+/// A cgroup of the host owned by `user`, as systemd delegates one to each
+/// user: in the v1 pids hierarchy, or in cgroup2 on a unified host;
+/// removed on drop, once its processes are gone.
 struct Delegated {
     host: PathBuf,
-    /// Where the host's hierarchy shows it to a container that sees it.
-    inside: String,
-    /// Relative to the hierarchy's root.
-    relative: String,
 }
 
 impl Delegated {
     fn new(user: &User) -> Delegated {
         let mounts = procfs::mountinfo(&procfs::read("/proc/self/mountinfo"));
-        let root = mounts
+        let hierarchy = mounts
             .iter()
-            .find(|m| m.fstype == "cgroup2")
-            .expect("a cgroup2 hierarchy on the host")
+            .find(|m| m.fstype == "cgroup" && m.super_options.iter().any(|o| o == "pids"))
+            .or_else(|| {
+                mounts
+                    .iter()
+                    .find(|m| m.mount_point == "/sys/fs/cgroup" && m.fstype == "cgroup2")
+            })
+            .expect("a pids or unified cgroup hierarchy")
             .mount_point
             .clone();
-        let relative = format!("rt-test/{}-delegated", common::unique_id());
-        let host = Path::new(&root).join(&relative);
+        let host = Path::new(&hierarchy).join(format!("rt-test/{}-delegated", common::unique_id()));
         // /rt-test is shared: another test's cleanup may remove it between
         // the two mkdirs.
         common::wait_for("the delegated cgroup", || {
             let _ = fs::create_dir_all(host.parent().expect("parent"));
             fs::create_dir(&host).ok()
         });
-        std::os::unix::fs::chown(&host, Some(user.uid), Some(user.gid)).expect("delegate");
-        Delegated {
-            inside: format!("{root}/{relative}"),
-            host,
-            relative,
+        for p in [host.clone(), host.join("cgroup.procs")] {
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).expect("delegate");
         }
+        Delegated { host }
     }
 }
 
 impl Drop for Delegated {
     fn drop(&mut self) {
         let _ = fs::remove_dir(self.host.join("escape"));
-        let _ = fs::remove_dir(&self.host);
+        common::wait_for("the delegated cgroup to empty", || {
+            fs::remove_dir(&self.host)
+                .ok()
+                .or_else(|| (!self.host.exists()).then_some(()))
+        });
     }
 }
 

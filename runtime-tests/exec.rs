@@ -20,6 +20,41 @@ fn exit_code_and_output() {
     assert_eq!(out.stdout, "from-exec\n");
 }
 
+/// `exec --pidfd-socket`: a pidfd of the exec'd process, message "setns".
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process() {
+    use std::os::fd::AsFd;
+    let (c, init) = running();
+    let path = c.scratch().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let got = std::thread::spawn(move || common::receive_fd(&listener));
+    let pid_file = c.scratch().join("exec.pid");
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--pidfd-socket",
+        path.to_str().expect("utf-8"),
+        &c.id,
+        "sleep",
+        "1001",
+    ])
+    .ok();
+    let (msg, pidfd) = got.join().expect("receiver");
+    assert_eq!(String::from_utf8_lossy(&msg), "setns");
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .parse()
+        .expect("pid");
+    assert_eq!(common::pidfd_pid(&pidfd), pid);
+    rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).expect("kill through the pidfd");
+    common::wait_for("the exec'd process to die", || {
+        procfs::start_time(pid).is_none().then_some(())
+    });
+    assert_eq!(c.status(), "running", "the init {init} went too");
+}
+
 #[test]
 fn joins_every_namespace_and_the_cgroup_of_init() {
     let (c, pid) = running();
@@ -215,12 +250,120 @@ fn exec_into_a_sub_cgroup() {
         };
         assert!(line.ends_with(&want), "{line}: want {want}");
     }
+    // runc's words for what it refuses (its tests match them).
     c.rt(&["exec", "--cgroup", "nope", &c.id, "true"])
-        .fails_with("sub-cgroup");
-    c.rt(&["exec", "--cgroup", "../x", &c.id, "true"])
-        .fails_with("must be relative to the container's cgroup");
+        .fails_with("error adding pid to cgroups: ");
+    c.rt(&["exec", "--cgroup", "memory:nope", &c.id, "true"])
+        .fails_with("/nope/cgroup.procs: no such file or directory");
+    c.rt(&["exec", "--cgroup", "..", &c.id, "true"])
+        .fails_with("bad sub cgroup path: .. is not a sub cgroup path");
+    c.rt(&["exec", "--cgroup", "sub/../../x", &c.id, "true"])
+        .fails_with("bad sub cgroup path");
     c.rt(&["exec", "--cgroup", "nosuch:sub", &c.id, "true"])
-        .fails_with("no cgroup for controller \"nosuch\"");
+        .fails_with("unknown controller nosuch");
+    // The container's own cgroup, named as runc names it.
+    for flag in ["/", "memory:/", "sub/.."] {
+        for line in cgroups(flag) {
+            assert!(line.ends_with(&mine), "--cgroup {flag}: {line}");
+        }
+    }
     c.rt(&["delete", "--force", &c.id]).ok();
     assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
+}
+
+/// `exec -t` without --console-socket: rt relays the pty, "\n" intact,
+/// and the pty belongs to the process's uid.
+#[test]
+fn tty_relayed_by_rt() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/process/user",
+        serde_json::json!({"uid": 1000, "gid": 100}),
+    );
+    c.start_ok();
+    let out = c
+        .rt(&[
+            "exec",
+            "-t",
+            &c.id,
+            "sh",
+            "-c",
+            "echo a; stat -c %u:%g $(tty)",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "a\n1000:5\n");
+}
+
+/// HOME of an `exec --user`: that uid's home in the container's passwd,
+/// "/" without an entry.
+#[test]
+fn user_gets_its_home() {
+    let (c, _) = running();
+    let home = |user: &str| {
+        c.rt(&["exec", "--user", user, &c.id, "sh", "-c", "echo $HOME"])
+            .ok()
+            .stdout
+    };
+    assert_eq!(home("65534"), "/nonexistent\n");
+    assert_eq!(home("4242"), "/\n");
+}
+
+/// A cwd that only its owner (uid 42) may enter still takes an
+/// `exec --user 0` whose capabilities lack CAP_DAC_OVERRIDE: rt enters it
+/// before dropping them, as runc.
+#[test]
+fn root_enters_a_cwd_it_does_not_own() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/cwd", "/root")
+        .set("/process/user", serde_json::json!({"uid": 42, "gid": 42}));
+    let dir = c.rootfs().join("root");
+    std::os::unix::fs::chown(&dir, Some(42), Some(42)).expect("chown /root");
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod /root");
+    c.start_ok();
+    let out = c.rt(&["exec", "--user", "0", &c.id, "pwd"]).ok();
+    assert_eq!(out.stdout, "/root\n");
+}
+
+/// runc's `exec` exits 255 when it fails itself (the program's own status
+/// is passed through): a pid file it cannot write, an unknown container,
+/// a paused one, a missing program.
+#[test]
+fn failures_of_exec_itself_exit_255() {
+    let (c, _) = running();
+    let out = c.rt(&["exec", "--pid-file", "/non-existent/dir", &c.id, "true"]);
+    assert_eq!(out.code, 255, "{out}");
+    let out = c.rt(&["exec", &c.id, "no-such-program"]);
+    assert_eq!(out.code, 255, "{out}");
+    let out = c.rt(&["exec", "no-such-container", "true"]);
+    assert_eq!(out.code, 255, "{out}");
+    c.rt(&["pause", &c.id]).ok();
+    let out = c.rt(&["exec", &c.id, "true"]);
+    c.rt(&["resume", &c.id]).ok();
+    assert_eq!(out.code, 255, "{out}");
+    assert_eq!(c.rt(&["exec", &c.id, "false"]).code, 1);
+}
+
+/// A process file need not name a user (runc reads it as uid 0, gid 0),
+/// and its consoleSize sizes the exec's terminal.
+#[test]
+fn process_file_without_user_and_console_size() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set(
+        "/process/user",
+        serde_json::json!({"uid": 1000, "gid": 1000}),
+    );
+    c.start_ok();
+    let process = serde_json::json!({
+        "terminal": true,
+        "consoleSize": {"height": 10, "width": 110},
+        "args": ["sh", "-c", "id -u; stty size"],
+        "cwd": "/"
+    });
+    let file = c.scratch().join("process.json");
+    fs::write(&file, process.to_string()).expect("write process.json");
+    let out = c
+        .rt(&["exec", "--process", file.to_str().expect("utf-8"), &c.id])
+        .ok();
+    assert_eq!(out.stdout, "0\n10 110\n");
 }

@@ -248,3 +248,190 @@ fn systemd_driver_without_systemd_says_so() {
         .fails_with("it needs the systemd cgroup driver (--systemd-cgroup)");
     assert!(!c.state_root().join(&c.id).exists());
 }
+
+/// `list --format json` and `state` write runc's fields in runc's order:
+/// scripts (runc's own tests among them) match the text.
+#[test]
+fn list_and_state_fields_are_in_runcs_order() {
+    let mut c = Container::sleeper();
+    c.set("/annotations", json!({"org.example.key": "value"}));
+    c.create_ok();
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "annotations",
+        "owner",
+    ];
+    let out = c.rt(&["list", "--format", "json"]).ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("list is JSON");
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object().expect("object").keys().cloned().collect()
+    };
+    assert_eq!(keys(&list[0]), want, "{out}");
+    assert_eq!(keys(&c.state()), want);
+}
+
+/// runc records the bundle as its working directory in the bundle reads
+/// (Go's os.Getwd): the caller's $PWD when that names the bundle, so
+/// `list` shows the path the caller used, else the physical path.
+#[test]
+fn bundle_is_recorded_as_runc_records_it() {
+    let c = Container::sleeper();
+    let link = c.scratch().join("via-link");
+    std::os::unix::fs::symlink(c.scratch(), &link).expect("symlink");
+    let logical = link.join("bundle");
+    // No --bundle: the bundle is the working directory, named by $PWD.
+    let mut cmd = c.command(&[
+        "create".as_ref(),
+        "--pid-file".as_ref(),
+        c.pid_file().as_os_str(),
+        c.id.as_ref(),
+    ]);
+    cmd.current_dir(&logical).env("PWD", &logical);
+    c.launch(cmd).ok();
+    assert_eq!(c.state()["bundle"], logical.to_str().expect("utf-8"));
+    let out = c.rt(&["list"]).ok();
+    assert!(
+        out.stdout.contains(logical.to_str().expect("utf-8")),
+        "{out}"
+    );
+
+    // A --bundle elsewhere than $PWD: the physical path.
+    let other = c.sibling(&["sleep", "1000"]);
+    let link = other.scratch().join("via-link");
+    std::os::unix::fs::symlink(other.scratch(), &link).expect("symlink");
+    let mut cmd = other.command(&[
+        "create".as_ref(),
+        "--bundle".as_ref(),
+        link.join("bundle").as_os_str(),
+        "--pid-file".as_ref(),
+        other.pid_file().as_os_str(),
+        other.id.as_ref(),
+    ]);
+    cmd.current_dir("/").env("PWD", "/");
+    other.launch(cmd).ok();
+    let physical = fs::canonicalize(other.bundle()).expect("canonicalize");
+    assert_eq!(other.state()["bundle"], physical.to_str().expect("utf-8"));
+}
+
+/// The `--debug` lines tools grep for: runc's names for the same steps
+/// (its tests look for them), on stderr or in `--log` as text or JSON.
+#[test]
+fn debug_lines_name_the_steps_as_runc_does() {
+    let init_lines = [
+        "nsexec container setup",
+        "child process in init()",
+        "init: closing the pipe to signal completion",
+    ];
+    let c = Container::new(&["true"]);
+    let out = c.launch(c.launch_command("run", &["--debug"])).ok();
+    assert!(out.stderr.contains("level=debug"), "{out}");
+    for want in init_lines {
+        assert!(out.stderr.contains(want), "no {want:?}:\n{out}");
+    }
+    for format in ["text", "json"] {
+        let log = c.scratch().join(format!("debug-{format}.log"));
+        let mut cmd = c.command(&[
+            "--debug".as_ref(),
+            "--log".as_ref(),
+            log.as_os_str(),
+            "--log-format".as_ref(),
+            format.as_ref(),
+        ]);
+        cmd.args(["run", "--bundle"]).arg(c.bundle()).arg(&c.id);
+        let out = c.launch(cmd).ok();
+        assert!(!out.stderr.contains("level=debug"), "{out}");
+        let text = fs::read_to_string(&log).expect("read log");
+        let level = match format {
+            "json" => "\"level\":\"debug\"",
+            _ => "level=debug",
+        };
+        assert!(text.contains(level), "{text}");
+        for want in init_lines {
+            assert!(
+                text.contains(want),
+                "no {want:?} in the {format} log:\n{text}"
+            );
+        }
+    }
+
+    let c = Container::sleeper();
+    c.start_ok();
+    let out = c.rt(&["--debug", "exec", &c.id, "true"]).ok();
+    for want in [
+        "nsexec container setup",
+        "child process in init()",
+        "setns_init: about to exec",
+    ] {
+        assert!(out.stderr.contains(want), "no {want:?}:\n{out}");
+    }
+}
+
+/// "seccomp filter flags: N" names the flags passed to seccomp(2), as
+/// runc's line does: TSYNC is not passed (one thread installs the filter),
+/// no `flags` means SPEC_ALLOW.
+#[test]
+fn debug_line_names_the_seccomp_filter_flags() {
+    for (flags, want) in [
+        (Some(json!(["SECCOMP_FILTER_FLAG_LOG"])), 2),
+        (
+            Some(json!([
+                "SECCOMP_FILTER_FLAG_TSYNC",
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+            ])),
+            4,
+        ),
+        (Some(json!([])), 0),
+        (None, 4),
+    ] {
+        let mut c = Container::new(&["true"]);
+        let mut profile = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]});
+        if let Some(f) = &flags {
+            profile["flags"] = f.clone();
+        }
+        c.set("/linux/seccomp", profile);
+        let out = c.launch(c.launch_command("run", &["--debug"])).ok();
+        let line = format!("msg=\"seccomp filter flags: {want}\"");
+        assert!(out.stderr.contains(&line), "{flags:?}: no {line}:\n{out}");
+    }
+}
+
+/// execCPUAffinity.initial applies to an exec'd process while rt sets it
+/// up (the debug line shows it, as runc's does), final from then on.
+#[test]
+fn exec_cpu_affinity_initial_then_final() {
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").expect("online cpus");
+    let last: u32 = online
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a cpu number");
+    assert!(last >= 1, "needs two CPUs, this host has {online}");
+    let mut c = Container::sleeper();
+    c.set(
+        "/process/execCPUAffinity",
+        json!({"initial": last.to_string(), "final": "0"}),
+    );
+    c.start_ok();
+    let out = c
+        .rt(&[
+            "--debug",
+            "exec",
+            &c.id,
+            "grep",
+            "Cpus_allowed_list",
+            "/proc/self/status",
+        ])
+        .ok();
+    // runc's words, which its tests match: "...: affinity: 0x2".
+    let mask = format!("exec: affinity: {:#x}", 1u64 << last);
+    assert!(out.stderr.contains(&mask), "no {mask:?}:\n{out}");
+    assert_eq!(out.stdout.trim(), "Cpus_allowed_list:\t0", "{out}");
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{procfs, Container};
+use common::{procfs, residue, Container};
 
 #[test]
 fn create_start_kill_delete() {
@@ -43,6 +43,22 @@ fn run_returns_exit_code() {
     assert_eq!(out.stderr, "err\n");
     // `run` deletes the container when it exits.
     assert!(!c.state_root().join(&c.id).exists());
+}
+
+#[test]
+fn run_keep_leaves_the_stopped_container() {
+    let c = Container::sh("exit 3");
+    let out = c.run_with(&["--keep"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert_eq!(c.status(), "stopped");
+    assert_ne!(
+        residue::cgroup_dirs(&c.cgroup_name()),
+        Vec::<String>::new(),
+        "--keep removed the cgroups"
+    );
+    c.delete().ok();
+    c.rt(&["state", &c.id]).fails_with("does not exist");
+    assert_eq!(residue::cgroup_dirs(&c.cgroup_name()), Vec::<String>::new());
 }
 
 #[test]
@@ -209,6 +225,97 @@ fn start_twice_fails() {
     c.start().fails_with("running");
 }
 
+/// Set in the copy of this test binary that runs the start race below.
+const REAPER_CHILD: &str = "RT_TEST_REAPER_CHILD";
+
+/// Kubernetes' critest found `start` failing (ESRCH) for a program that
+/// exited, and was reaped, before `start` looked at the init. A container
+/// whose program exits at once must start, every time. The race needs the
+/// init reaped the moment it exits, as systemd reaps containerd's orphans:
+/// the test runs again in a process of its own that is a subreaper and
+/// reaps each init at once (here, the orphans of every other test would
+/// be its children too).
+#[test]
+fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
+    const NAME: &str = "start_of_a_program_that_exits_at_once_succeeds_every_time";
+    if std::env::var_os(REAPER_CHILD).is_none() {
+        let exe = std::env::current_exe().expect("test binary");
+        let out = std::process::Command::new(exe)
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(REAPER_CHILD, "1")
+            .output()
+            .expect("run the test in a subreaper");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    nix::sys::prctl::set_child_subreaper(true).expect("become a subreaper");
+    let c = Container::new(&["true"]);
+    for round in 0..100 {
+        // rt create has exited: its init is this process's child now.
+        let init = nix::unistd::Pid::from_raw(c.create_ok());
+        let reaper = std::thread::spawn(move || nix::sys::wait::waitpid(init, None));
+        let out = c.start();
+        assert_eq!(out.code, 0, "start {round} failed:\n{out}");
+        reaper.join().expect("reaper").expect("reap the init");
+        c.delete().ok();
+    }
+}
+
+/// `--pidfd-socket` (runc >= 1.2): create and run send a pidfd of the init
+/// with the message "standard"; through it the caller kills the container.
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_init() {
+    use std::os::fd::AsFd;
+    for verb in ["create", "run"] {
+        let c = Container::sleeper();
+        let path = c.scratch().join("pidfd.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let got = std::thread::spawn(move || common::receive_fd(&listener));
+        let path = path.to_str().expect("utf-8");
+        match verb {
+            "create" => c.create_with(&["--pidfd-socket", path]).ok(),
+            _ => c.run_with(&["--detach", "--pidfd-socket", path]).ok(),
+        };
+        let (msg, pidfd) = got.join().expect("receiver");
+        assert_eq!(String::from_utf8_lossy(&msg), "standard", "{verb}");
+        assert_eq!(common::pidfd_pid(&pidfd), c.pid(), "{verb}");
+        // As runc's test: TERM ends a created container's init too.
+        let sig = match verb {
+            "create" => libc::SIGTERM,
+            _ => libc::SIGKILL,
+        };
+        rt::syscall::pidfd_send_signal(pidfd.as_fd(), sig).expect("signal through the pidfd");
+        c.wait_status("stopped");
+    }
+}
+
+/// The init of a created container dies of TERM, INT, HUP and QUIT while
+/// it waits for `start`, as runc's does; a pid namespace's init would
+/// ignore them without a handler.
+#[test]
+fn term_ends_a_created_container() {
+    for sig in ["TERM", "INT", "HUP", "QUIT"] {
+        let c = Container::sleeper();
+        c.create_ok();
+        c.kill(sig).ok();
+        c.wait_status("stopped");
+    }
+}
+
+#[test]
+fn pidfd_socket_nobody_listens_on_fails_first() {
+    let c = Container::sleeper();
+    let path = c.scratch().join("nobody.sock");
+    c.create_with(&["--pidfd-socket", path.to_str().expect("utf-8")])
+        .fails_with("cannot connect to pidfd socket");
+    assert!(!c.state_root().join(&c.id).exists());
+}
+
 #[test]
 fn start_after_exit_fails() {
     let c = Container::new(&["true"]);
@@ -273,6 +380,115 @@ fn invalid_signal() {
     let c = Container::sleeper();
     c.start_ok();
     c.kill("SIGNOPE").fails_with("invalid signal");
-    c.kill("0").fails_with("invalid signal");
+    c.kill("65").fails_with("invalid signal");
     assert_eq!(c.status(), "running");
+}
+
+/// Signal 0 checks that the init is there, as with runc; `--all` makes a
+/// stopped container no error.
+#[test]
+fn kill_0_probes_the_init() {
+    let c = Container::sleeper();
+    c.start_ok();
+    c.kill("0").ok();
+    assert_eq!(c.status(), "running");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    c.kill("0").fails_with("container not running");
+    c.rt(&["kill", "--all", &c.id, "0"]).ok();
+}
+
+/// A container sharing the host's pid namespace: its init is no pid 1, and
+/// its other processes outlive it.
+fn host_pid_ns(script: &str) -> Container {
+    let mut c = Container::sh(script);
+    c.remove_namespace("pid");
+    c
+}
+
+fn wait_gone(pids: &[i32]) {
+    common::wait_for("processes to die", || {
+        pids.iter()
+            .all(|p| procfs::start_time(*p).is_none())
+            .then_some(())
+    });
+}
+
+/// runc >= 1.2: KILL to a container without its own pid namespace reaches
+/// every process of its cgroup, not just the init.
+#[test]
+fn kill_kill_without_a_pid_namespace_kills_every_process() {
+    let c = host_pid_ns("sleep 1000 & sleep 1001 & exec sleep 1002");
+    let init = c.start_ok();
+    let children = wait_children(init, 2);
+    c.kill("KILL").ok();
+    wait_gone(&children);
+    c.wait_status("stopped");
+}
+
+/// The same once the init is gone: what is left still goes, and the
+/// stopped container is no error.
+#[test]
+fn kill_kill_without_a_pid_namespace_after_the_init_died() {
+    let c = host_pid_ns("sleep 1000 & sleep 1001 & exec sleep 1002");
+    let init = c.start_ok();
+    let children = wait_children(init, 2);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
+    c.wait_status("stopped");
+    assert!(children.iter().all(|p| procfs::start_time(*p).is_some()));
+    c.kill("KILL").ok();
+    wait_gone(&children);
+}
+
+/// `kill --all` of a stopped container still signals what is left in its
+/// cgroup, and succeeds (containerd's shim sends it for every container of
+/// a pod sharing one pid namespace).
+#[test]
+fn kill_all_of_a_stopped_container_reaches_what_is_left() {
+    let c = host_pid_ns("sleep 1000 & echo $!; exit 0");
+    c.start_ok();
+    let child: i32 = c
+        .wait_output("\n")
+        .trim()
+        .parse()
+        .expect("pid of the child");
+    c.wait_status("stopped");
+    assert!(procfs::start_time(child).is_some(), "the child is gone");
+    c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+    wait_gone(&[child]);
+}
+
+/// KILL of a paused container thaws it, or nothing would die.
+#[test]
+fn kill_kill_of_a_paused_container_thaws_it() {
+    for all in [false, true] {
+        let c = Container::sleeper();
+        c.start_ok();
+        c.rt(&["pause", &c.id]).ok();
+        assert_eq!(c.status(), "paused");
+        if all {
+            c.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+        } else {
+            c.kill("KILL").ok();
+        }
+        c.wait_status("stopped");
+    }
+}
+
+/// A signal other than KILL leaves a paused container paused (it gets the
+/// signal once resumed).
+#[test]
+fn kill_all_of_a_paused_container_leaves_it_paused() {
+    let c = Container::sh("trap 'echo got-usr1; exit 0' USR1; echo ready; sleep 1000 & wait");
+    c.start_ok();
+    c.wait_output("ready");
+    c.rt(&["pause", &c.id]).ok();
+    c.rt(&["kill", "--all", &c.id, "USR1"]).ok();
+    assert_eq!(c.status(), "paused");
+    c.rt(&["resume", &c.id]).ok();
+    c.wait_output("got-usr1");
 }

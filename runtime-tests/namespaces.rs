@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{host, procfs, Container};
+use common::{host, procfs, Container, NetNs};
 use serde_json::json;
 
 /// Every namespace type rt can create, by its /proc/<pid>/ns name.
@@ -46,6 +46,22 @@ fn created_namespaces_differ_from_the_host() {
             procfs::ns_link(&pid, proc_name),
             procfs::ns_link(caller, proc_name),
             "{typ} is not the caller's"
+        );
+    }
+}
+
+/// `"path": ""` asks for a new namespace, as with runc (its tests write
+/// the mount namespace so when they join every other one).
+#[test]
+fn an_empty_namespace_path_is_a_new_namespace() {
+    for (typ, proc_name) in [("mount", "mnt"), ("uts", "uts")] {
+        let mut c = Container::sleeper();
+        c.add_namespace(typ, Some(""));
+        let pid = c.start_ok().to_string();
+        assert_ne!(
+            procfs::ns_link(&pid, proc_name),
+            procfs::ns_link("self", proc_name),
+            "{typ} is the host's"
         );
     }
 }
@@ -198,31 +214,6 @@ fn uptime_secs(text: &str) -> f64 {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("uptime {text:?}"))
-}
-
-/// A network namespace made with `ip netns add`, deleted on drop.
-struct NetNs {
-    name: String,
-}
-
-impl NetNs {
-    fn new() -> NetNs {
-        let name = format!("rt-test-{}", common::unique_id());
-        host("ip", &["netns", "add", &name]);
-        NetNs { name }
-    }
-
-    fn path(&self) -> String {
-        format!("/run/netns/{}", self.name)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
 }
 
 #[test]

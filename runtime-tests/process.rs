@@ -5,7 +5,8 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
@@ -28,14 +29,119 @@ fn args_env_and_cwd() {
     );
 }
 
+/// The config's env, each name once (the last entry wins), plus HOME
+/// from the container's /etc/passwd when the env has none: runc's
+/// environment.
 #[test]
-fn env_is_exactly_the_config() {
+fn env_is_the_config_once_each_plus_home() {
     let mut c = Container::new(&["env"]);
-    c.set("/process/env", json!(["ONLY=1", "PATH=/bin"]));
+    c.set(
+        "/process/env",
+        json!(["ONLY=1", "PATH=/bin", "ONLY=2", "NL=a\nb"]),
+    );
     let out = c.run().ok();
     let mut lines = out.lines();
     lines.sort();
-    assert_eq!(lines, ["ONLY=1", "PATH=/bin"]);
+    assert_eq!(lines, ["HOME=/root", "NL=a", "ONLY=2", "PATH=/bin", "b"]);
+}
+
+/// HOME missing or empty: the process uid's home in the container's
+/// /etc/passwd, "/" without an entry; a HOME given is kept.
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    for (env, uid, want) in [
+        (json!(["PATH=/bin"]), 0, "/root"),
+        (
+            json!(["HOME=/set", "PATH=/bin", "HOME="]),
+            65534,
+            "/nonexistent",
+        ),
+        (json!(["HOME=/set", "PATH=/bin"]), 0, "/set"),
+        (json!(["PATH=/bin"]), 4242, "/"),
+    ] {
+        let mut c = Container::sh("echo \"$HOME\"");
+        c.set("/process/env", env.clone())
+            .set("/process/user", json!({"uid": uid, "gid": uid}));
+        assert_eq!(c.run().ok().stdout, format!("{want}\n"), "{env} uid {uid}");
+    }
+}
+
+/// The image controls /etc/passwd: a fifo there is not opened for a
+/// blocking read (the init would hang), and only the first 4 MiB are read.
+#[test]
+fn passwd_is_read_safely() {
+    let mut c = Container::sh("echo \"$HOME\"");
+    c.set("/process/env", json!(["PATH=/bin"]));
+    let passwd = c.rootfs().join("etc/passwd");
+    fs::remove_file(&passwd).expect("remove the passwd link");
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    assert_eq!(c.run().ok().stdout, "/\n");
+
+    let mut c = Container::sh("echo \"$HOME\"");
+    c.set("/process/env", json!(["PATH=/bin"]))
+        .set("/process/user", json!({"uid": 4242, "gid": 4242}));
+    let mut text = "#\n".repeat(5 << 19);
+    text.push_str("far:x:4242:4242::/far:/bin/sh\n");
+    fs::write(c.rootfs().join("etc/passwd"), text).expect("write passwd");
+    assert_eq!(c.run().ok().stdout, "/\n");
+}
+
+/// A process.cwd that root may enter but the user may not (a 0700 /root
+/// for uid 42) works: entered before the user switch, as runc does.
+#[test]
+fn cwd_only_root_may_enter() {
+    let mut c = Container::new(&["pwd"]);
+    c.set("/process/cwd", "/root")
+        .set("/process/user", json!({"uid": 42, "gid": 42}));
+    fs::set_permissions(c.rootfs().join("root"), fs::Permissions::from_mode(0o700))
+        .expect("chmod /root");
+    assert_eq!(c.run().ok().stdout, "/root\n");
+}
+
+/// The execute check before exec judges as execve does, with the
+/// effective capabilities: a file only its owner (root) may execute runs
+/// for uid 1000 with CAP_DAC_OVERRIDE, and not without.
+#[test]
+fn execute_bit_of_root_with_cap_dac_override() {
+    let with_cap = |cap: bool| {
+        let mut c = Container::new(&["/bin/echo", "ran"]);
+        c.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+        if cap {
+            for set in [
+                "bounding",
+                "effective",
+                "inheritable",
+                "permitted",
+                "ambient",
+            ] {
+                c.push(
+                    &format!("/process/capabilities/{set}"),
+                    "CAP_DAC_OVERRIDE".into(),
+                );
+            }
+        }
+        // A copy of its own: the rootfs hard-links the shared busybox.
+        let echo = c.rootfs().join("bin/echo");
+        fs::remove_file(&echo).expect("remove the echo applet link");
+        fs::copy(c.rootfs().join("bin/busybox"), &echo).expect("copy busybox");
+        fs::set_permissions(&echo, fs::Permissions::from_mode(0o744)).expect("chmod");
+        c.run()
+    };
+    with_cap(false).fails_with("/bin/echo: permission denied");
+    assert_eq!(with_cap(true).ok().stdout, "ran\n");
+}
+
+/// execve failing after Ready (here on a missing `#!` interpreter) is
+/// reported on the container's stderr in runc's words, alone on its line.
+#[test]
+fn exec_error_reads_like_runcs() {
+    let c = Container::new(&["/run.sh"]);
+    let script = c.rootfs().join("run.sh");
+    fs::write(&script, "#!/mmnnttbb foo bar\nsh\n").expect("write run.sh");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = c.run();
+    assert_eq!(out.code, 127, "{out}");
+    assert_eq!(out.stderr, "exec /run.sh: no such file or directory\n");
 }
 
 #[test]
@@ -337,8 +443,8 @@ fn receive_master(listener: &UnixListener) -> File {
     .expect("recvmsg");
     for cmsg in msg.cmsgs().expect("cmsgs") {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: the kernel just installed this fd for us; nothing else owns it.
-            return File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            // The kernel just installed it for us: ours to own.
+            return File::from(rt::syscall::owned_fd(fds[0]));
         }
     }
     panic!("no fd in the console socket message");
@@ -386,6 +492,19 @@ fn terminal_over_console_socket() {
     c.wait_status("stopped");
 }
 
+/// `rt run` with a terminal, itself on a terminal as runc's suite runs it:
+/// what the program prints through the pty rt holds reaches rt's terminal
+/// with "\n" intact (runc clears ONLCR on that pty), and the pty belongs
+/// to the process's uid, its group left to devpts (`gid=5`).
+#[test]
+fn terminal_relayed_by_rt() {
+    let mut c = Container::sh("echo a; stat -c %u:%g $(tty)");
+    c.set("/process/terminal", true)
+        .set("/process/user", json!({"uid": 1000, "gid": 100}));
+    let out = c.run_on_terminal().ok();
+    assert_eq!(out.stdout, "a\n1000:5\n");
+}
+
 #[test]
 fn terminal_without_console_socket_fails() {
     let mut c = Container::new(&["sh"]);
@@ -410,4 +529,20 @@ fn host_sees_container_process_attributes() {
     assert_eq!(status_field(&status, "NoNewPrivs"), "1");
     assert_eq!(c.proc_file("oom_score_adj"), "500\n");
     assert!(procfs::read(&format!("/proc/{}/cmdline", c.pid())).starts_with("sleep\0"));
+}
+
+/// Without a terminal, the process's stdio is given to its uid when it
+/// is a pipe or a socket (what engines pass), as runc does: a non-root
+/// program can reopen /dev/stdout. A file of the host (here the harness's
+/// output files) keeps its owner: rt deliberately differs from runc there.
+#[test]
+fn stdio_belongs_to_the_process_user() {
+    let script = "stat -L -c %u /proc/self/fd/1; echo reopened > /dev/stdout";
+    let mut c = Container::sh(script);
+    c.set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    let out = c.run_through_pipes().ok();
+    assert_eq!(out.lines(), ["65534", "reopened"]);
+    let mut c = Container::sh("stat -L -c %u /proc/self/fd/1 /proc/self/fd/2");
+    c.set("/process/user", json!({"uid": 65534, "gid": 65534}));
+    assert_eq!(c.run().ok().lines(), ["0", "0"]);
 }

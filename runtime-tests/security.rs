@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::procfs::{self, mount_at, status_field};
-use common::rootless::{rootless, User};
+use common::rootless::{rootless, rootless_with, User};
 use common::{tempdir, Container};
 use serde_json::{json, Value};
 
@@ -122,6 +122,187 @@ fn user_namespace_gets_proc_sys_and_bound_devices() {
             "/dev/{dev} is not the host's node: {m:?}"
         );
     }
+}
+
+/// A host directory only the host's root may enter (0700) holding
+/// `dir/foo.txt` with `text`: a bind source out of reach of a
+/// user-namespaced root.
+fn root_only_source(text: &str) -> tempfile::TempDir {
+    let d = tempdir();
+    fs::set_permissions(d.path(), fs::Permissions::from_mode(0o700)).expect("chmod 0700");
+    fs::create_dir(d.path().join("dir")).expect("mkdir dir");
+    fs::write(d.path().join("dir/foo.txt"), text).expect("write foo.txt");
+    d
+}
+
+/// As with runc, a bind source that the container's root cannot reach in
+/// its user namespace (below a 0700 directory of the host's root) is
+/// opened by rt as the host's root and bound; its options still apply, the
+/// init waiting for `start` holds no fd of it, and `exec` sees the mounts
+/// (runc's userns.bats 2 and 3).
+#[test]
+fn userns_binds_sources_only_the_hosts_root_can_reach() {
+    let (one, two) = (root_only_source("one"), root_only_source("two"));
+    let mut c = userns_container("exec sleep 1000");
+    c.push(
+        "/mounts",
+        json!({"destination": "/tmp/mount-1", "type": "bind", "source": one.path().join("dir"), "options": ["bind"]}),
+    )
+    .push(
+        "/mounts",
+        json!({"destination": "/tmp/mount-2", "type": "bind", "source": two.path().join("dir"), "options": ["bind", "ro"]}),
+    );
+    let pid = c.create_ok();
+    for e in fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the init's fds")
+        .flatten()
+    {
+        let target = fs::read_link(e.path()).unwrap_or_default();
+        assert!(
+            !target.starts_with(one.path()) && !target.starts_with(two.path()),
+            "the waiting init holds {target:?}"
+        );
+    }
+    c.start().ok();
+    c.wait_exec();
+    let out = c
+        .rt(&[
+            "exec",
+            &c.id,
+            "sh",
+            "-c",
+            "cat /tmp/mount-1/foo.txt; echo; cat /tmp/mount-2/foo.txt; echo; touch /tmp/mount-2/new 2>/dev/null || echo read-only",
+        ])
+        .ok();
+    assert_eq!(out.lines(), ["one", "two", "read-only"], "{out}");
+}
+
+/// A container that joins the user namespace at `path` (another
+/// container's), with no mappings of its own and the default new
+/// namespaces otherwise.
+fn joiner(target: &Container, path: &str, script: &str) -> Container {
+    let mut c = target.sibling(&common::sh(script));
+    c.add_namespace("user", Some(path))
+        .chown_rootfs(HOST_ID, HOST_ID);
+    c
+}
+
+/// Binds `/proc/<pid>/ns/<ns>` on a file of `dir`: the namespace outlives
+/// its processes, and is joined by a path that is not under /proc.
+fn bind_ns(pid: i32, ns: &str, dir: &Path) -> Unmount {
+    let file = dir.join(ns);
+    fs::write(&file, "").expect("create the nsfs mount point");
+    nix::mount::mount(
+        Some(format!("/proc/{pid}/ns/{ns}").as_str()),
+        &file,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .expect("bind the namespace file");
+    Unmount(file)
+}
+
+/// Joining another container's user namespace, by /proc/<pid>/ns/user or
+/// through a bind mount of it: the namespaces the joining container
+/// creates belong to that user namespace, as with runc (its nsexec
+/// creates them after the joins) — its root brings up `lo` of its new
+/// network namespace, it is pid 1 of its new pid namespace — and it runs as
+/// that namespace's root with the target's mappings (runc's userns.bats 5
+/// and 7, idmap.bats 25).
+#[test]
+fn joining_a_user_namespace_makes_it_own_the_new_namespaces() {
+    let target = userns_container("exec sleep 1000");
+    let pid = target.start_ok();
+    let user = procfs::ns_link(&pid.to_string(), "user");
+    let dir = tempdir();
+    let bound = bind_ns(pid, "user", dir.path());
+    for path in [
+        format!("/proc/{pid}/ns/user"),
+        bound.0.display().to_string(),
+    ] {
+        let c = joiner(
+            &target,
+            &path,
+            "tr -s ' ' < /proc/self/uid_map; cat /sys/class/net/lo/flags; echo $$; id -u; readlink /proc/self/ns/user",
+        );
+        let out = c.run().ok();
+        let lines = out.lines();
+        assert_eq!(
+            lines[0].trim(),
+            format!("0 {HOST_ID} 65536"),
+            "{path}: {out}"
+        );
+        let flags = u32::from_str_radix(lines[1].trim_start_matches("0x"), 16).expect("lo flags");
+        assert_eq!(flags & 1, 1, "{path}: lo is down: {out}");
+        assert_eq!(lines[2..], ["1", "0", user.as_str()], "{path}: {out}");
+    }
+}
+
+/// An external user namespace (kept by a bind mount after its container
+/// is gone) and a network namespace it does not own (the host's root made
+/// it): rt joins the network namespace with the host's credentials before
+/// it joins the user namespace, as runc does, and so does `exec`; the new
+/// namespaces belong to the joined user namespace (runc's userns.bats 8).
+/// The same for a new user namespace with a network namespace of the host
+/// (rootful Podman's --userns with a network): joined first, then the user
+/// namespace is created.
+#[test]
+fn joins_before_the_user_namespace_need_the_hosts_credentials() {
+    let net = common::NetNs::new();
+    let net_link = format!(
+        "net:[{}]",
+        fs::metadata(net.path()).expect("stat the netns file").ino()
+    );
+    let dir = tempdir();
+    let bound = {
+        let target = userns_container("exec sleep 1000");
+        let pid = target.start_ok();
+        bind_ns(pid, "user", dir.path())
+    };
+    let user_link = format!(
+        "user:[{}]",
+        fs::metadata(&bound.0).expect("stat the userns file").ino()
+    );
+    let script = "readlink /proc/self/ns/net; readlink /proc/self/ns/user; exec sleep 1000";
+    // sysfs belongs to the network namespace's owner: the host's /sys
+    // instead, as runc's test does.
+    let host_sys = |c: &mut Container| {
+        let mounts: Vec<Value> = c.config["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .map(|m| match m["type"] == "sysfs" {
+                true => json!({"destination": m["destination"], "type": "bind", "source": "/sys", "options": ["rbind"]}),
+                false => m.clone(),
+            })
+            .collect();
+        c.set("/mounts", mounts);
+    };
+
+    let mut joined = Container::sh(script);
+    joined
+        .add_namespace("user", Some(&bound.0.display().to_string()))
+        .add_namespace("network", Some(&net.path()))
+        .chown_rootfs(HOST_ID, HOST_ID);
+    host_sys(&mut joined);
+    joined.start_ok();
+    let out = joined.wait_output(&user_link);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [net_link.as_str(), user_link.as_str()]
+    );
+    let out = joined
+        .rt(&["exec", &joined.id, "readlink", "/proc/self/ns/net"])
+        .ok();
+    assert_eq!(out.stdout.trim(), net_link);
+
+    let mut created = userns_container(script);
+    created.add_namespace("network", Some(&net.path()));
+    host_sys(&mut created);
+    created.start_ok();
+    let out = created.wait_output("user:");
+    assert_eq!(out.lines().next(), Some(net_link.as_str()), "{out}");
 }
 
 // ---------------------------------------------------------------------------
@@ -326,6 +507,98 @@ fn rootless_run_as_an_unprivileged_user() {
     assert!(
         common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a rootless container made a cgroup"
+    );
+}
+
+/// `--rootless false`: cgroups the user may not make are an error, as with
+/// runc, and nothing is left; `--rootless true` skips them, as auto does
+/// for a user other than root.
+#[test]
+fn rootless_false_makes_cgroups_required() {
+    let user = User::new();
+    let (c, xdg, out) = rootless_with(&user, &["--rootless", "false"], "true", false, |_| {});
+    let line = out.fails_with("cannot create");
+    assert!(line.contains("/sys/fs/cgroup"), "{line}");
+    assert!(!xdg.path().join("rt").join(&c.id).exists());
+    let (_c, _xdg, out) = rootless_with(&user, &["--rootless", "true"], "true", false, |_| {});
+    out.ok();
+}
+
+/// Rootless Podman's way: rt runs as root of a user namespace that maps
+/// only the user (here made by `unshare --map-root-user`), with
+/// XDG_RUNTIME_DIR set, no $USER and no --root, for a config without a
+/// user namespace of its own. As runc: the state goes under
+/// $XDG_RUNTIME_DIR/rt (that root cannot write /run), the cgroups it may
+/// not make are skipped (cgroup v1 gives a rootless user none), and /dev's
+/// nodes are the host's, bound (mknod is the host root's). Its
+/// /sys/fs/cgroup shows, read-only, the cgroups it runs in (runc's view of
+/// a v1 host).
+#[test]
+fn root_of_a_user_namespace_is_rootless() {
+    let user = User::new();
+    let xdg = tempdir();
+    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
+    fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
+    let mut c = Container::sh(
+        "tr -s ' ' < /proc/self/uid_map; stat -c '%F %t,%T' /dev/null; echo $$; stat -c %i /sys/fs/cgroup/memory",
+    );
+    c.set("/root/readonly", false)
+        .chown_rootfs(user.uid, user.gid);
+    // Only the user is mapped: no gid=5 for devpts (`spec --rootless`
+    // drops it too).
+    for m in c.config["mounts"].as_array_mut().expect("mounts") {
+        if let Some(opts) = m["options"].as_array_mut() {
+            opts.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("gid=")));
+        }
+    }
+    std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        &user.uid.to_string(),
+        "--regid",
+        &user.gid.to_string(),
+        "--clear-groups",
+        "--",
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--",
+        common::RT,
+    ])
+    .args(["run", "--bundle"])
+    .arg(c.bundle())
+    .arg(&c.id)
+    .env_clear()
+    .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    .env("XDG_RUNTIME_DIR", xdg.path());
+    let out = c.launch(cmd).ok();
+    // The memory cgroup this test (and so the container) is in.
+    let memory = procfs::read("/proc/self/cgroup")
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        .expect("a v1 memory hierarchy");
+    let memory = fs::metadata(format!("/sys/fs/cgroup/memory{memory}"))
+        .expect("stat the memory cgroup")
+        .ino()
+        .to_string();
+    assert_eq!(
+        out.lines(),
+        [
+            format!(" 0 {} 1", user.uid).as_str(),
+            "character special file 1,3",
+            "1",
+            memory.as_str(),
+        ],
+        "{out}"
+    );
+    assert!(
+        xdg.path().join("rt").is_dir(),
+        "no state root under XDG_RUNTIME_DIR"
+    );
+    assert!(
+        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        "a cgroup was made"
     );
 }
 
@@ -766,30 +1039,9 @@ fn migrate_never_adopts_a_planted_images_directory() {
 /// (possessor permissions only); its serial.
 fn private_session_keyring(name: &str) -> i64 {
     let name = std::ffi::CString::new(name).expect("keyring name");
-    // SAFETY: `name` is a NUL-terminated string valid for the call.
-    let serial = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            libc::KEYCTL_JOIN_SESSION_KEYRING,
-            name.as_ptr(),
-        )
-    };
-    assert!(
-        serial > 0,
-        "join a session keyring: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: integer arguments only.
-    let set = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            libc::KEYCTL_SETPERM,
-            serial,
-            0x3f00_0000u32,
-        )
-    };
-    assert_eq!(set, 0, "setperm: {}", std::io::Error::last_os_error());
-    serial
+    let serial = rt::syscall::join_session_keyring(&name).expect("join a session keyring");
+    rt::syscall::set_key_perm(serial, 0x3f00_0000).expect("setperm");
+    i64::from(serial)
 }
 
 /// Containers shared the session keyring of whoever ran rt (issue 16, F2):
@@ -861,27 +1113,7 @@ fn a_session_keyring_planted_by_another_user_is_refused() {
     let name = std::ffi::CString::new(format!("_ses.{}", c.id)).expect("name");
     let mut planter = Command::new("sleep");
     planter.arg("60").uid(NOBODY).gid(NOBODY);
-    // SAFETY: between fork and exec the closure makes two system calls
-    // with a string that outlives it, and allocates nothing.
-    unsafe {
-        planter.pre_exec(move || {
-            let serial = libc::syscall(
-                libc::SYS_keyctl,
-                libc::KEYCTL_JOIN_SESSION_KEYRING,
-                name.as_ptr(),
-            );
-            let all = libc::syscall(
-                libc::SYS_keyctl,
-                libc::KEYCTL_SETPERM,
-                serial,
-                0x3f3f_3f3fu32,
-            );
-            if serial < 0 || all < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    rt::syscall::keyring_in_child(&mut planter, name, 0x3f3f_3f3f);
     let mut planter = planter.spawn().expect("plant the keyring");
     let out = c.create();
     let _ = planter.kill();

@@ -52,10 +52,21 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// execve(2) of the container's program failed. runc's words ("exec
+    /// /run.sh: no such file or directory"), which clients match; the
+    /// errno decides the exit status.
+    #[error("exec {}: {}", program.display(), errno.desc().to_lowercase())]
+    Exec { program: PathBuf, errno: nix::Error },
+
     /// A `linux.seccomp` profile rt cannot compile; found before `create`
     /// sets anything up.
     #[error("invalid linux.seccomp: {0}")]
     Seccomp(String),
+
+    /// The container's cgroup already holds processes or is frozen (runc's
+    /// words).
+    #[error("container's cgroup {0}")]
+    CgroupInUse(String),
 
     /// A resource limit the cgroup rejected or this host cannot express.
     #[error("cgroup resources: {0}")]

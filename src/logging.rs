@@ -50,7 +50,7 @@ struct Line<'a> {
 }
 
 fn render(format: Format, level: &str, msg: &str) -> String {
-    let time = crate::state::now_rfc3339();
+    let time = crate::time::now_rfc3339();
     match format {
         Format::Json => serde_json::to_string(&Line { level, msg, time }).unwrap_or_default(),
         Format::Text => format!("time=\"{time}\" level={level} msg={msg:?}"),

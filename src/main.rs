@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use rt::container::{
     checkpoint, create, delete, events, exec, features, kill, migrate, pause, ps, query, restore,
@@ -16,38 +16,65 @@ use rt::state::Store;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod entry;
+mod help;
 
 #[derive(Parser)]
-// The version flag is rt's own (`-v`, `--version`), for runc's format.
+// The version flag is rt's own (`-v`, `--version`), for runc's format;
+// help is rendered by `help`, in runc's layout (clap's help command is off,
+// its help flag is caught in `parse_failed`). A flag given twice is no
+// error, as with runc (Podman passes --leave-running twice): the last
+// value wins, repeatable flags collect every value.
 #[command(
     name = "rt",
     about = "A low-level OCI container runtime",
-    disable_version_flag = true
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    args_override_self = true
 )]
 struct Cli {
     /// Directory for container state (tmpfs recommended): /run/rt, or
-    /// $XDG_RUNTIME_DIR/rt for a user other than root (rootless).
+    /// $XDG_RUNTIME_DIR/rt when rootless (a user other than root, or root
+    /// of a user namespace other than the host's).
     #[arg(long, global = true)]
     root: Option<PathBuf>,
     /// Log file (stderr when absent).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
+    /// Log format: text or json.
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Log each pipeline step.
     #[arg(long, global = true)]
     debug: bool,
-    /// Use systemd for cgroups (accepted; see the cgroups documentation).
+    /// The container's cgroup is a transient systemd scope, asked of systemd
+    /// over D-Bus; linux.cgroupsPath is slice:prefix:name.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    rootless: Option<String>,
+    /// Cgroups the caller may not make are skipped, not an error: true, false
+    /// or auto (when rt is not run by root, or by root of a user namespace
+    /// without --systemd-cgroup).
+    #[arg(long, default_value = "auto", value_parser = parse_rootless)]
+    rootless: Rootless,
     /// Print the version (runc's format: Docker and Podman parse it).
     #[arg(short = 'v', long = "version")]
     version: bool,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `--rootless`: forced on or off, or None for auto.
+#[derive(Clone, Copy)]
+struct Rootless(Option<bool>);
+
+/// runc's spellings: auto (or empty), or a Go boolean.
+fn parse_rootless(s: &str) -> Result<Rootless, String> {
+    match s {
+        "" => Ok(Rootless(None)),
+        _ if s.eq_ignore_ascii_case("auto") => Ok(Rootless(None)),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(Rootless(Some(true))),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(Rootless(Some(false))),
+        _ => Err("expected true, false or auto".into()),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -64,6 +91,9 @@ struct CreateArgs {
     /// Unix socket that receives the pty master when process.terminal is set.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
     /// File to write the container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
@@ -77,6 +107,7 @@ struct CreateArgs {
     /// Pass this many fds (from 3 up) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -85,42 +116,58 @@ struct ExecArgs {
     /// JSON file with an OCI process object (replaces the command and flags).
     #[arg(short, long)]
     process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal for the process.
     #[arg(short, long)]
     tty: bool,
+    /// Unix socket that receives the pty master (with --tty).
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process.
+    #[arg(long = "pidfd-socket")]
+    pidfd_socket: Option<PathBuf>,
+    /// Do not wait for the process: rt exits once it runs.
     #[arg(short, long)]
     detach: bool,
+    /// File to write the process's pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Working directory in the container.
     #[arg(long)]
     cwd: Option<PathBuf>,
     /// KEY=value, repeatable.
     #[arg(short, long)]
     env: Vec<String>,
-    /// uid[:gid]
+    /// User to run as: uid[:gid].
     #[arg(short, long)]
     user: Option<String>,
+    /// Additional group id (repeatable).
     #[arg(short = 'g', long = "additional-gids")]
     additional_gids: Vec<u32>,
     /// Add a capability (repeatable).
     #[arg(short, long)]
     cap: Vec<String>,
+    /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// AppArmor profile for the process.
     #[arg(long)]
     apparmor: Option<String>,
+    /// SELinux label for the process.
     #[arg(long = "process-label")]
     process_label: Option<String>,
+    /// Pass this many fds (from 3 up) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    /// Exec even if the container is paused (the process starts frozen).
     #[arg(long = "ignore-paused")]
     ignore_paused: bool,
     /// Run in an existing sub-cgroup of the container's: `path` (every
     /// hierarchy) or `controller[,controller]:path` (cgroup v1); repeatable.
     #[arg(long)]
     cgroup: Vec<String>,
+    #[arg(value_name = "container-id")]
     id: String,
+    /// The command and its arguments (unless --process).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
@@ -179,6 +226,7 @@ struct CheckpointArgs {
     status_fd: Option<i32>,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -187,15 +235,19 @@ struct RestoreArgs {
     /// The images to restore from.
     #[arg(long = "image-path", default_value = "checkpoint")]
     image_path: PathBuf,
+    /// Where criu's log and work files go (default: the image path).
     #[arg(long = "work-path")]
     work_path: Option<PathBuf>,
     /// Bundle whose config.json to use (default: the one saved in the images).
     #[arg(short, long)]
     bundle: Option<PathBuf>,
+    /// Do not wait for the restored container (as `run -d`).
     #[arg(short, long)]
     detach: bool,
+    /// File to write the container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a restored terminal.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     /// Accepted for runc compatibility (criu pivots into the root itself).
@@ -204,8 +256,10 @@ struct RestoreArgs {
     /// Accepted for runc compatibility.
     #[arg(long = "no-subreaper")]
     no_subreaper: bool,
+    /// Namespace to leave empty (only "network").
     #[arg(long = "empty-ns")]
     empty_ns: Vec<String>,
+    /// Deduplicate pages against the parent images.
     #[arg(long = "auto-dedup")]
     auto_dedup: bool,
     /// Fetch memory pages on demand from `criu lazy-pages`.
@@ -213,6 +267,7 @@ struct RestoreArgs {
     lazy_pages: bool,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -236,12 +291,15 @@ struct MigrateArgs {
     /// Bundle whose config.json the moved container uses.
     #[arg(short, long)]
     bundle: Option<PathBuf>,
+    /// File to write the moved container's init pid to.
     #[arg(long = "pid-file")]
     pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master of a restored terminal.
     #[arg(long = "console-socket")]
     console_socket: Option<PathBuf>,
     #[command(flatten)]
     criu: CriuFlags,
+    #[arg(value_name = "container-id")]
     id: String,
 }
 
@@ -250,40 +308,55 @@ enum Cmd {
     /// Create a container (it waits for `start`).
     Create(CreateArgs),
     /// Run the process of a created container.
-    Start { id: String },
+    Start {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// Create and start a container, attached unless --detach.
     Run {
         #[command(flatten)]
         args: CreateArgs,
+        /// Do not wait for the container: rt exits once it runs.
         #[arg(short, long)]
         detach: bool,
-        /// Do not delete the container after it exits (accepted for runc compatibility).
+        /// Keep the stopped container (state, cgroups) after it exits, for a later delete.
         #[arg(long)]
         keep: bool,
+        /// Accepted for runc compatibility.
         #[arg(long = "no-subreaper")]
         no_subreaper: bool,
     },
     /// Print a container's state as JSON.
-    State { id: String },
+    State {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// List containers.
     List {
+        /// Output format: table or json.
         #[arg(short, long, default_value = "table")]
         format: String,
+        /// Print only the container ids.
         #[arg(short, long)]
         quiet: bool,
     },
     /// Send a signal (default SIGTERM) to a container.
     Kill {
+        /// Signal every process in the container's cgroup; no error if it has stopped.
         #[arg(short, long)]
         all: bool,
+        #[arg(value_name = "container-id")]
         id: String,
+        /// Signal name or number.
         #[arg(default_value = "SIGTERM")]
         signal: String,
     },
     /// Delete a container and everything it owns.
     Delete {
+        /// Kill a running container first.
         #[arg(short, long)]
         force: bool,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Run a process in a running container.
@@ -291,14 +364,23 @@ enum Cmd {
     /// Print the features this build supports (OCI features document).
     Features,
     /// Freeze every process of a container.
-    Pause { id: String },
+    Pause {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// Thaw a paused container.
-    Resume { id: String },
+    Resume {
+        #[arg(value_name = "container-id")]
+        id: String,
+    },
     /// List a container's processes (`rt ps ID -- ps options`).
     Ps {
+        /// Output format: table or json.
         #[arg(short, long, default_value = "table")]
         format: String,
+        #[arg(value_name = "container-id")]
         id: String,
+        /// Options for ps(1) (table format).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
@@ -306,6 +388,7 @@ enum Cmd {
     Update {
         #[command(flatten)]
         args: update::UpdateArgs,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Print resource usage and OOM events as JSON lines.
@@ -316,6 +399,7 @@ enum Cmd {
         /// Time between stats (Go duration: 5s, 500ms, 1m).
         #[arg(long, default_value = "5s", value_parser = events::parse_duration)]
         interval: std::time::Duration,
+        #[arg(value_name = "container-id")]
         id: String,
     },
     /// Checkpoint a running container with criu.
@@ -326,8 +410,10 @@ enum Cmd {
     Migrate(MigrateArgs),
     /// Write a default config.json.
     Spec {
+        /// Bundle directory to write config.json to.
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
+        /// A config for a user other than root (user namespace, no cgroups).
         #[arg(long)]
         rootless: bool,
     },
@@ -335,7 +421,7 @@ enum Cmd {
 
 /// runc's flag parser accepts `-root` as well as `--root`; so does rt.
 fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
-    const LONG: [&str; 14] = [
+    const LONG: [&str; 15] = [
         "root",
         "log",
         "log-format",
@@ -344,6 +430,7 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
         "rootless",
         "bundle",
         "console-socket",
+        "pidfd-socket",
         "pid-file",
         "no-pivot",
         "no-new-keyring",
@@ -381,6 +468,9 @@ fn main() -> ExitCode {
         }
     }
     let args = normalize(std::env::args());
+    if let Some(req) = help::help_command(&Cli::command(), &args) {
+        return show_help(&args, &req);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return parse_failed(&args, e),
@@ -394,57 +484,107 @@ fn main() -> ExitCode {
         LogFormat::Json => Format::Json,
     };
     logging::init(cli.log.clone(), format, cli.debug);
+    // runc's `exec` exits 255 when it fails itself, so that callers tell
+    // its failure from the program's own status (1 is common there).
+    let failure = match cli.cmd {
+        Cmd::Exec(_) => ExitCode::from(255),
+        _ => ExitCode::FAILURE,
+    };
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let msg = e.to_string();
             logging::error(&msg);
             let _ = writeln!(std::io::stderr(), "rt: {msg}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }
 
 /// runc's `--version` lines: Docker reads "<name> version <v>" from the
-/// first, Podman shows the whole text.
+/// first and the commit from "commit:", Podman shows the whole text.
 fn version_text() -> String {
     format!(
-        "rt version {}\nspec: {}",
+        "rt version {}\ncommit: {}\nspec: {}",
         env!("CARGO_PKG_VERSION"),
+        env!("RT_COMMIT"),
         rt::state::OCI_VERSION
     )
 }
 
 /// The command line did not parse. `--version` without a command lands
-/// here (clap insists on a command). Otherwise a usage error also goes to
+/// here (clap insists on a command), and so do help flags and a line
+/// without a command (help, as runc prints it). An unknown command fails
+/// with runc's words and status. Otherwise a usage error also goes to
 /// `--log`, in the requested format, when the line names one: containerd's
 /// shim reports the last error in log.json, and without it would only say
 /// that log.json does not exist.
 fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     let wants_version = args.iter().skip(1).any(|a| a == "--version" || a == "-v");
-    if wants_version
-        && matches!(
-            e.kind(),
-            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-        )
-    {
+    let no_command = matches!(
+        e.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if wants_version && no_command {
         print_out(&version_text());
         return ExitCode::SUCCESS;
     }
-    if e.use_stderr() {
-        if let Some(log) = flag_value(args, "--log") {
-            let format = match flag_value(args, "--log-format").as_deref() {
-                Some("json") => Format::Json,
-                _ => Format::Text,
-            };
-            logging::init(Some(PathBuf::from(log)), format, false);
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            logging::error(first.strip_prefix("error: ").unwrap_or(first));
+    let cli = Cli::command();
+    match e.kind() {
+        ErrorKind::DisplayHelp => return show_help(args, &help::flag_request(&cli, args)),
+        _ if no_command => return show_help(args, &help::Request::Main),
+        ErrorKind::InvalidSubcommand => {
+            if let Some(name) = help::unknown_command(&cli, args) {
+                return usage_failed(args, &help::no_topic(&name), 3);
+            }
         }
+        _ => {}
+    }
+    if e.use_stderr() {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        log_usage_error(args, first.strip_prefix("error: ").unwrap_or(first));
     }
     e.exit()
+}
+
+/// Print help to stdout, or fail as runc does for an unknown topic. The
+/// help names the program as it was called (a copy installed as `runc`
+/// says `runc create`), as runc's own tests expect.
+fn show_help(args: &[String], req: &help::Request) -> ExitCode {
+    let called = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rt".into());
+    match help::render(&Cli::command().name(called), req, &version_text()) {
+        Ok(text) => {
+            let _ = write!(std::io::stdout().lock(), "{text}");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => usage_failed(args, &msg, 3),
+    }
+}
+
+/// A usage error rt words itself: one line on stderr, and in `--log`.
+fn usage_failed(args: &[String], msg: &str, code: u8) -> ExitCode {
+    log_usage_error(args, msg);
+    let _ = writeln!(std::io::stderr(), "rt: {msg}");
+    ExitCode::from(code)
+}
+
+/// A usage error goes to `--log` too, in the requested format, when the
+/// line names one.
+fn log_usage_error(args: &[String], msg: &str) {
+    if let Some(log) = flag_value(args, "--log") {
+        let format = match flag_value(args, "--log-format").as_deref() {
+            Some("json") => Format::Json,
+            _ => Format::Text,
+        };
+        logging::init(Some(PathBuf::from(log)), format, false);
+        logging::error(msg);
+    }
 }
 
 /// The value of a global flag (`--flag value` or `--flag=value`) in an
@@ -462,7 +602,7 @@ fn flag_value(args: &[String], flag: &str) -> Option<String> {
     None
 }
 
-fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
+fn options(a: CreateArgs, systemd_cgroup: bool, rootless: Rootless) -> create::CreateOptions {
     create::CreateOptions {
         id: a.id,
         bundle: a.bundle,
@@ -473,26 +613,45 @@ fn options(a: CreateArgs, systemd_cgroup: bool) -> create::CreateOptions {
         preserve_fds: a.preserve_fds,
         console_fd: None,
         systemd_cgroup,
+        pidfd_socket: a.pidfd_socket,
+        rootless_cgroups: rootless
+            .0
+            .unwrap_or_else(|| create::rootless_cgroups(systemd_cgroup)),
     }
 }
 
 /// `--root` when it is not given: runc's choice, with rt's name.
+/// $XDG_RUNTIME_DIR/rt for a user other than root, and for root of a user
+/// namespace that is not the host's (rootless Podman runs its runtime as
+/// root of its own) unless $USER says root; /run/rt for the host's root,
+/// whose XDG_RUNTIME_DIR (/run/user/0) runc ignores too.
 fn default_root() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if !nix::unistd::geteuid().is_root() => PathBuf::from(dir).join("rt"),
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    match xdg {
+        Some(dir) if honors_xdg_runtime_dir() => PathBuf::from(dir).join("rt"),
         _ => PathBuf::from("/run/rt"),
     }
+}
+
+fn honors_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    create::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let store = Store::new(cli.root.clone().unwrap_or_else(default_root));
     match cli.cmd {
         Cmd::Create(a) => {
-            create::create(&store, options(a, cli.systemd_cgroup))?;
+            create::create(&store, options(a, cli.systemd_cgroup, cli.rootless))?;
         }
         Cmd::Start { id } => start::start(&store, &id)?,
-        Cmd::Run { args, detach, .. } => {
-            return Ok(run::run(&store, options(args, cli.systemd_cgroup), detach)?)
+        Cmd::Run {
+            args, detach, keep, ..
+        } => {
+            let opts = options(args, cli.systemd_cgroup, cli.rootless);
+            return Ok(run::run(&store, opts, detach, keep)?);
         }
         Cmd::State { id } => print_out(&query::state_json(&store, &id)?),
         Cmd::List { format, quiet } => {
@@ -501,7 +660,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 "json" => query::ListFormat::Json,
                 other => anyhow::bail!("invalid --format {other:?}: table or json"),
             };
-            query::list(&store, f, quiet, &mut std::io::stdout().lock())?;
+            let root_given = cli.root.is_some();
+            query::list(&store, root_given, f, quiet, &mut std::io::stdout().lock())?;
         }
         Cmd::Kill { all, id, signal } => kill::kill(&store, &id, rt::signal::parse(&signal)?, all)?,
         Cmd::Delete { force, id } => delete::delete(&store, &id, force)?,
@@ -635,6 +795,7 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         cgroup: a.cgroup,
+        pidfd_socket: a.pidfd_socket,
     };
     Ok(exec::exec(store, opts)?)
 }
@@ -643,4 +804,22 @@ fn exec_command(store: &Store, a: ExecArgs) -> anyhow::Result<i32> {
 /// is not an error: the output was not wanted any more.
 fn print_out(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeatable_flags_keep_every_value_when_others_may_repeat() {
+        let args = [
+            "rt", "--debug", "--debug", "exec", "-e", "A=1", "-e", "B=2", "-d", "-d", "x", "sh",
+        ];
+        let cli = Cli::try_parse_from(args).expect("parses");
+        let Cmd::Exec(a) = cli.cmd else {
+            panic!("not exec")
+        };
+        assert_eq!(a.env, ["A=1", "B=2"]);
+        assert!(a.detach);
+    }
 }

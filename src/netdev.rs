@@ -4,118 +4,23 @@
 //! they are read first and added again on the other side).
 //!
 //! Done by `create` after clone and before the init goes on, over rtnetlink
-//! (netlink-packet-route messages on a plain blocking netlink socket).
+//! (the workspace's rt-netlink crate, shared with rt-stage).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
-};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::LinuxNetDevice;
+use rt_netlink::address::{AddressAttribute, AddressMessage};
+use rt_netlink::link::LinkAttribute;
+use rt_netlink::Netlink;
 
 use crate::error::{Context, Error, Result};
 
-struct Netlink {
-    sock: Socket,
-    seq: u32,
-}
-
-impl Netlink {
-    /// A socket in the caller's current network namespace.
-    fn open() -> Result<Netlink> {
-        let mut sock = Socket::new(NETLINK_ROUTE).ctx(|| "cannot open a netlink socket")?;
-        sock.bind_auto().ctx(|| "cannot bind the netlink socket")?;
-        sock.connect(&SocketAddr::new(0, 0))
-            .ctx(|| "cannot connect the netlink socket")?;
-        Ok(Netlink { sock, seq: 0 })
-    }
-
-    /// Send one request and collect the replies until its ACK or DONE.
-    fn request(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-        what: &str,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
-        self.seq += 1;
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.seq;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        packet.finalize();
-        let mut buf = vec![0u8; packet.buffer_len()];
-        packet.serialize(&mut buf);
-        self.sock
-            .send(&buf, 0)
-            .ctx(|| format!("{what}: netlink send"))?;
-        let mut replies = Vec::new();
-        loop {
-            let (data, _) = self
-                .sock
-                .recv_from_full()
-                .ctx(|| format!("{what}: netlink receive"))?;
-            let mut offset = 0;
-            while offset < data.len() {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..])
-                    .map_err(|e| Error::Init(format!("{what}: bad netlink reply: {e}")))?;
-                offset += reply.header.length.max(1) as usize;
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(replies),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(replies),
-                            Some(code) => Err(Error::sys(
-                                what.to_string(),
-                                nix::Error::from_raw(-code.get()),
-                            )),
-                        }
-                    }
-                    NetlinkPayload::InnerMessage(m) => replies.push(m),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    fn addresses(&mut self, index: u32) -> Result<Vec<AddressMessage>> {
-        let replies = self.request(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            NLM_F_DUMP,
-            "list addresses",
-        )?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => Some(a),
-                _ => None,
-            })
-            .collect())
-    }
-
-    fn set_link(
-        &mut self,
-        index: u32,
-        attributes: Vec<LinkAttribute>,
-        up: bool,
-        what: &str,
-    ) -> Result<()> {
-        let mut link = LinkMessage::default();
-        link.header.index = index;
-        if up {
-            link.header.flags = LinkFlags::Up;
-            link.header.change_mask = LinkFlags::Up;
-        }
-        link.attributes = attributes;
-        self.request(RouteNetlinkMessage::SetLink(link), NLM_F_ACK, what)
-            .map(drop)
+impl From<rt_netlink::Error> for Error {
+    fn from(e: rt_netlink::Error) -> Error {
+        Error::io(e.what, e.source)
     }
 }
 
@@ -186,11 +91,7 @@ fn restore(moved: &[(String, Vec<AddressMessage>, bool)]) -> Result<()> {
                     *label = name.clone();
                 }
             }
-            nl.request(
-                RouteNetlinkMessage::NewAddress(a),
-                NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                &format!("cannot restore an address of {name}"),
-            )?;
+            nl.new_address(a, &format!("cannot restore an address of {name}"))?;
         }
         if *up {
             nl.set_link(index, Vec::new(), true, &format!("cannot bring {name} up"))?;

@@ -1,5 +1,6 @@
 //! Signal names and numbers as `rt kill` accepts them: `KILL`, `SIGKILL`,
-//! `kill`, `9`, and real-time signals (`RTMIN+3`, `SIGRTMAX-1`, `40`).
+//! `kill`, `9`, real-time signals (`RTMIN+3`, `SIGRTMAX-1`, `40`), and `0`,
+//! which only checks that the process is there (as runc takes it).
 
 use std::str::FromStr;
 
@@ -11,7 +12,7 @@ pub fn parse(s: &str) -> Result<i32> {
     let err = || Error::Signal(s.to_string());
     let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=rtmax).contains(&n) {
+        return if (0..=rtmax).contains(&n) {
             Ok(n)
         } else {
             Err(err())
@@ -57,11 +58,11 @@ mod tests {
         assert_eq!(parse("SIGTERM").ok(), Some(15));
         assert_eq!(parse("hup").ok(), Some(1));
         assert_eq!(parse("9").ok(), Some(9));
+        assert_eq!(parse("0").ok(), Some(0));
         assert_eq!(parse("RTMIN+2").ok(), Some(libc::SIGRTMIN() + 2));
         assert_eq!(parse("SIGRTMAX-1").ok(), Some(libc::SIGRTMAX() - 1));
         for bad in [
             "",
-            "0",
             "65",
             "-1",
             "NOPE",

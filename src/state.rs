@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
+// The format of state.json's `created`.
+pub use crate::time::now_rfc3339;
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -83,20 +85,22 @@ pub struct State {
     pub config: oci_spec::runtime::Spec,
 }
 
-/// The OCI state document (runtime spec, "State"), plus the fields runc adds.
+/// The OCI state document (runtime spec, "State"), plus the fields runc
+/// adds, in the order runc writes them (`state`, `list --format json`):
+/// scripts match the text.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState<'a> {
     pub oci_version: &'static str,
     pub id: &'a str,
-    pub status: Status,
     pub pid: i32,
+    pub status: Status,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub created: &'a str,
-    pub owner: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: &'a BTreeMap<String, String>,
+    pub owner: &'a str,
 }
 
 pub const OCI_VERSION: &str = "1.2.0";
@@ -347,12 +351,12 @@ impl State {
         OciState {
             oci_version: OCI_VERSION,
             id: &self.id,
-            status,
             pid: if status == Status::Stopped {
                 0
             } else {
                 self.pid
             },
+            status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
@@ -360,31 +364,6 @@ impl State {
             annotations: &self.annotations,
         }
     }
-}
-
-/// RFC 3339 UTC timestamp with nanoseconds, as runc writes `created`.
-pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(now.as_secs() as i64, now.subsec_nanos())
-}
-
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{nanos:09}Z")
 }
 
 #[cfg(test)]
@@ -398,13 +377,6 @@ mod tests {
             assert!(validate_id(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_id(&"a".repeat(1025)).is_err());
-    }
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_798_675_200, 0), "2026-12-31T00:00:00.000000000Z");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! block is one call with its safety argument next to it; callers get safe
 //! functions returning `nix::Result`.
 
+// The one module of the library where `unsafe` is allowed (Cargo.toml [lints]).
+#![allow(unsafe_code)]
+
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -96,6 +99,14 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// kill(2) with any signal number: 0 (a probe) and real-time signals,
+/// which nix's `Signal` cannot name.
+pub fn kill(pid: Pid, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid.as_raw(), sig) };
+    Errno::result(ret).map(drop)
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong) -> nix::Result<()> {
     // SAFETY: every option used in this module takes integer arguments only.
     let ret = unsafe {
@@ -172,6 +183,23 @@ pub fn window_size(fd: BorrowedFd<'_>) -> nix::Result<(u16, u16)> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
+}
+
+/// Make each of `signals` end this process with status 128 + the signal,
+/// through a handler. execve resets handled signals to their defaults.
+pub fn exit_on(signals: &[nix::sys::signal::Signal]) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    extern "C" fn die(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let action = SigAction::new(SigHandler::Handler(die), SaFlags::empty(), SigSet::empty());
+    for &sig in signals {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe;
+        // no previous handler is kept or restored.
+        unsafe { sigaction(sig, &action) }?;
+    }
+    Ok(())
 }
 
 /// Open the peer (slave) side of the pseudo-terminal `master` without going
@@ -369,6 +397,38 @@ pub fn set_io_priority(class: u32, level: u32) -> nix::Result<()> {
             (class << 13) | level,
         )
     };
+    Errno::result(ret).map(drop)
+}
+
+/// sched_setaffinity(2) of `pid` (0: the caller) with a mask of any size,
+/// bit n of word n/64 for CPU n (see `bitlist`).
+pub fn set_affinity(pid: i32, mask: &[u64]) -> nix::Result<()> {
+    // SAFETY: the kernel reads at most size_of_val(mask) bytes from `mask`,
+    // which lives through the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of_val(mask),
+            mask.as_ptr(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// set_mempolicy(2): `mode` (its flags or'ed in) over the nodes of `mask`,
+/// bit n of word n/64 for node n; an empty mask names none.
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> nix::Result<()> {
+    // The kernel reads one bit fewer than `maxnode` says (an off-by-one
+    // every caller makes up for).
+    let (nodes, maxnode) = match mask.len() {
+        0 => (std::ptr::null(), 0),
+        words => (mask.as_ptr(), words * 64 + 1),
+    };
+    // SAFETY: the kernel reads at most maxnode - 1 bits, the words of
+    // `mask`, which lives through the call; a null mask with maxnode 0 is
+    // not read.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes, maxnode) };
     Errno::result(ret).map(drop)
 }
 
@@ -746,5 +806,104 @@ pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result
     match Errno::result(ret)? {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// SECCOMP_IOCTL_NOTIF_RECV: the next system call a SCMP_ACT_NOTIFY filter
+/// stopped, waiting for it. rt hands the listener to an agent and never
+/// answers itself; the tests play the agent.
+#[cfg(feature = "test-support")]
+pub fn seccomp_notif_recv(listener: BorrowedFd<'_>) -> nix::Result<libc::seccomp_notif> {
+    let data = libc::seccomp_data {
+        nr: 0,
+        arch: 0,
+        instruction_pointer: 0,
+        args: [0; 6],
+    };
+    let mut notif = libc::seccomp_notif {
+        id: 0,
+        pid: 0,
+        flags: 0,
+        data,
+    };
+    // SAFETY: the ioctl writes one seccomp_notif into `notif`, a zeroed one
+    // (the kernel refuses any other) that outlives the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut notif as *mut libc::seccomp_notif,
+        )
+    };
+    Errno::result(ret).map(|_| notif)
+}
+
+/// SECCOMP_IOCTL_NOTIF_SEND: the answer to a notification from
+/// [`seccomp_notif_recv`].
+#[cfg(feature = "test-support")]
+pub fn seccomp_notif_send(
+    listener: BorrowedFd<'_>,
+    resp: &libc::seccomp_notif_resp,
+) -> nix::Result<()> {
+    // SAFETY: the ioctl reads one seccomp_notif_resp from `resp`, which
+    // outlives the call.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            resp as *const libc::seccomp_notif_resp,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Make `cmd`'s process install the classic BPF seccomp `filter` in the
+/// forked child, before exec: the tests run rt as on an older kernel.
+#[cfg(feature = "test-support")]
+pub fn filter_in_child(cmd: &mut std::process::Command, filter: Vec<libc::sock_filter>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // one prctl(2) call, which is async-signal-safe; `prog` points into
+    // `filter`, which the closure owns for the duration of the call.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            let on = libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            );
+            if on != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Make `cmd`'s process join (or create) the session keyring `name` and
+/// give it permissions `perm`, in the forked child before exec: the tests
+/// plant keyrings as other users.
+#[cfg(feature = "test-support")]
+pub fn keyring_in_child(cmd: &mut std::process::Command, name: std::ffi::CString, perm: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure makes two system calls with
+    // a string that outlives it, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let serial = libc::syscall(
+                libc::SYS_keyctl,
+                libc::KEYCTL_JOIN_SESSION_KEYRING,
+                name.as_ptr(),
+            );
+            let set = libc::syscall(libc::SYS_keyctl, libc::KEYCTL_SETPERM, serial, perm);
+            if serial < 0 || set < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }

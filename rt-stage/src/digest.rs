@@ -62,8 +62,8 @@ impl Digest {
         if actual != self {
             return Err(Error::DigestMismatch {
                 what: what.to_string(),
-                expected: self.clone(),
-                actual: actual.clone(),
+                expected: self.to_string(),
+                actual: actual.to_string(),
             });
         }
         Ok(())

@@ -1,11 +1,10 @@
 //! The library's one error type. Messages follow Docker's wording where Docker has one
 //! ("No such image: ...", "conflict: ...", "manifest unknown"), because scripts and people
-//! already know those texts.
+//! already know those texts. A leaf: it names no other module of the crate (a digest is
+//! in it as text), so that every module can use it.
 
 use std::io;
 use std::path::{Path, PathBuf};
-
-use crate::digest::Digest;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -24,8 +23,8 @@ pub enum Error {
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,
-        expected: Digest,
-        actual: Digest,
+        expected: String,
+        actual: String,
     },
 
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
@@ -67,7 +66,7 @@ pub enum Error {
     #[error("{what} {digest} not found in {source_name}")]
     MissingBlob {
         what: String,
-        digest: Digest,
+        digest: String,
         source_name: String,
     },
 

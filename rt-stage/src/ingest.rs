@@ -269,8 +269,8 @@ fn unpack(
     if actual != *diff_id {
         return Err(Error::DigestMismatch {
             what: format!("{what} (uncompressed, diff_id)"),
-            expected: diff_id.clone(),
-            actual,
+            expected: diff_id.to_string(),
+            actual: actual.to_string(),
         });
     }
     progress::finish(&bar, "Pull complete");

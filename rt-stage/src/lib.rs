@@ -14,8 +14,9 @@
 //! - [`cli`], [`progress`]: the command line.
 //!
 //! Part 2 (issue 11), containers:
-//! - [`container`]: records, overlay or copied root filesystems, config.json from the
-//!   image config, the lifecycle through the `rt` binary, logs, exec, commit.
+//! - [`record`]: what the store knows of a container (container.json, state.json).
+//! - [`container`]: overlay or copied root filesystems, config.json from the image
+//!   config, the lifecycle through the `rt` binary, logs, exec, commit.
 //! - [`volume`]: named and anonymous volumes, bind mounts, tmpfs, volumes-from.
 //! - [`network`]: the bridge, addresses, veth pairs, published ports, /etc/hosts.
 
@@ -32,6 +33,7 @@ pub mod manifest;
 pub mod network;
 pub mod platform;
 pub mod progress;
+pub mod record;
 pub mod reference;
 pub mod registry;
 pub mod rootfs;

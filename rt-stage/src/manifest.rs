@@ -114,6 +114,25 @@ pub struct Index {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Index {
+    /// The entry for `wanted`; entries without a platform (attestations, or a lone
+    /// image) are skipped.
+    pub fn select(&self, wanted: &Platform) -> Result<&Descriptor> {
+        self.manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+            .ok_or_else(|| Error::NoMatchingPlatform {
+                wanted: wanted.to_string(),
+                available: self
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
 pub enum Document {
     Manifest(Manifest),
     Index(Index),
@@ -280,5 +299,40 @@ mod tests {
         assert!(e.contains("unsupported manifest media type"), "{e}");
         let m = manifest_json(media_type::OCI_MANIFEST, media_type::OCI_LAYER);
         assert!(parse(&m, Some(media_type::DOCKER_MANIFEST)).is_err());
+    }
+
+    fn entry(os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(media_type::OCI_MANIFEST, Digest::of(arch.as_bytes()), 1);
+        d.platform = Some(Platform {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(String::from),
+            os_version: None,
+        });
+        d
+    }
+
+    #[test]
+    fn picks_linux_amd64() {
+        let index = Index {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![
+                entry("linux", "arm64", Some("v8")),
+                entry("windows", "amd64", None),
+                entry("linux", "amd64", None),
+            ],
+            annotations: Default::default(),
+        };
+        let wanted: Platform = "linux/amd64".parse().unwrap();
+        assert_eq!(index.select(&wanted).unwrap().digest, Digest::of(b"amd64"));
+        let e = index
+            .select(&"linux/s390x".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux/s390x") && e.contains("linux/arm64/v8"),
+            "{e}"
+        );
     }
 }

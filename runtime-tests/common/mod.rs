@@ -110,6 +110,17 @@ pub fn run_with_deadline(mut cmd: Command, out: &Path) -> Outcome {
     cmd.stdin(Stdio::null())
         .stdout(File::create(&so).expect("create stdout file"))
         .stderr(File::create(&se).expect("create stderr file"));
+    let code = spawn_and_wait(&mut cmd);
+    Outcome {
+        code,
+        stdout: read_lossy(&so),
+        stderr: read_lossy(&se),
+    }
+}
+
+/// Run `cmd` to its end, for at most the deadline; its exit code (128 +
+/// signal when killed).
+fn spawn_and_wait(cmd: &mut Command) -> i32 {
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     let deadline = Instant::now() + DEADLINE;
     let status = loop {
@@ -123,14 +134,32 @@ pub fn run_with_deadline(mut cmd: Command, out: &Path) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let code = status.code().unwrap_or_else(|| {
+    status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
-    });
-    Outcome {
-        code,
-        stdout: read_lossy(&so),
-        stderr: read_lossy(&se),
+    })
+}
+
+/// Everything readable from a pty master until its last slave is closed
+/// (EIO) or the deadline passes.
+fn read_terminal(master: File) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + DEADLINE;
+    let mut master = master;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).expect("poll the pty") == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn read_lossy(p: &Path) -> String {
@@ -395,6 +424,74 @@ impl Container {
         self.launch_verb("run", &[])
     }
 
+    /// `run` with stdin, stdout and stderr on a pseudo-terminal of its own,
+    /// as runc's suite runs under `script`: the exit code, and in `stdout`
+    /// everything that came out of that terminal (stdout and stderr).
+    pub fn run_on_terminal(&self) -> Outcome {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        use std::os::fd::AsRawFd;
+        self.write_config();
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("cloexec");
+        }
+        let master = File::from(pty.master);
+        let reader = std::thread::spawn(move || read_terminal(master));
+        let slave = File::from(pty.slave);
+        let mut cmd = self.launch_command("run", &[]);
+        cmd.stdin(slave.try_clone().expect("dup the pty"))
+            .stdout(slave.try_clone().expect("dup the pty"))
+            .stderr(slave);
+        let code = {
+            let _creating = CGROUP_PARENT_USERS
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            spawn_and_wait(&mut cmd)
+        };
+        // The Command holds the last copies of the slave.
+        drop(cmd);
+        self.track_pid_file();
+        Outcome {
+            code,
+            stdout: reader.join().expect("pty reader"),
+            stderr: String::new(),
+        }
+    }
+
+    /// `run` with stdout and stderr on pipes, as engines give them.
+    pub fn run_through_pipes(&self) -> Outcome {
+        use std::io::Read;
+        self.write_config();
+        let read_all = |end: std::os::fd::OwnedFd| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = File::from(end).read_to_string(&mut text);
+                text
+            })
+        };
+        let (out_r, out_w) = nix::unistd::pipe().expect("pipe");
+        let (err_r, err_w) = nix::unistd::pipe().expect("pipe");
+        let (stdout, stderr) = (read_all(out_r), read_all(err_r));
+        let mut cmd = self.launch_command("run", &[]);
+        cmd.stdin(Stdio::null())
+            .stdout(File::from(out_w))
+            .stderr(File::from(err_w));
+        let code = {
+            let _creating = CGROUP_PARENT_USERS
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            spawn_and_wait(&mut cmd)
+        };
+        // The Command holds the last copies of the write ends.
+        drop(cmd);
+        self.track_pid_file();
+        Outcome {
+            code,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+        }
+    }
+
     pub fn run_with(&self, extra: &[&str]) -> Outcome {
         self.launch_verb("run", extra)
     }
@@ -649,5 +746,68 @@ impl PrivateMountNs {
 impl Drop for PrivateMountNs {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Accept one connection on `listener` and receive one message with an fd
+/// (SCM_RIGHTS): the message's bytes and the fd.
+pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let (conn, _) = listener.accept().expect("accept");
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
+    let len = msg.bytes;
+    let fd = msg
+        .cmsgs()
+        .expect("cmsgs")
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("an fd in the message");
+    (buf[..len].to_vec(), rt::syscall::owned_fd(fd))
+}
+
+/// The pid a pidfd refers to (its fdinfo's `Pid:`), -1 once it has exited.
+pub fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i32 {
+    use std::os::fd::AsRawFd;
+    let info = procfs::read(&format!("/proc/self/fdinfo/{}", fd.as_raw_fd()));
+    procfs::status_field(&info, "Pid")
+        .trim()
+        .parse()
+        .expect("Pid in fdinfo")
+}
+
+/// A network namespace made with `ip netns add`, deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let name = format!("rt-test-{}", unique_id());
+        host("ip", &["netns", "add", &name]);
+        NetNs { name }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }

@@ -3,7 +3,6 @@
 //! newer system call fail with ENOSYS, so that tests reach rt's fallbacks
 //! on this machine's kernel.
 
-use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// `cmd` runs with mount_setattr(2) failing with ENOSYS, as before Linux
@@ -37,24 +36,5 @@ pub fn without_mount_setattr(cmd: &mut Command) {
         stmt(ret, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
         stmt(ret, libc::SECCOMP_RET_ALLOW),
     ];
-    // SAFETY: the closure runs in the forked child before exec and makes
-    // one prctl(2) call, which is async-signal-safe; `prog` points into
-    // `filter`, which the closure owns for the duration of the call.
-    unsafe {
-        cmd.pre_exec(move || {
-            let prog = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr().cast_mut(),
-            };
-            let on = libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const libc::sock_fprog,
-            );
-            if on != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    rt::syscall::filter_in_child(cmd, filter.to_vec());
 }

@@ -101,6 +101,30 @@ pub fn rootless(
     detach: bool,
     tweak: impl FnOnce(&mut Container),
 ) -> (Container, tempfile::TempDir, Outcome) {
+    rootless_with(user, &[], script, detach, tweak)
+}
+
+/// [`rootless`], with global flags before `run`.
+pub fn rootless_with(
+    user: &User,
+    globals: &[&str],
+    script: &str,
+    detach: bool,
+    tweak: impl FnOnce(&mut Container),
+) -> (Container, tempfile::TempDir, Outcome) {
+    rootless_wrapped(user, globals, script, detach, tweak, |cmd| cmd)
+}
+
+/// [`rootless_with`], the user's `rt run` command line passed through
+/// `wrap` (to start it somewhere else).
+pub fn rootless_wrapped(
+    user: &User,
+    globals: &[&str],
+    script: &str,
+    detach: bool,
+    tweak: impl FnOnce(&mut Container),
+    wrap: impl FnOnce(Command) -> Command,
+) -> (Container, tempfile::TempDir, Outcome) {
     let xdg = tempdir();
     std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
     fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
@@ -132,18 +156,19 @@ pub fn rootless(
     std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
     let bundle = c.bundle();
     let pid_file = c.pid_file();
-    let mut args = vec![
+    let mut args = globals.to_vec();
+    args.extend([
         "run",
         "--bundle",
         bundle.to_str().expect("utf-8"),
         "--pid-file",
         pid_file.to_str().expect("utf-8"),
-    ];
+    ]);
     if detach {
         args.push("--detach");
     }
     args.push(&c.id);
-    let cmd = user.rt(xdg.path(), &args);
+    let cmd = wrap(user.rt(xdg.path(), &args));
     let out = c.launch(cmd);
     (c, xdg, out)
 }

@@ -3,7 +3,7 @@
 //! one notification.
 
 use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
@@ -48,8 +48,8 @@ pub fn serve(listener: UnixListener, answer: i32) -> Agent {
         .expect("recvmsg");
         for c in msg.cmsgs().expect("cmsgs") {
             if let ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: SCM_RIGHTS just installed this fd in our table.
-                fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                // SCM_RIGHTS just installed it in our table: ours to own.
+                fd = fds.first().map(|&f| rt::syscall::owned_fd(f));
             }
         }
         let n = msg.bytes;
@@ -66,29 +66,13 @@ pub fn serve(listener: UnixListener, answer: i32) -> Agent {
 
 /// SECCOMP_IOCTL_NOTIF_RECV one notification and fail it with `errno`.
 fn answer_one(fd: &OwnedFd, errno: i32) -> i32 {
-    let data = libc::seccomp_data {
-        nr: 0,
-        arch: 0,
-        instruction_pointer: 0,
-        args: [0; 6],
-    };
-    let mut notif = libc::seccomp_notif {
-        id: 0,
-        pid: 0,
-        flags: 0,
-        data,
-    };
-    // SAFETY: `notif` is a zeroed seccomp_notif the kernel fills in.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut notif) };
-    assert_eq!(ret, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
-    let mut resp = libc::seccomp_notif_resp {
+    let notif = rt::syscall::seccomp_notif_recv(fd.as_fd()).expect("NOTIF_RECV");
+    let resp = libc::seccomp_notif_resp {
         id: notif.id,
         val: 0,
         error: -errno,
         flags: 0,
     };
-    // SAFETY: `resp` is a valid seccomp_notif_resp for the notification.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
-    assert_eq!(ret, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+    rt::syscall::seccomp_notif_send(fd.as_fd(), &resp).expect("NOTIF_SEND");
     notif.data.nr
 }

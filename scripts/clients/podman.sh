@@ -15,6 +15,9 @@
 
 PM=$T/pm
 IMG=docker.io/library/rt-busybox:latest
+# The podman command and its run root (podman-rootless.sh sets its own).
+PODMAN=podman
+RUNROOT=$PM/run
 export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf CONTAINERS_REGISTRIES_CONF=$PM/registries.conf
 
 engine_up() {
@@ -54,20 +57,20 @@ EOF
  "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
               {"names": ["chmod", "fchmod", "fchmodat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
 EOF
-    tmo podman load -i "$IMAGE_TAR"
+    tmo $PODMAN load -i "$IMAGE_TAR"
 }
 
 engine_down() {
     [[ -f $PM/containers.conf ]] || return 0
     local r
     for r in runc rt; do
-        tmo podman --runtime "$r" rm -af -t 0 > /dev/null 2>&1
+        tmo $PODMAN --runtime "$r" rm -af -t 0 > /dev/null 2>&1
     done
-    tmo podman rmi -af > /dev/null 2>&1
+    tmo $PODMAN rmi -af > /dev/null 2>&1
 }
 
 pm() {
-    timeout -k 5 "$STEP_TIMEOUT" podman --runtime "$BIN" "$@"
+    timeout -k 5 "$STEP_TIMEOUT" $PODMAN --runtime "$BIN" "$@"
 }
 
 # The options every container gets (see the top of this file).
@@ -79,7 +82,7 @@ LONG='trap "exit 7" TERM; sleep 1000 & wait'
 
 start_long() {
     quiet pm_run -d --name "$NAME" "$@" "$IMG" sh -c "$LONG" || return 1
-    wait_for 20 sh -c "[ \$(podman --runtime $BIN top $NAME pid 2>/dev/null | wc -l) -ge 3 ]"
+    wait_for 20 sh -c "[ \$($PODMAN --runtime $BIN top $NAME pid 2>/dev/null | wc -l) -ge 3 ]"
 }
 
 status() { pm inspect -f '{{.State.Status}}' "$NAME" 2>&1; }
@@ -93,7 +96,7 @@ scenario_run_rm() {
 }
 
 scenario_run_it() {
-    tty_step run-it "podman --runtime $BIN run ${RUN_OPTS[*]} --rm -it $IMG sh -c 'tty; sleep 1; exit 2'"
+    tty_step run-it "$PODMAN --runtime $BIN run ${RUN_OPTS[*]} --rm -it $IMG sh -c 'tty; sleep 1; exit 2'"
 }
 
 scenario_inspect() {
@@ -107,13 +110,13 @@ scenario_exec() {
     # pids differ: podman's own probes (top) take some in the container.
     step exec-ps pm exec "$NAME" ps -o comm
     rc_step exec-missing pm exec "$NAME" /no/such/binary
-    obs oci-log "$(json_log "$PM/run/vfs-containers/$(pm inspect -f '{{.Id}}' "$NAME")/userdata/oci-log")"
+    obs oci-log "$(json_log "$RUNROOT/vfs-containers/$(pm inspect -f '{{.Id}}' "$NAME")/userdata/oci-log")"
     remove
 }
 
 scenario_exec_it() {
     start_long || return 1
-    tty_step exec-it "podman --runtime $BIN exec -it $NAME sh -c 'tty; exit 4'"
+    tty_step exec-it "$PODMAN --runtime $BIN exec -it $NAME sh -c 'tty; exit 4'"
     remove
 }
 
@@ -131,7 +134,7 @@ scenario_pause_unpause() {
 scenario_stats() {
     start_long --memory 64m || return 1
     # Usage varies from run to run; the process count and limit do not.
-    step stats sh -c "podman --runtime $BIN stats --no-stream --format '{{.PIDs}} {{.MemUsage}}' $NAME | sed 's|.* / | / |'"
+    step stats sh -c "$PODMAN --runtime $BIN stats --no-stream --format '{{.PIDs}} {{.MemUsage}}' $NAME | sed 's|.* / | / |'"
     remove
 }
 
@@ -193,7 +196,7 @@ scenario_volume() {
 }
 
 scenario_not_found() {
-    step not-found sh -c "podman --runtime $BIN run ${RUN_OPTS[*]} --rm $IMG /no/such/binary 2>&1 | grep -o 'not found'"
+    step not-found sh -c "$PODMAN --runtime $BIN run ${RUN_OPTS[*]} --rm $IMG /no/such/binary 2>&1 | grep -o 'not found'"
     rc_step not-found pm_run --rm "$IMG" /no/such/binary
     rc_step not-executable pm_run --rm "$IMG" /etc/passwd
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `just test-clients`: containerd, Podman and Docker, from Debian's packages
-# and unmodified, run their containers on rt. Every scenario runs twice,
+# `just test-clients`: containerd, Podman (as root and rootless) and Docker,
+# from Debian's packages and unmodified, run their containers on rt. Every scenario runs twice,
 # once with runc and once with rt, and what it observes (exit codes,
 # output, process lists, limits read from inside) must be the same; a
 # scenario that differs runs once more on both, and fails if it differs again.
 #
 # usage: test.sh [RT_BINARY]
-#   CLIENT_ENGINES="containerd podman docker"  engines to run (in order)
+#   CLIENT_ENGINES="containerd podman podman-rootless docker"
+#                                              engines to run (in order)
 #   CLIENT_SCENARIOS=REGEX                     only scenarios matching REGEX
 #   CLIENT_KEEP=1                              keep the work dir (not the engines)
 #
@@ -24,7 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "${1:-target/release/rt}")
 RUNC=$(command -v runc) || { echo "runc is not installed"; exit 1; }
 [[ -x $RT ]] || { echo "no rt binary at $RT (cargo build --release --bin rt)"; exit 1; }
-ENGINES=${CLIENT_ENGINES:-containerd podman docker}
+ENGINES=${CLIENT_ENGINES:-containerd podman podman-rootless docker}
 ONLY=${CLIENT_SCENARIOS:-.}
 T=$(mktemp -d /tmp/rt-clients.XXXXXX)
 CGROUP_PARENT=rt-clients-$$
@@ -114,6 +115,14 @@ cleanup() {
         umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
     done
     for dir in $(own_cgroups); do
+        # podman's conmon makes its cgroup under every controller
+        # /proc/self/cgroup names; where no hierarchy is mounted (net_cls,
+        # perf_event on this host) that is a plain directory of the
+        # /sys/fs/cgroup tmpfs, with a `tasks` file rmdir cannot remove.
+        if [[ $(stat -f -c %T "$dir" 2>/dev/null) == tmpfs ]]; then
+            rm -rf "$dir"
+            continue
+        fi
         for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; [[ -d $dir ]] || break; sleep 0.1; done
     done
     # Engine directories that appeared during the run.

@@ -56,11 +56,14 @@ pub fn v2_limit(value: i64) -> String {
     }
 }
 
-/// pids.max for an OCI `pids.limit`: 0 leaves it alone, negative is "max".
-pub fn pids_max(limit: i64) -> Option<String> {
+/// pids.max for an OCI `pids.limit`: negative is "max"; 0, a real limit
+/// since runtime-spec 1.3, is 1 as in runc 1.5 — systemd refuses
+/// TasksMax=0, and both drivers must mean the same (a container's init
+/// needs one pid anyway).
+pub fn pids_max(limit: i64) -> String {
     match limit {
-        0 => None,
-        l => Some(v2_limit(l)),
+        0 => "1".into(),
+        l => v2_limit(l),
     }
 }
 
@@ -140,9 +143,9 @@ mod tests {
     fn limits() {
         assert_eq!(v2_limit(-1), "max");
         assert_eq!(v2_limit(5), "5");
-        assert_eq!(pids_max(0), None);
-        assert_eq!(pids_max(-1).as_deref(), Some("max"));
-        assert_eq!(pids_max(32).as_deref(), Some("32"));
+        assert_eq!(pids_max(0), "1");
+        assert_eq!(pids_max(-1), "max");
+        assert_eq!(pids_max(32), "32");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use crate::error::{Error, Result};
+use crate::logging;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -110,13 +111,14 @@ const DEFAULT_ALLOWED: [Rule; 12] = [
 pub fn rules(config: Option<&[LinuxDeviceCgroup]>) -> Result<Vec<Rule>> {
     let mut out = vec![DENY_ALL];
     for (i, d) in config.unwrap_or_default().iter().enumerate() {
-        out.push(from_oci(i, d)?);
+        out.extend(from_oci(i, d)?);
     }
     out.extend(DEFAULT_ALLOWED);
     Ok(out)
 }
 
-fn from_oci(i: usize, d: &LinuxDeviceCgroup) -> Result<Rule> {
+/// The rule for config entry `i`; none when its access grants nothing.
+fn from_oci(i: usize, d: &LinuxDeviceCgroup) -> Result<Option<Rule>> {
     let bad = |why: String| Error::Config(format!("linux.resources.devices[{i}]: {why}"));
     let kind = match d.typ().unwrap_or(LinuxDeviceType::A) {
         LinuxDeviceType::A => Kind::All,
@@ -140,29 +142,32 @@ fn from_oci(i: usize, d: &LinuxDeviceCgroup) -> Result<Rule> {
         }
     };
     // An absent access string means all access, which is what "a" rules
-    // mean to the kernel anyway.
+    // mean to the kernel anyway. Letters other than r, w and m mean
+    // nothing: runc drops them ("rwa" is "rw"), and so does rt, saying so.
     let access = match d.access().as_deref() {
         None | Some("") => ALL_ACCESS,
         Some(s) => {
-            let mut bits = 0;
-            for c in s.chars() {
-                bits |= match c {
-                    'r' => READ,
-                    'w' => WRITE,
-                    'm' => MKNOD,
-                    _ => return Err(bad(format!("access {s:?} may only contain r, w and m"))),
-                };
+            if s.chars().any(|c| !"rwm".contains(c)) {
+                logging::warn(&format!(
+                    "linux.resources.devices[{i}]: access {s:?}: only r, w and m are device access; the rest is ignored"
+                ));
             }
-            bits
+            [('r', READ), ('w', WRITE), ('m', MKNOD)]
+                .iter()
+                .filter(|(c, _)| s.contains(*c))
+                .fold(0, |bits, (_, bit)| bits | bit)
         }
     };
-    Ok(Rule {
+    if access == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Rule {
         allow: d.allow(),
         kind,
         major: number(d.major(), "major")?,
         minor: number(d.minor(), "minor")?,
         access,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -189,12 +194,22 @@ mod tests {
         assert_eq!(r[2].v1_line(), "c *:* m");
         assert!(r.iter().any(|x| x.v1_line() == "c 136:* rwm"));
         assert!(r.iter().any(|x| x.v1_line() == "c 5:1 rwm"));
+        // Other letters mean nothing, as to runc: "rwa" is "rw", "a" no rule.
+        let cfg = oci(
+            r#"[{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+                          {"allow": true, "type": "c", "major": 1, "minor": 12, "access": "a"}]"#,
+        );
+        let r = rules(Some(&cfg)).expect("valid rules");
+        assert_eq!(r.len(), 1 + 1 + DEFAULT_ALLOWED.len());
+        assert_eq!(
+            (r[1].v1_file(), r[1].v1_line().as_str()),
+            ("devices.deny", "c 1:11 rw")
+        );
     }
 
     #[test]
     fn invalid() {
         assert!(rules(Some(&oci(r#"[{"allow": true, "type": "p"}]"#))).is_err());
-        assert!(rules(Some(&oci(r#"[{"allow": true, "access": "rx"}]"#))).is_err());
         assert!(rules(Some(&oci(
             r#"[{"allow": true, "type": "c", "major": 5000000000}]"#
         )))

@@ -8,8 +8,8 @@
 //! unified hierarchy so v2-aware tools can find it.
 //!
 //! rt only ever writes inside the container's own cgroup and the parents it
-//! created itself, and refuses any path that names `process_api` (the cgroup
-//! of this machine's own service).
+//! created itself. Who makes the cgroup and how processes enter it is the
+//! `driver`'s business.
 //!
 //! Resource limits are written by `v1` (one directory per controller) or
 //! `v2` (the unified directory), from values `convert` and `devices` shape;
@@ -17,6 +17,7 @@
 
 mod convert;
 pub mod devices;
+mod driver;
 pub mod ebpf;
 mod file;
 pub mod oom;
@@ -35,9 +36,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Error, Result};
-
-/// cgroups that belong to the host and must never be touched.
-const RESERVED: &str = "process_api";
+pub use driver::Driver;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hierarchy {
@@ -165,6 +164,25 @@ pub struct Placement {
     pub unit: Option<systemd::Unit>,
 }
 
+impl Placement {
+    /// The driver for a new container placed here, and its directories on
+    /// this host.
+    pub fn plan(&self, layout: &Layout) -> (Driver, CgroupPaths) {
+        let mut cg = CgroupPaths::plan(layout, &self.rel);
+        let driver = match &self.unit {
+            Some(unit) => {
+                cg.systemd_unit = Some(unit.name.clone());
+                Driver::Systemd {
+                    unit: unit.clone(),
+                    started: false,
+                }
+            }
+            None => Driver::of(&cg),
+        };
+        (driver, cg)
+    }
+}
+
 /// Where `cgroupsPath` (or the default for `id`) puts the container: a
 /// path (the cgroupfs driver), or with `--systemd-cgroup` a systemd scope
 /// named `slice:prefix:name`.
@@ -216,15 +234,7 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> 
     for c in raw.components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => {
-                if n == RESERVED {
-                    return Err(Error::Config(format!(
-                        "linux.cgroupsPath {}: the {RESERVED} cgroup belongs to the host",
-                        raw.display()
-                    )));
-                }
-                clean.push(n)
-            }
+            Component::Normal(n) => clean.push(n),
             Component::ParentDir | Component::Prefix(_) => {
                 return Err(Error::Config(format!(
                     "linux.cgroupsPath {}: must not contain \"..\"",
@@ -430,6 +440,38 @@ impl CgroupPaths {
         self.dirs.iter().try_for_each(|dir| add_pid(dir, pid))
     }
 
+    /// Refuse a cgroup that already holds processes, in any hierarchy or
+    /// below, or that is frozen, as runc does before it makes anything: two
+    /// containers in one cgroup share limits and kill each other on delete,
+    /// and a process put into a frozen cgroup stops there — rt's own init
+    /// and rt waiting on it included.
+    pub fn check_unused(&self) -> Result<()> {
+        let mut procs = std::collections::BTreeSet::new();
+        for dir in &self.dirs {
+            tree_procs(dir, &mut procs);
+        }
+        let found = procs.len();
+        if found > 0 {
+            return Err(Error::CgroupInUse(format!(
+                "is not empty: {found} process(es) found"
+            )));
+        }
+        let v1_freezer = self.freezer.as_ref().filter(|_| !self.unified);
+        let frozen = v1_freezer.is_some_and(|d| {
+            fs::read_to_string(existing(d).join("freezer.state"))
+                .is_ok_and(|s| s.trim() != "THAWED")
+        }) || self.v2_dir().is_some_and(|d| {
+            let d = existing(d);
+            fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+                || fs::read_to_string(d.join("cgroup.events"))
+                    .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1"))
+        });
+        if frozen {
+            return Err(Error::CgroupInUse("unexpectedly frozen".into()));
+        }
+        Ok(())
+    }
+
     /// Pids in the container's cgroup (read from the first hierarchy that has
     /// the container).
     pub fn pids(&self) -> Result<Vec<i32>> {
@@ -498,19 +540,70 @@ impl CgroupPaths {
         self.set_frozen(false)
     }
 
-    /// Remove the directories rt created, deepest first. A cgroup whose last
-    /// task is still exiting reports EBUSY for a moment: retry briefly.
-    /// Shared parents that other containers still use are left alone.
-    pub fn remove(&self) -> Result<()> {
-        // The scope first: systemd kills what is left in it and removes its
-        // cgroups; rt's own v1 directories go below, even if that failed.
-        let stopped = match &self.systemd_unit {
-            Some(unit) => systemd::stop(unit),
-            None => Ok(()),
-        };
+    /// Whether the container's cgroup is there (in its first hierarchy).
+    pub fn exists(&self) -> bool {
+        self.freezer
+            .as_ref()
+            .or(self.dirs.first())
+            .is_some_and(|d| d.is_dir())
+    }
+
+    /// Send `sig` (0 probes) to every process in the container's cgroup.
+    /// The cgroup is frozen meanwhile where it can be, so that no process
+    /// forks a child the list misses or exits and leaves its pid to another
+    /// process. Afterwards it is thawed, unless it was paused before and
+    /// the signal is not SIGKILL: a frozen process dies only once thawed.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        let was_frozen = self.is_frozen();
+        let froze = !was_frozen
+            && self.freezer.is_some()
+            && match self.set_frozen(true) {
+                Ok(()) => true,
+                Err(e) => {
+                    // Half frozen is worse than not frozen.
+                    crate::logging::warn(&format!("signalling without freezing: {e}"));
+                    let _ = self.thaw();
+                    false
+                }
+            };
+        let sent = self.pids().and_then(|pids| {
+            pids.into_iter().try_for_each(|pid| {
+                match crate::syscall::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                    Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+                    Err(e) => Err(Error::sys(format!("cannot signal pid {pid}"), e)),
+                }
+            })
+        });
+        if froze || (was_frozen && sig == libc::SIGKILL) {
+            self.thaw()?;
+        }
+        sent
+    }
+
+    /// Remove the container's directories (`which` of them), then the
+    /// parents rt created, deepest first. A cgroup whose last task is still
+    /// exiting reports EBUSY for a moment: retry briefly. Shared parents
+    /// that other containers still use are left alone. (A systemd scope's
+    /// directories are systemd's: see `Driver::remove`.)
+    pub fn remove_dirs(&self, which: Remove) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
-        let (leaves, mut parents): (Vec<&PathBuf>, Vec<&PathBuf>) =
-            self.created.iter().partition(|d| self.dirs.contains(d));
+        let leaves: Vec<&PathBuf> = match which {
+            Remove::Used => self
+                .dirs
+                .iter()
+                .filter(|d| !self.made_by_systemd(d))
+                .collect(),
+            Remove::Made => self
+                .created
+                .iter()
+                .filter(|d| self.dirs.contains(d))
+                .collect(),
+        };
+        let mut parents: Vec<&PathBuf> = self
+            .created
+            .iter()
+            .filter(|d| !self.dirs.contains(d))
+            .collect();
         for leaf in leaves {
             remove_leaf(leaf, deadline)?;
         }
@@ -519,8 +612,41 @@ impl CgroupPaths {
             // A shared parent still in use by another container stays.
             let _ = fs::remove_dir(dir);
         }
-        stopped
+        Ok(())
     }
+}
+
+/// Which of a container's cgroup directories go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remove {
+    /// Every one the container used, whoever made it (`delete`): runc
+    /// removes them, and a leftover would refuse the next container there.
+    Used,
+    /// Only those rt made (undoing a failed create): a cgroup the caller
+    /// made stays theirs.
+    Made,
+}
+
+/// Add the processes of `dir` and the cgroups below it (none if it does
+/// not exist) to `procs`.
+fn tree_procs(dir: &Path, procs: &mut std::collections::BTreeSet<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        procs.extend(text.split_whitespace().map(str::to_string));
+    }
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            tree_procs(&e.path(), procs);
+        }
+    }
+}
+
+/// `dir`, or its nearest ancestor that exists: a new cgroup below a frozen
+/// one starts frozen.
+fn existing(dir: &Path) -> &Path {
+    dir.ancestors().find(|d| d.exists()).unwrap_or(dir)
 }
 
 /// Move `pid` into the cgroup `dir`.
@@ -660,7 +786,6 @@ mod tests {
         );
         assert_eq!(container_path(None, "x").ok(), Some(PathBuf::from("rt/x")));
         assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
-        assert!(container_path(Some(Path::new("/process_api/x")), "x").is_err());
         assert!(container_path(Some(Path::new("/")), "x").is_err());
         let e = container_path(Some(Path::new("system.slice:rt:x")), "x")
             .unwrap_err()

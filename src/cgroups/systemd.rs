@@ -95,6 +95,20 @@ impl Unit {
         })
     }
 
+    /// The unit of a recorded container: `name`, in the slice its cgroup
+    /// `rel` sits in (the root slice `-.slice` when it has no parent).
+    pub fn recorded(name: &str, rel: &Path) -> Unit {
+        let slice = rel
+            .parent()
+            .and_then(Path::file_name)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "-.slice".into());
+        Unit {
+            name: name.to_string(),
+            slice,
+        }
+    }
+
     /// The scope's cgroup relative to the hierarchy root: systemd nests a
     /// slice `a-b.slice` as `a.slice/a-b.slice`.
     pub fn cgroup_path(&self) -> PathBuf {
@@ -158,8 +172,9 @@ pub fn resource_properties(r: &LinuxResources, unified: bool) -> Result<Vec<Prop
             }
         }
     }
-    if let Some(limit) = r.pids().as_ref().map(|p| p.limit()).filter(|l| *l != 0) {
-        props.push(prop("TasksMax", unlimited(limit)));
+    if let Some(p) = r.pids() {
+        // systemd refuses TasksMax=0: 1, as the files get (convert::pids_max).
+        props.push(prop("TasksMax", unlimited(p.limit()).max(1)));
     }
     if let Some(cpu) = r.cpu() {
         match cpu.shares().filter(|s| *s != 0) {
@@ -197,21 +212,12 @@ fn unlimited(v: i64) -> u64 {
 
 /// A cpuset list ("0-2,4") as systemd's byte array: bit n of byte n/8.
 fn bitmask(list: &str) -> Result<Vec<u8>> {
-    let bad = || Error::Resource(format!("invalid cpu or memory node list {list:?}"));
-    let mut bytes = Vec::new();
-    for range in list.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-        let lo: usize = lo.trim().parse().map_err(|_| bad())?;
-        let hi: usize = hi.trim().parse().map_err(|_| bad())?;
-        if lo > hi || hi >= 8192 {
-            return Err(bad());
-        }
-        for n in lo..=hi {
-            if bytes.len() <= n / 8 {
-                bytes.resize(n / 8 + 1, 0);
-            }
-            bytes[n / 8] |= 1 << (n % 8);
-        }
+    let words = crate::bitlist::parse(list).map_err(|why| {
+        Error::Resource(format!("invalid cpu or memory node list {list:?}: {why}"))
+    })?;
+    let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    while bytes.last() == Some(&0) {
+        bytes.pop();
     }
     Ok(bytes)
 }
@@ -470,6 +476,14 @@ mod tests {
         );
         let u = unit(Some("-.slice::x.scope")).unwrap();
         assert_eq!(u.cgroup_path(), PathBuf::from("x.scope"));
+        for path in [
+            "machine-rt-test.slice:rt:x",
+            "-.slice::x.scope",
+            "system.slice:rt:c1",
+        ] {
+            let u = unit(Some(path)).unwrap();
+            assert_eq!(Unit::recorded(&u.name, &u.cgroup_path()), u, "{path}");
+        }
         for bad in [
             "/a/b",
             "a:b",
@@ -532,6 +546,11 @@ mod tests {
         has(&p, "TasksMax", &u64::MAX.to_string());
         has(&p, "CPUQuotaPerSecUSec", "130000");
         assert!(props(serde_json::json!({}), true).is_empty());
+        has(
+            &props(serde_json::json!({"pids": {"limit": 0}}), true),
+            "TasksMax",
+            "1",
+        );
     }
 
     #[test]

@@ -17,8 +17,9 @@ use crate::logging;
 
 pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<()> {
     if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+        // runc's words: clients match "invalid configuration".
         return Err(Error::Resource(
-            "linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1"
+            "invalid configuration: linux.resources.unified needs cgroup v2, and this host's controllers are on cgroup v1"
                 .into(),
         ));
     }
@@ -34,8 +35,12 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<(
     if let Some(cpu) = r.cpu() {
         set_cpu(paths, cpu)?;
     }
-    if let Some(limit) = r.pids().as_ref().and_then(|p| convert::pids_max(p.limit())) {
-        file::write(need(paths, "pids")?, "pids.max", &limit)?;
+    if let Some(p) = r.pids() {
+        file::write(
+            need(paths, "pids")?,
+            "pids.max",
+            &convert::pids_max(p.limit()),
+        )?;
     }
     if let Some(b) = r.block_io() {
         set_blkio(paths, b)?;
@@ -297,11 +302,19 @@ fn throttle_line(t: &LinuxThrottleDevice) -> String {
 
 fn set_hugetlb(paths: &CgroupPaths, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for l in limits {
+        let dir = need(paths, "hugetlb")?;
+        let value = l.limit().to_string();
         file::write(
-            need(paths, "hugetlb")?,
+            dir,
             &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
-            &l.limit().to_string(),
+            &value,
         )?;
+        // Reservations are limited alike where the kernel accounts them
+        // (5.7+), as runc does.
+        let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
+        if file::exists(dir, &rsvd) {
+            file::write(dir, &rsvd, &value)?;
+        }
     }
     Ok(())
 }

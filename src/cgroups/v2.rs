@@ -17,8 +17,8 @@ pub fn apply(paths: &CgroupPaths, r: &LinuxResources, devs: Devices) -> Result<(
         .first()
         .ok_or_else(|| Error::Resource("the container has no cgroup v2 directory".into()))?;
     enable_controllers(paths, dir)?;
-    if let Some(limit) = r.pids().as_ref().and_then(|p| convert::pids_max(p.limit())) {
-        file::write(dir, "pids.max", &limit)?;
+    if let Some(p) = r.pids() {
+        file::write(dir, "pids.max", &convert::pids_max(p.limit()))?;
     }
     if let Some(m) = r.memory() {
         set_memory(dir, m)?;

@@ -122,6 +122,31 @@ pub fn empty_ns(names: &[String]) -> Result<bool> {
     Ok(net)
 }
 
+/// `--parent-path` names the images of an earlier pre-dump relative to
+/// `--image-path` (criu resolves it there): checked before criu runs, so a
+/// wrong one is named, as runc names it, instead of criu's "invalid
+/// request".
+fn check_parent(images: &Path, parent: &Path) -> Result<()> {
+    if parent.is_absolute() {
+        return Err(Error::Usage(format!(
+            "--parent-path {} must be relative to --image-path",
+            parent.display()
+        )));
+    }
+    let dir = images.join(parent);
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Usage(format!(
+            "invalid --parent-path: {} is not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::Usage(format!(
+            "invalid --parent-path: {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct CheckpointOptions {
     pub id: String,
@@ -183,6 +208,8 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<Dumped> {
 /// container's lock. The container keeps running when `leave_running` or
 /// `pre_dump` is set.
 pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
+    // What depends on the options and the config alone, before anything
+    // is written.
     let empty_netns = empty_ns(&opts.empty_ns)?;
     if opts.pre_dump && opts.lazy_pages {
         return Err(Error::Usage(
@@ -196,6 +223,11 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
         .transpose()?;
     for m in external_mounts_of(&st.config) {
         criu_key(&clean_dest(m.destination()))?;
+    }
+    // Made next, as runc makes it: --parent-path is resolved under it.
+    let images = open_dir(&opts.image_path, true)?;
+    if let Some(parent) = &opts.parent_path {
+        check_parent(&opts.image_path, parent)?;
     }
     let criu = criu::locate()?;
     if opts.pre_dump || opts.lazy_pages {
@@ -224,7 +256,6 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
             ));
         }
     }
-    let images = open_dir(&opts.image_path, true)?;
     let work_dir = opts
         .work_path
         .clone()

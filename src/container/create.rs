@@ -6,7 +6,7 @@
 //! is killed, the state written right after clone names the init pid and the
 //! cgroups, so `rt delete --force` can clean up.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -15,10 +15,10 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
-use crate::cgroups::{self, CgroupPaths, Layout};
+use crate::cgroups::{self, CgroupPaths, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::fault;
-use crate::init::{self, Channel, InitArgs, Msg, NamespacePlan};
+use crate::init::{self, Channel, ConsoleSocket, InitArgs, Msg, NamespacePlan};
 use crate::logging;
 use crate::spec;
 use crate::state::{self, Locked, State, Status, Store, EXEC_FIFO};
@@ -38,6 +38,26 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// Used by `run` to receive the pty master itself.
     pub console_fd: Option<OwnedFd>,
+    /// `--pidfd-socket`: where a pidfd of the init goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
+    /// `--rootless`: cgroups the caller may not make are skipped (the
+    /// container runs in the caller's cgroup, without limits) instead of
+    /// failing create; see [`rootless_cgroups`].
+    pub rootless_cgroups: bool,
+}
+
+/// `--rootless auto`, decided as runc decides it: a caller other than root,
+/// or root of a user namespace without the systemd driver, may lack the
+/// right to make cgroups; the real root has it.
+pub fn rootless_cgroups(systemd: bool) -> bool {
+    rootless() || (in_user_namespace() && !systemd)
+}
+
+/// Whether rt runs in a user namespace other than the host's: the
+/// initial one maps every id to itself.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// What `run` needs to supervise a container it created.
@@ -56,6 +76,10 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Config("linux section is missing".into()))?;
+    if let Some(sysctl) = linux.sysctl() {
+        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+        init::check_sysctl(sysctl, namespaces).map_err(Error::Config)?;
+    }
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
     init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
     let terminal = spec
@@ -63,9 +87,20 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     let console = match (terminal, opts.console_fd, &opts.console_socket) {
-        (true, Some(fd), _) => Some(fd),
-        (true, None, Some(path)) => Some(connect_console(path)?),
+        (true, Some(fd), _) => Some(ConsoleSocket {
+            fd,
+            relayed_by_rt: true,
+        }),
+        (true, None, Some(path)) => Some(ConsoleSocket {
+            fd: connect_console(path)?,
+            relayed_by_rt: false,
+        }),
         (true, None, None) => {
             return Err(Error::Usage(
                 "process.terminal is set: --console-socket is required".into(),
@@ -94,55 +129,37 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .map(crate::seccomp::compile)
         .transpose()?;
 
+    let (driver, mut cg) = place.plan(&Layout::detect()?);
+
     let locked = store.claim(&opts.id)?;
     let mut guard = Cleanup {
         store,
         id: &opts.id,
         cgroups: None,
+        driver: driver.clone(),
         child: None,
         armed: true,
     };
+    // After the claim: a create that lost a race for the id must say so,
+    // not that the winner's cgroup is in use.
+    cg.check_unused()?;
     fault::point("create:claimed")?;
 
-    let layout = Layout::detect()?;
-    let mut cg = CgroupPaths::plan(&layout, &place.rel);
-    cg.systemd_unit = place.unit.as_ref().map(|u| u.name.clone());
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
     st.no_new_keyring = opts.no_new_keyring;
     // Saved before the first cgroup directory exists: a create killed from
     // here on leaves a state naming every directory it may have made, for
     // `delete --force` (the Cleanup guard only runs if create survives).
     store.save(&st)?;
-    let created = cg.create();
-    guard.cgroups = Some(cg.clone());
-    match created {
-        Err(Error::Io { source, .. })
-            if rootless() && source.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
-            // Rootless: the hierarchies are the host's, and not the
-            // caller's to write. The container stays in the caller's
-            // cgroup, without limits, as with runc.
-            logging::debug(&format!(
-                "{}: cgroups are not writable by uid {}: the container gets none ({source})",
-                opts.id,
-                nix::unistd::geteuid()
-            ));
-            cg.remove()?;
-            cg = CgroupPaths {
-                rel: cg.rel.clone(),
-                ..CgroupPaths::default()
-            };
-            guard.cgroups = Some(cg.clone());
-            // Saved: the directories the state names are gone.
-            st.cgroups = cg.clone();
-            store.save(&st)?;
-        }
-        other => other?,
-    }
     let resources = linux.resources().clone().unwrap_or_default();
-    // A systemd scope's cgroup exists only once the init is in it.
-    if !cg.dirs.is_empty() && place.unit.is_none() {
-        cg.apply_resources(&resources)?;
+    let created = driver.create(&mut cg, &resources, opts.rootless_cgroups);
+    guard.cgroups = Some(cg.clone());
+    created?;
+    if cg.dirs.is_empty() && !st.cgroups.dirs.is_empty() {
+        // Rootless without cgroups (see Driver::create): the directories
+        // the state names are gone.
+        st.cgroups = cg.clone();
+        store.save(&st)?;
     }
     fault::point("create:cgroups")?;
 
@@ -162,7 +179,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // names every directory made.
     st.cgroups = cg.clone();
     let (mut parent_end, child_end) = init::sync_pair()?;
-    let mut flags = namespaces.new;
+    // The init makes them itself after its joins (init Step::Unshare).
+    let unshares = namespaces.unshares();
+    let mut flags = if unshares {
+        nix::sched::CloneFlags::empty()
+    } else {
+        namespaces.new
+    };
     // The init creates its cgroup namespace itself once it is in its cgroup.
     flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
     // Offsets can only be written before any process enters a new time
@@ -179,12 +202,15 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
     let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    // Written right after clone, or once the init says Unshared.
+    let maps_after_clone = new_userns && !unshares;
     // Before clone: the init inherits the trees (see init::idmap).
     let idmapped = init::prepare_idmapped(
         spec.mounts().as_deref().unwrap_or_default(),
         spec.linux().as_ref(),
         &bundle.dir,
     )?;
+    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let mut args = InitArgs {
         idmapped,
         spec,
@@ -196,7 +222,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         namespaces,
-        cgroup_tasks: cg.v1_dirs().iter().map(|d| d.join("tasks")).collect(),
+        cgroup_tasks: driver.tasks(&cg),
+        in_userns,
         cgroups: cg,
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
@@ -204,17 +231,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
     // with processes of its own, an old kernel), rt moves it after clone.
-    let into = match st.cgroups.v2_dir().filter(|_| place.unit.is_none()) {
-        Some(dir) => Some(cgroup_dir_fd(dir)?),
-        None => None,
-    };
+    let into = driver.clone_target(&st.cgroups)?;
     // Unless rt has work to do for the init between clone and `Go` (below),
     // `Go` is queued before the init exists: it starts setting up at once
     // instead of waiting for clone(2) to return here.
-    let mut go_sent = !new_userns
-        && resctrl.is_none()
-        && place.unit.is_none()
-        && spec_initial_affinity(&st).is_none();
+    let mut go_sent = !maps_after_clone && resctrl.is_none() && !driver.acts_after_clone();
     if go_sent {
         tell(&parent_end, &Msg::Go)?;
     }
@@ -258,12 +279,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     guard.child = Some(pid);
     st.pid = pid.as_raw();
     st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-
-    // execCPUAffinity.initial applies while rt still works for the child,
-    // before the cgroup's cpuset does.
-    if let Some(cpus) = spec_initial_affinity(&st) {
-        init::set_affinity(pid, &cpus)?;
-    }
     if let (Some(root), Some(rdt)) = (
         &resctrl,
         st.config
@@ -276,20 +291,14 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
     // step 1).
-    match &place.unit {
-        Some(unit) => {
-            let unified = st.cgroups.unified;
-            cgroups::systemd::start(unit, &st.id, pid.as_raw(), &resources, unified)?;
-            st.cgroups.apply_resources(&resources)?;
-        }
-        None if !born_in_cgroup => {
-            if let Some(dir) = st.cgroups.v2_dir() {
-                cgroups::add_pid(dir, pid.as_raw())?;
-            }
-        }
-        None => {}
-    }
-    if new_userns {
+    driver.adopt(
+        &st.cgroups,
+        pid.as_raw(),
+        born_in_cgroup,
+        &st.id,
+        &resources,
+    )?;
+    if maps_after_clone {
         write_id_maps(pid, &uid_maps, &gid_maps)?;
     }
     if !go_sent {
@@ -299,14 +308,13 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // save, the init finds the socket closed at its next step and exits.
     store.save(&st)?;
     fault::point("create:cloned")?;
-    if let Some(linux) = st.config.linux() {
-        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-            crate::netdev::move_into(devices, &container_netns(linux, pid)?)?;
-        }
+    if !unshares {
+        move_net_devices(&st, pid)?;
     }
-    // Ready, and Forked when the init forks into a joined pid namespace,
-    // in either order (two processes send them); EOF once both are done:
-    // then nothing of rt's but the exec fifo is open in the container.
+    // Ready, and Forked when the init forks into its pid namespace (joined,
+    // or made at init Step::Unshare), in either order (two processes send
+    // them); EOF once both are done: then nothing of rt's but the exec
+    // fifo is open in the container.
     let mut ready = false;
     loop {
         match parent_end.recv()? {
@@ -321,6 +329,22 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created))
                     .into_owned();
                 tell(&parent_end, &Msg::Continue(json))?;
+            }
+            Some(Msg::Unshared) => {
+                // The init's new namespaces exist: its maps and devices.
+                if new_userns {
+                    write_id_maps(pid, &uid_maps, &gid_maps)?;
+                }
+                move_net_devices(&st, pid)?;
+                tell(&parent_end, &Msg::Go)?;
+            }
+            Some(Msg::MountSource(index)) => {
+                let mounts = st.config.mounts().as_deref().unwrap_or_default();
+                match init::open_bind_source(mounts, &st.bundle, index, pid) {
+                    Some(Ok(fd)) => parent_end.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
+                    Some(Err(e)) => tell(&parent_end, &Msg::SourceRefused(e.to_string()))?,
+                    None => tell(&parent_end, &Msg::SourceRefused(String::new()))?,
+                }
             }
             Some(Msg::Ready(timings)) => {
                 log_steps(&opts.id, &timings);
@@ -351,6 +375,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             }
         }
     }
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Init)?;
+    }
     fault::point("create:ready")?;
     st.phase = Status::Created;
     store.save(&st)?;
@@ -379,16 +406,6 @@ fn tell(chan: &Channel, msg: &Msg) -> Result<()> {
         },
         e => e,
     })
-}
-
-/// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
-pub(crate) fn cgroup_dir_fd(dir: &Path) -> Result<std::os::fd::OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dir)
-        .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
-    Ok(f.into())
 }
 
 /// The state of a container about to get its cgroups and init (create and
@@ -444,6 +461,17 @@ pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
     out
 }
 
+/// `linux.netDevices`, into the network namespace of the init `pid`.
+fn move_net_devices(st: &State, pid: Pid) -> Result<()> {
+    let Some(linux) = st.config.linux() else {
+        return Ok(());
+    };
+    match linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        Some(devices) => crate::netdev::move_into(devices, &container_netns(linux, pid)?),
+        None => Ok(()),
+    }
+}
+
 /// The network namespace the init is in, or will join.
 fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs::File> {
     let ns = linux
@@ -465,24 +493,20 @@ fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
 }
 
-fn spec_initial_affinity(st: &State) -> Option<String> {
-    st.config
-        .process()
-        .as_ref()?
-        .exec_cpu_affinity()
-        .as_ref()?
-        .initial()
-        .clone()
-}
-
 /// The error an init reported, logged with the step it failed at.
 pub fn init_failed(id: &str, step: &str, msg: String) -> Error {
     logging::debug(&format!("{id}: init failed at step {step}"));
     Error::Init(msg)
 }
 
-/// `--debug`: how long each init step took, as the init reported it.
-pub fn log_steps(id: &str, timings: &str) {
+/// `--debug`: the init's notes as it wrote them (their words are what
+/// tools grep for), and how long each step took — the Ready report.
+pub fn log_steps(id: &str, report: &str) {
+    let mut lines = report.lines();
+    let timings = lines.next().unwrap_or_default();
+    for note in lines {
+        logging::debug(note);
+    }
     for pair in timings.split(' ').filter(|p| !p.is_empty()) {
         let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));
         logging::debug(&format!("{id}: init step {step} took {us} µs"));
@@ -626,6 +650,7 @@ struct Cleanup<'a> {
     store: &'a Store,
     id: &'a str,
     cgroups: Option<CgroupPaths>,
+    driver: Driver,
     child: Option<Pid>,
     armed: bool,
 }
@@ -640,7 +665,7 @@ impl Drop for Cleanup<'_> {
             let _ = waitpid(pid, None);
         }
         if let Some(cg) = &self.cgroups {
-            if let Err(e) = cg.remove() {
+            if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }

@@ -8,6 +8,7 @@
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::cgroups::Driver;
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::logging;
@@ -55,7 +56,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// SIGKILL the init and wait for it to go.
 fn stop(st: &State) -> Result<()> {
     if st.cgroups.is_frozen() {
-        st.cgroups.thaw()?;
+        Driver::of(&st.cgroups).thaw(&st.cgroups)?;
     }
     super::signal_init(st, libc::SIGKILL)?;
     if !super::wait_exit(st, 10_000)? {
@@ -84,7 +85,7 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
         }
     }
     crate::fault::point("delete:killed")?;
-    st.cgroups.remove()?;
+    Driver::of(&st.cgroups).remove(&st.cgroups)?;
     if let Some(group) = &st.intel_rdt_group {
         let _ = std::fs::remove_dir(group);
     }

@@ -15,10 +15,10 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Process};
 
 use super::attach::{self, Signals};
-use crate::cgroups::CgroupPaths;
+use crate::cgroups::{CgroupPaths, Driver};
 use crate::error::{Context, Error, Result};
 use crate::init::exec::{self as child, ExecArgs};
-use crate::init::{namespace_file, sync_pair, Msg};
+use crate::init::{namespace_file, sync_pair, ConsoleSocket, Msg};
 use crate::state::{State, Status, Store};
 use crate::syscall::{self, Forked};
 
@@ -50,6 +50,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--cgroup`: sub-cgroups to run in (see [`target_cgroups`]).
     pub cgroup: Vec<String>,
+    /// `--pidfd-socket`: where a pidfd of the process goes once it is ready.
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
@@ -78,6 +80,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     // Whichever way the user came (-u, -g, --process, the config's own).
     crate::spec::check_user(process.user()).map_err(Error::Usage)?;
+    crate::spec::check_exec_affinity(&process)?;
+    let initial = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+        .and_then(|list| crate::bitlist::parse(list).ok());
     // On the host: the exec'd child reads the container's /sys.
     crate::init::check_lsm(
         process.apparmor_profile().as_deref(),
@@ -89,7 +97,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             "cannot allocate a tty for a detached exec without --console-socket".into(),
         ));
     }
-    let (v2_dir, v1) = target_cgroups(&st.cgroups, &opts.cgroup)?;
+    let driver = Driver::of(&st.cgroups);
+    let target = target_cgroups(&st.cgroups, &opts.cgroup)?;
     // Compiled before anything is made: a bad profile costs no clone.
     let seccomp = st
         .config
@@ -98,8 +107,14 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         .and_then(|l| l.seccomp().as_ref())
         .map(crate::seccomp::compile)
         .transpose()?;
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect)
+        .transpose()?;
     let join = container_namespaces(&st)?;
-    let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    let in_userns = join.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+        || super::create::in_user_namespace();
     let signals = if opts.detach {
         None
     } else {
@@ -107,10 +122,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     };
     let (console, console_end) = match (terminal, &opts.console_socket) {
         (false, _) => (None, None),
-        (true, Some(path)) => (Some(connect(path)?), None),
+        (true, Some(path)) => {
+            let fd = connect(path)?;
+            let socket = ConsoleSocket {
+                fd,
+                relayed_by_rt: false,
+            };
+            (Some(socket), None)
+        }
         (true, None) => {
             let (ours, theirs) = attach::console_pair()?;
-            (Some(theirs), Some(ours))
+            let socket = ConsoleSocket {
+                fd: theirs,
+                relayed_by_rt: true,
+            };
+            (Some(socket), Some(ours))
         }
     };
     let (parent_end, child_end) = sync_pair()?;
@@ -120,24 +146,17 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         console,
         preserve_fds: opts.preserve_fds,
         in_userns,
-        personality: st
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.personality().clone()),
+        shared: crate::init::Shared::of(st.config.linux().as_ref()),
         seccomp: seccomp.into(),
         state_json: String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Running))
             .into_owned(),
         join,
-        cgroup_tasks: v1.iter().map(|d| d.join("tasks")).collect(),
+        cgroup_tasks: driver.tasks(&target),
         session_keyring: (!st.no_new_keyring).then(|| crate::init::session_keyring_name(&st.id)),
     };
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.
-    let v2 = match &v2_dir {
-        Some(dir) => Some(super::create::cgroup_dir_fd(dir)?),
-        None => None,
-    };
+    let v2 = driver.clone_target(&target)?;
     let forked = match v2
         .as_ref()
         .map(|fd| syscall::clone3_process(0, Some(std::os::fd::AsFd::as_fd(fd))))
@@ -164,8 +183,21 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
         e
     };
-    if let (false, Some(dir)) = (born_in_cgroup, &v2_dir) {
-        crate::cgroups::add_pid(dir, child.as_raw()).map_err(|e| kill_child(pid, e))?;
+    let resources = st
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    driver
+        .adopt(&target, child.as_raw(), born_in_cgroup, &st.id, &resources)
+        .map_err(|e| kill_child(pid, e))?;
+    // execCPUAffinity.initial: the CPUs the process works on until it is
+    // in its cgroups, where it settles (init::attributes::settle_affinity).
+    if let Some(mask) = &initial {
+        syscall::set_affinity(child.as_raw(), mask)
+            .ctx(|| "cannot set the initial cpu affinity")
+            .map_err(|e| kill_child(pid, e))?;
     }
     parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
     // Ready, and Forked when the child forks: in either order (they come
@@ -203,6 +235,10 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
     }
     let kill_child = |e: Error| kill_child(pid, e);
+    if let Some(sock) = &pidfd_socket {
+        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Exec)
+            .map_err(kill_child)?;
+    }
     let master = match &console_end {
         Some(sock) => Some(attach::receive_master(sock).map_err(kill_child)?),
         None => None,
@@ -216,28 +252,23 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     }
 }
 
-/// The cgroup2 directory and the v1 directories the process joins: the
-/// container's, or with `--cgroup` (runc's flag) existing sub-cgroups of
-/// them — `path` for every hierarchy, `controller[,controller]:path` for
-/// those controllers' (cgroup v1 only; a later entry wins).
-fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<(Option<PathBuf>, Vec<PathBuf>)> {
-    let mut every: Option<&str> = None;
-    let mut per: HashMap<&str, &str> = HashMap::new();
+/// The cgroups the process joins: the container's, or with `--cgroup`
+/// (runc's flag) existing sub-cgroups of them — `path` for every
+/// hierarchy, `controller[,controller]:path` for those controllers'
+/// (cgroup v1 only; a later entry wins). A path is taken as runc takes it,
+/// inside the container's cgroup (`/` is the cgroup itself), and the
+/// errors are runc's.
+fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
+    let mut every: Option<PathBuf> = None;
+    let mut per: HashMap<&str, PathBuf> = HashMap::new();
     for spec in specs {
         let (controllers, path) = match spec.split_once(':') {
             Some((c, p)) => (Some(c), p),
             None => (None, spec.as_str()),
         };
-        let relative = Path::new(path)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-        if path.is_empty() || !relative {
-            return Err(Error::Usage(format!(
-                "--cgroup {spec:?}: the path must be relative to the container's cgroup, without \"..\""
-            )));
-        }
+        let sub = sub_cgroup(path)?;
         match controllers {
-            None => every = Some(path),
+            None => every = Some(sub),
             Some(_) if cg.unified => {
                 return Err(Error::Usage(format!(
                     "--cgroup {spec:?}: controller:path is for cgroup v1; on cgroup v2 give a path"
@@ -247,41 +278,79 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<(Option<PathBuf>
                 for c in list.split(',') {
                     if !cg.controllers.contains_key(c) {
                         return Err(Error::Usage(format!(
-                            "--cgroup {spec:?}: the container has no cgroup for controller {c:?}"
+                            "--cgroup {spec:?}: unknown controller {c} (the container has no cgroup for it)"
                         )));
                     }
-                    per.insert(c, path);
+                    per.insert(c, sub.clone());
                 }
             }
         }
     }
-    let sub = |dir: &PathBuf, path: Option<&str>| -> Result<PathBuf> {
-        let Some(path) = path else {
+    let join = |dir: &PathBuf, sub: Option<&PathBuf>| -> Result<PathBuf> {
+        let Some(sub) = sub else {
             return Ok(dir.clone());
         };
-        let target = dir.join(path);
-        if !target.is_dir() {
-            return Err(Error::Usage(format!(
-                "--cgroup: sub-cgroup {} does not exist",
-                target.display()
-            )));
+        let target = dir.join(sub);
+        // In runc's words (its tests of 1.1 and 1.5 match them): the pid
+        // would go to the cgroup's cgroup.procs, which is not there.
+        let procs = target.join("cgroup.procs");
+        match std::fs::metadata(&target) {
+            Ok(m) if m.is_dir() => Ok(target),
+            Ok(_) => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: not a directory",
+                procs.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: no such file or directory",
+                procs.display()
+            ))),
+            Err(e) => Err(Error::Usage(format!(
+                "error adding pid to cgroups: {}: {e}",
+                procs.display()
+            ))),
         }
-        Ok(target)
     };
-    let v2 = cg.v2_dir().map(|d| sub(d, every)).transpose()?;
-    let v1 = cg
-        .v1_dirs()
-        .into_iter()
-        .map(|d| {
-            let named = cg
-                .controllers
-                .iter()
-                .filter(|(_, dir)| *dir == d)
-                .find_map(|(c, _)| per.get(c.as_str()).copied());
-            sub(d, named.or(every))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((v2, v1))
+    let mut moved: HashMap<&PathBuf, PathBuf> = HashMap::new();
+    for d in &cg.dirs {
+        let named = cg
+            .controllers
+            .iter()
+            .filter(|(_, dir)| *dir == d)
+            .find_map(|(c, _)| per.get(c.as_str()));
+        moved.insert(d, join(d, named.or(every.as_ref()))?);
+    }
+    let to = |d: &PathBuf| moved.get(d).cloned().unwrap_or_else(|| d.clone());
+    Ok(CgroupPaths {
+        dirs: cg.dirs.iter().map(to).collect(),
+        controllers: cg
+            .controllers
+            .iter()
+            .map(|(c, d)| (c.clone(), to(d)))
+            .collect(),
+        freezer: cg.freezer.as_ref().map(to),
+        created: Vec::new(),
+        ..cg.clone()
+    })
+}
+
+/// A `--cgroup` path made relative to the container's cgroup, as a path
+/// joined under it and cleaned: `/` and `` are the cgroup itself, `a/../b`
+/// is `b`, and a path that climbs out of it is refused.
+fn sub_cgroup(path: &str) -> Result<PathBuf> {
+    let mut sub = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(n) => sub.push(n),
+            Component::ParentDir if sub.pop() => {}
+            Component::ParentDir => {
+                return Err(Error::Usage(format!(
+                    "bad sub cgroup path: {path} is not a sub cgroup path of the container's cgroup"
+                )))
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(sub)
 }
 
 fn connect(path: &std::path::Path) -> Result<OwnedFd> {
@@ -293,8 +362,16 @@ fn connect(path: &std::path::Path) -> Result<OwnedFd> {
 fn read_process(path: &std::path::Path) -> Result<Process> {
     let data =
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
-    let p: Process = serde_json::from_slice(&data)
-        .map_err(|e| Error::Config(format!("process file {}: {e}", path.display())))?;
+    let bad = |e: serde_json::Error| Error::Config(format!("process file {}: {e}", path.display()));
+    let mut value: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+    // Without "user" the process runs as uid 0, gid 0, as runc reads it
+    // (the spec makes the field required; runc and its users do not).
+    if let Some(obj) = value.as_object_mut() {
+        if crate::gojson::field(&serde_json::Value::Object(obj.clone()), "user").is_none() {
+            obj.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+        }
+    }
+    let p: Process = crate::gojson::from_value(value, &data).map_err(bad)?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Config(format!(
             "process file {}: args must name a program",

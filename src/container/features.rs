@@ -80,6 +80,10 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}},
+            "memoryPolicy": {
+                "modes": crate::spec::mempolicy::MODES.map(|(name, _)| name),
+                "flags": crate::spec::mempolicy::FLAGS.map(|(name, _)| name),
+            },
         },
         "annotations": {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),

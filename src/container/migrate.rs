@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cgroups::{CgroupPaths, Layout};
+use crate::cgroups::{CgroupPaths, Layout, Remove};
 use crate::error::{Error, Result};
 use crate::logging;
 use crate::state::{self, Status, Store};
@@ -233,7 +233,7 @@ fn run(
     // The copy runs: the original goes. Its cgroup directories now belong
     // to the copy, which must remove them when it is deleted.
     kill_held(&hold);
-    if let Err(e) = hold.remove() {
+    if let Err(e) = hold.remove_dirs(Remove::Used) {
         logging::warn(&format!("migrate {}: {e}", st.id));
     }
     let mut copy = restored.state;
@@ -291,7 +291,7 @@ fn hold_aside(st: &state::State) -> Result<CgroupPaths> {
         .and_then(|()| move_all(&st.cgroups, &hold));
     if let Err(e) = moved {
         let _ = move_all(&hold, &st.cgroups);
-        let _ = hold.remove();
+        let _ = hold.remove_dirs(Remove::Used);
         return Err(e);
     }
     // Empty now; a frozen cgroup would freeze the restored tasks.
@@ -303,7 +303,7 @@ fn hold_aside(st: &state::State) -> Result<CgroupPaths> {
 fn bring_back(st: &state::State, hold: &CgroupPaths, was_paused: bool) -> Result<()> {
     st.cgroups.set_frozen(true)?;
     move_all(hold, &st.cgroups)?;
-    if let Err(e) = hold.remove() {
+    if let Err(e) = hold.remove_dirs(Remove::Used) {
         logging::warn(&format!("migrate {}: {e}", st.id));
     }
     if !was_paused {

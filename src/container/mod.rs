@@ -10,6 +10,7 @@ pub mod features;
 pub mod kill;
 pub mod migrate;
 pub mod pause;
+pub mod pidfd_socket;
 pub mod ps;
 pub mod query;
 pub mod restore;

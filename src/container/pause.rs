@@ -2,6 +2,7 @@
 //! container through its freezer cgroup (v1 freezer.state, v2
 //! cgroup.freeze). `rt state` then reports "paused".
 
+use crate::cgroups::Driver;
 use crate::error::{Error, Result};
 use crate::state::{Status, Store};
 
@@ -24,5 +25,10 @@ fn set_frozen(store: &Store, id: &str, from: Status, frozen: bool, op: &'static 
             op,
         });
     }
-    st.cgroups.set_frozen(frozen)
+    let driver = Driver::of(&st.cgroups);
+    if frozen {
+        driver.freeze(&st.cgroups)
+    } else {
+        driver.thaw(&st.cgroups)
+    }
 }

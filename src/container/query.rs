@@ -17,7 +17,19 @@ pub enum ListFormat {
     Json,
 }
 
-pub fn list(store: &Store, format: ListFormat, quiet: bool, out: &mut impl Write) -> Result<()> {
+/// `root_given`: the state root was named (`--root`), so it must exist, as
+/// with runc; the default one may not exist yet (no container was made).
+pub fn list(
+    store: &Store,
+    root_given: bool,
+    format: ListFormat,
+    quiet: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if root_given {
+        std::fs::metadata(store.root())
+            .map_err(|e| Error::io(format!("cannot list {}", store.root().display()), e))?;
+    }
     let mut rows: Vec<(State, Status)> = Vec::new();
     for id in store.ids()? {
         // A container whose state is unreadable is listed by id only in -q

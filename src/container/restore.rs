@@ -31,7 +31,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::attach::{self, Signals};
 use super::checkpoint::{self as ck, ExtKind, Meta};
-use crate::cgroups::{self, CgroupPaths, Layout};
+use crate::cgroups::{self, CgroupPaths, Driver, Layout};
 use crate::criu::{self, rpc, Worker};
 use crate::error::{Context, Error, Result};
 use crate::logging;
@@ -132,19 +132,9 @@ pub fn restore_container(
         }
         _ => None,
     };
-    let rel = cgroups::container_path(linux.cgroups_path().as_deref(), &opts.id)?;
+    let place = cgroups::placement(linux.cgroups_path().as_deref(), &opts.id, false)?;
     let criu = criu::locate()?;
-    let layout = Layout::detect()?;
-    let mut cg = CgroupPaths::plan(&layout, &rel);
-    // The guard below kills whatever is in the cgroup when restore fails:
-    // it must hold nothing but what criu restores.
-    if let Some(busy) = cg.dirs.iter().find(|d| has_processes(d)) {
-        return Err(Error::Usage(format!(
-            "cgroup {} already has processes (another container with cgroupsPath {}?)",
-            busy.display(),
-            rel.display()
-        )));
-    }
+    let (driver, mut cg) = place.plan(&Layout::detect()?);
     let ext_mnt = external_mount_sources(&meta, &spec, &bundle_dir, &cg)?;
     let netns = match (meta.external_netns, netns_path(&spec)) {
         (true, Some(p)) => Some(inheritable(&p)?),
@@ -161,10 +151,14 @@ pub fn restore_container(
         store,
         id: &opts.id,
         cgroups: None,
+        driver: driver.clone(),
         pid: None,
         root: None,
         armed: true,
     };
+    // The guard kills whatever is in the cgroup when restore fails: it must
+    // hold nothing but what criu restores. After the claim, as in create.
+    cg.check_unused()?;
     let mut st = super::create::initial_state(
         &opts.id,
         &bundle_dir,
@@ -176,15 +170,16 @@ pub fn restore_container(
     // Saved before the first cgroup exists, as create does: a restore
     // killed from here on leaves what `delete --force` needs.
     store.save(&st)?;
-    let made = cg.create();
-    guard.cgroups = Some(cg.clone());
-    made?;
-    cg.apply_resources(
+    let made = driver.create(
+        &mut cg,
         linux
             .resources()
             .as_ref()
             .unwrap_or(&oci_spec::runtime::LinuxResources::default()),
-    )?;
+        super::create::rootless_cgroups(matches!(driver, crate::cgroups::Driver::Systemd { .. })),
+    );
+    guard.cgroups = Some(cg.clone());
+    made?;
     st.cgroups = cg.clone();
     store.save(&st)?;
 
@@ -218,7 +213,7 @@ pub fn restore_container(
     }
     let worker = Worker::spawn(&criu, "restore")?;
     // Restored tasks are forked by criu: they start in its cgroup.
-    cg.add_process(worker.pid())?;
+    driver.enter(&cg, worker.pid())?;
     let mut o = criu::base_opts(&images, &work, "restore.log");
     o.set_root(root.to_string_lossy().into_owned());
     o.set_rst_sibling(true);
@@ -375,10 +370,6 @@ fn own_netns(spec: &Spec) -> bool {
         .into_iter()
         .flatten()
         .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
-}
-
-fn has_processes(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
 }
 
 /// rt's own mount namespace, cut from the host's propagation, so the
@@ -555,6 +546,7 @@ struct Cleanup<'a> {
     store: &'a Store,
     id: &'a str,
     cgroups: Option<CgroupPaths>,
+    driver: Driver,
     pid: Option<Pid>,
     root: Option<PathBuf>,
     armed: bool,
@@ -594,7 +586,7 @@ impl Drop for Cleanup<'_> {
         }
         self.unmount_root();
         if let Some(cg) = &self.cgroups {
-            if let Err(e) = cg.remove() {
+            if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }

@@ -1,5 +1,7 @@
 //! `rt run`: create and start a container, stay attached until it exits
-//! (see `attach`), return its exit status, then delete it.
+//! (see `attach`), return its exit status, then delete it — unless `keep`
+//! (`--keep`): then the stopped container stays, cgroups and all, for
+//! `state` and a later `delete`, as with runc.
 
 use super::attach::{self, Signals};
 use super::create::{create, CreateOptions};
@@ -9,7 +11,7 @@ use crate::error::Result;
 use crate::state::Store;
 use crate::syscall;
 
-pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> {
+pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> Result<i32> {
     let id = opts.id.clone();
     if detach {
         let created = create(store, opts)?;
@@ -41,6 +43,9 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool) -> Result<i32> 
     drop(created.lock);
     let result =
         started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
+    if keep {
+        return result;
+    }
     let cleanup = super::delete::delete(store, &id, true);
     let code = result?;
     cleanup?;

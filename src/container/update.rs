@@ -2,8 +2,10 @@
 //! an OCI `linux.resources` document (`-r FILE`, `-` for stdin).
 //!
 //! Like runc, only the limits runc's update knows are taken (memory, cpu,
-//! cpuset, blkio weight, pids, unified), and a zero or empty value means
-//! "leave it alone": containerd sends every field, unset ones as zero.
+//! cpuset, blkio weights and throttles, pids, unified), and a zero or empty
+//! value means "leave it alone": containerd sends every field, unset ones
+//! as zero — except where 0 is a value of its own (cpu burst and idle,
+//! pids, a throttle's rate).
 //! Device rules are never changed.
 
 use std::io::Read;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
+use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
 use crate::logging;
 use crate::state::{Status, Store};
@@ -42,6 +45,13 @@ pub struct UpdateArgs {
     /// CFS period in microseconds.
     #[arg(long)]
     pub cpu_period: Option<u64>,
+    /// CFS burst in microseconds: run time a period may borrow from idle
+    /// ones beyond the quota (0 for none).
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
+    /// SCHED_IDLE for the cgroup's tasks: 1 on, 0 off.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
     /// CPU shares (relative weight).
     #[arg(long)]
     pub cpu_share: Option<u64>,
@@ -81,12 +91,7 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
             op: "update it",
         });
     }
-    // systemd re-applies its own view of a scope's limits (daemon-reload,
-    // set-property): tell it first.
-    if let Some(unit) = &st.cgroups.systemd_unit {
-        crate::cgroups::systemd::set_properties(unit, &r, st.cgroups.unified)?;
-    }
-    st.cgroups.update_resources(&r)
+    Driver::of(&st.cgroups).update(&st.cgroups, &r)
 }
 
 fn read_document(path: &PathBuf) -> Result<String> {
@@ -103,7 +108,8 @@ fn read_document(path: &PathBuf) -> Result<String> {
 }
 
 fn parse_document(text: &str) -> Result<LinuxResources> {
-    serde_json::from_str(text).map_err(|e| Error::Usage(format!("invalid resources JSON: {e}")))
+    crate::gojson::from_slice(text.as_bytes())
+        .map_err(|e| Error::Usage(format!("invalid resources JSON: {e}")))
 }
 
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
@@ -124,6 +130,8 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut cpu = LinuxCpu::default();
     cpu.set_quota(a.cpu_quota);
     cpu.set_period(a.cpu_period);
+    cpu.set_burst(a.cpu_burst);
+    cpu.set_idle(a.cpu_idle);
     cpu.set_shares(a.cpu_share);
     cpu.set_realtime_period(a.cpu_rt_period);
     cpu.set_realtime_runtime(a.cpu_rt_runtime);
@@ -167,20 +175,38 @@ fn runc_fields(req: &LinuxResources) -> LinuxResources {
         cpu.set_shares(set(c.shares()));
         cpu.set_quota(set(c.quota()));
         cpu.set_period(set(c.period()));
+        // Given, 0 included, is written: 0 switches the burst off.
+        cpu.set_burst(c.burst());
+        cpu.set_idle(c.idle());
         cpu.set_realtime_runtime(set(c.realtime_runtime()));
         cpu.set_realtime_period(set(c.realtime_period()));
         cpu.set_cpus(set(c.cpus().clone()));
         cpu.set_mems(set(c.mems().clone()));
         r.set_cpu(Some(cpu));
     }
-    if let Some(w) = req.block_io().as_ref().and_then(|b| set(b.weight())) {
-        let mut b = LinuxBlockIo::default();
-        b.set_weight(Some(w));
-        r.set_block_io(Some(b));
+    if let Some(b) = req.block_io() {
+        // Per-device entries replace the device's current one, as runc's
+        // update upserts them; a rate of 0 lifts that device's throttle.
+        let mut blk = LinuxBlockIo::default();
+        blk.set_weight(set(b.weight()));
+        blk.set_leaf_weight(set(b.leaf_weight()));
+        blk.set_weight_device(list(b.weight_device()));
+        blk.set_throttle_read_bps_device(list(b.throttle_read_bps_device()));
+        blk.set_throttle_write_bps_device(list(b.throttle_write_bps_device()));
+        blk.set_throttle_read_iops_device(list(b.throttle_read_iops_device()));
+        blk.set_throttle_write_iops_device(list(b.throttle_write_iops_device()));
+        if blk != LinuxBlockIo::default() {
+            r.set_block_io(Some(blk));
+        }
     }
     r.set_pids(*req.pids());
     r.set_unified(req.unified().clone().filter(|u| !u.is_empty()));
     r
+}
+
+/// A per-device list, unless empty.
+fn list<T: Clone>(l: &Option<Vec<T>>) -> Option<Vec<T>> {
+    l.clone().filter(|l| !l.is_empty())
 }
 
 /// A size as docker and runc take it: `1024`, `64m`, `1.5GiB`, binary
@@ -259,6 +285,7 @@ mod tests {
             memory: Some("32m".into()),
             pids_limit: Some(10),
             blkio_weight: Some(300),
+            cpu_idle: Some(0),
             ..Default::default()
         };
         let r = runc_fields(&from_flags(&a).expect("valid flags"));
@@ -266,5 +293,6 @@ mod tests {
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(10));
         assert_eq!(r.block_io().as_ref().and_then(|b| b.weight()), Some(300));
         assert_eq!(r.cpu().as_ref().and_then(|c| c.shares()), None);
+        assert_eq!(r.cpu().as_ref().and_then(|c| c.idle()), Some(0));
     }
 }

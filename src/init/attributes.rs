@@ -1,18 +1,46 @@
-//! Process attributes that need privileges dropped later in the pipeline:
-//! `process.ioPriority`, `process.scheduler`, `linux.personality` and the
-//! final CPU affinity of `process.execCPUAffinity`.
+//! Process attributes: `process.ioPriority`, `process.scheduler`,
+//! `linux.personality` and `linux.memoryPolicy`, which need privileges
+//! dropped later in the pipeline, and the CPU affinity a process settles on
+//! once in its cgroups.
 
-use nix::sched::{sched_setaffinity, CpuSet};
-use nix::unistd::Pid;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Process,
+    ExecCPUAffinity, IOPriorityClass, Linux, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, Process,
 };
 
+use crate::bitlist;
 use crate::error::{Context, Error, Result};
+use crate::spec::mempolicy;
 use crate::syscall::{self, SchedAttr};
 
-pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Result<()> {
+/// What of the container's `linux` section every process of it gets, the
+/// init and each exec'd one alike.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    pub personality: Option<LinuxPersonality>,
+    /// linux.resources.cpu.cpus is set (see the scheduler below).
+    pub cpuset: bool,
+    /// linux.memoryPolicy, checked by `spec::validate`.
+    pub memory_policy: Option<mempolicy::Policy>,
+}
+
+impl Shared {
+    pub fn of(linux: Option<&Linux>) -> Shared {
+        Shared {
+            personality: linux.and_then(|l| l.personality().clone()),
+            cpuset: linux
+                .and_then(|l| l.resources().as_ref())
+                .and_then(|r| r.cpu().as_ref())
+                .and_then(|c| c.cpus().as_deref())
+                .is_some_and(|c| !c.is_empty()),
+            memory_policy: linux
+                .and_then(|l| l.memory_policy().as_ref())
+                .and_then(|p| mempolicy::plan(p).ok()),
+        }
+    }
+}
+
+pub fn apply(process: &Process, shared: &Shared) -> Result<()> {
     if let Some(io) = process.io_priority() {
         let class = match io.class() {
             IOPriorityClass::IoprioClassRt => 1,
@@ -62,10 +90,19 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
                 LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
             };
         }
-        syscall::set_scheduler(&mut attr)
-            .ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?;
+        match syscall::set_scheduler(&mut attr) {
+            // The kernel refuses SCHED_DEADLINE to a process whose affinity
+            // does not span its root domain: runc's words for the cause.
+            Err(nix::Error::EPERM) if shared.cpuset => {
+                return Err(Error::Init(
+                    "process scheduler can't be used together with AllowedCPUs (linux.resources.cpu.cpus)".into(),
+                ))
+            }
+            other => other
+                .ctx(|| format!("cannot set scheduler {}", crate::spec::name(s.policy())))?,
+        }
     }
-    if let Some(p) = personality {
+    if let Some(p) = &shared.personality {
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
             return Err(Error::Config(
                 "linux.personality.flags are not supported".into(),
@@ -78,29 +115,39 @@ pub fn apply(process: &Process, personality: Option<&LinuxPersonality>) -> Resul
         syscall::set_personality(persona)
             .ctx(|| format!("cannot set personality {:?}", p.domain()))?;
     }
-    if let Some(cpus) = process
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.cpu_affinity_final().clone())
-    {
-        set_affinity(Pid::from_raw(0), &cpus)?;
+    if let Some(p) = &shared.memory_policy {
+        // A node the host lacks is refused here (EINVAL), as with runc.
+        syscall::set_mempolicy(p.mode, &p.nodes)
+            .ctx(|| "cannot set linux.memoryPolicy: set_mempolicy")?;
     }
     Ok(())
 }
 
-/// Pin `pid` (0: this process) to a cpu list such as `0-3,7`.
-pub fn set_affinity(pid: Pid, list: &str) -> Result<()> {
-    let mut set = CpuSet::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
-        let bad = || Error::Config(format!("execCPUAffinity {list:?}: bad cpu range {part:?}"));
-        let (lo, hi): (usize, usize) = (
-            lo.parse().map_err(|_| bad())?,
-            hi.parse().map_err(|_| bad())?,
-        );
-        for cpu in lo..=hi {
-            set.set(cpu).map_err(|_| bad())?;
+/// Right after joining its cgroups (cpuset included): a process of the
+/// container runs on the `final` CPUs of its execCPUAffinity; keeps the
+/// `initial` ones rt gave it when only those are named; and otherwise on
+/// every CPU its cpuset allows — never on rt's own affinity (a caller
+/// under `taskset` pinned rt), as runc ≥ 1.2 resets it.
+pub fn settle_affinity(affinity: Option<&ExecCPUAffinity>) -> Result<()> {
+    let (initial, last) = affinity
+        .map(|a| (a.initial().as_deref(), a.cpu_affinity_final().as_deref()))
+        .unwrap_or_default();
+    match (initial, last) {
+        (_, Some(cpus)) => {
+            let mask = bitlist::parse(cpus).map_err(|why| {
+                Error::Config(format!("process.execCPUAffinity.final {cpus:?}: {why}"))
+            })?;
+            syscall::set_affinity(0, &mask).ctx(|| format!("cannot set cpu affinity {cpus}"))
+        }
+        (Some(_), None) => Ok(()),
+        (None, None) => {
+            // Every CPU there may be (8192, the largest NR_CPUS a kernel
+            // is built with): the kernel keeps those the cpuset allows,
+            // and the rest should the cpuset grow. It cannot refuse a full
+            // mask.
+            static ALL: [u64; 8192 / 64] = [u64::MAX; 8192 / 64];
+            let _ = syscall::set_affinity(0, &ALL);
+            Ok(())
         }
     }
-    sched_setaffinity(pid, &set).ctx(|| format!("cannot set cpu affinity {list}"))
 }

@@ -6,18 +6,24 @@ use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::{expect, finish, namespaces, open_terminal, procfs, Channel, Launch, Msg, Step};
+use super::{
+    expect, finish, namespaces, open_terminal, procfs, Channel, ConsoleSocket, Launch, Msg, Step,
+};
 
 pub struct ExecArgs {
     pub process: Process,
     pub sync: Channel,
-    pub console: Option<OwnedFd>,
+    pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
-    /// The container's namespaces to join in the child, user first; the
-    /// pid namespace applies to its child (see `Launch`).
+    /// The container's namespaces to join in the child (in
+    /// `namespaces::join`'s order); the pid namespace applies to its child
+    /// (see `Launch`).
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// In a user namespace (the container's, or rt's own): setgroups may
+    /// be denied.
     pub in_userns: bool,
-    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// What of the container's `linux` section an exec'd process gets.
+    pub shared: super::attributes::Shared,
     /// The container's profile: an exec'd process is filtered like init.
     pub seccomp: std::cell::Cell<Option<crate::seccomp::Seccomp>>,
     /// The container's state, for a seccomp agent.
@@ -33,8 +39,13 @@ pub fn run(a: ExecArgs) -> ! {
     finish(&a.sync, false, |steps| {
         steps.enter(Step::WaitParent)?;
         expect(&a.sync, Msg::Go)?;
+        steps.note_start("exec", "the exec process joins the container's namespaces");
         super::join_cgroups(&a.cgroup_tasks)?;
+        super::attributes::settle_affinity(a.process.exec_cpu_affinity().as_ref())?;
         let mut seccomp = a.seccomp.take();
+        if let Some(filter) = &seccomp {
+            steps.note(filter.flags_note());
+        }
         if let Some(filter) = seccomp.as_mut() {
             filter.connect_agent(&a.state_json)?;
         }
@@ -48,7 +59,7 @@ pub fn run(a: ExecArgs) -> ! {
         let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
         let launch = Launch {
             process: &a.process,
-            personality: a.personality.as_ref(),
+            shared: &a.shared,
             in_userns: a.in_userns,
             sync: &a.sync,
             preserve_fds: a.preserve_fds,

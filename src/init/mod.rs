@@ -58,9 +58,11 @@
 //! binary no container can write (`crate::exeseal`).
 
 mod attributes;
+mod bindsource;
 mod capabilities;
 mod detached;
 mod devices;
+mod environment;
 mod idmap;
 mod inroot;
 mod keyring;
@@ -85,7 +87,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxPersonality, Process, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
@@ -93,7 +95,8 @@ use crate::error::{Context, Error, Result};
 use crate::seccomp::Seccomp;
 use crate::syscall;
 
-pub use attributes::set_affinity;
+pub use attributes::Shared;
+pub use bindsource::open_for as open_bind_source;
 pub use idmap::{prepare as prepare_idmapped, Idmapped};
 pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
@@ -103,6 +106,7 @@ pub use process::resource as rlimit_resource;
 pub use step::Step;
 pub use sync::{pair as sync_pair, Channel, Msg};
 pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};
+pub use terminal::ConsoleSocket;
 
 /// Everything the init process needs, prepared by `create` before clone.
 pub struct InitArgs {
@@ -112,8 +116,8 @@ pub struct InitArgs {
     pub sync: Channel,
     /// The exec fifo in the state directory, open read-write.
     pub fifo: OwnedFd,
-    /// Connected `--console-socket`, when `process.terminal` is set.
-    pub console: Option<OwnedFd>,
+    /// Where the pty master goes, when `process.terminal` is set.
+    pub console: Option<ConsoleSocket>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub namespaces: NamespacePlan,
@@ -124,6 +128,10 @@ pub struct InitArgs {
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
+    /// The init runs in a user namespace — the container's, or the one rt
+    /// itself runs in (rootless Podman): device nodes are bind-mounted from
+    /// the host (mknod needs the host's root), and setgroups may be denied.
+    pub in_userns: bool,
     /// The session keyring to join (at Step::UserRoot); None with
     /// --no-new-keyring.
     pub session_keyring: Option<String>,
@@ -146,22 +154,32 @@ fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
     finish(&args.sync, rootless_maps(&args), |steps| {
+        // The init of a pid namespace ignores every signal it has no
+        // handler for, even from the host; runc's init (a Go program) dies
+        // of these while it sets up and waits for `start`, and so must
+        // ours: `kill` of a created container, and a pidfd client's
+        // SIGTERM, end it.
+        use nix::sys::signal::Signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+        syscall::exit_on(&[SIGHUP, SIGINT, SIGQUIT, SIGTERM])
+            .ctx(|| "cannot handle the signals that end the init")?;
         pipeline(&args, steps)
     })
 }
 
 /// A rootless parent writes our uid/gid maps through /proc/<pid>, which
 /// only root may open while we are non-dumpable: we stay dumpable (as
-/// cloned) until Go. The container has no process of its own yet, and rt's
-/// binary is sealed (CVE-2019-5736); a same-user process that could reach
-/// us gains nothing the user does not have.
+/// cloned) until the Go that follows them (the first, or with
+/// `Plan::unshares` the one after Unshared). The container has no process
+/// of its own yet, and rt's binary is sealed (CVE-2019-5736); a same-user
+/// process that could reach us gains nothing the user does not have.
 fn rootless_maps(a: &InitArgs) -> bool {
     a.namespaces.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root()
 }
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
 /// the parent over the sync socket; later ones (exec) to the container's
-/// stderr, with the exit codes shells use (127 not found, 126 otherwise).
+/// stderr, as the bare message runc prints there, with the exit codes
+/// shells use (127 not found, 126 otherwise).
 fn finish(
     sync: &Channel,
     dumpable_until_go: bool,
@@ -172,9 +190,9 @@ fn finish(
         Ok(e) | Err(e) => e,
     };
     if steps.ready {
-        let _ = writeln!(std::io::stderr(), "rt: {err}");
+        let _ = writeln!(std::io::stderr(), "{err}");
         let code = match &err {
-            Error::Sys {
+            Error::Exec {
                 errno: nix::Error::ENOENT,
                 ..
             } => 127,
@@ -225,17 +243,28 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::WaitParent)?;
     expect(&a.sync, Msg::Go)?;
-    if rootless_maps(a) {
+    steps.note_start("init", "the init is in its new namespaces");
+    let unshares = ns.unshares();
+    if rootless_maps(a) && !unshares {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
     // ones it joins itself.
     join_cgroups(&a.cgroup_tasks)?;
+    // execCPUAffinity is not the init's (runtime spec).
+    attributes::settle_affinity(None)?;
     let mut seccomp = a.seccomp.take();
+    if let Some(filter) = &seccomp {
+        steps.note(filter.flags_note());
+    }
     steps.enter(Step::JoinNamespaces)?;
     namespaces::join(&ns.join)?;
+    steps.enter(Step::Unshare)?;
+    if unshares {
+        unshare_namespaces(a)?;
+    }
     steps.enter(Step::UserRoot)?;
-    if ns.creates(LinuxNamespaceType::User) {
+    if ns.has(LinuxNamespaceType::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .ctx(|| "cannot become gid 0 in the user namespace")?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
@@ -328,8 +357,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     let launch = Launch {
         process,
-        personality: linux.personality().as_ref(),
-        in_userns: ns.has(LinuxNamespaceType::User),
+        shared: &attributes::Shared::of(Some(linux)),
+        in_userns: a.in_userns,
         sync: &a.sync,
         preserve_fds: a.preserve_fds,
         pty,
@@ -377,11 +406,13 @@ fn mount_rootfs(
         bundle: &a.bundle,
         cgroups: &a.cgroups,
         new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+        userns: ns.has(LinuxNamespaceType::User),
+        sync: &a.sync,
     };
     let entries = a.spec.mounts().as_deref().unwrap_or_default();
     for (n, m) in entries.iter().enumerate() {
         let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-        readonly_later.extend(mounts::mount_entry(&ctx, m, idmapped)?);
+        readonly_later.extend(mounts::mount_entry(&ctx, n, m, idmapped)?);
     }
     let dev_is_bound = entries.iter().any(|m| {
         m.destination() == Path::new("/dev")
@@ -394,7 +425,7 @@ fn mount_rootfs(
             devs.push(devices::from_spec(d)?);
         }
         for d in &devs {
-            devices::create(&root, d, ns.has(LinuxNamespaceType::User))?;
+            devices::create(&root, d, a.in_userns)?;
         }
         devices::symlinks(&root)?;
     }
@@ -412,10 +443,32 @@ fn mount_rootfs(
     Ok(readonly_later)
 }
 
+/// Step::Unshare: create the namespaces clone did not (see
+/// `namespaces::Plan::unshares`), the user namespace first (one unshare(2)
+/// call makes it first). rt writes the new user namespace's id maps and
+/// moves `netDevices` into the new network namespace, then says Go. A new
+/// pid namespace applies to children: the container's process is forked
+/// into it as its pid 1, the first process of that namespace.
+fn unshare_namespaces(a: &InitArgs) -> Result<()> {
+    let ns = &a.namespaces;
+    let flags =
+        ns.new - clone_flag(LinuxNamespaceType::Cgroup) - clone_flag(LinuxNamespaceType::Time);
+    nix::sched::unshare(flags).ctx(|| "cannot create the container's namespaces")?;
+    a.sync.send(&Msg::Unshared)?;
+    expect(&a.sync, Msg::Go)?;
+    if rootless_maps(a) {
+        syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
+    }
+    if ns.creates(LinuxNamespaceType::Pid) {
+        fork_into_pid_ns(&a.sync)?;
+    }
+    Ok(())
+}
+
 /// Step 9: a pty from the container's devpts when `process.terminal` is set.
 fn open_terminal(
     process: &Process,
-    console: Option<&OwnedFd>,
+    console: Option<&ConsoleSocket>,
     bind_console: bool,
     proc: &procfs::HostProc,
 ) -> Result<Option<terminal::Pty>> {
@@ -433,13 +486,17 @@ fn open_terminal(
     }
 }
 
-/// Where the pipeline is: timings for `--debug` (sent to the parent with
-/// Ready), the fault-injection points `init:<step>`, and the step a
-/// failure is reported at.
+/// Where the pipeline is: timings and notes for `--debug` (sent to the
+/// parent with Ready, which logs them: the log file is closed at
+/// [`Step::LeaveHost`]), the fault-injection points `init:<step>`, and the
+/// step a failure is reported at.
 pub struct Steps {
     current: Step,
     since: std::time::Instant,
     done: Vec<(Step, std::time::Duration)>,
+    /// Debug lines, logged as they are. Some carry the name runc gives the
+    /// same step ("nsexec container setup"), which tools grep for.
+    notes: Vec<String>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -450,8 +507,28 @@ impl Steps {
             current: Step::Start,
             since: std::time::Instant::now(),
             done: Vec::new(),
+            notes: Vec::new(),
             ready: false,
         }
+    }
+
+    fn note(&mut self, line: impl Into<String>) {
+        self.notes.push(line.into());
+    }
+
+    /// The notes of a process (`who`: init or exec) that has just got Go:
+    /// where it is, and its CPU affinity (the first 64 CPUs) before it
+    /// joins its v1 cgroups (a cpuset resets it), i.e.
+    /// execCPUAffinity.initial if the parent set one.
+    fn note_start(&mut self, who: &str, what: &str) {
+        self.note(format!("nsexec container setup: {what}"));
+        if let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+            let mask = (0..64u32)
+                .filter(|&cpu| set.is_set(cpu as usize).unwrap_or(false))
+                .fold(0u64, |m, cpu| m | 1 << cpu);
+            self.note(format!("{who}: affinity: {mask:#x}"));
+        }
+        self.note("child process in init(): the setup pipeline starts");
     }
 
     fn enter(&mut self, step: Step) -> Result<()> {
@@ -467,13 +544,19 @@ impl Steps {
         crate::fault::point(&format!("init:{}", step.name()))
     }
 
-    /// `step=microseconds` pairs, space-separated.
+    /// `step=microseconds` pairs, space-separated, then a line per note
+    /// (see `container::create::log_steps`).
     fn report(&self) -> String {
-        self.done
+        let timings = self
+            .done
             .iter()
             .map(|(s, d)| format!("{}={}", s.name(), d.as_micros()))
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" ");
+        std::iter::once(timings)
+            .chain(self.notes.iter().map(|n| n.replace('\n', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -489,7 +572,7 @@ struct Gate<'a> {
 /// Steps 11–18, shared by init and exec'd processes.
 struct Launch<'a> {
     process: &'a Process,
-    personality: Option<&'a LinuxPersonality>,
+    shared: &'a attributes::Shared,
     in_userns: bool,
     sync: &'a Channel,
     preserve_fds: u32,
@@ -537,28 +620,34 @@ impl Launch<'_> {
 
         steps.enter(Step::RlimitsBounding)?;
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-        attributes::apply(process, self.personality)?;
+        attributes::apply(process, self.shared)?;
         let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
         caps.apply_bounding()?;
-        // The checks of process.cwd and the program go before the filter:
-        // a profile may deny openat2 (see process::Confined).
-        let env = process.env().clone().unwrap_or_default();
+        // Reading the container's /etc/passwd, the checks of process.cwd
+        // and the program, and the chown of stdio go before the filter: a
+        // profile may deny openat2 (see process::Confined) or fchown.
+        let uid = process.user().uid();
+        let env = environment::prepare(process.env().as_deref(), uid)?;
         let args = process.args().clone().unwrap_or_default();
         let first = args
             .first()
             .ok_or_else(|| Error::Config("process.args must name a program".into()))?;
         let confined = process::confine(process.cwd(), first, &env)?;
+        process::give_stdio(uid, self.pty.as_ref().map(|p| &p.slave))?;
         if let Some(filter) = early {
             steps.enter(Step::SeccompEarly)?;
             filter.install()?;
         }
 
         steps.enter(Step::UserCaps)?;
+        let in_cwd = process::enter_cwd_as_root(process.cwd(), &confined)?;
         process::switch_user(process.user(), self.in_userns)?;
         caps.apply()?;
 
         steps.enter(Step::CwdProgram)?;
-        process::enter_cwd(process.cwd(), &confined)?;
+        if !in_cwd {
+            process::enter_cwd(process.cwd(), &confined)?;
+        }
         process::set_umask(process.user().umask());
         let program = process::find_program(first, &env, &confined)?;
 
@@ -568,6 +657,10 @@ impl Launch<'_> {
         }
 
         steps.enter(Step::Ready)?;
+        steps.note(match self.gate {
+            Some(_) => "init: closing the pipe to signal completion (the sync socket)",
+            None => "setns_init: about to exec",
+        });
         self.sync.send(&Msg::Ready(steps.report()))?;
         steps.ready = true;
         // Nothing more to say, and nothing of rt's but the fifo is left
@@ -616,13 +709,14 @@ fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Resu
     syscall::close_fds_except(first, keep).ctx(|| "cannot close the fds rt inherited")
 }
 
-/// A pid namespace joined by path applies to children only: fork the
-/// container's process into it (as a child of rt, CLONE_PARENT), tell rt
-/// its pid, and leave. The child goes on with everything set so far; it is
-/// born holding only what `leave_host` kept.
+/// A pid namespace joined by path, or created by unshare, applies to
+/// children only: fork the container's process into it (as a child of rt,
+/// CLONE_PARENT), tell rt its pid, and leave. The child goes on with
+/// everything set so far; forked at Step::LeaveHost it is born holding
+/// only what `leave_host` kept.
 fn fork_into_pid_ns(sync: &Channel) -> Result<()> {
     let forked = syscall::clone_process(libc::CLONE_PARENT)
-        .ctx(|| "cannot fork into the joined pid namespace")?;
+        .ctx(|| "cannot fork into the container's pid namespace")?;
     let pid = match forked {
         syscall::Forked::Child => return Ok(()),
         syscall::Forked::Parent(pid) => pid,

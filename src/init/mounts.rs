@@ -56,9 +56,11 @@
 //!
 //! What still goes by name: host paths that come from the caller, not the
 //! container (the bundle and rootfs, bind sources, namespace files, hooks,
-//! the state directory); and the container's program, which execve(2) can
-//! only take by name — it runs as the final user after the host procfs is
-//! closed, and rt first checks that the name resolves confined.
+//! the state directory; a bind source out of reach of a user-namespaced
+//! init is opened by `create` as the host's root, see `bindsource`); and
+//! the container's program, which execve(2) can only take by name — it
+//! runs as the final user after the host procfs is closed, and rt first
+//! checks that the name resolves confined.
 //!
 //! **Review rule:** a new operation that hands a path inside the rootfs or
 //! the container's root to the kernel or to std::fs by name (mount, mkdir,
@@ -73,7 +75,6 @@
 //! only before pivot_root, and only when a path lacks several levels.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -85,9 +86,11 @@ use pathrs::{Handle, Root};
 use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
+use super::bindsource;
 use super::detached::{Attached, Attrs, Detached};
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path};
+use super::sync::Channel;
 
 /// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
 pub const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
@@ -251,6 +254,11 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
+    /// The container has a user namespace, and `create` is at the other
+    /// end of `sync`: a bind source out of the init's reach is asked of it
+    /// (see `bindsource`).
+    pub userns: bool,
+    pub sync: &'a Channel,
 }
 
 /// A mount destination resolved inside the root, once: everything the
@@ -399,15 +407,16 @@ fn do_mount(
     mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
 }
 
-/// Mount one `mounts[]` entry inside the rootfs. Requires the host procfs to
-/// be the working directory (see `procfs::HostProc::enter`). `idmapped` is
-/// the entry's idmapped source tree, when it asks for one.
+/// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
+/// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
+/// is the entry's idmapped source tree, when it asks for one.
 ///
 /// The destination is resolved once; the mount is built detached with all
 /// its attributes and attached onto that fd (see `detached`). An `ro`
 /// tmpfs comes back to be made read-only later.
 pub fn mount_entry(
     ctx: &MountContext<'_>,
+    index: usize,
     m: &Mount,
     idmapped: Option<&OwnedFd>,
 ) -> Result<Option<ReadonlyLater>> {
@@ -424,30 +433,24 @@ pub fn mount_entry(
         recursive_clear: opts.recursive_clear,
     };
     let attached = if opts.is_bind() {
-        let source = m
-            .source()
-            .as_ref()
+        let source = bindsource::path(m, ctx.bundle)
             .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
-        let source = if source.is_absolute() {
-            source.clone()
-        } else {
-            ctx.bundle.join(source)
-        };
         // Opened once: its type picks the mount point's, and the clone is
-        // of this very file.
-        let src = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(&source)
-            .and_then(|f| Ok((f.metadata()?.is_dir(), OwnedFd::from(f))));
-        let (is_dir, src_fd) =
-            src.map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?;
+        // of this very file. An idmapped entry's tree `create` made.
+        let src_fd = match idmapped {
+            Some(tree) => tree
+                .try_clone()
+                .ctx(|| format!("cannot mount {}", dest.display()))?,
+            None => open_source(ctx, index, &source)?,
+        };
+        let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
+            .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?
+            .st_mode
+            & libc::S_IFMT
+            == libc::S_IFDIR;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
         let tree = match idmapped {
-            Some(tree) => Detached::adopt(
-                tree.try_clone()
-                    .ctx(|| format!("cannot mount {}", dest.display()))?,
-            ),
+            Some(_) => Detached::adopt(src_fd),
             None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
         };
         // A bind takes the source's flags; options replace them, exactly,
@@ -455,7 +458,7 @@ pub fn mount_entry(
         // flag (runc; mount(8) would keep the source's then).
         let flags = opts.remount_flags();
         if !flags.is_empty() || !opts.cleared.is_empty() {
-            attrs.top = bind_flags(&tree, flags, &opts, src_fd.as_fd(), &source, dest)?;
+            attrs.top = bind_flags(&tree, flags, &opts, &source, dest)?;
         }
         tree.attach(target.as_fd(), &attrs, dest)?
     } else {
@@ -507,7 +510,6 @@ fn bind_flags(
     tree: &Detached,
     flags: MsFlags,
     opts: &Options,
-    source: BorrowedFd<'_>,
     source_path: &Path,
     dest: &Path,
 ) -> Result<Option<MsFlags>> {
@@ -526,7 +528,8 @@ fn bind_flags(
     }
     // Go's words for errnos, which runc's messages (and clients) carry.
     let says = |e: Errno| e.desc().to_lowercase();
-    let st = nix::sys::statvfs::fstatvfs(source)
+    // The clone has the source's flags, locks and all.
+    let st = nix::sys::statvfs::fstatvfs(tree.fd())
         .map_err(|e| failed(format!("cannot statfs the source: {}", says(e))))?;
     let src = locked::statfs_flags(st.flags());
     let cannot_clear = src & opts.cleared & locked::LOCKABLE;
@@ -646,6 +649,34 @@ impl ReadonlyLater {
     pub fn apply(self) -> Result<()> {
         self.mount.make_readonly(self.flags, &self.dest)
     }
+}
+
+/// An O_PATH handle on a bind mount's source. One the init may not reach
+/// in its user namespace is opened by `create` (see `bindsource`).
+fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<OwnedFd> {
+    let err = match open_path(source, 0) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let (own, denied) = match &err {
+        Error::Io { source, .. } => (
+            source.to_string(),
+            source.kind() == std::io::ErrorKind::PermissionDenied,
+        ),
+        e => (e.to_string(), false),
+    };
+    let why = match ctx.userns && denied {
+        true => match bindsource::request(ctx.sync, index)? {
+            Ok(fd) => return Ok(fd),
+            Err(why) if !why.is_empty() => why,
+            Err(_) => own,
+        },
+        false => own,
+    };
+    Err(Error::Init(format!(
+        "bind mount source {}: {why}",
+        source.display()
+    )))
 }
 
 /// The recursive options and propagation of a `remount` entry, on the mount
@@ -855,19 +886,26 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         return fs.attach(target.as_fd(), &none, dest).map(drop);
     }
     let mode = ["mode=755".to_string()];
-    if ctx.cgroups.dirs.is_empty() {
-        // No cgroup of its own (rootless): the container sees an empty,
-        // read-only tmpfs — also with `ro` missing, and over what an
-        // `rbind` of /sys brought along, whose "ro" covers only /sys itself
-        // (CVE-2023-25809: `spec --rootless` binds /sys so, and the host's
-        // hierarchies below were writable where the user owns a cgroup).
-        // runc masks /sys/fs/cgroup the same way.
-        let fs = Detached::new_fs("tmpfs", "tmpfs", flags | MsFlags::MS_RDONLY, &mode, dest)?;
-        return fs.attach(target.as_fd(), &none, dest).map(drop);
-    }
-    if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
+    let v1 = if ctx.cgroups.dirs.is_empty() {
+        let layout = crate::cgroups::Layout::detect()?;
+        if layout.is_unified() {
+            // No cgroup of its own on cgroup v2 (rootless): an empty,
+            // read-only tmpfs, also with `ro` missing, as runc masks
+            // /sys/fs/cgroup then — over what an `rbind` of /sys brought
+            // along, whose "ro" covers only /sys itself (CVE-2023-25809:
+            // `spec --rootless` binds /sys so, and the user's own cgroups
+            // below were writable).
+            let fs = Detached::new_fs("tmpfs", "tmpfs", flags | MsFlags::MS_RDONLY, &mode, dest)?;
+            return fs.attach(target.as_fd(), &none, dest).map(drop);
+        }
+        current_v1_cgroups(&layout)?
+    } else if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
         return bind_cgroup(dir, target.as_fd(), flags, ro, dest);
-    }
+    } else {
+        let own = ctx.cgroups.v1_dirs().into_iter();
+        own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
+            .collect::<Result<_>>()?
+    };
     // The mount points go straight into the fresh tmpfs, through its own
     // fd: nothing of the image can reach into it.
     let tmpfs = Detached::new_fs("tmpfs", "tmpfs", flags, &mode, dest)?.attach(
@@ -877,13 +915,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     )?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    let v1 = ctx
-        .cgroups
-        .dirs
-        .iter()
-        .filter(|d| ctx.cgroups.controllers.values().any(|c| c == *d));
-    for dir in v1 {
-        let name = ctx.cgroups.hierarchy_name(dir)?;
+    for (dir, name) in v1 {
         let at = dest.join(&name);
         let what = || format!("cannot create {}", at.display());
         nix::sys::stat::mkdirat(
@@ -899,12 +931,47 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             0,
         )
         .ctx(what)?;
-        bind_cgroup(dir, point.as_fd(), flags, ro, &at)?;
+        bind_cgroup(&dir, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
     // Docker and Podman containers see in /proc/self/mounts is runc's.
     Ok(())
+}
+
+/// Without cgroups of its own (rootless: cgroup v1 gives the user none)
+/// the init is in the cgroups rt was started in. runc shows the container
+/// those, one bind per v1 hierarchy, as /proc/self/cgroup names them
+/// (read-only when the mount asks, as Podman's does); so does rt: each
+/// hierarchy's directory and the name it gets under the mount.
+fn current_v1_cgroups(
+    layout: &crate::cgroups::Layout,
+) -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
+    let own =
+        std::fs::read_to_string("/proc/self/cgroup").ctx(|| "cannot read /proc/self/cgroup")?;
+    let mut out = Vec::new();
+    for h in layout.hierarchies.iter().filter(|h| !h.v2) {
+        let mut want: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        let path = own.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let controllers = fields.nth(1)?;
+            let mut have: Vec<&str> = controllers.split(',').collect();
+            have.sort_unstable();
+            (have == want).then(|| fields.next()).flatten()
+        });
+        let (Some(path), Some(name)) = (path, h.mount_point.file_name()) else {
+            continue;
+        };
+        // Relative to the cgroup mounted there (a nested host's may not be
+        // its hierarchy's root).
+        let rel = Path::new(path)
+            .strip_prefix(&h.mount_root)
+            .unwrap_or(Path::new(path));
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        out.push((h.mount_point.join(rel), name.to_os_string()));
+    }
+    Ok(out)
 }
 
 /// The cgroup directory `dir` bound onto `target`, with `flags` (and

@@ -6,9 +6,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::AtFlags;
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::stat::Mode;
-use nix::unistd::{access, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
+use nix::unistd::{faccessat, setgroups, setresgid, setresuid, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType, User};
 
 use crate::error::{Context, Error, Result};
@@ -56,6 +57,58 @@ pub fn set_oom_score_adj(score: i32) -> Result<()> {
         .ctx(|| format!("cannot set oom_score_adj to {score}"))
 }
 
+/// The process's terminal, or without one its stdio, owned by the user it
+/// runs as, as runc does (fixStdioPermissions): a non-root program must be
+/// able to reopen its tty and /dev/stdout. Only the owner changes (the
+/// group is the devpts mount's `gid=`); what the user owns already, and
+/// what we may not chown (EPERM: an owner outside our user namespace;
+/// EROFS), are left alone, as runc leaves them.
+///
+/// Of stdio, only pipes and sockets are given: their inodes have no path,
+/// so the chown grants nothing but reopening them through /proc/self/fd
+/// (engines pass pipes). runc also chowns a host file or terminal it is
+/// handed as stdio (`runc run -d > log`, or from a shell): that would give
+/// a host path — a log file, the caller's own terminal — to the
+/// container's uid, so rt leaves those as they are (README).
+pub fn give_stdio(uid: u32, pty: Option<&OwnedFd>) -> Result<()> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdio = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    let fds = match pty {
+        Some(slave) => vec![slave.as_fd()],
+        None => stdio
+            .into_iter()
+            .filter(|fd| {
+                // A closed stdio fd fails fstatfs: nothing to give.
+                nix::sys::statfs::fstatfs(fd).is_ok_and(|fs| {
+                    // The field's C type differs between C libraries.
+                    let magic = i128::from(fs.filesystem_type().0);
+                    magic == PIPEFS_MAGIC || magic == SOCKFS_MAGIC
+                })
+            })
+            .collect(),
+    };
+    for fd in fds {
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).ctx(|| "cannot stat the process's stdio")?;
+        if st.st_uid == uid {
+            continue;
+        }
+        match nix::unistd::fchown(fd.as_raw_fd(), Some(Uid::from_raw(uid)), None) {
+            Ok(()) | Err(nix::Error::EPERM | nix::Error::EROFS) => {}
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("cannot give the process's stdio to uid {uid}"),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// linux/magic.h: the filesystems of anonymous pipes and of sockets.
+const PIPEFS_MAGIC: i128 = 0x5049_5045;
+const SOCKFS_MAGIC: i128 = 0x534f_434b;
+
 /// Switch to the container user, keeping the permitted capabilities so the
 /// configured sets can be applied afterwards.
 pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
@@ -90,8 +143,9 @@ pub fn switch_user(user: &User, in_userns: bool) -> Result<()> {
 /// /proc/thread-self to describe it (faccessat2...); a profile that denies
 /// these (the runtime-tools suite's, older Docker ones) made pathrs panic
 /// and the init die with SIGSEGV. The answer depends on the path only, not
-/// on who asks, so it is found as root; the final user's own checks (chdir,
-/// access) come after the user switch, with plain syscalls.
+/// on who asks, so it is found as root; chdir (as root first, see
+/// [`enter_cwd_as_root`]) and the final user's execute check come later,
+/// with plain syscalls.
 pub struct Confined {
     /// Device and inode of the confined process.cwd.
     cwd: (u64, u64),
@@ -147,11 +201,32 @@ fn resolve(start: BorrowedFd<'_>, path: &Path, in_root: bool) -> nix::Result<Own
     syscall::openat2(start, rel, libc::O_PATH, resolve)
 }
 
-/// Make `cwd` the working directory, as the final user, so its permissions
-/// apply; it must be the directory [`confine`] resolved.
+/// Make `cwd` the working directory before the user switch, with root's
+/// privileges, as runc does: a cwd that root may enter but the user may
+/// not (a 0700 /root for uid 42) works. False when root is refused (root
+/// squashed on NFS, a directory only the user's id may enter): then
+/// [`enter_cwd`] tries again as the user.
+pub fn enter_cwd_as_root(cwd: &Path, confined: &Confined) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => check_cwd(cwd, confined).map(|()| true),
+        Err(nix::Error::EACCES | nix::Error::EPERM) => Ok(false),
+        Err(e) => Err(Error::sys(
+            format!("cannot enter process.cwd {}", cwd.display()),
+            e,
+        )),
+    }
+}
+
+/// Make `cwd` the working directory as the final user.
 pub fn enter_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx(|| format!("cannot enter process.cwd {}", cwd.display()))?;
+    check_cwd(cwd, confined)
+}
+
+/// The working directory entered must be the directory [`confine`]
+/// resolved inside the root.
+fn check_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
     let what = || format!("cannot enter process.cwd {}", cwd.display());
-    nix::unistd::chdir(cwd).ctx(what)?;
     let st = nix::sys::stat::stat(".").ctx(what)?;
     if (st.st_dev, st.st_ino) != confined.cwd {
         return Err(Error::Init(format!(
@@ -219,7 +294,10 @@ fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), St
     if meta.is_dir() {
         return Err(format!("{} is a directory: permission denied", p.display()));
     }
-    access(p, AccessFlags::X_OK)
+    // With the effective ids and capabilities, which execve checks: a
+    // file only root's execute bit allows runs with CAP_DAC_OVERRIDE
+    // (access(2) would judge by the real uid without capabilities).
+    faccessat(None, p, AccessFlags::X_OK, AtFlags::AT_EACCESS)
         .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
 }
 
@@ -253,7 +331,10 @@ pub fn exec(program: &Path, args: &[String], env: &[String]) -> Error {
     })();
     match prepared {
         Ok((path, argv, envp)) => match nix::unistd::execve(&path, &argv, &envp) {
-            Err(e) => Error::sys(format!("exec {}", program.display()), e),
+            Err(errno) => Error::Exec {
+                program: program.to_path_buf(),
+                errno,
+            },
             Ok(never) => match never {},
         },
         Err(e) => e,

@@ -10,22 +10,33 @@ pub enum Step {
     /// Nothing has run yet.
     Start,
     /// **Wait for the parent**, which writes our uid/gid maps (nothing
-    /// privileged works before them), **then join the container's v1
+    /// privileged works before them; with [`Step::Unshare`], later), **then join the container's v1
     /// cgroups** by writing `0` to their `tasks` files: a thread moving
     /// itself skips the kernel's global threadgroup lock, whose first writer
     /// waits for an RCU grace period. We were born in the cgroup2 directory
     /// (clone3 CLONE_INTO_CGROUP). Every later step is charged to the
     /// container, and [`Step::UserRoot`]'s cgroup namespace is rooted
-    /// there. (linux.seccomp was compiled by `create` before it made
-    /// anything, so a bad profile costs no clone; the filter goes in at
-    /// [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
+    /// there. Then the CPU affinity: every CPU the cpuset allows, not
+    /// rt's own (an exec'd process: its execCPUAffinity), which only works
+    /// once in the cpuset. (linux.seccomp was compiled by `create` before it
+    /// made anything, so a bad profile costs no clone; the filter goes in
+    /// at [`Step::SeccompEarly`] or [`Step::SeccompLate`].)
     WaitParent,
-    /// **Join namespaces by path**, the user namespace first: it decides
-    /// which credentials the other joins are checked against. rt itself
-    /// never joins one, so its hooks run in its own namespaces; a joined
-    /// pid namespace takes effect at [`Step::LeaveHost`].
+    /// **Join namespaces by path**, in runc's order (`namespaces::join`):
+    /// the others with the caller's credentials first, then the user
+    /// namespace, then those only its root may join. rt itself never joins
+    /// one, so its hooks run in its own namespaces; a joined pid namespace
+    /// takes effect at [`Step::LeaveHost`].
     JoinNamespaces,
-    /// **Become root of a new user namespace** (setresuid 0 once mapped),
+    /// **Create the namespaces clone could not**: after the joins, so that
+    /// a joined user namespace owns them, or a new one comes after joins
+    /// that need the host's credentials (`namespaces::Plan::unshares`;
+    /// nothing to do otherwise). rt then writes the new user namespace's
+    /// maps; a new pid namespace gets the container's process forked into
+    /// it, as its first process.
+    Unshare,
+    /// **Become root of the container's user namespace** (setresuid 0: a
+    /// new one once mapped; a joined one, where rt's own ids mean nothing),
     /// and create the cgroup namespace: it is rooted at the cgroup its
     /// creator is in, so it must come after [`Step::WaitParent`] (clone
     /// cannot create it). Bring up `lo` of a new network namespace. Then
@@ -78,22 +89,28 @@ pub enum Step {
     /// (it applies to children only): the forked process, born with no fd
     /// of the host, goes on; this one reports its pid and exits.
     LeaveHost,
-    /// **rlimits, io priority, scheduler, personality, cpu affinity,
+    /// **rlimits, io priority, scheduler, personality, memory policy,
     /// bounding set**: they need the privileges dropped at
-    /// [`Step::UserCaps`]. process.cwd and the program are checked here
-    /// too, before any filter (a profile may deny openat2).
+    /// [`Step::UserCaps`]. The **environment** (HOME from the container's
+    /// /etc/passwd, which is now the root's), the confinement checks of
+    /// process.cwd and the program, and the pty or stdio **given to the
+    /// process's uid** (runc's fixStdioPermissions) — before any filter,
+    /// which may deny openat2 or fchown.
     RlimitsBounding,
     /// **The seccomp filter, if no_new_privs is off**: the kernel accepts a
     /// filter from a process without no_new_privs only with CAP_SYS_ADMIN,
     /// which [`Step::UserCaps`] drops.
     SeccompEarly,
-    /// **User, groups, capability sets.**
+    /// **cwd entered as root** where root may (runc's order: a 0700 /root
+    /// works for uid 42), **then user, groups, capability sets.**
     UserCaps,
-    /// **cwd** (as the final user, so permissions are the user's), checked
-    /// to be the directory resolved inside the root. Umask, and the program
-    /// looked up now so `create` reports a missing binary: each candidate
-    /// resolved without magic links from where execve starts (the root for
-    /// an absolute name, the cwd for a relative one).
+    /// **cwd as the final user** if root was refused (a directory only the
+    /// user's id may enter); either way checked to be the directory
+    /// resolved inside the root. Umask, and the program looked up now so
+    /// `create` reports a missing binary: each candidate resolved without
+    /// magic links from where execve starts (the root for an absolute
+    /// name, the cwd for a relative one), and executable with the effective
+    /// ids and capabilities, as execve judges.
     CwdProgram,
     /// **no_new_privs.**
     NoNewPrivs,
@@ -116,10 +133,11 @@ pub enum Step {
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Step; 22] = [
+    pub const ALL: [Step; 23] = [
         Step::Start,
         Step::WaitParent,
         Step::JoinNamespaces,
+        Step::Unshare,
         Step::UserRoot,
         Step::HostProc,
         Step::Mounts,
@@ -147,6 +165,7 @@ impl Step {
             Step::Start => "start",
             Step::WaitParent => "wait-parent",
             Step::JoinNamespaces => "join-namespaces",
+            Step::Unshare => "unshare",
             Step::UserRoot => "user-root",
             Step::HostProc => "host-proc",
             Step::Mounts => "mounts",

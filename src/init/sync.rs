@@ -5,9 +5,13 @@
 //! running unattended.
 
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 
 use crate::error::{Context, Error, Result};
 
@@ -27,9 +31,23 @@ pub enum Msg {
     /// child → parent: setup failed at this step (its name) with this
     /// message.
     Failed(String, String),
-    /// child → parent: the process that joined a pid namespace by path
-    /// forked the container's process into it (see `init::Launch`); this
-    /// is its pid, and the sender exits.
+    /// child → parent: the namespaces clone did not create exist now (see
+    /// `init::unshare_namespaces`); the parent writes the id maps of a new
+    /// user namespace and moves netDevices, then sends Go.
+    Unshared,
+    /// child → parent: open the source of bind mount `mounts[N]`, which
+    /// the init cannot reach (see `init::bindsource`).
+    MountSource(usize),
+    /// parent → child: the source, opened; its O_PATH fd comes with this
+    /// message (SCM_RIGHTS).
+    SourceOpened,
+    /// parent → child: the source could not be opened, and why (empty: rt
+    /// is rootless, the init's own error stands).
+    SourceRefused(String),
+    /// child → parent: the process that joined a pid namespace by path, or
+    /// created one with unshare, forked the container's process into it
+    /// (see `init::fork_into_pid_ns`); this is its pid, and the sender
+    /// exits.
     Forked(i32),
 }
 
@@ -42,6 +60,10 @@ impl Msg {
             Msg::Ready(t) => [b"R", t.as_bytes()].concat(),
             Msg::Failed(step, m) => [b"F", step.as_bytes(), b"\0", m.as_bytes()].concat(),
             Msg::Forked(pid) => [b"P", pid.to_string().as_bytes()].concat(),
+            Msg::Unshared => b"U".to_vec(),
+            Msg::MountSource(i) => [b"S", i.to_string().as_bytes()].concat(),
+            Msg::SourceOpened => b"O".to_vec(),
+            Msg::SourceRefused(why) => [b"X", why.as_bytes()].concat(),
         }
     }
 
@@ -56,6 +78,10 @@ impl Msg {
                 let (step, msg) = text.split_once('\0')?;
                 Msg::Failed(step.into(), msg.into())
             }
+            b'U' => Msg::Unshared,
+            b'S' => Msg::MountSource(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
+            b'O' => Msg::SourceOpened,
+            b'X' => Msg::SourceRefused(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'P' => Msg::Forked(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
             _ => return None,
         })
@@ -113,6 +139,61 @@ impl Channel {
         Ok(())
     }
 
+    /// Send `msg` with `fd` attached (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
+        let buf = msg.encode();
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.raw()?,
+            &[IoSlice::new(&buf)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .ctx(|| "cannot talk to the other side of create")?;
+        Ok(())
+    }
+
+    /// Next message and the fd that came with it, if any (close-on-exec);
+    /// `None` when the other side has gone.
+    pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 8192];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let got = recvmsg::<()>(
+                self.raw()?,
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let msg = match got {
+                Ok(m) => m,
+                Err(nix::Error::EINTR | nix::Error::ECONNRESET) => continue,
+                Err(e) => return Err(Error::sys("cannot read the sync socket", e)),
+            };
+            let mut fd = None;
+            let cmsgs = msg
+                .cmsgs()
+                .map_err(|e| Error::sys("cannot read the sync socket", e))?;
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // Owned at once: any beyond the first are closed.
+                    let owned: Vec<OwnedFd> =
+                        fds.into_iter().map(crate::syscall::owned_fd).collect();
+                    fd = fd.or(owned.into_iter().next());
+                }
+            }
+            break (msg.bytes, fd);
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = Msg::decode(&buf[..n])
+            .ok_or_else(|| Error::Init("garbled message on the sync socket".into()))?;
+        Ok(Some((msg, fd)))
+    }
+
     /// Next message, or `None` when the other side has gone.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 8192];
@@ -152,6 +233,20 @@ mod tests {
         );
         assert_eq!(b.recv().unwrap(), Some(Msg::Ready("mounts=12".into())));
         assert_eq!(b.recv().unwrap(), Some(Msg::Forked(4242)));
+        for m in [
+            Msg::Unshared,
+            Msg::MountSource(7),
+            Msg::SourceRefused("no".into()),
+        ] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        let file = std::fs::File::open("/").unwrap();
+        a.send_with_fd(&Msg::SourceOpened, std::os::fd::AsFd::as_fd(&file))
+            .unwrap();
+        let (m, fd) = b.recv_with_fd().unwrap().unwrap();
+        assert_eq!(m, Msg::SourceOpened);
+        assert!(fd.is_some());
         a.close();
         assert!(a.send(&Msg::Go).is_err());
         assert_eq!(b.recv().unwrap(), None);

@@ -8,8 +8,8 @@
 //! `net.*`, a uts namespace's `kernel.domainname` (`kernel.hostname` is the
 //! `hostname` field's), a user namespace's `user.*`. A namespace given by
 //! path that is rt's own (runc checks this for the network namespace, rt
-//! for each) is the host's. [`check`] runs on config.json, [`check_joined`]
-//! on the namespaces `create` opened: both before anything is set up.
+//! for each) is the host's. `create` runs [`check`] on config.json and
+//! [`check_joined`] on the namespaces it opened, before anything is set up.
 //!
 //! Values are written through the host procfs handle (the working
 //! directory during setup), so that the container cannot redirect the

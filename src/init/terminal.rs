@@ -10,6 +10,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::statfs::{fstatfs, DEVPTS_SUPER_MAGIC};
+use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 
 use crate::error::{Context, Error, Result};
 use crate::syscall;
@@ -21,11 +22,19 @@ pub struct Pty {
     pub slave: OwnedFd,
 }
 
+/// Where the pty master goes.
+pub struct ConsoleSocket {
+    pub fd: OwnedFd,
+    /// The socket is rt's own (`run`, `exec` without `--console-socket`):
+    /// rt relays the pty to its stdout.
+    pub relayed_by_rt: bool,
+}
+
 /// Open a pty in the container's /dev/ptmx, bind its slave over
 /// /dev/console (init only; an exec'd process leaves the console alone), and
 /// send the master over `socket`.
 pub fn create(
-    socket: &OwnedFd,
+    socket: &ConsoleSocket,
     size: Option<(u16, u16)>,
     bind_console_too: bool,
     proc: &HostProc,
@@ -33,6 +42,13 @@ pub fn create(
     let master = open_ptmx(proc)?;
     syscall::unlock_pty(master.as_fd()).ctx(|| "cannot unlock the pty")?;
     let slave = syscall::open_pty_peer(master.as_fd()).ctx(|| "cannot open the pty slave")?;
+    // What rt relays reaches its stdout byte for byte, "\n" as "\n", as
+    // runc clears ONLCR on the pty it holds (scripts compare the output). A
+    // master sent to the caller keeps the kernel's settings: its receiver
+    // decides (runc leaves them too).
+    if socket.relayed_by_rt {
+        clear_onlcr(&slave)?;
+    }
     if let Some((rows, cols)) = size {
         syscall::set_window_size(slave.as_fd(), rows, cols)
             .ctx(|| "cannot set the console size")?;
@@ -44,7 +60,7 @@ pub fn create(
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let name = b"/dev/ptmx";
     sendmsg::<()>(
-        socket.as_raw_fd(),
+        socket.fd.as_raw_fd(),
         &[IoSlice::new(name)],
         &cmsg,
         MsgFlags::empty(),
@@ -52,6 +68,12 @@ pub fn create(
     )
     .ctx(|| "cannot send the pty master over the console socket")?;
     Ok(Pty { slave })
+}
+
+fn clear_onlcr(slave: &OwnedFd) -> Result<()> {
+    let mut t = tcgetattr(slave).ctx(|| "cannot read the pty's modes")?;
+    t.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(slave, SetArg::TCSANOW, &t).ctx(|| "cannot set the pty's modes")
 }
 
 /// The container's /dev/ptmx, resolved inside its root (the

@@ -6,8 +6,6 @@
 
 use oci_spec::runtime::Arch as OciArch;
 
-use super::syscalls;
-
 /// EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE (linux/audit.h).
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// EM_386 | __AUDIT_ARCH_LE.
@@ -45,10 +43,5 @@ impl Arch {
     /// i386 and x32 as 32-bit ABIs and compares only the low halves there.
     pub fn wide_args(self) -> bool {
         self == Arch::X86_64
-    }
-
-    /// The system call number of `name`, as the filter sees it.
-    pub fn syscall(self, name: &str) -> Option<u32> {
-        syscalls::number(self, name)
     }
 }

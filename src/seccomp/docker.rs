@@ -4,7 +4,7 @@
 //! sub-architectures, and a syscall entry stays only if its `includes` /
 //! `excludes` (capabilities in the bounding set, architecture, minimum
 //! kernel) select it. rt itself never reads this format when it runs a
-//! container; tests and tools holding Docker profiles do.
+//! container, so it is built only for tests (feature `test-support`).
 
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{Map, Value};

@@ -9,6 +9,7 @@ use oci_spec::runtime::{
 };
 
 use super::arch::Arch;
+use super::syscalls;
 use crate::error::{Error, Result};
 use crate::logging;
 
@@ -132,9 +133,12 @@ fn add_entry<'p>(
                 "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
             ));
         }
-        let nrs = numbers
-            .entry(name)
-            .or_insert_with(|| tables.iter().map(|(arch, _)| arch.syscall(name)).collect());
+        let nrs = numbers.entry(name).or_insert_with(|| {
+            tables
+                .iter()
+                .map(|(arch, _)| syscalls::number(*arch, name))
+                .collect()
+        });
         let mut known = false;
         for ((_, table), nr) in tables.iter_mut().zip(nrs.iter()) {
             if let Some(nr) = nr {
@@ -220,19 +224,20 @@ fn ret_value(action: Action, errno: Option<u32>, what: &str) -> Result<u32> {
 
 /// `flags` as SECCOMP_FILTER_FLAG_* bits. Matched by name so that flags a
 /// newer oci-spec knows (WAIT_KILLABLE_RECV) work without code changes.
+/// As with runc: TSYNC is accepted and not passed (the process that
+/// installs the filter is single-threaded, there is nothing to sync), and
+/// without `flags` at all SPEC_ALLOW is the default (an empty list means
+/// none).
 fn flag_bits(profile: &LinuxSeccomp, notify: bool) -> Result<libc::c_ulong> {
+    let Some(flags) = profile.flags() else {
+        return Ok(libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+    };
     let mut bits = 0;
-    for flag in profile.flags().iter().flatten() {
+    for flag in flags {
         bits |= match flag.to_string().as_str() {
             "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            // init is single-threaded, so TSYNC changes nothing; the kernel
-            // accepts it with a listener only as TSYNC_ESRCH (libseccomp
-            // does the same).
-            "SECCOMP_FILTER_FLAG_TSYNC" if notify => {
-                libc::SECCOMP_FILTER_FLAG_TSYNC | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
-            }
-            "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_TSYNC" => 0,
             "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" if notify => {
                 libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
             }

@@ -9,13 +9,12 @@ use super::views;
 use crate::container::commit::{self, CommitOptions};
 use crate::container::create::{self, CreateOptions};
 use crate::container::exec::{self, ExecOptions};
-use crate::container::lifecycle;
 use crate::container::log::{self, LogWriter, LOG};
 use crate::container::monitor;
-use crate::container::record::Container;
 use crate::container::Engine;
+use crate::container::{lifecycle, teardown};
 use crate::error::{Error, Result};
-use crate::network::{Link, NetworkMode, PortBinding};
+use crate::record::{Container, Link, NetworkMode, PortBinding};
 use crate::volume::mounts::Requested;
 
 /// Options `run` and `create` share.
@@ -236,7 +235,7 @@ pub fn run(e: &Engine, a: RunArgs) -> Result<i32> {
             }
             Err(err) => {
                 if c.host.auto_remove {
-                    let _ = lifecycle::remove(e, &c, true);
+                    let _ = teardown::remove(e, &c, true);
                 }
                 Err(err)
             }
@@ -252,7 +251,7 @@ fn run_attached(e: &Engine, c: &Container) -> Result<i32> {
         Ok(r) => r,
         Err(err) => {
             if c.host.auto_remove {
-                let _ = lifecycle::remove(e, c, true);
+                let _ = teardown::remove(e, c, true);
             }
             return Err(err);
         }
@@ -301,7 +300,7 @@ pub fn rm(e: &Engine, a: RmArgs) -> Result<i32> {
         if a.force {
             lifecycle::force_remove(e, c, a.volumes)
         } else {
-            lifecycle::remove(e, c, a.volumes)
+            teardown::remove(e, c, a.volumes)
         }
     })
 }

@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::format;
 use crate::container::log::LOG;
-use crate::container::record::{Container, Driver, MountKind, State, Status};
 use crate::container::union::{INIT, MERGED, UPPER, WORK};
 use crate::error::Result;
-use crate::network::{PortBinding, NETNS};
+use crate::network::NETNS;
+use crate::record::{Container, Driver, MountKind, PortBinding, State, Status};
 use crate::store::Store;
 
 fn since(t: Option<&str>) -> Duration {
@@ -178,12 +178,12 @@ pub fn inspect(store: &Store, c: &Container, s: &State) -> Result<Value> {
             "CgroupParent": "/rt-stage",
         },
         "NetworkSettings": {
-            "SandboxKey": if c.host.network == crate::network::NetworkMode::Host { Value::Null } else { json!(dir.join(NETNS)) },
+            "SandboxKey": if c.host.network == crate::record::NetworkMode::Host { Value::Null } else { json!(dir.join(NETNS)) },
             "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
             "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
             "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
             "Ports": port_map(ep.map(|e| e.ports.as_slice()).unwrap_or_default()),
-            "Networks": if c.host.network == crate::network::NetworkMode::Bridge {
+            "Networks": if c.host.network == crate::record::NetworkMode::Bridge {
                 json!({"bridge": {
                     "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
                     "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),

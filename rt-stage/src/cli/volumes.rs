@@ -45,7 +45,7 @@ pub fn volume(store: &Store, a: VolumeArgs) -> Result<i32> {
             let _lock = store.lock_containers()?;
             let v = store.create_volume(Some(&match name {
                 Some(n) => n,
-                None => crate::container::record::new_id()?,
+                None => crate::record::new_id()?,
             }))?;
             println!("{}", v.name);
         }

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 
-use super::record::{Container, Driver};
 use super::union::{COPY, UPPER};
 use super::Engine;
 use crate::error::{Error, IoContext, Result};
@@ -22,6 +21,7 @@ use crate::ingest::{self, ManifestBlob, Names, MAX_CONFIG_BYTES};
 use crate::layer::pack::Packer;
 use crate::manifest::{self, Document, MAX_MANIFEST_BYTES};
 use crate::progress::Progress;
+use crate::record::{Container, Driver};
 use crate::reference::Reference;
 use crate::store::{ImageRecord, Staging};
 

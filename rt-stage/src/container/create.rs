@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use super::record::{self, Config, Container, HostConfig};
 use super::{union, Engine};
 use crate::error::{Error, IoContext, Result};
 use crate::image_config::ImageConfig;
 use crate::ingest::MAX_CONFIG_BYTES;
-use crate::network::{Link, NetworkMode, PortBinding};
+use crate::record::{self, Config, Container, HostConfig, Link, NetworkMode, PortBinding};
 use crate::store::containers::ContainerRef;
 use crate::volume::mounts::{self, Requested};
 

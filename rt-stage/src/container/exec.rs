@@ -3,9 +3,9 @@
 
 use std::process::Stdio;
 
-use super::record::Container;
 use super::{union, user, Engine};
 use crate::error::{Error, Result};
+use crate::record::Container;
 
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {

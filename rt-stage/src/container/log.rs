@@ -44,7 +44,7 @@ impl LogWriter {
 
     /// One record per line of `bytes` (a trailing partial line is a record too).
     pub fn write(&mut self, stream: Stream, bytes: &[u8]) {
-        let time = super::record::now();
+        let time = crate::record::now();
         let mut out = Vec::new();
         for piece in bytes.split_inclusive(|b| *b == b'\n') {
             let r = Record {

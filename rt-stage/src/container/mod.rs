@@ -1,14 +1,14 @@
 //! Containers from images (issue 11): what `run` and its fellow commands do, with rt
 //! (the binary) underneath.
 //!
-//! - [`record`]: container.json and state.json; lookups by id, prefix or name.
 //! - [`create`]: image config + command line → a container record, its volumes and
 //!   its root filesystem directories ([`union`]: overlay or copy).
 //! - [`monitor`]: start (mount, network, config.json from [`spec`], `rt create` and
 //!   `rt start`) and supervision until the container ends: output to the [`log`], exit
 //!   status, teardown. Detached containers get a monitor process of their own; `run`
 //!   without `-d` is its own monitor. [`terminal`]: the pty for `-t`.
-//! - [`lifecycle`]: stop, kill, rm, restart; [`exec`]; [`commit`].
+//! - [`lifecycle`]: stop, kill, restart; [`teardown`]: what a run left undone, and rm;
+//!   [`exec`]; [`commit`].
 //! - [`runtime`]: the `rt` command lines; [`user`]: `-u` names; [`cgroup`]: the
 //!   `/rt-stage` parent cgroup.
 //!
@@ -22,9 +22,9 @@ pub mod exec;
 pub mod lifecycle;
 pub mod log;
 pub mod monitor;
-pub mod record;
 pub mod runtime;
 pub mod spec;
+pub mod teardown;
 pub mod terminal;
 pub mod union;
 pub mod user;

@@ -27,11 +27,11 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::log::{LogWriter, Stream, LOG};
-use super::record::{self, Container, State, Status};
 use super::terminal::{self, ConsoleSocket, RawMode};
-use super::{cgroup, lifecycle, runtime, spec, union, user, Engine};
+use super::{cgroup, runtime, spec, teardown, union, user, Engine};
 use crate::error::{Error, IoContext, Result};
 use crate::network::{self, ipam::RUN_DIR, proxy};
+use crate::record::{self, Container, Status};
 
 pub const BUNDLE: &str = "bundle";
 pub const PID_FILE: &str = "pid";
@@ -89,10 +89,10 @@ pub fn launch(e: &Engine, c: &Container, attached: bool) -> Result<Running> {
     nix::sys::prctl::set_child_subreaper(true).ctx(|| "become a child subreaper".into())?;
     let lock = e.store.lock_container(&c.id)?;
     // Whatever an earlier run left (it may have died without cleaning up).
-    lifecycle::release(e, &c.id)?;
+    teardown::release(e, &c.id)?;
     let started = setup(e, c, attached, signals);
     if started.is_err() {
-        if let Err(t) = lifecycle::release(e, &c.id) {
+        if let Err(t) = teardown::release(e, &c.id) {
             tracing::warn!("cleaning up after a failed start: {t}");
         }
     }
@@ -385,25 +385,15 @@ fn relay(stream: Stream, bytes: &[u8]) {
 pub fn finish(e: &Engine, c: &Container, code: i32) -> Result<()> {
     let released = {
         let _lock = e.store.lock_container(&c.id)?;
-        let released = lifecycle::release(e, &c.id);
+        let released = teardown::release(e, &c.id);
         e.store
-            .update_container_state(&c.id, |s| mark_exited(s, code))?;
+            .update_container_state(&c.id, |s| s.mark_exited(code))?;
         released
     };
     if c.host.auto_remove {
-        lifecycle::remove(e, c, true)?;
+        teardown::remove(e, c, true)?;
     }
     released
-}
-
-pub fn mark_exited(s: &mut State, code: i32) {
-    s.status = Status::Exited;
-    s.exit_code = code;
-    s.pid = 0;
-    s.pid_start = 0;
-    s.monitor = 0;
-    s.endpoint = None;
-    s.finished_at = Some(record::now());
 }
 
 /// A detached container's start: a monitor process (`rt-stage monitor ID`) of its own,

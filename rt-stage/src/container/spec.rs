@@ -12,9 +12,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::record::{Container, MountKind, MountPoint};
 use super::user::User;
-use crate::network::{files, NetworkMode, NETNS};
+use crate::network::{files, NETNS};
+use crate::record::{Container, MountKind, MountPoint, NetworkMode};
 
 /// Docker's default capabilities.
 const CAPS: [&str; 14] = [

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-use super::record::{Container, Driver};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Progress;
+use crate::record::{Container, Driver};
 use crate::rootfs;
 use crate::store::Store;
 

@@ -69,7 +69,7 @@ impl BlobSource for FileBlobs<'_> {
     fn open(&mut self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
         let missing = || Error::MissingBlob {
             what: "blob".into(),
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             source_name: self.files.describe(),
         };
         let path = (self.path_of)(&desc.digest).ok_or_else(missing)?;

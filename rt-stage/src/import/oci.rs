@@ -5,7 +5,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::ingest::{BlobSource, ManifestBlob};
 use crate::manifest::{self, Descriptor, Document, MAX_MANIFEST_BYTES};
-use crate::platform::{self, Platform};
+use crate::platform::Platform;
 use crate::reference::Reference;
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -38,7 +38,7 @@ pub(super) fn find(files: &dyn Files, platform: &Platform) -> Result<Vec<Found>>
         let chosen: Descriptor = if manifest::is_index(&desc.media_type) {
             let nested = source.read_small(desc, MAX_MANIFEST_BYTES)?;
             match manifest::parse(&nested, Some(&desc.media_type))? {
-                Document::Index(i) => platform::select(&i, platform)?.clone(),
+                Document::Index(i) => i.select(platform)?.clone(),
                 Document::Manifest(_) => {
                     return Err(Error::invalid(
                         format!("index {}", desc.digest),

@@ -129,7 +129,7 @@ impl BlobSource for Staged {
     fn open(&mut self, desc: &Descriptor) -> Result<Box<dyn Read + '_>> {
         Err(Error::MissingBlob {
             what: "blob".into(),
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             source_name: "the import".into(),
         })
     }

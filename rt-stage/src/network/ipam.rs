@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ports::PortBinding;
-use crate::container::record::lock_file;
 use crate::error::{Error, IoContext, Result};
+use crate::record::PortBinding;
+use crate::store::lock_file;
 
 pub const RUN_DIR: &str = "/run/rt-stage";
 pub const PREFIX: u8 = 24;

@@ -15,99 +15,38 @@
 
 pub mod files;
 pub mod ipam;
-pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod ports;
 pub mod proxy;
 
-use std::fmt;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-use crate::container::record::{Container, Endpoint, RECORD};
 use crate::error::{Error, IoContext, Result};
+use crate::record::{Container, Endpoint, NetworkMode, PortBinding, RECORD};
 use crate::store::Store;
 use files::LinkEntry;
 use ipam::{Allocation, Ipam, Locked, PREFIX};
-use netlink::{index_of, required_index, Netlink};
-pub use ports::{PortBinding, Proto};
+use rt_netlink::{index_of, Netlink};
 
 pub const BRIDGE: &str = "rt-stage0";
 /// The namespace file in a container's directory.
 pub const NETNS: &str = "netns";
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetworkMode {
-    #[default]
-    Bridge,
-    Host,
-    None,
-}
-
-impl NetworkMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkMode::Bridge => "bridge",
-            NetworkMode::Host => "host",
-            NetworkMode::None => "none",
-        }
+impl From<rt_netlink::Error> for Error {
+    fn from(e: rt_netlink::Error) -> Error {
+        Error::Network(e.to_string())
     }
 }
 
-impl fmt::Display for NetworkMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+pub fn required_index(name: &str) -> Result<u32> {
+    index_of(name).ok_or_else(|| Error::Network(format!("no network device {name}")))
 }
 
-impl FromStr for NetworkMode {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<NetworkMode> {
-        match s {
-            "bridge" | "default" => Ok(NetworkMode::Bridge),
-            "host" => Ok(NetworkMode::Host),
-            "none" => Ok(NetworkMode::None),
-            _ => Err(Error::Usage(format!(
-                "network {s} not found (rt-stage has bridge, host and none)"
-            ))),
-        }
-    }
-}
-
-/// `--link CONTAINER[:ALIAS]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub container: String,
-    pub alias: String,
-}
-
-impl FromStr for Link {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Link> {
-        let (container, alias) = s.split_once(':').unwrap_or((s, s));
-        let container = container.strip_prefix('/').unwrap_or(container);
-        if container.is_empty() || alias.is_empty() || alias.contains(char::is_whitespace) {
-            return Err(Error::Usage(format!(
-                "invalid link {s:?}: expected CONTAINER[:ALIAS]"
-            )));
-        }
-        Ok(Link {
-            container: container.to_string(),
-            alias: alias.to_string(),
-        })
-    }
-}
-
-/// The host port each published port got and how (set at start, for `inspect`/`ps`).
+/// The store as the machine-wide allocations name it: its canonical root.
 fn store_key(store: &Store) -> PathBuf {
     std::fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().to_path_buf())
 }
@@ -283,7 +222,7 @@ fn reclaim_stale(ipam: &mut Ipam) {
 fn ensure_bridge(ipam: &mut Ipam) -> Result<()> {
     let mut nl = Netlink::open()?;
     if let Some(index) = index_of(BRIDGE) {
-        let addrs = nl.addresses(index)?;
+        let addrs = nl.ipv4_addresses(index)?;
         if let Some((ip, _)) = addrs.iter().find(|(_, p)| *p == PREFIX) {
             let o = ip.octets();
             ipam.subnet = Some(Ipv4Addr::new(o[0], o[1], o[2], 0));
@@ -305,6 +244,7 @@ fn ensure_bridge(ipam: &mut Ipam) -> Result<()> {
     let setup = nl
         .add_address(index, gateway, PREFIX)
         .and_then(|()| nl.set_up(index, None))
+        .map_err(Error::from)
         .and_then(|()| {
             let p = PathBuf::from(format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"));
             std::fs::write(&p, "1").at("write", &p)
@@ -327,7 +267,7 @@ fn plug(veth: &str, ns: &Path, ip: Ipv4Addr, gateway: Ipv4Addr) -> Result<()> {
         let eth0 = required_index("eth0")?;
         nl.add_address(eth0, ip, PREFIX)?;
         nl.set_up(eth0, None)?;
-        nl.add_default_route(gateway)
+        Ok(nl.add_default_route(gateway)?)
     })
 }
 

@@ -13,7 +13,9 @@ use std::path::Path;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
-use super::netlink::{required_index, Netlink};
+use rt_netlink::Netlink;
+
+use super::required_index;
 use crate::error::{Error, IoContext, Result};
 
 /// Runs `f` on a thread of its own, so that whatever namespace it enters ends with it.
@@ -39,7 +41,7 @@ pub fn create(path: &Path) -> Result<()> {
         )
         .at("bind the network namespace onto", path)?;
         let mut nl = Netlink::open()?;
-        nl.set_up(required_index("lo")?, None)
+        Ok(nl.set_up(required_index("lo")?, None)?)
     });
     if made.is_err() {
         let _ = remove(path);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::ports::{PortBinding, Proto};
 use crate::error::{Error, Result};
+use crate::record::{PortBinding, Proto};
 
 fn listen_addr(b: &PortBinding) -> SocketAddrV4 {
     let ip = if b.host_ip.is_unspecified() {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::client::{self, Client};
+use super::url;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 
@@ -30,42 +30,48 @@ impl Credentials {
     }
 }
 
-/// The `Authorization` value that answers `challenge`.
+/// What answering a challenge takes: the `Authorization` value itself (Basic), or
+/// first a GET to the registry's token service, whose answer goes to [`bearer`].
+pub enum Answer {
+    Header(String),
+    Token {
+        realm: String,
+        url: String,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// How `challenge` from `registry` is answered. The HTTP is the client's: this is
+/// the protocol only.
 pub fn answer(
-    client: &Client,
+    registry: &str,
     challenge: &str,
     creds: Option<&Credentials>,
     scopes: &[String],
-) -> Result<String> {
+) -> Result<Answer> {
     let (scheme, params) = parse_challenge(challenge);
-    let unauthorized = |message: &str| Error::Registry {
-        context: format!("login to {}", client.registry()),
-        status: 401,
-        code: "UNAUTHORIZED".into(),
-        message: message.into(),
-    };
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => creds
-            .map(Credentials::basic)
-            .ok_or_else(|| unauthorized("unauthorized: authentication required")),
+            .map(|c| Answer::Header(c.basic()))
+            .ok_or_else(|| unauthorized(registry, "unauthorized: authentication required")),
         "bearer" => {
             let realm = params
                 .get("realm")
                 .ok_or_else(|| Error::invalid("bearer challenge", "no realm"))?;
             // A token request carries the password: never over plain HTTP off this machine.
-            let realm_host = client::origin(realm).split("://").nth(1).unwrap_or("");
-            let plain_loopback = realm.starts_with("http://") && client::is_loopback(realm_host);
+            let realm_host = url::origin(realm).split("://").nth(1).unwrap_or("");
+            let plain_loopback = realm.starts_with("http://") && url::is_loopback(realm_host);
             if !(realm.starts_with("https://") || plain_loopback) {
                 return Err(Error::invalid(
                     "bearer challenge",
                     format!("token realm {realm:?} is not https"),
                 ));
             }
-            let mut url = realm.clone();
-            let mut sep = if url.contains('?') { '&' } else { '?' };
+            let mut token_url = realm.clone();
+            let mut sep = if token_url.contains('?') { '&' } else { '?' };
             let mut add = |k: &str, v: &str| {
-                url.push(sep);
-                url.push_str(&format!("{k}={}", client::query_escape(v)));
+                token_url.push(sep);
+                token_url.push_str(&format!("{k}={}", url::query_escape(v)));
                 sep = '&';
             };
             if let Some(s) = params.get("service") {
@@ -78,33 +84,44 @@ pub fn answer(
             for s in &scope_list {
                 add("scope", s);
             }
-            let headers: Vec<(&str, String)> = creds
-                .map(|c| ("authorization", c.basic()))
-                .into_iter()
-                .collect();
-            let resp = client.send_unauthenticated("GET", &url, &headers)?;
-            if resp.status() == 401 || resp.status() == 403 {
-                return Err(unauthorized("unauthorized: incorrect username or password"));
-            }
-            let mut resp = client.check(resp, |_| format!("token from {realm}"))?;
-            #[derive(Deserialize)]
-            struct Token {
-                token: Option<String>,
-                access_token: Option<String>,
-            }
-            let body = client.read_body(&mut resp, 1 << 20, "token response")?;
-            let t: Token =
-                serde_json::from_slice(&body).map_err(|e| Error::json("token response", e))?;
-            let token = t
-                .token
-                .or(t.access_token)
-                .ok_or_else(|| Error::invalid("token response", "no token"))?;
-            Ok(format!("Bearer {token}"))
+            Ok(Answer::Token {
+                realm: realm.clone(),
+                url: token_url,
+                headers: creds
+                    .map(|c| ("authorization", c.basic()))
+                    .into_iter()
+                    .collect(),
+            })
         }
         other => Err(Error::invalid(
             "authentication challenge",
             format!("unsupported scheme {other:?}"),
         )),
+    }
+}
+
+/// The `Authorization` value from the token service's answer.
+pub fn bearer(body: &[u8]) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Token {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let t: Token = serde_json::from_slice(body).map_err(|e| Error::json("token response", e))?;
+    let token = t
+        .token
+        .or(t.access_token)
+        .ok_or_else(|| Error::invalid("token response", "no token"))?;
+    Ok(format!("Bearer {token}"))
+}
+
+/// The registry (or its token service) refused the credentials, or wants some.
+pub fn unauthorized(registry: &str, message: &str) -> Error {
+    Error::Registry {
+        context: format!("login to {registry}"),
+        status: 401,
+        code: "UNAUTHORIZED".into(),
+        message: message.into(),
     }
 }
 

@@ -12,15 +12,15 @@
 use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::Read;
-use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use ureq::http::{self, Response};
 
-use super::auth::{self, Credentials};
+use super::auth::{self, Answer, Credentials};
 use super::tls::{self, Failure, Trust};
+use super::url::{is_absolute, is_loopback, same_host};
 use crate::error::{Error, IoContext, Result};
 use crate::reference::DEFAULT_REGISTRY;
 
@@ -147,19 +147,34 @@ impl Client {
         else {
             return Ok(resp);
         };
-        let header = auth::answer(self, challenge, self.credentials.as_ref(), &self.scopes)?;
+        let header = match auth::answer(
+            &self.registry,
+            challenge,
+            self.credentials.as_ref(),
+            &self.scopes,
+        )? {
+            Answer::Header(h) => h,
+            Answer::Token {
+                realm,
+                url: token_url,
+                headers: token_headers,
+            } => self.token(&realm, &token_url, &token_headers)?,
+        };
         *self.authorization.borrow_mut() = Some(header);
         self.send_once(method, &url, headers, body, true)
     }
 
-    /// For the token service: only the headers given, no challenge answering.
-    pub fn send_unauthenticated(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, String)],
-    ) -> Result<Response<ureq::Body>> {
-        self.send_once(method, url, headers, &Body::Empty, false)
+    /// A bearer token from the registry's token service: only the headers given, no
+    /// challenge answering.
+    fn token(&self, realm: &str, url: &str, headers: &[(&str, String)]) -> Result<String> {
+        let resp = self.send_once("GET", url, headers, &Body::Empty, false)?;
+        if resp.status() == 401 || resp.status() == 403 {
+            let message = "unauthorized: incorrect username or password";
+            return Err(auth::unauthorized(&self.registry, message));
+        }
+        let mut resp = self.check(resp, |_| format!("token from {realm}"))?;
+        let body = self.read_body(&mut resp, 1 << 20, "token response")?;
+        auth::bearer(&body)
     }
 
     /// The first request to a loopback registry finds out whether it speaks TLS; the
@@ -362,54 +377,6 @@ fn registry_error(status: http::StatusCode, body: &str, context: String) -> Erro
     }
 }
 
-/// `host[:port]` is on this machine: 127.0.0.0/8, ::1 or localhost.
-pub fn is_loopback(registry: &str) -> bool {
-    let host = match registry.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => registry
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(registry),
-    };
-    host == "localhost"
-        || match host.parse::<IpAddr>() {
-            Ok(IpAddr::V4(v4)) => v4.octets()[0] == 127,
-            Ok(IpAddr::V6(v6)) => v6 == Ipv6Addr::LOCALHOST,
-            Err(_) => false,
-        }
-}
-
-fn is_absolute(path_or_url: &str) -> bool {
-    path_or_url.starts_with("http://") || path_or_url.starts_with("https://")
-}
-
-/// `scheme://host[:port]` of a URL.
-pub fn origin(url: &str) -> &str {
-    let after = url.find("://").map(|i| i + 3).unwrap_or(0);
-    match url[after..].find('/') {
-        Some(i) => &url[..after + i],
-        None => url,
-    }
-}
-
-fn same_host(url: &str, base: &str) -> bool {
-    origin(url) == origin(base)
-}
-
-/// Percent-encodes a query value (scopes hold `:` and `/`, which are fine, but a
-/// repository or service name must not end the parameter).
-pub fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~:/,".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,7 +392,6 @@ mod tests {
             "[::1]:5000",
             "localhost",
         ] {
-            assert!(is_loopback(r), "{r}");
             // HTTPS first; plain HTTP only once the server turns out not to speak TLS.
             let c = client(r);
             assert_eq!(c.scheme.get(), Scheme::Probe, "{r}");
@@ -440,7 +406,6 @@ mod tests {
             "[::2]:5000",
             "128.0.0.1",
         ] {
-            assert!(!is_loopback(r), "{r}");
             let c = client(r);
             assert_eq!(c.scheme.get(), Scheme::Https, "{r}");
             assert!(c.url("/v2/").starts_with("https://"), "{r}");
@@ -471,23 +436,5 @@ mod tests {
             e.to_string(),
             "pull x: received unexpected HTTP status: 500 Internal Server Error"
         );
-    }
-
-    #[test]
-    fn origins() {
-        assert_eq!(
-            origin("http://127.0.0.1:5000/v2/x?y"),
-            "http://127.0.0.1:5000"
-        );
-        assert!(same_host(
-            "http://127.0.0.1:5000/a",
-            "http://127.0.0.1:5000"
-        ));
-        assert!(!same_host("https://s3.example/a", "http://127.0.0.1:5000"));
-        assert_eq!(
-            query_escape("repository:a/b:pull,push"),
-            "repository:a/b:pull,push"
-        );
-        assert_eq!(query_escape("a b&c"), "a%20b%26c");
     }
 }

@@ -13,6 +13,7 @@ pub mod pull;
 pub mod push;
 pub mod search;
 pub mod tls;
+pub mod url;
 
 pub use auth::Credentials;
 pub use client::Client;

@@ -20,7 +20,7 @@ use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::ingest::{self, BlobSource, ManifestBlob, Names, Outcome};
 use crate::manifest::{self, media_type, Descriptor, Document, MAX_MANIFEST_BYTES};
-use crate::platform::{self, Platform};
+use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::{Staging, Store};
@@ -56,7 +56,7 @@ pub fn pull(
             digest: digest.clone(),
         },
         Document::Index(index) => {
-            let chosen = platform::select(&index, platform)?;
+            let chosen = index.select(platform)?;
             let (bytes, media, got) =
                 fetch_manifest(&client, reference, &chosen.digest.to_string())?;
             let n = bytes.len() as u64;

@@ -44,7 +44,7 @@ pub const DEFAULT_ROOT: &str = "/var/lib/rt-stage";
 pub(crate) fn missing(what: &str, digest: &Digest) -> Error {
     Error::MissingBlob {
         what: what.into(),
-        digest: digest.clone(),
+        digest: digest.to_string(),
         source_name: "the store".into(),
     }
 }

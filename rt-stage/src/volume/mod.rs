@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::container::record::{self, MountKind};
 use crate::error::{Error, IoContext, Result};
+use crate::record::{self, MountKind};
 use crate::store::Store;
 
 pub const DATA: &str = "_data";

@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 use std::path::{Component, Path};
 
-use crate::container::record::{MountKind, MountPoint};
 use crate::error::{Error, IoContext, Result};
+use crate::record::{MountKind, MountPoint};
 use crate::store::Store;
 
 /// What the command line asked for.

@@ -9,6 +9,7 @@ mod operators;
 
 use super::arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 use super::interp::{self, Data};
+use super::syscalls::number;
 use super::{compile, Seccomp};
 
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -35,8 +36,7 @@ fn compile_error(v: Value) -> String {
 }
 
 fn nr(arch: Arch, name: &str) -> u32 {
-    arch.syscall(name)
-        .unwrap_or_else(|| panic!("no {name} on {arch:?}"))
+    number(arch, name).unwrap_or_else(|| panic!("no {name} on {arch:?}"))
 }
 
 /// The decision for system call `name` of `arch` with `args`.
@@ -77,13 +77,13 @@ fn syscall_tables_match_the_kernel() {
         ("clone3", libc::SYS_clone3),
         ("mseal", libc::SYS_mseal),
     ] {
-        assert_eq!(Arch::X86_64.syscall(name), Some(want as u32), "{name}");
+        assert_eq!(number(Arch::X86_64, name), Some(want as u32), "{name}");
     }
-    assert_eq!(Arch::X86_64.syscall("listns"), Some(470));
-    assert_eq!(Arch::X86_64.syscall("_llseek"), None);
-    assert_eq!(Arch::X32.syscall("read"), Some(X32_SYSCALL_BIT));
-    assert_eq!(Arch::X32.syscall("ioctl"), Some(X32_SYSCALL_BIT | 514));
-    assert_eq!(Arch::X32.syscall("uselib"), None);
+    assert_eq!(number(Arch::X86_64, "listns"), Some(470));
+    assert_eq!(number(Arch::X86_64, "_llseek"), None);
+    assert_eq!(number(Arch::X32, "read"), Some(X32_SYSCALL_BIT));
+    assert_eq!(number(Arch::X32, "ioctl"), Some(X32_SYSCALL_BIT | 514));
+    assert_eq!(number(Arch::X32, "uselib"), None);
     for (name, want) in [
         ("getpid", 20),
         ("socketcall", 102),
@@ -93,10 +93,10 @@ fn syscall_tables_match_the_kernel() {
         ("clone3", 435),
         ("listns", 470),
     ] {
-        assert_eq!(Arch::X86.syscall(name), Some(want), "{name}");
+        assert_eq!(number(Arch::X86, name), Some(want), "{name}");
     }
-    assert_eq!(Arch::X86.syscall("arch_prctl"), Some(384));
-    assert_eq!(Arch::X86.syscall("no_such_call"), None);
+    assert_eq!(number(Arch::X86, "arch_prctl"), Some(384));
+    assert_eq!(number(Arch::X86, "no_such_call"), None);
 }
 
 #[test]
@@ -211,17 +211,32 @@ fn listener_and_flags() {
     let listener = f.listener.as_ref().expect("listener");
     assert_eq!(listener.path.to_str(), Some("/run/agent.sock"));
     assert_eq!(listener.metadata.as_deref(), Some("meta"));
-    let want = libc::SECCOMP_FILTER_FLAG_LOG
-        | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-        | libc::SECCOMP_FILTER_FLAG_TSYNC
-        | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    // TSYNC is accepted and not passed, as by runc: one thread installs.
+    let want = libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
     assert_eq!(f.flags, want);
+    assert_eq!(
+        f.flags_note(),
+        format!(
+            "seccomp filter flags: {}",
+            want | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        )
+    );
     // Without NOTIFY the listener is ignored (runtime spec).
     let f = build(
         json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}),
     );
     assert!(f.listener.is_none());
-    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_TSYNC);
+    assert_eq!(f.flags, 0);
+    assert_eq!(f.flags_note(), "seccomp filter flags: 0");
+}
+
+/// runc's defaults: no `flags` at all means SPEC_ALLOW; an empty list, none.
+#[test]
+fn flags_default_to_spec_allow_only_when_absent() {
+    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+    assert_eq!(f.flags, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": []}));
+    assert_eq!(f.flags, 0);
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! asked for, fixed at `create`) and `state.json` (what it is doing now, rewritten at
 //! each transition). Both are written atomically; lookups go by id, unique id prefix or
 //! name, as Docker's do.
+//!
+//! Data only, below [`crate::container`], [`crate::network`] and [`crate::volume`],
+//! which all read it; the network settings it holds are in [`net`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -13,9 +16,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::network::{Link, NetworkMode, PortBinding};
-pub use crate::store::lock_file;
-use crate::store::Store;
+use crate::store::{lock_file, Store};
+
+pub mod net;
+pub use net::{Link, NetworkMode, PortBinding, Proto};
 
 pub const RECORD: &str = "container.json";
 pub const STATE: &str = "state.json";
@@ -162,6 +166,17 @@ impl State {
     /// Running, and the process recorded is still the one alive under that pid.
     pub fn is_running(&self) -> bool {
         self.status == Status::Running && process_alive(self.pid, self.pid_start)
+    }
+
+    /// The container has ended with `code`: nothing of its run is left.
+    pub fn mark_exited(&mut self, code: i32) {
+        self.status = Status::Exited;
+        self.exit_code = code;
+        self.pid = 0;
+        self.pid_start = 0;
+        self.monitor = 0;
+        self.endpoint = None;
+        self.finished_at = Some(now());
     }
 }
 

@@ -4,6 +4,8 @@
 //! requires before anything is created, so a broken config fails with one
 //! line that names the field, and leaves nothing behind.
 
+pub mod mempolicy;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +20,7 @@ pub struct Bundle {
 }
 
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle)
-        .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e))?;
+    let dir = recorded_dir(bundle)?;
     let path = dir.join("config.json");
     let data = std::fs::read(&path).map_err(|source| Error::ConfigRead {
         path: path.clone(),
@@ -74,12 +75,60 @@ fn place_destinations(spec: &mut Spec, rootfs: &[&Path]) {
     spec.set_mounts(Some(mounts));
 }
 
-/// Parse and validate config.json bytes.
+/// The bundle directory as runc records it (in the state, `list`, hooks'
+/// input): its working directory after entering the bundle, as Go's
+/// os.Getwd reports it — $PWD when that names the very directory (the path
+/// the caller sees, through symlinks: `list` shows the caller's $PWD),
+/// otherwise the physical path. A bundle that cannot be resolved is kept
+/// as given, made absolute, for the error that reading config.json gives.
+fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(physical) = std::fs::canonicalize(bundle) else {
+        return std::path::absolute(bundle)
+            .map_err(|e| Error::io(format!("bundle {}", bundle.display()), e));
+    };
+    let pwd = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let same = |a: &Path, b: &Path| match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(match pwd {
+        Some(pwd) if same(&pwd, &physical) => pwd,
+        _ => physical,
+    })
+}
+
+/// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
-    let spec: Spec = serde_json::from_slice(data)
-        .map_err(|e| Error::Config(single_line(&short_serde_error(&e))))?;
+    let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
+    let value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    let policy = crate::gojson::field(&value, "linux")
+        .and_then(|l| crate::gojson::field(l, "memoryPolicy"))
+        .filter(|p| !p.is_null());
+    if let Some(p) = policy {
+        crate::spec::mempolicy::check_names(p)?;
+    }
+    let spec: Spec = crate::gojson::from_value(value, data).map_err(config_error)?;
+    let mut spec = spec;
+    empty_namespace_paths_are_none(&mut spec);
     validate(&spec)?;
     Ok(spec)
+}
+
+/// A namespace with `"path": ""` is a new one, as with runc (engines and
+/// runc's tests write it so): the rest of rt sees no path at all.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let namespaces = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut());
+    for ns in namespaces.into_iter().flatten() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// A config value as config.json spells it (`pid`, `RLIMIT_NOFILE`), not
@@ -96,16 +145,17 @@ pub fn name<T: serde::Serialize>(v: &T) -> String {
 /// the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
+    // Line 0: an error found after parsing, without a position.
+    let at = match e.line() {
+        0 => String::new(),
+        line => format!(" at line {line} column {}", e.column()),
+    };
     if let Some(rest) = msg.strip_prefix("no variant for ") {
         let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!(
-            "unknown capability {cap} at line {} column {}",
-            e.line(),
-            e.column()
-        );
+        return format!("unknown capability {cap}{at}");
     }
     match msg.split_once(", expected one of") {
-        Some((head, _)) => format!("{head} at line {} column {}", e.line(), e.column()),
+        Some((head, _)) => format!("{head}{at}"),
         None => msg,
     }
 }
@@ -236,13 +286,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
             return bad("an id mapping overflows 32 bits");
         }
     }
-    if let Some(sysctl) = linux.sysctl() {
-        let namespaces = linux.namespaces().as_deref().unwrap_or_default();
-        crate::init::check_sysctl(sysctl, namespaces).or_else(bad)?;
-    }
-    // Refused rather than ignored: the container would run without it.
-    if linux.memory_policy().is_some() {
-        return bad("linux.memoryPolicy is not supported by rt");
+    if let Some(p) = linux.memory_policy() {
+        crate::spec::mempolicy::plan(p)?;
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
         && !new_ns(LinuxNamespaceType::Time)
@@ -253,6 +298,20 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if clock != "monotonic" && clock != "boottime" {
             return bad(format!(
                 "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+            ));
+        }
+    }
+    check_exec_affinity(process)?;
+    let hugepages = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.hugepage_limits().clone())
+        .unwrap_or_default();
+    for (i, l) in hugepages.iter().enumerate() {
+        if !is_page_size(l.page_size()) {
+            return bad(format!(
+                "linux.resources.hugepageLimits[{i}].pageSize {:?} is not a page size such as 2MB or 1GB",
+                l.page_size()
             ));
         }
     }
@@ -283,6 +342,30 @@ pub fn check_user(user: &oci_spec::runtime::User) -> std::result::Result<(), Str
         }
     }
     Ok(())
+}
+
+/// `process.execCPUAffinity`'s lists, checked before anything is made
+/// (config.json, and exec's process).
+pub fn check_exec_affinity(process: &oci_spec::runtime::Process) -> Result<()> {
+    let Some(a) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    for (name, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+        if let Some(list) = list {
+            crate::bitlist::parse(list)
+                .or_else(|why| bad(format!("process.execCPUAffinity.{name} {list:?}: {why}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// A huge page size as the hugetlb controller names its files: a number
+/// and KB, MB or GB.
+fn is_page_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && matches!(&s[digits.len()..], "KB" | "MB" | "GB")
 }
 
 /// Values the kernel would refuse only after `start` (exec's E2BIG), refuse
