@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use common::procfs::{self, MountLine};
+use common::rootless::{rootless_wrapped, User};
 use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
 use nix::fcntl::{renameat2, RenameFlags};
 use serde_json::{json, Value};
@@ -897,28 +898,124 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
     }
 }
 
-/// CVE-2023-25809: `spec --rootless` binds /sys with `rbind, ro`, and "ro"
-/// on a bind mount covers only its top: the mounts below /sys — the cgroup
-/// hierarchies — stayed writable. rt makes a recursive bind read-only all
-/// the way down.
+/// CVE-2023-25809 (GHSA-m8cg-xc2p-r3fc): an unprivileged user runs the
+/// config `spec --rootless` writes, from a cgroup it owns (systemd
+/// delegates one to each user). That config binds /sys with `rbind, ro`,
+/// whose "ro" covers only /sys itself, so the hierarchies below it — the
+/// user's own cgroup among them — were writable in the container. What
+/// runc guarantees since 1.1.5 (its mounts.bats checks it as here, the top
+/// mount of each mount point the container reaches): every cgroup
+/// hierarchy the container sees is read-only — cgroup v1 shows the
+/// caller's own cgroups bound read-only, cgroup v2 masks /sys/fs/cgroup
+/// with a read-only tmpfs — and the delegated cgroup takes no write.
 #[test]
-fn cve_2023_25809_rbind_ro_sys_is_read_only_throughout() {
-    let mut c = Container::sleeper();
-    drop_mounts(&mut c, "/sys");
-    c.push("/mounts", json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
-    c.start_ok();
-    let below: Vec<MountLine> = mounts_of(&c)
-        .into_iter()
-        .filter(|m| m.mount_point == "/sys" || m.mount_point.starts_with("/sys/"))
-        .collect();
-    assert!(
-        below
-            .iter()
-            .any(|m| m.mount_point.starts_with("/sys/fs/cgroup")),
-        "no cgroup mount below /sys: {below:#?}"
+fn cve_2023_25809_rootless_spec_leaves_no_writable_cgroup() {
+    let user = User::new();
+    let delegated = Delegated::new(&user);
+    let script =
+        "for m in $(awk '$2 ~ \"^/sys/fs/cgroup\" {print $2}' /proc/self/mounts | sort -u); do \
+           test -e $m && grep \" $m \" /proc/self/mounts | tail -n1; done; \
+         for m in $(awk '$3 ~ \"^cgroup\" {print $2}' /proc/self/mounts); do \
+           test -e $m && mkdir $m/escape 2>/dev/null && echo wrote $m; done; true";
+    let procs = delegated.host.join("cgroup.procs");
+    let (_c, _xdg, out) = rootless_wrapped(
+        &user,
+        &[],
+        script,
+        false,
+        |_| {},
+        |cmd| {
+            // Started in the delegated cgroup, as the user's session is.
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("echo $$ > {} && exec \"$@\"", procs.display()))
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .env_clear()
+                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+            sh
+        },
     );
-    for m in &below {
-        assert!(m.has_option("ro"), "{} is writable: {m:?}", m.mount_point);
+    let out = out.ok();
+    let tops: Vec<&str> = out
+        .lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("wrote"))
+        .collect();
+    let cgroups: Vec<&&str> = tops
+        .iter()
+        .filter(|l| l.split(' ').nth(2).is_some_and(|t| t.starts_with("cgroup")))
+        .collect();
+    let mask = tops
+        .iter()
+        .find(|l| l.split(' ').nth(1) == Some("/sys/fs/cgroup"))
+        .unwrap_or_else(|| panic!("nothing mounted at /sys/fs/cgroup:\n{out}"));
+    assert!(
+        !cgroups.is_empty()
+            || mask
+                .split(' ')
+                .nth(3)
+                .is_some_and(|o| o.split(',').any(|x| x == "ro")),
+        "neither a cgroup hierarchy nor a read-only mask at /sys/fs/cgroup:\n{out}"
+    );
+    for m in &cgroups {
+        let opts = m.split(' ').nth(3).unwrap_or("");
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "writable in the container: {m}\n{out}"
+        );
+    }
+    assert!(!out.stdout.contains("wrote"), "{out}");
+    assert!(
+        !delegated.host.join("escape").exists(),
+        "the container wrote the user's cgroup on the host"
+    );
+}
+
+/// A cgroup of the host owned by `user`, as systemd delegates one to each
+/// user: in the v1 pids hierarchy, or in cgroup2 on a unified host;
+/// removed on drop, once its processes are gone.
+struct Delegated {
+    host: PathBuf,
+}
+
+impl Delegated {
+    fn new(user: &User) -> Delegated {
+        let mounts = procfs::mountinfo(&procfs::read("/proc/self/mountinfo"));
+        let hierarchy = mounts
+            .iter()
+            .find(|m| m.fstype == "cgroup" && m.super_options.iter().any(|o| o == "pids"))
+            .or_else(|| {
+                mounts
+                    .iter()
+                    .find(|m| m.mount_point == "/sys/fs/cgroup" && m.fstype == "cgroup2")
+            })
+            .expect("a pids or unified cgroup hierarchy")
+            .mount_point
+            .clone();
+        let host = Path::new(&hierarchy).join(format!("rt-test/{}-delegated", common::unique_id()));
+        // /rt-test is shared: another test's cleanup may remove it between
+        // the two mkdirs.
+        common::wait_for("the delegated cgroup", || {
+            let _ = fs::create_dir_all(host.parent().expect("parent"));
+            fs::create_dir(&host).ok()
+        });
+        for p in [host.clone(), host.join("cgroup.procs")] {
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).expect("delegate");
+        }
+        Delegated { host }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(self.host.join("escape"));
+        common::wait_for("the delegated cgroup to empty", || {
+            fs::remove_dir(&self.host)
+                .ok()
+                .or_else(|| (!self.host.exists()).then_some(()))
+        });
     }
 }
 

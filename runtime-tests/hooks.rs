@@ -142,6 +142,28 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
     );
 }
 
+/// createContainer hooks run in the rootfs, as runc runs them: relative
+/// paths name the container's files (runc's hooks_so.bats binds a library
+/// to ./lib/...).
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    let mut c = Container::sh("cat /made-by-hook");
+    let dir = record_dir(&c);
+    let cwd = dir.join("cwd");
+    c.push(
+        "/hooks/createContainer",
+        hook(&format!(
+            "pwd > {}; echo hook > ./made-by-hook",
+            cwd.display()
+        )),
+    );
+    assert_eq!(c.run().ok().stdout, "hook\n");
+    assert_eq!(
+        Path::new(&read(&dir, "cwd")),
+        c.rootfs().canonicalize().expect("rootfs")
+    );
+}
+
 #[test]
 fn failing_create_container_hook_fails_create() {
     let mut c = Container::new(&["true"]);

@@ -32,20 +32,20 @@ fn created_namespaces_differ_from_the_host() {
 
         let mut without = Container::sleeper();
         without.remove_namespace(typ).remove("/hostname");
-        if *typ == "mount" {
-            // Mounts need a mount namespace: ask for none, and keep the
-            // host's / writable whatever rt does with root.readonly.
-            without
-                .set("/mounts", json!([]))
-                .set("/linux/maskedPaths", json!([]))
-                .set("/linux/readonlyPaths", json!([]))
-                .set("/root/readonly", false);
-        }
+        // Without a mount namespace rt mounts in the caller's: this
+        // thread's own.
+        let private_ns =
+            (*typ == "mount").then(|| common::PrivateMountNs::enter(&without.rootfs()));
         let pid = without.start_ok().to_string();
+        let caller = if private_ns.is_some() {
+            "thread-self"
+        } else {
+            "self"
+        };
         assert_eq!(
             procfs::ns_link(&pid, proc_name),
-            procfs::ns_link("self", proc_name),
-            "{typ} is not the host's"
+            procfs::ns_link(caller, proc_name),
+            "{typ} is not the caller's"
         );
     }
 }

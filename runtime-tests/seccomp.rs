@@ -241,9 +241,7 @@ fn docker_container(seccomp: bool, no_new_privs: bool) -> Container {
     let session_keyring = -3i64 as u64; // KEY_SPEC_SESSION_KEYRING
     let keyctl_get_id = [0, session_keyring, 0]; // KEYCTL_GET_KEYRING_ID
     let mut c = probe_container(Value::Null, Abi::X64, sys(libc::SYS_keyctl), &keyctl_get_id);
-    for applet in ["unshare", "mount", "linux32"] {
-        symlink("busybox", c.rootfs().join("bin").join(applet)).expect("applet link");
-    }
+    symlink("busybox", c.rootfs().join("bin/linux32")).expect("applet link");
     c.set("/process/args", sh(DOCKER_SCRIPT));
     c.set("/process/noNewPrivileges", no_new_privs);
     if seccomp {

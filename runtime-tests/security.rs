@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::procfs::{self, mount_at, status_field};
+use common::rootless::{rootless, rootless_with, User};
 use common::{tempdir, Container};
 use serde_json::{json, Value};
 
@@ -362,6 +363,85 @@ fn idmapped_bind_mount_shifts_owners() {
     );
 }
 
+/// `idmap` (and mappings alone) shift the top mount of an `rbind` only,
+/// `ridmap` every mount of it, as in runc; either option without mappings
+/// of its own takes the container's user namespace (runc's implied
+/// mapping: the container sees the ids stored on disk).
+#[test]
+fn idmap_covers_the_top_mount_and_ridmap_all_of_an_rbind() {
+    let src = owned_dir(1000, 1000);
+    let sub = src.path().join("sub");
+    fs::create_dir(&sub).expect("mkdir sub");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("mount tmpfs");
+    let _unmount = Unmount(sub.clone());
+    fs::write(sub.join("file"), "x").expect("write");
+    std::os::unix::fs::chown(sub.join("file"), Some(1000), Some(1000)).expect("chown");
+    let dirs = ["top", "rtop", "implied", "rimplied"];
+    let script: String = dirs
+        .iter()
+        .map(|d| format!("stat -c '{d} %u:%g' /mnt/{d}/file /mnt/{d}/sub/file; "))
+        .collect();
+    let mut c = userns_container(&script);
+    let maps = json!([{"containerID": 1000, "hostID": HOST_ID, "size": 1}]);
+    for (dest, option, explicit) in [
+        ("top", None, true),
+        ("rtop", Some("ridmap"), true),
+        ("implied", Some("idmap"), false),
+        ("rimplied", Some("ridmap"), false),
+    ] {
+        let mut m = json!({"destination": format!("/mnt/{dest}"), "type": "bind", "source": src.path(), "options": ["rbind"]});
+        if let Some(o) = option {
+            m["options"].as_array_mut().expect("options").push(o.into());
+        }
+        if explicit {
+            m["uidMappings"] = maps.clone();
+            m["gidMappings"] = maps.clone();
+        }
+        c.push("/mounts", m);
+    }
+    assert_eq!(
+        c.run().ok().lines(),
+        [
+            "top 0:0",
+            "top 65534:65534",
+            "rtop 0:0",
+            "rtop 0:0",
+            "implied 1000:1000",
+            "implied 65534:65534",
+            "rimplied 1000:1000",
+            "rimplied 1000:1000",
+        ]
+    );
+}
+
+/// The idmapped trees `create` hands the init are closed with every other
+/// fd of the host before the process's rlimits apply: 20 of them and
+/// RLIMIT_NOFILE 20 (runc's idmap.bats 1 failed with EMFILE).
+#[test]
+fn idmapped_trees_are_closed_before_rlimits() {
+    let src = owned_dir(0, 0);
+    let mut c = userns_container("stat -c %u:%g /mnt/m0/file");
+    for n in 0..20 {
+        c.push("/mounts", json!({
+            "destination": format!("/mnt/m{n}"), "type": "bind", "source": src.path(), "options": ["bind"],
+            "uidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        }));
+    }
+    c.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}]),
+    );
+    assert_eq!(c.run().ok().stdout, "0:0\n");
+}
+
 /// `rro`: read-only on the bind mount and on every mount below it; plain
 /// `ro` on a non-recursive bind only on its top.
 #[test]
@@ -401,155 +481,6 @@ impl Drop for Unmount {
 
 // ---------------------------------------------------------------------------
 // Rootless
-
-/// A throw-away unprivileged user (useradd gives it /etc/subuid and
-/// /etc/subgid ranges); userdel'd on drop.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-/// useradd and userdel lock /etc/passwd and fail, rather than wait, when
-/// another holds it: the tests take turns.
-static USERDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl User {
-    fn new() -> User {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!(
-            "rt-rootless-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let _turn = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        common::host(
-            "useradd",
-            &["--no-create-home", "--shell", "/bin/sh", &name],
-        );
-        let id = |flag: &str| {
-            common::host("id", &[flag, &name])
-                .trim()
-                .parse()
-                .expect("numeric id")
-        };
-        User {
-            uid: id("-u"),
-            gid: id("-g"),
-            name: name.clone(),
-        }
-    }
-
-    /// First subordinate uid of the user (/etc/subuid).
-    fn subordinate(&self, file: &str) -> u32 {
-        let text = procfs::read(file);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&format!("{}:", self.name)))
-            .unwrap_or_else(|| panic!("{} has no range in {file}", self.name));
-        line.split(':')
-            .nth(1)
-            .expect("start")
-            .parse()
-            .expect("numeric start")
-    }
-
-    /// `setpriv` running `rt args...` as this user, with XDG_RUNTIME_DIR set
-    /// and no --root.
-    fn rt(&self, xdg: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            "--reuid",
-            &self.uid.to_string(),
-            "--regid",
-            &self.gid.to_string(),
-            "--clear-groups",
-            "--",
-        ])
-        .arg(common::RT)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("XDG_RUNTIME_DIR", xdg);
-        cmd
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _turn = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
-/// A bundle made by `rt spec --rootless` as `user`, run by `user`: the state
-/// goes to $XDG_RUNTIME_DIR/rt, the cgroup (not writable) is skipped, and
-/// the container's root is the user. `tweak` edits the config last;
-/// `detach` runs it with `run --detach`.
-fn rootless(
-    user: &User,
-    script: &str,
-    detach: bool,
-    tweak: impl FnOnce(&mut Container),
-) -> (Container, tempfile::TempDir, common::Outcome) {
-    rootless_with(user, &[], script, detach, tweak)
-}
-
-/// [`rootless`], with global flags before `run`.
-fn rootless_with(
-    user: &User,
-    globals: &[&str],
-    script: &str,
-    detach: bool,
-    tweak: impl FnOnce(&mut Container),
-) -> (Container, tempfile::TempDir, common::Outcome) {
-    let xdg = tempdir();
-    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
-    fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
-    let mut c = Container::sh(script);
-    let spec_dir = c.scratch().join("spec");
-    fs::create_dir(&spec_dir).expect("mkdir spec");
-    std::os::unix::fs::chown(&spec_dir, Some(user.uid), Some(user.gid)).expect("chown spec dir");
-    let spec_dir_arg = spec_dir.to_str().expect("utf-8");
-    let out = common::run_with_deadline(
-        user.rt(
-            xdg.path(),
-            &["spec", "--rootless", "--bundle", spec_dir_arg],
-        ),
-        &c.scratch().join("spec-call"),
-    );
-    out.ok();
-    let spec: Value =
-        serde_json::from_slice(&fs::read(spec_dir.join("config.json")).expect("rootless config"))
-            .expect("config JSON");
-    let args = c.config["process"]["args"].clone();
-    let cgroup = c.config["linux"]["cgroupsPath"].clone();
-    c.config = spec;
-    c.set("/process/args", args)
-        .set("/process/terminal", false)
-        .set("/linux/cgroupsPath", cgroup);
-    c.set("/root/readonly", false);
-    tweak(&mut c);
-    c.chown_rootfs(user.uid, user.gid);
-    std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
-    let bundle = c.bundle();
-    let pid_file = c.pid_file();
-    let mut args = globals.to_vec();
-    args.extend([
-        "run",
-        "--bundle",
-        bundle.to_str().expect("utf-8"),
-        "--pid-file",
-        pid_file.to_str().expect("utf-8"),
-    ]);
-    if detach {
-        args.push("--detach");
-    }
-    args.push(&c.id);
-    let cmd = user.rt(xdg.path(), &args);
-    let out = c.launch(cmd);
-    (c, xdg, out)
-}
 
 /// An unprivileged user runs a container with `rt spec --rootless`: root
 /// inside is the user outside, the state lives under $XDG_RUNTIME_DIR/rt,

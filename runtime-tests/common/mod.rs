@@ -11,6 +11,7 @@ pub mod older_kernel;
 pub mod procfs;
 pub mod residue;
 pub mod rootfs;
+pub mod rootless;
 
 use std::cell::RefCell;
 use std::fs::{self, File};
@@ -707,6 +708,45 @@ fn remove_shared_cgroup_parent() {
         let _ = fs::remove_dir(e.path().join("rt-test"));
     }
     let _ = fs::remove_dir("/sys/fs/cgroup/rt-test");
+}
+
+/// The test thread's own mount namespace, every mount in it private, for
+/// a container without a mount namespace of its own: rt mounts in its
+/// caller's namespace, as runc does, and leaves the mounts there. The
+/// namespace goes with the thread (each test has its own); dropping this
+/// first unmounts `rootfs` with everything below it, before the
+/// container's directory is removed.
+pub struct PrivateMountNs {
+    rootfs: PathBuf,
+}
+
+impl PrivateMountNs {
+    pub fn enter(rootfs: &Path) -> PrivateMountNs {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .expect("unshare the mount namespace");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .expect("make the test's mounts private");
+        PrivateMountNs {
+            rootfs: rootfs.to_path_buf(),
+        }
+    }
+
+    /// This thread's mounts, as mountinfo lines.
+    pub fn mounts(&self) -> String {
+        procfs::read("/proc/thread-self/mountinfo")
+    }
+}
+
+impl Drop for PrivateMountNs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 /// Accept one connection on `listener` and receive one message with an fd

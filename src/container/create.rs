@@ -269,8 +269,11 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
     }
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
     // Before clone: the init inherits the trees (see init::idmap).
-    let idmapped =
-        init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
+    let idmapped = init::prepare_idmapped(
+        spec.mounts().as_deref().unwrap_or_default(),
+        spec.linux().as_ref(),
+        &bundle.dir,
+    )?;
     let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let own_time_ns = if new_time_ns {
         Some(enter_time_namespace(linux.time_offsets().as_ref())?)

@@ -26,11 +26,15 @@ use crate::syscall::{self, FsConfig, MountAttr};
 
 use super::procfs::fd_path;
 
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+pub const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
 /// The per-mount flags a bind remount (`mount -o remount,bind,...`) sets.
 const PER_MOUNT: MsFlags = MsFlags::MS_RDONLY
     .union(MsFlags::MS_NOSUID)
     .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
+    .union(MsFlags::MS_NOEXEC)
+    .union(NOSYMFOLLOW);
 const ATIME: MsFlags = MsFlags::MS_NOATIME
     .union(MsFlags::MS_NODIRATIME)
     .union(MsFlags::MS_RELATIME)
@@ -141,12 +145,10 @@ impl Detached {
         self.fd.as_fd()
     }
 
-    /// Make the superblock read-only (a tmpfs rt filled first).
-    pub fn superblock_readonly(&self, what: &Path) -> Result<()> {
-        let err = || format!("cannot remount {} read-only", what.display());
-        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)
+    /// Set the per-mount `flags` of the tree's top mount as a bind remount
+    /// sets them (see `Attrs::top`). ENOSYS before Linux 5.12.
+    pub fn set_flags(&self, flags: MsFlags) -> nix::Result<()> {
+        set_top(self.fd.as_fd(), flags)
     }
 
     /// Set `attrs` and attach the mount onto `target` (an fd the caller
@@ -189,6 +191,24 @@ impl Attached {
         .ctx(|| format!("cannot mount {}", what.display()))
     }
 
+    /// Make the superblock and this mount read-only, the mount with the
+    /// other per-mount flags of `flags` as a bind remount sets them (a
+    /// tmpfs whose `ro` waited until setup was done with it).
+    pub fn make_readonly(&self, flags: MsFlags, what: &Path) -> Result<()> {
+        let err = || format!("cannot remount {} read-only", what.display());
+        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)?;
+        let flags = flags | MsFlags::MS_RDONLY;
+        match syscall::mount_setattr(self.fd.as_fd(), 0, &bind_remount_attr(flags)) {
+            Err(Errno::ENOSYS) => self.remount(
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
+                what,
+            ),
+            other => other.ctx(err),
+        }
+    }
+
     /// Propagation types, in order, on this mount (and below it for the
     /// recursive ones).
     pub fn propagate(&self, types: &[MsFlags], what: &Path) -> Result<()> {
@@ -205,7 +225,7 @@ impl Attached {
 /// recursive pass). ENOSYS before 5.12.
 fn set_attrs(fd: BorrowedFd<'_>, attrs: &Attrs) -> nix::Result<()> {
     if let Some(flags) = attrs.top {
-        syscall::mount_setattr(fd, 0, &bind_remount_attr(flags))?;
+        set_top(fd, flags)?;
     }
     if attrs.recursive() {
         let attr = MountAttr {
@@ -219,6 +239,23 @@ fn set_attrs(fd: BorrowedFd<'_>, attrs: &Attrs) -> nix::Result<()> {
     Ok(())
 }
 
+/// `flags` on the top mount of `fd`, as a bind remount sets them.
+/// mount_setattr knows MOUNT_ATTR_NOSYMFOLLOW from Linux 5.14 only: on
+/// 5.12 and 5.13 a source's nosymfollow stays unless asked for.
+fn set_top(fd: BorrowedFd<'_>, flags: MsFlags) -> nix::Result<()> {
+    let attr = bind_remount_attr(flags);
+    match syscall::mount_setattr(fd, 0, &attr) {
+        Err(Errno::EINVAL) if attr.attr_set & libc::MOUNT_ATTR_NOSYMFOLLOW == 0 => {
+            let older = MountAttr {
+                attr_clr: attr.attr_clr & !libc::MOUNT_ATTR_NOSYMFOLLOW,
+                ..attr
+            };
+            syscall::mount_setattr(fd, 0, &older)
+        }
+        other => other,
+    }
+}
+
 /// The MOUNT_ATTR_* bits of the per-mount flags of a new mount.
 fn mount_attr(flags: MsFlags) -> u64 {
     let mut attr = 0;
@@ -228,6 +265,7 @@ fn mount_attr(flags: MsFlags) -> u64 {
         (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
         (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
         (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
     ] {
         if flags.contains(flag) {
             attr |= bit;
@@ -245,8 +283,7 @@ fn mount_attr(flags: MsFlags) -> u64 {
 
 /// What `mount(MS_BIND | MS_REMOUNT | flags)` does, as a mount_attr: the
 /// per-mount flags become exactly `flags`, and atime changes only if an
-/// atime flag is given. (A source's nosymfollow, which the remount would
-/// clear, is kept: mount_setattr knows it only from Linux 5.14.)
+/// atime flag is given.
 fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let atime = libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME;
     let all = mount_attr(flags & PER_MOUNT.union(ATIME));
@@ -254,7 +291,8 @@ fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let mut clear = libc::MOUNT_ATTR_RDONLY
         | libc::MOUNT_ATTR_NOSUID
         | libc::MOUNT_ATTR_NODEV
-        | libc::MOUNT_ATTR_NOEXEC;
+        | libc::MOUNT_ATTR_NOEXEC
+        | libc::MOUNT_ATTR_NOSYMFOLLOW;
     if flags.intersects(ATIME) {
         set |= all & atime;
         clear |= atime;
@@ -328,9 +366,13 @@ mod tests {
                 | libc::MOUNT_ATTR_RDONLY
                 | libc::MOUNT_ATTR_NODEV
                 | libc::MOUNT_ATTR_NOEXEC
+                | libc::MOUNT_ATTR_NOSYMFOLLOW
         );
+        let a = bind_remount_attr(MsFlags::MS_STRICTATIME | NOSYMFOLLOW);
+        assert_eq!(a.attr_clr & libc::MOUNT_ATTR_NOSYMFOLLOW, 0);
         let a = bind_remount_attr(MsFlags::MS_STRICTATIME);
         assert_eq!(a.attr_set, libc::MOUNT_ATTR_STRICTATIME);
+        assert_ne!(a.attr_clr & libc::MOUNT_ATTR_NOSYMFOLLOW, 0);
         assert_eq!(
             a.attr_clr & libc::MOUNT_ATTR__ATIME,
             libc::MOUNT_ATTR__ATIME

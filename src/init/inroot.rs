@@ -109,6 +109,15 @@ impl Entry {
         )
     }
 
+    /// What is there, a symlink as itself.
+    pub fn stat_nofollow(&self) -> nix::Result<nix::sys::stat::FileStat> {
+        nix::sys::stat::fstatat(
+            Some(self.dir.as_raw_fd()),
+            self.name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+    }
+
     /// An O_PATH handle on the entry itself (a symlink stays a symlink).
     pub fn open_nofollow(&self) -> nix::Result<OwnedFd> {
         syscall::openat_mode(
@@ -125,11 +134,7 @@ impl Entry {
     pub fn create_file(&self, mode: u32) -> nix::Result<()> {
         match self.mknod(SFlag::S_IFREG, mode, 0) {
             Err(Errno::EEXIST) => {
-                let st = nix::sys::stat::fstatat(
-                    Some(self.dir.as_raw_fd()),
-                    self.name.as_c_str(),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )?;
+                let st = self.stat_nofollow()?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
                     return Err(Errno::ELOOP);
                 }

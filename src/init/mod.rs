@@ -87,7 +87,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
@@ -290,51 +290,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::Mounts)?;
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
-    if has_mountns {
-        rootfs::prepare(&a.rootfs)?;
-        proc.enter()?;
-        let root =
-            Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
-        let ctx = mounts::MountContext {
-            root: &root,
-            bundle: &a.bundle,
-            cgroups: &a.cgroups,
-            new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
-            userns: ns.has(LinuxNamespaceType::User),
-            sync: &a.sync,
-        };
-        let entries = spec.mounts().as_deref().unwrap_or_default();
-        for (n, m) in entries.iter().enumerate() {
-            let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-            mounts::mount_entry(&ctx, n, m, idmapped)?;
-        }
-        let dev_is_bound = entries.iter().any(|m| {
-            m.destination() == Path::new("/dev")
-                && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
-        });
-        if !dev_is_bound {
-            let mut devs = devices::defaults();
-            for d in linux.devices().iter().flatten() {
-                devs.retain(|x| x.path != *d.path());
-                devs.push(devices::from_spec(d)?);
-            }
-            for d in &devs {
-                devices::create(&root, d, a.in_userns)?;
-            }
-            devices::symlinks(&root)?;
-        }
-        // A missing process.cwd is created, as runc does, before the root
-        // can turn read-only — and before pivot_root: to describe a failed
-        // call, pathrs reads /proc/thread-self of the process's /proc,
-        // which after pivot_root is the container's (and if that is not a
-        // procfs, pathrs 0.2.6 panics).
-        inroot::mkdir_all(&root, process.cwd(), false).map_err(|e| {
-            Error::Init(format!(
-                "cannot create process.cwd {}: {e}",
-                process.cwd().display()
-            ))
-        })?;
-    }
+    let readonly_later = mount_rootfs(a, linux, process, &proc)?;
 
     steps.enter(Step::Hooks)?;
     a.sync.send(&Msg::MountsDone)?;
@@ -344,7 +300,15 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         None => return Err(Error::Init("rt create went away".into())),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
-    for h in hooks.create_container().iter().flatten() {
+    let create_container = hooks.create_container().as_deref().unwrap_or_default();
+    if !create_container.is_empty() {
+        // In the rootfs, as runc runs them: hooks name paths relative to it
+        // (`touch ./lib/x && mount --bind ... ./lib/x`).
+        let root = procfs::open_path(&a.rootfs, libc::O_DIRECTORY)?;
+        nix::unistd::fchdir(root.as_raw_fd())
+            .ctx(|| format!("cannot enter {}", a.rootfs.display()))?;
+    }
+    for h in create_container {
         crate::hooks::run("createContainer", h, state_json.as_bytes())?;
     }
     if let Some(filter) = seccomp.as_mut() {
@@ -354,12 +318,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     steps.enter(Step::PivotRoot)?;
     if has_mountns {
         if a.no_pivot {
-            rootfs::move_root(&a.rootfs)?;
+            rootfs::move_root(&a.rootfs, &proc)?;
         } else {
             rootfs::pivot(&a.rootfs)?;
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
-            rootfs::set_propagation(p)?;
+            rootfs::set_propagation(rootfs::propagation(p)?)?;
         }
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
@@ -374,22 +338,21 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::Console)?;
     let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
-    if has_mountns {
-        paths::reopen_null_stdio(&proc)?;
-    }
+    paths::reopen_null_stdio(&proc)?;
 
     steps.enter(Step::MaskedReadonly)?;
-    if has_mountns {
-        // readonlyPaths first, as runc: clients compare the mount tables.
-        paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
-        paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
-        if spec
-            .root()
-            .as_ref()
-            .is_some_and(|r| r.readonly().unwrap_or(false))
-        {
-            rootfs::make_root_readonly()?;
-        }
+    for m in readonly_later {
+        m.apply()?;
+    }
+    // readonlyPaths first, as runc: clients compare the mount tables.
+    paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
+    paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
+    let readonly_root = spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false));
+    if has_mountns && readonly_root {
+        rootfs::make_root_readonly()?;
     }
 
     let launch = Launch {
@@ -408,6 +371,76 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
     };
     launch.run(steps, seccomp)
+}
+
+/// Step::Mounts: the rootfs and everything mounted or made in it; the
+/// tmpfs mounts whose `ro` waits for Step::MaskedReadonly. The rootfs
+/// handle is closed on return, long before the fd rule's Step::LeaveHost.
+fn mount_rootfs(
+    a: &InitArgs,
+    linux: &Linux,
+    process: &Process,
+    proc: &procfs::HostProc,
+) -> Result<Vec<mounts::ReadonlyLater>> {
+    let ns = &a.namespaces;
+    let mut readonly_later = Vec::new();
+    if ns.has(LinuxNamespaceType::Mount) {
+        let propagation = linux
+            .rootfs_propagation()
+            .as_deref()
+            .map(rootfs::propagation)
+            .transpose()?;
+        rootfs::prepare(&a.rootfs, propagation)?;
+    } else {
+        // Without a mount namespace of its own the container's mounts are
+        // made in the caller's, as runc makes them (and leaves them); rt
+        // leaves the propagation of the caller's mounts alone, which runc
+        // changes (README).
+        rootfs::bind_onto_itself(&a.rootfs)?;
+    }
+    proc.enter()?;
+    let root =
+        Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
+    let ctx = mounts::MountContext {
+        root: &root,
+        bundle: &a.bundle,
+        cgroups: &a.cgroups,
+        new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+        userns: ns.has(LinuxNamespaceType::User),
+        sync: &a.sync,
+    };
+    let entries = a.spec.mounts().as_deref().unwrap_or_default();
+    for (n, m) in entries.iter().enumerate() {
+        let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
+        readonly_later.extend(mounts::mount_entry(&ctx, n, m, idmapped)?);
+    }
+    let dev_is_bound = entries.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
+    });
+    if !dev_is_bound {
+        let mut devs = devices::defaults();
+        for d in linux.devices().iter().flatten() {
+            devs.retain(|x| x.path != *d.path());
+            devs.push(devices::from_spec(d)?);
+        }
+        for d in &devs {
+            devices::create(&root, d, a.in_userns)?;
+        }
+        devices::symlinks(&root)?;
+    }
+    // A missing process.cwd is created, as runc does, before the root
+    // can turn read-only — and before pivot_root: to describe a failed
+    // call, pathrs reads /proc/thread-self of the process's /proc,
+    // which after pivot_root is the container's (and if that is not a
+    // procfs, pathrs 0.2.6 panics).
+    inroot::mkdir_all(&root, process.cwd(), false).map_err(|e| {
+        Error::Init(format!(
+            "cannot create process.cwd {}: {e}",
+            process.cwd().display()
+        ))
+    })?;
+    Ok(readonly_later)
 }
 
 /// Step::Unshare: create the namespaces clone did not (see

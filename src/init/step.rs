@@ -47,16 +47,17 @@ pub enum Step {
     /// **Open the host /proc**, checked to be procfs, before any container
     /// mount can shadow it. It is closed at [`Step::LeaveHost`].
     HostProc,
-    /// **Rootfs and mounts**: propagation cut from the host first, then the
-    /// rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
+    /// **Rootfs and mounts**: the tree's propagation first (a slave of the
+    /// host's, or rootfsPropagation, with the rootfs's own mount private),
+    /// then the rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
     /// need the /dev tmpfs from `mounts`), and a missing process.cwd made
     /// (before pivot_root: a failing pathrs call reads the process's /proc
     /// to describe its error, and after [`Step::PivotRoot`] that is the
     /// container's).
     Mounts,
     /// **Hooks**: the parent runs prestart and createRuntime, then
-    /// createContainer runs here — all after the mounts and before
-    /// pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
+    /// createContainer runs here, in the rootfs as runc runs it — all after
+    /// the mounts and before pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
     /// seccomp agent's listenerPath: a host path, which resolves only
     /// before pivot_root.
     Hooks,
@@ -72,8 +73,11 @@ pub enum Step {
     /// read-only. Stdio that is the host's /dev/null is reopened on the
     /// container's, read-write.
     Console,
-    /// **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
-    /// clients see in the mount table): the last changes to the tree.
+    /// **`ro` tmpfs mounts, readonlyPaths, maskedPaths, root.readonly**
+    /// (runc's order, which clients see in the mount table): the last
+    /// changes to the tree. A tmpfs turns read-only only here, as in runc,
+    /// so the steps before may fill it (an `ro` /dev gets its nodes and
+    /// mount points, createContainer hooks may mount in it).
     MaskedReadonly,
     /// **Leave the host** (the fd rule, in the module doc of `init`):
     /// oom_score_adj and LSM exec labels through the host /proc; then the

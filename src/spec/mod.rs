@@ -26,7 +26,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         path: path.clone(),
         source,
     })?;
-    let spec = parse(&data)?;
+    let mut spec = parse(&data)?;
     let root = spec
         .root()
         .as_ref()
@@ -44,7 +44,35 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
             "root.path must not resolve to the host's /".into(),
         ));
     }
+    let given = dir.join(root.path());
+    place_destinations(&mut spec, &[&given, &rootfs]);
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Mount destinations as runc reads them: a relative one is relative to
+/// the container's `/` (with runc's warning), and one that spells out the
+/// rootfs's host path names the place below it (runc strips the prefix).
+fn place_destinations(spec: &mut Spec, rootfs: &[&Path]) {
+    let Some(mut mounts) = spec.mounts().clone() else {
+        return;
+    };
+    for m in &mut mounts {
+        let dest = m.destination();
+        let inside = rootfs.iter().find_map(|r| dest.strip_prefix(r).ok());
+        let placed = match inside {
+            Some(rest) => Path::new("/").join(rest),
+            None if dest.is_relative() => {
+                crate::logging::warn(&format!(
+                    "mount destination {} is not absolute. Support for non-absolute mount destinations will be removed in a future release.",
+                    dest.display()
+                ));
+                Path::new("/").join(dest)
+            }
+            None => continue,
+        };
+        m.set_destination(placed);
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// The bundle directory as runc records it (in the state, `list`, hooks'
@@ -193,16 +221,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
             if !seen.insert(name(&r.typ())) {
                 return bad(format!("process.rlimits {} given twice", name(&r.typ())));
-            }
-        }
-    }
-    if let Some(mounts) = spec.mounts() {
-        for m in mounts {
-            if !m.destination().is_absolute() {
-                return bad(format!(
-                    "mount destination {:?} must be an absolute path",
-                    m.destination()
-                ));
             }
         }
     }
