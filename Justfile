@@ -191,8 +191,17 @@ runc-suite *files: _runc-suite-check build
     harness=/work/shared/runc-bats
     ref=${RUNC_REF:-v1.5.1}
     digits=$(printf %s "${ref#v}" | tr -cd 0-9)
-    export RUNC_SRC RUNC_REF=$ref RUNTIME=$PWD/{{rt}}
     export NAME=${NAME:-rt-$(basename "$PWD")-$digits}
+    # As a drop-in is installed: under the name runc (rt names itself as it
+    # is called, and runc's tests look for that name in help, version and
+    # error lines).
+    as_runc=$base/as-runc/$NAME
+    mkdir -p "$as_runc" && ln -sfn "$PWD/{{rt}}" "$as_runc/runc"
+    export RUNC_SRC RUNC_REF=$ref RUNTIME=$as_runc/runc
+    # run.sh wraps binaries named runc* to give configs without cgroupsPath
+    # an absolute one (runc would nest them under the caller's cgroup); rt's
+    # default, /rt/<id>, needs none.
+    export CGROUP_WRAP=${CGROUP_WRAP:-0}
     export BUILD=${BUILD:-$base/build-${ref#v}}
     export RESULTS=${RESULTS:-$base/results}
     export MIRROR=${MIRROR:-$base/mirrors/runc.git}

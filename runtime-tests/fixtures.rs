@@ -113,7 +113,7 @@ fn every_broken_fixture_has_its_expected_line() {
             .unwrap_or_else(|e| panic!("{}: {e}", name(&f)));
         assert_eq!(expected.lines().count(), 1, "{}: one line", name(&f));
         assert!(
-            expected.starts_with("rt: ") && expected.ends_with('\n'),
+            expected.starts_with("rt create failed: ") && expected.ends_with('\n'),
             "{}: {expected:?}",
             name(&f)
         );

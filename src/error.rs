@@ -52,6 +52,16 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// Starting the container's process failed (runc's words, which
+    /// containerd passes on to its users): `init` when the init or the
+    /// hooks rt ran for it reported the error.
+    #[error(
+        "unable to start container process: {}{}",
+        if *.init { "error during container init: " } else { "" },
+        .msg
+    )]
+    ContainerStart { init: bool, msg: String },
+
     /// execve(2) of the container's program failed. runc's words ("exec
     /// /run.sh: no such file or directory"), which clients match; the
     /// errno decides the exit status.

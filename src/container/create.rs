@@ -74,8 +74,8 @@ pub struct Created {
 pub fn create(store: &Store, mut opts: CreateOptions) -> Result<Created> {
     let plan = prepare(&mut opts)?;
     let mut c = claim(store, &opts, plan)?;
-    spawn(&mut c)?;
-    handshake(&mut c)?;
+    spawn(&mut c).map_err(|e| start_failed(false, e))?;
+    handshake(&mut c).map_err(|e| start_failed(true, e))?;
     commit(c, &opts)
 }
 
@@ -617,6 +617,18 @@ fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs
             .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/ns/net"))),
     };
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
+}
+
+/// An error of the container's process start, in runc's words (`init`:
+/// reported by the init, or by what rt ran for it while it waited).
+pub fn start_failed(init: bool, e: Error) -> Error {
+    match e {
+        e @ Error::ContainerStart { .. } => e,
+        e => Error::ContainerStart {
+            init,
+            msg: e.to_string(),
+        },
+    }
 }
 
 /// The error an init reported, logged with the step it failed at.

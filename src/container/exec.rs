@@ -211,10 +211,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
                 pid = Pid::from_raw(p);
             }
             Some(Msg::Failed(step, msg)) => {
-                return Err(kill_child(
-                    pid,
-                    super::create::init_failed(&opts.id, &step, msg),
-                ))
+                let e = super::create::init_failed(&opts.id, &step, msg);
+                return Err(kill_child(pid, super::create::start_failed(false, e)));
             }
             Some(other) => {
                 return Err(kill_child(
