@@ -52,6 +52,15 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// A hook failed (`why`: its exit status and output, or the timeout),
+    /// in runc's words; `index` counts the hooks of `kind` from 0.
+    #[error("error running {kind} hook #{index}: {why}")]
+    Hook {
+        kind: &'static str,
+        index: usize,
+        why: String,
+    },
+
     /// execve(2) of the container's program failed. runc's words ("exec
     /// /run.sh: no such file or directory"), which clients match; the
     /// errno decides the exit status.

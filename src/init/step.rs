@@ -117,7 +117,9 @@ pub enum Step {
     /// `create` opened read-write for us. The fifo stays open: exec closes
     /// it, and that tells `start` the program runs.
     WaitStart,
-    /// **startContainer hooks**, in the container, after start.
+    /// **startContainer hooks**, in the container, after start, with the
+    /// process's environment (HOME included) when they set none, as
+    /// runc ≥ 1.2.
     StartHooks,
     /// **The seccomp filter, if no_new_privs is on** — last, so none of
     /// rt's own setup (fifo, hooks) runs under it and a profile need not

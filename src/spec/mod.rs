@@ -139,7 +139,7 @@ fn bad<T>(msg: impl Into<String>) -> Result<T> {
 /// Messages quote the config's own strings (serde's unknown variant, paths
 /// shown with `display`), which may hold a newline: escape control
 /// characters so an error stays one line on stderr and in the log.
-fn single_line(msg: &str) -> String {
+pub(crate) fn single_line(msg: &str) -> String {
     msg.chars()
         .map(|c| {
             if c.is_control() {
