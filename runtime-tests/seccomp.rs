@@ -73,14 +73,26 @@ fn errno_returns() {
     assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getppid), &[]), EPERM);
     assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_gettid), &[]), 0);
 
-    // With no_new_privs the filter goes in right before exec: an
-    // allow-list of execve and exit_group is all rt and the probe need.
-    let p = json!({
+    // An allow-list of what rt and the probe need under the filter.
+    let p = allow_only(&[]);
+    assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getpid), &[]), 33);
+}
+
+/// What rt does under a filter installed with no_new_privs (init
+/// Step::SeccompLate, where runc installs it too): report Ready, close the
+/// sync socket, start a session, wait for `start`, exec — and the probe's
+/// exit. Anything else gets errno 33.
+const RT_AFTER_THE_FILTER: [&str; 6] =
+    ["sendto", "close", "setsid", "read", "execve", "exit_group"];
+
+/// A profile allowing `RT_AFTER_THE_FILTER` and `extra`, errno 33 otherwise.
+fn allow_only(extra: &[&str]) -> Value {
+    let names: Vec<&str> = RT_AFTER_THE_FILTER.iter().chain(extra).copied().collect();
+    json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": 33,
-        "syscalls": [{"names": ["execve", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
-    });
-    assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getpid), &[]), 33);
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    })
 }
 
 #[test]
@@ -346,6 +358,39 @@ fn notify_hands_the_listener_fd_to_the_agent() {
             "{s}"
         );
         assert!(s["ociVersion"].is_string(), "{s}");
+    }
+}
+
+/// runc loads the filter before it waits for `start`, so startContainer
+/// hooks run under it, with or without no_new_privs (runc's seccomp.bats
+/// "startContainer hook"): a hook's mkdir is killed, and the container
+/// with it.
+#[test]
+fn start_container_hooks_run_under_the_filter() {
+    for no_new_privs in [true, false] {
+        let mut c = Container::new(&sh("echo user-process-ran"));
+        c.set("/process/noNewPrivileges", no_new_privs);
+        c.set(
+            "/linux/seccomp",
+            allow_but(json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}])),
+        );
+        c.push(
+            "/hooks/startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/hooked"]}),
+        );
+        // No core dump, so the status reads the same on any host.
+        c.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]),
+        );
+        let out = c.run();
+        assert_ne!(out.code, 0, "{out}");
+        assert!(!out.stdout.contains("user-process-ran"), "{out}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error running startContainer hook #0: signal: bad system call, stdout: , stderr:",
+            "no_new_privs {no_new_privs}"
+        );
     }
 }
 

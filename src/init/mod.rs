@@ -559,7 +559,7 @@ struct Launch<'a> {
 impl Launch<'_> {
     fn run(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
-        // Installed at 11 or 18, see the module doc.
+        // Installed at Step::SeccompEarly or Step::SeccompLate.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) {
             (None, seccomp)
         } else {
@@ -626,6 +626,10 @@ impl Launch<'_> {
         if process.no_new_privileges().unwrap_or(false) {
             syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
         }
+        if let Some(filter) = late {
+            steps.enter(Step::SeccompLate)?;
+            filter.install()?;
+        }
 
         steps.enter(Step::Ready)?;
         steps.note(match self.gate {
@@ -655,10 +659,6 @@ impl Launch<'_> {
             steps.enter(Step::StartHooks)?;
             let state = gate.state_json.as_bytes();
             crate::hooks::run_all("startContainer", &gate.hooks, state, Some(&env))?;
-        }
-        if let Some(filter) = late {
-            steps.enter(Step::SeccompLate)?;
-            filter.install()?;
         }
         steps.enter(Step::Exec)?;
         Ok(process::exec(&program, &args, &env))

@@ -110,6 +110,16 @@ pub enum Step {
     CwdProgram,
     /// **no_new_privs.**
     NoNewPrivs,
+    /// **The seccomp filter, if no_new_privs is on**: as late as `create`
+    /// (or `exec`) can still report its failure — before Ready, as runc
+    /// loads it before it closes its sync pipe. So what follows runs under
+    /// it, as with runc: the Ready message and the close (sendto, close),
+    /// the pty or a new session, the fifo read, startContainer hooks (a
+    /// profile that kills mkdir kills a hook's mkdir) and execve; a
+    /// profile must allow those. At either seccomp step a seccomp agent
+    /// gets the listener fd as the filter goes in (sendmsg: so
+    /// SCMP_ACT_NOTIFY may not take it).
+    SeccompLate,
     /// **Report Ready**, close the sync socket (`create` waits for it to
     /// close), switch stdio to the pty.
     Ready,
@@ -117,14 +127,10 @@ pub enum Step {
     /// `create` opened read-write for us. The fifo stays open: exec closes
     /// it, and that tells `start` the program runs.
     WaitStart,
-    /// **startContainer hooks**, in the container, after start, with the
-    /// process's environment (HOME included) when they set none, as
-    /// runc ≥ 1.2.
+    /// **startContainer hooks**, in the container, after start, under the
+    /// seccomp filter (either step), with the process's environment
+    /// (HOME included) when they set none, as runc ≥ 1.2.
     StartHooks,
-    /// **The seccomp filter, if no_new_privs is on** — last, so none of
-    /// rt's own setup (fifo, hooks) runs under it and a profile need not
-    /// allow it.
-    SeccompLate,
     /// **exec** the container's program.
     Exec,
 }
@@ -150,10 +156,10 @@ impl Step {
         Step::UserCaps,
         Step::CwdProgram,
         Step::NoNewPrivs,
+        Step::SeccompLate,
         Step::Ready,
         Step::WaitStart,
         Step::StartHooks,
-        Step::SeccompLate,
         Step::Exec,
     ];
 
@@ -178,10 +184,10 @@ impl Step {
             Step::UserCaps => "user-caps",
             Step::CwdProgram => "cwd-program",
             Step::NoNewPrivs => "no-new-privs",
+            Step::SeccompLate => "seccomp-late",
             Step::Ready => "ready",
             Step::WaitStart => "wait-start",
             Step::StartHooks => "start-hooks",
-            Step::SeccompLate => "seccomp-late",
             Step::Exec => "exec",
         }
     }
