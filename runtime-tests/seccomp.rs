@@ -95,6 +95,43 @@ fn allow_only(extra: &[&str]) -> Value {
     })
 }
 
+/// runc's rule (patchbpf): a call numbered above the highest one the
+/// profile names on its ABI gets ENOSYS, not the default action, so that a
+/// program falls back from a call newer than the profile (runc's
+/// seccomp.bats "-ENOSYS handling"); below it, the default action. The
+/// highest names here: exit_group (x86_64 231), sendto (i386 369), execve
+/// (x32 520).
+#[test]
+fn calls_newer_than_the_profile_get_enosys() {
+    let mut p = allow_only(&[]);
+    p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    const I386_GETPID: u32 = 20;
+    let getpid = sys(libc::SYS_getpid);
+    for (abi, named_range, beyond) in [
+        (Abi::X64, getpid, 1000),
+        (Abi::I386, I386_GETPID, 1000),
+        (Abi::X32, getpid, 1000),
+    ] {
+        assert_eq!(verdict(&p, abi, named_range, &[]), 33);
+        assert_eq!(verdict(&p, abi, beyond, &[]), ENOSYS);
+    }
+    // Docker's profile with errno ENXIO by default (runc's seccomp.bats
+    // sets one): beyond it ENOSYS, below it the default, with rt as with
+    // runc (whose init needs more than `allow_only`).
+    let c = probe_container(Value::Null, Abi::X64, 0, &[]);
+    let mut docker = docker_default(&c);
+    docker["defaultErrnoRet"] = json!(libc::ENXIO);
+    for runtime in [Runtime::Rt, Runtime::Runc] {
+        let code = |nr| {
+            probe_container_of(runtime, docker.clone(), Abi::X64, nr, &[])
+                .run()
+                .code
+        };
+        assert_eq!(code(1000), ENOSYS, "{runtime:?}");
+        assert_eq!(code(sys(libc::SYS_uselib)), libc::ENXIO, "{runtime:?}");
+    }
+}
+
 #[test]
 fn argument_conditions() {
     let errno = |e: u32, name: &str, args: Value| json!({"names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": e, "args": args});

@@ -56,6 +56,10 @@ pub struct Plan {
     /// Whether the profile uses SCMP_ACT_NOTIFY: the filter then needs a
     /// listener fd for the seccomp agent.
     pub notify: bool,
+    /// Whether a system call numbered above the highest one the profile
+    /// names on its architecture gets ENOSYS instead of the default action
+    /// (see [`enosys_for_newer_calls`]).
+    pub enosys_for_newer: bool,
 }
 
 /// System calls rt itself makes between installing the filter and handing
@@ -102,8 +106,28 @@ impl Plan {
             arches: tables,
             flags,
             notify,
+            enosys_for_newer: enosys_for_newer_calls(default),
         })
     }
+}
+
+/// runc's rule (libcontainer/seccomp/patchbpf): a profile cannot name
+/// system calls newer than itself, and a program calling one must see
+/// ENOSYS — "this kernel has no such call" — to fall back to an older
+/// call, as glibc does for clone3 or faccessat2; EPERM or a kill would
+/// break it. So numbers above the highest one the profile names for an
+/// architecture get ENOSYS, whatever the default action — also an errno
+/// other than ENOSYS (runc's exception for defaultErrnoRet ENOSYS changes
+/// nothing: the outcome is the same) — unless the default lets calls
+/// through (ALLOW, LOG, or TRACE: a tracer handles new calls itself).
+fn enosys_for_newer_calls(default: u32) -> bool {
+    let action = default & libc::SECCOMP_RET_ACTION_FULL;
+    ![
+        libc::SECCOMP_RET_ALLOW,
+        libc::SECCOMP_RET_LOG,
+        libc::SECCOMP_RET_TRACE,
+    ]
+    .contains(&action)
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
