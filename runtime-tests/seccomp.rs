@@ -398,6 +398,37 @@ fn notify_hands_the_listener_fd_to_the_agent() {
     }
 }
 
+/// SCMP_ACT_NOTIFY on a call rt makes before the agent holds the fd, and
+/// an agent that is not there: `create` fails in runc's words (its tests
+/// and their users match them), leaving nothing behind.
+#[test]
+fn notify_refusals_in_runcs_words() {
+    let getppid = sys(libc::SYS_getppid);
+    let mut c = probe_container(Value::Null, Abi::X64, getppid, &[]);
+    let socket = c.scratch().join("agent.sock");
+    let notify = |names: Value| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+        })
+    };
+    for call in ["write", "sendmsg"] {
+        c.set("/linux/seccomp", notify(json!(["getppid", call])));
+        c.create().fails_with(&format!(
+            "SCMP_ACT_NOTIFY cannot be used for the {call} syscall"
+        ));
+    }
+    c.set("/linux/seccomp", notify(json!(["getppid"])));
+    let line = c
+        .create()
+        .fails_with("failed to connect with seccomp agent specified in the seccomp profile");
+    assert!(
+        line.ends_with(&format!("{}: no such file or directory", socket.display())),
+        "{line}"
+    );
+}
+
 /// runc loads the filter before it waits for `start`, so startContainer
 /// hooks run under it, with or without no_new_privs (runc's seccomp.bats
 /// "startContainer hook"): a hook's mkdir is killed, and the container

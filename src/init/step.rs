@@ -117,8 +117,8 @@ pub enum Step {
     /// the pty or a new session, the fifo read, startContainer hooks (a
     /// profile that kills mkdir kills a hook's mkdir) and execve; a
     /// profile must allow those. At either seccomp step a seccomp agent
-    /// gets the listener fd as the filter goes in (sendmsg: so
-    /// SCMP_ACT_NOTIFY may not take it).
+    /// gets the listener fd as the filter goes in (sendmsg, write: so
+    /// SCMP_ACT_NOTIFY may not take them).
     SeccompLate,
     /// **Report Ready**, close the sync socket (`create` waits for it to
     /// close), switch stdio to the pty.

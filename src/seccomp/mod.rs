@@ -48,7 +48,7 @@
 //!   ALLOW, LOG or TRACE: runc's patch of libseccomp's program (patchbpf),
 //!   so that programs fall back from calls newer than the profile;
 //! - SCMP_ACT_NOTIFY needs `listenerPath`, is refused as the default action
-//!   and for `sendmsg`, which rt needs to hand the fd over.
+//!   and for `sendmsg` and `write`, which rt needs to hand the fd over.
 //!
 //! When init compiles the profile, connects the agent and installs the
 //! filter — and why then — is written in the `init` module doc; this

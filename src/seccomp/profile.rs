@@ -63,8 +63,10 @@ pub struct Plan {
 }
 
 /// System calls rt itself makes between installing the filter and handing
-/// the listener fd to the agent: notifying them would wait forever.
-const NEVER_NOTIFY: &[&str] = &["sendmsg"];
+/// the listener fd to the agent (`notify::Agent::send`: sendmsg, then
+/// write for a rest the socket did not take): notifying them would wait
+/// forever. runc refuses write for the same reason.
+const NEVER_NOTIFY: &[&str] = &["sendmsg", "write"];
 
 impl Plan {
     pub fn new(profile: &LinuxSeccomp) -> Result<Plan> {
@@ -75,8 +77,8 @@ impl Plan {
         )?;
         if default == libc::SECCOMP_RET_USER_NOTIF {
             return bad(concat!(
-                "SCMP_ACT_NOTIFY cannot be the defaultAction: rt's own system calls ",
-                "after installing the filter would wait for an agent without the fd"
+                "SCMP_ACT_NOTIFY cannot be used as default action: rt's own system ",
+                "calls after installing the filter would wait for an agent without the fd"
             ));
         }
         let mut arches = vec![Arch::X86_64];
@@ -154,7 +156,7 @@ fn add_entry<'p>(
         if action == libc::SECCOMP_RET_USER_NOTIF && NEVER_NOTIFY.contains(&name.as_str()) {
             let why = "rt needs it to hand the listener fd to the agent";
             return bad(format!(
-                "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
+                "{what}: SCMP_ACT_NOTIFY cannot be used for the {name} syscall: {why}"
             ));
         }
         let nrs = numbers.entry(name).or_insert_with(|| {

@@ -167,7 +167,7 @@ fn bad_profiles_are_refused() {
         ),
         (
             json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/a.sock"}),
-            "cannot be the defaultAction",
+            "SCMP_ACT_NOTIFY cannot be used as default action",
         ),
         (
             allow(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}])),
@@ -179,7 +179,12 @@ fn bad_profiles_are_refused() {
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a.sock", "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
-            "sendmsg",
+            "SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall",
+        ),
+        // runc's words, which its tests match.
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a.sock", "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
