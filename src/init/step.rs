@@ -98,7 +98,10 @@ pub enum Step {
     /// which [`Step::UserCaps`] drops.
     SeccompEarly,
     /// **cwd entered as root** where root may (runc's order: a 0700 /root
-    /// works for uid 42), **then user, groups, capability sets.**
+    /// works for uid 42), **then user, groups, capability sets.** An
+    /// ambient capability the kernel will not raise, like one rt cannot
+    /// grant, is a warning (runc's), which goes to the caller with Ready:
+    /// the process cannot log since [`Step::LeaveHost`].
     UserCaps,
     /// **cwd as the final user** if root was refused (a directory only the
     /// user's id may enter); either way checked to be the directory
@@ -120,8 +123,8 @@ pub enum Step {
     /// gets the listener fd as the filter goes in (sendmsg, write: so
     /// SCMP_ACT_NOTIFY may not take them).
     SeccompLate,
-    /// **Report Ready**, close the sync socket (`create` waits for it to
-    /// close), switch stdio to the pty.
+    /// **Report Ready** (with the debug notes and warnings), close the sync
+    /// socket (`create` waits for it to close), switch stdio to the pty.
     Ready,
     /// **Wait for `start`**: a blocking read of the exec fifo, which
     /// `create` opened read-write for us. The fifo stays open: exec closes
