@@ -135,7 +135,7 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
     let mut c = Container::new(&["true"]);
     c.push("/hooks/createRuntime", hook("exit 3"));
     let out = c.create();
-    out.fails_with("error running createRuntime hook #0: exit status 3, stdout: , stderr: ");
+    out.fails_with("error running createRuntime hook #0: error running hook: exit status 3, stdout: , stderr: ");
     assert!(
         !c.state_root().join(&c.id).exists(),
         "state dir left behind"
@@ -143,9 +143,10 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
 }
 
 /// runc's words (its tests and clients match them): "error running <kind>
-/// hook #<n>: ", n counting each kind's hooks from 0, then the status as Go
-/// prints it and the hook's output, which is collected (on one line), not
-/// passed on — a hook that succeeds says nothing.
+/// hook #<n>: " (runc ≥ 1.2), n counting each kind's hooks from 0, then
+/// "error running hook: " (runc 1.1's), the status as Go prints it and the
+/// hook's output, which is collected (on one line), not passed on — a hook
+/// that succeeds says nothing.
 #[test]
 fn hook_failures_read_as_runcs() {
     for kind in ["prestart", "createRuntime", "createContainer"] {
@@ -156,14 +157,14 @@ fn hook_failures_read_as_runcs() {
             hook("echo out1; echo out2; echo err >&2; exit 4"),
         );
         let line = c.create().fails_with(&format!(
-            "error running {kind} hook #1: exit status 4, stdout: out1\\nout2\\n, stderr: err\\n"
+            "error running {kind} hook #1: error running hook: exit status 4, stdout: out1\\nout2\\n, stderr: err\\n"
         ));
         assert!(!line.contains("quiet") && !line.contains("hush"), "{line}");
     }
     let mut c = Container::new(&["true"]);
     c.push("/hooks/createContainer", hook("kill -KILL $$"));
     c.create()
-        .fails_with("error running createContainer hook #0: signal: killed, stdout: , stderr: ");
+        .fails_with("error running createContainer hook #0: error running hook: signal: killed, stdout: , stderr: ");
     let mut c = Container::new(&["true"]);
     c.push("/hooks/prestart", json!({"path": "/no/such/hook"}));
     c.create().fails_with(
@@ -216,7 +217,9 @@ fn a_hook_that_leaves_a_process_behind_does_not_hang() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    out.fails_with("error running prestart hook #0: exit status 2, stdout: left-one\\n");
+    out.fails_with(
+        "error running prestart hook #0: error running hook: exit status 2, stdout: left-one\\n",
+    );
     assert!(took.as_secs() < 10, "rt waited for the hook's child");
 }
 
@@ -230,8 +233,9 @@ fn failing_poststart_stops_the_container_poststop_is_only_logged() {
     c.push("/hooks/poststart", hook("exit 1"));
     c.push("/hooks/poststop", hook("exit 1"));
     c.create_ok();
-    c.start()
-        .fails_with("error running poststart hook #1: exit status 1, stdout: , stderr: ");
+    c.start().fails_with(
+        "error running poststart hook #1: error running hook: exit status 1, stdout: , stderr: ",
+    );
     c.wait_status("stopped");
     c.delete().ok();
 
@@ -239,7 +243,7 @@ fn failing_poststart_stops_the_container_poststop_is_only_logged() {
     c.push("/hooks/poststart", hook("exit 1"));
     let out = c.run();
     assert_ne!(out.code, 0, "{out}");
-    out.fails_with("error running poststart hook #0: exit status 1");
+    out.fails_with("error running poststart hook #0: error running hook: exit status 1");
 }
 
 /// startContainer hooks without an `env` of their own get the process's
@@ -301,7 +305,7 @@ fn failing_start_container_hook_stops_the_user_process() {
     );
     assert!(
         out.stderr
-            .contains("error running startContainer hook #0: exit status 5"),
+            .contains("error running startContainer hook #0: error running hook: exit status 5"),
         "no error reported:\n{out}"
     );
 }

@@ -456,7 +456,7 @@ fn start_container_hooks_run_under_the_filter() {
         assert!(!out.stdout.contains("user-process-ran"), "{out}");
         assert_eq!(
             out.stderr.trim_end(),
-            "error running startContainer hook #0: signal: bad system call, stdout: , stderr:",
+            "error running startContainer hook #0: error running hook: signal: bad system call, stdout: , stderr:",
             "no_new_privs {no_new_privs}"
         );
     }

@@ -6,12 +6,17 @@
 //! after the mounts and before pivot_root, createContainer in the container
 //! namespace at the same point, startContainer in the container just before
 //! exec — a failure of any of these fails the operation. poststart runs
-//! after start and poststop after delete: their failures are logged only.
+//! after start: as with runc (not as the runtime spec says: log and go
+//! on), its failure fails `start` and stops the container. poststop runs
+//! after delete: its failures are logged only.
 //!
 //! As runc's: a hook's stdout and stderr are collected, not passed on, and
 //! shown only in its failure, which reads "error running <kind> hook #<n>:
-//! exit status 1, stdout: ..., stderr: ..." (n counts from 0 per kind;
-//! clients and runc's tests match these words).
+//! error running hook: exit status 1, stdout: ..., stderr: ..." (n counts
+//! from 0 per kind). Clients and runc's tests match these words: runc ≥ 1.2
+//! names the kind ("error running <kind> hook #<n>: exit status 1, ..."),
+//! runc 1.1 did not ("error running hook #<n>: error running hook: exit
+//! status 1, ..."); the message holds what each version's users look for.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
@@ -94,7 +99,7 @@ fn run(hook: &Hook, env: &[String], state_json: &[u8]) -> std::result::Result<()
         return Ok(());
     }
     Err(format!(
-        "{}, stdout: {}, stderr: {}",
+        "error running hook: {}, stdout: {}, stderr: {}",
         describe(status),
         io.stdout.text(),
         io.stderr.text()
