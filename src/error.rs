@@ -61,6 +61,14 @@ pub enum Error {
         .msg
     )]
     ContainerStart { init: bool, msg: String },
+    /// A hook failed (`why`: its exit status and output, or the timeout),
+    /// in runc's words; `index` counts the hooks of `kind` from 0.
+    #[error("error running {kind} hook #{index}: {why}")]
+    Hook {
+        kind: &'static str,
+        index: usize,
+        why: String,
+    },
 
     /// execve(2) of the container's program failed. runc's words ("exec
     /// /run.sh: no such file or directory"), which clients match; the

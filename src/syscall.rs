@@ -147,6 +147,22 @@ pub fn drop_bounding_cap(cap: u8) -> nix::Result<()> {
     prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
 }
 
+/// Raise capability number `cap` in the ambient set: EPERM unless it is
+/// permitted and inheritable.
+pub fn raise_ambient_cap(cap: u8) -> nix::Result<()> {
+    // SAFETY: PR_CAP_AMBIENT_RAISE takes integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session.
 pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> nix::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument, no pointer.

@@ -637,13 +637,18 @@ pub fn init_failed(id: &str, step: &str, msg: String) -> Error {
     Error::Init(msg)
 }
 
-/// `--debug`: the init's notes as it wrote them (their words are what
-/// tools grep for), and how long each step took — the Ready report.
+/// The Ready report: the init's warnings, and for `--debug` its notes as
+/// it wrote them (their words are what tools grep for) and how long each
+/// step took.
 pub fn log_steps(id: &str, report: &str) {
     let mut lines = report.lines();
     let timings = lines.next().unwrap_or_default();
     for note in lines {
-        logging::debug(note);
+        match note.split_once(' ') {
+            Some(("warning", msg)) => logging::warn(msg),
+            Some(("debug", msg)) => logging::debug(msg),
+            _ => logging::debug(note),
+        }
     }
     for pair in timings.split(' ').filter(|p| !p.is_empty()) {
         let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));

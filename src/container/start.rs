@@ -62,13 +62,18 @@ pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
     crate::fault::point("start:released")?;
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
     wait_exec(&fifo)?;
-    if let Some(h) = st
+    let poststart = st
         .config
         .hooks()
         .as_ref()
-        .and_then(|h| h.poststart().clone())
-    {
-        hooks::run_logged("poststart", &h, st, Status::Running);
+        .and_then(|h| h.poststart().clone());
+    let json = hooks::state_json(st, Status::Running);
+    if let Err(e) = hooks::run_all("poststart", &poststart.unwrap_or_default(), &json, None) {
+        // runc's rule, not the runtime spec's (which says log and go on):
+        // clients of runc see a failed poststart hook fail `start`, and
+        // the container stopped.
+        let _ = super::signal_init(st, libc::SIGKILL);
+        return Err(e);
     }
     Ok(())
 }

@@ -308,9 +308,12 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         nix::unistd::fchdir(root.as_raw_fd())
             .ctx(|| format!("cannot enter {}", a.rootfs.display()))?;
     }
-    for h in create_container {
-        crate::hooks::run("createContainer", h, state_json.as_bytes())?;
-    }
+    crate::hooks::run_all(
+        "createContainer",
+        create_container,
+        state_json.as_bytes(),
+        None,
+    )?;
     if let Some(filter) = seccomp.as_mut() {
         filter.connect_agent(&state_json)?;
     }
@@ -486,7 +489,7 @@ fn open_terminal(
     }
 }
 
-/// Where the pipeline is: timings and notes for `--debug` (sent to the
+/// Where the pipeline is: timings, notes for `--debug` and warnings (sent to the
 /// parent with Ready, which logs them: the log file is closed at
 /// [`Step::LeaveHost`]), the fault-injection points `init:<step>`, and the
 /// step a failure is reported at.
@@ -494,9 +497,10 @@ pub struct Steps {
     current: Step,
     since: std::time::Instant,
     done: Vec<(Step, std::time::Duration)>,
-    /// Debug lines, logged as they are. Some carry the name runc gives the
-    /// same step ("nsexec container setup"), which tools grep for.
-    notes: Vec<String>,
+    /// Debug lines, logged as they are, and warnings (`warning` true),
+    /// logged at that level. Some debug lines carry the name runc gives
+    /// the same step ("nsexec container setup"), which tools grep for.
+    notes: Vec<(bool, String)>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -513,7 +517,13 @@ impl Steps {
     }
 
     fn note(&mut self, line: impl Into<String>) {
-        self.notes.push(line.into());
+        self.notes.push((false, line.into()));
+    }
+
+    /// A warning for the caller of create or exec (the process can no
+    /// longer log itself: see [`Step::LeaveHost`]).
+    fn warn(&mut self, line: impl Into<String>) {
+        self.notes.push((true, line.into()));
     }
 
     /// The notes of a process (`who`: init or exec) that has just got Go:
@@ -544,8 +554,9 @@ impl Steps {
         crate::fault::point(&format!("init:{}", step.name()))
     }
 
-    /// `step=microseconds` pairs, space-separated, then a line per note
-    /// (see `container::create::log_steps`).
+    /// `step=microseconds` pairs, space-separated, then a line per note,
+    /// its level (`debug`, `warning`) first (see
+    /// `container::create::log_steps`).
     fn report(&self) -> String {
         let timings = self
             .done
@@ -553,8 +564,12 @@ impl Steps {
             .map(|(s, d)| format!("{}={}", s.name(), d.as_micros()))
             .collect::<Vec<_>>()
             .join(" ");
+        let notes = self.notes.iter().map(|(warning, n)| {
+            let level = if *warning { "warning" } else { "debug" };
+            format!("{level} {}", n.replace('\n', " "))
+        });
         std::iter::once(timings)
-            .chain(self.notes.iter().map(|n| n.replace('\n', " ")))
+            .chain(notes)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -588,7 +603,7 @@ struct Launch<'a> {
 impl Launch<'_> {
     fn run(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
-        // Installed at 11 or 18, see the module doc.
+        // Installed at Step::SeccompEarly or Step::SeccompLate.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) {
             (None, seccomp)
         } else {
@@ -621,7 +636,8 @@ impl Launch<'_> {
         steps.enter(Step::RlimitsBounding)?;
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.shared)?;
-        let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
+        let mut warnings = Vec::new();
+        let caps = capabilities::Sets::from_spec(process.capabilities().as_ref(), &mut warnings)?;
         caps.apply_bounding()?;
         // Reading the container's /etc/passwd, the checks of process.cwd
         // and the program, and the chown of stdio go before the filter: a
@@ -642,7 +658,8 @@ impl Launch<'_> {
         steps.enter(Step::UserCaps)?;
         let in_cwd = process::enter_cwd_as_root(process.cwd(), &confined)?;
         process::switch_user(process.user(), self.in_userns)?;
-        caps.apply()?;
+        caps.apply(&mut warnings)?;
+        warnings.into_iter().for_each(|w| steps.warn(w));
 
         steps.enter(Step::CwdProgram)?;
         if !in_cwd {
@@ -654,6 +671,10 @@ impl Launch<'_> {
         steps.enter(Step::NoNewPrivs)?;
         if process.no_new_privileges().unwrap_or(false) {
             syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
+        }
+        if let Some(filter) = late {
+            steps.enter(Step::SeccompLate)?;
+            filter.install()?;
         }
 
         steps.enter(Step::Ready)?;
@@ -682,13 +703,8 @@ impl Launch<'_> {
             steps.enter(Step::WaitStart)?;
             wait_for_start(gate.fifo)?;
             steps.enter(Step::StartHooks)?;
-            for h in &gate.hooks {
-                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
-            }
-        }
-        if let Some(filter) = late {
-            steps.enter(Step::SeccompLate)?;
-            filter.install()?;
+            let state = gate.state_json.as_bytes();
+            crate::hooks::run_all("startContainer", &gate.hooks, state, Some(&env))?;
         }
         steps.enter(Step::Exec)?;
         Ok(process::exec(&program, &args, &env))

@@ -102,7 +102,10 @@ pub enum Step {
     /// which [`Step::UserCaps`] drops.
     SeccompEarly,
     /// **cwd entered as root** where root may (runc's order: a 0700 /root
-    /// works for uid 42), **then user, groups, capability sets.**
+    /// works for uid 42), **then user, groups, capability sets.** An
+    /// ambient capability the kernel will not raise, like one rt cannot
+    /// grant, is a warning (runc's), which goes to the caller with Ready:
+    /// the process cannot log since [`Step::LeaveHost`].
     UserCaps,
     /// **cwd as the final user** if root was refused (a directory only the
     /// user's id may enter); either way checked to be the directory
@@ -114,19 +117,27 @@ pub enum Step {
     CwdProgram,
     /// **no_new_privs.**
     NoNewPrivs,
-    /// **Report Ready**, close the sync socket (`create` waits for it to
-    /// close), switch stdio to the pty.
+    /// **The seccomp filter, if no_new_privs is on**: as late as `create`
+    /// (or `exec`) can still report its failure — before Ready, as runc
+    /// loads it before it closes its sync pipe. So what follows runs under
+    /// it, as with runc: the Ready message and the close (sendto, close),
+    /// the pty or a new session, the fifo read, startContainer hooks (a
+    /// profile that kills mkdir kills a hook's mkdir) and execve; a
+    /// profile must allow those. At either seccomp step a seccomp agent
+    /// gets the listener fd as the filter goes in (sendmsg, write: so
+    /// SCMP_ACT_NOTIFY may not take them).
+    SeccompLate,
+    /// **Report Ready** (with the debug notes and warnings), close the sync
+    /// socket (`create` waits for it to close), switch stdio to the pty.
     Ready,
     /// **Wait for `start`**: a blocking read of the exec fifo, which
     /// `create` opened read-write for us. The fifo stays open: exec closes
     /// it, and that tells `start` the program runs.
     WaitStart,
-    /// **startContainer hooks**, in the container, after start.
+    /// **startContainer hooks**, in the container, after start, under the
+    /// seccomp filter (either step), with the process's environment
+    /// (HOME included) when they set none, as runc ≥ 1.2.
     StartHooks,
-    /// **The seccomp filter, if no_new_privs is on** — last, so none of
-    /// rt's own setup (fifo, hooks) runs under it and a profile need not
-    /// allow it.
-    SeccompLate,
     /// **exec** the container's program.
     Exec,
 }
@@ -152,10 +163,10 @@ impl Step {
         Step::UserCaps,
         Step::CwdProgram,
         Step::NoNewPrivs,
+        Step::SeccompLate,
         Step::Ready,
         Step::WaitStart,
         Step::StartHooks,
-        Step::SeccompLate,
         Step::Exec,
     ];
 
@@ -180,10 +191,10 @@ impl Step {
             Step::UserCaps => "user-caps",
             Step::CwdProgram => "cwd-program",
             Step::NoNewPrivs => "no-new-privs",
+            Step::SeccompLate => "seccomp-late",
             Step::Ready => "ready",
             Step::WaitStart => "wait-start",
             Step::StartHooks => "start-hooks",
-            Step::SeccompLate => "seccomp-late",
             Step::Exec => "exec",
         }
     }

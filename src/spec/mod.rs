@@ -4,6 +4,7 @@
 //! requires before anything is created, so a broken config fails with one
 //! line that names the field, and leaves nothing behind.
 
+pub mod capabilities;
 pub mod mempolicy;
 
 use std::collections::HashSet;
@@ -103,7 +104,12 @@ fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
 /// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
     let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
-    let value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    let mut value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    for (key, process) in value.as_object_mut().into_iter().flatten() {
+        if key.eq_ignore_ascii_case("process") {
+            capabilities::drop_unknown_in_process(process);
+        }
+    }
     let policy = crate::gojson::field(&value, "linux")
         .and_then(|l| crate::gojson::field(l, "memoryPolicy"))
         .filter(|p| !p.is_null());
@@ -140,9 +146,8 @@ pub fn name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// serde lists every accepted variant on an unknown one, and oci-spec words
-/// an unknown capability after its own parsing: keep the line short and in
-/// the config's terms.
+/// serde lists every accepted variant on an unknown one: keep the line
+/// short and in the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     // Line 0: an error found after parsing, without a position.
@@ -150,10 +155,6 @@ fn short_serde_error(e: &serde_json::Error) -> String {
         0 => String::new(),
         line => format!(" at line {line} column {}", e.column()),
     };
-    if let Some(rest) = msg.strip_prefix("no variant for ") {
-        let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!("unknown capability {cap}{at}");
-    }
     match msg.split_once(", expected one of") {
         Some((head, _)) => format!("{head}{at}"),
         None => msg,
@@ -167,7 +168,7 @@ fn bad<T>(msg: impl Into<String>) -> Result<T> {
 /// Messages quote the config's own strings (serde's unknown variant, paths
 /// shown with `display`), which may hold a newline: escape control
 /// characters so an error stays one line on stderr and in the log.
-fn single_line(msg: &str) -> String {
+pub(crate) fn single_line(msg: &str) -> String {
     msg.chars()
         .map(|c| {
             if c.is_control() {
@@ -440,6 +441,10 @@ mod tests {
     #[test]
     fn valid() {
         assert_eq!(check(base()), Ok(()));
+        // Unknown capability names are dropped (spec::capabilities).
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE", "CAP_KILL"]});
+        assert_eq!(check(v), Ok(()));
     }
 
     #[test]
@@ -460,9 +465,6 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}]);
         assert!(check(v).unwrap_err().contains("unknown variant `bogus`"));
-        let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        assert!(check(v).unwrap_err().contains("CAP_NOPE"));
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "uts"}]);
         assert!(check(v).unwrap_err().contains("uidMappings"));
