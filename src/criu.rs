@@ -346,8 +346,11 @@ pub fn kernel_unsupported(log: &Path) -> bool {
 /// Run `criu check` and return its first error, or None when it says
 /// "Looks good".
 pub fn check(criu: &Path) -> Option<String> {
+    // Without the host's default config, which may send criu's messages
+    // to a log file of its choosing (runc's checkpoint.bats leaves one that
+    // does): rt reports what criu check says.
     let out = Command::new(criu)
-        .arg("check")
+        .args(["--no-default-config", "check"])
         .stdin(Stdio::null())
         .output()
         .ok()?;

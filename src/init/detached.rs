@@ -24,7 +24,7 @@ use nix::mount::{mount, MsFlags};
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, FsConfig, MountAttr};
 
-use super::procfs::fd_path;
+use super::procfs::{fd_path, InHostProc};
 
 /// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
 pub const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
@@ -153,7 +153,13 @@ impl Detached {
 
     /// Set `attrs` and attach the mount onto `target` (an fd the caller
     /// resolved inside the root).
-    pub fn attach(self, target: BorrowedFd<'_>, attrs: &Attrs, what: &Path) -> Result<Attached> {
+    pub fn attach(
+        self,
+        at: InHostProc<'_>,
+        target: BorrowedFd<'_>,
+        attrs: &Attrs,
+        what: &Path,
+    ) -> Result<Attached> {
         let deferred = match set_attrs(self.fd.as_fd(), attrs) {
             Ok(()) => None,
             Err(Errno::ENOSYS) if !attrs.recursive() => attrs.top,
@@ -170,6 +176,7 @@ impl Detached {
         let attached = Attached { fd: self.fd };
         if let Some(flags) = deferred {
             attached.remount(
+                at,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
                 what,
             )?;
@@ -180,10 +187,10 @@ impl Detached {
 
 impl Attached {
     /// mount(2) with no source on this mount, named by its own fd.
-    pub fn remount(&self, flags: MsFlags, what: &Path) -> Result<()> {
+    pub fn remount(&self, at: InHostProc<'_>, flags: MsFlags, what: &Path) -> Result<()> {
         mount(
             None::<&str>,
-            fd_path(&self.fd).as_str(),
+            fd_path(at, &self.fd).as_str(),
             None::<&str>,
             flags,
             None::<&str>,
@@ -194,7 +201,7 @@ impl Attached {
     /// Make the superblock and this mount read-only, the mount with the
     /// other per-mount flags of `flags` as a bind remount sets them (a
     /// tmpfs whose `ro` waited until setup was done with it).
-    pub fn make_readonly(&self, flags: MsFlags, what: &Path) -> Result<()> {
+    pub fn make_readonly(&self, at: InHostProc<'_>, flags: MsFlags, what: &Path) -> Result<()> {
         let err = || format!("cannot remount {} read-only", what.display());
         let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
         syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
@@ -202,6 +209,7 @@ impl Attached {
         let flags = flags | MsFlags::MS_RDONLY;
         match syscall::mount_setattr(self.fd.as_fd(), 0, &bind_remount_attr(flags)) {
             Err(Errno::ENOSYS) => self.remount(
+                at,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
                 what,
             ),
@@ -211,8 +219,8 @@ impl Attached {
 
     /// Propagation types, in order, on this mount (and below it for the
     /// recursive ones).
-    pub fn propagate(&self, types: &[MsFlags], what: &Path) -> Result<()> {
-        types.iter().try_for_each(|t| self.remount(*t, what))
+    pub fn propagate(&self, at: InHostProc<'_>, types: &[MsFlags], what: &Path) -> Result<()> {
+        types.iter().try_for_each(|t| self.remount(at, *t, what))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {

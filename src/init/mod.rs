@@ -331,25 +331,25 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
     }
-    proc.enter()?;
+    let at = proc.enter()?;
 
     steps.enter(Step::SysctlHostname)?;
     if let Some(s) = linux.sysctl() {
-        sysctl::apply(s)?;
+        sysctl::apply(&proc, s)?;
     }
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
     steps.enter(Step::Console)?;
-    let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
+    let pty = open_terminal(process, a.console.as_ref(), Some(at), &proc)?;
     paths::reopen_null_stdio(&proc)?;
 
     steps.enter(Step::MaskedReadonly)?;
     for m in readonly_later {
-        m.apply()?;
+        m.apply(at)?;
     }
     // readonlyPaths first, as runc: clients compare the mount tables.
-    paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
-    paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
+    paths::make_readonly(at, linux.readonly_paths().as_deref().unwrap_or_default())?;
+    paths::mask(at, linux.masked_paths().as_deref().unwrap_or_default())?;
     let readonly_root = spec
         .root()
         .as_ref()
@@ -401,10 +401,12 @@ fn mount_rootfs(
         // changes (README).
         rootfs::bind_onto_itself(&a.rootfs)?;
     }
-    proc.enter()?;
+    let at = proc.enter()?;
     let root =
         Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
     let ctx = mounts::MountContext {
+        proc,
+        at,
         root: &root,
         bundle: &a.bundle,
         cgroups: &a.cgroups,
@@ -428,7 +430,7 @@ fn mount_rootfs(
             devs.push(devices::from_spec(d)?);
         }
         for d in &devs {
-            devices::create(&root, d, a.in_userns)?;
+            devices::create(at, &root, d, a.in_userns)?;
         }
         devices::symlinks(&root)?;
     }
@@ -472,7 +474,7 @@ fn unshare_namespaces(a: &InitArgs) -> Result<()> {
 fn open_terminal(
     process: &Process,
     console: Option<&ConsoleSocket>,
-    bind_console: bool,
+    bind_console: Option<procfs::InHostProc<'_>>,
     proc: &procfs::HostProc,
 ) -> Result<Option<terminal::Pty>> {
     match (process.terminal().unwrap_or(false), console) {
@@ -596,7 +598,7 @@ struct Launch<'a> {
     proc: procfs::HostProc,
     gate: Option<Gate<'a>>,
     /// A pid namespace was joined by path: the process that goes on from
-    /// 11 is a child of this one, forked into it.
+    /// Step::LeaveHost is a child of this one, forked into it.
     fork_into_pid_ns: bool,
 }
 
@@ -610,12 +612,12 @@ impl Launch<'_> {
             (seccomp, None)
         };
         steps.enter(Step::LeaveHost)?;
-        // Written relative to the host procfs.
-        self.proc.enter()?;
+        // Written through the host procfs.
         if let Some(score) = process.oom_score_adj() {
-            process::set_oom_score_adj(score)?;
+            process::set_oom_score_adj(&self.proc, score)?;
         }
         lsm::apply_on_exec(
+            &self.proc,
             process.apparmor_profile().as_deref(),
             process.selinux_label().as_deref(),
         )?;

@@ -90,7 +90,7 @@ use super::bindsource;
 use super::detached::NOSYMFOLLOW;
 use super::detached::{Attached, Attrs, Detached};
 use super::inroot::{self, Entry};
-use super::procfs::{fd_path, open_path};
+use super::procfs::{fd_path, open_path, HostProc, InHostProc};
 use super::sync::Channel;
 
 #[derive(Debug, PartialEq)]
@@ -248,6 +248,10 @@ pub fn propagation(name: &str) -> Option<MsFlags> {
 
 /// Everything the mount step needs besides the entry itself.
 pub struct MountContext<'a> {
+    /// The host procfs, and the working directory being it (see
+    /// `procfs`): mount(2) names fds through it.
+    pub proc: &'a HostProc,
+    pub at: InHostProc<'a>,
     pub root: &'a Root,
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
@@ -329,14 +333,7 @@ fn make_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> 
 /// verification syscalls, which made up most of the mount step's time.
 /// None sends the caller down the creating path.
 fn existing_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Option<Handle> {
-    let rel = dest.to_str()?.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let mut resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    if no_symlinks {
-        resolve |= libc::RESOLVE_NO_SYMLINKS;
-    }
-    let fd =
-        crate::syscall::openat2(std::os::fd::AsFd::as_fd(root), rel, libc::O_PATH, resolve).ok()?;
+    let fd = inroot::resolve(root.as_fd(), dest, no_symlinks).ok()?;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).ok()?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     (is_dir != want_file).then(|| Handle::from_fd(fd))
@@ -458,7 +455,7 @@ pub fn mount_entry(
         if !flags.is_empty() || !opts.cleared.is_empty() {
             attrs.top = bind_flags(&tree, flags, &opts, &source, dest)?;
         }
-        tree.attach(target.as_fd(), &attrs, dest)?
+        tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
     } else {
         let source = m
             .source()
@@ -475,13 +472,20 @@ pub fn mount_entry(
             let data = opts.data.join(",");
             let data = (!data.is_empty()).then_some(data.as_str());
             let fs = (!fstype.is_empty()).then_some(fstype);
-            do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
-            return remounted(target, &attrs, &opts, dest).map(|()| None);
+            do_mount(
+                Some(&source),
+                &fd_path(ctx.at, &target),
+                fs,
+                opts.flags,
+                data,
+                dest,
+            )?;
+            return remounted(ctx.at, target, &attrs, &opts, dest).map(|()| None);
         }
         if fstype == "tmpfs" {
-            let tree = tmpfs(&target, &source, dest, &opts)?;
-            let attached = tree.attach(target.as_fd(), &attrs, dest)?;
-            attached.propagate(&opts.propagation, dest)?;
+            let tree = tmpfs(ctx.proc, &target, &source, dest, &opts)?;
+            let attached = tree.attach(ctx.at, target.as_fd(), &attrs, dest)?;
+            attached.propagate(ctx.at, &opts.propagation, dest)?;
             let later = opts
                 .flags
                 .contains(MsFlags::MS_RDONLY)
@@ -493,9 +497,11 @@ pub fn mount_entry(
             return Ok(later);
         }
         let tree = Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?;
-        tree.attach(target.as_fd(), &attrs, dest)?
+        tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
     };
-    attached.propagate(&opts.propagation, dest).map(|()| None)
+    attached
+        .propagate(ctx.at, &opts.propagation, dest)
+        .map(|()| None)
 }
 
 /// Set a bind's per-mount `flags` on the detached `tree`. In a user
@@ -644,8 +650,8 @@ pub struct ReadonlyLater {
 impl ReadonlyLater {
     /// The superblock and the mount read-only, with the entry's other
     /// per-mount flags.
-    pub fn apply(self) -> Result<()> {
-        self.mount.make_readonly(self.flags, &self.dest)
+    pub fn apply(self, at: InHostProc<'_>) -> Result<()> {
+        self.mount.make_readonly(at, self.flags, &self.dest)
     }
 }
 
@@ -679,7 +685,13 @@ fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<Ow
 
 /// The recursive options and propagation of a `remount` entry, on the mount
 /// the destination fd is open on.
-fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Result<()> {
+fn remounted(
+    at: InHostProc<'_>,
+    target: Target,
+    attrs: &Attrs,
+    opts: &Options,
+    dest: &Path,
+) -> Result<()> {
     if attrs.recursive_set != 0 || attrs.recursive_clear != 0 {
         let attr = crate::syscall::MountAttr {
             attr_set: attrs.recursive_set,
@@ -696,7 +708,7 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
             })?;
     }
     for p in &opts.propagation {
-        do_mount(None, &fd_path(&target), None, *p, None, dest)?;
+        do_mount(None, &fd_path(at, &target), None, *p, None, dest)?;
     }
     Ok(())
 }
@@ -714,13 +726,19 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
 /// whatever a second lookup found). The image's directory is read through
 /// the destination fd, which the tmpfs then covers; no scratch mount point
 /// on the host is needed (runc uses one under /tmp).
-fn tmpfs(target: &Target, source: &str, dest: &Path, opts: &Options) -> Result<Detached> {
+fn tmpfs(
+    proc: &HostProc,
+    target: &Target,
+    source: &str,
+    dest: &Path,
+    opts: &Options,
+) -> Result<Detached> {
     let st = nix::sys::stat::fstat(target.as_fd().as_raw_fd())
         .ctx(|| format!("cannot stat {}", dest.display()))?;
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let lower = match opts.copy_up {
         true => Some(
-            inroot::reopen(target, dir_flags)
+            proc.reopen(target, dir_flags)
                 .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?,
         ),
         false => None,
@@ -881,7 +899,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             &[],
             dest,
         )?;
-        return fs.attach(target.as_fd(), &none, dest).map(drop);
+        return fs.attach(ctx.at, target.as_fd(), &none, dest).map(drop);
     }
     let mode = ["mode=755".to_string()];
     let v1 = if ctx.cgroups.dirs.is_empty() {
@@ -894,11 +912,11 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             // `spec --rootless` binds /sys so, and the user's own cgroups
             // below were writable).
             let fs = Detached::new_fs("tmpfs", "tmpfs", flags | MsFlags::MS_RDONLY, &mode, dest)?;
-            return fs.attach(target.as_fd(), &none, dest).map(drop);
+            return fs.attach(ctx.at, target.as_fd(), &none, dest).map(drop);
         }
         current_v1_cgroups(&layout)?
     } else if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
-        return bind_cgroup(dir, target.as_fd(), flags, ro, dest);
+        return bind_cgroup(ctx.at, dir, target.as_fd(), flags, ro, dest);
     } else {
         let own = ctx.cgroups.v1_dirs().into_iter();
         own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
@@ -907,6 +925,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     // The mount points go straight into the fresh tmpfs, through its own
     // fd: nothing of the image can reach into it.
     let tmpfs = Detached::new_fs("tmpfs", "tmpfs", flags, &mode, dest)?.attach(
+        ctx.at,
         target.as_fd(),
         &none,
         dest,
@@ -929,7 +948,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             0,
         )
         .ctx(what)?;
-        bind_cgroup(&dir, point.as_fd(), flags, ro, &at)?;
+        bind_cgroup(ctx.at, &dir, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
@@ -975,6 +994,7 @@ fn current_v1_cgroups(
 /// The cgroup directory `dir` bound onto `target`, with `flags` (and
 /// read-only when `ro`) set as a bind remount sets them.
 fn bind_cgroup(
+    at: InHostProc<'_>,
     dir: &Path,
     target: BorrowedFd<'_>,
     flags: MsFlags,
@@ -993,7 +1013,7 @@ fn bind_cgroup(
         ..Attrs::default()
     };
     Detached::clone_of(src.as_fd(), false, dest)?
-        .attach(target, &attrs, dest)
+        .attach(at, target, &attrs, dest)
         .map(drop)
 }
 

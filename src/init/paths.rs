@@ -19,7 +19,7 @@ use crate::error::{Context, Error, Result};
 
 use super::detached::{Attached, Attrs, Detached};
 use super::inroot;
-use super::procfs::{fd_path, open_path};
+use super::procfs::{fd_path, open_path, InHostProc};
 
 /// The container's root (after pivot_root), for lookups that follow no
 /// symlink: an image cannot redirect a mask or a read-only path.
@@ -70,9 +70,7 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
             // Straight openat2, not pathrs: pathrs consults the container's
             // /proc, which the image may fake.
             let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
-            let resolve =
-                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-            let h = crate::syscall::openat2(root.as_fd(), "dev/null", libc::O_PATH, resolve)
+            let h = inroot::resolve(root.as_fd(), Path::new("/dev/null"), true)
                 .ctx(|| "cannot open the container's /dev/null")?;
             let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
             if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
@@ -80,8 +78,8 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
                     "the container's /dev/null is not the null device".into(),
                 ));
             }
-            let path = format!("thread-self/fd/{}", h.as_raw_fd());
-            let f = crate::syscall::openat(proc.fd(), &path, nix::fcntl::OFlag::O_RDWR)
+            let f = proc
+                .reopen(&h, nix::fcntl::OFlag::O_RDWR)
                 .ctx(|| "cannot open the container's /dev/null")?;
             container_null = Some(f);
         }
@@ -98,7 +96,7 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
 /// read-only tmpfs and every further one a clone of that mount, so all
 /// masked directories share one tmpfs (runc >= 1.5: a container costs
 /// one superblock, not one per masked directory).
-pub fn mask(paths: &[String]) -> Result<()> {
+pub fn mask(at: InHostProc<'_>, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
@@ -117,8 +115,8 @@ pub fn mask(paths: &[String]) -> Result<()> {
         let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| format!("cannot stat {p}"))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             mount(
-                Some(fd_path(&dev_null).as_str()),
-                fd_path(&h).as_str(),
+                Some(fd_path(at, &dev_null).as_str()),
+                fd_path(at, &h).as_str(),
                 None::<&str>,
                 MsFlags::MS_BIND,
                 None::<&str>,
@@ -130,7 +128,7 @@ pub fn mask(paths: &[String]) -> Result<()> {
             Some(first) => Detached::clone_of(first.fd(), false, what)?,
             None => mask_tmpfs(what)?,
         };
-        let attached = tree.attach(h.as_fd(), &Attrs::default(), what)?;
+        let attached = tree.attach(at, h.as_fd(), &Attrs::default(), what)?;
         shared.get_or_insert(attached);
     }
     Ok(())
@@ -156,7 +154,7 @@ fn mask_tmpfs(what: &Path) -> Result<Detached> {
 /// keeps its nosuid, nodev and noexec. The clone is made read-only before
 /// it is attached onto the fd the lookup returned, so no name is resolved
 /// twice (issue 16, F4).
-pub fn make_readonly(paths: &[String]) -> Result<()> {
+pub fn make_readonly(at: InHostProc<'_>, paths: &[String]) -> Result<()> {
     let root = root()?;
     for p in paths {
         let Some(h) = lookup(&root, p, "readonly path")? else {
@@ -181,7 +179,7 @@ pub fn make_readonly(paths: &[String]) -> Result<()> {
             top: Some(flags),
             ..Attrs::default()
         };
-        Detached::clone_of(h.as_fd(), true, what)?.attach(h.as_fd(), &attrs, what)?;
+        Detached::clone_of(h.as_fd(), true, what)?.attach(at, h.as_fd(), &attrs, what)?;
     }
     Ok(())
 }

@@ -51,9 +51,8 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     Ok(())
 }
 
-/// Written relative to the host procfs (the working directory during setup).
-pub fn set_oom_score_adj(score: i32) -> Result<()> {
-    std::fs::write("thread-self/oom_score_adj", score.to_string())
+pub fn set_oom_score_adj(proc: &super::procfs::HostProc, score: i32) -> Result<()> {
+    proc.write("thread-self/oom_score_adj", &score.to_string())
         .ctx(|| format!("cannot set oom_score_adj to {score}"))
 }
 
@@ -182,23 +181,16 @@ pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
 }
 
 /// An O_PATH handle on `path` without magic links, resolved from `start`:
-/// inside it as a root when `in_root`, else as a relative name is (its
-/// `..` stops at the process's root, the container's). Plain openat2
-/// rather than pathrs: after pivot_root pathrs describes a failed lookup
-/// through the container's /proc, which the image may fake (and pathrs 0.2
-/// panics when it is not a procfs).
+/// inside it as a root when `in_root`, else as a relative name is (see
+/// `inroot`). Plain openat2 rather than pathrs: after pivot_root pathrs
+/// describes a failed lookup through the container's /proc, which the
+/// image may fake (and pathrs 0.2 panics when it is not a procfs).
 fn resolve(start: BorrowedFd<'_>, path: &Path, in_root: bool) -> nix::Result<OwnedFd> {
-    let rel = path
-        .to_str()
-        .ok_or(nix::Error::EINVAL)?
-        .trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let resolve = if in_root {
-        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS
+    if in_root {
+        super::inroot::resolve(start, path, false)
     } else {
-        libc::RESOLVE_NO_MAGICLINKS
-    };
-    syscall::openat2(start, rel, libc::O_PATH, resolve)
+        super::inroot::resolve_relative(start, path)
+    }
 }
 
 /// Make `cwd` the working directory before the user switch, with root's
