@@ -79,7 +79,7 @@ test: deps stage-deps
 stress runs="200" lifecycles="1000" containers="100": deps
     cargo build --bin rt
     RT_STRESS_RUNS={{runs}} RT_STRESS_LIFECYCLES={{lifecycles}} RT_STRESS_CONTAINERS={{containers}} \
-    cargo test --test crashes --test concurrency -- --test-threads=1 --nocapture
+    cargo test --test runtime -- --test-threads=1 --nocapture crashes:: concurrency::
     cargo test --features fault-injection --test faults -- --test-threads=1
 
 # Stable Rust, no cargo-fuzz; `just test` runs 2000 cases per target. A
@@ -87,7 +87,7 @@ stress runs="200" lifecycles="1000" containers="100": deps
 # RT_FUZZ_SEED=N replays a run.
 # Mutation fuzzing of config.json, state.json, signals, ids, mount options, seccomp.
 fuzz cases="100000":
-    RT_FUZZ_CASES={{cases}} cargo test --test fuzz -- --nocapture
+    RT_FUZZ_CASES={{cases}} cargo test --test runtime -- --nocapture fuzz::
 
 # Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
 test-cgroup2: deps build

@@ -12,8 +12,6 @@
 //! Covered elsewhere: only stdio and --preserve-fds reach the container's
 //! process (CVE-2024-21626), in process.rs and exec.rs.
 
-mod common;
-
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -24,9 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use common::procfs::{self, MountLine};
-use common::rootless::{rootless_wrapped, User};
-use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
+use crate::common::procfs::{self, MountLine};
+use crate::common::rootless::{rootless_wrapped, User};
+use crate::common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
 use nix::fcntl::{renameat2, RenameFlags};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -64,7 +62,7 @@ fn fingerprint(path: &Path) -> u64 {
 /// The dynamic loader and libraries `binary` needs, copied into `rootfs`
 /// (any real image has them), so that rt's binary can run in the container.
 fn copy_libraries(binary: &str, rootfs: &Path) {
-    let ldd = common::host("ldd", &[binary]);
+    let ldd = crate::common::host("ldd", &[binary]);
     for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
         let dest = rootfs.join(lib.trim_start_matches('/'));
         fs::create_dir_all(dest.parent().expect("library dir")).expect("mkdir library dir");
@@ -122,7 +120,7 @@ fn assert_untouched(dir: &Path) {
         "host"
     );
     assert!(
-        common::residue::mounts_mentioning(dir).is_empty(),
+        crate::common::residue::mounts_mentioning(dir).is_empty(),
         "a host mount names {}",
         dir.display()
     );
@@ -818,7 +816,7 @@ fn cve_2019_19921_proc_through_a_racing_volume_is_refused() {
     }
     drop(_race);
     assert_untouched(elsewhere.path());
-    assert!(common::residue::mounts_mentioning(volume.path()).is_empty());
+    assert!(crate::common::residue::mounts_mentioning(volume.path()).is_empty());
 }
 
 /// A directory of fake /proc files, all reading "fake", for the tests of
@@ -862,7 +860,7 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
     assert_eq!(c.proc_file("oom_score_adj").trim(), "123");
     let netns = format!("--net=/proc/{pid}/ns/net");
     assert_eq!(
-        common::host("nsenter", &[&netns, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        crate::common::host("nsenter", &[&netns, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
         "1"
     );
 
@@ -994,10 +992,11 @@ impl Delegated {
             .expect("a pids or unified cgroup hierarchy")
             .mount_point
             .clone();
-        let host = Path::new(&hierarchy).join(format!("rt-test/{}-delegated", common::unique_id()));
+        let host =
+            Path::new(&hierarchy).join(format!("rt-test/{}-delegated", crate::common::unique_id()));
         // /rt-test is shared: another test's cleanup may remove it between
         // the two mkdirs.
-        common::wait_for("the delegated cgroup", || {
+        crate::common::wait_for("the delegated cgroup", || {
             let _ = fs::create_dir_all(host.parent().expect("parent"));
             fs::create_dir(&host).ok()
         });
@@ -1011,7 +1010,7 @@ impl Delegated {
 impl Drop for Delegated {
     fn drop(&mut self) {
         let _ = fs::remove_dir(self.host.join("escape"));
-        common::wait_for("the delegated cgroup to empty", || {
+        crate::common::wait_for("the delegated cgroup to empty", || {
             fs::remove_dir(&self.host)
                 .ok()
                 .or_else(|| (!self.host.exists()).then_some(()))
@@ -1119,7 +1118,7 @@ fn cve_2021_30465_read_only_binds_keep_ro_under_a_racing_swap() {
                 .push("/mounts", bind(read_only.path(), "/vol/b", &["ro"]));
             let mut cmd = c.launch_command("create", &[]);
             if old_kernel {
-                common::older_kernel::without_mount_setattr(&mut cmd);
+                crate::common::older_kernel::without_mount_setattr(&mut cmd);
             }
             // Losing the race may fail the create; a writable mount may not.
             if c.launch(cmd).code != 0 {
@@ -1435,7 +1434,7 @@ fn cve_2026_41579_dev_symlink_in_the_image_stays_in_the_rootfs() {
             fs::read_to_string(host.path().join("ptmx")).expect("ptmx"),
             "host ptmx"
         );
-        assert!(common::residue::mounts_mentioning(host.path()).is_empty());
+        assert!(crate::common::residue::mounts_mentioning(host.path()).is_empty());
     }
 }
 
@@ -1567,7 +1566,7 @@ fn cve_2026_115521_read_only_remounts_never_go_through_the_container_proc() {
             .set("/root/readonly", true);
         let mut cmd = c.launch_command("create", &[]);
         if old_kernel {
-            common::older_kernel::without_mount_setattr(&mut cmd);
+            crate::common::older_kernel::without_mount_setattr(&mut cmd);
         }
         c.launch(cmd).ok();
         let mounts = mounts_of(&c);

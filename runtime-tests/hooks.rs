@@ -2,12 +2,10 @@
 //! does. Each hook records its stdin (the state), its mount namespace and
 //! its arguments into files the test reads.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{procfs, sh, Container};
+use crate::common::{procfs, sh, Container};
 use serde_json::{json, Value};
 
 /// A hook running the host's sh with `script`; `$0` is `argv0`.

@@ -2,13 +2,11 @@
 //! /dev, masked and read-only paths, sysctls, propagation, and mount
 //! destinations that try to leave the rootfs.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::procfs::{self, mount_at, MountLine};
-use common::{tempdir, Container};
+use crate::common::procfs::{self, mount_at, MountLine};
+use crate::common::{tempdir, Container};
 use nix::mount::{MntFlags, MsFlags};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -179,7 +177,7 @@ fn bind_over_flags(
     host_flags: MsFlags,
     options: &[&str],
     userns: bool,
-) -> common::Outcome {
+) -> crate::common::Outcome {
     let remount = |flags: MsFlags| {
         nix::mount::mount(
             None::<&str>,
@@ -369,7 +367,7 @@ fn rshared_volumes_propagate_both_ways() {
         );
     }
     c.start_ok();
-    common::wait_for("the container's mount on the host", || {
+    crate::common::wait_for("the container's mount on the host", || {
         host.sub()
             .join("late/from-container")
             .exists()
@@ -723,7 +721,7 @@ fn assert_mounted_inside(c: &Container, secret: &TempDir, src: &TempDir) {
         .collect();
     assert_eq!(entries, ["marker"], "the host directory changed");
     assert!(
-        common::residue::mounts_mentioning(secret.path()).is_empty(),
+        crate::common::residue::mounts_mentioning(secret.path()).is_empty(),
         "a mount landed on the host"
     );
     let inside: Vec<MountLine> = mounts_of(c)
@@ -850,7 +848,7 @@ fn no_pivot_leaves_no_full_procfs_to_mount_again() {
 #[test]
 fn without_a_mount_namespace_mounts_go_to_the_callers() {
     let mut c = Container::sh("ls /dev/pts/ptmx; cat /proc/self/comm; echo x > /dev/null");
-    let private_ns = common::PrivateMountNs::enter(&c.rootfs());
+    let private_ns = crate::common::PrivateMountNs::enter(&c.rootfs());
     c.remove_namespace("mount")
         .set("/linux/maskedPaths", json!([]))
         .set("/linux/readonlyPaths", json!([]));
@@ -955,7 +953,7 @@ fn comparable(out: &str) -> Vec<String> {
 #[test]
 fn mount_options_land_the_same_without_mount_setattr() {
     let src = host_dir();
-    let run = |old_kernel: bool, extra: &[Value], script: &str| -> common::Outcome {
+    let run = |old_kernel: bool, extra: &[Value], script: &str| -> crate::common::Outcome {
         let mut c = Container::sh(script);
         fs::create_dir(c.rootfs().join("mnt/t")).expect("mkdir t");
         fs::set_permissions(
@@ -969,7 +967,7 @@ fn mount_options_land_the_same_without_mount_setattr() {
         }
         let mut cmd = c.launch_command("run", &[]);
         if old_kernel {
-            common::older_kernel::without_mount_setattr(&mut cmd);
+            crate::common::older_kernel::without_mount_setattr(&mut cmd);
         }
         let mut out = c.launch(cmd);
         // Each container's own names, to compare two.

@@ -1,9 +1,7 @@
 //! Namespaces: each type created (the container's link differs from the
 //! host's and the namespace shows its effect inside) or joined by path.
 
-mod common;
-
-use common::{host, procfs, Container, NetNs};
+use crate::common::{host, procfs, Container, NetNs};
 use serde_json::json;
 
 /// Every namespace type rt can create, by its /proc/<pid>/ns name.
@@ -35,7 +33,7 @@ fn created_namespaces_differ_from_the_host() {
         // Without a mount namespace rt mounts in the caller's: this
         // thread's own.
         let private_ns =
-            (*typ == "mount").then(|| common::PrivateMountNs::enter(&without.rootfs()));
+            (*typ == "mount").then(|| crate::common::PrivateMountNs::enter(&without.rootfs()));
         let pid = without.start_ok().to_string();
         let caller = if private_ns.is_some() {
             "thread-self"
@@ -128,7 +126,7 @@ fn mount_namespace_hides_container_mounts_from_the_host() {
     );
     assert!(inside.iter().any(|m| m.mount_point == "/dev/mqueue"));
     assert!(
-        common::residue::mounts_mentioning(&c.bundle()).is_empty(),
+        crate::common::residue::mounts_mentioning(&c.bundle()).is_empty(),
         "the rootfs bind is visible on the host"
     );
 }
@@ -188,7 +186,7 @@ fn user_namespace_maps_ids() {
     assert_eq!(maps, [["0", "100000", "65536"], ["0", "100000", "65536"]]);
     assert_eq!(out.lines()[2], "uid=0(root) gid=0(root)");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
         100000
     );
 }

@@ -1,8 +1,6 @@
 //! The container process: args, env, cwd, user, umask, rlimits, oom score,
 //! no_new_privs, capabilities, inherited fds and the terminal.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -12,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::procfs::{self, status_field};
-use common::{sh, Container};
+use crate::common::procfs::{self, status_field};
+use crate::common::{sh, Container};
 use serde_json::json;
 
 #[test]

@@ -5,22 +5,18 @@
 //! the given arguments and exits with its errno, or 0 when it succeeds. The
 //! container's exit code is then the kernel's verdict on that one call.
 
-mod common;
-
 #[path = "seccomp/agent.rs"]
 mod agent;
-#[path = "seccomp/probe.rs"]
-mod probe;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use common::{sh, Container, Runtime};
+use crate::common::{sh, Container, Runtime};
 use serde_json::{json, Value};
 
-use probe::Abi;
+use crate::probe::{self, Abi};
 
 /// 128 + SIGSYS: what `rt run` reports for a process seccomp killed.
 const KILLED_BY_SIGSYS: i32 = 128 + libc::SIGSYS;

@@ -1,20 +1,14 @@
 //! Capability rules, user namespaces, idmapped and recursive read-only
 //! mounts, and rootless rt (an unprivileged user running it).
 
-mod common;
-// A test binary of its own includes the probe; only `call` is used here.
-#[allow(dead_code)]
-#[path = "seccomp/probe.rs"]
-mod probe;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::procfs::{self, mount_at, status_field};
-use common::rootless::{rootless, rootless_with, User};
-use common::{tempdir, Container};
+use crate::common::procfs::{self, mount_at, status_field};
+use crate::common::rootless::{rootless, rootless_with, User};
+use crate::common::{tempdir, Container};
 use serde_json::{json, Value};
 
 /// The host ids a user-namespaced container's root maps to.
@@ -322,7 +316,7 @@ fn userns_binds_sources_only_the_hosts_root_can_reach() {
 /// container's), with no mappings of its own and the default new
 /// namespaces otherwise.
 fn joiner(target: &Container, path: &str, script: &str) -> Container {
-    let mut c = target.sibling(&common::sh(script));
+    let mut c = target.sibling(&crate::common::sh(script));
     c.add_namespace("user", Some(path))
         .chown_rootfs(HOST_ID, HOST_ID);
     c
@@ -390,7 +384,7 @@ fn joining_a_user_namespace_makes_it_own_the_new_namespaces() {
 /// namespace is created.
 #[test]
 fn joins_before_the_user_namespace_need_the_hosts_credentials() {
-    let net = common::NetNs::new();
+    let net = crate::common::NetNs::new();
     let net_link = format!(
         "net:[{}]",
         fs::metadata(net.path()).expect("stat the netns file").ino()
@@ -469,7 +463,8 @@ fn owned_dir(uid: u32, gid: u32) -> tempfile::TempDir {
 #[test]
 fn idmapped_bind_mount_shifts_owners() {
     let features: Value =
-        serde_json::from_str(&common::host(common::RT, &["features"])).expect("features JSON");
+        serde_json::from_str(&crate::common::host(crate::common::RT, &["features"]))
+            .expect("features JSON");
     assert_eq!(
         features["linux"]["mountExtensions"]["idmap"]["enabled"], true,
         "{features}"
@@ -638,7 +633,7 @@ fn rootless_run_as_an_unprivileged_user() {
     let map: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(map, ["0", &user.uid.to_string(), "1"], "{out}");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
         user.uid
     );
     assert!(
@@ -646,7 +641,7 @@ fn rootless_run_as_an_unprivileged_user() {
         "no state root under XDG_RUNTIME_DIR"
     );
     assert!(
-        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        crate::common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a rootless container made a cgroup"
     );
 }
@@ -705,7 +700,7 @@ fn root_of_a_user_namespace_is_rootless() {
         "--user",
         "--map-root-user",
         "--",
-        common::RT,
+        crate::common::RT,
     ])
     .args(["run", "--bundle"])
     .arg(c.bundle())
@@ -738,7 +733,7 @@ fn root_of_a_user_namespace_is_rootless() {
         "no state root under XDG_RUNTIME_DIR"
     );
     assert!(
-        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        crate::common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a cgroup was made"
     );
 }
@@ -776,7 +771,7 @@ fn rootless_mappings_use_newuidmap() {
     assert_eq!(lines[1], ["1", &subuid.to_string(), "65536"], "{out}");
     assert_eq!(lines[3], ["1", &subgid.to_string(), "65536"], "{out}");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/by-1000")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/by-1000")),
         subuid + 999
     );
 }
@@ -790,7 +785,7 @@ fn rootless_exec_kill_delete() {
     let (c, xdg, out) = rootless(&user, "exec sleep 1000", true, |_| {});
     out.ok();
     let as_user = |args: &[&str]| {
-        common::run_with_deadline(
+        crate::common::run_with_deadline(
             user.rt(xdg.path(), args),
             &c.scratch().join(format!("user-{}", args[0])),
         )
@@ -798,7 +793,7 @@ fn rootless_exec_kill_delete() {
     let out = as_user(&["exec", &c.id, "sh", "-c", "id -u; echo $$"]).ok();
     assert_eq!(out.lines(), ["0", "2"], "{out}");
     as_user(&["kill", &c.id, "KILL"]).ok();
-    common::wait_for("the container to stop", || {
+    crate::common::wait_for("the container to stop", || {
         as_user(&["state", &c.id])
             .stdout
             .contains("\"stopped\"")
@@ -1150,11 +1145,11 @@ fn migrate_never_adopts_a_planted_images_directory() {
 
     if to.join(&c.id).exists() {
         // Migrated (criu works here): the copy is this test's to remove.
-        let mut del = std::process::Command::new(common::RT);
+        let mut del = std::process::Command::new(crate::common::RT);
         del.arg("--root")
             .arg(&to)
             .args(["delete", "--force", &c.id]);
-        common::run_with_deadline(del, &c.scratch().join("delete-copy")).ok();
+        crate::common::run_with_deadline(del, &c.scratch().join("delete-copy")).ok();
     } else {
         // An --image-path another user owns is refused before anything.
         let foreign = c.scratch().join("foreign");
@@ -1196,8 +1191,8 @@ fn private_session_keyring(name: &str) -> i64 {
 fn containers_get_a_session_keyring_of_their_own() {
     let caller = private_session_keyring(&format!("rt-test-caller-{}", std::process::id()));
     const KEYCTL_DESCRIBE: u64 = libc::KEYCTL_DESCRIBE as u64;
-    let describe = probe::call(
-        probe::Abi::X64,
+    let describe = crate::probe::call(
+        crate::probe::Abi::X64,
         libc::SYS_keyctl as u32,
         &[KEYCTL_DESCRIBE, caller as u64, 0, 0],
     );

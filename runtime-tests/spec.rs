@@ -4,12 +4,10 @@
 //! warn about an ambient capability they cannot raise (it is not
 //! inheritable), and 1.1.5's would warn for every container.
 
-mod common;
-
 use std::fs;
 use std::process::Command;
 
-use common::{tempdir, RT, RUNC};
+use crate::common::{tempdir, RT, RUNC};
 
 fn spec(binary: &str, rootless: bool) -> Vec<u8> {
     let dir = tempdir();

@@ -3,9 +3,6 @@
 //! a deadline, and a guard that deletes the container when the test ends —
 //! even on panic — and fails the test if anything of it is left.
 
-// Each test binary compiles its own copy of this module and uses only part.
-#![allow(dead_code)]
-
 pub mod json;
 pub mod older_kernel;
 pub mod procfs;
