@@ -248,3 +248,34 @@ fn loopback_is_up_in_a_new_network_namespace() {
     let flags = u32::from_str_radix(out.stdout.trim().trim_start_matches("0x"), 16).expect("flags");
     assert_eq!(flags & 1, 1, "lo is down: {out}");
 }
+
+/// A pid namespace given by path applies to the init's children only, so
+/// the procfs the init mounts must be made for that namespace (procfs's
+/// pidns=, or a child forked into it): the container's /proc shows the
+/// other container's processes — its pid 1 — and not the host's (runc's
+/// run.bats "joining existing container namespaces" adds the user
+/// namespace).
+#[test]
+fn a_joined_pid_namespace_gets_its_own_procfs() {
+    let mut owner = Container::sh("echo ready-owner; exec sleep 1000");
+    owner.add_namespace("pid", None);
+    let pid = owner.start_ok();
+    let mut c = owner.sibling(&[
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'",
+    ]);
+    c.add_namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    let out = c.run().ok();
+    let mut lines = out.stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with("sleep"),
+        "pid 1 of the container's /proc is {first:?}:\n{out}"
+    );
+    let n: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a count");
+    assert!(n <= 5, "the container's /proc lists {n} processes:\n{out}");
+}

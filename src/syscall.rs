@@ -314,6 +314,21 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<Receive
     })
 }
 
+/// Send `fd` over the unix socket `sock` (SCM_RIGHTS), with one byte.
+pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"F")],
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
+}
+
 /// A close-on-exec copy of an fd rt inherited from its caller (stdio,
 /// `--preserve-fds`), which stays open for rt's whole run.
 pub fn dup_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
@@ -628,6 +643,8 @@ pub enum FsConfig<'a> {
     Flag(&'a std::ffi::CStr),
     /// `key=value`.
     String(&'a std::ffi::CStr, &'a std::ffi::CStr),
+    /// `key` names a file descriptor (procfs's `pidns`).
+    Fd(&'a std::ffi::CStr, BorrowedFd<'a>),
     /// Create the superblock.
     Create,
     /// Apply the parameters set to the existing superblock.
@@ -636,15 +653,16 @@ pub enum FsConfig<'a> {
 
 pub fn fsconfig(ctx: BorrowedFd<'_>, op: FsConfig<'_>) -> nix::Result<()> {
     let null = std::ptr::null::<libc::c_char>();
-    let (cmd, key, value) = match op {
-        FsConfig::Flag(k) => (libc::FSCONFIG_SET_FLAG, k.as_ptr(), null),
-        FsConfig::String(k, v) => (libc::FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr()),
-        FsConfig::Create => (libc::FSCONFIG_CMD_CREATE, null, null),
-        FsConfig::Reconfigure => (libc::FSCONFIG_CMD_RECONFIGURE, null, null),
+    let (cmd, key, value, aux) = match op {
+        FsConfig::Flag(k) => (libc::FSCONFIG_SET_FLAG, k.as_ptr(), null, 0),
+        FsConfig::String(k, v) => (libc::FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0),
+        FsConfig::Fd(k, fd) => (libc::FSCONFIG_SET_FD, k.as_ptr(), null, fd.as_raw_fd()),
+        FsConfig::Create => (libc::FSCONFIG_CMD_CREATE, null, null, 0),
+        FsConfig::Reconfigure => (libc::FSCONFIG_CMD_RECONFIGURE, null, null, 0),
     };
     // SAFETY: key and value are NULL or NUL-terminated strings that outlive
-    // the call, as each command requires; aux is 0.
-    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), cmd, key, value, 0) };
+    // the call, as each command requires; aux is an fd we hold or 0.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), cmd, key, value, aux) };
     Errno::result(ret).map(drop)
 }
 

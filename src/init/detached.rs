@@ -93,6 +93,41 @@ impl Detached {
         data: &[String],
         what: &Path,
     ) -> Result<Detached> {
+        Self::configured(fstype, source, flags, data, what, None)
+    }
+
+    /// A procfs of the pid namespace `pid_ns`, which this process has
+    /// joined for its children only (setns): a procfs shows the pid
+    /// namespace of whoever creates it, here the host's. Linux >= 6.15
+    /// takes the namespace as procfs's `pidns` parameter. Before, a child
+    /// forked into the namespace creates the mount and hands it back;
+    /// its first act is to close every fd it inherited, so that the
+    /// namespace's other processes never see one of the host (the fd rule
+    /// in `init`).
+    pub fn procfs_of(
+        pid_ns: BorrowedFd<'_>,
+        source: &str,
+        flags: MsFlags,
+        data: &[String],
+        what: &Path,
+    ) -> Result<Detached> {
+        match Self::configured("proc", source, flags, data, what, Some(pid_ns)) {
+            Err(Error::Sys {
+                errno: Errno::EINVAL,
+                ..
+            }) => procfs_from_child(source, flags, data, what),
+            other => other,
+        }
+    }
+
+    fn configured(
+        fstype: &str,
+        source: &str,
+        flags: MsFlags,
+        data: &[String],
+        what: &Path,
+        pid_ns: Option<BorrowedFd<'_>>,
+    ) -> Result<Detached> {
         let cstr = |s: &str| {
             CString::new(s).map_err(|_| {
                 Error::Config(format!("mount {}: {s:?} has a NUL byte", what.display()))
@@ -109,6 +144,11 @@ impl Detached {
             };
             Error::sys(format!("cannot mount {}{why}", what.display()), e)
         };
+        if let Some(ns) = pid_ns {
+            // EINVAL (unknown parameter) before Linux 6.15: see procfs_of.
+            syscall::fsconfig(ctx.as_fd(), FsConfig::Fd(c"pidns", ns))
+                .map_err(|e| Error::sys("procfs pidns", e))?;
+        }
         syscall::fsconfig(ctx.as_fd(), FsConfig::String(c"source", &cstr(source)?))
             .map_err(fail)?;
         for (flag, name) in [
@@ -182,6 +222,54 @@ impl Detached {
             )?;
         }
         Ok(attached)
+    }
+}
+
+/// `Detached::procfs_of` before Linux 6.15: a child, born in the pid
+/// namespace this process joined, closes all it inherited but its end of a
+/// socket, creates the procfs (its own pid namespace's) and sends the
+/// detached mount back.
+fn procfs_from_child(
+    source: &str,
+    flags: MsFlags,
+    data: &[String],
+    what: &Path,
+) -> Result<Detached> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .ctx(|| format!("cannot mount {}: socket pair", what.display()))?;
+    let forked =
+        syscall::clone_process(0).ctx(|| format!("cannot mount {}: fork", what.display()))?;
+    let child = match forked {
+        syscall::Forked::Child => {
+            let code = match syscall::close_fds_except(0, &[theirs.as_raw_fd()]) {
+                Err(_) => 1,
+                Ok(()) => match Detached::new_fs("proc", source, flags, data, what) {
+                    Ok(tree) => match syscall::send_fd(theirs.as_fd(), tree.fd()) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    },
+                    Err(e) => {
+                        let _ = std::io::Write::write_all(&mut &theirs, e.to_string().as_bytes());
+                        1
+                    }
+                },
+            };
+            syscall::exit_now(code)
+        }
+        syscall::Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    let mut buf = [0u8; 512];
+    let got = syscall::recv_with_fd(ours.as_fd(), &mut buf);
+    let _ = nix::sys::wait::waitpid(child, None);
+    match got {
+        Ok(syscall::Received { fd: Some(fd), .. }) => Ok(Detached { fd }),
+        Ok(r) => Err(Error::Init(format!(
+            "cannot mount {}: {}",
+            what.display(),
+            String::from_utf8_lossy(&buf[..r.bytes])
+        ))),
+        Err(e) => Err(Error::sys(format!("cannot mount {}", what.display()), e)),
     }
 }
 

@@ -407,6 +407,11 @@ fn mount_rootfs(
     let ctx = mounts::MountContext {
         proc,
         at,
+        pid_ns: ns
+            .join
+            .iter()
+            .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+            .map(|(_, fd)| std::os::fd::AsFd::as_fd(fd)),
         root: &root,
         bundle: &a.bundle,
         cgroups: &a.cgroups,

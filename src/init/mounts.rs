@@ -252,6 +252,8 @@ pub struct MountContext<'a> {
     /// `procfs`): mount(2) names fds through it.
     pub proc: &'a HostProc,
     pub at: InHostProc<'a>,
+    /// The pid namespace joined by path, if any (see `Detached::procfs_of`).
+    pub pid_ns: Option<BorrowedFd<'a>>,
     pub root: &'a Root,
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
@@ -496,7 +498,12 @@ pub fn mount_entry(
                 });
             return Ok(later);
         }
-        let tree = Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?;
+        let tree = match (fstype, ctx.pid_ns) {
+            // A pid namespace joined by path is the children's only: the
+            // procfs must be that namespace's, not this process's.
+            ("proc", Some(ns)) => Detached::procfs_of(ns, &source, opts.flags, &opts.data, dest)?,
+            _ => Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?,
+        };
         tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
     };
     attached
