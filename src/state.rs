@@ -103,7 +103,7 @@ pub struct OciState<'a> {
     pub owner: &'a str,
 }
 
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// Container ids become directory names: allow what runc allows.
 pub fn validate_id(id: &str) -> Result<()> {
