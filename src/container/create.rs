@@ -138,6 +138,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         cgroups: None,
         driver: driver.clone(),
         child: None,
+        intel_rdt: Default::default(),
         armed: true,
     };
     // After the claim: a create that lost a race for the id must say so,
@@ -283,7 +284,8 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             .as_ref()
             .and_then(|l| l.intel_rdt().as_ref()),
     ) {
-        st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
+        st.intel_rdt = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
+        guard.intel_rdt = st.intel_rdt.clone();
     }
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
@@ -441,7 +443,7 @@ pub(crate) fn initial_state(
             ..cg.clone()
         },
         own_pid_ns,
-        intel_rdt_group: None,
+        intel_rdt: Default::default(),
         no_new_keyring: false,
         config: spec.clone(),
     }
@@ -649,6 +651,7 @@ struct Cleanup<'a> {
     cgroups: Option<CgroupPaths>,
     driver: Driver,
     child: Option<Pid>,
+    intel_rdt: crate::intelrdt::Groups,
     armed: bool,
 }
 
@@ -660,6 +663,9 @@ impl Drop for Cleanup<'_> {
         if let Some(pid) = self.child {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Err(e) = self.intel_rdt.remove() {
+            logging::warn(&format!("cleanup of {}: {e}", self.id));
         }
         if let Some(cg) = &self.cgroups {
             if let Err(e) = self.driver.undo(cg) {

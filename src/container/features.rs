@@ -74,7 +74,7 @@ pub fn features() -> Value {
             "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": true},
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "mountExtensions": {"idmap": {"enabled": true}},
             "memoryPolicy": {
                 "modes": crate::spec::mempolicy::MODES.map(|(name, _)| name),
