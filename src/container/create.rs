@@ -82,6 +82,15 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     }
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
     init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
+    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        crate::netdev::check(devices, namespaces.has(LinuxNamespaceType::Network))?;
+        // Moving a host device needs the host's CAP_NET_ADMIN (runc's rule).
+        if rootless() || opts.rootless_cgroups {
+            return Err(Error::Config(
+                "network devices are not supported for rootless containers".into(),
+            ));
+        }
+    }
     let terminal = spec
         .process()
         .as_ref()

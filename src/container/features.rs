@@ -76,6 +76,7 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::spec::mempolicy::MODES.map(|(name, _)| name),
                 "flags": crate::spec::mempolicy::FLAGS.map(|(name, _)| name),
