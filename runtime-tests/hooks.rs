@@ -135,7 +135,7 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
     let mut c = Container::new(&["true"]);
     c.push("/hooks/createRuntime", hook("exit 3"));
     let out = c.create();
-    out.fails_with("createRuntime hook /bin/sh: failed with exit status: 3");
+    out.fails_with("error running createRuntime hook #0: /bin/sh: failed with exit status: 3");
     assert!(
         !c.state_root().join(&c.id).exists(),
         "state dir left behind"
@@ -147,7 +147,7 @@ fn failing_create_container_hook_fails_create() {
     let mut c = Container::new(&["true"]);
     c.push("/hooks/createContainer", hook("exit 4"));
     c.create()
-        .fails_with("createContainer hook /bin/sh: failed with exit status: 4");
+        .fails_with("error running createContainer hook #0: /bin/sh: failed with exit status: 4");
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn hook_timeout_kills_the_hook_and_fails() {
     c.push("/hooks/prestart", h);
     let t = std::time::Instant::now();
     c.create()
-        .fails_with("prestart hook /bin/sh: timed out after 1s");
+        .fails_with("error running prestart hook #0: /bin/sh: timed out after 1s");
     assert!(
         t.elapsed().as_secs() < 10,
         "the hook was not killed at its timeout"
@@ -166,9 +166,8 @@ fn hook_timeout_kills_the_hook_and_fails() {
 }
 
 #[test]
-fn failing_poststart_and_poststop_are_only_logged() {
+fn failing_poststop_is_only_logged() {
     let mut c = Container::new(&["sleep", "1000"]);
-    c.push("/hooks/poststart", hook("exit 1"));
     c.push("/hooks/poststop", hook("exit 1"));
     c.create_ok();
     c.start().ok();
@@ -176,6 +175,60 @@ fn failing_poststart_and_poststop_are_only_logged() {
     c.kill("KILL").ok();
     c.wait_status("stopped");
     c.delete().ok();
+}
+
+/// runc 1.6 (#5186): poststart runs once the user program runs — the
+/// container's process is no longer rt's init but the program.
+#[test]
+fn poststart_runs_once_the_user_program_runs() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    let dir = record_dir(&c);
+    let exe = dir.join("exe");
+    c.push(
+        "/hooks/poststart",
+        hook(&format!(
+            "pid=$(grep -o '\"pid\":[0-9]*' | cut -d: -f2); readlink /proc/$pid/exe > {}",
+            exe.display()
+        )),
+    );
+    c.create_ok();
+    c.start().ok();
+    let seen = read(&dir, "exe");
+    assert!(
+        seen.starts_with(&c.rootfs().display().to_string()) || seen.ends_with("/busybox"),
+        "poststart saw {seen:?}, not the container's program"
+    );
+}
+
+/// runtime-spec 1.3 and runc 1.6: a failing poststart hook fails `start`
+/// with runc's words, and the container is killed (it stays, stopped,
+/// until `delete`).
+#[test]
+fn failing_poststart_fails_start_and_kills_the_container() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.push("/hooks/poststart", hook("true"));
+    c.push("/hooks/poststart", hook("exit 1"));
+    c.create_ok();
+    c.start()
+        .fails_with("error running poststart hook #1: /bin/sh: failed with exit status: 1");
+    assert_eq!(c.status(), "stopped");
+    c.delete().ok();
+}
+
+/// `run` (attached or not) of a container whose poststart hook fails
+/// fails, and removes the container, as runc does.
+#[test]
+fn failing_poststart_fails_run_and_removes_the_container() {
+    for detach in [false, true] {
+        let mut c = Container::new(&["sleep", "1000"]);
+        c.push("/hooks/poststart", hook("exit 2"));
+        let out = if detach { c.run_with(&["-d"]) } else { c.run() };
+        out.fails_with("error running poststart hook #0:");
+        assert!(
+            !c.state_root().join(&c.id).exists(),
+            "run -d={detach}: the container is left behind"
+        );
+    }
 }
 
 #[test]

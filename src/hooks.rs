@@ -6,7 +6,12 @@
 //! after the mounts and before pivot_root, createContainer in the container
 //! namespace at the same point, startContainer in the container just before
 //! exec — a failure of any of these fails the operation. poststart runs
-//! after start and poststop after delete: their failures are logged only.
+//! once the user program runs (runc 1.6 moved it there): its failure fails
+//! `start` too, which kills the container (runtime-spec 1.3). poststop runs
+//! after delete: its failures are logged only.
+//!
+//! A failure reads as runc's, `error running <kind> hook #<n>: ...` (n
+//! counts from 0 within its kind): clients and runc's tests look for it.
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -21,9 +26,14 @@ use crate::logging;
 use crate::state::{State, Status};
 use crate::syscall;
 
-pub fn run(kind: &str, hook: &Hook, state_json: &[u8]) -> Result<()> {
+pub fn run(kind: &str, n: usize, hook: &Hook, state_json: &[u8]) -> Result<()> {
     let path = hook.path();
-    let fail = |why: String| Error::Init(format!("{kind} hook {}: {why}", path.display()));
+    let fail = |why: String| {
+        Error::Init(format!(
+            "error running {kind} hook #{n}: {}: {why}",
+            path.display()
+        ))
+    };
     let mut cmd = Command::new(path);
     let args = hook.args().clone().unwrap_or_default();
     if let Some(argv0) = args.first() {
@@ -89,20 +99,32 @@ pub fn run_runtime_hooks(st: &State, status: Status) -> Result<()> {
     };
     let json = state_json(st, status);
     #[allow(deprecated)]
-    for h in hooks.prestart().iter().flatten() {
-        run("prestart", h, &json)?;
-    }
-    for h in hooks.create_runtime().iter().flatten() {
-        run("createRuntime", h, &json)?;
-    }
-    Ok(())
+    run_all(
+        "prestart",
+        hooks.prestart().as_deref().unwrap_or_default(),
+        &json,
+    )?;
+    run_all(
+        "createRuntime",
+        hooks.create_runtime().as_deref().unwrap_or_default(),
+        &json,
+    )
 }
 
-/// poststart and poststop: failures are logged, not fatal.
+/// The hooks of one kind in order, up to the first that fails.
+pub fn run_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    hooks
+        .iter()
+        .enumerate()
+        .try_for_each(|(n, h)| run(kind, n, h, state_json))
+}
+
+/// poststop (and a restored container's poststart): failures are logged,
+/// not fatal.
 pub fn run_logged(kind: &str, hooks: &[Hook], st: &State, status: Status) {
     let json = state_json(st, status);
-    for h in hooks {
-        if let Err(e) = run(kind, h, &json) {
+    for (n, h) in hooks.iter().enumerate() {
+        if let Err(e) = run(kind, n, h, &json) {
             logging::warn(&e.to_string());
         }
     }

@@ -344,9 +344,11 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         None => return Err(Error::Init("rt create went away".into())),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
-    for h in hooks.create_container().iter().flatten() {
-        crate::hooks::run("createContainer", h, state_json.as_bytes())?;
-    }
+    crate::hooks::run_all(
+        "createContainer",
+        hooks.create_container().as_deref().unwrap_or_default(),
+        state_json.as_bytes(),
+    )?;
     if let Some(filter) = seccomp.as_mut() {
         filter.connect_agent(&state_json)?;
     }
@@ -649,9 +651,7 @@ impl Launch<'_> {
             steps.enter(Step::WaitStart)?;
             wait_for_start(gate.fifo)?;
             steps.enter(Step::StartHooks)?;
-            for h in &gate.hooks {
-                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
-            }
+            crate::hooks::run_all("startContainer", &gate.hooks, gate.state_json.as_bytes())?;
         }
         if let Some(filter) = late {
             steps.enter(Step::SeccompLate)?;
