@@ -33,6 +33,8 @@ pub struct ExecArgs {
     pub cgroup_tasks: Vec<std::path::PathBuf>,
     /// The container's session keyring; None with --no-new-keyring.
     pub session_keyring: Option<String>,
+    /// The container's `process.user.umask`, for a process without one.
+    pub umask: Option<u32>,
 }
 
 pub fn run(a: ExecArgs) -> ! {
@@ -67,6 +69,7 @@ pub fn run(a: ExecArgs) -> ! {
             proc,
             gate: None,
             fork_into_pid_ns: a.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid),
+            umask: a.umask,
         };
         launch.run(steps, seccomp)
     })

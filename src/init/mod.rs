@@ -408,6 +408,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             state_json,
         }),
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
+        umask: Some(0o022),
     };
     launch.run(steps, seccomp)
 }
@@ -552,6 +553,11 @@ struct Launch<'a> {
     /// A pid namespace was joined by path: the process that goes on from
     /// 11 is a child of this one, forked into it.
     fork_into_pid_ns: bool,
+    /// The umask when `process.user.umask` is unset, as runc sets it:
+    /// 0022 for the init, the container's own for an exec'd process — and
+    /// where the container has none either, the caller's, kept (runtime
+    /// spec: an unset umask is not changed).
+    umask: Option<u32>,
 }
 
 impl Launch<'_> {
@@ -617,7 +623,9 @@ impl Launch<'_> {
         if !in_cwd {
             process::enter_cwd(process.cwd(), &confined)?;
         }
-        process::set_umask(process.user().umask());
+        if let Some(mask) = process.user().umask().or(self.umask) {
+            process::set_umask(mask);
+        }
         let program = process::find_program(first, &env, &confined)?;
 
         steps.enter(Step::NoNewPrivs)?;
