@@ -84,6 +84,20 @@ pub fn features() -> Value {
         },
         "annotations": {
             "io.github.rt.version": env!("CARGO_PKG_VERSION"),
+            // Checkpoint and restore with criu are built in; runc's
+            // annotation, which other runtimes may use (runc's
+            // types/features).
+            "org.opencontainers.runc.checkpoint.enabled": "true",
         },
+        // Config annotations a client should not take from an untrusted
+        // source (a pod's): rt acts on org.criu.config (a file criu reads,
+        // `criu::config_file`); the others are runc's (its bundle label,
+        // systemd unit properties), listed as runc lists them so that a
+        // client filters the same set whichever runtime it calls.
+        "potentiallyUnsafeConfigAnnotations": [
+            "bundle",
+            "org.systemd.property.",
+            crate::criu::CONFIG_ANNOTATION,
+        ],
     })
 }
