@@ -200,6 +200,33 @@ fn tmpfs_size_and_mode() {
     );
 }
 
+/// runc's options rt did not know (`rt features` lists them now): the
+/// recursive access-time options on a bind and everything below it, the
+/// last mode given winning; lazytime on a new filesystem; iversion and
+/// silent taken as flags, not handed to tmpfs as parameters it refuses.
+#[test]
+fn runcs_atime_and_superblock_options() {
+    let host = HostMount::new();
+    let c = sleeper_with_mounts(&[
+        json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+               "options": ["lazytime", "iversion", "silent", "rnoatime"]}),
+        json!({"destination": "/mnt/b", "type": "bind", "source": host.dir.path(),
+               "options": ["rbind", "rnoatime", "rstrictatime", "rnodiratime"]}),
+    ]);
+    let mounts = mounts_of(&c);
+    let t = mount_at(&mounts, "/mnt/t");
+    assert!(t.has_super_option("lazytime"), "{t:?}");
+    assert!(t.has_option("noatime"), "{t:?}");
+    for at in ["/mnt/b", "/mnt/b/sub"] {
+        let b = mount_at(&mounts, at);
+        assert!(b.has_option("nodiratime"), "{at}: {b:?}");
+        assert!(
+            !b.has_option("noatime") && !b.has_option("relatime"),
+            "{at}: not strictatime: {b:?}"
+        );
+    }
+}
+
 #[test]
 fn default_filesystems() {
     let c = Container::sleeper();

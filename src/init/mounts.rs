@@ -127,6 +127,12 @@ pub fn parse_options(opts: &[String]) -> Options {
     };
     for opt in opts {
         if let Some((attr, on)) = recursive_attr(opt) {
+            let atime = attr & libc::MOUNT_ATTR__ATIME == attr;
+            if atime {
+                // One access-time mode replaces another: mount_setattr
+                // takes exactly one, with MOUNT_ATTR__ATIME cleared.
+                o.recursive_set &= !libc::MOUNT_ATTR__ATIME;
+            }
             let (add, del) = if on {
                 (&mut o.recursive_set, &mut o.recursive_clear)
             } else {
@@ -134,6 +140,9 @@ pub fn parse_options(opts: &[String]) -> Options {
             };
             *add |= attr;
             *del &= !attr;
+            if atime {
+                o.recursive_clear |= libc::MOUNT_ATTR__ATIME;
+            }
             continue;
         }
         let set = |f: MsFlags| (f, false);
@@ -162,6 +171,16 @@ pub fn parse_options(opts: &[String]) -> Options {
             "norelatime" => clear(MsFlags::MS_RELATIME),
             "strictatime" => set(MsFlags::MS_STRICTATIME),
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
+            // Superblock flags (runc's table): lazytime goes to a new
+            // filesystem; i_version is the filesystem's own choice (ext4,
+            // xfs, btrfs and tmpfs keep it unasked on current kernels, and
+            // a new mount has no way to ask); silent only quiets mount(2).
+            "lazytime" => set(MsFlags::MS_LAZYTIME),
+            "nolazytime" => clear(MsFlags::MS_LAZYTIME),
+            "iversion" => set(MsFlags::MS_I_VERSION),
+            "noiversion" => clear(MsFlags::MS_I_VERSION),
+            "silent" => set(MsFlags::MS_SILENT),
+            "loud" => clear(MsFlags::MS_SILENT),
             "bind" => set(MsFlags::MS_BIND),
             "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
@@ -212,6 +231,16 @@ fn recursive_attr(name: &str) -> Option<(u64, bool)> {
         "rexec" => (libc::MOUNT_ATTR_NOEXEC, false),
         "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, true),
         "rsymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, false),
+        "rnodiratime" => (libc::MOUNT_ATTR_NODIRATIME, true),
+        "rdiratime" => (libc::MOUNT_ATTR_NODIRATIME, false),
+        // The access-time modes (MOUNT_ATTR_RELATIME is 0: relatime is
+        // what remains when no other mode is set).
+        "rnoatime" => (libc::MOUNT_ATTR_NOATIME, true),
+        "ratime" => (libc::MOUNT_ATTR_NOATIME, false),
+        "rstrictatime" => (libc::MOUNT_ATTR_STRICTATIME, true),
+        "rnostrictatime" => (libc::MOUNT_ATTR_STRICTATIME, false),
+        "rrelatime" => (libc::MOUNT_ATTR_RELATIME, true),
+        "rnorelatime" => (libc::MOUNT_ATTR_RELATIME, false),
         _ => return None,
     })
 }
@@ -869,5 +898,60 @@ mod tests {
         assert_eq!(o(&["rbind", "ro"]).recursive_set, libc::MOUNT_ATTR_RDONLY);
         assert_eq!(o(&["bind", "ro"]).recursive_set, 0);
         assert_eq!(o(&["rbind", "ro", "rrw"]).recursive_set, 0);
+    }
+
+    /// runc's recursive access-time options: one mode, with
+    /// MOUNT_ATTR__ATIME cleared as mount_setattr(2) wants; the last one
+    /// given wins; rnodiratime is a flag of its own.
+    #[test]
+    fn recursive_atime_options() {
+        let atime = libc::MOUNT_ATTR__ATIME;
+        let p = o(&["rnoatime"]);
+        assert_eq!(
+            (p.recursive_set, p.recursive_clear),
+            (libc::MOUNT_ATTR_NOATIME, atime)
+        );
+        let p = o(&["rnoatime", "rstrictatime"]);
+        assert_eq!(
+            (p.recursive_set, p.recursive_clear),
+            (libc::MOUNT_ATTR_STRICTATIME, atime)
+        );
+        for relatime in [
+            &["rstrictatime", "rrelatime"][..],
+            &["ratime"],
+            &["rnorelatime"],
+        ] {
+            let p = o(relatime);
+            assert_eq!(p.recursive_set, libc::MOUNT_ATTR_RELATIME, "{relatime:?}");
+            assert_eq!(p.recursive_clear & atime, atime, "{relatime:?}");
+        }
+        let p = o(&["rnodiratime", "rnoatime"]);
+        assert_eq!(
+            p.recursive_set,
+            libc::MOUNT_ATTR_NODIRATIME | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o(&["rnodiratime", "rdiratime"]).recursive_set, 0);
+        assert!(p.data.is_empty());
+    }
+
+    /// runc's superblock options are flags, never filesystem data (which
+    /// a filesystem refuses: "tmpfs: Unknown parameter 'silent'").
+    #[test]
+    fn superblock_options_are_flags() {
+        let p = o(&["lazytime", "iversion", "silent"]);
+        assert!(p.data.is_empty(), "{:?}", p.data);
+        assert_eq!(
+            p.flags,
+            MsFlags::MS_LAZYTIME | MsFlags::MS_I_VERSION | MsFlags::MS_SILENT
+        );
+        let p = o(&[
+            "lazytime",
+            "iversion",
+            "silent",
+            "nolazytime",
+            "noiversion",
+            "loud",
+        ]);
+        assert!(p.data.is_empty() && p.flags.is_empty());
     }
 }
