@@ -416,7 +416,8 @@ t_criu_config_file() {
     echo "no-such-criu-option" > /tmp/own.conf
     rtc checkpoint --leave-running --image-path /tmp/img/conf-own2 conf-own 2> /dev/null \
         && fail "checkpoint ignored the annotation's file"
-    for id in conf-rt conf-own conf-none; do
+    # Last made, first deleted: the first one made the parent cgroup.
+    for id in conf-none conf-own conf-rt; do
         [ "$(status $id)" = running ] || fail "$id is '$(status $id)' after the checkpoints"
         rt delete --force $id || fail "delete of $id failed"
     done
