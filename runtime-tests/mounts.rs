@@ -227,6 +227,23 @@ fn runcs_atime_and_superblock_options() {
     }
 }
 
+/// linux.mountLabel labels the container's new filesystems (SELinux
+/// `context=`) only where SELinux runs: here, without it, a config that
+/// carries one (CRI-O and Podman send it) runs with its tmpfs mounts as
+/// they are — runc would hand `context=` to tmpfs, which refuses it.
+#[test]
+fn mount_label_is_ignored_without_selinux() {
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        return;
+    }
+    let mut c = Container::sh("true");
+    c.set(
+        "/linux/mountLabel",
+        "system_u:object_r:container_file_t:s0:c1,c2",
+    );
+    c.run().ok();
+}
+
 #[test]
 fn default_filesystems() {
     let c = Container::sleeper();

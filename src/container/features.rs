@@ -86,8 +86,10 @@ pub fn features() -> Value {
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": crate::seccomp::features(),
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            // Labels are applied where the host has the module, and refused
+            // where it has not (`init::lsm`).
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true},

@@ -54,6 +54,10 @@ pub fn run(a: ExecArgs) -> ! {
         steps.enter(Step::JoinNamespaces)?;
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
+        if a.session_keyring.is_some() {
+            // Its keys get the process's SELinux label (runc's order).
+            super::lsm::label_keys(a.process.selinux_label().as_deref())?;
+        }
         namespaces::join(&a.join)?;
         if let Some(name) = &a.session_keyring {
             super::keyring::join(name, super::keyring::Joiner::Exec)?;

@@ -280,6 +280,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         syscall::set_interface_up("lo").ctx(|| "cannot bring up lo")?;
     }
     if let Some(name) = &a.session_keyring {
+        // The keyring is created with the process's SELinux label.
+        lsm::label_keys(process.selinux_label().as_deref())?;
         let in_userns = ns.has(LinuxNamespaceType::User);
         keyring::join(name, keyring::Joiner::Init { in_userns })?;
     }
@@ -300,6 +302,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             bundle: &a.bundle,
             cgroups: &a.cgroups,
             new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+            mount_label: lsm::mount_label(linux.mount_label().as_deref()),
             userns: ns.has(LinuxNamespaceType::User),
             sync: &a.sync,
         };

@@ -267,6 +267,8 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
+    /// linux.mountLabel, where SELinux is enabled (see `lsm`).
+    pub mount_label: Option<&'a str>,
     /// The container has a user namespace, and `create` is at the other
     /// end of `sync`: a bind source out of the init's reach is asked of it
     /// (see `bindsource`).
@@ -433,10 +435,19 @@ pub fn mount_entry(
     idmapped: Option<&OwnedFd>,
 ) -> Result<()> {
     let dest = m.destination();
-    let opts = parse_options(m.options().as_deref().unwrap_or_default());
+    let mut opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
     if fstype == "cgroup" || fstype == "cgroup2" {
         return mount_cgroup(ctx, m, &opts);
+    }
+    if let Some(label) = ctx.mount_label {
+        // linux.mountLabel labels what a new filesystem holds (SELinux
+        // `context=`), as runc labels it: not a bind (its files keep
+        // theirs), nor proc, sysfs or mqueue (their labels are the
+        // kernel's).
+        if !opts.is_bind() && !matches!(fstype, "proc" | "sysfs" | "mqueue") {
+            opts.data.push(super::lsm::mount_context(label));
+        }
     }
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     let mut attrs = Attrs {

@@ -41,7 +41,8 @@ pub enum Step {
     /// creator is in, so it must come after [`Step::WaitParent`] (clone
     /// cannot create it). Bring up `lo` of a new network namespace. Then
     /// join the container's own session keyring (`keyring`, unless
-    /// --no-new-keyring), as its root: the caller's would be shared with
+    /// --no-new-keyring; created with the process's SELinux label where
+    /// SELinux runs), as its root: the caller's would be shared with
     /// the container, and every later step runs with the new one.
     UserRoot,
     /// **Open the host /proc**, checked to be procfs, before any container
