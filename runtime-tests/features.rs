@@ -6,11 +6,9 @@
 //! The list is read from README itself, and an entry for something rt has
 //! fails too, so the two cannot drift apart.
 
-mod common;
-
 use std::process::Command;
 
-use common::RT;
+use crate::common::RT;
 use serde_json::Value;
 
 const README: &str = include_str!("../README.md");

@@ -3,12 +3,10 @@
 //! its permanent global addresses only, and comes up there; a config that
 //! cannot work is refused before anything is made, in runc's words.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{host, Container};
+use crate::common::{host, Container};
 use serde_json::json;
 
 /// A veth pair made for one test; the host end is deleted on drop (the

@@ -5,12 +5,10 @@
 //! in runtime-tests/data (Debian's runc is 1.1.5, which still writes
 //! 1.0.2-dev and ambient capabilities).
 
-mod common;
-
 use std::fs;
 use std::process::Command;
 
-use common::{tempdir, RT};
+use crate::common::{tempdir, RT};
 
 fn spec(binary: &str, rootless: bool) -> Vec<u8> {
     let dir = tempdir();
@@ -69,7 +67,7 @@ fn rootless_config_matches_runc() {
 /// (which hooks get too), the features document, `spec` and `--version`.
 #[test]
 fn oci_version_is_1_3_0() {
-    let c = common::Container::sleeper();
+    let c = crate::common::Container::sleeper();
     c.create_ok();
     assert_eq!(c.state()["ociVersion"], "1.3.0");
     let features: serde_json::Value = serde_json::from_slice(

@@ -28,23 +28,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// `run` does, right after `create`: no second read of state.json).
 pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
     let id = st.id.as_str();
-    match st.status(store) {
-        Status::Created => {}
-        Status::Stopped => {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: "stopped".into(),
-                op: "start a container that has stopped",
-            })
-        }
-        s => {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: s.to_string(),
-                op: "start a container that is not created",
-            })
-        }
+    let status = st.status(store);
+    if status == Status::Stopped {
+        super::check_status(st, status, &[], "start a container that has stopped")?;
     }
+    super::check_status(
+        st,
+        status,
+        &[Status::Created],
+        "start a container that is not created",
+    )?;
     let fifo_path = locked.dir.join(EXEC_FIFO);
     // The init holds the fifo open read-write while it waits: opening it
     // for writing without blocking fails only when no process holds it.
@@ -79,8 +72,13 @@ pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
         .as_ref()
         .and_then(|h| h.poststart().clone());
     match poststart.filter(|h| !h.is_empty()) {
-        Some(h) => hooks::run_all("poststart", &h, &hooks::state_json(st, Status::Running))
-            .inspect_err(|_| stop(st)),
+        Some(h) => hooks::run_all(
+            "poststart",
+            &h,
+            &hooks::state_json(st, Status::Running),
+            None,
+        )
+        .inspect_err(|_| stop(st)),
         None => Ok(()),
     }
 }
