@@ -229,8 +229,8 @@ fn check_cwd(cwd: &Path, confined: &Confined) -> Result<()> {
     Ok(())
 }
 
-pub fn set_umask(umask: Option<u32>) {
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask.unwrap_or(0o022)));
+pub fn set_umask(umask: u32) {
+    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
 }
 
 /// Find `prog` as execvp would, in the container's PATH, checking that the
