@@ -84,6 +84,20 @@ clean() {
             -e 's/socket:\[[0-9]+\]/socket:[N]/g'
 }
 
+# runc_1_1_forms VERSION: with a reference runc older than 1.2 (Debian
+# 12's 1.1.5), write the mount lines runc changed since as 1.1 shows them;
+# rt does what runc 1.5.1 does. runc 1.2 masks a directory with a tmpfs of
+# one block and one inode (size=4k,nr_inodes=1, 2 on some kernels), and
+# gives a tmpfs the mode of the directory it covers (mode=NNN, absent
+# when it is 1777). Other lines, and other versions, pass as they are.
+runc_1_1_forms() {
+    if [[ $1 =~ ^1\.[01]\. ]]; then
+        sed -E -e '/ tmpfs ro,/s/,size=4k,nr_inodes=[12]//' -e '/ tmpfs /s/,mode=[0-7]+//'
+    else
+        cat
+    fi
+}
+
 # wait_for SECONDS CMD...: poll until CMD succeeds.
 wait_for() {
     local limit=$1; shift

@@ -10,6 +10,7 @@
 #                                              engines to run (in order)
 #   CLIENT_SCENARIOS=REGEX                     only scenarios matching REGEX
 #   CLIENT_KEEP=1                              keep the work dir (not the engines)
+#   CLIENT_RUNC=PATH                           the reference runc (default: runc on PATH)
 #
 # Each engine is started here with its own sockets, roots and state under
 # one temp dir, puts its containers under its own cgroup parent
@@ -23,7 +24,9 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 RT=$(realpath "${1:-target/release/rt}")
-RUNC=$(command -v runc) || { echo "runc is not installed"; exit 1; }
+RUNC=${CLIENT_RUNC:-$(command -v runc)} || { echo "runc is not installed"; exit 1; }
+# rt follows runc 1.5.1; Debian 12's runc is 1.1.5 (see runc_1_1_forms).
+RUNC_VERSION=$("$RUNC" --version | sed -n 's/^runc version //p')
 [[ -x $RT ]] || { echo "no rt binary at $RT (cargo build --release --bin rt)"; exit 1; }
 ENGINES=${CLIENT_ENGINES:-containerd podman podman-rootless docker}
 ONLY=${CLIENT_SCENARIOS:-.}
@@ -210,7 +213,7 @@ run_engine() {
         CURRENT_ENGINE=
         return
     fi
-    local sc verdict attempt
+    local sc verdict attempt r
     for sc in $SCENARIOS; do
         [[ $sc =~ $ONLY ]] || continue
         local base=$T/results/$engine/$sc
@@ -221,11 +224,14 @@ run_engine() {
         for attempt in 1 2; do
             run_one "$engine" "$sc" runc
             run_one "$engine" "$sc" rt
+            for r in runc rt; do
+                runc_1_1_forms "$RUNC_VERSION" < "$base.$r.out" > "$base.$r.cmp"
+            done
             if [[ $(cat "$base.runc.rc") != 0 ]]; then
                 verdict="FAIL (runc run failed: harness or engine problem)"
             elif [[ $(cat "$base.rt.rc") != 0 ]]; then
                 verdict="FAIL"
-            elif diff -q "$base.runc.out" "$base.rt.out" > /dev/null; then
+            elif diff -q "$base.runc.cmp" "$base.rt.cmp" > /dev/null; then
                 verdict="same"
             else
                 verdict="FAIL"
@@ -233,7 +239,7 @@ run_engine() {
             [[ $verdict == same ]] && break
             if ((attempt == 1)); then
                 echo "-- $engine $sc differs (run 1 of 2): runc (<) vs rt (>)"
-                diff "$base.runc.out" "$base.rt.out" | sed 's/^/   /'
+                diff "$base.runc.cmp" "$base.rt.cmp" | sed 's/^/   /'
             fi
         done
         ((attempt == 2)) && [[ $verdict == same ]] && verdict="same (run 2 of 2)"
@@ -242,7 +248,7 @@ run_engine() {
         else
             FAILED=$((FAILED + 1))
             echo "-- $engine $sc: runc (<) vs rt (>)"
-            diff "$base.runc.out" "$base.rt.out" | sed 's/^/   /'
+            diff "$base.runc.cmp" "$base.rt.cmp" | sed 's/^/   /'
             echo "   logs: $base.{runc,rt}.log"
             tail -n 5 "$base.rt.log" 2>/dev/null | sed 's/^/   rt log| /'
         fi
