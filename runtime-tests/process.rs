@@ -170,11 +170,14 @@ fn default_umask_is_0022() {
 /// runc 1.6 (#5479): the umask is set with or without a mount namespace
 /// of the container's own (runc 1.5 set it only with one). No mounts or
 /// path rules here: without a mount namespace they would be made in the
-/// caller's.
+/// caller's (the rootfs's bind onto itself is, as runc's: see
+/// mounts::without_a_mount_namespace_mounts_go_to_the_callers), which is
+/// a mount namespace of the test's own.
 #[test]
 fn umask_without_a_mount_namespace() {
     for (umask, want) in [(Some(0o027), "0027\n"), (None, "0022\n")] {
         let mut c = Container::sh("umask");
+        let _private_ns = crate::common::PrivateMountNs::enter(&c.rootfs());
         c.remove_namespace("mount")
             .set("/mounts", json!([]))
             .set("/linux/maskedPaths", json!([]))
