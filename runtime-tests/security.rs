@@ -581,11 +581,13 @@ fn idmapped_trees_are_closed_before_rlimits() {
 /// An idmapped bind whose source lies inside the rootfs shows that source
 /// as the container's mount namespace has it when the entry is mounted:
 /// with the entries mounted before it (runc's mounts.bats "mount order,
-/// container idmap source"), with and without a user namespace. A tree
-/// made on the host before clone showed the bare rootfs directory.
+/// container idmap source"), with and without a user namespace, and
+/// without a mount namespace (the caller's, where `create` makes the tree
+/// too). A tree made on the host before clone showed the bare rootfs
+/// directory.
 #[test]
 fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
-    for userns in [false, true] {
+    for (userns, mount_ns) in [(false, true), (true, true), (false, false)] {
         let src = owned_dir(0, 0);
         fs::create_dir(src.path().join("x")).expect("mkdir x");
         fs::write(src.path().join("x/file"), "from the host\n").expect("write");
@@ -594,6 +596,13 @@ fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
             true => userns_container(script),
             false => Container::sh(script),
         };
+        // Declared after `c`: dropped (the rootfs unmounted) before it.
+        let _private_ns = (!mount_ns).then(|| {
+            c.remove_namespace("mount")
+                .set("/linux/maskedPaths", json!([]))
+                .set("/linux/readonlyPaths", json!([]));
+            crate::common::PrivateMountNs::enter(&c.rootfs())
+        });
         let maps = json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]);
         let inside = c.rootfs().join("mnt");
         c.push("/mounts", json!({"destination": "/mnt", "type": "bind", "source": src.path(), "options": ["bind"]}))
@@ -610,7 +619,7 @@ fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
         assert_eq!(
             c.run().ok().lines(),
             ["from the host", owner.as_str()],
-            "userns: {userns}"
+            "userns: {userns}, mount namespace: {mount_ns}"
         );
     }
 }
