@@ -578,6 +578,52 @@ fn idmapped_trees_are_closed_before_rlimits() {
     assert_eq!(c.run().ok().stdout, "0:0\n");
 }
 
+/// An idmapped bind whose source lies inside the rootfs shows that source
+/// as the container's mount namespace has it when the entry is mounted:
+/// with the entries mounted before it (runc's mounts.bats "mount order,
+/// container idmap source"), with and without a user namespace, and
+/// without a mount namespace (the caller's, where `create` makes the tree
+/// too). A tree made on the host before clone showed the bare rootfs
+/// directory.
+#[test]
+fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
+    for (userns, mount_ns) in [(false, true), (true, true), (false, false)] {
+        let src = owned_dir(0, 0);
+        fs::create_dir(src.path().join("x")).expect("mkdir x");
+        fs::write(src.path().join("x/file"), "from the host\n").expect("write");
+        let script = "cat /final/x/file; stat -c %u:%g /final/x/file";
+        let mut c = match userns {
+            true => userns_container(script),
+            false => Container::sh(script),
+        };
+        // Declared after `c`: dropped (the rootfs unmounted) before it.
+        let _private_ns = (!mount_ns).then(|| {
+            c.remove_namespace("mount")
+                .set("/linux/maskedPaths", json!([]))
+                .set("/linux/readonlyPaths", json!([]));
+            crate::common::PrivateMountNs::enter(&c.rootfs())
+        });
+        let maps = json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]);
+        let inside = c.rootfs().join("mnt");
+        c.push("/mounts", json!({"destination": "/mnt", "type": "bind", "source": src.path(), "options": ["bind"]}))
+            .push("/mounts", json!({
+                "destination": "/final", "type": "bind", "source": inside, "options": ["rbind"],
+                "uidMappings": maps, "gidMappings": maps
+            }));
+        // The host's 0 is HOST_ID on the mount: the container's root in its
+        // user namespace, HOST_ID itself without one.
+        let owner = match userns {
+            true => "0:0".to_string(),
+            false => format!("{HOST_ID}:{HOST_ID}"),
+        };
+        assert_eq!(
+            c.run().ok().lines(),
+            ["from the host", owner.as_str()],
+            "userns: {userns}, mount namespace: {mount_ns}"
+        );
+    }
+}
+
 /// `rro`: read-only on the bind mount and on every mount below it; plain
 /// `ro` on a non-recursive bind only on its top.
 #[test]

@@ -192,6 +192,8 @@ struct Making<'a> {
     resources: oci_spec::runtime::LinuxResources,
     /// Taken by `spawn`.
     init_args: Option<InitArgs>,
+    /// What `handshake` needs to make the idmapped trees the init asks for.
+    idmap_at_mount_time: init::IdmapAtMountTime,
     namespaces_unshared_by_init: bool,
     new_userns: bool,
     own_time_ns: Option<std::fs::File>,
@@ -277,11 +279,14 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         flags.remove(init::clone_flag(LinuxNamespaceType::Time));
     }
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
-    // Before clone: the init inherits the trees (see init::idmap).
+    // Before clone: the init inherits the trees made on the host, and
+    // asks for the others at mount time (see init::idmap).
     let idmapped = init::prepare_idmapped(
         spec.mounts().as_deref().unwrap_or_default(),
         spec.linux().as_ref(),
         &bundle.dir,
+        &bundle.rootfs,
+        namespaces.joins(LinuxNamespaceType::Mount),
     )?;
     let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let own_time_ns = if new_time_ns {
@@ -291,7 +296,7 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
     };
     let (chan, child_end) = init::sync_pair()?;
     let init_args = InitArgs {
-        idmapped,
+        idmapped: idmapped.trees.into(),
         spec,
         rootfs: bundle.rootfs,
         bundle: bundle.dir,
@@ -316,6 +321,7 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         driver,
         resources,
         init_args: Some(init_args),
+        idmap_at_mount_time: idmapped.at_mount_time,
         namespaces_unshared_by_init: unshares,
         new_userns,
         own_time_ns,
@@ -428,8 +434,9 @@ fn spawn(c: &mut Making<'_>) -> Result<()> {
 /// Serve the init until it is Ready: the hooks rt runs (prestart,
 /// createRuntime) once the mounts are done, the maps and devices of
 /// namespaces the init made itself, bind sources only the host's root can
-/// open; and Forked when the init forks into its pid namespace (joined, or
-/// made at init Step::Unshare). Ready and Forked come from two processes,
+/// open and idmapped trees made at mount time (both in the mount namespace
+/// the init sends with its request); and Forked when the init forks into
+/// its pid namespace (joined, or made at init Step::Unshare). Ready and Forked come from two processes,
 /// in either order; EOF once both are done: then nothing of rt's but the
 /// exec fifo is open in the container.
 fn handshake(c: &mut Making<'_>) -> Result<()> {
@@ -439,8 +446,8 @@ fn handshake(c: &mut Making<'_>) -> Result<()> {
         .ok_or_else(|| Error::Init("no sync socket to the init".into()))?;
     let mut ready = false;
     loop {
-        match chan.recv()? {
-            Some(Msg::MountsDone) => {
+        match chan.recv_with_fd()? {
+            Some((Msg::MountsDone, _)) => {
                 // The runtime spec defines `created` as "after step 2 in the
                 // lifecycle" (the environment is built) and these hooks are
                 // steps 3-5, so their state says `created`, as crun's does
@@ -453,7 +460,7 @@ fn handshake(c: &mut Making<'_>) -> Result<()> {
                         .into_owned();
                 tell(&chan, &Msg::Continue(json))?;
             }
-            Some(Msg::Unshared) => {
+            Some((Msg::Unshared, _)) => {
                 // The init's new namespaces exist: its maps and devices.
                 if c.new_userns {
                     let linux = c.st.config.linux().clone().unwrap_or_default();
@@ -462,19 +469,29 @@ fn handshake(c: &mut Making<'_>) -> Result<()> {
                 move_net_devices(&c.st, c.pid)?;
                 tell(&chan, &Msg::Go)?;
             }
-            Some(Msg::MountSource(index)) => {
+            Some((Msg::MountSource(index), Some(mnt_ns))) => {
                 let mounts = c.st.config.mounts().as_deref().unwrap_or_default();
-                match init::open_bind_source(mounts, &c.st.bundle, index, c.pid) {
+                match init::open_bind_source(mounts, &c.st.bundle, index, &mnt_ns) {
                     Some(Ok(fd)) => chan.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
                     Some(Err(e)) => tell(&chan, &Msg::SourceRefused(e.to_string()))?,
                     None => tell(&chan, &Msg::SourceRefused(String::new()))?,
                 }
             }
-            Some(Msg::Ready(timings)) => {
+            Some((Msg::IdmappedSource(index), Some(mnt_ns))) => {
+                let mounts = c.st.config.mounts().as_deref().unwrap_or_default();
+                let made = c
+                    .idmap_at_mount_time
+                    .make(mounts, &c.st.bundle, index, &mnt_ns);
+                match made {
+                    Ok(tree) => chan.send_with_fd(&Msg::SourceOpened, tree.as_fd())?,
+                    Err(e) => tell(&chan, &Msg::SourceRefused(e.to_string()))?,
+                }
+            }
+            Some((Msg::Ready(timings), _)) => {
                 log_steps(c.id, &timings);
                 ready = true;
             }
-            Some(Msg::Forked(child)) => {
+            Some((Msg::Forked(child), _)) => {
                 // The first init is done; the container's process is its
                 // child, born in its pid namespace, and ours.
                 let _ = waitpid(c.pid, None);
@@ -484,8 +501,8 @@ fn handshake(c: &mut Making<'_>) -> Result<()> {
                 c.st.pid_start_time = state::process_start_time(c.pid.as_raw()).unwrap_or(0);
                 c.store.save(&c.st)?;
             }
-            Some(Msg::Failed(step, msg)) => return Err(init_failed(c.id, &step, msg)),
-            Some(other) => {
+            Some((Msg::Failed(step, msg), _)) => return Err(init_failed(c.id, &step, msg)),
+            Some((other, _)) => {
                 return Err(Error::Init(format!(
                     "unexpected {other:?} from the container's init"
                 )))

@@ -1,4 +1,5 @@
-//! Bind sources the container's root cannot reach.
+//! Bind sources `create` opens or builds for the init, in the init's mount
+//! namespace.
 //!
 //! In a user namespace the init is root of that namespace only: a bind
 //! source below a directory that the host's root keeps to itself (mode
@@ -9,18 +10,25 @@
 //! the sync socket. The init binds it at once and closes it, during
 //! Step::Mounts, before any process of the container exists. A rootless
 //! rt is the container's own user: it has nothing more to offer, and
-//! refuses.
+//! refuses. An idmapped tree whose source only the container's mount
+//! namespace shows is asked for the same way (see `idmap`).
+//!
+//! The init sends its mount namespace with each request (its own ns file,
+//! through the host procfs), and `create` acts in that very namespace
+//! ([`in_mount_ns`]): once a new pid namespace has made the init fork
+//! (Step::Unshare), the process that asks is no longer the one `create`
+//! cloned, which may be gone.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::unistd::Pid;
 use oci_spec::runtime::Mount;
 
 use crate::error::{Context, Error, Result};
 
-use super::procfs::open_path;
+use super::procfs::{open_path, HostProc};
 use super::sync::{Channel, Msg};
 
 /// The host path a bind mount's `source` names: relative ones are relative
@@ -34,10 +42,20 @@ pub fn path(m: &Mount, bundle: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Init side: have `create` open the source of `mounts[index]`. Err(why)
-/// when it could not (`why` empty: rt is rootless).
-pub fn request(sync: &Channel, index: usize) -> Result<std::result::Result<OwnedFd, String>> {
-    sync.send(&Msg::MountSource(index))?;
+/// Init side: send `msg` (a [`Msg::MountSource`] or
+/// [`Msg::IdmappedSource`]) with this process's mount namespace, and take
+/// the fd `create` sends back. Err(why) when it could not (`why` empty: rt
+/// is rootless).
+pub fn request(
+    sync: &Channel,
+    proc: &HostProc,
+    msg: &Msg,
+) -> Result<std::result::Result<OwnedFd, String>> {
+    let ns = proc
+        .open_at("thread-self/ns/mnt", OFlag::O_RDONLY)
+        .ctx(|| "cannot open the init's mount namespace")?;
+    sync.send_with_fd(msg, ns.as_fd())?;
+    drop(ns);
     match sync.recv_with_fd()? {
         Some((Msg::SourceOpened, Some(fd))) => Ok(Ok(fd)),
         Some((Msg::SourceRefused(why), _)) => Ok(Err(why)),
@@ -46,13 +64,13 @@ pub fn request(sync: &Channel, index: usize) -> Result<std::result::Result<Owned
     }
 }
 
-/// `create` side: open `mounts[index]`'s source in the mount namespace of
-/// the init `pid`, as the host's root. None when rt is rootless.
+/// `create` side: open `mounts[index]`'s source in the init's mount
+/// namespace `mnt_ns`, as the host's root. None when rt is rootless.
 pub fn open_for(
     mounts: &[Mount],
     bundle: &Path,
     index: usize,
-    init: Pid,
+    mnt_ns: &OwnedFd,
 ) -> Option<Result<OwnedFd>> {
     if !nix::unistd::geteuid().is_root() {
         return None;
@@ -61,21 +79,24 @@ pub fn open_for(
         Some(s) => s,
         None => return Some(Err(Error::Init(format!("mounts[{index}] has no source")))),
     };
-    Some(open_in_mount_ns(init, source))
+    Some(in_mount_ns(mnt_ns, || open_path(&source, 0)))
 }
 
-/// A thread of its own joins the mount namespace (setns needs a thread
-/// that shares no filesystem context, so it unshares it first), opens, and
-/// ends: rt itself never changes namespaces.
-fn open_in_mount_ns(init: Pid, source: PathBuf) -> Result<OwnedFd> {
-    let ns_path = format!("/proc/{init}/ns/mnt");
-    let ns = std::fs::File::open(&ns_path).ctx(|| format!("cannot open {ns_path}"))?;
-    std::thread::spawn(move || -> Result<OwnedFd> {
-        unshare(CloneFlags::CLONE_FS).ctx(|| "cannot unshare the filesystem context")?;
-        setns(&ns, CloneFlags::CLONE_NEWNS)
-            .ctx(|| "cannot join the container's mount namespace")?;
-        open_path(&source, 0)
+/// Run `f` in the mount namespace `mnt_ns`, on a thread of its own that
+/// joins it (setns needs a thread that shares no filesystem context, so it
+/// unshares it first) and ends with `f`: rt itself never changes
+/// namespaces, and nothing of the thread outlives the call.
+pub fn in_mount_ns<T: Send>(mnt_ns: &OwnedFd, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            unshare(CloneFlags::CLONE_FS).ctx(|| "cannot unshare the filesystem context")?;
+            setns(mnt_ns, CloneFlags::CLONE_NEWNS)
+                .ctx(|| "cannot join the container's mount namespace")?;
+            f()
+        })
+        .join()
+        .map_err(|_| {
+            Error::Init("the thread working in the init's mount namespace panicked".into())
+        })?
     })
-    .join()
-    .map_err(|_| Error::Init("the thread opening a bind source panicked".into()))?
 }

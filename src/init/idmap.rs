@@ -5,20 +5,31 @@
 //! given to mount_setattr(MOUNT_ATTR_IDMAP), on a detached mount made by
 //! open_tree(OPEN_TREE_CLONE). Both need privilege over the user namespace
 //! that owns the source mount — the host's — which the init, already in
-//! the container's user namespace, lacks. So `create` builds them on the
-//! host before it clones the init ([`prepare`]), and the init, which
-//! inherits the fds, sets the entry's other options on each and attaches it
-//! onto the destination fd it resolved in the rootfs, like any detached
-//! mount (`detached`).
+//! the container's user namespace, lacks. So `create` builds the trees, as
+//! the host's root; the init sets the entry's other options on each and
+//! attaches it onto the destination fd it resolved in the rootfs, like any
+//! detached mount (`detached`), and closes it.
+//!
+//! runc makes every tree when its entry is mounted, from the source as the
+//! container's mount namespace shows it then: with the mounts of the
+//! entries before it, which a source inside the rootfs may name (runc's
+//! mounts.bats "mount order, container idmap source"). rt does the same
+//! where it matters ([`at_mount_time`]): the init asks for the tree
+//! (`Msg::IdmappedSource`, see `bindsource`), and `create` makes it in the
+//! init's mount namespace ([`AtMountTime::make`]). Every other tree —
+//! the common case, a host directory — `create` makes on the host before
+//! it clones the init ([`prepare`]), which inherits it: the same tree,
+//! without a round trip.
 //!
 //! The user namespace with the mount's mappings belongs to a helper child
 //! that waits in it while its maps are written and its namespace opened,
-//! then is killed: the namespace lives on through the fd.
+//! then is killed: the namespace lives on through the fd. `prepare` makes
+//! them all on the host, also those the trees made later use.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -28,12 +39,31 @@ use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, Mount};
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, Forked, MountAttr};
 
-use super::mounts::parse_options;
+use super::bindsource;
+use super::mounts::{normalize, parse_options, Options};
+use super::procfs::HostProc;
+use super::sync::{Channel, Msg};
 
 /// A detached, idmapped copy of a bind mount's source, for `mounts[index]`.
 pub struct Idmapped {
     pub index: usize,
     pub tree: OwnedFd,
+}
+
+/// What [`prepare`] made: the trees the init inherits, and what `create`
+/// needs to make the others when the init asks.
+pub struct Prepared {
+    pub trees: Vec<Idmapped>,
+    pub at_mount_time: AtMountTime,
+}
+
+/// The idmapped mounts whose tree `create` makes when the init mounts the
+/// entry, and the user namespaces with their mappings.
+#[derive(Default)]
+pub struct AtMountTime {
+    /// A `mounts` index and the position of its user namespace in `userns`.
+    mounts: Vec<(usize, usize)>,
+    userns: Vec<OwnedFd>,
 }
 
 /// Where a mount's id mapping comes from.
@@ -44,22 +74,37 @@ enum Mapping<'a> {
     Join(&'a Path),
 }
 
-/// Build an idmapped copy of the source of every mount that asks for one:
-/// with uidMappings and gidMappings, or the `idmap` or `ridmap` option,
-/// which without mappings of its own takes the container's user namespace
-/// (runc's implied mapping). `idmap` and mappings alone shift the top mount
-/// of an `rbind` only, `ridmap` all of it, as in runc. `bundle` resolves
-/// relative sources. Runs on the host, before clone. Mounts with the same
-/// mapping share one user namespace.
-pub fn prepare(mounts: &[Mount], linux: Option<&Linux>, bundle: &Path) -> Result<Vec<Idmapped>> {
-    let mut out = Vec::new();
+/// Whether `m` is an idmapped mount: mappings of its own, or the `idmap`
+/// or `ridmap` option.
+pub fn wanted(m: &Mount, opts: &Options) -> bool {
+    m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some()
+}
+
+/// Check every mount that asks for an idmapped tree, and make what it
+/// needs: with uidMappings and gidMappings, or the `idmap` or `ridmap`
+/// option, which without mappings of its own takes the container's user
+/// namespace (runc's implied mapping). `idmap` and mappings alone shift the
+/// top mount of an `rbind` only, `ridmap` all of it, as in runc. `bundle`
+/// resolves relative sources; `rootfs` (canonical) and `mount_ns_joined`
+/// (the init joins a mount namespace by path) say which trees wait for
+/// mount time. Runs on the host, before clone. Mounts with the same mapping
+/// share one user namespace.
+pub fn prepare(
+    mounts: &[Mount],
+    linux: Option<&Linux>,
+    bundle: &Path,
+    rootfs: &Path,
+    mount_ns_joined: bool,
+) -> Result<Prepared> {
+    let mut trees = Vec::new();
+    let mut later = Vec::new();
     let mut userns: Vec<(String, OwnedFd)> = Vec::new();
     for (index, m) in mounts.iter().enumerate() {
         let opts = parse_options(m.options().as_deref().unwrap_or_default());
-        let explicit = m.uid_mappings().is_some() || m.gid_mappings().is_some();
-        if !explicit && opts.idmap.is_none() {
+        if !wanted(m, &opts) {
             continue;
         }
+        let explicit = m.uid_mappings().is_some() || m.gid_mappings().is_some();
         let mapping = mapping(m, explicit, linux)?;
         if !nix::unistd::geteuid().is_root() {
             return Err(bad(
@@ -70,35 +115,14 @@ pub fn prepare(mounts: &[Mount], linux: Option<&Linux>, bundle: &Path) -> Result
         if !opts.is_bind() {
             return Err(bad(m, "idmapped mounts are supported for bind mounts only"));
         }
-        let source = m
-            .source()
-            .as_ref()
-            .ok_or_else(|| bad(m, "a bind mount needs a source"))?;
-        let source = if source.is_absolute() {
-            source.clone()
-        } else {
-            bundle.join(source)
-        };
-        let path = CString::new(source.as_os_str().as_bytes())
-            .map_err(|_| bad(m, "the source has a NUL byte"))?;
-        let rec = |on: bool| match on {
-            true => libc::AT_RECURSIVE as libc::c_uint,
-            false => 0,
-        };
-        let tree = syscall::open_tree(
-            None,
-            &path,
-            libc::OPEN_TREE_CLONE
-                | libc::OPEN_TREE_CLOEXEC
-                | rec(opts.flags.contains(nix::mount::MsFlags::MS_REC)),
-        )
-        .ctx(|| format!("cannot clone {} for an idmapped mount", source.display()))?;
+        let source =
+            bindsource::path(m, bundle).ok_or_else(|| bad(m, "a bind mount needs a source"))?;
         let key = match &mapping {
             Mapping::New(u, g) => format!("{} {}", map_text(u), map_text(g)),
             Mapping::Join(p) => p.display().to_string(),
         };
         let known = userns.iter().position(|(k, _)| *k == key);
-        let i = match known {
+        let ns = match known {
             Some(i) => i,
             None => {
                 let fd = match mapping {
@@ -111,19 +135,113 @@ pub fn prepare(mounts: &[Mount], linux: Option<&Linux>, bundle: &Path) -> Result
                 userns.len() - 1
             }
         };
-        let ns = &userns[i].1;
-        let attr = MountAttr {
-            attr_set: libc::MOUNT_ATTR_IDMAP,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: raw(ns),
-        };
-        syscall::mount_setattr(tree.as_fd(), rec(opts.idmap == Some(true)), &attr).ctx(|| {
-            format!("cannot idmap the mount of {} (needs Linux 5.12 and a filesystem that supports idmapped mounts)", source.display())
-        })?;
-        out.push(Idmapped { index, tree });
+        if mount_ns_joined || at_mount_time(&source, rootfs) {
+            later.push((index, ns));
+            continue;
+        }
+        let tree = idmapped_tree(&source, &opts, userns[ns].1.as_fd())?;
+        trees.push(Idmapped { index, tree });
     }
-    Ok(out)
+    let at_mount_time = match later.is_empty() {
+        true => AtMountTime::default(),
+        false => AtMountTime {
+            mounts: later,
+            userns: userns.into_iter().map(|(_, fd)| fd).collect(),
+        },
+    };
+    Ok(Prepared {
+        trees,
+        at_mount_time,
+    })
+}
+
+/// Whether the tree of a bind from `source` is made when its entry is
+/// mounted, in the init's mount namespace, where runc makes every one. A
+/// tree made on the host before clone is the same only where the
+/// container's mounts cannot be: they all go on the rootfs (the namespace
+/// is a copy of rt's, or rt's own), so the source must neither lie below it
+/// nor hold it — as spelled, or as the host resolves it (a missing path
+/// from its longest existing ancestor: the entries before may make it).
+fn at_mount_time(source: &Path, rootfs: &Path) -> bool {
+    let overlaps = |p: &Path| p.starts_with(rootfs) || rootfs.starts_with(p);
+    overlaps(&normalize(source)) || overlaps(&normalize(&host_resolved(source)))
+}
+
+/// `path` with its longest existing ancestor resolved on the host
+/// (symlinks followed) and the rest as spelled.
+fn host_resolved(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find_map(|a| {
+            let real = std::fs::canonicalize(a).ok()?;
+            Some(real.join(path.strip_prefix(a).ok()?))
+        })
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// The idmapped clone of `source` (with the mounts below it for an
+/// `rbind`), as the mount namespace this thread is in shows it.
+fn idmapped_tree(source: &Path, opts: &Options, userns: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let path = CString::new(source.as_os_str().as_bytes())
+        .map_err(|_| Error::Config(format!("mount source {}: has a NUL byte", source.display())))?;
+    let rec = |on: bool| match on {
+        true => libc::AT_RECURSIVE as libc::c_uint,
+        false => 0,
+    };
+    let tree = syscall::open_tree(
+        None,
+        &path,
+        libc::OPEN_TREE_CLONE
+            | libc::OPEN_TREE_CLOEXEC
+            | rec(opts.flags.contains(nix::mount::MsFlags::MS_REC)),
+    )
+    .ctx(|| format!("cannot clone {} for an idmapped mount", source.display()))?;
+    let attr = MountAttr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: raw(userns),
+    };
+    syscall::mount_setattr(tree.as_fd(), rec(opts.idmap == Some(true)), &attr).ctx(|| {
+        format!("cannot idmap the mount of {} (needs Linux 5.12 and a filesystem that supports idmapped mounts)", source.display())
+    })?;
+    Ok(tree)
+}
+
+impl AtMountTime {
+    /// `create` side: the idmapped tree of `mounts[index]`, made as the
+    /// host's root in the init's mount namespace `mnt_ns` (which the init
+    /// sent with its request), where the entries before it are mounted.
+    pub fn make(
+        &self,
+        mounts: &[Mount],
+        bundle: &Path,
+        index: usize,
+        mnt_ns: &OwnedFd,
+    ) -> Result<OwnedFd> {
+        let found = self.mounts.iter().find(|(i, _)| *i == index);
+        let (Some(&(_, ns)), Some(m)) = (found, mounts.get(index)) else {
+            return Err(Error::Init(format!(
+                "mounts[{index}] has no idmapped tree to make"
+            )));
+        };
+        let userns = self
+            .userns
+            .get(ns)
+            .ok_or_else(|| Error::Init(format!("mounts[{index}] has no user namespace")))?;
+        let source =
+            bindsource::path(m, bundle).ok_or_else(|| bad(m, "a bind mount needs a source"))?;
+        let opts = parse_options(m.options().as_deref().unwrap_or_default());
+        bindsource::in_mount_ns(mnt_ns, || idmapped_tree(&source, &opts, userns.as_fd()))
+    }
+}
+
+/// Init side: the idmapped tree of `mounts[index]`, which `create` makes
+/// now, in this process's mount namespace.
+pub fn request(sync: &Channel, proc: &HostProc, index: usize) -> Result<OwnedFd> {
+    match bindsource::request(sync, proc, &Msg::IdmappedSource(index))? {
+        Ok(tree) => Ok(tree),
+        Err(why) => Err(Error::Init(why)),
+    }
 }
 
 /// The mount's own mappings, or the container's user namespace's.
@@ -161,7 +279,7 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-fn raw(fd: &OwnedFd) -> u64 {
+fn raw(fd: BorrowedFd<'_>) -> u64 {
     use std::os::fd::AsRawFd;
     fd.as_raw_fd() as u64
 }

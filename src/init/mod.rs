@@ -97,7 +97,7 @@ use crate::syscall;
 
 pub use attributes::Shared;
 pub use bindsource::open_for as open_bind_source;
-pub use idmap::{prepare as prepare_idmapped, Idmapped};
+pub use idmap::{prepare as prepare_idmapped, AtMountTime as IdmapAtMountTime, Idmapped};
 pub use keyring::name as session_keyring_name;
 pub use lsm::check as check_lsm;
 pub use mounts::{parse_options, Options as MountOptions};
@@ -123,8 +123,9 @@ pub struct InitArgs {
     pub namespaces: NamespacePlan,
     pub cgroups: CgroupPaths,
     /// Idmapped copies of the bind mounts that ask for one, made on the
-    /// host by `create` (see `idmap`).
-    pub idmapped: Vec<Idmapped>,
+    /// host by `create` (see `idmap`; the others are asked of it at mount
+    /// time). Taken by Step::Mounts, each closed once mounted.
+    pub idmapped: std::cell::Cell<Vec<Idmapped>>,
     /// `tasks` files of the container's v1 cgroups, which init joins itself
     /// (step 1).
     pub cgroup_tasks: Vec<PathBuf>,
@@ -424,9 +425,13 @@ fn mount_rootfs(
         sync: &a.sync,
     };
     let entries = a.spec.mounts().as_deref().unwrap_or_default();
+    let mut idmapped = a.idmapped.take();
     for (n, m) in entries.iter().enumerate() {
-        let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-        readonly_later.extend(mounts::mount_entry(&ctx, n, m, idmapped)?);
+        let tree = idmapped
+            .iter()
+            .position(|i| i.index == n)
+            .map(|at| idmapped.swap_remove(at).tree);
+        readonly_later.extend(mounts::mount_entry(&ctx, n, m, tree)?);
     }
     let dev_is_bound = entries.iter().any(|m| {
         m.destination() == Path::new("/dev")

@@ -89,9 +89,10 @@ use crate::error::{Context, Error, Result};
 use super::bindsource;
 use super::detached::NOSYMFOLLOW;
 use super::detached::{Attached, Attrs, Detached};
+use super::idmap;
 use super::inroot::{self, Entry};
 use super::procfs::{fd_path, open_path, HostProc, InHostProc};
-use super::sync::Channel;
+use super::sync::{Channel, Msg};
 
 #[derive(Debug, PartialEq)]
 pub struct Options {
@@ -289,10 +290,11 @@ pub struct MountContext<'a> {
     pub new_cgroupns: bool,
     /// linux.mountLabel, where SELinux is enabled (see `lsm`).
     pub mount_label: Option<&'a str>,
-    /// The container has a user namespace, and `create` is at the other
-    /// end of `sync`: a bind source out of the init's reach is asked of it
-    /// (see `bindsource`).
+    /// The container has a user namespace: a bind source out of the
+    /// init's reach is asked of `create` (see `bindsource`).
     pub userns: bool,
+    /// To `create`, which answers those requests and makes the idmapped
+    /// trees that wait for mount time (see `idmap`).
     pub sync: &'a Channel,
 }
 
@@ -437,7 +439,8 @@ fn do_mount(
 
 /// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
 /// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
-/// is the entry's idmapped source tree, when it asks for one.
+/// is the entry's idmapped tree when `create` made it on the host; one it
+/// did not is asked of it now (see `idmap`). Either is closed on return.
 ///
 /// The destination is resolved once; the mount is built detached with all
 /// its attributes and attached onto that fd (see `detached`). An `ro`
@@ -446,7 +449,7 @@ pub fn mount_entry(
     ctx: &MountContext<'_>,
     index: usize,
     m: &Mount,
-    idmapped: Option<&OwnedFd>,
+    idmapped: Option<OwnedFd>,
 ) -> Result<Option<ReadonlyLater>> {
     let dest = m.destination();
     let mut opts = parse_options(m.options().as_deref().unwrap_or_default());
@@ -474,10 +477,10 @@ pub fn mount_entry(
             .ok_or_else(|| Error::Config(format!("bind mount {} has no source", dest.display())))?;
         // Opened once: its type picks the mount point's, and the clone is
         // of this very file. An idmapped entry's tree `create` made.
+        let is_idmapped = idmap::wanted(m, &opts);
         let src_fd = match idmapped {
-            Some(tree) => tree
-                .try_clone()
-                .ctx(|| format!("cannot mount {}", dest.display()))?,
+            Some(tree) => tree,
+            None if is_idmapped => idmap::request(ctx.sync, ctx.proc, index)?,
             None => open_source(ctx, index, &source)?,
         };
         let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
@@ -486,9 +489,11 @@ pub fn mount_entry(
             & libc::S_IFMT
             == libc::S_IFDIR;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
-        let tree = match idmapped {
-            Some(_) => Detached::adopt(src_fd),
-            None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
+        let tree = match is_idmapped {
+            true => Detached::adopt(src_fd),
+            false => {
+                Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?
+            }
         };
         // A bind takes the source's flags; options replace them, exactly,
         // as a bind remount would — also when the only option clears a
@@ -717,7 +722,7 @@ fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<Ow
         e => (e.to_string(), false),
     };
     let why = match ctx.userns && denied {
-        true => match bindsource::request(ctx.sync, index)? {
+        true => match bindsource::request(ctx.sync, ctx.proc, &Msg::MountSource(index))? {
             Ok(fd) => return Ok(fd),
             Err(why) if !why.is_empty() => why,
             Err(_) => own,

@@ -35,10 +35,14 @@ pub enum Msg {
     /// user namespace and moves netDevices, then sends Go.
     Unshared,
     /// child → parent: open the source of bind mount `mounts[N]`, which
-    /// the init cannot reach (see `init::bindsource`).
+    /// the init cannot reach (see `init::bindsource`). Sent with the
+    /// init's mount namespace (SCM_RIGHTS), where the source is opened.
     MountSource(usize),
-    /// parent → child: the source, opened; its O_PATH fd comes with this
-    /// message (SCM_RIGHTS).
+    /// child → parent: make the idmapped tree of `mounts[N]` now, in the
+    /// init's mount namespace, sent with it (see `init::idmap`).
+    IdmappedSource(usize),
+    /// parent → child: the source, opened, or the idmapped tree; its fd
+    /// comes with this message (SCM_RIGHTS).
     SourceOpened,
     /// parent → child: the source could not be opened, and why (empty: rt
     /// is rootless, the init's own error stands).
@@ -61,6 +65,7 @@ impl Msg {
             Msg::Forked(pid) => [b"P", pid.to_string().as_bytes()].concat(),
             Msg::Unshared => b"U".to_vec(),
             Msg::MountSource(i) => [b"S", i.to_string().as_bytes()].concat(),
+            Msg::IdmappedSource(i) => [b"I", i.to_string().as_bytes()].concat(),
             Msg::SourceOpened => b"O".to_vec(),
             Msg::SourceRefused(why) => [b"X", why.as_bytes()].concat(),
         }
@@ -79,6 +84,7 @@ impl Msg {
             }
             b'U' => Msg::Unshared,
             b'S' => Msg::MountSource(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
+            b'I' => Msg::IdmappedSource(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
             b'O' => Msg::SourceOpened,
             b'X' => Msg::SourceRefused(String::from_utf8_lossy(&b[1..]).into_owned()),
             b'P' => Msg::Forked(std::str::from_utf8(&b[1..]).ok()?.parse().ok()?),
@@ -218,6 +224,7 @@ mod tests {
         for m in [
             Msg::Unshared,
             Msg::MountSource(7),
+            Msg::IdmappedSource(12),
             Msg::SourceRefused("no".into()),
         ] {
             a.send(&m).unwrap();
