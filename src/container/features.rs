@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::state::OCI_VERSION;
 
-/// Every mount option `init::mounts::parse_options` understands.
+/// Every mount option `init::mount_options::parse_options` understands.
 const MOUNT_OPTIONS: &[&str] = &[
     "async",
     "atime",

@@ -40,7 +40,7 @@ use crate::error::{Context, Error, Result};
 use crate::syscall::{self, Forked, MountAttr};
 
 use super::bindsource;
-use super::mounts::{normalize, parse_options, Options};
+use super::mount_options::{normalize, parse_options, Options};
 use super::procfs::HostProc;
 use super::sync::{Channel, Msg};
 

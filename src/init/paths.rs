@@ -105,7 +105,7 @@ pub fn mask(at: InHostProc<'_>, paths: &[String]) -> Result<()> {
     let mut seen = HashSet::new();
     let mut shared: Option<Attached> = None;
     for p in paths {
-        if !seen.insert(super::mounts::normalize(Path::new(p))) {
+        if !seen.insert(super::mount_options::normalize(Path::new(p))) {
             continue;
         }
         let Some(h) = lookup(&root, p, "masked path")? else {

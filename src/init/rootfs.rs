@@ -12,7 +12,7 @@ use nix::unistd::{chdir, chroot, fchdir, pivot_root};
 
 use crate::error::{Context, Error, Result};
 
-use super::mounts;
+use super::mount_options;
 use super::procfs::{open_path, HostProc};
 
 /// Cut the container's mounts off the host's (runc's prepareRoot): the
@@ -180,7 +180,7 @@ fn unescape(field: &str) -> OsString {
 
 /// `linux.rootfsPropagation` as mount flags, or a config error.
 pub fn propagation(name: &str) -> Result<MsFlags> {
-    mounts::propagation(name).ok_or_else(|| {
+    mount_options::propagation(name).ok_or_else(|| {
         Error::Config(format!(
             "linux.rootfsPropagation {name:?} is not a propagation type"
         ))
