@@ -624,6 +624,32 @@ fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
     }
 }
 
+/// Below the rootfs the names of an idmapped bind's source are the
+/// image's: a symlink there to an absolute path leads to that path inside
+/// the rootfs, never to the host's (an image could otherwise have a host
+/// directory of its choice mounted, idmapped, into the container).
+#[test]
+fn an_idmapped_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
+    let host = owned_dir(0, 0);
+    fs::write(host.path().join("marker"), "host\n").expect("write");
+    let mut c = Container::sh("cat /final/marker");
+    let in_image = c
+        .rootfs()
+        .join(host.path().strip_prefix("/").expect("absolute"));
+    fs::create_dir_all(&in_image).expect("mkdir in the image");
+    fs::write(in_image.join("marker"), "image\n").expect("write");
+    std::os::unix::fs::symlink(host.path(), c.rootfs().join("link")).expect("symlink");
+    let maps = json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]);
+    c.push(
+        "/mounts",
+        json!({
+            "destination": "/final", "type": "bind", "source": c.rootfs().join("link"),
+            "options": ["rbind"], "uidMappings": maps, "gidMappings": maps
+        }),
+    );
+    assert_eq!(c.run().ok().stdout, "image\n");
+}
+
 /// `rro`: read-only on the bind mount and on every mount below it; plain
 /// `ro` on a non-recursive bind only on its top.
 #[test]

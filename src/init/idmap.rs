@@ -40,8 +40,9 @@ use crate::error::{Context, Error, Result};
 use crate::syscall::{self, Forked, MountAttr};
 
 use super::bindsource;
+use super::inroot;
 use super::mount_options::{normalize, parse_options, Options};
-use super::procfs::HostProc;
+use super::procfs::{open_path, HostProc};
 use super::sync::{Channel, Msg};
 
 /// A detached, idmapped copy of a bind mount's source, for `mounts[index]`.
@@ -64,6 +65,8 @@ pub struct AtMountTime {
     /// A `mounts` index and the position of its user namespace in `userns`.
     mounts: Vec<(usize, usize)>,
     userns: Vec<OwnedFd>,
+    /// The rootfs (canonical): a source below it belongs to the image.
+    rootfs: PathBuf,
 }
 
 /// Where a mount's id mapping comes from.
@@ -139,7 +142,7 @@ pub fn prepare(
             later.push((index, ns));
             continue;
         }
-        let tree = idmapped_tree(&source, &opts, userns[ns].1.as_fd())?;
+        let tree = idmapped_tree(None, &source, &opts, userns[ns].1.as_fd())?;
         trees.push(Idmapped { index, tree });
     }
     let at_mount_time = match later.is_empty() {
@@ -147,6 +150,7 @@ pub fn prepare(
         false => AtMountTime {
             mounts: later,
             userns: userns.into_iter().map(|(_, fd)| fd).collect(),
+            rootfs: rootfs.to_path_buf(),
         },
     };
     Ok(Prepared {
@@ -180,18 +184,34 @@ fn host_resolved(path: &Path) -> PathBuf {
 
 /// The idmapped clone of `source` (with the mounts below it for an
 /// `rbind`), as the mount namespace this thread is in shows it.
-fn idmapped_tree(source: &Path, opts: &Options, userns: BorrowedFd<'_>) -> Result<OwnedFd> {
-    let path = CString::new(source.as_os_str().as_bytes())
-        .map_err(|_| Error::Config(format!("mount source {}: has a NUL byte", source.display())))?;
+/// The idmapped clone of `source`: the host path itself, or with `resolved`
+/// the fd it was resolved to.
+fn idmapped_tree(
+    resolved: Option<BorrowedFd<'_>>,
+    source: &Path,
+    opts: &Options,
+    userns: BorrowedFd<'_>,
+) -> Result<OwnedFd> {
+    let path = match resolved {
+        Some(_) => CString::default(),
+        None => CString::new(source.as_os_str().as_bytes()).map_err(|_| {
+            Error::Config(format!("mount source {}: has a NUL byte", source.display()))
+        })?,
+    };
     let rec = |on: bool| match on {
         true => libc::AT_RECURSIVE as libc::c_uint,
         false => 0,
     };
+    let empty_path = match resolved {
+        Some(_) => libc::AT_EMPTY_PATH as libc::c_uint,
+        None => 0,
+    };
     let tree = syscall::open_tree(
-        None,
+        resolved,
         &path,
         libc::OPEN_TREE_CLONE
             | libc::OPEN_TREE_CLOEXEC
+            | empty_path
             | rec(opts.flags.contains(nix::mount::MsFlags::MS_REC)),
     )
     .ctx(|| format!("cannot clone {} for an idmapped mount", source.display()))?;
@@ -231,7 +251,23 @@ impl AtMountTime {
         let source =
             bindsource::path(m, bundle).ok_or_else(|| bad(m, "a bind mount needs a source"))?;
         let opts = parse_options(m.options().as_deref().unwrap_or_default());
-        bindsource::in_mount_ns(mnt_ns, || idmapped_tree(&source, &opts, userns.as_fd()))
+        // Below the rootfs the names are the image's: resolved inside it
+        // (a symlink to /etc is the image's /etc, not the host's), as the
+        // destinations are. The rootfs itself and a source that is not
+        // below it are the caller's host paths.
+        let in_image = normalize(&source)
+            .strip_prefix(&self.rootfs)
+            .map(Path::to_path_buf)
+            .ok();
+        bindsource::in_mount_ns(mnt_ns, || match &in_image {
+            Some(rel) => {
+                let root = open_path(&self.rootfs, libc::O_DIRECTORY)?;
+                let at = inroot::resolve(root.as_fd(), rel, false)
+                    .ctx(|| format!("cannot resolve {} inside the rootfs", source.display()))?;
+                idmapped_tree(Some(at.as_fd()), &source, &opts, userns.as_fd())
+            }
+            None => idmapped_tree(None, &source, &opts, userns.as_fd()),
+        })
     }
 }
 
