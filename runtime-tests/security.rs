@@ -650,6 +650,29 @@ fn an_idmapped_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
     assert_eq!(c.run().ok().stdout, "image\n");
 }
 
+/// The same for a plain bind: a source below the rootfs is resolved inside
+/// it, so the image's symlink to a host path gives the image's directory.
+#[test]
+fn a_bind_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
+    let host = tempdir();
+    fs::write(host.path().join("marker"), "host\n").expect("write");
+    let mut c = Container::sh("cat /final/marker");
+    let in_image = c
+        .rootfs()
+        .join(host.path().strip_prefix("/").expect("absolute"));
+    fs::create_dir_all(&in_image).expect("mkdir in the image");
+    fs::write(in_image.join("marker"), "image\n").expect("write");
+    std::os::unix::fs::symlink(host.path(), c.rootfs().join("link")).expect("symlink");
+    c.push(
+        "/mounts",
+        json!({
+            "destination": "/final", "type": "bind", "source": c.rootfs().join("link"),
+            "options": ["rbind"]
+        }),
+    );
+    assert_eq!(c.run().ok().stdout, "image\n");
+}
+
 /// `rro`: read-only on the bind mount and on every mount below it; plain
 /// `ro` on a non-recursive bind only on its top.
 #[test]

@@ -418,6 +418,7 @@ fn mount_rootfs(
             .find(|(t, _)| *t == LinuxNamespaceType::Pid)
             .map(|(_, fd)| std::os::fd::AsFd::as_fd(fd)),
         root: &root,
+        rootfs: &a.rootfs,
         bundle: &a.bundle,
         cgroups: &a.cgroups,
         new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),

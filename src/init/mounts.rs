@@ -55,7 +55,8 @@
 //!    the container cannot write (`crate::exeseal`, CVE-2019-5736).
 //!
 //! What still goes by name: host paths that come from the caller, not the
-//! container (the bundle and rootfs, bind sources, namespace files, hooks,
+//! container (the bundle and rootfs, bind sources outside the rootfs — one
+//! below it is the image's, resolved as in 1 —, namespace files, hooks,
 //! the state directory; a bind source out of reach of a user-namespaced
 //! init is opened by `create` as the host's root, see `bindsource`); and
 //! the container's program, which execve(2) can only take by name — it
@@ -103,6 +104,8 @@ pub struct MountContext<'a> {
     /// The pid namespace joined by path, if any (see `Detached::procfs_of`).
     pub pid_ns: Option<BorrowedFd<'a>>,
     pub root: &'a Root,
+    /// The rootfs path `root` is open on (canonical).
+    pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
@@ -513,6 +516,18 @@ impl ReadonlyLater {
 /// An O_PATH handle on a bind mount's source. One the init may not reach
 /// in its user namespace is opened by `create` (see `bindsource`).
 fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<OwnedFd> {
+    // Below the rootfs the names are the image's: resolved inside it (a
+    // symlink to /etc is the image's /etc), never to a host directory of
+    // the image's choice. Above it, the caller's host paths.
+    if let Ok(rel) = normalize(source).strip_prefix(ctx.rootfs) {
+        return inroot::resolve(ctx.root.as_fd(), rel, false).map_err(|e| {
+            Error::Init(format!(
+                "bind mount source {}: {}",
+                source.display(),
+                std::io::Error::from(e)
+            ))
+        });
+    }
     let err = match open_path(source, 0) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
