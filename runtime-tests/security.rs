@@ -631,14 +631,7 @@ fn idmapped_source_inside_the_rootfs_shows_the_mounts_before_it() {
 #[test]
 fn an_idmapped_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
     let host = owned_dir(0, 0);
-    fs::write(host.path().join("marker"), "host\n").expect("write");
-    let mut c = Container::sh("cat /final/marker");
-    let in_image = c
-        .rootfs()
-        .join(host.path().strip_prefix("/").expect("absolute"));
-    fs::create_dir_all(&in_image).expect("mkdir in the image");
-    fs::write(in_image.join("marker"), "image\n").expect("write");
-    std::os::unix::fs::symlink(host.path(), c.rootfs().join("link")).expect("symlink");
+    let mut c = symlink_to_the_host(host.path());
     let maps = json!([{"containerID": 0, "hostID": HOST_ID, "size": 65536}]);
     c.push(
         "/mounts",
@@ -655,14 +648,7 @@ fn an_idmapped_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
 #[test]
 fn a_bind_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
     let host = tempdir();
-    fs::write(host.path().join("marker"), "host\n").expect("write");
-    let mut c = Container::sh("cat /final/marker");
-    let in_image = c
-        .rootfs()
-        .join(host.path().strip_prefix("/").expect("absolute"));
-    fs::create_dir_all(&in_image).expect("mkdir in the image");
-    fs::write(in_image.join("marker"), "image\n").expect("write");
-    std::os::unix::fs::symlink(host.path(), c.rootfs().join("link")).expect("symlink");
+    let mut c = symlink_to_the_host(host.path());
     c.push(
         "/mounts",
         json!({
@@ -671,6 +657,19 @@ fn a_bind_source_in_the_rootfs_follows_the_images_symlinks_inside_it() {
         }),
     );
     assert_eq!(c.run().ok().stdout, "image\n");
+}
+
+/// A container that prints /final/marker, whose image has `/link` pointing
+/// at the absolute path of `host`, a host directory with a marker "host";
+/// the same path inside the image has a marker "image".
+fn symlink_to_the_host(host: &Path) -> Container {
+    fs::write(host.join("marker"), "host\n").expect("write");
+    let c = Container::sh("cat /final/marker");
+    let in_image = c.rootfs().join(host.strip_prefix("/").expect("absolute"));
+    fs::create_dir_all(&in_image).expect("mkdir in the image");
+    fs::write(in_image.join("marker"), "image\n").expect("write");
+    std::os::unix::fs::symlink(host, c.rootfs().join("link")).expect("symlink");
+    c
 }
 
 /// `rro`: read-only on the bind mount and on every mount below it; plain
