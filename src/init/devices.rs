@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, SFlag};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use pathrs::Root;
 
 use crate::error::{Context, Error, Result};
 
 use super::inroot::{self, Entry};
+use super::mount_options::parse_options;
 use super::procfs::{fd_path, open_path, InHostProc};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -38,7 +39,7 @@ pub struct Device {
 }
 
 /// The runtime spec's default devices.
-pub fn defaults() -> Vec<Device> {
+fn defaults() -> Vec<Device> {
     [
         ("null", 1, 3),
         ("zero", 1, 5),
@@ -60,7 +61,27 @@ pub fn defaults() -> Vec<Device> {
     .collect()
 }
 
-pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
+/// The nodes to make in /dev: none when a mount entry binds /dev (the
+/// caller's /dev is the container's), else the defaults with each
+/// `linux.devices` entry in place of a default at the same path. Pure:
+/// what init makes, decided from the config alone.
+pub fn plan(mounts: &[Mount], devices: &[LinuxDevice]) -> Result<Vec<Device>> {
+    let dev_is_bound = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
+    });
+    if dev_is_bound {
+        return Ok(Vec::new());
+    }
+    let mut devs = defaults();
+    for d in devices {
+        devs.retain(|x| x.path != *d.path());
+        devs.push(from_spec(d)?);
+    }
+    Ok(devs)
+}
+
+fn from_spec(d: &LinuxDevice) -> Result<Device> {
     let kind = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => Kind::Char,
         LinuxDeviceType::B => Kind::Block,
@@ -157,4 +178,71 @@ pub fn symlinks(root: &Root) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxDeviceBuilder, MountBuilder};
+
+    fn paths(devs: &[Device]) -> Vec<String> {
+        devs.iter().map(|d| d.path.display().to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_with_the_configs_devices_in_place_of_the_same_path() {
+        let null = LinuxDeviceBuilder::default()
+            .path("/dev/null")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o600u32)
+            .build()
+            .expect("device");
+        let fifo = LinuxDeviceBuilder::default()
+            .path("/dev/fifo")
+            .typ(LinuxDeviceType::P)
+            .build()
+            .expect("device");
+        let devs = plan(&[], &[null, fifo]).expect("plan");
+        assert_eq!(
+            paths(&devs),
+            [
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty",
+                "/dev/null",
+                "/dev/fifo"
+            ]
+        );
+        assert_eq!(devs[5].mode, 0o600);
+        assert_eq!(devs[6].kind, Kind::Fifo);
+    }
+
+    #[test]
+    fn a_bound_dev_gets_no_nodes_and_a_relative_path_is_refused() {
+        let bind = MountBuilder::default()
+            .destination("/dev")
+            .typ("bind")
+            .source("/dev")
+            .options(vec!["rbind".to_string()])
+            .build()
+            .expect("mount");
+        assert!(plan(&[bind], &[]).expect("plan").is_empty());
+        let tmpfs = MountBuilder::default()
+            .destination("/dev")
+            .typ("tmpfs")
+            .source("tmpfs")
+            .build()
+            .expect("mount");
+        assert_eq!(plan(&[tmpfs], &[]).expect("plan").len(), 6);
+        let relative = LinuxDeviceBuilder::default()
+            .path("dev/x")
+            .typ(LinuxDeviceType::C)
+            .build()
+            .expect("device");
+        assert!(plan(&[], &[relative]).is_err());
+    }
 }

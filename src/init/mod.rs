@@ -84,7 +84,7 @@ pub mod exec;
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
@@ -435,16 +435,8 @@ fn mount_rootfs(
             .map(|at| idmapped.swap_remove(at).tree);
         readonly_later.extend(mounts::mount_entry(&ctx, n, m, tree)?);
     }
-    let dev_is_bound = entries.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
-    });
-    if !dev_is_bound {
-        let mut devs = devices::defaults();
-        for d in linux.devices().iter().flatten() {
-            devs.retain(|x| x.path != *d.path());
-            devs.push(devices::from_spec(d)?);
-        }
+    let devs = devices::plan(entries, linux.devices().as_deref().unwrap_or_default())?;
+    if !devs.is_empty() {
         for d in &devs {
             devices::create(at, &root, d, a.in_userns)?;
         }
