@@ -194,9 +194,9 @@ runc-suite *files: _runc-suite-check build
     export NAME=${NAME:-rt-$(basename "$PWD")-$digits}
     # As a drop-in is installed: under the name runc (rt names itself as it
     # is called, and runc's tests look for that name in help, version and
-    # error lines).
+    # error lines). A copy, not a symlink: run.sh resolves symlinks.
     as_runc=$base/as-runc/$NAME
-    mkdir -p "$as_runc" && ln -sfn "$PWD/{{rt}}" "$as_runc/runc"
+    mkdir -p "$as_runc" && cp -f "$PWD/{{rt}}" "$as_runc/runc"
     export RUNC_SRC RUNC_REF=$ref RUNTIME=$as_runc/runc
     # run.sh wraps binaries named runc* to give configs without cgroupsPath
     # an absolute one (runc would nest them under the caller's cgroup); rt's
