@@ -64,7 +64,7 @@ SUBNET=${CRITEST_SUBNET:-10.213.47.0/24}
 NET_PREFIX=${BASH_REMATCH[1]}
 TIMEOUT=${CRITEST_TIMEOUT:-2400}
 
-for cmd in containerd containerd-shim-runc-v2 ctr gcc python3 ip ipcmk ipcs ipcrm flock findmnt ldd dpkg-deb; do
+for cmd in containerd containerd-shim-runc-v2 ctr gcc python3 ip ss ipcmk ipcs ipcrm flock findmnt ldd dpkg-deb; do
     command -v "$cmd" >/dev/null || die "$cmd is missing (the recipe installs containerd, containernetworking-plugins, gcc)"
 done
 CNI_BIN=${CNI_BIN:-/usr/lib/cni}
@@ -87,6 +87,9 @@ SOCK=$W/containerd.sock
 CTR=(ctr --address "$SOCK" --namespace k8s.io)
 PIDS=()   # what this run started: stopped by pid at the end
 HAD_RUN_CONTAINERD=0; [[ -e /run/containerd ]] && HAD_RUN_CONTAINERD=1
+# The shims' sockets (/run/containerd/s/<hash>, whatever containerd's
+# state dir): those this run leaves are removed, and no other.
+SHIM_SOCKETS_BEFORE=$(ls /run/containerd/s 2>/dev/null | sort || true)
 HAD_VAR_LIB_CNI=0; [[ -e /var/lib/cni ]] && HAD_VAR_LIB_CNI=1
 SHM_BEFORE=$(ipcs -m | awk '$2 ~ /^[0-9]+$/ {print $2}' | sort)
 # The cgroup hierarchies (v1 controllers, named ones and the v2 mount).
@@ -160,6 +163,10 @@ cleanup() {
     done
     # Directories containerd and libcni make outside their configured roots
     # (the shims' sockets, the CNI result cache), when they were not there.
+    # A shim stopped by signal leaves its socket.
+    for id in $(comm -13 <(echo "$SHIM_SOCKETS_BEFORE") <(ls /run/containerd/s 2>/dev/null | sort)); do
+        ss -xl | grep -qF "/run/containerd/s/$id" || rm -f "/run/containerd/s/$id"
+    done
     ((HAD_RUN_CONTAINERD)) || { rmdir /run/containerd/s /run/containerd 2>/dev/null || true; }
     ((HAD_VAR_LIB_CNI)) || rm -rf /var/lib/cni
     if [[ -n $(own_mounts) ]]; then
@@ -174,6 +181,8 @@ cleanup() {
         rm -rf "$W"
     fi
     [[ -n $(own_processes) ]] && { echo "critest: processes naming $W are left" >&2; rc=1; }
+    ((HAD_RUN_CONTAINERD)) || [[ ! -e /run/containerd ]] || { echo "critest: /run/containerd is left" >&2; rc=1; }
+    ip link show "$BRIDGE" >/dev/null 2>&1 && { echo "critest: $BRIDGE is left" >&2; rc=1; }
     exit "$rc"
 }
 trap cleanup EXIT
