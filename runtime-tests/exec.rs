@@ -1,10 +1,8 @@
 //! `rt exec`: a second process joins the running container.
 
-mod common;
-
 use std::fs;
 
-use common::{procfs, residue, Container};
+use crate::common::{procfs, residue, Container};
 
 fn running() -> (Container, i32) {
     let c = Container::new(&["sleep", "1000"]);
@@ -27,7 +25,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
     let (c, init) = running();
     let path = c.scratch().join("pidfd.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-    let got = std::thread::spawn(move || common::receive_fd(&listener));
+    let got = std::thread::spawn(move || crate::common::receive_fd(&listener));
     let pid_file = c.scratch().join("exec.pid");
     c.rt(&[
         "exec",
@@ -47,9 +45,9 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
         .expect("pid file")
         .parse()
         .expect("pid");
-    assert_eq!(common::pidfd_pid(&pidfd), pid);
+    assert_eq!(crate::common::pidfd_pid(&pidfd), pid);
     rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).expect("kill through the pidfd");
-    common::wait_for("the exec'd process to die", || {
+    crate::common::wait_for("the exec'd process to die", || {
         procfs::start_time(pid).is_none().then_some(())
     });
     assert_eq!(c.status(), "running", "the init {init} went too");
@@ -149,7 +147,7 @@ fn detach_writes_the_pid_file_and_returns() {
         .parse()
         .expect("pid");
     // rt returns once the process is set up, a moment before it execs.
-    let cmdline = common::wait_for("the exec'd sleep", || {
+    let cmdline = crate::common::wait_for("the exec'd sleep", || {
         let c = procfs::read(&format!("/proc/{pid}/cmdline"));
         c.starts_with("sleep").then_some(c)
     });
@@ -366,4 +364,51 @@ fn process_file_without_user_and_console_size() {
         .rt(&["exec", "--process", file.to_str().expect("utf-8"), &c.id])
         .ok();
     assert_eq!(out.stdout, "0\n10 110\n");
+}
+
+/// `rt exec` with `umask 0077` in the caller's shell; the process prints
+/// its umask. `process` is a process.json, or None for the command line.
+fn exec_umask(c: &Container, process: Option<serde_json::Value>) -> String {
+    let mut args = vec!["exec".to_string()];
+    if let Some(p) = process {
+        let file = c.scratch().join("umask-process.json");
+        fs::write(&file, p.to_string()).expect("write process.json");
+        args.extend(["--process".into(), file.display().to_string()]);
+    }
+    args.push(c.id.clone());
+    if args.len() == 2 {
+        args.extend(["sh", "-c", "umask"].map(String::from));
+    }
+    let rt = c.command(&args);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 0077; exec \"$0\" \"$@\"")
+        .arg(rt.get_program())
+        .args(rt.get_args());
+    crate::common::run_with_deadline(sh, &c.scratch().join("umask.out"))
+        .ok()
+        .stdout
+}
+
+/// runc's umask for an exec'd process: its own `user.umask`, else the
+/// container's, else the caller's, unchanged (runtime spec: an unset umask
+/// is not changed) — rt set 0022 where neither had one.
+#[test]
+fn umask_is_the_processs_the_containers_or_else_the_callers() {
+    let (c, _) = running();
+    assert_eq!(exec_umask(&c, None), "0077\n", "the caller's umask");
+    let process = |user: serde_json::Value| serde_json::json!({"args": ["sh", "-c", "umask"], "cwd": "/", "user": user});
+    let own = process(serde_json::json!({"uid": 0, "gid": 0, "umask": 0o002}));
+    assert_eq!(exec_umask(&c, Some(own)), "0002\n", "process.json's umask");
+
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/user/umask", 0o027);
+    c.start_ok();
+    assert_eq!(exec_umask(&c, None), "0027\n", "the container's umask");
+    let none = process(serde_json::json!({"uid": 0, "gid": 0}));
+    assert_eq!(
+        exec_umask(&c, Some(none)),
+        "0027\n",
+        "the container's umask under a process.json without one"
+    );
 }

@@ -1,8 +1,6 @@
 //! The container process: args, env, cwd, user, umask, rlimits, oom score,
 //! no_new_privs, capabilities, inherited fds and the terminal.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -12,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::procfs::{self, status_field};
-use common::{sh, Container};
+use crate::common::procfs::{self, status_field};
+use crate::common::{sh, Container};
 use serde_json::json;
 
 #[test]
@@ -167,6 +165,26 @@ fn user_groups_and_umask() {
 fn default_umask_is_0022() {
     let c = Container::sh("umask");
     assert_eq!(c.run().ok().stdout, "0022\n");
+}
+
+/// runc 1.6 (#5479): the umask is set with or without a mount namespace
+/// of the container's own (runc 1.5 set it only with one). No mounts or
+/// path rules here: without a mount namespace they would be made in the
+/// caller's.
+#[test]
+fn umask_without_a_mount_namespace() {
+    for (umask, want) in [(Some(0o027), "0027\n"), (None, "0022\n")] {
+        let mut c = Container::sh("umask");
+        c.remove_namespace("mount")
+            .set("/mounts", json!([]))
+            .set("/linux/maskedPaths", json!([]))
+            .set("/linux/readonlyPaths", json!([]))
+            .set("/root/readonly", false);
+        if let Some(u) = umask {
+            c.set("/process/user/umask", u);
+        }
+        assert_eq!(c.run().ok().stdout, want);
+    }
 }
 
 #[test]
@@ -428,26 +446,11 @@ fn unpreserved_fd_is_closed() {
 
 /// Receive the pty master that rt sends over the console socket.
 fn receive_master(listener: &UnixListener) -> File {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (conn, _) = listener.accept().expect("accept console connection");
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    for cmsg in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // The kernel just installed it for us: ours to own.
-            return File::from(rt::syscall::owned_fd(fds[0]));
-        }
-    }
-    panic!("no fd in the console socket message");
+    let msg = rt::syscall::recv_with_fd(conn.as_fd(), &mut buf).expect("recvmsg");
+    File::from(msg.fd.expect("no fd in the console socket message"))
 }
 
 /// Everything the pty master yields until the container closes the

@@ -12,15 +12,14 @@
 //! restored tasks start there). The transport here needs no `unsafe`: nix
 //! wraps socketpair and SCM_RIGHTS.
 
+use std::collections::HashMap;
 use std::io::{BufRead, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{
-    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use protobuf::{Message, MessageField};
 
 use crate::error::{Context, Error, Result};
@@ -165,39 +164,15 @@ impl Worker {
     /// One packet, with the fd criu may send along (orphan-pts-master).
     fn recv(&mut self) -> Result<(Vec<u8>, Option<OwnedFd>)> {
         let mut buf = vec![0u8; 1 << 16];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let (n, flags, fd) = {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let msg = loop {
-                match recvmsg::<()>(
-                    self.sock.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Err(nix::Error::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            let msg = match msg {
-                Ok(m) => m,
-                Err(e) => return Err(self.died(&format!("cannot read from criu ({e})"))),
-            };
-            let mut fd = None;
-            for c in msg
-                .cmsgs()
-                .map_err(|e| Error::sys("cannot read criu's control message", e))?
-            {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for (i, raw) in fds.into_iter().enumerate() {
-                        let owned = crate::syscall::owned_fd(raw);
-                        if i == 0 {
-                            fd = Some(owned);
-                        }
-                    }
-                }
+        let got = loop {
+            match crate::syscall::recv_with_fd(self.sock.as_fd(), &mut buf) {
+                Err(nix::Error::EINTR) => continue,
+                other => break other,
             }
-            (msg.bytes, msg.flags, fd)
+        };
+        let (n, flags, fd) = match got {
+            Ok(r) => (r.bytes, r.flags, r.fd),
+            Err(e) => return Err(self.died(&format!("cannot read from criu ({e})"))),
         };
         if n == 0 {
             return Err(self.died("criu closed the connection"));
@@ -269,14 +244,42 @@ pub fn request(kind: rpc::Criu_req_type, opts: Option<rpc::Criu_opts>) -> rpc::C
 
 /// Options every request starts from: the image directory (criu opens it
 /// through /proc/<rt>/fd), a log file in the work directory, log level 4
-/// (what runc uses: enough to diagnose a failure).
-pub fn base_opts(images: &impl AsFd, work: &impl AsFd, log: &str) -> rpc::Criu_opts {
+/// (what runc uses: enough to diagnose a failure), and the configuration
+/// file for the container's `annotations` (see [`config_file`]).
+pub fn base_opts(
+    images: &impl AsFd,
+    work: &impl AsFd,
+    log: &str,
+    annotations: Option<&HashMap<String, String>>,
+) -> rpc::Criu_opts {
     let mut o = rpc::Criu_opts::new();
     o.set_images_dir_fd(images.as_fd().as_raw_fd());
     o.set_work_dir_fd(work.as_fd().as_raw_fd());
     o.set_log_file(log.to_string());
     o.set_log_level(4);
+    if let Some(file) = config_file(annotations) {
+        o.set_config_file(file);
+    }
     o
+}
+
+/// rt's own criu configuration file, as runc has /etc/criu/runc.conf.
+pub const CONFIG_FILE: &str = "/etc/criu/rt.conf";
+/// The annotation naming a container's own criu configuration file.
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// The criu configuration file for a container, chosen as runc chooses it:
+/// the file its `org.criu.config` annotation names, none if that is empty,
+/// and [`CONFIG_FILE`] without the annotation. criu (3.11 and later) reads
+/// it, its settings overriding the request's, and skips a missing file.
+/// The annotation is potentially unsafe (`rt features` says so): it makes
+/// criu read any file of the host.
+pub fn config_file(annotations: Option<&HashMap<String, String>>) -> Option<String> {
+    match annotations.and_then(|a| a.get(CONFIG_ANNOTATION)) {
+        Some(file) if file.is_empty() => None,
+        Some(file) => Some(file.clone()),
+        None => Some(CONFIG_FILE.to_string()),
+    }
 }
 
 /// Which optional kernel features criu can use here (FEATURE_CHECK).
@@ -372,8 +375,11 @@ pub fn kernel_unsupported(log: &Path) -> bool {
 /// Run `criu check` and return its first error, or None when it says
 /// "Looks good".
 pub fn check(criu: &Path) -> Option<String> {
+    // Without the host's default config, which may send criu's messages
+    // to a log file of its choosing (runc's checkpoint.bats leaves one that
+    // does): rt reports what criu check says.
     let out = Command::new(criu)
-        .arg("check")
+        .args(["--no-default-config", "check"])
         .stdin(Stdio::null())
         .output()
         .ok()?;
@@ -537,4 +543,36 @@ fn netlink_error(buf: &[u8]) -> Option<i32> {
         at += (len + 3) & !3;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_is_chosen_as_runc_chooses_it() {
+        let with = |v: &str| HashMap::from([(CONFIG_ANNOTATION.to_string(), v.to_string())]);
+        assert_eq!(config_file(None).as_deref(), Some("/etc/criu/rt.conf"));
+        assert_eq!(
+            config_file(Some(&HashMap::new())).as_deref(),
+            Some("/etc/criu/rt.conf")
+        );
+        assert_eq!(
+            config_file(Some(&with("/srv/c1.conf"))).as_deref(),
+            Some("/srv/c1.conf")
+        );
+        assert_eq!(config_file(Some(&with(""))), None);
+    }
+
+    /// Every request carries it: dump, pre-dump and restore start here.
+    #[test]
+    fn requests_carry_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = std::fs::File::open(dir.path()).unwrap();
+        let o = base_opts(&fd, &fd, "dump.log", None);
+        assert_eq!(o.config_file(), "/etc/criu/rt.conf");
+        let annotations = HashMap::from([(CONFIG_ANNOTATION.to_string(), String::new())]);
+        let o = base_opts(&fd, &fd, "dump.log", Some(&annotations));
+        assert!(o.config_file.is_none());
+    }
 }

@@ -178,17 +178,12 @@ pub struct Dumped {
 
 pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<Dumped> {
     let _locked = store.lock(&opts.id)?;
-    let st = store.load(&opts.id)?;
-    match st.status(store) {
-        Status::Running | Status::Paused => {}
-        s => {
-            return Err(Error::WrongState {
-                id: opts.id.clone(),
-                status: s.to_string(),
-                op: "checkpoint a container that is not running",
-            })
-        }
-    }
+    let (st, _) = super::load_in(
+        store,
+        &opts.id,
+        &[Status::Running, Status::Paused],
+        "checkpoint a container that is not running",
+    )?;
     let dumped = dump(&st, opts)?;
     if !opts.leave_running && !opts.pre_dump {
         // criu killed every process of the container once its images were
@@ -285,7 +280,7 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
     // whoever restores it.
     let shell_job = opts.shell_job || !session_leader(st.pid)?;
 
-    let mut o = criu::base_opts(&images, &work, log_name);
+    let mut o = criu::base_opts(&images, &work, log_name, st.config.annotations().as_ref());
     o.set_pid(st.pid);
     o.set_root(st.rootfs.to_string_lossy().into_owned());
     o.set_manage_cgroups(true);

@@ -3,11 +3,16 @@
 //! (never the container's /proc, which the image could fake:
 //! CVE-2019-16884). Asking for a profile of an LSM that is not active is an
 //! error, not a silent no-op: the container would run unconfined.
-//! `linux.mountLabel` needs SELinux too; without it the label has nothing to
-//! apply to and is ignored.
+//!
+//! With SELinux, as runc: `linux.mountLabel` labels the container's new
+//! filesystems (`context=`, see `mounts::mount_entry`), and the session
+//! keyring is created with the process's label. Without SELinux the mount
+//! label has nothing to apply to and is ignored (runc would hand
+//! `context=` to filesystems that then refuse it).
 
 use std::path::Path;
 
+use super::procfs::HostProc;
 use crate::error::{Context, Error, Result};
 
 pub fn apparmor_enabled() -> bool {
@@ -40,33 +45,53 @@ pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// linux.mountLabel, when SELinux can apply it.
+pub fn mount_label(label: Option<&str>) -> Option<&str> {
+    label.filter(|l| !l.is_empty() && selinux_enabled())
+}
+
+/// The filesystem parameter that labels a new mount: a parameter of its
+/// own (fsconfig), so a label's commas need no quotes.
+pub fn mount_context(label: &str) -> String {
+    format!("context={label}")
+}
+
+/// Label the keys this process creates (its session keyring) as the
+/// process will be: /proc/self/attr/keycreate, while /proc is still the
+/// host's (before the mounts). Nothing to do without SELinux or a label.
+pub fn label_keys(label: Option<&str>) -> Result<()> {
+    match label.filter(|l| !l.is_empty()) {
+        Some(l) if selinux_enabled() => std::fs::write("/proc/self/attr/keycreate", l)
+            .ctx(|| format!("cannot write {l:?} to /proc/self/attr/keycreate")),
+        _ => Ok(()),
+    }
+}
+
 /// Arrange for the labels to take effect at exec (after [`check`] on the
-/// host). The working directory must be the host procfs (see
-/// `procfs::HostProc::enter`).
-pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+/// host), written through the host procfs handle.
+pub fn apply_on_exec(proc: &HostProc, apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+    let write = |path: &str, value: &str| {
+        proc.write(path, value)
+            .ctx(|| format!("cannot write {value:?} to /proc/{path}"))
+    };
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
-        write_attr(Path::new("."), &apparmor_exec_attr(), &format!("exec {p}"))?;
+        write(apparmor_exec_attr(proc), &format!("exec {p}"))?;
     }
     if let Some(l) = selinux.filter(|l| !l.is_empty()) {
-        write_attr(Path::new("."), "thread-self/attr/exec", l)?;
+        write(EXEC_ATTR, l)?;
     }
     Ok(())
 }
 
-/// Newer kernels give AppArmor its own attr directory.
-fn apparmor_exec_attr() -> String {
-    if Path::new("thread-self/attr/apparmor/exec").exists() {
-        "thread-self/attr/apparmor/exec".into()
-    } else {
-        "thread-self/attr/exec".into()
-    }
-}
+const EXEC_ATTR: &str = "thread-self/attr/exec";
 
-/// `proc_root` is "." in production (the host procfs is the working
-/// directory); tests pass a directory of their own.
-fn write_attr(proc_root: &Path, path: &str, value: &str) -> Result<()> {
-    std::fs::write(proc_root.join(path), value)
-        .ctx(|| format!("cannot write {value:?} to /proc/{path}"))
+/// Newer kernels give AppArmor its own attr directory.
+fn apparmor_exec_attr(proc: &HostProc) -> &'static str {
+    const APPARMOR: &str = "thread-self/attr/apparmor/exec";
+    match proc.open_at(APPARMOR, nix::fcntl::OFlag::O_PATH) {
+        Ok(_) => APPARMOR,
+        Err(_) => EXEC_ATTR,
+    }
 }
 
 #[cfg(test)]
@@ -90,14 +115,15 @@ mod tests {
     }
 
     #[test]
-    fn write_path_targets_the_exec_attribute() {
-        let dir = std::env::temp_dir().join(format!("rt-lsm-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("thread-self/attr")).unwrap();
-        write_attr(&dir, "thread-self/attr/exec", "exec profile-x").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.join("thread-self/attr/exec")).unwrap(),
-            "exec profile-x"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
+    fn mount_label_is_one_parameter_and_only_with_selinux() {
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        assert_eq!(mount_context(label), format!("context={label}"));
+        assert_eq!(mount_label(Some("")), None);
+        assert_eq!(mount_label(None), None);
+        assert_eq!(mount_label(Some(label)).is_some(), selinux_enabled());
+        // Nothing is written where SELinux is off.
+        if !selinux_enabled() {
+            label_keys(Some(label)).unwrap();
+        }
     }
 }
