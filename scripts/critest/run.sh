@@ -314,7 +314,14 @@ EOF
 # containerd and its shims run in a cgroup of this run (every hierarchy):
 # not in the caller's, which on these machines belongs to the machine's own
 # service, and so that whatever is left can be found and stopped.
-for h in "${CG_ROOTS[@]}"; do mkdir -p "$h/$CGNAME"; done
+for h in "${CG_ROOTS[@]}"; do
+    mkdir -p "$h/$CGNAME"
+    # A new v1 cpuset has no CPUs and memory nodes, and joining it fails
+    # (ENOSPC): it gets its parent's.
+    for f in cpuset.cpus cpuset.mems; do
+        [[ -f $h/$CGNAME/$f && -z $(<"$h/$CGNAME/$f") ]] && cat "$h/$f" >"$h/$CGNAME/$f"
+    done
+done
 echo "== containerd $(containerd --version | awk '{print $3}') on $SOCK; registry $REGISTRY; bridge $BRIDGE $SUBNET"
 CG_PROCS=$(printf '%s/'"$CGNAME"'/cgroup.procs ' "${CG_ROOTS[@]}")
 # shellcheck disable=SC2016 # expanded by the inner shell
