@@ -2,9 +2,10 @@
 """Tables from critest's ginkgo JSON reports (run.sh).
 
 usage: report.py REPORT.json HANDLER BINARY      one handler's table (markdown)
-       report.py --compare OUT HANDLER...         totals side by side, and the
-                                                  tests the first handler passes
-                                                  that another one does not
+       report.py --compare OUT HANDLER...         totals side by side, the tests
+                                                  the first handler passes that
+                                                  another one does not, then
+                                                  every test's state per handler
 """
 import json
 import os
@@ -36,6 +37,11 @@ def describe(s):
     return s.get("State", "?"), (s.get("RunTime") or 0) / 1e9, message, where
 
 
+def cell(text):
+    """Text for a markdown table cell (test names may hold a `|`)."""
+    return text.replace("|", "\\|")
+
+
 def table(path, handler, binary):
     results = specs(path)
     ran = {k: v for k, v in results.items() if v[0] != "skipped"}
@@ -48,7 +54,7 @@ def table(path, handler, binary):
     for name in sorted(results):
         state, secs, message, where = results[name]
         note = (message[:300] + ("..." if len(message) > 300 else "")) + (" (%s)" % where if where else "")
-        print("| %s | %s | %.1f | %s |" % (name, state, secs, note.replace("|", "\\|")))
+        print("| %s | %s | %.1f | %s |" % (cell(name), state, secs, cell(note)))
     print("\n**%s: %d of %d passed** (%d skipped)" % (handler, passed, len(ran), len(results) - len(ran)))
 
 
@@ -85,6 +91,12 @@ def compare(out, handlers):
             print("\n%d tests %s passes and %s does not:" % (len(better), h, first))
             for n in better:
                 print("- %s" % n)
+    # Every test, one row, a column per handler (run.sh prints what is above).
+    print("\n## Every test\n")
+    print("| test | %s |" % " | ".join(runs))
+    print("| --- |" + " --- |" * len(runs))
+    for n in sorted(set().union(*runs.values())):
+        print("| %s | %s |" % (cell(n), " | ".join(r.get(n, ("missing",))[0] for r in runs.values())))
 
 
 def main():
