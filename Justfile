@@ -169,6 +169,29 @@ bench rounds="40" scale="1000": deps build
 conformance *tests: deps build
     RT_BINARY={{rt}} scripts/conformance/run.sh {{tests}}
 
+# Needs CRITEST=<critest binary>, built by you from kubernetes-sigs/cri-tools,
+# which the project does not ship (scripts/critest/README.md says how). Runs
+# Debian's containerd with a private config, root, socket and cgroup, a
+# read-only registry on 127.0.0.1 serving images built here (no network), a
+# bridge of its own; stops and removes all of it at the end, also on ^C.
+# RUNC=<runc> (default: runc on PATH), CRITEST_RUNTIMES (default "runc rt"),
+# CRITEST_FOCUS / CRITEST_SKIP (regexes); args go to critest.
+# Kubernetes' CRI validation (critest) through containerd on runc and on rt: per-test results and what rt fails that runc passes.
+critest *args: deps build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for p in containerd containernetworking-plugins gcc; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        apt-get update -qq
+        # No daemon starts: this machine has no systemd; run.sh starts its own containerd.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    scripts/critest/run.sh {{rt}} -- {{args}}
+
 # runc's own suite (tests/integration/*.bats of a runc tree extracted from a tag
 # under /var/tmp/runc-bats; fetched code is never committed) run by the shared
 # harness in place (/work/shared/runc-bats/run.sh; that folder may be read-only).
