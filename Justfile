@@ -3,7 +3,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio criu uidmap iptables"
+apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio criu uidmap iptables strace"
 # The engines `just test-clients` drives (conmon and the rest come with podman).
 client_packages := "containerd podman docker.io"
 
