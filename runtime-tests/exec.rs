@@ -367,3 +367,39 @@ fn process_file_without_user_and_console_size() {
         .ok();
     assert_eq!(out.stdout, "0\n10 110\n");
 }
+
+/// Only the fds the caller passed among --preserve-fds reach the process:
+/// where it left gaps (here it passes 3 of 3 to 9), rt's own fds may take
+/// those numbers (seen: the container's namespaces it joins, now and then)
+/// and must not pass for the caller's.
+#[test]
+fn only_the_callers_fds_pass_through_gaps_in_preserve_fds() {
+    let (c, _) = running();
+    let file = c.scratch().join("passed");
+    fs::write(&file, "through fd 3").expect("write");
+    let pid_file = c.scratch().join("exec.pid");
+    let exec = c.command(&["exec", "--detach", "--preserve-fds", "7", "--pid-file"]);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec \"$@\" 3<\"$0\"")
+        .arg(&file)
+        .arg(exec.get_program())
+        .args(exec.get_args())
+        .arg(&pid_file)
+        .args([c.id.as_str(), "sleep", "100"]);
+    common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
+    let pid = fs::read_to_string(&pid_file).expect("pid file");
+    let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+        .expect("fds of the process")
+        .map(|e| {
+            e.expect("fd")
+                .file_name()
+                .to_string_lossy()
+                .parse()
+                .expect("fd number")
+        })
+        .filter(|&fd| fd < 3 + 7)
+        .collect();
+    fds.sort_unstable();
+    assert_eq!(fds, [0, 1, 2, 3]);
+}
