@@ -16,6 +16,7 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> 
     if detach {
         let created = create(store, opts)?;
         start_loaded(store, &created.lock, &created.state)?;
+        crate::exeseal::release();
         return Ok(0);
     }
     let signals = Signals::block()?;
@@ -41,6 +42,8 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> 
     drop(console_end);
     let started = start_loaded(store, &created.lock, &created.state);
     drop(created.lock);
+    // The container runs meanwhile.
+    crate::exeseal::release();
     let result =
         started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
     if keep {
