@@ -1042,3 +1042,35 @@ fn create_and_exec_read_no_mount_table() {
         );
     }
 }
+
+/// Only the cpuset hierarchy's new directories get their cpus and mems
+/// filled in: create looked for cpuset.cpus in every hierarchy's, a lookup
+/// per hierarchy on every create for nothing.
+#[test]
+fn create_fills_cpus_only_in_the_cpuset_hierarchy() {
+    if !v1_controllers() {
+        return;
+    }
+    let c = Container::sleeper();
+    let trace = c.scratch().join("create.trace");
+    let create = c.launch_command("create", &[]);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-qq", "-e", "trace=%file", "-o"])
+        .arg(&trace)
+        .arg(create.get_program())
+        .args(create.get_args());
+    c.launch(cmd).ok();
+    let calls = fs::read_to_string(&trace).expect("read the trace");
+    let cpuset_files: Vec<&str> = calls.lines().filter(|l| l.contains("/cpuset.")).collect();
+    assert!(
+        cpuset_files
+            .iter()
+            .any(|l| l.contains("/sys/fs/cgroup/cpuset/")),
+        "{calls}"
+    );
+    let elsewhere: Vec<&&str> = cpuset_files
+        .iter()
+        .filter(|l| !l.contains("/sys/fs/cgroup/cpuset/") && !l.contains("/sys/fs/cgroup/cpuset,"))
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:#?}");
+}

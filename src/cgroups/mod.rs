@@ -350,7 +350,14 @@ impl CgroupPaths {
             match fs::create_dir(dir) {
                 Ok(()) => {
                     self.created.push(dir.to_path_buf());
-                    match init_cpuset(dir) {
+                    // Only the cpuset hierarchy's directories (the leaf and
+                    // its parents) need their cpus and mems.
+                    let cpuset = self
+                        .controllers
+                        .get("cpuset")
+                        .is_some_and(|c| c.starts_with(dir));
+                    let ready = if cpuset { init_cpuset(dir) } else { Ok(()) };
+                    match ready {
                         Ok(()) => return Ok(()),
                         // Removed again, still empty, before its cpuset
                         // was filled: make it once more.
