@@ -78,6 +78,7 @@ def private_namespace(work):
     # ... and shared among themselves, as a systemd host's are.
     mount(None, "/", None, MS_REC | MS_SHARED)
     mount("bench", work, "tmpfs", 0, "mode=0755")
+    os.mkdir(os.path.join(work, "extra-mounts"))
     # crun refuses a hybrid layout without a v1 hugetlb hierarchy: mount
     # one here (in this namespace only) where the host has none.
     hugetlb = "/sys/fs/cgroup/hugetlb"
@@ -332,7 +333,7 @@ def run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running)
     check([runtimes[0].path, "spec", "--bundle", base])
     true_bundle = bundle_for(base, ["/bin/true"], parent)
     sleep_bundle = bundle_for(base, ["sleep", "1000"], parent)
-    res = {"runtimes": {r.name: r.path for r in runtimes}, "scenarios": {}, "mounts": {},
+    res = {"runtimes": {r.name: r.path for r in runtimes}, "scenarios": {}, "mounts": {}, "mounts_cpu": {},
            "base_mounts": mount_count()}
 
     def record(name, unit, per_runtime, stat="median"):
@@ -450,24 +451,34 @@ def run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running)
             per[r.name] = [burst_of_runs(r, 100, base, parent) * 1e3 / 100]
         record("parallel x100 per container", " ms", per)
 
-    # 7. run latency against the number of mounts in the caller's namespace.
+    # 7. run latency against the number of mounts in the caller's namespace:
+    # a namespace per count, all made first, the counts interleaved with
+    # the runtimes in every round (the machine's load drifts).
     if "mounts" in only:
+        spaces = {n: mount_namespace_with(n, work) for n in mount_counts}
+        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        raw = {n: {r.name: [] for r in runtimes} for n in mount_counts}
+        try:
+            for _ in range(a.rounds):
+                for n in random.sample(mount_counts, len(mount_counts)):
+                    setns(spaces[n])
+                    try:
+                        for r in random.sample(runtimes, len(runtimes)):
+                            raw[n][r.name].append(run_true(r))
+                    finally:
+                        setns(own)
+        finally:
+            for fd in [own, *spaces.values()]:
+                os.close(fd)
         for n in mount_counts:
-            d = os.path.join(work, f"mounts-{n}")
-            os.mkdir(d)
-            mount("bench-mounts", d, "tmpfs", 0, "size=1m")
-            try:
-                for i in range(n):
-                    sub = os.path.join(d, str(i))
-                    os.mkdir(sub)
-                    mount("bench-mount", sub, "tmpfs", 0, "size=4k")
-                raw = interleaved(runtimes, a.rounds, run_true)
-            finally:
-                umount_tree(d)
-                os.rmdir(d)
-            per = {k: [x[0] * 1e3 for x in v] for k, v in raw.items()}
-            res["mounts"][str(n)] = {k: summary(v) for k, v in per.items()}
-            record(f"run /bin/true, +{n} host mounts", " ms", per)
+            wall = {k: [x[0] * 1e3 for x in v] for k, v in raw[n].items()}
+            cpu = {k: [x[1] * 1e3 for x in v] for k, v in raw[n].items()}
+            res["mounts"][str(n)] = {k: summary(v) for k, v in wall.items()}
+            res["mounts_cpu"][str(n)] = {k: summary(v) for k, v in cpu.items()}
+            record(f"run /bin/true, +{n} host mounts", " ms", wall)
+        for n in mount_counts:
+            record(f"run /bin/true cpu, +{n} host mounts", " ms",
+                   {k: [x[1] * 1e3 for x in v] for k, v in raw[n].items()})
 
     # 8. bursts: `c` runs at once, and `c` execs at once into one container.
     if "burst" in only:
@@ -492,6 +503,54 @@ def run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running)
     if "memory" in only:
         res["memory"] = memory_per_container(runtimes, start_sleepers, delete_all, parent, work, sleep_bundle)
     return res
+
+
+def mount_namespace_with(n, work):
+    """An fd of a new mount namespace, made like the bench's own (slaves of
+    it, shared among themselves), holding `n` more tmpfs mounts: it lives
+    as long as the fd (closing it removes them all)."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            if LIBC.unshare(CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "unshare")
+            mount(None, "/", None, MS_REC | MS_SLAVE)
+            mount(None, "/", None, MS_REC | MS_SHARED)
+            d = os.path.join(work, "extra-mounts")
+            mount("bench-mounts", d, "tmpfs", 0, "size=1m")
+            for i in range(n):
+                sub = os.path.join(d, str(i))
+                os.mkdir(sub)
+                mount("bench-mount", sub, "tmpfs", 0, "size=4k")
+            os.write(ready_w, b"1")
+            # Alive until the parent holds the namespace.
+            os.read(done_r, 1)
+            os._exit(0)
+        except BaseException as e:  # the child reports, the parent fails
+            os.write(ready_w, str(e).encode()[:200] or b"?")
+            os._exit(1)
+    os.close(ready_w)
+    os.close(done_r)
+    made = os.read(ready_r, 256)
+    try:
+        if made != b"1":
+            raise RuntimeError(f"a namespace with {n} mounts: {made.decode(errors='replace')}")
+        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
+
+
+def setns(fd):
+    """Enter the mount namespace `fd` (this process is single-threaded)."""
+    if LIBC.setns(fd, CLONE_NEWNS) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"setns: {os.strerror(e)}")
 
 
 def mount_count():
@@ -741,11 +800,15 @@ def write_reports(res, out):
         counts = sorted(res["mounts"], key=int)
         lines += ["", "## Run latency against the mounts of the caller's namespace", "",
                   "![run latency against host mounts](mounts.svg)", "",
+                  "Medians, wall (CPU of the runtime and all it started), and the change "
+                  "from the first count; the counts are interleaved with the runtimes in "
+                  "every round.", "",
                   "| extra mounts | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        zero = res["mounts"][counts[0]]
+        zero, zero_cpu = res["mounts"][counts[0]], res["mounts_cpu"][counts[0]]
         for c in counts:
-            row = res["mounts"][c]
-            cells = [f"{row[n]['median']:.3g} ms ({100 * (row[n]['median'] / zero[n]['median'] - 1):+.0f} %)"
+            row, cpu = res["mounts"][c], res["mounts_cpu"][c]
+            cells = [f"{row[n]['median']:.3g} ms ({100 * (row[n]['median'] / zero[n]['median'] - 1):+.0f} %); "
+                     f"CPU {cpu[n]['median']:.3g} ms ({100 * (cpu[n]['median'] / zero_cpu[n]['median'] - 1):+.0f} %)"
                      for n in names if n in row]
             lines.append(f"| +{c} | " + " | ".join(cells) + " |")
     mem = res.get("memory")
