@@ -79,7 +79,7 @@ test: deps stage-deps
 stress runs="200" lifecycles="1000" containers="100": deps
     cargo build --bin rt
     RT_STRESS_RUNS={{runs}} RT_STRESS_LIFECYCLES={{lifecycles}} RT_STRESS_CONTAINERS={{containers}} \
-    cargo test --test crashes --test concurrency -- --test-threads=1 --nocapture
+    cargo test --test runtime -- --test-threads=1 --nocapture crashes:: concurrency::
     cargo test --features fault-injection --test faults -- --test-threads=1
 
 # Stable Rust, no cargo-fuzz; `just test` runs 2000 cases per target. A
@@ -87,7 +87,7 @@ stress runs="200" lifecycles="1000" containers="100": deps
 # RT_FUZZ_SEED=N replays a run.
 # Mutation fuzzing of config.json, state.json, signals, ids, mount options, seccomp.
 fuzz cases="100000":
-    RT_FUZZ_CASES={{cases}} cargo test --test fuzz -- --nocapture
+    RT_FUZZ_CASES={{cases}} cargo test --test runtime -- --nocapture fuzz::
 
 # Container tests on pure cgroup v2 in a qemu VM (Debian 6.1 kernel; cache: target/vm/).
 test-cgroup2: deps build
@@ -193,8 +193,17 @@ runc-suite *files: _runc-suite-check build
     harness=/work/shared/runc-bats
     ref=${RUNC_REF:-v1.5.1}
     digits=$(printf %s "${ref#v}" | tr -cd 0-9)
-    export RUNC_SRC RUNC_REF=$ref RUNTIME=$PWD/{{rt}}
     export NAME=${NAME:-rt-$(basename "$PWD")-$digits}
+    # As a drop-in is installed: under the name runc (rt names itself as it
+    # is called, and runc's tests look for that name in help, version and
+    # error lines).
+    as_runc=$base/as-runc/$NAME
+    mkdir -p "$as_runc" && ln -sfn "$PWD/{{rt}}" "$as_runc/runc"
+    export RUNC_SRC RUNC_REF=$ref RUNTIME=$as_runc/runc
+    # run.sh wraps binaries named runc* to give configs without cgroupsPath
+    # an absolute one (runc would nest them under the caller's cgroup); rt's
+    # default, /rt/<id>, needs none.
+    export CGROUP_WRAP=${CGROUP_WRAP:-0}
     export BUILD=${BUILD:-$base/build-${ref#v}}
     export RESULTS=${RESULTS:-$base/results}
     export MIRROR=${MIRROR:-$base/mirrors/runc.git}

@@ -1,9 +1,7 @@
 //! Process attributes: ioPriority, scheduler, personality, execCPUAffinity,
 //! checked on the running container from the host.
 
-mod common;
-
-use common::{host, procfs, Container};
+use crate::common::{host, procfs, Container};
 use serde_json::json;
 
 fn started(configure: impl FnOnce(&mut Container)) -> (Container, String) {
@@ -294,7 +292,7 @@ fn bad_memory_policies_are_refused_as_runc_refuses_them() {
         c.create().fails_with(want);
     }
     let features: serde_json::Value =
-        serde_json::from_str(&host(common::RT, &["features"])).expect("features JSON");
+        serde_json::from_str(&host(crate::common::RT, &["features"])).expect("features JSON");
     assert_eq!(
         features["linux"]["memoryPolicy"]["flags"],
         json!([

@@ -6,8 +6,6 @@
 //! controller-less cgroup2 mount only tracks. Tests that need the v1
 //! controllers say so and skip elsewhere.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{procfs, residue, wait_for, Container, Runtime};
+use crate::common::{procfs, residue, wait_for, Container, Runtime};
 
 const MIB: i64 = 1 << 20;
 
@@ -231,7 +229,7 @@ const LOOP_PROBE: &str = "cat /dev/null && echo null-ok; (: < /dev/loop0) 2>/dev
 const LOOP_PROBE_ALLOWED_READ: &str = "null-ok\nloop0-read\nloop0-no-write\nloop1-no-read\n";
 
 /// [`LOOP_PROBE`] run with reading loop0 allowed by a rule of `access`.
-fn loop_probe(access: &str) -> common::Outcome {
+fn loop_probe(access: &str) -> crate::common::Outcome {
     let mut c = Container::sh(LOOP_PROBE);
     c.push(
         "/linux/resources/devices",
@@ -893,7 +891,7 @@ fn v2_device_filter_is_enforced_by_the_kernel() {
         eprintln!("skipped: no cgroup2 hierarchy");
         return;
     }
-    let dir = base.join("rt-test").join(common::unique_id());
+    let dir = base.join("rt-test").join(crate::common::unique_id());
     fs::create_dir_all(&dir).expect("create the cgroup2 directory");
     let cg = TestCgroup(dir);
     let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(
@@ -920,7 +918,7 @@ fn v2_device_filter_is_enforced_by_the_kernel() {
 
 #[test]
 fn rt_and_runc_write_the_same_values() {
-    if !v1_controllers() || !Path::new(common::RUNC).exists() {
+    if !v1_controllers() || !Path::new(crate::common::RUNC).exists() {
         return;
     }
     let dev = block_device();
@@ -1026,7 +1024,7 @@ fn create_and_exec_read_no_mount_table() {
     c.start().ok();
     c.wait_exec();
     let exec = c.scratch().join("exec.trace");
-    common::run_with_deadline(
+    crate::common::run_with_deadline(
         traced_opens(&c.command(&["exec", &c.id, "true"]), &exec),
         &c.scratch().join("exec"),
     )

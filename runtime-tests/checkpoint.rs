@@ -3,11 +3,9 @@
 //! here they must fail with one clear line and leave the container exactly
 //! as it was; `just test-criu` tests the real thing in a VM.
 
-mod common;
-
 use std::path::Path;
 
-use common::{procfs, Container};
+use crate::common::{procfs, Container};
 
 /// Whether criu can work here; these tests check the failure path only.
 fn criu_check_fails() -> bool {
@@ -119,7 +117,7 @@ fn missing_criu_is_named() {
         &c.id,
     ]);
     cmd.env("RT_CRIU", c.scratch().join("no-such-criu"));
-    let out = common::run_with_deadline(cmd, &c.scratch().join("nocriu"));
+    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("nocriu"));
     let msg = out.fails_with("criu not found");
     assert_eq!(msg.trim().lines().count(), 1, "not one line:\n{msg}");
     assert_eq!(c.status(), "running");
@@ -181,7 +179,7 @@ fn a_bad_parent_path_is_named_before_criu_runs() {
             &c.id,
         ]);
         cmd.env("RT_CRIU", c.scratch().join("no-such-criu"));
-        let out = common::run_with_deadline(cmd, &c.scratch().join("parent-out"));
+        let out = crate::common::run_with_deadline(cmd, &c.scratch().join("parent-out"));
         out.fails_with("--parent-path");
         assert_eq!(c.status(), "running");
     }

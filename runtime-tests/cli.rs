@@ -1,11 +1,9 @@
 //! rt's command line as scripts and runc's own tests read it: help in
 //! runc's layout, the version lines, how flags parse.
 
-mod common;
-
 use std::process::Command;
 
-use common::{run_with_deadline, tempdir, Outcome, RT};
+use crate::common::{run_with_deadline, tempdir, Outcome, RT};
 
 /// `rt args...` with an (empty) state root of its own; the temp dir holds
 /// the output files.

@@ -1,9 +1,7 @@
 //! rt against runc: the same bundle (made by `rt spec`, busybox rootfs)
 //! run under both, and what the container observes compared line by line.
 
-mod common;
-
-use common::{sh, Container, Outcome, Runtime};
+use crate::common::{sh, Container, Outcome, Runtime};
 use serde_json::json;
 
 /// What the container reports about itself; every line must match.

@@ -8,14 +8,11 @@
 //! `RT_STRESS_CONTAINERS` containers running at once (default 10, 100
 //! there).
 
-mod common;
-mod leaks;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Container, Outcome};
+use crate::common::{Container, Outcome};
 
 /// One command of a job, with the file prefix its output goes to.
 type Step = (Command, PathBuf);
@@ -30,7 +27,7 @@ fn parallel(jobs: Vec<Vec<Step>>) -> Vec<Vec<Outcome>> {
                 s.spawn(move || {
                     steps
                         .into_iter()
-                        .map(|(cmd, out)| common::run_with_deadline(cmd, &out))
+                        .map(|(cmd, out)| crate::common::run_with_deadline(cmd, &out))
                         .collect()
                 })
             })
@@ -45,14 +42,17 @@ fn parallel(jobs: Vec<Vec<Step>>) -> Vec<Vec<Outcome>> {
 /// `rt <args>` of `c` as a job step, its output under the container's
 /// scratch directory.
 fn step(c: &Container, name: &str, args: &[&str]) -> Step {
-    (leaks::marked(c, c.command(args)), c.scratch().join(name))
+    (
+        crate::leaks::marked(c, c.command(args)),
+        c.scratch().join(name),
+    )
 }
 
 /// A create of `c` as a job step (its config written now).
 fn create_step(c: &Container) -> Step {
-    leaks::write_config(c);
+    crate::leaks::write_config(c);
     (
-        leaks::marked(c, c.launch_command("create", &[])),
+        crate::leaks::marked(c, c.launch_command("create", &[])),
         c.scratch().join("create"),
     )
 }
@@ -60,11 +60,11 @@ fn create_step(c: &Container) -> Step {
 /// `n` marked containers running `args`, in one --root.
 fn siblings(n: usize, args: &[&str]) -> Vec<Container> {
     let mut first = Container::new(args);
-    leaks::mark(&mut first);
+    crate::leaks::mark(&mut first);
     let mut all = vec![first];
     for _ in 1..n {
         let mut c = all[0].sibling(args);
-        leaks::mark(&mut c);
+        crate::leaks::mark(&mut c);
         all.push(c);
     }
     all
@@ -74,7 +74,7 @@ fn siblings(n: usize, args: &[&str]) -> Vec<Container> {
 /// --root they shared is empty.
 fn assert_all_clean(all: &[Container]) {
     for c in all {
-        leaks::assert_clean(&c.id, &leaks::residue(c, &[]));
+        crate::leaks::assert_clean(&c.id, &crate::leaks::residue(c, &[]));
     }
     let left: Vec<_> = std::fs::read_dir(all[0].state_root())
         .expect("read root")
@@ -108,7 +108,8 @@ fn fifty_parallel_lifecycles() {
         for out in outs {
             assert_eq!(out.code, 0, "{}:\n{out}", c.id);
         }
-        let (status, _) = leaks::parse_state(&c.id, &outs[2], &c.id).expect("state after start");
+        let (status, _) =
+            crate::leaks::parse_state(&c.id, &outs[2], &c.id).expect("state after start");
         // The init may be between release and exec: still rt, running.
         assert_eq!(status, "running", "{}", c.id);
     }
@@ -124,7 +125,7 @@ fn twenty_racing_creates_of_one_id() {
         .iter()
         .map(|c| {
             let mut c_cfg = c.config.clone();
-            common::json::set(&mut c_cfg, "/linux/cgroupsPath", cgroup.as_str());
+            crate::common::json::set(&mut c_cfg, "/linux/cgroupsPath", cgroup.as_str());
             std::fs::write(
                 c.bundle().join("config.json"),
                 serde_json::to_vec(&c_cfg).expect("encode"),
@@ -135,7 +136,7 @@ fn twenty_racing_creates_of_one_id() {
                 .arg("--pid-file")
                 .arg(c.pid_file())
                 .arg(&id)
-                .env(leaks::MARK, &id);
+                .env(crate::leaks::MARK, &id);
             vec![(cmd, c.scratch().join("create"))]
         })
         .collect();
@@ -160,7 +161,11 @@ fn twenty_racing_creates_of_one_id() {
         .trim()
         .parse()
         .expect("pid");
-    assert_eq!(leaks::marked_pids(&id), vec![pid], "processes of {id}");
+    assert_eq!(
+        crate::leaks::marked_pids(&id),
+        vec![pid],
+        "processes of {id}"
+    );
     assert_eq!(all[0].status(), "created");
     let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids{cgroup}/cgroup.procs"))
         .expect("winner's cgroup");
@@ -184,7 +189,7 @@ fn kill_and_delete_race_the_exit() {
     for round in 0..rounds {
         let ms = rng.u32(0..20);
         let mut c = Container::sh(&format!("sleep 0.{ms:03}; exit 3"));
-        leaks::mark(&mut c);
+        crate::leaks::mark(&mut c);
         c.start_ok();
         let force = round % 2 == 0;
         let delete: &[&str] = if force {
@@ -218,8 +223,8 @@ fn kill_and_delete_race_the_exit() {
             c.wait_status("stopped");
             c.delete().ok();
         }
-        leaks::parse_state(&c.id, &outs[3], &what);
-        leaks::assert_clean(&what, &leaks::residue(&c, &[]));
+        crate::leaks::parse_state(&c.id, &outs[3], &what);
+        crate::leaks::assert_clean(&what, &crate::leaks::residue(&c, &[]));
     }
 }
 
@@ -241,7 +246,7 @@ fn rank(status: Option<&str>, deleted: bool) -> usize {
 fn state_polled_through_a_lifecycle() {
     for round in 0..3 {
         let mut c = Container::sh("sleep 0.1");
-        leaks::mark(&mut c);
+        crate::leaks::mark(&mut c);
         let mut poll = c.command(&["state", &c.id]);
         let done = std::sync::atomic::AtomicBool::new(false);
         let answers = std::thread::scope(|s| {
@@ -269,7 +274,8 @@ fn state_polled_through_a_lifecycle() {
         let mut last = 0;
         let mut seen = Vec::new();
         for out in &answers {
-            let status = leaks::parse_state(&c.id, out, &format!("round {round}")).map(|(s, _)| s);
+            let status =
+                crate::leaks::parse_state(&c.id, out, &format!("round {round}")).map(|(s, _)| s);
             let r = rank(status.as_deref(), last >= 1);
             assert!(
                 r >= last,
@@ -296,14 +302,14 @@ fn state_polled_through_a_lifecycle() {
 /// removed container are freed after an RCU grace period or by a worker.
 /// So the growth that counts is between a warmed-up, settled baseline and
 /// a settled end.
-fn settled() -> leaks::Gauges {
+fn settled() -> crate::leaks::Gauges {
     std::thread::sleep(Duration::from_secs(1));
-    leaks::Gauges::read()
+    crate::leaks::Gauges::read()
 }
 
 #[test]
 fn sequential_lifecycles_do_not_grow() {
-    let n = leaks::env_count("RT_STRESS_LIFECYCLES", 30);
+    let n = crate::leaks::env_count("RT_STRESS_LIFECYCLES", 30);
     let warm_up = (n / 10).max(1);
     let mut before = None;
     let started = Instant::now();
@@ -313,7 +319,7 @@ fn sequential_lifecycles_do_not_grow() {
             before = Some(settled());
         }
         let mut c = Container::new(&["sleep", "1000"]);
-        leaks::mark(&mut c);
+        crate::leaks::mark(&mut c);
         if i == 0 {
             prefix =
                 c.id.rsplit_once('-')
@@ -322,10 +328,10 @@ fn sequential_lifecycles_do_not_grow() {
         }
         c.start_ok();
         c.rt(&["delete", "--force", &c.id]).ok();
-        leaks::assert_clean(&c.id, &leaks::residue(&c, &[]));
+        crate::leaks::assert_clean(&c.id, &crate::leaks::residue(&c, &[]));
     }
     eprintln!("{n} lifecycles in {:?}", started.elapsed());
-    assert!(leaks::cgroups_with_prefix(&prefix).is_empty());
+    assert!(crate::leaks::cgroups_with_prefix(&prefix).is_empty());
     if let Some(before) = before {
         settled().assert_no_growth(&before, n - warm_up);
     }
@@ -356,7 +362,7 @@ fn up_and_down(n: usize, round: usize) {
     // into it, however many containers rt juggled.
     for d in docs {
         let pid = d["pid"].as_i64().expect("pid");
-        let fds = common::wait_for("the exec", || {
+        let fds = crate::common::wait_for("the exec", || {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
             (comm.trim() == "sleep").then(|| {
                 std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -383,7 +389,7 @@ fn up_and_down(n: usize, round: usize) {
 
 #[test]
 fn many_containers_at_once() {
-    let n = leaks::env_count("RT_STRESS_CONTAINERS", 10);
+    let n = crate::leaks::env_count("RT_STRESS_CONTAINERS", 10);
     // The first round warms the caches up.
     up_and_down(n, 1);
     let before = settled();

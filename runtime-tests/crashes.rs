@@ -7,15 +7,12 @@
 //! `RT_STRESS_RUNS` sets the number of random kills (200 under
 //! `just stress`); `RT_STRESS_SEED` replays a run.
 
-mod common;
-mod leaks;
-
 use std::fs::{self, File};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::residue::Tracked;
-use common::{procfs, Container};
+use crate::common::residue::Tracked;
+use crate::common::{procfs, Container};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
@@ -44,7 +41,7 @@ fn seed() -> u64 {
 
 #[test]
 fn killed_at_random_moments() {
-    let runs = leaks::env_count("RT_STRESS_RUNS", 20);
+    let runs = crate::leaks::env_count("RT_STRESS_RUNS", 20);
     let seed = seed();
     eprintln!("RT_STRESS_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -68,10 +65,10 @@ fn killed_at_random_moments() {
 /// answers, `delete --force` and the residue.
 fn kill_once(phase: Phase, delay: Duration, tally: &mut Tally, what: &str) {
     let mut c = Container::new(&["sleep", "1000"]);
-    leaks::mark(&mut c);
+    crate::leaks::mark(&mut c);
     let cmd = match phase {
         Phase::Create => {
-            leaks::write_config(&c);
+            crate::leaks::write_config(&c);
             c.launch_command("create", &[])
         }
         Phase::Start => {
@@ -84,7 +81,7 @@ fn kill_once(phase: Phase, delay: Duration, tally: &mut Tally, what: &str) {
         }
     };
     let log = c.scratch().join("killed.log");
-    let mut child = leaks::marked(&c, cmd)
+    let mut child = crate::leaks::marked(&c, cmd)
         .stdin(Stdio::null())
         .stdout(File::create(&log).expect("log"))
         .stderr(File::create(&log).expect("log"))
@@ -101,17 +98,17 @@ fn kill_once(phase: Phase, delay: Duration, tally: &mut Tally, what: &str) {
         tally.killed += 1;
     }
 
-    let status = leaks::checked_status(&c, what).unwrap_or_else(|| "does not exist".into());
+    let status = crate::leaks::checked_status(&c, what).unwrap_or_else(|| "does not exist".into());
     *tally.statuses.entry(status).or_default() += 1;
     c.rt(&["list"]).ok();
-    let mut pids: Vec<Tracked> = leaks::recorded_init(&c).into_iter().collect();
+    let mut pids: Vec<Tracked> = crate::leaks::recorded_init(&c).into_iter().collect();
     if let Ok(text) = fs::read_to_string(c.pid_file()) {
         let pid: i32 = text.trim().parse().expect("pid file");
         pids.push(Tracked { pid, start: None });
     }
     let del = c.rt(&["delete", "--force", &c.id]);
     assert_eq!(del.code, 0, "{what}: delete --force:\n{del}");
-    leaks::assert_clean(what, &leaks::residue(&c, &pids));
+    crate::leaks::assert_clean(what, &crate::leaks::residue(&c, &pids));
 }
 
 /// A damaged state.json and what it does to each command: (name, damage).
@@ -142,7 +139,7 @@ const DAMAGE: &[Damage] = &[
 fn corrupt_state_gives_one_line_and_force_delete_works() {
     for (i, (name, damage)) in DAMAGE.iter().enumerate() {
         let mut c = Container::new(&["sleep", "1000"]);
-        leaks::mark(&mut c);
+        crate::leaks::mark(&mut c);
         // Half of them running, half only created.
         let pid = if i % 2 == 0 {
             c.start_ok()
@@ -187,22 +184,22 @@ fn corrupt_state_gives_one_line_and_force_delete_works() {
             nix::sys::signal::Signal::SIGKILL,
         )
         .expect("kill init");
-        common::wait_for("the init to die", || {
+        crate::common::wait_for("the init to die", || {
             procfs::start_time(pid).is_none().then_some(())
         });
-        for dir in common::residue::cgroup_dirs(&c.cgroup_name()) {
-            common::wait_for("the cgroup to empty", || {
+        for dir in crate::common::residue::cgroup_dirs(&c.cgroup_name()) {
+            crate::common::wait_for("the cgroup to empty", || {
                 fs::remove_dir(&dir).is_ok().then_some(())
             });
         }
-        leaks::assert_clean(name, &leaks::residue(&c, &[]));
+        crate::leaks::assert_clean(name, &crate::leaks::residue(&c, &[]));
     }
 }
 
 #[test]
 fn missing_state_json_is_does_not_exist() {
     let mut c = Container::new(&["true"]);
-    leaks::mark(&mut c);
+    crate::leaks::mark(&mut c);
     // What a create killed between its claim and its first save leaves.
     fs::create_dir_all(c.state_root().join(&c.id)).expect("mkdir");
     for verb in ["state", "start", "kill", "delete"] {
@@ -210,5 +207,5 @@ fn missing_state_json_is_does_not_exist() {
             .fails_with(&format!("container {} does not exist", c.id));
     }
     c.rt(&["delete", "--force", &c.id]).ok();
-    leaks::assert_clean("empty state directory", &leaks::residue(&c, &[]));
+    crate::leaks::assert_clean("empty state directory", &crate::leaks::residue(&c, &[]));
 }

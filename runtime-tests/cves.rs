@@ -12,8 +12,6 @@
 //! Covered elsewhere: only stdio and --preserve-fds reach the container's
 //! process (CVE-2024-21626), in process.rs and exec.rs.
 
-mod common;
-
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -24,8 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use common::procfs::{self, MountLine};
-use common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
+use crate::common::procfs::{self, MountLine};
+use crate::common::rootless::{rootless_wrapped, User};
+use crate::common::{run_with_deadline, tempdir, wait_for, Container, Outcome, RT};
 use nix::fcntl::{renameat2, RenameFlags};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -63,7 +62,7 @@ fn fingerprint(path: &Path) -> u64 {
 /// The dynamic loader and libraries `binary` needs, copied into `rootfs`
 /// (any real image has them), so that rt's binary can run in the container.
 fn copy_libraries(binary: &str, rootfs: &Path) {
-    let ldd = common::host("ldd", &[binary]);
+    let ldd = crate::common::host("ldd", &[binary]);
     for lib in ldd.split_whitespace().filter(|w| w.starts_with('/')) {
         let dest = rootfs.join(lib.trim_start_matches('/'));
         fs::create_dir_all(dest.parent().expect("library dir")).expect("mkdir library dir");
@@ -121,7 +120,7 @@ fn assert_untouched(dir: &Path) {
         "host"
     );
     assert!(
-        common::residue::mounts_mentioning(dir).is_empty(),
+        crate::common::residue::mounts_mentioning(dir).is_empty(),
         "a host mount names {}",
         dir.display()
     );
@@ -817,7 +816,7 @@ fn cve_2019_19921_proc_through_a_racing_volume_is_refused() {
     }
     drop(_race);
     assert_untouched(elsewhere.path());
-    assert!(common::residue::mounts_mentioning(volume.path()).is_empty());
+    assert!(crate::common::residue::mounts_mentioning(volume.path()).is_empty());
 }
 
 /// A directory of fake /proc files, all reading "fake", for the tests of
@@ -861,7 +860,7 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
     assert_eq!(c.proc_file("oom_score_adj").trim(), "123");
     let netns = format!("--net=/proc/{pid}/ns/net");
     assert_eq!(
-        common::host("nsenter", &[&netns, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
+        crate::common::host("nsenter", &[&netns, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
         "1"
     );
 
@@ -897,28 +896,125 @@ fn cve_2025_52881_writes_to_proc_bypass_a_fake_proc() {
     }
 }
 
-/// CVE-2023-25809: `spec --rootless` binds /sys with `rbind, ro`, and "ro"
-/// on a bind mount covers only its top: the mounts below /sys — the cgroup
-/// hierarchies — stayed writable. rt makes a recursive bind read-only all
-/// the way down.
+/// CVE-2023-25809 (GHSA-m8cg-xc2p-r3fc): an unprivileged user runs the
+/// config `spec --rootless` writes, from a cgroup it owns (systemd
+/// delegates one to each user). That config binds /sys with `rbind, ro`,
+/// whose "ro" covers only /sys itself, so the hierarchies below it — the
+/// user's own cgroup among them — were writable in the container. What
+/// runc guarantees since 1.1.5 (its mounts.bats checks it as here, the top
+/// mount of each mount point the container reaches): every cgroup
+/// hierarchy the container sees is read-only — cgroup v1 shows the
+/// caller's own cgroups bound read-only, cgroup v2 masks /sys/fs/cgroup
+/// with a read-only tmpfs — and the delegated cgroup takes no write.
 #[test]
-fn cve_2023_25809_rbind_ro_sys_is_read_only_throughout() {
-    let mut c = Container::sleeper();
-    drop_mounts(&mut c, "/sys");
-    c.push("/mounts", json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
-    c.start_ok();
-    let below: Vec<MountLine> = mounts_of(&c)
-        .into_iter()
-        .filter(|m| m.mount_point == "/sys" || m.mount_point.starts_with("/sys/"))
-        .collect();
-    assert!(
-        below
-            .iter()
-            .any(|m| m.mount_point.starts_with("/sys/fs/cgroup")),
-        "no cgroup mount below /sys: {below:#?}"
+fn cve_2023_25809_rootless_spec_leaves_no_writable_cgroup() {
+    let user = User::new();
+    let delegated = Delegated::new(&user);
+    let script =
+        "for m in $(awk '$2 ~ \"^/sys/fs/cgroup\" {print $2}' /proc/self/mounts | sort -u); do \
+           test -e $m && grep \" $m \" /proc/self/mounts | tail -n1; done; \
+         for m in $(awk '$3 ~ \"^cgroup\" {print $2}' /proc/self/mounts); do \
+           test -e $m && mkdir $m/escape 2>/dev/null && echo wrote $m; done; true";
+    let procs = delegated.host.join("cgroup.procs");
+    let (_c, _xdg, out) = rootless_wrapped(
+        &user,
+        &[],
+        script,
+        false,
+        |_| {},
+        |cmd| {
+            // Started in the delegated cgroup, as the user's session is.
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("echo $$ > {} && exec \"$@\"", procs.display()))
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .env_clear()
+                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))));
+            sh
+        },
     );
-    for m in &below {
-        assert!(m.has_option("ro"), "{} is writable: {m:?}", m.mount_point);
+    let out = out.ok();
+    let tops: Vec<&str> = out
+        .lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("wrote"))
+        .collect();
+    let cgroups: Vec<&&str> = tops
+        .iter()
+        .filter(|l| l.split(' ').nth(2).is_some_and(|t| t.starts_with("cgroup")))
+        .collect();
+    let mask = tops
+        .iter()
+        .find(|l| l.split(' ').nth(1) == Some("/sys/fs/cgroup"))
+        .unwrap_or_else(|| panic!("nothing mounted at /sys/fs/cgroup:\n{out}"));
+    assert!(
+        !cgroups.is_empty()
+            || mask
+                .split(' ')
+                .nth(3)
+                .is_some_and(|o| o.split(',').any(|x| x == "ro")),
+        "neither a cgroup hierarchy nor a read-only mask at /sys/fs/cgroup:\n{out}"
+    );
+    for m in &cgroups {
+        let opts = m.split(' ').nth(3).unwrap_or("");
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "writable in the container: {m}\n{out}"
+        );
+    }
+    assert!(!out.stdout.contains("wrote"), "{out}");
+    assert!(
+        !delegated.host.join("escape").exists(),
+        "the container wrote the user's cgroup on the host"
+    );
+}
+
+/// A cgroup of the host owned by `user`, as systemd delegates one to each
+/// user: in the v1 pids hierarchy, or in cgroup2 on a unified host;
+/// removed on drop, once its processes are gone.
+struct Delegated {
+    host: PathBuf,
+}
+
+impl Delegated {
+    fn new(user: &User) -> Delegated {
+        let mounts = procfs::mountinfo(&procfs::read("/proc/self/mountinfo"));
+        let hierarchy = mounts
+            .iter()
+            .find(|m| m.fstype == "cgroup" && m.super_options.iter().any(|o| o == "pids"))
+            .or_else(|| {
+                mounts
+                    .iter()
+                    .find(|m| m.mount_point == "/sys/fs/cgroup" && m.fstype == "cgroup2")
+            })
+            .expect("a pids or unified cgroup hierarchy")
+            .mount_point
+            .clone();
+        let host =
+            Path::new(&hierarchy).join(format!("rt-test/{}-delegated", crate::common::unique_id()));
+        // /rt-test is shared: another test's cleanup may remove it between
+        // the two mkdirs.
+        crate::common::wait_for("the delegated cgroup", || {
+            let _ = fs::create_dir_all(host.parent().expect("parent"));
+            fs::create_dir(&host).ok()
+        });
+        for p in [host.clone(), host.join("cgroup.procs")] {
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).expect("delegate");
+        }
+        Delegated { host }
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(self.host.join("escape"));
+        crate::common::wait_for("the delegated cgroup to empty", || {
+            fs::remove_dir(&self.host)
+                .ok()
+                .or_else(|| (!self.host.exists()).then_some(()))
+        });
     }
 }
 
@@ -1022,7 +1118,7 @@ fn cve_2021_30465_read_only_binds_keep_ro_under_a_racing_swap() {
                 .push("/mounts", bind(read_only.path(), "/vol/b", &["ro"]));
             let mut cmd = c.launch_command("create", &[]);
             if old_kernel {
-                common::older_kernel::without_mount_setattr(&mut cmd);
+                crate::common::older_kernel::without_mount_setattr(&mut cmd);
             }
             // Losing the race may fail the create; a writable mount may not.
             if c.launch(cmd).code != 0 {
@@ -1338,7 +1434,7 @@ fn cve_2026_41579_dev_symlink_in_the_image_stays_in_the_rootfs() {
             fs::read_to_string(host.path().join("ptmx")).expect("ptmx"),
             "host ptmx"
         );
-        assert!(common::residue::mounts_mentioning(host.path()).is_empty());
+        assert!(crate::common::residue::mounts_mentioning(host.path()).is_empty());
     }
 }
 
@@ -1470,7 +1566,7 @@ fn cve_2026_115521_read_only_remounts_never_go_through_the_container_proc() {
             .set("/root/readonly", true);
         let mut cmd = c.launch_command("create", &[]);
         if old_kernel {
-            common::older_kernel::without_mount_setattr(&mut cmd);
+            crate::common::older_kernel::without_mount_setattr(&mut cmd);
         }
         c.launch(cmd).ok();
         let mounts = mounts_of(&c);

@@ -1,10 +1,8 @@
 //! `rt exec`: a second process joins the running container.
 
-mod common;
-
 use std::fs;
 
-use common::{procfs, residue, Container};
+use crate::common::{procfs, residue, Container};
 
 fn running() -> (Container, i32) {
     let c = Container::new(&["sleep", "1000"]);
@@ -27,7 +25,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
     let (c, init) = running();
     let path = c.scratch().join("pidfd.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-    let got = std::thread::spawn(move || common::receive_fd(&listener));
+    let got = std::thread::spawn(move || crate::common::receive_fd(&listener));
     let pid_file = c.scratch().join("exec.pid");
     c.rt(&[
         "exec",
@@ -47,9 +45,9 @@ fn pidfd_socket_gets_a_pidfd_of_the_process() {
         .expect("pid file")
         .parse()
         .expect("pid");
-    assert_eq!(common::pidfd_pid(&pidfd), pid);
+    assert_eq!(crate::common::pidfd_pid(&pidfd), pid);
     rt::syscall::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL).expect("kill through the pidfd");
-    common::wait_for("the exec'd process to die", || {
+    crate::common::wait_for("the exec'd process to die", || {
         procfs::start_time(pid).is_none().then_some(())
     });
     assert_eq!(c.status(), "running", "the init {init} went too");
@@ -149,7 +147,7 @@ fn detach_writes_the_pid_file_and_returns() {
         .parse()
         .expect("pid");
     // rt returns once the process is set up, a moment before it execs.
-    let cmdline = common::wait_for("the exec'd sleep", || {
+    let cmdline = crate::common::wait_for("the exec'd sleep", || {
         let c = procfs::read(&format!("/proc/{pid}/cmdline"));
         c.starts_with("sleep").then_some(c)
     });
@@ -387,7 +385,7 @@ fn only_the_callers_fds_pass_through_gaps_in_preserve_fds() {
         .args(exec.get_args())
         .arg(&pid_file)
         .args([c.id.as_str(), "sleep", "100"]);
-    common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
+    crate::common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
     let pid = fs::read_to_string(&pid_file).expect("pid file");
     let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{}/fd", pid.trim()))
         .expect("fds of the process")
@@ -419,7 +417,7 @@ fn sealed_binary_is_unmounted_while_the_process_runs() {
         .arg(&trace)
         .arg(exec.get_program())
         .args(exec.get_args());
-    common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
+    crate::common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
     let text = fs::read_to_string(&trace).expect("read the trace");
     let calls: Vec<(&str, &str)> = text
         .lines()

@@ -7,7 +7,10 @@
 //! point is covered (or fails this test for want of a scenario) the day it
 //! is added.
 
+// The shared harness: this binary uses part of it.
+#[allow(dead_code)]
 mod common;
+#[allow(dead_code)]
 mod leaks;
 
 use std::collections::BTreeSet;

@@ -3,12 +3,10 @@
 //! behind; every valid one creates, starts, prints "ok" and deletes cleanly.
 //! See spec-fixtures/README.md for the placeholders.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{residue, Container};
+use crate::common::{residue, Container};
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +33,7 @@ fn name(path: &Path) -> String {
 fn instantiate(text: &str, c: &Container) -> String {
     text.replace(
         "@ROOTFS@",
-        common::rootfs::shared()
+        crate::common::rootfs::shared()
             .to_str()
             .expect("utf-8 rootfs path"),
     )
@@ -113,7 +111,7 @@ fn every_broken_fixture_has_its_expected_line() {
             .unwrap_or_else(|e| panic!("{}: {e}", name(&f)));
         assert_eq!(expected.lines().count(), 1, "{}: one line", name(&f));
         assert!(
-            expected.starts_with("rt: ") && expected.ends_with('\n'),
+            expected.starts_with("rt create failed: ") && expected.ends_with('\n'),
             "{}: {expected:?}",
             name(&f)
         );

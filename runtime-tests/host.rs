@@ -2,12 +2,10 @@
 //! state that outlives each rt command, the container's cgroups, and the
 //! residue check the harness runs after every test, and rt's own log.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{procfs, residue, Container};
+use crate::common::{procfs, residue, Container};
 use serde_json::json;
 
 #[test]

@@ -1,9 +1,7 @@
 //! The container lifecycle as the CLI exposes it: create, start, state,
 //! kill, delete, run, list, and the errors of each.
 
-mod common;
-
-use common::{procfs, residue, Container};
+use crate::common::{procfs, residue, Container};
 
 #[test]
 fn create_start_kill_delete() {
@@ -118,7 +116,7 @@ fn kill_all_reaches_every_process() {
     );
 
     c.rt(&["kill", "--all", &c.id, "TERM"]).ok();
-    common::wait_for("children to die", || {
+    crate::common::wait_for("children to die", || {
         children
             .iter()
             .all(|p| procfs::start_time(*p).is_none())
@@ -132,7 +130,7 @@ fn kill_all_reaches_every_process() {
 
 /// Host pids of the `n` children of `pid`, once they all exist.
 fn wait_children(pid: i32, n: usize) -> Vec<i32> {
-    common::wait_for("children", || {
+    crate::common::wait_for("children", || {
         let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
         let pids: Vec<i32> = text
             .split_whitespace()
@@ -240,8 +238,11 @@ fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
     const NAME: &str = "start_of_a_program_that_exits_at_once_succeeds_every_time";
     if std::env::var_os(REAPER_CHILD).is_none() {
         let exe = std::env::current_exe().expect("test binary");
+        // The test's path in this binary: its module, then its name.
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let path = format!("{module}::{NAME}");
         let out = std::process::Command::new(exe)
-            .args(["--exact", NAME, "--test-threads=1"])
+            .args(["--exact", &path, "--test-threads=1"])
             .env(REAPER_CHILD, "1")
             .output()
             .expect("run the test in a subreaper");
@@ -275,7 +276,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_init() {
         let c = Container::sleeper();
         let path = c.scratch().join("pidfd.sock");
         let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
-        let got = std::thread::spawn(move || common::receive_fd(&listener));
+        let got = std::thread::spawn(move || crate::common::receive_fd(&listener));
         let path = path.to_str().expect("utf-8");
         match verb {
             "create" => c.create_with(&["--pidfd-socket", path]).ok(),
@@ -283,7 +284,7 @@ fn pidfd_socket_gets_a_pidfd_of_the_init() {
         };
         let (msg, pidfd) = got.join().expect("receiver");
         assert_eq!(String::from_utf8_lossy(&msg), "standard", "{verb}");
-        assert_eq!(common::pidfd_pid(&pidfd), c.pid(), "{verb}");
+        assert_eq!(crate::common::pidfd_pid(&pidfd), c.pid(), "{verb}");
         // As runc's test: TERM ends a created container's init too.
         let sig = match verb {
             "create" => libc::SIGTERM,
@@ -344,7 +345,7 @@ fn existing_id() {
     // The failed create must not have disturbed the first container.
     assert_eq!(a.status(), "created");
     // b's guard would delete a's container: give it an id of its own.
-    b.id = common::unique_id();
+    b.id = crate::common::unique_id();
 }
 
 #[test]
@@ -407,7 +408,7 @@ fn host_pid_ns(script: &str) -> Container {
 }
 
 fn wait_gone(pids: &[i32]) {
-    common::wait_for("processes to die", || {
+    crate::common::wait_for("processes to die", || {
         pids.iter()
             .all(|p| procfs::start_time(*p).is_none())
             .then_some(())

@@ -2,13 +2,11 @@
 //! /dev, masked and read-only paths, sysctls, propagation, and mount
 //! destinations that try to leave the rootfs.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::procfs::{self, mount_at, MountLine};
-use common::{tempdir, Container};
+use crate::common::procfs::{self, mount_at, MountLine};
+use crate::common::{tempdir, Container};
 use nix::mount::{MntFlags, MsFlags};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -150,6 +148,144 @@ fn rbind_carries_submounts_and_bind_does_not() {
     assert_eq!(c.run().ok().lines(), ["in-submount", "--"]);
 }
 
+/// `rbind, ro` makes the top mount read-only and leaves the mounts below
+/// as they are, as runc does; `rro` makes all of them read-only.
+#[test]
+fn rbind_ro_covers_the_top_mount_and_rro_all() {
+    let host = HostMount::new();
+    let script = "for d in ro rro; do \
+        touch /mnt/$d/top 2>/dev/null && echo $d top written; \
+        touch /mnt/$d/sub/below 2>/dev/null && echo $d below written; done; true";
+    let mut c = Container::sh(script);
+    c.push(
+        "/mounts",
+        bind(host.dir.path(), "/mnt/ro", &["rbind", "ro"]),
+    )
+    .push(
+        "/mounts",
+        bind(host.dir.path(), "/mnt/rro", &["rbind", "rro"]),
+    );
+    assert_eq!(c.run().ok().lines(), ["ro below written"]);
+}
+
+/// The per-mount options of /mnt in a container binding the host tmpfs
+/// `host` there with `options`, after setting `host_flags` on the host's
+/// mount (as runc's mounts_sshfs.bats sets them on its source), in a user
+/// namespace or not.
+fn bind_over_flags(
+    host: &HostMount,
+    host_flags: MsFlags,
+    options: &[&str],
+    userns: bool,
+) -> crate::common::Outcome {
+    let remount = |flags: MsFlags| {
+        nix::mount::mount(
+            None::<&str>,
+            &host.sub(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .expect("set the host mount's flags")
+    };
+    remount(MsFlags::MS_STRICTATIME);
+    remount(host_flags);
+    let mut c = Container::sh("awk '$2 == \"/mnt\" { print $4 }' /proc/self/mounts");
+    c.push(
+        "/mounts",
+        json!({"destination": "/mnt", "type": "bind", "source": host.sub(), "options": options}),
+    );
+    if userns {
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c.add_namespace("user", None)
+            .set("/linux/uidMappings", map.clone())
+            .set("/linux/gidMappings", map)
+            .chown_rootfs(100000, 100000);
+    }
+    c.run()
+}
+
+fn has(opts: &str, o: &str) -> bool {
+    opts.trim().split(',').any(|x| x == o)
+}
+
+/// A bind with a clearing option gets exactly the flags asked for, as
+/// runc (not mount(8)) does: the source's other flags go, but its atime
+/// stays unless an atime flag is set.
+#[test]
+fn bind_with_a_clearing_option_sets_exactly_the_flags_given() {
+    let host = HostMount::new();
+    let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    let ro_noexec = MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC | nosymfollow | MsFlags::MS_NODIRATIME;
+    let out = bind_over_flags(&host, ro_noexec, &["bind", "dev"], false).ok();
+    let o = out.stdout.as_str();
+    assert!(
+        has(o, "rw") && !has(o, "noexec") && !has(o, "nosymfollow"),
+        "{o}"
+    );
+    assert!(has(o, "nodiratime"), "{o}");
+    let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_NOATIME;
+    let out = bind_over_flags(
+        &host,
+        locked,
+        &["bind", "dev", "suid", "exec", "atime"],
+        false,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(
+        !has(o, "nosuid") && !has(o, "nodev") && !has(o, "noexec"),
+        "{o}"
+    );
+    assert!(has(o, "noatime"), "{o}");
+}
+
+/// In a user namespace the source's flags are locked: the ones not asked
+/// about are kept, a non-lockable one (nosymfollow) is still cleared, and
+/// clearing a locked one or changing the atime fails in runc's words.
+#[test]
+fn bind_in_a_user_namespace_keeps_the_sources_locked_flags() {
+    let host = HostMount::new();
+    let out = bind_over_flags(
+        &host,
+        MsFlags::MS_RDONLY,
+        &["bind", "nosuid", "nodev"],
+        true,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(has(o, "ro") && has(o, "nosuid") && has(o, "nodev"), "{o}");
+    let nosymfollow = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+    let out = bind_over_flags(
+        &host,
+        MsFlags::MS_NODEV | nosymfollow,
+        &["bind", "ro", "symfollow"],
+        true,
+    )
+    .ok();
+    let o = out.stdout.as_str();
+    assert!(
+        has(o, "ro") && has(o, "nodev") && !has(o, "nosymfollow"),
+        "{o}"
+    );
+
+    let line = bind_over_flags(&host, MsFlags::MS_RDONLY, &["bind", "rw", "nosuid"], true)
+        .fails_with("cannot clear locked flags MS_RDONLY: operation not permitted");
+    assert!(
+        line.contains("error mounting") && line.contains("to rootfs at \"/mnt\""),
+        "{line}"
+    );
+    bind_over_flags(
+        &host,
+        MsFlags::MS_NODIRATIME,
+        &["bind", "strictatime"],
+        true,
+    )
+    .fails_with(
+        "cannot change locked atime flags MS_NODIRATIME|MS_RELATIME: operation not permitted",
+    );
+}
+
 #[test]
 fn mount_propagation_options() {
     let host = HostMount::new();
@@ -185,6 +321,72 @@ fn mount_propagation_options() {
     );
 }
 
+/// Destinations as runc reads them: a relative one is relative to `/`
+/// (with runc's warning), one that spells out the rootfs's host path names
+/// the place below it.
+#[test]
+fn relative_and_rootfs_prefixed_destinations() {
+    let src = host_dir();
+    let mut c =
+        Container::sh("cat /mnt/abs/marker; echo; grep -c ' /tmp/rel ' /proc/self/mountinfo");
+    let prefixed = c.rootfs().join("mnt/abs");
+    c.push(
+        "/mounts",
+        json!({"destination": "tmp/rel", "type": "tmpfs", "source": "tmpfs"}),
+    )
+    .push(
+        "/mounts",
+        bind(src.path(), prefixed.to_str().expect("utf-8"), &[]),
+    );
+    let out = c.run().ok();
+    assert_eq!(out.lines(), ["host", "1"], "{out}");
+    assert!(
+        out.stderr
+            .contains("mount destination tmp/rel is not absolute"),
+        "{out}"
+    );
+}
+
+/// A Bidirectional volume as containerd asks for one (rootfsPropagation
+/// `rshared`, the bind `rshared`): a mount made in the container below it
+/// reaches the host, and the volume is shared, not a slave. With
+/// `rslave` (HostToContainer) the host's mounts still reach the container.
+#[test]
+fn rshared_volumes_propagate_both_ways() {
+    let host = HostMount::new();
+    let mut c = Container::sh(
+        "mkdir /vol/late && mount -t tmpfs tmpfs /vol/late && echo x > /vol/late/from-container; \
+         exec sleep 1000",
+    );
+    c.set("/linux/rootfsPropagation", "rshared")
+        .push("/mounts", bind(&host.sub(), "/vol", &["rbind", "rshared"]));
+    for set in ["bounding", "permitted", "effective"] {
+        c.push(
+            &format!("/process/capabilities/{set}"),
+            "CAP_SYS_ADMIN".into(),
+        );
+    }
+    c.start_ok();
+    crate::common::wait_for("the container's mount on the host", || {
+        host.sub()
+            .join("late/from-container")
+            .exists()
+            .then_some(())
+    });
+    let vol = mount_at(&mounts_of(&c), "/vol");
+    assert!(vol.has_tag("shared:") && !vol.has_tag("master:"), "{vol:?}");
+
+    let other = HostMount::new();
+    let mut c = Container::sleeper();
+    c.set("/linux/rootfsPropagation", "rslave")
+        .push("/mounts", bind(&other.sub(), "/vol", &["rbind", "rslave"]));
+    c.start_ok();
+    fs::create_dir(other.sub().join("late")).expect("mkdir late");
+    mount_tmpfs(&other.sub().join("late"));
+    let points: Vec<String> = mounts_of(&c).into_iter().map(|m| m.mount_point).collect();
+    assert!(points.contains(&"/vol/late".to_string()), "{points:?}");
+}
+
 #[test]
 fn tmpfs_size_and_mode() {
     let mut c = Container::sh("stat -c %a /mnt/t; cat /proc/self/mountinfo");
@@ -198,6 +400,108 @@ fn tmpfs_size_and_mode() {
         t.has_super_option("size=1024k") && t.has_super_option("mode=710"),
         "{t:?}"
     );
+}
+
+/// A tmpfs on an existing directory takes its mode as a `mode=` option
+/// (mountinfo shows it); an explicit `mode=` wins; on a directory rt makes,
+/// the tmpfs keeps its default 1777 and the directories made are 0755.
+#[test]
+fn tmpfs_mode_inherited_explicit_and_default() {
+    let mut c =
+        Container::sh("stat -c '%a %n' /inherit /explicit /new/a/b; cat /proc/self/mountinfo");
+    for d in ["inherit", "explicit"] {
+        let dir = c.rootfs().join(d);
+        fs::create_dir(&dir).expect("mkdir");
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o710))
+            .expect("chmod");
+    }
+    let tmpfs = |dest: &str, opts: &[&str]| json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts});
+    c.push("/mounts", tmpfs("/inherit", &["nosuid"]))
+        .push("/mounts", tmpfs("/explicit", &["nosuid", "mode=1500"]))
+        .push("/mounts", tmpfs("/new/a/b", &["nosuid"]));
+    let out = c.run().ok();
+    assert_eq!(
+        out.lines()[..3],
+        ["710 /inherit", "1500 /explicit", "1777 /new/a/b"],
+        "{out}"
+    );
+    let mounts = procfs::mountinfo(&out.stdout);
+    assert!(
+        mount_at(&mounts, "/inherit").has_super_option("mode=710"),
+        "{out}"
+    );
+    assert!(
+        mount_at(&mounts, "/explicit").has_super_option("mode=1500"),
+        "{out}"
+    );
+    let new = mount_at(&mounts, "/new/a/b");
+    assert!(
+        !new.super_options.iter().any(|o| o.starts_with("mode=")),
+        "{new:?}"
+    );
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(c.rootfs().join(p))
+                .expect("stat")
+                .permissions(),
+        ) & 0o7777
+    };
+    assert_eq!(mode("explicit"), 0o710, "the mount point itself changed");
+    assert_eq!([mode("new"), mode("new/a"), mode("new/a/b")], [0o755; 3]);
+}
+
+/// An `ro` tmpfs turns read-only once setup is done with it, as in runc:
+/// an `ro` /dev still gets its nodes, /dev/pts and /dev/shm, and a mount
+/// below an `ro` tmpfs gets its mount point.
+#[test]
+fn ro_tmpfs_is_filled_before_it_turns_read_only() {
+    let src = host_dir();
+    let mut c = Container::sh(
+        "grep -E '^tmpfs /(dev|ro) ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1; \
+         cat /ro/below/marker; echo; echo x > /dev/null && ls /dev/pts/ptmx; touch /ro/x",
+    );
+    for m in c.config["mounts"].as_array_mut().expect("mounts") {
+        if m["destination"] == "/dev" {
+            m["options"]
+                .as_array_mut()
+                .expect("options")
+                .push("ro".into());
+        }
+    }
+    c.push(
+        "/mounts",
+        json!({"destination": "/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
+    )
+    .push("/mounts", bind(src.path(), "/ro/below", &[]));
+    let out = c.run();
+    assert_eq!(
+        out.lines(),
+        ["/dev ro", "/ro ro", "host", "/dev/pts/ptmx"],
+        "{out}"
+    );
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
+/// A procfs or sysfs destination the image made a symlink or a file is
+/// refused in runc's words.
+#[test]
+fn proc_and_sys_go_on_ordinary_directories() {
+    for (name, fstype, symlink) in [("proc", "proc", true), ("sys", "sysfs", false)] {
+        let c = Container::sh("true");
+        let at = c.rootfs().join(name);
+        fs::remove_dir_all(&at).expect("rm");
+        if symlink {
+            fs::create_dir(c.rootfs().join("elsewhere")).expect("mkdir");
+            std::os::unix::fs::symlink("/elsewhere", &at).expect("symlink");
+        } else {
+            fs::write(&at, "").expect("file");
+        }
+        let line = c.run().fails_with("must be mounted on ordinary directory");
+        assert!(
+            line.contains(&format!("filesystem \"{fstype}\" must")),
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -316,6 +620,26 @@ fn masked_paths_hide_files_and_directories() {
     assert_eq!(masked.run().ok().lines(), ["0"]);
 }
 
+/// A path masked twice is masked once, and masked directories share one
+/// read-only tmpfs (runc 1.5's mask.bats).
+#[test]
+fn masked_directories_share_one_tmpfs_and_duplicates_mount_once() {
+    let mut c = Container::sh(
+        "stat -c %d /a /b /c | sort -u | wc -l; grep -c ' /a ' /proc/self/mountinfo; \
+         grep -c ' /f ' /proc/self/mountinfo; cat /f; touch /b/x",
+    );
+    for d in ["a", "b", "c"] {
+        fs::create_dir(c.rootfs().join(d)).expect("mkdir");
+    }
+    fs::write(c.rootfs().join("f"), "secret").expect("write");
+    for p in ["/a", "/b", "/f", "/c", "/a", "/f/", "/./b"] {
+        c.push("/linux/maskedPaths", p.into());
+    }
+    let out = c.run();
+    assert_eq!(out.lines(), ["1", "1", "1"], "{out}");
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
 #[test]
 fn readonly_paths_refuse_writes() {
     // Root may set the hostname of its own uts namespace through /proc/sys,
@@ -397,7 +721,7 @@ fn assert_mounted_inside(c: &Container, secret: &TempDir, src: &TempDir) {
         .collect();
     assert_eq!(entries, ["marker"], "the host directory changed");
     assert!(
-        common::residue::mounts_mentioning(secret.path()).is_empty(),
+        crate::common::residue::mounts_mentioning(secret.path()).is_empty(),
         "a mount landed on the host"
     );
     let inside: Vec<MountLine> = mounts_of(c)
@@ -446,6 +770,45 @@ fn symlinked_destinations_to_missing_paths_are_created_inside_the_rootfs() {
     assert_mounted_inside(&c, &secret, &src);
 }
 
+/// A bind's destination through symlinks that lead where nothing exists
+/// yet — a dangling link in the middle (/etc/hosts -> /jump/baz/hosts,
+/// /jump -> /tmp/foo/bar) or at the end — is made where they lead, inside
+/// the rootfs, and the source is bound there, file or directory (runc's
+/// mounts.bats 17, 18).
+#[test]
+fn binds_through_dangling_symlinks_land_where_they_lead() {
+    let src = host_dir();
+    let file = src.path().join("marker");
+    for (links, real, source) in [
+        (
+            &[("jump", "/tmp/foo/bar"), ("etc/hosts", "/jump/baz/hosts")][..],
+            "/tmp/foo/bar/baz/hosts",
+            &file,
+        ),
+        (&[("etc/hosts", "/tmp/hosts")][..], "/tmp/hosts", &file),
+        (
+            &[("etc/hosts", "/tmp/hosts")][..],
+            "/tmp/hosts",
+            &src.path().to_path_buf(),
+        ),
+    ] {
+        let mut c = Container::new(&["stat", "-c", "%n %d:%i", "--", real]);
+        for (at, to) in links {
+            let at = c.rootfs().join(at);
+            let _ = fs::remove_file(&at);
+            std::os::unix::fs::symlink(to, &at).expect("symlink");
+        }
+        c.push(
+            "/mounts",
+            json!({"destination": "/etc/hosts", "source": source, "options": ["bind"]}),
+        );
+        let st = fs::metadata(source).expect("stat source");
+        use std::os::unix::fs::MetadataExt;
+        let want = format!("{real} {}:{}\n", st.dev(), st.ino());
+        assert_eq!(c.run().ok().stdout, want);
+    }
+}
+
 #[test]
 fn no_pivot_runs_in_the_rootfs() {
     let c = Container::sh("ls /; touch /x");
@@ -456,6 +819,51 @@ fn no_pivot_runs_in_the_rootfs() {
         ["bin", "dev", "etc", "mnt", "proc", "root", "sys", "tmp"]
     );
     assert!(out.stderr.contains("Read-only file system"), "{out}");
+}
+
+/// With --no-pivot the host's tree stays below the rootfs; its full procfs
+/// must not: a new user and mount namespace in the container could then
+/// mount a fresh procfs (the kernel allows it while one is fully visible)
+/// and get around the masked and read-only /proc paths. rt unmounts it, as
+/// runc does (no_pivot.bats).
+#[test]
+fn no_pivot_leaves_no_full_procfs_to_mount_again() {
+    let mut c =
+        Container::sh("unshare -mrpf sh -c 'mount -t proc none /proc && echo mounted' 2>&1; true");
+    for set in ["bounding", "permitted", "effective"] {
+        c.push(
+            &format!("/process/capabilities/{set}"),
+            "CAP_SETFCAP".into(),
+        );
+    }
+    let out = c.run_with(&["--no-pivot"]).ok();
+    assert!(!out.stdout.contains("mounted"), "{out}");
+    assert!(out.stdout.contains("permission denied"), "{out}");
+}
+
+/// Without a mount namespace in the config, the mounts are made in the
+/// caller's mount namespace, as runc makes them (runc's host-mntns.bats):
+/// /proc, /dev with its nodes and /dev/pts are there for the process, and
+/// stay in the caller's namespace, under the rootfs, after it ends.
+#[test]
+fn without_a_mount_namespace_mounts_go_to_the_callers() {
+    let mut c = Container::sh("ls /dev/pts/ptmx; cat /proc/self/comm; echo x > /dev/null");
+    let private_ns = crate::common::PrivateMountNs::enter(&c.rootfs());
+    c.remove_namespace("mount")
+        .set("/linux/maskedPaths", json!([]))
+        .set("/linux/readonlyPaths", json!([]));
+    assert_eq!(c.run().ok().lines(), ["/dev/pts/ptmx", "cat"]);
+    let rootfs = c.rootfs();
+    let ours = procfs::mountinfo(&private_ns.mounts());
+    for (at, fstype) in [("proc", "proc"), ("dev", "tmpfs"), ("dev/pts", "devpts")] {
+        let point = rootfs.join(at);
+        assert!(
+            ours.iter()
+                .any(|m| Path::new(&m.mount_point) == point && m.fstype == fstype),
+            "no {fstype} at {}",
+            point.display()
+        );
+    }
 }
 
 /// Lazily unmount / in the mount namespace of `c`'s init, from the host
@@ -545,7 +953,7 @@ fn comparable(out: &str) -> Vec<String> {
 #[test]
 fn mount_options_land_the_same_without_mount_setattr() {
     let src = host_dir();
-    let run = |old_kernel: bool, extra: &[Value], script: &str| -> common::Outcome {
+    let run = |old_kernel: bool, extra: &[Value], script: &str| -> crate::common::Outcome {
         let mut c = Container::sh(script);
         fs::create_dir(c.rootfs().join("mnt/t")).expect("mkdir t");
         fs::set_permissions(
@@ -559,7 +967,7 @@ fn mount_options_land_the_same_without_mount_setattr() {
         }
         let mut cmd = c.launch_command("run", &[]);
         if old_kernel {
-            common::older_kernel::without_mount_setattr(&mut cmd);
+            crate::common::older_kernel::without_mount_setattr(&mut cmd);
         }
         let mut out = c.launch(cmd);
         // Each container's own names, to compare two.

@@ -1,9 +1,7 @@
 //! Namespaces: each type created (the container's link differs from the
 //! host's and the namespace shows its effect inside) or joined by path.
 
-mod common;
-
-use common::{host, procfs, Container, NetNs};
+use crate::common::{host, procfs, Container, NetNs};
 use serde_json::json;
 
 /// Every namespace type rt can create, by its /proc/<pid>/ns name.
@@ -32,20 +30,20 @@ fn created_namespaces_differ_from_the_host() {
 
         let mut without = Container::sleeper();
         without.remove_namespace(typ).remove("/hostname");
-        if *typ == "mount" {
-            // Mounts need a mount namespace: ask for none, and keep the
-            // host's / writable whatever rt does with root.readonly.
-            without
-                .set("/mounts", json!([]))
-                .set("/linux/maskedPaths", json!([]))
-                .set("/linux/readonlyPaths", json!([]))
-                .set("/root/readonly", false);
-        }
+        // Without a mount namespace rt mounts in the caller's: this
+        // thread's own.
+        let private_ns =
+            (*typ == "mount").then(|| crate::common::PrivateMountNs::enter(&without.rootfs()));
         let pid = without.start_ok().to_string();
+        let caller = if private_ns.is_some() {
+            "thread-self"
+        } else {
+            "self"
+        };
         assert_eq!(
             procfs::ns_link(&pid, proc_name),
-            procfs::ns_link("self", proc_name),
-            "{typ} is not the host's"
+            procfs::ns_link(caller, proc_name),
+            "{typ} is not the caller's"
         );
     }
 }
@@ -128,7 +126,7 @@ fn mount_namespace_hides_container_mounts_from_the_host() {
     );
     assert!(inside.iter().any(|m| m.mount_point == "/dev/mqueue"));
     assert!(
-        common::residue::mounts_mentioning(&c.bundle()).is_empty(),
+        crate::common::residue::mounts_mentioning(&c.bundle()).is_empty(),
         "the rootfs bind is visible on the host"
     );
 }
@@ -188,7 +186,7 @@ fn user_namespace_maps_ids() {
     assert_eq!(maps, [["0", "100000", "65536"], ["0", "100000", "65536"]]);
     assert_eq!(out.lines()[2], "uid=0(root) gid=0(root)");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
         100000
     );
 }
@@ -249,4 +247,35 @@ fn loopback_is_up_in_a_new_network_namespace() {
         .ok();
     let flags = u32::from_str_radix(out.stdout.trim().trim_start_matches("0x"), 16).expect("flags");
     assert_eq!(flags & 1, 1, "lo is down: {out}");
+}
+
+/// A pid namespace given by path applies to the init's children only, so
+/// the procfs the init mounts must be made for that namespace (procfs's
+/// pidns=, or a child forked into it): the container's /proc shows the
+/// other container's processes — its pid 1 — and not the host's (runc's
+/// run.bats "joining existing container namespaces" adds the user
+/// namespace).
+#[test]
+fn a_joined_pid_namespace_gets_its_own_procfs() {
+    let mut owner = Container::sh("echo ready-owner; exec sleep 1000");
+    owner.add_namespace("pid", None);
+    let pid = owner.start_ok();
+    let mut c = owner.sibling(&[
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'",
+    ]);
+    c.add_namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    let out = c.run().ok();
+    let mut lines = out.stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    assert!(
+        first.starts_with("sleep"),
+        "pid 1 of the container's /proc is {first:?}:\n{out}"
+    );
+    let n: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a count");
+    assert!(n <= 5, "the container's /proc lists {n} processes:\n{out}");
 }

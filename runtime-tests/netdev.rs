@@ -1,11 +1,9 @@
 //! `linux.netDevices`: a host interface moves into the container, renamed,
 //! with its address and up state.
 
-mod common;
-
 use std::process::Command;
 
-use common::{host, Container};
+use crate::common::{host, Container};
 use serde_json::json;
 
 /// A veth pair made for one test; the host end is deleted on drop (the

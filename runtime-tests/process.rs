@@ -1,8 +1,6 @@
 //! The container process: args, env, cwd, user, umask, rlimits, oom score,
 //! no_new_privs, capabilities, inherited fds and the terminal.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -12,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::procfs::{self, status_field};
-use common::{sh, Container};
+use crate::common::procfs::{self, status_field};
+use crate::common::{sh, Container};
 use serde_json::json;
 
 #[test]
@@ -428,26 +426,11 @@ fn unpreserved_fd_is_closed() {
 
 /// Receive the pty master that rt sends over the console socket.
 fn receive_master(listener: &UnixListener) -> File {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (conn, _) = listener.accept().expect("accept console connection");
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    for cmsg in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // The kernel just installed it for us: ours to own.
-            return File::from(rt::syscall::owned_fd(fds[0]));
-        }
-    }
-    panic!("no fd in the console socket message");
+    let msg = rt::syscall::recv_with_fd(conn.as_fd(), &mut buf).expect("recvmsg");
+    File::from(msg.fd.expect("no fd in the console socket message"))
 }
 
 /// Everything the pty master yields until the container closes the

@@ -5,22 +5,18 @@
 //! the given arguments and exits with its errno, or 0 when it succeeds. The
 //! container's exit code is then the kernel's verdict on that one call.
 
-mod common;
-
 #[path = "seccomp/agent.rs"]
 mod agent;
-#[path = "seccomp/probe.rs"]
-mod probe;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use common::{sh, Container, Runtime};
+use crate::common::{sh, Container, Runtime};
 use serde_json::{json, Value};
 
-use probe::Abi;
+use crate::probe::{self, Abi};
 
 /// 128 + SIGSYS: what `rt run` reports for a process seccomp killed.
 const KILLED_BY_SIGSYS: i32 = 128 + libc::SIGSYS;
@@ -73,14 +69,63 @@ fn errno_returns() {
     assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getppid), &[]), EPERM);
     assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_gettid), &[]), 0);
 
-    // With no_new_privs the filter goes in right before exec: an
-    // allow-list of execve and exit_group is all rt and the probe need.
-    let p = json!({
+    // An allow-list of what rt and the probe need under the filter.
+    let p = allow_only(&[]);
+    assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getpid), &[]), 33);
+}
+
+/// What rt does under a filter installed with no_new_privs (init
+/// Step::SeccompLate, where runc installs it too): report Ready, close the
+/// sync socket, start a session, wait for `start`, exec — and the probe's
+/// exit. Anything else gets errno 33.
+const RT_AFTER_THE_FILTER: [&str; 6] =
+    ["sendto", "close", "setsid", "read", "execve", "exit_group"];
+
+/// A profile allowing `RT_AFTER_THE_FILTER` and `extra`, errno 33 otherwise.
+fn allow_only(extra: &[&str]) -> Value {
+    let names: Vec<&str> = RT_AFTER_THE_FILTER.iter().chain(extra).copied().collect();
+    json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "defaultErrnoRet": 33,
-        "syscalls": [{"names": ["execve", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
-    });
-    assert_eq!(verdict(&p, Abi::X64, sys(libc::SYS_getpid), &[]), 33);
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+/// runc's rule (patchbpf): a call numbered above the highest one the
+/// profile names on its ABI gets ENOSYS, not the default action, so that a
+/// program falls back from a call newer than the profile (runc's
+/// seccomp.bats "-ENOSYS handling"); below it, the default action. The
+/// highest names here: exit_group (x86_64 231), sendto (i386 369), execve
+/// (x32 520).
+#[test]
+fn calls_newer_than_the_profile_get_enosys() {
+    let mut p = allow_only(&[]);
+    p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    const I386_GETPID: u32 = 20;
+    let getpid = sys(libc::SYS_getpid);
+    for (abi, named_range, beyond) in [
+        (Abi::X64, getpid, 1000),
+        (Abi::I386, I386_GETPID, 1000),
+        (Abi::X32, getpid, 1000),
+    ] {
+        assert_eq!(verdict(&p, abi, named_range, &[]), 33);
+        assert_eq!(verdict(&p, abi, beyond, &[]), ENOSYS);
+    }
+    // Docker's profile with errno ENXIO by default (runc's seccomp.bats
+    // sets one): beyond it ENOSYS, below it the default, with rt as with
+    // runc (whose init needs more than `allow_only`).
+    let c = probe_container(Value::Null, Abi::X64, 0, &[]);
+    let mut docker = docker_default(&c);
+    docker["defaultErrnoRet"] = json!(libc::ENXIO);
+    for runtime in [Runtime::Rt, Runtime::Runc] {
+        let code = |nr| {
+            probe_container_of(runtime, docker.clone(), Abi::X64, nr, &[])
+                .run()
+                .code
+        };
+        assert_eq!(code(1000), ENOSYS, "{runtime:?}");
+        assert_eq!(code(sys(libc::SYS_uselib)), libc::ENXIO, "{runtime:?}");
+    }
 }
 
 #[test]
@@ -241,9 +286,7 @@ fn docker_container(seccomp: bool, no_new_privs: bool) -> Container {
     let session_keyring = -3i64 as u64; // KEY_SPEC_SESSION_KEYRING
     let keyctl_get_id = [0, session_keyring, 0]; // KEYCTL_GET_KEYRING_ID
     let mut c = probe_container(Value::Null, Abi::X64, sys(libc::SYS_keyctl), &keyctl_get_id);
-    for applet in ["unshare", "mount", "linux32"] {
-        symlink("busybox", c.rootfs().join("bin").join(applet)).expect("applet link");
-    }
+    symlink("busybox", c.rootfs().join("bin/linux32")).expect("applet link");
     c.set("/process/args", sh(DOCKER_SCRIPT));
     c.set("/process/noNewPrivileges", no_new_privs);
     if seccomp {
@@ -346,6 +389,70 @@ fn notify_hands_the_listener_fd_to_the_agent() {
             "{s}"
         );
         assert!(s["ociVersion"].is_string(), "{s}");
+    }
+}
+
+/// SCMP_ACT_NOTIFY on a call rt makes before the agent holds the fd, and
+/// an agent that is not there: `create` fails in runc's words (its tests
+/// and their users match them), leaving nothing behind.
+#[test]
+fn notify_refusals_in_runcs_words() {
+    let getppid = sys(libc::SYS_getppid);
+    let mut c = probe_container(Value::Null, Abi::X64, getppid, &[]);
+    let socket = c.scratch().join("agent.sock");
+    let notify = |names: Value| {
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": socket,
+            "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]
+        })
+    };
+    for call in ["write", "sendmsg"] {
+        c.set("/linux/seccomp", notify(json!(["getppid", call])));
+        c.create().fails_with(&format!(
+            "SCMP_ACT_NOTIFY cannot be used for the {call} syscall"
+        ));
+    }
+    c.set("/linux/seccomp", notify(json!(["getppid"])));
+    let line = c
+        .create()
+        .fails_with("failed to connect with seccomp agent specified in the seccomp profile");
+    assert!(
+        line.ends_with(&format!("{}: no such file or directory", socket.display())),
+        "{line}"
+    );
+}
+
+/// runc loads the filter before it waits for `start`, so startContainer
+/// hooks run under it, with or without no_new_privs (runc's seccomp.bats
+/// "startContainer hook"): a hook's mkdir is killed, and the container
+/// with it.
+#[test]
+fn start_container_hooks_run_under_the_filter() {
+    for no_new_privs in [true, false] {
+        let mut c = Container::new(&sh("echo user-process-ran"));
+        c.set("/process/noNewPrivileges", no_new_privs);
+        c.set(
+            "/linux/seccomp",
+            allow_but(json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}])),
+        );
+        c.push(
+            "/hooks/startContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/hooked"]}),
+        );
+        // No core dump, so the status reads the same on any host.
+        c.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]),
+        );
+        let out = c.run();
+        assert_ne!(out.code, 0, "{out}");
+        assert!(!out.stdout.contains("user-process-ran"), "{out}");
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error running startContainer hook #0: error running hook: signal: bad system call, stdout: , stderr:",
+            "no_new_privs {no_new_privs}"
+        );
     }
 }
 

@@ -1,19 +1,14 @@
 //! Capability rules, user namespaces, idmapped and recursive read-only
 //! mounts, and rootless rt (an unprivileged user running it).
 
-mod common;
-// A test binary of its own includes the probe; only `call` is used here.
-#[allow(dead_code)]
-#[path = "seccomp/probe.rs"]
-mod probe;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::procfs::{self, mount_at, status_field};
-use common::{tempdir, Container};
+use crate::common::procfs::{self, mount_at, status_field};
+use crate::common::rootless::{rootless, rootless_with, User};
+use crate::common::{tempdir, Container};
 use serde_json::{json, Value};
 
 /// The host ids a user-namespaced container's root maps to.
@@ -31,21 +26,162 @@ const NET_BIND_SERVICE: u64 = 1 << 10;
 // ---------------------------------------------------------------------------
 // Capabilities
 
+/// runc ≥ 1.2 (runtime spec ≥ 1.1): capability names no kernel knows are
+/// ignored with a warning naming them, in config.json, a process file and
+/// `exec --cap` alike; the container runs with the rest.
 #[test]
-fn unknown_capabilities_are_a_clear_error() {
-    let mut c = Container::sh("true");
+fn unknown_capabilities_are_warned_about_and_ignored() {
+    const WARNING: &str =
+        "ignoring unknown or unavailable capabilities: [CAP_NO_SUCH_THING UNKNOWN_CAP]";
+    let mut c = Container::new(&["grep", "^CapBnd", "/proc/self/status"]);
     c.set(
         "/process/capabilities/bounding",
-        json!(["CAP_KILL", "CAP_NO_SUCH_THING"]),
+        json!(["CAP_KILL", "CAP_NO_SUCH_THING", "UNKNOWN_CAP"]),
     );
-    c.create()
-        .fails_with("unknown capability CAP_NO_SUCH_THING");
+    c.set("/process/capabilities/ambient", json!(["UNKNOWN_CAP"]));
+    let out = c.run().ok();
+    assert_eq!(mask(&out.stdout, "CapBnd"), KILL, "{out}");
+    assert_eq!(out.stderr.matches(WARNING).count(), 1, "{out}");
 
     let running = Container::sleeper();
     running.start_ok();
-    running
-        .rt(&["exec", "--cap", "CAP_NO_SUCH_THING", &running.id, "true"])
-        .fails_with("--cap CAP_NO_SUCH_THING: unknown capability");
+    let status = "cat /proc/self/status";
+    let out = running
+        .rt(&[
+            "exec",
+            "--cap",
+            "CAP_NO_SUCH_THING",
+            "--cap",
+            "UNKNOWN_CAP",
+            "--cap",
+            "CAP_CHOWN",
+            &running.id,
+            "sh",
+            "-c",
+            status,
+        ])
+        .ok();
+    assert!(out.stderr.contains(WARNING), "{out}");
+    assert_eq!(mask(&out.stdout, "CapEff") & CHOWN, CHOWN, "{out}");
+
+    let process = running.scratch().join("process.json");
+    let spec = json!({"args": ["sh", "-c", status], "cwd": "/",
+        "capabilities": {"effective": ["UNKNOWN_CAP", "CAP_NO_SUCH_THING"], "permitted": []}});
+    fs::write(&process, spec.to_string()).expect("write process.json");
+    let out = running
+        .rt(&[
+            "exec",
+            "--process",
+            &process.display().to_string(),
+            &running.id,
+        ])
+        .ok();
+    assert!(out.stderr.contains(WARNING), "{out}");
+}
+
+/// runc ≥ 1.2: an ambient capability the kernel will not raise (not both
+/// permitted and inheritable) is a warning in runc's words, not silence;
+/// the ones it raises stay (runc's capabilities.bats).
+#[test]
+fn ambient_capabilities_not_inheritable_are_warned_about() {
+    let mut c = Container::new(&["grep", "^CapAmb", "/proc/self/status"]);
+    c.set("/process/capabilities/inheritable", json!(["CAP_KILL"]))
+        .set(
+            "/process/capabilities/ambient",
+            json!(["CAP_KILL", "CAP_CHOWN"]),
+        );
+    let out = c.run().ok();
+    assert_eq!(mask(&out.stdout, "CapAmb"), KILL, "{out}");
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(
+        warnings[0].contains(
+            "level=warning msg=\"can't raise ambient capability CAP_CHOWN: operation not permitted\""
+        ),
+        "{out}"
+    );
+}
+
+/// runc ≥ 1.2: `exec --cap X` also raises X in the ambient set when the
+/// process has an inheritable set (runc's capabilities.bats), and not
+/// when it has none (CVE-2022-29162: nothing becomes inheritable).
+#[test]
+fn exec_cap_is_ambient_when_the_process_has_an_inheritable_set() {
+    const SYSLOG: u64 = 1 << 34;
+    let mut c = Container::sleeper();
+    c.set(
+        "/process/capabilities",
+        json!({
+            "inheritable": ["CAP_CHOWN", "CAP_SYSLOG"],
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "effective": ["CAP_KILL"],
+            "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_SYSLOG"],
+            "ambient": ["CAP_CHOWN"]
+        }),
+    );
+    c.start_ok();
+    let status = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&c.id, "cat", "/proc/self/status"]);
+        c.rt(&args).ok().stdout
+    };
+    let plain = status(&[]);
+    assert_eq!(mask(&plain, "CapAmb"), CHOWN, "{plain}");
+    let with = status(&["--cap", "CAP_SYSLOG"]);
+    assert_eq!(mask(&with, "CapAmb"), CHOWN | SYSLOG, "{with}");
+    assert_eq!(mask(&with, "CapPrm"), KILL | CHOWN | SYSLOG, "{with}");
+    assert_eq!(mask(&with, "CapInh"), CHOWN | SYSLOG, "{with}");
+
+    // No capabilities object at all: --cap gives exactly that capability,
+    // not a default set, and nothing inheritable or ambient.
+    let mut bare = Container::sleeper();
+    bare.remove("/process/capabilities");
+    bare.start_ok();
+    let out = bare
+        .rt(&[
+            "exec",
+            "--cap",
+            "CAP_CHOWN",
+            &bare.id,
+            "cat",
+            "/proc/self/status",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(mask(&out, "CapPrm"), CHOWN, "{out}");
+    assert_eq!(
+        (mask(&out, "CapInh"), mask(&out, "CapAmb")),
+        (0, 0),
+        "{out}"
+    );
+}
+
+/// A capability the host does not let rt grant (rt's own bounding set
+/// lacks CAP_SYS_RESOURCE here) is left out with a warning the caller
+/// sees — the init reports it with Ready, as it can no longer log.
+#[test]
+fn capabilities_rt_cannot_grant_are_a_visible_warning() {
+    let own = procfs::status_field(
+        &fs::read_to_string("/proc/self/status").expect("status"),
+        "CapBnd",
+    );
+    let sys_resource = 1u64 << 24;
+    if u64::from_str_radix(&own, 16).expect("CapBnd") & sys_resource != 0 {
+        eprintln!("skipped: this host lets rt grant CAP_SYS_RESOURCE");
+        return;
+    }
+    let mut c = Container::new(&["true"]);
+    c.set(
+        "/process/capabilities/bounding",
+        json!(["CAP_KILL", "CAP_SYS_RESOURCE"]),
+    );
+    let out = c.run().ok();
+    assert!(
+        out.stderr
+            .contains("capabilities not granted (not in rt's own bounding set): CAP_SYS_RESOURCE"),
+        "{out}"
+    );
 }
 
 /// The runtime spec: an ambient capability is raised only if it is also
@@ -180,7 +316,7 @@ fn userns_binds_sources_only_the_hosts_root_can_reach() {
 /// container's), with no mappings of its own and the default new
 /// namespaces otherwise.
 fn joiner(target: &Container, path: &str, script: &str) -> Container {
-    let mut c = target.sibling(&common::sh(script));
+    let mut c = target.sibling(&crate::common::sh(script));
     c.add_namespace("user", Some(path))
         .chown_rootfs(HOST_ID, HOST_ID);
     c
@@ -248,7 +384,7 @@ fn joining_a_user_namespace_makes_it_own_the_new_namespaces() {
 /// namespace is created.
 #[test]
 fn joins_before_the_user_namespace_need_the_hosts_credentials() {
-    let net = common::NetNs::new();
+    let net = crate::common::NetNs::new();
     let net_link = format!(
         "net:[{}]",
         fs::metadata(net.path()).expect("stat the netns file").ino()
@@ -327,7 +463,8 @@ fn owned_dir(uid: u32, gid: u32) -> tempfile::TempDir {
 #[test]
 fn idmapped_bind_mount_shifts_owners() {
     let features: Value =
-        serde_json::from_str(&common::host(common::RT, &["features"])).expect("features JSON");
+        serde_json::from_str(&crate::common::host(crate::common::RT, &["features"]))
+            .expect("features JSON");
     assert_eq!(
         features["linux"]["mountExtensions"]["idmap"]["enabled"], true,
         "{features}"
@@ -360,6 +497,85 @@ fn idmapped_bind_mount_shifts_owners() {
         fs::metadata(src.path().join("made")).expect("made").uid(),
         1000
     );
+}
+
+/// `idmap` (and mappings alone) shift the top mount of an `rbind` only,
+/// `ridmap` every mount of it, as in runc; either option without mappings
+/// of its own takes the container's user namespace (runc's implied
+/// mapping: the container sees the ids stored on disk).
+#[test]
+fn idmap_covers_the_top_mount_and_ridmap_all_of_an_rbind() {
+    let src = owned_dir(1000, 1000);
+    let sub = src.path().join("sub");
+    fs::create_dir(&sub).expect("mkdir sub");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .expect("mount tmpfs");
+    let _unmount = Unmount(sub.clone());
+    fs::write(sub.join("file"), "x").expect("write");
+    std::os::unix::fs::chown(sub.join("file"), Some(1000), Some(1000)).expect("chown");
+    let dirs = ["top", "rtop", "implied", "rimplied"];
+    let script: String = dirs
+        .iter()
+        .map(|d| format!("stat -c '{d} %u:%g' /mnt/{d}/file /mnt/{d}/sub/file; "))
+        .collect();
+    let mut c = userns_container(&script);
+    let maps = json!([{"containerID": 1000, "hostID": HOST_ID, "size": 1}]);
+    for (dest, option, explicit) in [
+        ("top", None, true),
+        ("rtop", Some("ridmap"), true),
+        ("implied", Some("idmap"), false),
+        ("rimplied", Some("ridmap"), false),
+    ] {
+        let mut m = json!({"destination": format!("/mnt/{dest}"), "type": "bind", "source": src.path(), "options": ["rbind"]});
+        if let Some(o) = option {
+            m["options"].as_array_mut().expect("options").push(o.into());
+        }
+        if explicit {
+            m["uidMappings"] = maps.clone();
+            m["gidMappings"] = maps.clone();
+        }
+        c.push("/mounts", m);
+    }
+    assert_eq!(
+        c.run().ok().lines(),
+        [
+            "top 0:0",
+            "top 65534:65534",
+            "rtop 0:0",
+            "rtop 0:0",
+            "implied 1000:1000",
+            "implied 65534:65534",
+            "rimplied 1000:1000",
+            "rimplied 1000:1000",
+        ]
+    );
+}
+
+/// The idmapped trees `create` hands the init are closed with every other
+/// fd of the host before the process's rlimits apply: 20 of them and
+/// RLIMIT_NOFILE 20 (runc's idmap.bats 1 failed with EMFILE).
+#[test]
+fn idmapped_trees_are_closed_before_rlimits() {
+    let src = owned_dir(0, 0);
+    let mut c = userns_container("stat -c %u:%g /mnt/m0/file");
+    for n in 0..20 {
+        c.push("/mounts", json!({
+            "destination": format!("/mnt/m{n}"), "type": "bind", "source": src.path(), "options": ["bind"],
+            "uidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": HOST_ID, "size": 65536}]
+        }));
+    }
+    c.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}]),
+    );
+    assert_eq!(c.run().ok().stdout, "0:0\n");
 }
 
 /// `rro`: read-only on the bind mount and on every mount below it; plain
@@ -402,155 +618,6 @@ impl Drop for Unmount {
 // ---------------------------------------------------------------------------
 // Rootless
 
-/// A throw-away unprivileged user (useradd gives it /etc/subuid and
-/// /etc/subgid ranges); userdel'd on drop.
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-/// useradd and userdel lock /etc/passwd and fail, rather than wait, when
-/// another holds it: the tests take turns.
-static USERDB: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl User {
-    fn new() -> User {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!(
-            "rt-rootless-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let _turn = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        common::host(
-            "useradd",
-            &["--no-create-home", "--shell", "/bin/sh", &name],
-        );
-        let id = |flag: &str| {
-            common::host("id", &[flag, &name])
-                .trim()
-                .parse()
-                .expect("numeric id")
-        };
-        User {
-            uid: id("-u"),
-            gid: id("-g"),
-            name: name.clone(),
-        }
-    }
-
-    /// First subordinate uid of the user (/etc/subuid).
-    fn subordinate(&self, file: &str) -> u32 {
-        let text = procfs::read(file);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&format!("{}:", self.name)))
-            .unwrap_or_else(|| panic!("{} has no range in {file}", self.name));
-        line.split(':')
-            .nth(1)
-            .expect("start")
-            .parse()
-            .expect("numeric start")
-    }
-
-    /// `setpriv` running `rt args...` as this user, with XDG_RUNTIME_DIR set
-    /// and no --root.
-    fn rt(&self, xdg: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            "--reuid",
-            &self.uid.to_string(),
-            "--regid",
-            &self.gid.to_string(),
-            "--clear-groups",
-            "--",
-        ])
-        .arg(common::RT)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("XDG_RUNTIME_DIR", xdg);
-        cmd
-    }
-}
-
-impl Drop for User {
-    fn drop(&mut self) {
-        let _turn = USERDB.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel").arg(&self.name).status();
-    }
-}
-
-/// A bundle made by `rt spec --rootless` as `user`, run by `user`: the state
-/// goes to $XDG_RUNTIME_DIR/rt, the cgroup (not writable) is skipped, and
-/// the container's root is the user. `tweak` edits the config last;
-/// `detach` runs it with `run --detach`.
-fn rootless(
-    user: &User,
-    script: &str,
-    detach: bool,
-    tweak: impl FnOnce(&mut Container),
-) -> (Container, tempfile::TempDir, common::Outcome) {
-    rootless_with(user, &[], script, detach, tweak)
-}
-
-/// [`rootless`], with global flags before `run`.
-fn rootless_with(
-    user: &User,
-    globals: &[&str],
-    script: &str,
-    detach: bool,
-    tweak: impl FnOnce(&mut Container),
-) -> (Container, tempfile::TempDir, common::Outcome) {
-    let xdg = tempdir();
-    std::os::unix::fs::chown(xdg.path(), Some(user.uid), Some(user.gid)).expect("chown xdg");
-    fs::set_permissions(xdg.path(), fs::Permissions::from_mode(0o700)).expect("chmod xdg");
-    let mut c = Container::sh(script);
-    let spec_dir = c.scratch().join("spec");
-    fs::create_dir(&spec_dir).expect("mkdir spec");
-    std::os::unix::fs::chown(&spec_dir, Some(user.uid), Some(user.gid)).expect("chown spec dir");
-    let spec_dir_arg = spec_dir.to_str().expect("utf-8");
-    let out = common::run_with_deadline(
-        user.rt(
-            xdg.path(),
-            &["spec", "--rootless", "--bundle", spec_dir_arg],
-        ),
-        &c.scratch().join("spec-call"),
-    );
-    out.ok();
-    let spec: Value =
-        serde_json::from_slice(&fs::read(spec_dir.join("config.json")).expect("rootless config"))
-            .expect("config JSON");
-    let args = c.config["process"]["args"].clone();
-    let cgroup = c.config["linux"]["cgroupsPath"].clone();
-    c.config = spec;
-    c.set("/process/args", args)
-        .set("/process/terminal", false)
-        .set("/linux/cgroupsPath", cgroup);
-    c.set("/root/readonly", false);
-    tweak(&mut c);
-    c.chown_rootfs(user.uid, user.gid);
-    std::os::unix::fs::chown(c.scratch(), Some(user.uid), Some(user.gid)).expect("chown scratch");
-    let bundle = c.bundle();
-    let pid_file = c.pid_file();
-    let mut args = globals.to_vec();
-    args.extend([
-        "run",
-        "--bundle",
-        bundle.to_str().expect("utf-8"),
-        "--pid-file",
-        pid_file.to_str().expect("utf-8"),
-    ]);
-    if detach {
-        args.push("--detach");
-    }
-    args.push(&c.id);
-    let cmd = user.rt(xdg.path(), &args);
-    let out = c.launch(cmd);
-    (c, xdg, out)
-}
-
 /// An unprivileged user runs a container with `rt spec --rootless`: root
 /// inside is the user outside, the state lives under $XDG_RUNTIME_DIR/rt,
 /// and no cgroup is made (the user may not write the hierarchies).
@@ -566,7 +633,7 @@ fn rootless_run_as_an_unprivileged_user() {
     let map: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(map, ["0", &user.uid.to_string(), "1"], "{out}");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/made-inside")),
         user.uid
     );
     assert!(
@@ -574,7 +641,7 @@ fn rootless_run_as_an_unprivileged_user() {
         "no state root under XDG_RUNTIME_DIR"
     );
     assert!(
-        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        crate::common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a rootless container made a cgroup"
     );
 }
@@ -633,7 +700,7 @@ fn root_of_a_user_namespace_is_rootless() {
         "--user",
         "--map-root-user",
         "--",
-        common::RT,
+        crate::common::RT,
     ])
     .args(["run", "--bundle"])
     .arg(c.bundle())
@@ -666,7 +733,7 @@ fn root_of_a_user_namespace_is_rootless() {
         "no state root under XDG_RUNTIME_DIR"
     );
     assert!(
-        common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
+        crate::common::residue::cgroup_dirs(&c.cgroup_name()).is_empty(),
         "a cgroup was made"
     );
 }
@@ -704,7 +771,7 @@ fn rootless_mappings_use_newuidmap() {
     assert_eq!(lines[1], ["1", &subuid.to_string(), "65536"], "{out}");
     assert_eq!(lines[3], ["1", &subgid.to_string(), "65536"], "{out}");
     assert_eq!(
-        common::rootfs::owner(&c.rootfs().join("tmp/by-1000")),
+        crate::common::rootfs::owner(&c.rootfs().join("tmp/by-1000")),
         subuid + 999
     );
 }
@@ -718,7 +785,7 @@ fn rootless_exec_kill_delete() {
     let (c, xdg, out) = rootless(&user, "exec sleep 1000", true, |_| {});
     out.ok();
     let as_user = |args: &[&str]| {
-        common::run_with_deadline(
+        crate::common::run_with_deadline(
             user.rt(xdg.path(), args),
             &c.scratch().join(format!("user-{}", args[0])),
         )
@@ -726,7 +793,7 @@ fn rootless_exec_kill_delete() {
     let out = as_user(&["exec", &c.id, "sh", "-c", "id -u; echo $$"]).ok();
     assert_eq!(out.lines(), ["0", "2"], "{out}");
     as_user(&["kill", &c.id, "KILL"]).ok();
-    common::wait_for("the container to stop", || {
+    crate::common::wait_for("the container to stop", || {
         as_user(&["state", &c.id])
             .stdout
             .contains("\"stopped\"")
@@ -1078,11 +1145,11 @@ fn migrate_never_adopts_a_planted_images_directory() {
 
     if to.join(&c.id).exists() {
         // Migrated (criu works here): the copy is this test's to remove.
-        let mut del = std::process::Command::new(common::RT);
+        let mut del = std::process::Command::new(crate::common::RT);
         del.arg("--root")
             .arg(&to)
             .args(["delete", "--force", &c.id]);
-        common::run_with_deadline(del, &c.scratch().join("delete-copy")).ok();
+        crate::common::run_with_deadline(del, &c.scratch().join("delete-copy")).ok();
     } else {
         // An --image-path another user owns is refused before anything.
         let foreign = c.scratch().join("foreign");
@@ -1124,8 +1191,8 @@ fn private_session_keyring(name: &str) -> i64 {
 fn containers_get_a_session_keyring_of_their_own() {
     let caller = private_session_keyring(&format!("rt-test-caller-{}", std::process::id()));
     const KEYCTL_DESCRIBE: u64 = libc::KEYCTL_DESCRIBE as u64;
-    let describe = probe::call(
-        probe::Abi::X64,
+    let describe = crate::probe::call(
+        crate::probe::Abi::X64,
         libc::SYS_keyctl as u32,
         &[KEYCTL_DESCRIBE, caller as u64, 0, 0],
     );

@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{
-    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use protobuf::{Message, MessageField};
 
 use crate::error::{Context, Error, Result};
@@ -165,39 +163,15 @@ impl Worker {
     /// One packet, with the fd criu may send along (orphan-pts-master).
     fn recv(&mut self) -> Result<(Vec<u8>, Option<OwnedFd>)> {
         let mut buf = vec![0u8; 1 << 16];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let (n, flags, fd) = {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let msg = loop {
-                match recvmsg::<()>(
-                    self.sock.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Err(nix::Error::EINTR) => continue,
-                    other => break other,
-                }
-            };
-            let msg = match msg {
-                Ok(m) => m,
-                Err(e) => return Err(self.died(&format!("cannot read from criu ({e})"))),
-            };
-            let mut fd = None;
-            for c in msg
-                .cmsgs()
-                .map_err(|e| Error::sys("cannot read criu's control message", e))?
-            {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for (i, raw) in fds.into_iter().enumerate() {
-                        let owned = crate::syscall::owned_fd(raw);
-                        if i == 0 {
-                            fd = Some(owned);
-                        }
-                    }
-                }
+        let got = loop {
+            match crate::syscall::recv_with_fd(self.sock.as_fd(), &mut buf) {
+                Err(nix::Error::EINTR) => continue,
+                other => break other,
             }
-            (msg.bytes, msg.flags, fd)
+        };
+        let (n, flags, fd) = match got {
+            Ok(r) => (r.bytes, r.flags, r.fd),
+            Err(e) => return Err(self.died(&format!("cannot read from criu ({e})"))),
         };
         if n == 0 {
             return Err(self.died("criu closed the connection"));
@@ -372,8 +346,11 @@ pub fn kernel_unsupported(log: &Path) -> bool {
 /// Run `criu check` and return its first error, or None when it says
 /// "Looks good".
 pub fn check(criu: &Path) -> Option<String> {
+    // Without the host's default config, which may send criu's messages
+    // to a log file of its choosing (runc's checkpoint.bats leaves one that
+    // does): rt reports what criu check says.
     let out = Command::new(criu)
-        .arg("check")
+        .args(["--no-default-config", "check"])
         .stdin(Stdio::null())
         .output()
         .ok()?;

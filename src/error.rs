@@ -52,6 +52,24 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// Starting the container's process failed (runc's words, which
+    /// containerd passes on to its users): `init` when the init or the
+    /// hooks rt ran for it reported the error.
+    #[error(
+        "unable to start container process: {}{}",
+        if *.init { "error during container init: " } else { "" },
+        .msg
+    )]
+    ContainerStart { init: bool, msg: String },
+    /// A hook failed (`why`: its exit status and output, or the timeout),
+    /// in runc's words; `index` counts the hooks of `kind` from 0.
+    #[error("error running {kind} hook #{index}: {why}")]
+    Hook {
+        kind: &'static str,
+        index: usize,
+        why: String,
+    },
+
     /// execve(2) of the container's program failed. runc's words ("exec
     /// /run.sh: no such file or directory"), which clients match; the
     /// errno decides the exit status.
@@ -74,6 +92,11 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// Rootless: newuidmap or newgidmap (package uidmap) could not run or
+    /// refused the container's id mappings.
+    #[error("rootless: {helper} {why}")]
+    IdMapHelper { helper: &'static str, why: String },
 
     /// No criu binary to checkpoint or restore with.
     #[error("criu not found: {0}")]

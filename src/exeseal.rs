@@ -100,10 +100,11 @@ fn kept_fd(value: &OsStr, exe: &File) -> Option<OwnedFd> {
     if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) {
         return None;
     }
-    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).ok()?;
-    // Nothing in this image owns it yet: the entry point (or `ensure`
-    // before exec) left it open for this.
-    Some(syscall::owned_fd(fd))
+    // A close-on-exec copy; the number the entry point (or `ensure` before
+    // exec) left open for this goes.
+    let kept = syscall::dup_inherited(fd).ok()?;
+    nix::unistd::close(fd).ok()?;
+    Some(kept)
 }
 
 /// Drop the handle of the detached mount rt was re-executed from, once

@@ -463,7 +463,7 @@ fn main() -> ExitCode {
         .any(|a| a == "create" || a == "run" || a == "exec")
     {
         if let Err(e) = rt::exeseal::ensure() {
-            let _ = writeln!(std::io::stderr(), "rt: {e}");
+            let _ = writeln!(std::io::stderr(), "{}: {e}", called_name());
             return ExitCode::FAILURE;
         }
     }
@@ -498,22 +498,56 @@ fn main() -> ExitCode {
         Cmd::Exec(_) => ExitCode::from(255),
         _ => ExitCode::FAILURE,
     };
+    // runc's words around the commands that start a container's process
+    // ("runc create failed: ...", "exec failed: ..."): containerd hands
+    // them on ("OCI runtime create failed: ...") and people search them.
+    let wrap = match &cli.cmd {
+        Cmd::Create(_) => Some(format!("{} create failed: ", called_name())),
+        Cmd::Run { .. } => Some(format!("{} run failed: ", called_name())),
+        Cmd::Exec(_) => Some("exec failed: ".to_string()),
+        _ => None,
+    };
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let msg = e.to_string();
-            logging::error(&msg);
-            let _ = writeln!(std::io::stderr(), "rt: {msg}");
+            match wrap {
+                Some(prefix) => {
+                    let msg = format!("{prefix}{msg}");
+                    logging::error(&msg);
+                    let _ = writeln!(std::io::stderr(), "{msg}");
+                }
+                None => {
+                    logging::error(&msg);
+                    let _ = writeln!(std::io::stderr(), "{}: {msg}", called_name());
+                }
+            }
             failure
         }
     }
+}
+
+/// The name rt was called by (a copy installed as `runc` names itself
+/// runc in its help, version and errors, as runc's own tests expect of a
+/// drop-in), or "rt".
+fn called_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "rt".into())
 }
 
 /// runc's `--version` lines: Docker reads "<name> version <v>" from the
 /// first and the commit from "commit:", Podman shows the whole text.
 fn version_text() -> String {
     format!(
-        "rt version {}\ncommit: {}\nspec: {}",
+        "{} version {}\ncommit: {}\nspec: {}",
+        called_name(),
         env!("CARGO_PKG_VERSION"),
         env!("RT_COMMIT"),
         rt::state::OCI_VERSION
@@ -561,12 +595,7 @@ fn parse_failed(args: &[String], e: clap::Error) -> ExitCode {
 /// help names the program as it was called (a copy installed as `runc`
 /// says `runc create`), as runc's own tests expect.
 fn show_help(args: &[String], req: &help::Request) -> ExitCode {
-    let called = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "rt".into());
-    match help::render(&Cli::command().name(called), req, &version_text()) {
+    match help::render(&Cli::command().name(called_name()), req, &version_text()) {
         Ok(text) => {
             let _ = write!(std::io::stdout().lock(), "{text}");
             ExitCode::SUCCESS
@@ -578,7 +607,7 @@ fn show_help(args: &[String], req: &help::Request) -> ExitCode {
 /// A usage error rt words itself: one line on stderr, and in `--log`.
 fn usage_failed(args: &[String], msg: &str, code: u8) -> ExitCode {
     log_usage_error(args, msg);
-    let _ = writeln!(std::io::stderr(), "rt: {msg}");
+    let _ = writeln!(std::io::stderr(), "{}: {msg}", called_name());
     ExitCode::from(code)
 }
 

@@ -147,6 +147,22 @@ pub fn drop_bounding_cap(cap: u8) -> nix::Result<()> {
     prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
 }
 
+/// Raise capability number `cap` in the ambient set: EPERM unless it is
+/// permitted and inheritable.
+pub fn raise_ambient_cap(cap: u8) -> nix::Result<()> {
+    // SAFETY: PR_CAP_AMBIENT_RAISE takes integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// Make `fd` (a terminal) the controlling terminal of this session.
 pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> nix::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument, no pointer.
@@ -247,11 +263,78 @@ pub fn openat_mode<P: ?Sized + nix::NixPath>(
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-/// Take ownership of an fd the kernel handed us (e.g. through SCM_RIGHTS).
-pub fn owned_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds just received from the kernel that nothing
-    // else in the process owns.
+/// Take ownership of an fd the kernel just handed us.
+///
+/// # Safety
+/// `fd` must be open and owned by nothing else in the process: a number
+/// the kernel has just returned (a system call's result, SCM_RIGHTS).
+unsafe fn owned_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract (above).
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// One message of a unix socket (recvmsg with room for one fd): its
+/// length, its flags, and the fd it carried, owned — any further fds of
+/// the message are closed. EOF is a length of 0.
+pub struct Received {
+    pub bytes: usize,
+    pub flags: nix::sys::socket::MsgFlags,
+    pub fd: Option<OwnedFd>,
+}
+
+/// Receive one message into `buf` from `sock`, with its fd (SCM_RIGHTS,
+/// close-on-exec).
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<Received> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: SCM_RIGHTS has just installed `raw` in our fd
+                // table; nothing else knows of it.
+                let owned = unsafe { owned_fd(raw) };
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok(Received {
+        bytes: msg.bytes,
+        flags: msg.flags,
+        fd,
+    })
+}
+
+/// Send `fd` over the unix socket `sock` (SCM_RIGHTS), with one byte.
+pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(b"F")],
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
+}
+
+/// A close-on-exec copy of an fd rt inherited from its caller (stdio,
+/// `--preserve-fds`), which stays open for rt's whole run.
+pub fn dup_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    // SAFETY: fcntl has just returned this new fd; nothing else owns it.
+    Ok(unsafe { owned_fd(copy) })
 }
 
 /// bpf(2) commands and constants rt uses (linux/bpf.h).
@@ -560,6 +643,8 @@ pub enum FsConfig<'a> {
     Flag(&'a std::ffi::CStr),
     /// `key=value`.
     String(&'a std::ffi::CStr, &'a std::ffi::CStr),
+    /// `key` names a file descriptor (procfs's `pidns`).
+    Fd(&'a std::ffi::CStr, BorrowedFd<'a>),
     /// Create the superblock.
     Create,
     /// Apply the parameters set to the existing superblock.
@@ -568,15 +653,16 @@ pub enum FsConfig<'a> {
 
 pub fn fsconfig(ctx: BorrowedFd<'_>, op: FsConfig<'_>) -> nix::Result<()> {
     let null = std::ptr::null::<libc::c_char>();
-    let (cmd, key, value) = match op {
-        FsConfig::Flag(k) => (libc::FSCONFIG_SET_FLAG, k.as_ptr(), null),
-        FsConfig::String(k, v) => (libc::FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr()),
-        FsConfig::Create => (libc::FSCONFIG_CMD_CREATE, null, null),
-        FsConfig::Reconfigure => (libc::FSCONFIG_CMD_RECONFIGURE, null, null),
+    let (cmd, key, value, aux) = match op {
+        FsConfig::Flag(k) => (libc::FSCONFIG_SET_FLAG, k.as_ptr(), null, 0),
+        FsConfig::String(k, v) => (libc::FSCONFIG_SET_STRING, k.as_ptr(), v.as_ptr(), 0),
+        FsConfig::Fd(k, fd) => (libc::FSCONFIG_SET_FD, k.as_ptr(), null, fd.as_raw_fd()),
+        FsConfig::Create => (libc::FSCONFIG_CMD_CREATE, null, null, 0),
+        FsConfig::Reconfigure => (libc::FSCONFIG_CMD_RECONFIGURE, null, null, 0),
     };
     // SAFETY: key and value are NULL or NUL-terminated strings that outlive
-    // the call, as each command requires; aux is 0.
-    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), cmd, key, value, 0) };
+    // the call, as each command requires; aux is an fd we hold or 0.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, ctx.as_raw_fd(), cmd, key, value, aux) };
     Errno::result(ret).map(drop)
 }
 

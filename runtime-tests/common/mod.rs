@@ -3,14 +3,12 @@
 //! a deadline, and a guard that deletes the container when the test ends —
 //! even on panic — and fails the test if anything of it is left.
 
-// Each test binary compiles its own copy of this module and uses only part.
-#![allow(dead_code)]
-
 pub mod json;
 pub mod older_kernel;
 pub mod procfs;
 pub mod residue;
 pub mod rootfs;
+pub mod rootless;
 
 use std::cell::RefCell;
 use std::fs::{self, File};
@@ -709,32 +707,54 @@ fn remove_shared_cgroup_parent() {
     let _ = fs::remove_dir("/sys/fs/cgroup/rt-test");
 }
 
+/// The test thread's own mount namespace, every mount in it private, for
+/// a container without a mount namespace of its own: rt mounts in its
+/// caller's namespace, as runc does, and leaves the mounts there. The
+/// namespace goes with the thread (each test has its own); dropping this
+/// first unmounts `rootfs` with everything below it, before the
+/// container's directory is removed.
+pub struct PrivateMountNs {
+    rootfs: PathBuf,
+}
+
+impl PrivateMountNs {
+    pub fn enter(rootfs: &Path) -> PrivateMountNs {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .expect("unshare the mount namespace");
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .expect("make the test's mounts private");
+        PrivateMountNs {
+            rootfs: rootfs.to_path_buf(),
+        }
+    }
+
+    /// This thread's mounts, as mountinfo lines.
+    pub fn mounts(&self) -> String {
+        procfs::read("/proc/thread-self/mountinfo")
+    }
+}
+
+impl Drop for PrivateMountNs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.rootfs, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
 /// Accept one connection on `listener` and receive one message with an fd
 /// (SCM_RIGHTS): the message's bytes and the fd.
 pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::AsFd;
     let (conn, _) = listener.accept().expect("accept");
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let len = msg.bytes;
-    let fd = msg
-        .cmsgs()
-        .expect("cmsgs")
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in the message");
-    (buf[..len].to_vec(), rt::syscall::owned_fd(fd))
+    let msg = rt::syscall::recv_with_fd(conn.as_fd(), &mut buf).expect("recvmsg");
+    let fd = msg.fd.expect("an fd in the message");
+    (buf[..msg.bytes].to_vec(), fd)
 }
 
 /// The pid a pidfd refers to (its fdinfo's `Pid:`), -1 once it has exited.

@@ -24,7 +24,6 @@ pub struct MountLine {
     /// Propagation tags (shared:N, master:N, ...).
     pub tags: Vec<String>,
     pub fstype: String,
-    pub source: String,
     /// Per-superblock options (size=, mode=, ...).
     pub super_options: Vec<String>,
 }
@@ -64,7 +63,6 @@ pub fn mountinfo(text: &str) -> Vec<MountLine> {
                 options: split_commas(l[5]),
                 tags: l[6..].iter().map(|s| s.to_string()).collect(),
                 fstype: r[0].to_string(),
-                source: r[1].to_string(),
                 super_options: split_commas(r[2]),
             })
         })

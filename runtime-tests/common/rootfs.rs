@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 const APPLETS: &[&str] = &[
     "sh", "cat", "echo", "ls", "id", "sleep", "hostname", "stat", "readlink", "touch", "mkdir",
     "grep", "env", "pwd", "tty", "test", "uptime", "wc", "head", "tr", "cut", "sort", "true",
-    "false", "printf", "awk", "sed", "rm", "umount", "stty",
+    "false", "printf", "awk", "sed", "rm", "umount", "stty", "mount", "unshare",
 ];
 
 const PASSWD: &str =

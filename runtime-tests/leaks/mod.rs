@@ -7,7 +7,6 @@
 //! stage it was left at.
 
 // Each test binary compiles its own copy of this module and uses only part.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;

@@ -2,12 +2,10 @@
 //! the listener fd and the container process state rt sends, and answers
 //! one notification.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::Value;
 
 /// What the test's seccomp agent saw.
@@ -37,20 +35,9 @@ pub fn serve(listener: UnixListener, answer: i32) -> Agent {
     let mut fd = None;
     loop {
         let mut buf = [0u8; 4096];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::empty(),
-        )
-        .expect("recvmsg");
-        for c in msg.cmsgs().expect("cmsgs") {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                // SCM_RIGHTS just installed it in our table: ours to own.
-                fd = fds.first().map(|&f| rt::syscall::owned_fd(f));
-            }
+        let msg = rt::syscall::recv_with_fd(stream.as_fd(), &mut buf).expect("recvmsg");
+        if msg.fd.is_some() {
+            fd = msg.fd;
         }
         let n = msg.bytes;
         if n == 0 {

@@ -44,7 +44,7 @@ MNT_DETACH = 2
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 
-SCENARIOS = ("run", "rss", "lifecycle", "exec", "seccomp", "sequential", "parallel",
+SCENARIOS = ("run", "masked", "rss", "lifecycle", "exec", "seccomp", "sequential", "parallel",
              "mounts", "burst", "storm", "memory")
 
 
@@ -158,8 +158,9 @@ def reap(pid):
             return
 
 
-def bundle_for(base, args, cgroup_parent, seccomp=None):
-    """A bundle dir sharing base's rootfs, running args."""
+def bundle_for(base, args, cgroup_parent, seccomp=None, masked=()):
+    """A bundle dir sharing base's rootfs, running args, with `masked` added
+    to its maskedPaths."""
     d = tempfile.mkdtemp(prefix="bundle-", dir=os.path.dirname(base))
     with open(os.path.join(base, "config.json")) as f:
         cfg = json.load(f)
@@ -170,6 +171,7 @@ def bundle_for(base, args, cgroup_parent, seccomp=None):
     cfg["linux"]["cgroupsPath"] = cgroup_parent
     if seccomp is not None:
         cfg["linux"]["seccomp"] = seccomp
+    cfg["linux"]["maskedPaths"] += list(masked)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f)
     return d
@@ -352,6 +354,20 @@ def run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running)
         raw = interleaved(runtimes, a.rounds, run_true)
         record("run /bin/true wall", " ms", {k: [x[0] * 1e3 for x in v] for k, v in raw.items()})
         record("run /bin/true cpu", " ms", {k: [x[1] * 1e3 for x in v] for k, v in raw.items()})
+
+    # 1b. 50 masked directories: runc >= 1.5 and rt mask them with one
+    # shared tmpfs (issue 18), runc 1.1 and crun with one tmpfs each.
+    if "masked" in only:
+        masked = [f"/masked/d{i}" for i in range(50)]
+        for m in masked:
+            os.makedirs(os.path.join(base, "rootfs") + m)
+        masked_bundle = bundle_for(base, ["/bin/true"], parent, masked=masked)
+
+        def run_masked(r):
+            cid = r.new_id()
+            set_cgroup(masked_bundle, f"{parent}/{cid}")
+            return timed(r.cmd("run", "--bundle", masked_bundle, cid))[0] * 1e3
+        record("run with 50 masked dirs wall", " ms", interleaved(runtimes, a.rounds, run_masked))
 
     if "rss" in only:
         def run_rss(r):

@@ -37,6 +37,7 @@ TEMPLATE=/tests/config.json.in
 
 TESTS="
 run_true
+joined_pidns_proc
 exit_code
 lifecycle
 cgroup_nested_path
@@ -168,6 +169,25 @@ t_run_true() {
     [ $rc = 0 ] || fail "rt run /bin/true exited $rc"
     rt state run-true > /dev/null 2>&1 && fail "run-true still exists after rt run returned"
     [ -d "$CG/$PARENT/run-true" ] && fail "cgroup $CG/$PARENT/run-true left after rt run"
+    return 0
+}
+
+# A container that joins another's pid namespace by path gets that
+# namespace's procfs: rt's init joins it for its children only, so the
+# procfs is made for it (procfs's pidns= on Linux >= 6.15; on this 6.1
+# kernel by a child forked into the namespace), not the host's.
+t_joined_pidns_proc() {
+    sleeper owner
+    owner=$(initpid owner)
+    mkbundle joiner '["sh","-c","grep -c ready /proc/1/cmdline; ls /proc | grep -c ^[0-9]"]'
+    sed -i "s|{\"type\": \"pid\"}|{\"type\": \"pid\", \"path\": \"/proc/$owner/ns/pid\"}|" "$B/config.json"
+    grep -q "/proc/$owner/ns/pid" "$B/config.json" || fail "the bundle does not join the pid namespace"
+    rt run --bundle "$B" joiner > "$B/out" 2>&1 < /dev/null || { cat "$B/out"; fail "rt run joiner failed"; }
+    cat "$B/out"
+    [ "$(tail -2 "$B/out" | head -1)" = 1 ] || fail "pid 1 of the container's /proc is not the owner's init"
+    n=$(tail -1 "$B/out")
+    [ "$n" -le 10 ] || fail "the container's /proc lists $n processes: the host's"
+    rt delete --force owner
     return 0
 }
 

@@ -13,7 +13,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 
 use super::devices::{Kind, Rule, ALL_ACCESS};
 use crate::error::{Error, Result};
@@ -145,13 +144,8 @@ fn rule_block(rule: &Rule) -> Vec<Insn> {
 pub fn attach(dir: &Path, rules: &[Rule]) -> Result<()> {
     let insns: Vec<u64> = program(rules).iter().map(Insn::encode).collect();
     let prog = load(&insns)?;
-    let cg: OwnedFd = nix::fcntl::open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map(syscall::owned_fd)
-    .map_err(|e| Error::sys(format!("cannot open cgroup {}", dir.display()), e))?;
+    let cg: OwnedFd = syscall::openat_mode(None, dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)
+        .map_err(|e| Error::sys(format!("cannot open cgroup {}", dir.display()), e))?;
     syscall::bpf_prog_attach(
         cg.as_fd(),
         prog.as_fd(),

@@ -3,14 +3,12 @@
 //! rt holds the master) is relayed to rt's own terminal in raw mode, and
 //! its exit status becomes rt's.
 
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -70,25 +68,10 @@ pub fn console_pair() -> Result<(UnixStream, OwnedFd)> {
 
 pub fn receive_master(sock: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ctx(|| "cannot receive the pty master")?;
-    for c in msg.cmsgs().ctx(|| "cannot read control message")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                return Ok(crate::syscall::owned_fd(*fd));
-            }
-        }
-    }
-    Err(Error::Init(
-        "no pty master received from the container".into(),
-    ))
+    let got = crate::syscall::recv_with_fd(sock.as_fd(), &mut buf)
+        .ctx(|| "cannot receive the pty master")?;
+    got.fd
+        .ok_or_else(|| Error::Init("no pty master received from the container".into()))
 }
 
 /// Restores the terminal mode when dropped.

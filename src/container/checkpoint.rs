@@ -178,17 +178,12 @@ pub struct Dumped {
 
 pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<Dumped> {
     let _locked = store.lock(&opts.id)?;
-    let st = store.load(&opts.id)?;
-    match st.status(store) {
-        Status::Running | Status::Paused => {}
-        s => {
-            return Err(Error::WrongState {
-                id: opts.id.clone(),
-                status: s.to_string(),
-                op: "checkpoint a container that is not running",
-            })
-        }
-    }
+    let (st, _) = super::load_in(
+        store,
+        &opts.id,
+        &[Status::Running, Status::Paused],
+        "checkpoint a container that is not running",
+    )?;
     let dumped = dump(&st, opts)?;
     if !opts.leave_running && !opts.pre_dump {
         // criu killed every process of the container once its images were

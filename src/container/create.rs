@@ -10,11 +10,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
+use super::undo::Undo;
 use crate::cgroups::{self, CgroupPaths, Driver, Layout};
 use crate::error::{Context, Error, Result};
 use crate::fault;
@@ -68,10 +68,37 @@ pub struct Created {
     pub lock: Locked,
 }
 
-pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
+/// prepare → claim → spawn → handshake → commit: each stage below says what
+/// it does and why it comes where it does. Nothing is made before `claim`;
+/// from there on the [`Undo`] guard removes whatever a failure leaves.
+pub fn create(store: &Store, mut opts: CreateOptions) -> Result<Created> {
+    let plan = prepare(&mut opts)?;
+    let mut c = claim(store, &opts, plan)?;
+    spawn(&mut c).map_err(|e| start_failed(false, e))?;
+    handshake(&mut c).map_err(|e| start_failed(true, e))?;
+    commit(c, &opts)
+}
+
+/// What `create` works out from the bundle and the options before anything
+/// is made: a config that cannot work fails here, with nothing to undo
+/// (the seccomp profile is compiled, the namespace files are opened, the
+/// console and pidfd sockets connected).
+struct Plan {
+    spec: oci_spec::runtime::Spec,
+    bundle: spec::Bundle,
+    namespaces: NamespacePlan,
+    console: Option<ConsoleSocket>,
+    pidfd_socket: Option<UnixStream>,
+    resctrl: Option<PathBuf>,
+    seccomp: Option<crate::seccomp::Seccomp>,
+    driver: Driver,
+    cgroups: CgroupPaths,
+}
+
+fn prepare(opts: &mut CreateOptions) -> Result<Plan> {
     state::validate_id(&opts.id)?;
-    let bundle = spec::load(&opts.bundle)?;
-    let spec = bundle.spec;
+    let mut bundle = spec::load(&opts.bundle)?;
+    let spec = std::mem::take(&mut bundle.spec);
     let linux = spec
         .linux()
         .as_ref()
@@ -92,7 +119,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         .as_deref()
         .map(super::pidfd_socket::connect)
         .transpose()?;
-    let console = match (terminal, opts.console_fd, &opts.console_socket) {
+    let console = match (terminal, opts.console_fd.take(), &opts.console_socket) {
         (true, Some(fd), _) => Some(ConsoleSocket {
             fd,
             relayed_by_rt: true,
@@ -122,24 +149,73 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         opts.systemd_cgroup,
     )?;
     let resctrl = crate::intelrdt::check(linux.intel_rdt().as_ref())?;
-    // Before anything is made: a bad profile costs no cgroup and no clone.
+    // A bad profile costs no cgroup and no clone.
     let seccomp = linux
         .seccomp()
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    let (driver, cgroups) = place.plan(&Layout::detect()?);
+    Ok(Plan {
+        spec,
+        bundle,
+        namespaces,
+        console,
+        pidfd_socket,
+        resctrl,
+        seccomp,
+        driver,
+        cgroups,
+    })
+}
 
-    let (driver, mut cg) = place.plan(&Layout::detect()?);
+/// A container being made, from the claimed id to Ready: what is made so
+/// far is in `undo`.
+struct Making<'a> {
+    store: &'a Store,
+    id: &'a str,
+    /// Held until `commit` hands it to the caller (taken by the child
+    /// side of `spawn`).
+    locked: Option<Locked>,
+    undo: Undo<'a>,
+    st: State,
+    driver: Driver,
+    resources: oci_spec::runtime::LinuxResources,
+    /// Taken by `spawn`.
+    init_args: Option<InitArgs>,
+    namespaces_unshared_by_init: bool,
+    new_userns: bool,
+    own_time_ns: Option<std::fs::File>,
+    clone_flags: libc::c_int,
+    resctrl: Option<PathBuf>,
+    pidfd_socket: Option<UnixStream>,
+    /// The parent's end of the sync socket (taken by the stage that uses
+    /// it, put back for the next).
+    chan: Option<Channel>,
+    /// The container's process: the init, or once it forked into its pid
+    /// namespace, its child.
+    pid: Pid,
+}
 
+/// Claim the id (from here on, `undo` cleans up), then make what the init
+/// needs before it exists: the state (saved before the first cgroup
+/// directory, so that a killed create leaves what `delete --force`
+/// needs), the cgroups with their limits (no process in them yet), the
+/// exec fifo, and the init's arguments.
+fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Making<'a>> {
+    let Plan {
+        spec,
+        bundle,
+        namespaces,
+        console,
+        pidfd_socket,
+        resctrl,
+        seccomp,
+        driver,
+        cgroups: mut cg,
+    } = plan;
     let locked = store.claim(&opts.id)?;
-    let mut guard = Cleanup {
-        store,
-        id: &opts.id,
-        cgroups: None,
-        driver: driver.clone(),
-        child: None,
-        armed: true,
-    };
+    let mut undo = Undo::new(store, &opts.id, driver.clone());
     // After the claim: a create that lost a race for the id must say so,
     // not that the winner's cgroup is in use.
     cg.check_unused()?;
@@ -147,13 +223,11 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
 
     let mut st = initial_state(&opts.id, &bundle.dir, &bundle.rootfs, owner(), &spec, &cg);
     st.no_new_keyring = opts.no_new_keyring;
-    // Saved before the first cgroup directory exists: a create killed from
-    // here on leaves a state naming every directory it may have made, for
-    // `delete --force` (the Cleanup guard only runs if create survives).
     store.save(&st)?;
+    let linux = spec.linux().clone().unwrap_or_default();
     let resources = linux.resources().clone().unwrap_or_default();
     let created = driver.create(&mut cg, &resources, opts.rootless_cgroups);
-    guard.cgroups = Some(cg.clone());
+    undo.cgroups = Some(cg.clone());
     created?;
     if cg.dirs.is_empty() && !st.cgroups.dirs.is_empty() {
         // Rootless without cgroups (see Driver::create): the directories
@@ -167,7 +241,7 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .ctx(|| format!("cannot create {}", fifo_path.display()))?;
     // Read-write, so that opening it never blocks: the init waits on it for
-    // `start` without a path or procfs of the host (init step 16).
+    // `start` without a path or procfs of the host (init Step::WaitStart).
     let fifo = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -178,7 +252,6 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Saved with the pid, after clone: until then the state saved above
     // names every directory made.
     st.cgroups = cg.clone();
-    let (mut parent_end, child_end) = init::sync_pair()?;
     // The init makes them itself after its joins (init Step::Unshare).
     let unshares = namespaces.unshares();
     let mut flags = if unshares {
@@ -189,26 +262,26 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // The init creates its cgroup namespace itself once it is in its cgroup.
     flags.remove(init::clone_flag(LinuxNamespaceType::Cgroup));
     // Offsets can only be written before any process enters a new time
-    // namespace: rt makes it the one its children get, writes them, lets
-    // the clone below enter it, then gets its own back for what it starts
-    // later (hooks run in rt's namespaces).
-    let own_time_ns = if namespaces.creates(LinuxNamespaceType::Time) {
+    // namespace: rt makes it the one its children get (see `spawn`).
+    let new_time_ns = namespaces.creates(LinuxNamespaceType::Time);
+    if new_time_ns {
         flags.remove(init::clone_flag(LinuxNamespaceType::Time));
+    }
+    let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    // Before clone: the init inherits the trees (see init::idmap).
+    let idmapped = init::prepare_idmapped(
+        spec.mounts().as_deref().unwrap_or_default(),
+        spec.linux().as_ref(),
+        &bundle.dir,
+    )?;
+    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
+    let own_time_ns = if new_time_ns {
         Some(enter_time_namespace(linux.time_offsets().as_ref())?)
     } else {
         None
     };
-    let flags = flags.bits();
-    let uid_maps = linux.uid_mappings().clone().unwrap_or_default();
-    let gid_maps = linux.gid_mappings().clone().unwrap_or_default();
-    let new_userns = namespaces.creates(LinuxNamespaceType::User);
-    // Written right after clone, or once the init says Unshared.
-    let maps_after_clone = new_userns && !unshares;
-    // Before clone: the init inherits the trees (see init::idmap).
-    let idmapped =
-        init::prepare_idmapped(spec.mounts().as_deref().unwrap_or_default(), &bundle.dir)?;
-    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
-    let mut args = InitArgs {
+    let (chan, child_end) = init::sync_pair()?;
+    let init_args = InitArgs {
         idmapped,
         spec,
         rootfs: bundle.rootfs,
@@ -225,17 +298,50 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
     };
+    Ok(Making {
+        store,
+        id: &opts.id,
+        locked: Some(locked),
+        undo,
+        st,
+        driver,
+        resources,
+        init_args: Some(init_args),
+        namespaces_unshared_by_init: unshares,
+        new_userns,
+        own_time_ns,
+        clone_flags: flags.bits(),
+        resctrl,
+        pidfd_socket,
+        chan: Some(chan),
+        pid: Pid::from_raw(0),
+    })
+}
 
+/// Clone the init into its namespaces and cgroup, and do what only the
+/// parent can before the init may go on: intelRdt, the cgroup the kernel
+/// would not clone it into (or systemd's scope), the uid/gid maps. `Go` is
+/// queued before clone when there is nothing to do in between, so the init
+/// starts setting up at once.
+fn spawn(c: &mut Making<'_>) -> Result<()> {
+    let mut args = c
+        .init_args
+        .take()
+        .ok_or_else(|| Error::Init("the init's arguments were taken".into()))?;
+    let mut chan = c
+        .chan
+        .take()
+        .ok_or_else(|| Error::Init("no sync socket to the init".into()))?;
+    let config_linux = c.st.config.linux().clone().unwrap_or_default();
+    let maps_after_clone = c.new_userns && !c.namespaces_unshared_by_init;
     // Born in its cgroup2 directory; where the kernel refuses (a v2 parent
     // with processes of its own, an old kernel), rt moves it after clone.
-    let into = driver.clone_target(&st.cgroups)?;
-    // Unless rt has work to do for the init between clone and `Go` (below),
-    // `Go` is queued before the init exists: it starts setting up at once
-    // instead of waiting for clone(2) to return here.
-    let mut go_sent = !maps_after_clone && resctrl.is_none() && !driver.acts_after_clone();
+    let into = c.driver.clone_target(&c.st.cgroups)?;
+    let mut go_sent = !maps_after_clone && c.resctrl.is_none() && !c.driver.acts_after_clone();
     if go_sent {
-        tell(&parent_end, &Msg::Go)?;
+        tell(&chan, &Msg::Go)?;
     }
+    let flags = c.clone_flags;
     let forked = match into
         .as_ref()
         .map(|fd| syscall::clone3_process(flags as u64, Some(std::os::fd::AsFd::as_fd(fd))))
@@ -245,9 +351,9 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
             if refused.is_some() && go_sent {
                 // Not born in its cgroup2 directory: the init must wait
                 // until rt has moved it, on a socket without the early Go.
-                let (p, c) = init::sync_pair()?;
-                parent_end = p;
-                args.sync = c;
+                let (p, ch) = init::sync_pair()?;
+                chan = p;
+                args.sync = ch;
                 go_sent = false;
             }
             syscall::clone_process(flags).map(|f| (f, false))
@@ -256,65 +362,74 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
     // Back in the parent's time namespace for its later children (a clone
     // that failed included); the child stays where it was born.
     let child_side = matches!(forked, Ok((Forked::Child, _)));
-    if let (false, Some(own)) = (child_side, &own_time_ns) {
+    if let (false, Some(own)) = (child_side, &c.own_time_ns) {
         nix::sched::setns(own, init::clone_flag(LinuxNamespaceType::Time))
             .ctx(|| "cannot return to rt's time namespace")?;
     }
     let (forked, born_in_cgroup) = forked.ctx(|| "cannot clone the container process")?;
-    let mut pid = match forked {
+    let pid = match forked {
         Forked::Child => {
             // The lock's open file description is shared with the parent:
             // keeping it here would hold the container lock until exec,
             // and unlocking it would release the parent's.
-            locked.close_in_child();
-            drop(parent_end);
+            if let Some(locked) = c.locked.take() {
+                locked.close_in_child();
+            }
+            drop(chan);
             init::run(args)
         }
         Forked::Parent(pid) => pid,
     };
     drop(args);
-    guard.child = Some(pid);
-    st.pid = pid.as_raw();
-    st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-    if let (Some(root), Some(rdt)) = (
-        &resctrl,
-        st.config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.intel_rdt().as_ref()),
-    ) {
-        st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &st.id, pid.as_raw())?;
+    c.pid = pid;
+    c.undo.pid = Some(pid);
+    c.st.pid = pid.as_raw();
+    c.st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
+    if let (Some(root), Some(rdt)) = (&c.resctrl, config_linux.intel_rdt().as_ref()) {
+        c.st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &c.st.id, pid.as_raw())?;
     }
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
-    // step 1).
-    driver.adopt(
-        &st.cgroups,
+    // Step::WaitParent).
+    c.driver.adopt(
+        &c.st.cgroups,
         pid.as_raw(),
         born_in_cgroup,
-        &st.id,
-        &resources,
+        &c.st.id,
+        &c.resources,
     )?;
     if maps_after_clone {
-        write_id_maps(pid, &uid_maps, &gid_maps)?;
+        write_id_maps(pid, &config_linux)?;
     }
     if !go_sent {
-        tell(&parent_end, &Msg::Go)?;
+        tell(&chan, &Msg::Go)?;
     }
     // The pid is saved while the init sets up: should rt die before the
     // save, the init finds the socket closed at its next step and exits.
-    store.save(&st)?;
+    c.store.save(&c.st)?;
     fault::point("create:cloned")?;
-    if !unshares {
-        move_net_devices(&st, pid)?;
+    if !c.namespaces_unshared_by_init {
+        move_net_devices(&c.st, pid)?;
     }
-    // Ready, and Forked when the init forks into its pid namespace (joined,
-    // or made at init Step::Unshare), in either order (two processes send
-    // them); EOF once both are done: then nothing of rt's but the exec
-    // fifo is open in the container.
+    c.chan = Some(chan);
+    Ok(())
+}
+
+/// Serve the init until it is Ready: the hooks rt runs (prestart,
+/// createRuntime) once the mounts are done, the maps and devices of
+/// namespaces the init made itself, bind sources only the host's root can
+/// open; and Forked when the init forks into its pid namespace (joined, or
+/// made at init Step::Unshare). Ready and Forked come from two processes,
+/// in either order; EOF once both are done: then nothing of rt's but the
+/// exec fifo is open in the container.
+fn handshake(c: &mut Making<'_>) -> Result<()> {
+    let chan = c
+        .chan
+        .take()
+        .ok_or_else(|| Error::Init("no sync socket to the init".into()))?;
     let mut ready = false;
     loop {
-        match parent_end.recv()? {
+        match chan.recv()? {
             Some(Msg::MountsDone) => {
                 // The runtime spec defines `created` as "after step 2 in the
                 // lifecycle" (the environment is built) and these hooks are
@@ -322,71 +437,85 @@ pub fn create(store: &Store, opts: CreateOptions) -> Result<Created> {
                 // and the runtime-tools suite (hooks_stdin) checks. runc
                 // sends `creating`; no client we know reads the status here
                 // (hooks read id, pid, bundle, annotations).
-                crate::hooks::run_runtime_hooks(&st, Status::Created)?;
-                let json = String::from_utf8_lossy(&crate::hooks::state_json(&st, Status::Created))
-                    .into_owned();
-                tell(&parent_end, &Msg::Continue(json))?;
+                crate::hooks::run_runtime_hooks(&c.st, Status::Created)?;
+                let json =
+                    String::from_utf8_lossy(&crate::hooks::state_json(&c.st, Status::Created))
+                        .into_owned();
+                tell(&chan, &Msg::Continue(json))?;
             }
             Some(Msg::Unshared) => {
                 // The init's new namespaces exist: its maps and devices.
-                if new_userns {
-                    write_id_maps(pid, &uid_maps, &gid_maps)?;
+                if c.new_userns {
+                    let linux = c.st.config.linux().clone().unwrap_or_default();
+                    write_id_maps(c.pid, &linux)?;
                 }
-                move_net_devices(&st, pid)?;
-                tell(&parent_end, &Msg::Go)?;
+                move_net_devices(&c.st, c.pid)?;
+                tell(&chan, &Msg::Go)?;
             }
             Some(Msg::MountSource(index)) => {
-                let mounts = st.config.mounts().as_deref().unwrap_or_default();
-                match init::open_bind_source(mounts, &st.bundle, index, pid) {
-                    Some(Ok(fd)) => parent_end.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
-                    Some(Err(e)) => tell(&parent_end, &Msg::SourceRefused(e.to_string()))?,
-                    None => tell(&parent_end, &Msg::SourceRefused(String::new()))?,
+                let mounts = c.st.config.mounts().as_deref().unwrap_or_default();
+                match init::open_bind_source(mounts, &c.st.bundle, index, c.pid) {
+                    Some(Ok(fd)) => chan.send_with_fd(&Msg::SourceOpened, fd.as_fd())?,
+                    Some(Err(e)) => tell(&chan, &Msg::SourceRefused(e.to_string()))?,
+                    None => tell(&chan, &Msg::SourceRefused(String::new()))?,
                 }
             }
             Some(Msg::Ready(timings)) => {
-                log_steps(&opts.id, &timings);
+                log_steps(c.id, &timings);
                 ready = true;
             }
             Some(Msg::Forked(child)) => {
                 // The first init is done; the container's process is its
-                // child, born in the joined pid namespace, and ours.
-                let _ = waitpid(pid, None);
-                pid = Pid::from_raw(child);
-                guard.child = Some(pid);
-                st.pid = pid.as_raw();
-                st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
-                store.save(&st)?;
+                // child, born in its pid namespace, and ours.
+                let _ = waitpid(c.pid, None);
+                c.pid = Pid::from_raw(child);
+                c.undo.pid = Some(c.pid);
+                c.st.pid = c.pid.as_raw();
+                c.st.pid_start_time = state::process_start_time(c.pid.as_raw()).unwrap_or(0);
+                c.store.save(&c.st)?;
             }
-            Some(Msg::Failed(step, msg)) => return Err(init_failed(&opts.id, &step, msg)),
+            Some(Msg::Failed(step, msg)) => return Err(init_failed(c.id, &step, msg)),
             Some(other) => {
                 return Err(Error::Init(format!(
                     "unexpected {other:?} from the container's init"
                 )))
             }
-            None if ready => break,
+            None if ready => return Ok(()),
             None => {
                 return Err(Error::Init(format!(
                     "container init exited during setup ({})",
-                    exit_text(pid)
+                    exit_text(c.pid)
                 )))
             }
         }
     }
-    if let Some(sock) = &pidfd_socket {
-        super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Init)?;
+}
+
+/// The container is made: its pidfd to `--pidfd-socket`, the state says
+/// `created`, the pid file is written, and nothing is undone any more.
+fn commit(mut c: Making<'_>, opts: &CreateOptions) -> Result<Created> {
+    if let Some(sock) = &c.pidfd_socket {
+        super::pidfd_socket::send(sock, c.pid, super::pidfd_socket::Kind::Init)?;
     }
     fault::point("create:ready")?;
-    st.phase = Status::Created;
-    store.save(&st)?;
+    c.st.phase = Status::Created;
+    c.store.save(&c.st)?;
     if let Some(p) = &opts.pid_file {
-        write_pid_file(p, pid)?;
+        write_pid_file(p, c.pid)?;
     }
-    guard.armed = false;
-    logging::debug(&format!("created container {} with init pid {pid}", st.id));
+    let lock = c
+        .locked
+        .take()
+        .ok_or_else(|| Error::Init("the container's lock was lost".into()))?;
+    c.undo.disarm();
+    logging::debug(&format!(
+        "created container {} with init pid {}",
+        c.st.id, c.pid
+    ));
     Ok(Created {
-        pid,
-        state: st,
-        lock: locked,
+        pid: c.pid,
+        state: c.st,
+        lock,
     })
 }
 
@@ -490,19 +619,36 @@ fn container_netns(linux: &oci_spec::runtime::Linux, pid: Pid) -> Result<std::fs
     std::fs::File::open(&path).ctx(|| format!("cannot open network namespace {}", path.display()))
 }
 
+/// An error of the container's process start, in runc's words (`init`:
+/// reported by the init, or by what rt ran for it while it waited).
+pub fn start_failed(init: bool, e: Error) -> Error {
+    match e {
+        e @ Error::ContainerStart { .. } => e,
+        e => Error::ContainerStart {
+            init,
+            msg: e.to_string(),
+        },
+    }
+}
+
 /// The error an init reported, logged with the step it failed at.
 pub fn init_failed(id: &str, step: &str, msg: String) -> Error {
     logging::debug(&format!("{id}: init failed at step {step}"));
     Error::Init(msg)
 }
 
-/// `--debug`: the init's notes as it wrote them (their words are what
-/// tools grep for), and how long each step took — the Ready report.
+/// The Ready report: the init's warnings, and for `--debug` its notes as
+/// it wrote them (their words are what tools grep for) and how long each
+/// step took.
 pub fn log_steps(id: &str, report: &str) {
     let mut lines = report.lines();
     let timings = lines.next().unwrap_or_default();
     for note in lines {
-        logging::debug(note);
+        match note.split_once(' ') {
+            Some(("warning", msg)) => logging::warn(msg),
+            Some(("debug", msg)) => logging::debug(msg),
+            _ => logging::debug(note),
+        }
     }
     for pair in timings.split(' ').filter(|p| !p.is_empty()) {
         let (step, us) = pair.split_once('=').unwrap_or((pair, "?"));
@@ -574,7 +720,9 @@ fn rootless() -> bool {
 /// that deny it access); any other mapping goes through the setuid
 /// newuidmap and newgidmap (package uidmap), which allow the ranges
 /// /etc/subuid and /etc/subgid give the user.
-fn write_id_maps(pid: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let uids = linux.uid_mappings().as_deref().unwrap_or_default();
+    let gids = linux.gid_mappings().as_deref().unwrap_or_default();
     if !rootless() {
         write_id_map(pid, "uid_map", uids)?;
         return write_id_map(pid, "gid_map", gids);
@@ -594,7 +742,7 @@ fn write_id_maps(pid: Pid, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> 
     }
 }
 
-fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
+fn id_map_helper(helper: &'static str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> {
     let mut cmd = std::process::Command::new(helper);
     cmd.arg(pid.to_string());
     for m in maps {
@@ -604,14 +752,18 @@ fn id_map_helper(helper: &str, pid: Pid, maps: &[LinuxIdMapping]) -> Result<()> 
             m.size().to_string(),
         ]);
     }
-    let out = cmd.output().map_err(|e| {
-        Error::Init(format!(
-            "rootless: the mappings need {helper} (package uidmap), which cannot run: {e}"
-        ))
+    let out = cmd.output().map_err(|e| Error::IdMapHelper {
+        helper,
+        why: format!("(package uidmap) cannot run: {e}"),
     })?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(Error::Init(format!("rootless: {helper} refused the mappings ({why}); /etc/subuid and /etc/subgid must grant them")));
+        return Err(Error::IdMapHelper {
+            helper,
+            why: format!(
+                "refused the mappings ({why}); /etc/subuid and /etc/subgid must grant them"
+            ),
+        });
     }
     Ok(())
 }
@@ -641,36 +793,6 @@ fn exit_text(pid: Pid) -> String {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
-
-/// Undo a failed create: kill init, remove cgroups and the state directory.
-struct Cleanup<'a> {
-    store: &'a Store,
-    id: &'a str,
-    cgroups: Option<CgroupPaths>,
-    driver: Driver,
-    child: Option<Pid>,
-    armed: bool,
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(pid) = self.child {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
-        if let Some(cg) = &self.cgroups {
-            if let Err(e) = self.driver.undo(cg) {
-                logging::warn(&format!("cleanup of {}: {e}", self.id));
-            }
-        }
-        if let Err(e) = self.store.remove(self.id) {
-            logging::warn(&format!("cleanup of {}: {e}", self.id));
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -35,15 +35,7 @@ pub fn events(
     if interval.is_zero() {
         return Err(Error::Usage("--interval must be greater than 0".into()));
     }
-    let st = store.load(id)?;
-    let status = st.status(store);
-    if status == Status::Stopped {
-        return Err(Error::WrongState {
-            id: id.into(),
-            status: status.to_string(),
-            op: "report its events",
-        });
-    }
+    let (st, _) = super::load_in(store, id, super::LIVE, "report its events")?;
     if stats_only {
         return emit(out, "stats", id, Some(&st.cgroups.stats()?));
     }

@@ -56,24 +56,21 @@ pub struct ExecOptions {
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     let st = store.load(&opts.id)?;
-    match st.status(store) {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
-        Status::Paused => {
-            return Err(Error::WrongState {
-                id: opts.id,
-                status: "paused".into(),
-                op: "exec in a paused container (see --ignore-paused)",
-            })
-        }
-        s => {
-            return Err(Error::WrongState {
-                id: opts.id,
-                status: s.to_string(),
-                op: "exec in a container that is not running",
-            })
-        }
+    let status = st.status(store);
+    if status == Status::Paused && !opts.ignore_paused {
+        super::check_status(
+            &st,
+            status,
+            &[],
+            "exec in a paused container (see --ignore-paused)",
+        )?;
     }
+    super::check_status(
+        &st,
+        status,
+        &[Status::Running, Status::Created, Status::Paused],
+        "exec in a container that is not running",
+    )?;
     let process = match &opts.process_file {
         Some(path) => read_process(path)?,
         None => merge(&st, &opts.overrides)?,
@@ -214,10 +211,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
                 pid = Pid::from_raw(p);
             }
             Some(Msg::Failed(step, msg)) => {
-                return Err(kill_child(
-                    pid,
-                    super::create::init_failed(&opts.id, &step, msg),
-                ))
+                let e = super::create::init_failed(&opts.id, &step, msg);
+                return Err(kill_child(pid, super::create::start_failed(false, e)));
             }
             Some(other) => {
                 return Err(kill_child(
@@ -366,6 +361,7 @@ fn read_process(path: &std::path::Path) -> Result<Process> {
         std::fs::read(path).ctx(|| format!("cannot read process file {}", path.display()))?;
     let bad = |e: serde_json::Error| Error::Config(format!("process file {}: {e}", path.display()));
     let mut value: serde_json::Value = serde_json::from_slice(&data).map_err(bad)?;
+    crate::spec::capabilities::drop_unknown_in_process(&mut value);
     // Without "user" the process runs as uid 0, gid 0, as runc reads it
     // (the spec makes the field required; runc and its users do not).
     if let Some(obj) = value.as_object_mut() {
@@ -422,10 +418,19 @@ fn merge(st: &State, o: &Overrides) -> Result<Process> {
         p.set_user(u);
     }
     if !o.caps.is_empty() {
-        p.set_capabilities(Some(add_caps(
-            p.capabilities().clone().unwrap_or_default(),
-            &o.caps,
-        )?));
+        // No capabilities object means none at all (init::capabilities),
+        // not oci-spec's default sets.
+        let none = || {
+            let mut c = LinuxCapabilities::default();
+            c.set_bounding(None)
+                .set_effective(None)
+                .set_inheritable(None)
+                .set_permitted(None)
+                .set_ambient(None);
+            c
+        };
+        let caps = p.capabilities().clone().unwrap_or_else(none);
+        p.set_capabilities(Some(add_caps(caps, &o.caps)));
     }
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
@@ -440,15 +445,12 @@ fn merge(st: &State, o: &Overrides) -> Result<Process> {
 }
 
 /// `--cap` adds to the bounding, effective and permitted sets (not the
-/// inheritable one: CVE-2022-29162).
-fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> Result<LinuxCapabilities> {
-    let mut parsed = Vec::new();
-    for name in caps {
-        let cap: oci_spec::runtime::Capability =
-            serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| Error::Usage(format!("--cap {name}: unknown capability")))?;
-        parsed.push(cap);
-    }
+/// inheritable one: CVE-2022-29162), and, as runc ≥ 1.2, to the ambient
+/// set when the process has an inheritable set at all (an ambient
+/// capability needs to be inheritable; one that is not is refused by the
+/// kernel, with a warning). Unknown names are ignored with runc's warning.
+fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> LinuxCapabilities {
+    let parsed = crate::spec::capabilities::known(caps);
     let add = |set: &Option<oci_spec::runtime::Capabilities>| {
         let mut s = set.clone().unwrap_or_default();
         s.extend(parsed.iter().copied());
@@ -457,7 +459,10 @@ fn add_caps(mut c: LinuxCapabilities, caps: &[String]) -> Result<LinuxCapabiliti
     c.set_bounding(add(c.bounding()));
     c.set_effective(add(c.effective()));
     c.set_permitted(add(c.permitted()));
-    Ok(c)
+    if c.inheritable().is_some() {
+        c.set_ambient(add(c.ambient()));
+    }
+    c
 }
 
 type NsFds = Vec<(LinuxNamespaceType, OwnedFd)>;

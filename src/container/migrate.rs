@@ -78,18 +78,13 @@ pub fn migrate(store: &Store, opts: &MigrateOptions) -> Result<Migrated> {
         )));
     }
     let _locked = store.lock(&opts.id)?;
-    let st = store.load(&opts.id)?;
-    let was_paused = match st.status(store) {
-        Status::Running => false,
-        Status::Paused => true,
-        s => {
-            return Err(Error::WrongState {
-                id: opts.id.clone(),
-                status: s.to_string(),
-                op: "migrate a container that is not running",
-            })
-        }
-    };
+    let (st, status) = super::load_in(
+        store,
+        &opts.id,
+        &[Status::Running, Status::Paused],
+        "migrate a container that is not running",
+    )?;
+    let was_paused = status == Status::Paused;
     if has_child_cgroups(&st.cgroups) {
         return Err(Error::Usage(format!(
             "container {} has cgroups of its own below its cgroup: migrate cannot move them",

@@ -17,15 +17,56 @@ pub mod restore;
 pub mod run;
 pub mod spec_template;
 pub mod start;
+mod undo;
 pub mod update;
 
 use std::os::fd::AsFd;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::error::{Context, Result};
-use crate::state::State;
+use crate::error::{Context, Error, Result};
+use crate::state::{State, Status, Store};
 use crate::syscall;
+
+/// Load `id` and check that its status is one `op` works in; otherwise the
+/// one error every command gives ("container X is stopped: cannot ...").
+/// The status is returned with the state: it is read once.
+pub fn load_in(
+    store: &Store,
+    id: &str,
+    allowed: &[Status],
+    op: &'static str,
+) -> Result<(State, Status)> {
+    let st = store.load(id)?;
+    let status = st.status(store);
+    check_status(&st, status, allowed, op)?;
+    Ok((st, status))
+}
+
+/// The status check of [`load_in`], for a state already loaded.
+pub fn check_status(
+    st: &State,
+    status: Status,
+    allowed: &[Status],
+    op: &'static str,
+) -> Result<()> {
+    if allowed.contains(&status) {
+        return Ok(());
+    }
+    Err(Error::WrongState {
+        id: st.id.clone(),
+        status: status.to_string(),
+        op,
+    })
+}
+
+/// Every status but stopped.
+pub const LIVE: &[Status] = &[
+    Status::Creating,
+    Status::Created,
+    Status::Running,
+    Status::Paused,
+];
 
 /// Signal the container's init process, through a pidfd checked against the
 /// recorded start time so a recycled pid is never signalled.

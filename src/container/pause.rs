@@ -3,7 +3,7 @@
 //! cgroup.freeze). `rt state` then reports "paused".
 
 use crate::cgroups::Driver;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::{Status, Store};
 
 pub fn pause(store: &Store, id: &str) -> Result<()> {
@@ -16,15 +16,7 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 
 fn set_frozen(store: &Store, id: &str, from: Status, frozen: bool, op: &'static str) -> Result<()> {
     let _locked = store.lock(id)?;
-    let st = store.load(id)?;
-    let status = st.status(store);
-    if status != from {
-        return Err(Error::WrongState {
-            id: id.into(),
-            status: status.to_string(),
-            op,
-        });
-    }
+    let (st, _) = super::load_in(store, id, &[from], op)?;
     let driver = Driver::of(&st.cgroups);
     if frozen {
         driver.freeze(&st.cgroups)

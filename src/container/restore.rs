@@ -23,15 +23,14 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
+use nix::mount::{mount, MsFlags};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::attach::{self, Signals};
 use super::checkpoint::{self as ck, ExtKind, Meta};
-use crate::cgroups::{self, CgroupPaths, Driver, Layout};
+use super::undo::Undo;
+use crate::cgroups::{self, CgroupPaths, Layout};
 use crate::criu::{self, rpc, Worker};
 use crate::error::{Context, Error, Result};
 use crate::logging;
@@ -147,15 +146,10 @@ pub fn restore_container(
     };
 
     let locked = store.claim(&opts.id)?;
-    let mut guard = Cleanup {
-        store,
-        id: &opts.id,
-        cgroups: None,
-        driver: driver.clone(),
-        pid: None,
-        root: None,
-        armed: true,
-    };
+    let mut guard = Undo::new(store, &opts.id, driver.clone());
+    // The cgroups held nothing before criu ran (checked below): whatever
+    // is there after a failure is a half-restored task.
+    guard.sweep_cgroups = true;
     // The guard kills whatever is in the cgroup when restore fails: it must
     // hold nothing but what criu restores. After the claim, as in create.
     cg.check_unused()?;
@@ -207,9 +201,9 @@ pub fn restore_container(
             None if s.link.starts_with("pipe:") => s.link.clone(),
             None => continue,
         };
-        let copy =
-            nix::unistd::dup(s.fd).ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
-        handed.push((key, crate::syscall::owned_fd(copy)));
+        let copy = crate::syscall::dup_inherited(s.fd)
+            .ctx(|| format!("cannot duplicate fd {} for criu", s.fd))?;
+        handed.push((key, copy));
     }
     let worker = Worker::spawn(&criu, "restore")?;
     // Restored tasks are forked by criu: they start in its cgroup.
@@ -357,7 +351,7 @@ pub fn restore_container(
     {
         crate::hooks::run_logged("poststart", &h, &st, Status::Running);
     }
-    guard.armed = false;
+    guard.disarm();
     logging::debug(&format!("restored container {} with init pid {pid}", st.id));
     Ok((Restored { pid, state: st }, master))
 }
@@ -539,59 +533,4 @@ fn send_master(sock: &UnixStream, master: &OwnedFd) -> Result<()> {
     )
     .map(drop)
     .ctx(|| "cannot send the pty master over the console socket")
-}
-
-/// Undo a failed restore: processes, the rootfs bind, cgroups, state.
-struct Cleanup<'a> {
-    store: &'a Store,
-    id: &'a str,
-    cgroups: Option<CgroupPaths>,
-    driver: Driver,
-    pid: Option<Pid>,
-    root: Option<PathBuf>,
-    armed: bool,
-}
-
-impl Cleanup<'_> {
-    fn unmount_root(&mut self) {
-        if let Some(root) = self.root.take() {
-            let _ = umount2(&root, MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_dir(&root);
-        }
-    }
-}
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Some(pid) = self.pid {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
-        if let Some(cg) = &self.cgroups {
-            // The cgroup held nothing before criu ran (checked): whatever
-            // is there now is a half-restored task.
-            for _ in 0..100 {
-                let pids = cg.pids().unwrap_or_default();
-                if pids.is_empty() {
-                    break;
-                }
-                for p in pids {
-                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-        self.unmount_root();
-        if let Some(cg) = &self.cgroups {
-            if let Err(e) = self.driver.undo(cg) {
-                logging::warn(&format!("cleanup of {}: {e}", self.id));
-            }
-        }
-        if let Err(e) = self.store.remove(self.id) {
-            logging::warn(&format!("cleanup of {}: {e}", self.id));
-        }
-    }
 }

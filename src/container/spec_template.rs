@@ -1,6 +1,7 @@
 //! `rt spec`: the default config.json, the same document `runc spec` writes
-//! (so bundles made for one work with the other), with runc's rootless
-//! variant.
+//! (so bundles made for one work with the other; as runc ≥ 1.2's, without
+//! an ambient set, which is not inheritable and would only warn), with
+//! runc's rootless variant.
 
 use serde::Serialize;
 use serde_json::{json, Value};

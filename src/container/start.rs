@@ -24,23 +24,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// `run` does, right after `create`: no second read of state.json).
 pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
     let id = st.id.as_str();
-    match st.status(store) {
-        Status::Created => {}
-        Status::Stopped => {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: "stopped".into(),
-                op: "start a container that has stopped",
-            })
-        }
-        s => {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: s.to_string(),
-                op: "start a container that is not created",
-            })
-        }
+    let status = st.status(store);
+    if status == Status::Stopped {
+        super::check_status(st, status, &[], "start a container that has stopped")?;
     }
+    super::check_status(
+        st,
+        status,
+        &[Status::Created],
+        "start a container that is not created",
+    )?;
     let fifo_path = locked.dir.join(EXEC_FIFO);
     // The init holds the fifo open read-write while it waits: opening it
     // for writing without blocking fails only when no process holds it.
@@ -69,13 +62,18 @@ pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
     crate::fault::point("start:released")?;
     std::fs::remove_file(&fifo_path).ctx(|| format!("cannot remove {}", fifo_path.display()))?;
     wait_exec(&fifo)?;
-    if let Some(h) = st
+    let poststart = st
         .config
         .hooks()
         .as_ref()
-        .and_then(|h| h.poststart().clone())
-    {
-        hooks::run_logged("poststart", &h, st, Status::Running);
+        .and_then(|h| h.poststart().clone());
+    let json = hooks::state_json(st, Status::Running);
+    if let Err(e) = hooks::run_all("poststart", &poststart.unwrap_or_default(), &json, None) {
+        // runc's rule, not the runtime spec's (which says log and go on):
+        // clients of runc see a failed poststart hook fail `start`, and
+        // the container stopped.
+        let _ = super::signal_init(st, libc::SIGKILL);
+        return Err(e);
     }
     Ok(())
 }

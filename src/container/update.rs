@@ -16,7 +16,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxRes
 use crate::cgroups::Driver;
 use crate::error::{Context, Error, Result};
 use crate::logging;
-use crate::state::{Status, Store};
+use crate::state::Store;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct UpdateArgs {
@@ -82,15 +82,7 @@ pub fn update(store: &Store, id: &str, args: &UpdateArgs) -> Result<()> {
     };
     let r = runc_fields(&requested);
     let _locked = store.lock(id)?;
-    let st = store.load(id)?;
-    let status = st.status(store);
-    if status == Status::Stopped {
-        return Err(Error::WrongState {
-            id: id.into(),
-            status: status.to_string(),
-            op: "update it",
-        });
-    }
+    let (st, _) = super::load_in(store, id, super::LIVE, "update it")?;
     Driver::of(&st.cgroups).update(&st.cgroups, &r)
 }
 

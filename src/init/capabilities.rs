@@ -14,7 +14,6 @@ use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result};
-use crate::logging;
 use crate::syscall;
 
 pub struct Sets {
@@ -42,9 +41,9 @@ fn convert(set: &Option<Capabilities>, name: &str) -> Result<CapsHashSet> {
 
 impl Sets {
     /// No `capabilities` object means no capabilities at all. Capabilities
-    /// that cannot be granted are left out, with a warning (see
-    /// [`Sets::drop_ungrantable`]).
-    pub fn from_spec(c: Option<&LinuxCapabilities>) -> Result<Sets> {
+    /// that cannot be granted are left out, with a warning added to
+    /// `warnings` (see [`Sets::drop_ungrantable`]).
+    pub fn from_spec(c: Option<&LinuxCapabilities>, warnings: &mut Vec<String>) -> Result<Sets> {
         let Some(c) = c else {
             return Ok(Sets {
                 bounding: HashSet::new(),
@@ -72,7 +71,7 @@ impl Sets {
             .collect();
         if !dropped.is_empty() {
             dropped.sort();
-            logging::warn(&format!(
+            warnings.push(format!(
                 "capabilities not granted (not in rt's own bounding set): {}",
                 dropped.join(", ")
             ));
@@ -86,8 +85,9 @@ impl Sets {
     /// Runtime spec (since 1.1): a capability that "cannot be granted
     /// otherwise MUST be logged as a warning", and runtimes "SHOULD NOT
     /// fail"; failing here would also break privileged containers (all
-    /// capabilities asked for) on such hosts. Names the kernel does not
-    /// know are still refused when config.json is parsed (spec.rs).
+    /// capabilities asked for) on such hosts. Names no kernel knows were
+    /// dropped, with runc's warning, when config.json was parsed
+    /// (`spec::capabilities`).
     fn drop_ungrantable(&mut self, available: &CapsHashSet) -> CapsHashSet {
         let mut dropped = HashSet::new();
         for set in [
@@ -128,7 +128,10 @@ impl Sets {
         Ok(())
     }
 
-    pub fn apply(&self) -> Result<()> {
+    /// Set the capability sets; an ambient capability the kernel refuses
+    /// (not both permitted and inheritable: the runtime spec makes that a
+    /// no-op, not an error) becomes a warning in runc's words.
+    pub fn apply(&self, warnings: &mut Vec<String>) -> Result<()> {
         let set = |which: CapSet, value: &CapsHashSet, name: &str| {
             caps::set(None, which, value)
                 .map_err(|e| Error::Init(format!("cannot set {name} capabilities: {e}")))
@@ -138,12 +141,12 @@ impl Sets {
         set(CapSet::Permitted, &self.permitted, "permitted")?;
         caps::clear(None, CapSet::Ambient)
             .map_err(|e| Error::Init(format!("cannot clear ambient capabilities: {e}")))?;
-        for cap in &self.ambient {
-            // The spec makes ambient caps outside permitted ∩ inheritable a
-            // no-op rather than an error; the kernel would refuse them.
-            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
-                caps::raise(None, CapSet::Ambient, *cap)
-                    .map_err(|e| Error::Init(format!("cannot raise ambient {cap}: {e}")))?;
+        let mut ambient: Vec<Capability> = self.ambient.iter().copied().collect();
+        ambient.sort_by_key(|c| c.index());
+        for cap in ambient {
+            if let Err(e) = syscall::raise_ambient_cap(cap.index()) {
+                let why = e.desc().to_lowercase();
+                warnings.push(format!("can't raise ambient capability {cap}: {why}"));
             }
         }
         Ok(())

@@ -24,13 +24,17 @@ use nix::mount::{mount, MsFlags};
 use crate::error::{Context, Error, Result};
 use crate::syscall::{self, FsConfig, MountAttr};
 
-use super::procfs::fd_path;
+use super::procfs::{fd_path, InHostProc};
+
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+pub const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
 /// The per-mount flags a bind remount (`mount -o remount,bind,...`) sets.
 const PER_MOUNT: MsFlags = MsFlags::MS_RDONLY
     .union(MsFlags::MS_NOSUID)
     .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
+    .union(MsFlags::MS_NOEXEC)
+    .union(NOSYMFOLLOW);
 const ATIME: MsFlags = MsFlags::MS_NOATIME
     .union(MsFlags::MS_NODIRATIME)
     .union(MsFlags::MS_RELATIME)
@@ -89,6 +93,41 @@ impl Detached {
         data: &[String],
         what: &Path,
     ) -> Result<Detached> {
+        Self::configured(fstype, source, flags, data, what, None)
+    }
+
+    /// A procfs of the pid namespace `pid_ns`, which this process has
+    /// joined for its children only (setns): a procfs shows the pid
+    /// namespace of whoever creates it, here the host's. Linux >= 6.15
+    /// takes the namespace as procfs's `pidns` parameter. Before, a child
+    /// forked into the namespace creates the mount and hands it back;
+    /// its first act is to close every fd it inherited, so that the
+    /// namespace's other processes never see one of the host (the fd rule
+    /// in `init`).
+    pub fn procfs_of(
+        pid_ns: BorrowedFd<'_>,
+        source: &str,
+        flags: MsFlags,
+        data: &[String],
+        what: &Path,
+    ) -> Result<Detached> {
+        match Self::configured("proc", source, flags, data, what, Some(pid_ns)) {
+            Err(Error::Sys {
+                errno: Errno::EINVAL,
+                ..
+            }) => procfs_from_child(source, flags, data, what),
+            other => other,
+        }
+    }
+
+    fn configured(
+        fstype: &str,
+        source: &str,
+        flags: MsFlags,
+        data: &[String],
+        what: &Path,
+        pid_ns: Option<BorrowedFd<'_>>,
+    ) -> Result<Detached> {
         let cstr = |s: &str| {
             CString::new(s).map_err(|_| {
                 Error::Config(format!("mount {}: {s:?} has a NUL byte", what.display()))
@@ -105,6 +144,11 @@ impl Detached {
             };
             Error::sys(format!("cannot mount {}{why}", what.display()), e)
         };
+        if let Some(ns) = pid_ns {
+            // EINVAL (unknown parameter) before Linux 6.15: see procfs_of.
+            syscall::fsconfig(ctx.as_fd(), FsConfig::Fd(c"pidns", ns))
+                .map_err(|e| Error::sys("procfs pidns", e))?;
+        }
         syscall::fsconfig(ctx.as_fd(), FsConfig::String(c"source", &cstr(source)?))
             .map_err(fail)?;
         for (flag, name) in [
@@ -141,17 +185,21 @@ impl Detached {
         self.fd.as_fd()
     }
 
-    /// Make the superblock read-only (a tmpfs rt filled first).
-    pub fn superblock_readonly(&self, what: &Path) -> Result<()> {
-        let err = || format!("cannot remount {} read-only", what.display());
-        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
-        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)
+    /// Set the per-mount `flags` of the tree's top mount as a bind remount
+    /// sets them (see `Attrs::top`). ENOSYS before Linux 5.12.
+    pub fn set_flags(&self, flags: MsFlags) -> nix::Result<()> {
+        set_top(self.fd.as_fd(), flags)
     }
 
     /// Set `attrs` and attach the mount onto `target` (an fd the caller
     /// resolved inside the root).
-    pub fn attach(self, target: BorrowedFd<'_>, attrs: &Attrs, what: &Path) -> Result<Attached> {
+    pub fn attach(
+        self,
+        at: InHostProc<'_>,
+        target: BorrowedFd<'_>,
+        attrs: &Attrs,
+        what: &Path,
+    ) -> Result<Attached> {
         let deferred = match set_attrs(self.fd.as_fd(), attrs) {
             Ok(()) => None,
             Err(Errno::ENOSYS) if !attrs.recursive() => attrs.top,
@@ -168,6 +216,7 @@ impl Detached {
         let attached = Attached { fd: self.fd };
         if let Some(flags) = deferred {
             attached.remount(
+                at,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
                 what,
             )?;
@@ -176,12 +225,60 @@ impl Detached {
     }
 }
 
+/// `Detached::procfs_of` before Linux 6.15: a child, born in the pid
+/// namespace this process joined, closes all it inherited but its end of a
+/// socket, creates the procfs (its own pid namespace's) and sends the
+/// detached mount back.
+fn procfs_from_child(
+    source: &str,
+    flags: MsFlags,
+    data: &[String],
+    what: &Path,
+) -> Result<Detached> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .ctx(|| format!("cannot mount {}: socket pair", what.display()))?;
+    let forked =
+        syscall::clone_process(0).ctx(|| format!("cannot mount {}: fork", what.display()))?;
+    let child = match forked {
+        syscall::Forked::Child => {
+            let code = match syscall::close_fds_except(0, &[theirs.as_raw_fd()]) {
+                Err(_) => 1,
+                Ok(()) => match Detached::new_fs("proc", source, flags, data, what) {
+                    Ok(tree) => match syscall::send_fd(theirs.as_fd(), tree.fd()) {
+                        Ok(()) => 0,
+                        Err(_) => 1,
+                    },
+                    Err(e) => {
+                        let _ = std::io::Write::write_all(&mut &theirs, e.to_string().as_bytes());
+                        1
+                    }
+                },
+            };
+            syscall::exit_now(code)
+        }
+        syscall::Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    let mut buf = [0u8; 512];
+    let got = syscall::recv_with_fd(ours.as_fd(), &mut buf);
+    let _ = nix::sys::wait::waitpid(child, None);
+    match got {
+        Ok(syscall::Received { fd: Some(fd), .. }) => Ok(Detached { fd }),
+        Ok(r) => Err(Error::Init(format!(
+            "cannot mount {}: {}",
+            what.display(),
+            String::from_utf8_lossy(&buf[..r.bytes])
+        ))),
+        Err(e) => Err(Error::sys(format!("cannot mount {}", what.display()), e)),
+    }
+}
+
 impl Attached {
     /// mount(2) with no source on this mount, named by its own fd.
-    pub fn remount(&self, flags: MsFlags, what: &Path) -> Result<()> {
+    pub fn remount(&self, at: InHostProc<'_>, flags: MsFlags, what: &Path) -> Result<()> {
         mount(
             None::<&str>,
-            fd_path(&self.fd).as_str(),
+            fd_path(at, &self.fd).as_str(),
             None::<&str>,
             flags,
             None::<&str>,
@@ -189,10 +286,29 @@ impl Attached {
         .ctx(|| format!("cannot mount {}", what.display()))
     }
 
+    /// Make the superblock and this mount read-only, the mount with the
+    /// other per-mount flags of `flags` as a bind remount sets them (a
+    /// tmpfs whose `ro` waited until setup was done with it).
+    pub fn make_readonly(&self, at: InHostProc<'_>, flags: MsFlags, what: &Path) -> Result<()> {
+        let err = || format!("cannot remount {} read-only", what.display());
+        let ctx = syscall::fspick(self.fd.as_fd()).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(c"ro")).ctx(err)?;
+        syscall::fsconfig(ctx.as_fd(), FsConfig::Reconfigure).ctx(err)?;
+        let flags = flags | MsFlags::MS_RDONLY;
+        match syscall::mount_setattr(self.fd.as_fd(), 0, &bind_remount_attr(flags)) {
+            Err(Errno::ENOSYS) => self.remount(
+                at,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (flags & (PER_MOUNT | ATIME)),
+                what,
+            ),
+            other => other.ctx(err),
+        }
+    }
+
     /// Propagation types, in order, on this mount (and below it for the
     /// recursive ones).
-    pub fn propagate(&self, types: &[MsFlags], what: &Path) -> Result<()> {
-        types.iter().try_for_each(|t| self.remount(*t, what))
+    pub fn propagate(&self, at: InHostProc<'_>, types: &[MsFlags], what: &Path) -> Result<()> {
+        types.iter().try_for_each(|t| self.remount(at, *t, what))
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -205,7 +321,7 @@ impl Attached {
 /// recursive pass). ENOSYS before 5.12.
 fn set_attrs(fd: BorrowedFd<'_>, attrs: &Attrs) -> nix::Result<()> {
     if let Some(flags) = attrs.top {
-        syscall::mount_setattr(fd, 0, &bind_remount_attr(flags))?;
+        set_top(fd, flags)?;
     }
     if attrs.recursive() {
         let attr = MountAttr {
@@ -219,6 +335,23 @@ fn set_attrs(fd: BorrowedFd<'_>, attrs: &Attrs) -> nix::Result<()> {
     Ok(())
 }
 
+/// `flags` on the top mount of `fd`, as a bind remount sets them.
+/// mount_setattr knows MOUNT_ATTR_NOSYMFOLLOW from Linux 5.14 only: on
+/// 5.12 and 5.13 a source's nosymfollow stays unless asked for.
+fn set_top(fd: BorrowedFd<'_>, flags: MsFlags) -> nix::Result<()> {
+    let attr = bind_remount_attr(flags);
+    match syscall::mount_setattr(fd, 0, &attr) {
+        Err(Errno::EINVAL) if attr.attr_set & libc::MOUNT_ATTR_NOSYMFOLLOW == 0 => {
+            let older = MountAttr {
+                attr_clr: attr.attr_clr & !libc::MOUNT_ATTR_NOSYMFOLLOW,
+                ..attr
+            };
+            syscall::mount_setattr(fd, 0, &older)
+        }
+        other => other,
+    }
+}
+
 /// The MOUNT_ATTR_* bits of the per-mount flags of a new mount.
 fn mount_attr(flags: MsFlags) -> u64 {
     let mut attr = 0;
@@ -228,6 +361,7 @@ fn mount_attr(flags: MsFlags) -> u64 {
         (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
         (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
         (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (NOSYMFOLLOW, libc::MOUNT_ATTR_NOSYMFOLLOW),
     ] {
         if flags.contains(flag) {
             attr |= bit;
@@ -245,8 +379,7 @@ fn mount_attr(flags: MsFlags) -> u64 {
 
 /// What `mount(MS_BIND | MS_REMOUNT | flags)` does, as a mount_attr: the
 /// per-mount flags become exactly `flags`, and atime changes only if an
-/// atime flag is given. (A source's nosymfollow, which the remount would
-/// clear, is kept: mount_setattr knows it only from Linux 5.14.)
+/// atime flag is given.
 fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let atime = libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME;
     let all = mount_attr(flags & PER_MOUNT.union(ATIME));
@@ -254,7 +387,8 @@ fn bind_remount_attr(flags: MsFlags) -> MountAttr {
     let mut clear = libc::MOUNT_ATTR_RDONLY
         | libc::MOUNT_ATTR_NOSUID
         | libc::MOUNT_ATTR_NODEV
-        | libc::MOUNT_ATTR_NOEXEC;
+        | libc::MOUNT_ATTR_NOEXEC
+        | libc::MOUNT_ATTR_NOSYMFOLLOW;
     if flags.intersects(ATIME) {
         set |= all & atime;
         clear |= atime;
@@ -328,9 +462,13 @@ mod tests {
                 | libc::MOUNT_ATTR_RDONLY
                 | libc::MOUNT_ATTR_NODEV
                 | libc::MOUNT_ATTR_NOEXEC
+                | libc::MOUNT_ATTR_NOSYMFOLLOW
         );
+        let a = bind_remount_attr(MsFlags::MS_STRICTATIME | NOSYMFOLLOW);
+        assert_eq!(a.attr_clr & libc::MOUNT_ATTR_NOSYMFOLLOW, 0);
         let a = bind_remount_attr(MsFlags::MS_STRICTATIME);
         assert_eq!(a.attr_set, libc::MOUNT_ATTR_STRICTATIME);
+        assert_ne!(a.attr_clr & libc::MOUNT_ATTR_NOSYMFOLLOW, 0);
         assert_eq!(
             a.attr_clr & libc::MOUNT_ATTR__ATIME,
             libc::MOUNT_ATTR__ATIME

@@ -16,7 +16,7 @@ use pathrs::Root;
 use crate::error::{Context, Error, Result};
 
 use super::inroot::{self, Entry};
-use super::procfs::{fd_path, open_path};
+use super::procfs::{fd_path, open_path, InHostProc};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -91,7 +91,7 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
 
 /// Create `dev` in the rootfs. `bind` replaces mknod with a bind mount of
 /// the host's node at the same path (user namespaces).
-pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
+pub fn create(at: InHostProc<'_>, root: &Root, dev: &Device, bind: bool) -> Result<()> {
     let entry = match Entry::new(root.as_fd(), &dev.path, false) {
         Some(e) => e,
         None => {
@@ -110,8 +110,8 @@ pub fn create(root: &Root, dev: &Device, bind: bool) -> Result<()> {
             .ctx(|| format!("cannot create {}", dev.path.display()))?;
         let src = open_path(&dev.path, 0)?;
         return mount(
-            Some(fd_path(&src).as_str()),
-            fd_path(&target).as_str(),
+            Some(fd_path(at, &src).as_str()),
+            fd_path(at, &target).as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,

@@ -6,9 +6,9 @@
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::syscall;
 
 /// At most this much of /etc/passwd is read: the image controls the file.
 /// Entries past it are not looked at (a real passwd is a few KiB).
@@ -66,11 +66,11 @@ pub fn prepare(env: Option<&[String]>, uid: u32) -> Result<Vec<String>> {
 /// Unreadable or no entry: None, as runc falls back to "/".
 fn home_of(uid: u32) -> Option<String> {
     let root = std::fs::File::open("/").ok()?;
-    let fd = syscall::openat2(
+    let fd = super::inroot::open(
         root.as_fd(),
-        "etc/passwd",
+        Path::new("/etc/passwd"),
         libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
-        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        false,
     )
     .ok()?;
     let st = nix::sys::stat::fstat(fd.as_raw_fd()).ok()?;

@@ -56,7 +56,7 @@ pub fn run(a: ExecArgs) -> ! {
         if let Some(name) = &a.session_keyring {
             super::keyring::join(name, super::keyring::Joiner::Exec)?;
         }
-        let pty = open_terminal(&a.process, a.console.as_ref(), false, &proc)?;
+        let pty = open_terminal(&a.process, a.console.as_ref(), None, &proc)?;
         let launch = Launch {
             process: &a.process,
             shared: &a.shared,

@@ -25,8 +25,6 @@ use pathrs::{Handle, Root};
 use crate::error::{Context, Error, Result};
 use crate::syscall;
 
-use super::procfs::fd_path;
-
 const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
 /// `path` relative to the root, as openat2 takes it ("." for the root).
@@ -42,19 +40,34 @@ fn relative(path: &Path) -> &OsStr {
 /// An O_PATH handle on `path` inside `root`; symlinks are followed inside
 /// the root unless `no_symlinks`.
 pub fn resolve(root: BorrowedFd, path: &Path, no_symlinks: bool) -> nix::Result<OwnedFd> {
+    open(root, path, libc::O_PATH, no_symlinks)
+}
+
+/// `path` inside `root` opened with `flags` (rt reads a few files of the
+/// image this way: /etc/passwd); symlinks followed inside the root unless
+/// `no_symlinks`.
+pub fn open(
+    root: BorrowedFd,
+    path: &Path,
+    flags: libc::c_int,
+    no_symlinks: bool,
+) -> nix::Result<OwnedFd> {
     let resolve = if no_symlinks {
         IN_ROOT | libc::RESOLVE_NO_SYMLINKS
     } else {
         IN_ROOT
     };
     let rel = relative(path).to_str().ok_or(Errno::EINVAL)?;
-    syscall::openat2(root, rel, libc::O_PATH, resolve)
+    syscall::openat2(root, rel, flags, resolve)
 }
 
-/// A real open of what the O_PATH handle `h` refers to, through the host's
-/// procfs (never by its name in the rootfs).
-pub fn reopen(h: &impl AsFd, flags: OFlag) -> nix::Result<OwnedFd> {
-    syscall::openat_mode(None, fd_path(h).as_str(), flags, 0)
+/// An O_PATH handle on `path` as a relative name resolves from `start`
+/// (its `..` stops at the process's root) — as execve resolves a relative
+/// program against the working directory — without magic links.
+pub fn resolve_relative(start: BorrowedFd, path: &Path) -> nix::Result<OwnedFd> {
+    let rel = path.to_str().ok_or(Errno::EINVAL)?;
+    let rel = if rel.is_empty() { "." } else { rel };
+    syscall::openat2(start, rel, libc::O_PATH, libc::RESOLVE_NO_MAGICLINKS)
 }
 
 /// The last component of a path, with its parent directory resolved in
@@ -109,6 +122,15 @@ impl Entry {
         )
     }
 
+    /// What is there, a symlink as itself.
+    pub fn stat_nofollow(&self) -> nix::Result<nix::sys::stat::FileStat> {
+        nix::sys::stat::fstatat(
+            Some(self.dir.as_raw_fd()),
+            self.name.as_c_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+    }
+
     /// An O_PATH handle on the entry itself (a symlink stays a symlink).
     pub fn open_nofollow(&self) -> nix::Result<OwnedFd> {
         syscall::openat_mode(
@@ -125,11 +147,7 @@ impl Entry {
     pub fn create_file(&self, mode: u32) -> nix::Result<()> {
         match self.mknod(SFlag::S_IFREG, mode, 0) {
             Err(Errno::EEXIST) => {
-                let st = nix::sys::stat::fstatat(
-                    Some(self.dir.as_raw_fd()),
-                    self.name.as_c_str(),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )?;
+                let st = self.stat_nofollow()?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
                     return Err(Errno::ELOOP);
                 }

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use super::procfs::HostProc;
 use crate::error::{Context, Error, Result};
 
 pub fn apparmor_enabled() -> bool {
@@ -41,32 +42,30 @@ pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
 }
 
 /// Arrange for the labels to take effect at exec (after [`check`] on the
-/// host). The working directory must be the host procfs (see
-/// `procfs::HostProc::enter`).
-pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+/// host), written through the host procfs handle.
+pub fn apply_on_exec(proc: &HostProc, apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
+    let write = |path: &str, value: &str| {
+        proc.write(path, value)
+            .ctx(|| format!("cannot write {value:?} to /proc/{path}"))
+    };
     if let Some(p) = apparmor.filter(|p| !p.is_empty()) {
-        write_attr(Path::new("."), &apparmor_exec_attr(), &format!("exec {p}"))?;
+        write(apparmor_exec_attr(proc), &format!("exec {p}"))?;
     }
     if let Some(l) = selinux.filter(|l| !l.is_empty()) {
-        write_attr(Path::new("."), "thread-self/attr/exec", l)?;
+        write(EXEC_ATTR, l)?;
     }
     Ok(())
 }
 
-/// Newer kernels give AppArmor its own attr directory.
-fn apparmor_exec_attr() -> String {
-    if Path::new("thread-self/attr/apparmor/exec").exists() {
-        "thread-self/attr/apparmor/exec".into()
-    } else {
-        "thread-self/attr/exec".into()
-    }
-}
+const EXEC_ATTR: &str = "thread-self/attr/exec";
 
-/// `proc_root` is "." in production (the host procfs is the working
-/// directory); tests pass a directory of their own.
-fn write_attr(proc_root: &Path, path: &str, value: &str) -> Result<()> {
-    std::fs::write(proc_root.join(path), value)
-        .ctx(|| format!("cannot write {value:?} to /proc/{path}"))
+/// Newer kernels give AppArmor its own attr directory.
+fn apparmor_exec_attr(proc: &HostProc) -> &'static str {
+    const APPARMOR: &str = "thread-self/attr/apparmor/exec";
+    match proc.open_at(APPARMOR, nix::fcntl::OFlag::O_PATH) {
+        Ok(_) => APPARMOR,
+        Err(_) => EXEC_ATTR,
+    }
 }
 
 #[cfg(test)]
@@ -87,17 +86,5 @@ mod tests {
                 .to_string();
             assert!(e.contains("SELinux is not enabled"), "{e}");
         }
-    }
-
-    #[test]
-    fn write_path_targets_the_exec_attribute() {
-        let dir = std::env::temp_dir().join(format!("rt-lsm-test-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("thread-self/attr")).unwrap();
-        write_attr(&dir, "thread-self/attr/exec", "exec profile-x").unwrap();
-        assert_eq!(
-            std::fs::read_to_string(dir.join("thread-self/attr/exec")).unwrap(),
-            "exec profile-x"
-        );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

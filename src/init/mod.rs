@@ -87,7 +87,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Process, Spec};
 use pathrs::Root;
 
 use crate::cgroups::CgroupPaths;
@@ -290,51 +290,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
 
     steps.enter(Step::Mounts)?;
     let has_mountns = ns.has(LinuxNamespaceType::Mount);
-    if has_mountns {
-        rootfs::prepare(&a.rootfs)?;
-        proc.enter()?;
-        let root =
-            Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
-        let ctx = mounts::MountContext {
-            root: &root,
-            bundle: &a.bundle,
-            cgroups: &a.cgroups,
-            new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
-            userns: ns.has(LinuxNamespaceType::User),
-            sync: &a.sync,
-        };
-        let entries = spec.mounts().as_deref().unwrap_or_default();
-        for (n, m) in entries.iter().enumerate() {
-            let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
-            mounts::mount_entry(&ctx, n, m, idmapped)?;
-        }
-        let dev_is_bound = entries.iter().any(|m| {
-            m.destination() == Path::new("/dev")
-                && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
-        });
-        if !dev_is_bound {
-            let mut devs = devices::defaults();
-            for d in linux.devices().iter().flatten() {
-                devs.retain(|x| x.path != *d.path());
-                devs.push(devices::from_spec(d)?);
-            }
-            for d in &devs {
-                devices::create(&root, d, a.in_userns)?;
-            }
-            devices::symlinks(&root)?;
-        }
-        // A missing process.cwd is created, as runc does, before the root
-        // can turn read-only — and before pivot_root: to describe a failed
-        // call, pathrs reads /proc/thread-self of the process's /proc,
-        // which after pivot_root is the container's (and if that is not a
-        // procfs, pathrs 0.2.6 panics).
-        inroot::mkdir_all(&root, process.cwd(), false).map_err(|e| {
-            Error::Init(format!(
-                "cannot create process.cwd {}: {e}",
-                process.cwd().display()
-            ))
-        })?;
-    }
+    let readonly_later = mount_rootfs(a, linux, process, &proc)?;
 
     steps.enter(Step::Hooks)?;
     a.sync.send(&Msg::MountsDone)?;
@@ -344,9 +300,20 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         None => return Err(Error::Init("rt create went away".into())),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
-    for h in hooks.create_container().iter().flatten() {
-        crate::hooks::run("createContainer", h, state_json.as_bytes())?;
+    let create_container = hooks.create_container().as_deref().unwrap_or_default();
+    if !create_container.is_empty() {
+        // In the rootfs, as runc runs them: hooks name paths relative to it
+        // (`touch ./lib/x && mount --bind ... ./lib/x`).
+        let root = procfs::open_path(&a.rootfs, libc::O_DIRECTORY)?;
+        nix::unistd::fchdir(root.as_raw_fd())
+            .ctx(|| format!("cannot enter {}", a.rootfs.display()))?;
     }
+    crate::hooks::run_all(
+        "createContainer",
+        create_container,
+        state_json.as_bytes(),
+        None,
+    )?;
     if let Some(filter) = seccomp.as_mut() {
         filter.connect_agent(&state_json)?;
     }
@@ -354,42 +321,41 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     steps.enter(Step::PivotRoot)?;
     if has_mountns {
         if a.no_pivot {
-            rootfs::move_root(&a.rootfs)?;
+            rootfs::move_root(&a.rootfs, &proc)?;
         } else {
             rootfs::pivot(&a.rootfs)?;
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
-            rootfs::set_propagation(p)?;
+            rootfs::set_propagation(rootfs::propagation(p)?)?;
         }
     } else {
         nix::unistd::chroot(&a.rootfs).ctx(|| "cannot chroot into rootfs")?;
     }
-    proc.enter()?;
+    let at = proc.enter()?;
 
     steps.enter(Step::SysctlHostname)?;
     if let Some(s) = linux.sysctl() {
-        sysctl::apply(s)?;
+        sysctl::apply(&proc, s)?;
     }
     uts::apply(spec.hostname().as_deref(), spec.domainname().as_deref())?;
 
     steps.enter(Step::Console)?;
-    let pty = open_terminal(process, a.console.as_ref(), true, &proc)?;
-    if has_mountns {
-        paths::reopen_null_stdio(&proc)?;
-    }
+    let pty = open_terminal(process, a.console.as_ref(), Some(at), &proc)?;
+    paths::reopen_null_stdio(&proc)?;
 
     steps.enter(Step::MaskedReadonly)?;
-    if has_mountns {
-        // readonlyPaths first, as runc: clients compare the mount tables.
-        paths::make_readonly(linux.readonly_paths().as_deref().unwrap_or_default())?;
-        paths::mask(linux.masked_paths().as_deref().unwrap_or_default())?;
-        if spec
-            .root()
-            .as_ref()
-            .is_some_and(|r| r.readonly().unwrap_or(false))
-        {
-            rootfs::make_root_readonly()?;
-        }
+    for m in readonly_later {
+        m.apply(at)?;
+    }
+    // readonlyPaths first, as runc: clients compare the mount tables.
+    paths::make_readonly(at, linux.readonly_paths().as_deref().unwrap_or_default())?;
+    paths::mask(at, linux.masked_paths().as_deref().unwrap_or_default())?;
+    let readonly_root = spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false));
+    if has_mountns && readonly_root {
+        rootfs::make_root_readonly()?;
     }
 
     let launch = Launch {
@@ -408,6 +374,83 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
     };
     launch.run(steps, seccomp)
+}
+
+/// Step::Mounts: the rootfs and everything mounted or made in it; the
+/// tmpfs mounts whose `ro` waits for Step::MaskedReadonly. The rootfs
+/// handle is closed on return, long before the fd rule's Step::LeaveHost.
+fn mount_rootfs(
+    a: &InitArgs,
+    linux: &Linux,
+    process: &Process,
+    proc: &procfs::HostProc,
+) -> Result<Vec<mounts::ReadonlyLater>> {
+    let ns = &a.namespaces;
+    let mut readonly_later = Vec::new();
+    if ns.has(LinuxNamespaceType::Mount) {
+        let propagation = linux
+            .rootfs_propagation()
+            .as_deref()
+            .map(rootfs::propagation)
+            .transpose()?;
+        rootfs::prepare(&a.rootfs, propagation)?;
+    } else {
+        // Without a mount namespace of its own the container's mounts are
+        // made in the caller's, as runc makes them (and leaves them); rt
+        // leaves the propagation of the caller's mounts alone, which runc
+        // changes (README).
+        rootfs::bind_onto_itself(&a.rootfs)?;
+    }
+    let at = proc.enter()?;
+    let root =
+        Root::open(&a.rootfs).ctx(|| format!("cannot open rootfs {}", a.rootfs.display()))?;
+    let ctx = mounts::MountContext {
+        proc,
+        at,
+        pid_ns: ns
+            .join
+            .iter()
+            .find(|(t, _)| *t == LinuxNamespaceType::Pid)
+            .map(|(_, fd)| std::os::fd::AsFd::as_fd(fd)),
+        root: &root,
+        bundle: &a.bundle,
+        cgroups: &a.cgroups,
+        new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+        userns: ns.has(LinuxNamespaceType::User),
+        sync: &a.sync,
+    };
+    let entries = a.spec.mounts().as_deref().unwrap_or_default();
+    for (n, m) in entries.iter().enumerate() {
+        let idmapped = a.idmapped.iter().find(|i| i.index == n).map(|i| &i.tree);
+        readonly_later.extend(mounts::mount_entry(&ctx, n, m, idmapped)?);
+    }
+    let dev_is_bound = entries.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && parse_options(m.options().as_deref().unwrap_or_default()).is_bind()
+    });
+    if !dev_is_bound {
+        let mut devs = devices::defaults();
+        for d in linux.devices().iter().flatten() {
+            devs.retain(|x| x.path != *d.path());
+            devs.push(devices::from_spec(d)?);
+        }
+        for d in &devs {
+            devices::create(at, &root, d, a.in_userns)?;
+        }
+        devices::symlinks(&root)?;
+    }
+    // A missing process.cwd is created, as runc does, before the root
+    // can turn read-only — and before pivot_root: to describe a failed
+    // call, pathrs reads /proc/thread-self of the process's /proc,
+    // which after pivot_root is the container's (and if that is not a
+    // procfs, pathrs 0.2.6 panics).
+    inroot::mkdir_all(&root, process.cwd(), false).map_err(|e| {
+        Error::Init(format!(
+            "cannot create process.cwd {}: {e}",
+            process.cwd().display()
+        ))
+    })?;
+    Ok(readonly_later)
 }
 
 /// Step::Unshare: create the namespaces clone did not (see
@@ -436,7 +479,7 @@ fn unshare_namespaces(a: &InitArgs) -> Result<()> {
 fn open_terminal(
     process: &Process,
     console: Option<&ConsoleSocket>,
-    bind_console: bool,
+    bind_console: Option<procfs::InHostProc<'_>>,
     proc: &procfs::HostProc,
 ) -> Result<Option<terminal::Pty>> {
     match (process.terminal().unwrap_or(false), console) {
@@ -453,7 +496,7 @@ fn open_terminal(
     }
 }
 
-/// Where the pipeline is: timings and notes for `--debug` (sent to the
+/// Where the pipeline is: timings, notes for `--debug` and warnings (sent to the
 /// parent with Ready, which logs them: the log file is closed at
 /// [`Step::LeaveHost`]), the fault-injection points `init:<step>`, and the
 /// step a failure is reported at.
@@ -461,9 +504,10 @@ pub struct Steps {
     current: Step,
     since: std::time::Instant,
     done: Vec<(Step, std::time::Duration)>,
-    /// Debug lines, logged as they are. Some carry the name runc gives the
-    /// same step ("nsexec container setup"), which tools grep for.
-    notes: Vec<String>,
+    /// Debug lines, logged as they are, and warnings (`warning` true),
+    /// logged at that level. Some debug lines carry the name runc gives
+    /// the same step ("nsexec container setup"), which tools grep for.
+    notes: Vec<(bool, String)>,
     /// Ready was sent: the parent is gone, errors go to stderr.
     ready: bool,
 }
@@ -480,7 +524,13 @@ impl Steps {
     }
 
     fn note(&mut self, line: impl Into<String>) {
-        self.notes.push(line.into());
+        self.notes.push((false, line.into()));
+    }
+
+    /// A warning for the caller of create or exec (the process can no
+    /// longer log itself: see [`Step::LeaveHost`]).
+    fn warn(&mut self, line: impl Into<String>) {
+        self.notes.push((true, line.into()));
     }
 
     /// The notes of a process (`who`: init or exec) that has just got Go:
@@ -511,8 +561,9 @@ impl Steps {
         crate::fault::point(&format!("init:{}", step.name()))
     }
 
-    /// `step=microseconds` pairs, space-separated, then a line per note
-    /// (see `container::create::log_steps`).
+    /// `step=microseconds` pairs, space-separated, then a line per note,
+    /// its level (`debug`, `warning`) first (see
+    /// `container::create::log_steps`).
     fn report(&self) -> String {
         let timings = self
             .done
@@ -520,8 +571,12 @@ impl Steps {
             .map(|(s, d)| format!("{}={}", s.name(), d.as_micros()))
             .collect::<Vec<_>>()
             .join(" ");
+        let notes = self.notes.iter().map(|(warning, n)| {
+            let level = if *warning { "warning" } else { "debug" };
+            format!("{level} {}", n.replace('\n', " "))
+        });
         std::iter::once(timings)
-            .chain(self.notes.iter().map(|n| n.replace('\n', " ")))
+            .chain(notes)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -548,26 +603,26 @@ struct Launch<'a> {
     proc: procfs::HostProc,
     gate: Option<Gate<'a>>,
     /// A pid namespace was joined by path: the process that goes on from
-    /// 11 is a child of this one, forked into it.
+    /// Step::LeaveHost is a child of this one, forked into it.
     fork_into_pid_ns: bool,
 }
 
 impl Launch<'_> {
     fn run(self, steps: &mut Steps, seccomp: Option<Seccomp>) -> Result<Error> {
         let process = self.process;
-        // Installed at 11 or 18, see the module doc.
+        // Installed at Step::SeccompEarly or Step::SeccompLate.
         let (early, late) = if process.no_new_privileges().unwrap_or(false) {
             (None, seccomp)
         } else {
             (seccomp, None)
         };
         steps.enter(Step::LeaveHost)?;
-        // Written relative to the host procfs.
-        self.proc.enter()?;
+        // Written through the host procfs.
         if let Some(score) = process.oom_score_adj() {
-            process::set_oom_score_adj(score)?;
+            process::set_oom_score_adj(&self.proc, score)?;
         }
         lsm::apply_on_exec(
+            &self.proc,
             process.apparmor_profile().as_deref(),
             process.selinux_label().as_deref(),
         )?;
@@ -588,7 +643,8 @@ impl Launch<'_> {
         steps.enter(Step::RlimitsBounding)?;
         process::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
         attributes::apply(process, self.shared)?;
-        let caps = capabilities::Sets::from_spec(process.capabilities().as_ref())?;
+        let mut warnings = Vec::new();
+        let caps = capabilities::Sets::from_spec(process.capabilities().as_ref(), &mut warnings)?;
         caps.apply_bounding()?;
         // Reading the container's /etc/passwd, the checks of process.cwd
         // and the program, and the chown of stdio go before the filter: a
@@ -609,7 +665,8 @@ impl Launch<'_> {
         steps.enter(Step::UserCaps)?;
         let in_cwd = process::enter_cwd_as_root(process.cwd(), &confined)?;
         process::switch_user(process.user(), self.in_userns)?;
-        caps.apply()?;
+        caps.apply(&mut warnings)?;
+        warnings.into_iter().for_each(|w| steps.warn(w));
 
         steps.enter(Step::CwdProgram)?;
         if !in_cwd {
@@ -621,6 +678,10 @@ impl Launch<'_> {
         steps.enter(Step::NoNewPrivs)?;
         if process.no_new_privileges().unwrap_or(false) {
             syscall::set_no_new_privs().ctx(|| "cannot set no_new_privs")?;
+        }
+        if let Some(filter) = late {
+            steps.enter(Step::SeccompLate)?;
+            filter.install()?;
         }
 
         steps.enter(Step::Ready)?;
@@ -649,13 +710,8 @@ impl Launch<'_> {
             steps.enter(Step::WaitStart)?;
             wait_for_start(gate.fifo)?;
             steps.enter(Step::StartHooks)?;
-            for h in &gate.hooks {
-                crate::hooks::run("startContainer", h, gate.state_json.as_bytes())?;
-            }
-        }
-        if let Some(filter) = late {
-            steps.enter(Step::SeccompLate)?;
-            filter.install()?;
+            let state = gate.state_json.as_bytes();
+            crate::hooks::run_all("startContainer", &gate.hooks, state, Some(&env))?;
         }
         steps.enter(Step::Exec)?;
         Ok(process::exec(&program, &args, &env))

@@ -36,10 +36,11 @@
 //!    filesystem (fsopen/fsmount) — and its flags, recursive options,
 //!    tmpfs mode and tmpcopyup are set on it there; then it is attached
 //!    onto the destination fd of 1 (move_mount), and propagation goes on
-//!    through the new mount's own fd. Nothing looks the destination up
-//!    again to find the new mount: a second lookup is what a racing
-//!    container redirects (issue 16 F4, crun CVE-2026-133553). See
-//!    `detached`, and for kernels without mount_setattr its fallback,
+//!    through the new mount's own fd, as does a tmpfs's `ro`, which waits
+//!    until setup is done with it (`ReadonlyLater`). Nothing looks the
+//!    destination up again to find the new mount: a second lookup is what
+//!    a racing container redirects (issue 16 F4, crun CVE-2026-133553).
+//!    See `detached`, and for kernels without mount_setattr its fallback,
 //!    which also goes through the new mount's own fd.
 //! 3. **Writes to /proc go through the host's procfs**, opened before any
 //!    container mount can shadow it and checked with fstatfs to be procfs
@@ -73,9 +74,10 @@
 //! the container's, and panics when that is not a procfs. rt calls pathrs
 //! only before pivot_root, and only when a path lacks several levels.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
@@ -85,14 +87,18 @@ use crate::cgroups::CgroupPaths;
 use crate::error::{Context, Error, Result};
 
 use super::bindsource;
-use super::detached::{Attrs, Detached};
+use super::detached::NOSYMFOLLOW;
+use super::detached::{Attached, Attrs, Detached};
 use super::inroot::{self, Entry};
-use super::procfs::{fd_path, open_path};
+use super::procfs::{fd_path, open_path, HostProc, InHostProc};
 use super::sync::Channel;
 
 #[derive(Debug, PartialEq)]
 pub struct Options {
     pub flags: MsFlags,
+    /// Flags an option asked to clear (`rw`, `dev`, `atime`, ...): a bind
+    /// with any of them gets its flags set exactly, as runc does.
+    pub cleared: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
     /// `tmpcopyup` (runc's extension, which Podman sends for /tmp, /run and
@@ -103,6 +109,10 @@ pub struct Options {
     /// below it.
     pub recursive_set: u64,
     pub recursive_clear: u64,
+    /// `idmap` (Some(false): the top mount only) or `ridmap` (Some(true):
+    /// every mount of an `rbind`): an idmapped bind, with the entry's
+    /// uidMappings and gidMappings or else the container's user namespace.
+    pub idmap: Option<bool>,
 }
 
 impl Options {
@@ -119,11 +129,13 @@ impl Options {
 pub fn parse_options(opts: &[String]) -> Options {
     let mut o = Options {
         flags: MsFlags::empty(),
+        cleared: MsFlags::empty(),
         propagation: Vec::new(),
         data: Vec::new(),
         copy_up: false,
         recursive_set: 0,
         recursive_clear: 0,
+        idmap: None,
     };
     for opt in opts {
         if let Some((attr, on)) = recursive_attr(opt) {
@@ -162,6 +174,8 @@ pub fn parse_options(opts: &[String]) -> Options {
             "norelatime" => clear(MsFlags::MS_RELATIME),
             "strictatime" => set(MsFlags::MS_STRICTATIME),
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
+            "nosymfollow" => set(NOSYMFOLLOW),
+            "symfollow" => clear(NOSYMFOLLOW),
             "bind" => set(MsFlags::MS_BIND),
             "rbind" => set(MsFlags::MS_BIND | MsFlags::MS_REC),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
@@ -175,6 +189,10 @@ pub fn parse_options(opts: &[String]) -> Options {
                 o.copy_up = opt == "tmpcopyup";
                 continue;
             }
+            "idmap" | "ridmap" => {
+                o.idmap = Some(opt == "ridmap");
+                continue;
+            }
             other => {
                 o.data.push(other.to_string());
                 continue;
@@ -182,20 +200,16 @@ pub fn parse_options(opts: &[String]) -> Options {
         };
         if unset {
             o.flags.remove(flag);
+            o.cleared.insert(flag);
         } else {
             o.flags.insert(flag);
+            o.cleared.remove(flag);
         }
     }
-    // "ro" on a bind mount covers only its top mount: an `rbind, ro` (as
-    // `spec --rootless` binds /sys) left the mounts below writable, the
-    // cgroup hierarchies among them (CVE-2023-25809). Recursive binds are
-    // made read-only all the way down.
-    if o.flags
-        .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
-        && o.recursive_clear & libc::MOUNT_ATTR_RDONLY == 0
-    {
-        o.recursive_set |= libc::MOUNT_ATTR_RDONLY;
-    }
+    // "ro" on an `rbind` covers its top mount only, as in runc: `rro` asks
+    // for all of it (Docker and Kubernetes' recursiveReadOnly send it). The
+    // cgroup hierarchies below a `spec --rootless` /sys are masked instead
+    // (`mount_cgroup`, CVE-2023-25809).
     o
 }
 
@@ -234,6 +248,12 @@ pub fn propagation(name: &str) -> Option<MsFlags> {
 
 /// Everything the mount step needs besides the entry itself.
 pub struct MountContext<'a> {
+    /// The host procfs, and the working directory being it (see
+    /// `procfs`): mount(2) names fds through it.
+    pub proc: &'a HostProc,
+    pub at: InHostProc<'a>,
+    /// The pid namespace joined by path, if any (see `Detached::procfs_of`).
+    pub pid_ns: Option<BorrowedFd<'a>>,
     pub root: &'a Root,
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
@@ -315,14 +335,7 @@ fn make_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> 
 /// verification syscalls, which made up most of the mount step's time.
 /// None sends the caller down the creating path.
 fn existing_target(root: &Root, dest: &Path, want_file: bool, no_symlinks: bool) -> Option<Handle> {
-    let rel = dest.to_str()?.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let mut resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    if no_symlinks {
-        resolve |= libc::RESOLVE_NO_SYMLINKS;
-    }
-    let fd =
-        crate::syscall::openat2(std::os::fd::AsFd::as_fd(root), rel, libc::O_PATH, resolve).ok()?;
+    let fd = inroot::resolve(root.as_fd(), dest, no_symlinks).ok()?;
     let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).ok()?;
     let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     (is_dir != want_file).then(|| Handle::from_fd(fd))
@@ -366,7 +379,7 @@ pub fn follow_in_root(root: &Root, dest: &Path) -> Result<PathBuf> {
 }
 
 /// Lexically clean an absolute path: no `.`, `..` clamped at `/`.
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in p.components() {
         match c {
@@ -396,18 +409,19 @@ fn do_mount(
 /// is the entry's idmapped source tree, when it asks for one.
 ///
 /// The destination is resolved once; the mount is built detached with all
-/// its attributes and attached onto that fd (see `detached`).
+/// its attributes and attached onto that fd (see `detached`). An `ro`
+/// tmpfs comes back to be made read-only later.
 pub fn mount_entry(
     ctx: &MountContext<'_>,
     index: usize,
     m: &Mount,
     idmapped: Option<&OwnedFd>,
-) -> Result<()> {
+) -> Result<Option<ReadonlyLater>> {
     let dest = m.destination();
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
     if fstype == "cgroup" || fstype == "cgroup2" {
-        return mount_cgroup(ctx, m, &opts);
+        return mount_cgroup(ctx, m, &opts).map(|()| None);
     }
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     let mut attrs = Attrs {
@@ -436,17 +450,23 @@ pub fn mount_entry(
             Some(_) => Detached::adopt(src_fd),
             None => Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?,
         };
-        // A bind takes the source's flags; the options given replace them
-        // as a bind remount would (mount(8), runc).
-        let extra = opts.remount_flags();
-        attrs.top = (!extra.is_empty()).then_some(extra);
-        tree.attach(target.as_fd(), &attrs, dest)?
+        // A bind takes the source's flags; options replace them, exactly,
+        // as a bind remount would — also when the only option clears a
+        // flag (runc; mount(8) would keep the source's then).
+        let flags = opts.remount_flags();
+        if !flags.is_empty() || !opts.cleared.is_empty() {
+            attrs.top = bind_flags(&tree, flags, &opts, &source, dest)?;
+        }
+        tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
     } else {
         let source = m
             .source()
             .as_ref()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| fstype.to_string());
+        if no_symlinks {
+            ordinary_directory(ctx.root, dest, fstype, &source)?;
+        }
         let target = resolve_target(ctx.root, dest, false, no_symlinks)?;
         if opts.flags.contains(MsFlags::MS_REMOUNT) {
             // `remount`: the mount already at the destination, which the
@@ -454,17 +474,192 @@ pub fn mount_entry(
             let data = opts.data.join(",");
             let data = (!data.is_empty()).then_some(data.as_str());
             let fs = (!fstype.is_empty()).then_some(fstype);
-            do_mount(Some(&source), &fd_path(&target), fs, opts.flags, data, dest)?;
-            return remounted(target, &attrs, &opts, dest);
+            do_mount(
+                Some(&source),
+                &fd_path(ctx.at, &target),
+                fs,
+                opts.flags,
+                data,
+                dest,
+            )?;
+            return remounted(ctx.at, target, &attrs, &opts, dest).map(|()| None);
         }
-        let tree = if fstype == "tmpfs" {
-            tmpfs(&target, &source, dest, &opts, &mut attrs)?
-        } else {
-            Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?
+        if fstype == "tmpfs" {
+            let tree = tmpfs(ctx.proc, &target, &source, dest, &opts)?;
+            let attached = tree.attach(ctx.at, target.as_fd(), &attrs, dest)?;
+            attached.propagate(ctx.at, &opts.propagation, dest)?;
+            let later = opts
+                .flags
+                .contains(MsFlags::MS_RDONLY)
+                .then(|| ReadonlyLater {
+                    mount: attached,
+                    flags: opts.flags,
+                    dest: dest.to_path_buf(),
+                });
+            return Ok(later);
+        }
+        let tree = match (fstype, ctx.pid_ns) {
+            // A pid namespace joined by path is the children's only: the
+            // procfs must be that namespace's, not this process's.
+            ("proc", Some(ns)) => Detached::procfs_of(ns, &source, opts.flags, &opts.data, dest)?,
+            _ => Detached::new_fs(fstype, &source, opts.flags, &opts.data, dest)?,
         };
-        tree.attach(target.as_fd(), &attrs, dest)?
+        tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
     };
-    attached.propagate(&opts.propagation, dest)
+    attached
+        .propagate(ctx.at, &opts.propagation, dest)
+        .map(|()| None)
+}
+
+/// Set a bind's per-mount `flags` on the detached `tree`. In a user
+/// namespace the kernel locks the flags a mount of the host had (ro,
+/// nosuid, nodev, noexec, atime: EPERM to clear them); then, as runc does,
+/// those of the source are kept unless an option asked to clear one or to
+/// change the atime, which fails in runc's words. Returns the flags still
+/// to set after the attach, on kernels without mount_setattr.
+fn bind_flags(
+    tree: &Detached,
+    flags: MsFlags,
+    opts: &Options,
+    source_path: &Path,
+    dest: &Path,
+) -> Result<Option<MsFlags>> {
+    let failed = |e: String| {
+        Error::Init(format!(
+            "error mounting {:?} to rootfs at {:?}: {e}",
+            source_path.display().to_string(),
+            dest.display().to_string()
+        ))
+    };
+    match tree.set_flags(flags) {
+        Ok(()) => return Ok(None),
+        Err(Errno::ENOSYS) => return Ok(Some(flags)),
+        Err(Errno::EPERM) => {}
+        Err(e) => return Err(Error::sys(format!("cannot mount {}", dest.display()), e)),
+    }
+    // Go's words for errnos, which runc's messages (and clients) carry.
+    let says = |e: Errno| e.desc().to_lowercase();
+    // The clone has the source's flags, locks and all.
+    let st = nix::sys::statvfs::fstatvfs(tree.fd())
+        .map_err(|e| failed(format!("cannot statfs the source: {}", says(e))))?;
+    let src = locked::statfs_flags(st.flags());
+    let cannot_clear = src & opts.cleared & locked::LOCKABLE;
+    if !cannot_clear.is_empty() {
+        return Err(failed(format!(
+            "cannot clear locked flags {}: {}",
+            locked::names(cannot_clear),
+            says(Errno::EPERM)
+        )));
+    }
+    let atime = flags & locked::ATIME;
+    if !atime.is_empty() && atime != src & locked::ATIME {
+        return Err(failed(format!(
+            "cannot change locked atime flags {}: {}",
+            locked::names(src & locked::ATIME),
+            says(Errno::EPERM)
+        )));
+    }
+    let with_locked = flags | (src & locked::LOCKABLE);
+    tree.set_flags(with_locked).map_err(|e| {
+        failed(format!(
+            "remount with locked flags {} re-applied: {}",
+            locked::names(src & locked::LOCKABLE),
+            says(e)
+        ))
+    })?;
+    Ok(None)
+}
+
+/// The flags a user namespace locks on the mounts it inherits.
+mod locked {
+    use nix::mount::MsFlags;
+    use nix::sys::statvfs::FsFlags;
+
+    pub const ATIME: MsFlags = MsFlags::MS_NOATIME
+        .union(MsFlags::MS_RELATIME)
+        .union(MsFlags::MS_STRICTATIME)
+        .union(MsFlags::MS_NODIRATIME);
+    pub const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+        .union(MsFlags::MS_NODEV)
+        .union(MsFlags::MS_NOEXEC)
+        .union(MsFlags::MS_NOSUID)
+        .union(ATIME);
+
+    /// A mount's flags as statfs(2) reports them; strictatime (which it
+    /// does not report) when no other atime mode is set.
+    pub fn statfs_flags(st: FsFlags) -> MsFlags {
+        let mut f = MsFlags::empty();
+        for (s, m) in [
+            (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if st.contains(s) {
+                f |= m;
+            }
+        }
+        if !f.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+            f |= MsFlags::MS_STRICTATIME;
+        }
+        f
+    }
+
+    /// `MS_RDONLY|MS_NODEV`, as runc names flags in its errors.
+    pub fn names(f: MsFlags) -> String {
+        [
+            (MsFlags::MS_RDONLY, "MS_RDONLY"),
+            (MsFlags::MS_NOSUID, "MS_NOSUID"),
+            (MsFlags::MS_NODEV, "MS_NODEV"),
+            (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
+            (MsFlags::MS_NOATIME, "MS_NOATIME"),
+            (MsFlags::MS_NODIRATIME, "MS_NODIRATIME"),
+            (MsFlags::MS_RELATIME, "MS_RELATIME"),
+            (MsFlags::MS_STRICTATIME, "MS_STRICTATIME"),
+        ]
+        .iter()
+        .filter(|(m, _)| f.contains(*m))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+    }
+}
+
+/// A procfs or sysfs goes on a directory or nowhere: an image that has a
+/// symlink or file there is refused in runc's words (CVE-2019-19921,
+/// CVE-2023-27561 redirected /proc through a symlink).
+fn ordinary_directory(root: &Root, dest: &Path, fstype: &str, source: &str) -> Result<()> {
+    let Some(entry) = Entry::new(root.as_fd(), dest, true) else {
+        return Ok(());
+    };
+    match entry.stat_nofollow() {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Err(Error::Init(format!(
+            "error mounting {source:?} to rootfs at {:?}: filesystem {fstype:?} must be mounted on ordinary directory",
+            dest.display().to_string()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A read-only tmpfs, made read-only at `Step::MaskedReadonly` as runc
+/// does: until then the steps after it may make mount points and /dev
+/// nodes in it (an `ro` /dev gets its nodes, /dev/pts and /dev/shm). The
+/// mount is held by its own fd, so nothing is looked up again.
+pub struct ReadonlyLater {
+    mount: Attached,
+    flags: MsFlags,
+    dest: PathBuf,
+}
+
+impl ReadonlyLater {
+    /// The superblock and the mount read-only, with the entry's other
+    /// per-mount flags.
+    pub fn apply(self, at: InHostProc<'_>) -> Result<()> {
+        self.mount.make_readonly(at, self.flags, &self.dest)
+    }
 }
 
 /// An O_PATH handle on a bind mount's source. One the init may not reach
@@ -497,7 +692,13 @@ fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<Ow
 
 /// The recursive options and propagation of a `remount` entry, on the mount
 /// the destination fd is open on.
-fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Result<()> {
+fn remounted(
+    at: InHostProc<'_>,
+    target: Target,
+    attrs: &Attrs,
+    opts: &Options,
+    dest: &Path,
+) -> Result<()> {
     if attrs.recursive_set != 0 || attrs.recursive_clear != 0 {
         let attr = crate::syscall::MountAttr {
             attr_set: attrs.recursive_set,
@@ -514,66 +715,60 @@ fn remounted(target: Target, attrs: &Attrs, opts: &Options, dest: &Path) -> Resu
             })?;
     }
     for p in &opts.propagation {
-        do_mount(None, &fd_path(&target), None, *p, None, dest)?;
+        do_mount(None, &fd_path(at, &target), None, *p, None, dest)?;
     }
     Ok(())
 }
 
 /// A tmpfs, as runc mounts one: when the mount point already exists, the
-/// tmpfs root takes its mode (an image's 0755 /run stays 0755, not tmpfs's
-/// 1777), and with `tmpcopyup` it starts with a copy of what the image has
-/// there. The tmpfs is made writable for both and read-only after, if
-/// asked.
+/// tmpfs takes its mode as a `mode=` option (an image's 0755 /run stays
+/// 0755, not tmpfs's 1777, and mountinfo says so), which a `mode=` of the
+/// entry's own overrides; and with `tmpcopyup` it starts with a copy of
+/// what the image has there. It is writable: `ro` comes later
+/// (`ReadonlyLater`).
 ///
-/// All of it happens before the tmpfs is attached: the mode is set and the
-/// copy made through the detached mount's own fd, so no name the container
+/// All of it happens before the tmpfs is attached: the copy is made
+/// through the detached mount's own fd, so no name the container
 /// controls is looked up again (crun CVE-2026-133553 copied the image into
 /// whatever a second lookup found). The image's directory is read through
 /// the destination fd, which the tmpfs then covers; no scratch mount point
 /// on the host is needed (runc uses one under /tmp).
 fn tmpfs(
+    proc: &HostProc,
     target: &Target,
     source: &str,
     dest: &Path,
     opts: &Options,
-    attrs: &mut Attrs,
 ) -> Result<Detached> {
     let st = nix::sys::stat::fstat(target.as_fd().as_raw_fd())
         .ctx(|| format!("cannot stat {}", dest.display()))?;
     let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
     let lower = match opts.copy_up {
         true => Some(
-            inroot::reopen(target, dir_flags)
+            proc.reopen(target, dir_flags)
                 .ctx(|| format!("cannot open {} for tmpcopyup", dest.display()))?,
         ),
         false => None,
     };
-    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    // A mount point rt just made has the default mode: tmpfs's own stays.
+    // The entry's options come after: the last `mode=` wins.
+    let inherited = (!target.made).then(|| format!("mode={:04o}", st.st_mode & 0o7777));
+    let data: Vec<String> = inherited
+        .into_iter()
+        .chain(opts.data.iter().cloned())
+        .collect();
     let tree = Detached::new_fs(
         "tmpfs",
         source,
         opts.flags - MsFlags::MS_RDONLY,
-        &opts.data,
+        &data,
         dest,
     )?;
-    let upper = crate::syscall::openat(tree.fd(), ".", dir_flags)
-        .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
-    // A mount point rt just made has the default mode: tmpfs's own stays.
-    if !target.made {
-        nix::sys::stat::fchmod(
-            upper.as_raw_fd(),
-            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
-        )
-        .ctx(|| format!("cannot set the mode of the tmpfs on {}", dest.display()))?;
-    }
     if let Some(lower) = lower {
-        copy_tree(lower.as_raw_fd(), upper.as_raw_fd())
+        let upper = crate::syscall::openat(tree.fd(), ".", dir_flags)
+            .ctx(|| format!("cannot open the tmpfs on {}", dest.display()))?;
+        copy_tree(lower.as_fd(), upper.as_fd())
             .map_err(|e| Error::Init(format!("tmpcopyup of {}: {e}", dest.display())))?;
-    }
-    drop(upper);
-    if ro {
-        tree.superblock_readonly(dest)?;
-        attrs.top = Some(opts.flags);
     }
     Ok(tree)
 }
@@ -581,8 +776,9 @@ fn tmpfs(
 /// Copy the contents of directory `src` into directory `dst`, both open
 /// fds. Every step is relative to a directory fd and never follows a
 /// symlink (the image is untrusted): links are copied as links.
-fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
-    use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+fn copy_tree(src_dir: BorrowedFd<'_>, dst_dir: BorrowedFd<'_>) -> Result<()> {
+    let (src, dst) = (src_dir.as_raw_fd(), dst_dir.as_raw_fd());
+    use nix::fcntl::{readlinkat, AtFlags, OFlag};
     use nix::sys::stat::{fchmod, fstatat, mkdirat, mknodat, Mode, SFlag};
     use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
@@ -599,17 +795,16 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         .map(|e| e.file_name().to_owned())
         .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .collect();
-    let open =
-        |dirfd: RawFd, name: &std::ffi::CStr, flags: OFlag, mode: Mode| -> Result<std::fs::File> {
-            let fd = openat(
-                Some(dirfd),
-                name,
-                flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                mode,
-            )
-            .ctx(|| format!("cannot open {name:?}"))?;
-            Ok(std::fs::File::from(crate::syscall::owned_fd(fd)))
-        };
+    let open = |dirfd: BorrowedFd<'_>,
+                name: &std::ffi::CStr,
+                flags: OFlag,
+                mode: Mode|
+     -> Result<std::fs::File> {
+        let fd =
+            crate::syscall::openat_mode(Some(dirfd), name, flags | OFlag::O_NOFOLLOW, mode.bits())
+                .ctx(|| format!("cannot open {name:?}"))?;
+        Ok(std::fs::File::from(fd))
+    };
     for name in &names {
         let what = || format!("cannot copy {name:?}");
         let st = fstatat(Some(src), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(what)?;
@@ -622,24 +817,24 @@ fn copy_tree(src: RawFd, dst: RawFd) -> Result<()> {
         if kind == SFlag::S_IFDIR {
             mkdirat(Some(dst), name.as_c_str(), mode).ctx(what)?;
             let from = open(
-                src,
+                src_dir,
                 name,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY,
                 Mode::empty(),
             )?;
             let to = open(
-                dst,
+                dst_dir,
                 name,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY,
                 Mode::empty(),
             )?;
-            copy_tree(from.as_raw_fd(), to.as_raw_fd())?;
+            copy_tree(from.as_fd(), to.as_fd())?;
             fchown(to.as_raw_fd(), uid, gid).ctx(what)?;
             fchmod(to.as_raw_fd(), mode).ctx(what)?;
         } else if kind == SFlag::S_IFREG {
-            let mut from = open(src, name, OFlag::O_RDONLY, Mode::empty())?;
+            let mut from = open(src_dir, name, OFlag::O_RDONLY, Mode::empty())?;
             let mut to = open(
-                dst,
+                dst_dir,
                 name,
                 OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
                 mode,
@@ -711,41 +906,39 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             &[],
             dest,
         )?;
-        return fs.attach(target.as_fd(), &none, dest).map(drop);
+        return fs.attach(ctx.at, target.as_fd(), &none, dest).map(drop);
     }
     let mode = ["mode=755".to_string()];
-    if ctx.cgroups.unified {
-        // Without a cgroup of its own (rootless) the container sees an
-        // empty tmpfs, not the host's hierarchy.
-        return match ctx.cgroups.dirs.first() {
-            Some(dir) => bind_cgroup(dir, target.as_fd(), flags, ro, dest),
-            None => {
-                let ro = if ro {
-                    MsFlags::MS_RDONLY
-                } else {
-                    MsFlags::empty()
-                };
-                let fs = Detached::new_fs("tmpfs", "tmpfs", flags | ro, &mode, dest)?;
-                fs.attach(target.as_fd(), &none, dest).map(drop)
-            }
-        };
-    }
+    let v1 = if ctx.cgroups.dirs.is_empty() {
+        let layout = crate::cgroups::Layout::detect()?;
+        if layout.is_unified() {
+            // No cgroup of its own on cgroup v2 (rootless): an empty,
+            // read-only tmpfs, also with `ro` missing, as runc masks
+            // /sys/fs/cgroup then — over what an `rbind` of /sys brought
+            // along, whose "ro" covers only /sys itself (CVE-2023-25809:
+            // `spec --rootless` binds /sys so, and the user's own cgroups
+            // below were writable).
+            let fs = Detached::new_fs("tmpfs", "tmpfs", flags | MsFlags::MS_RDONLY, &mode, dest)?;
+            return fs.attach(ctx.at, target.as_fd(), &none, dest).map(drop);
+        }
+        current_v1_cgroups(&layout)?
+    } else if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
+        return bind_cgroup(ctx.at, dir, target.as_fd(), flags, ro, dest);
+    } else {
+        let own = ctx.cgroups.v1_dirs().into_iter();
+        own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
+            .collect::<Result<_>>()?
+    };
     // The mount points go straight into the fresh tmpfs, through its own
     // fd: nothing of the image can reach into it.
     let tmpfs = Detached::new_fs("tmpfs", "tmpfs", flags, &mode, dest)?.attach(
+        ctx.at,
         target.as_fd(),
         &none,
         dest,
     )?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    let v1 = if ctx.cgroups.dirs.is_empty() {
-        current_v1_cgroups()?
-    } else {
-        let own = ctx.cgroups.v1_dirs().into_iter();
-        own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
-            .collect::<Result<_>>()?
-    };
     for (dir, name) in v1 {
         let at = dest.join(&name);
         let what = || format!("cannot create {}", at.display());
@@ -762,7 +955,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             0,
         )
         .ctx(what)?;
-        bind_cgroup(&dir, point.as_fd(), flags, ro, &at)?;
+        bind_cgroup(ctx.at, &dir, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
@@ -775,8 +968,9 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
 /// those, one bind per v1 hierarchy, as /proc/self/cgroup names them
 /// (read-only when the mount asks, as Podman's does); so does rt: each
 /// hierarchy's directory and the name it gets under the mount.
-fn current_v1_cgroups() -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
-    let layout = crate::cgroups::Layout::detect()?;
+fn current_v1_cgroups(
+    layout: &crate::cgroups::Layout,
+) -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
     let own =
         std::fs::read_to_string("/proc/self/cgroup").ctx(|| "cannot read /proc/self/cgroup")?;
     let mut out = Vec::new();
@@ -807,6 +1001,7 @@ fn current_v1_cgroups() -> Result<Vec<(PathBuf, std::ffi::OsString)>> {
 /// The cgroup directory `dir` bound onto `target`, with `flags` (and
 /// read-only when `ro`) set as a bind remount sets them.
 fn bind_cgroup(
+    at: InHostProc<'_>,
     dir: &Path,
     target: BorrowedFd<'_>,
     flags: MsFlags,
@@ -825,7 +1020,7 @@ fn bind_cgroup(
         ..Attrs::default()
     };
     Detached::clone_of(src.as_fd(), false, dest)?
-        .attach(target, &attrs, dest)
+        .attach(at, target, &attrs, dest)
         .map(drop)
 }
 
@@ -864,10 +1059,9 @@ mod tests {
         assert!(p.data.is_empty() && !p.flags.contains(MsFlags::MS_RDONLY));
         // The later option wins.
         assert_eq!(o(&["rro", "rrw"]).recursive_set, 0);
-        // rbind + ro is read-only throughout (CVE-2023-25809); bind + ro
-        // and rbind + ro + rrw are not.
-        assert_eq!(o(&["rbind", "ro"]).recursive_set, libc::MOUNT_ATTR_RDONLY);
-        assert_eq!(o(&["bind", "ro"]).recursive_set, 0);
-        assert_eq!(o(&["rbind", "ro", "rrw"]).recursive_set, 0);
+        // rbind + ro makes the top read-only only, as runc does.
+        let p = o(&["rbind", "ro"]);
+        assert_eq!((p.recursive_set, p.recursive_clear), (0, 0));
+        assert!(p.flags.contains(MsFlags::MS_RDONLY));
     }
 }

@@ -2,11 +2,14 @@
 //!
 //! A masked file gets the container's /dev/null bound over it, opened without
 //! following symlinks and checked to be the real 1:3 character device (the
-//! image could have swapped it for a symlink or a file: CVE-2025-31133); a masked directory gets an empty read-only tmpfs. Paths are
-//! resolved without following symlinks, so an image cannot redirect a mask.
+//! image could have swapped it for a symlink or a file: CVE-2025-31133); a
+//! masked directory gets an empty read-only tmpfs, one shared by all of
+//! them. Paths are resolved without following symlinks, so an image cannot
+//! redirect a mask.
 //! A read-only path is a clone of itself made read-only while detached,
 //! then attached onto the fd the lookup returned (see `detached`).
 
+use std::collections::HashSet;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
@@ -14,9 +17,9 @@ use nix::mount::{mount, MsFlags};
 
 use crate::error::{Context, Error, Result};
 
-use super::detached::{Attrs, Detached};
+use super::detached::{Attached, Attrs, Detached};
 use super::inroot;
-use super::procfs::{fd_path, open_path};
+use super::procfs::{fd_path, open_path, InHostProc};
 
 /// The container's root (after pivot_root), for lookups that follow no
 /// symlink: an image cannot redirect a mask or a read-only path.
@@ -67,9 +70,7 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
             // Straight openat2, not pathrs: pathrs consults the container's
             // /proc, which the image may fake.
             let root = std::fs::File::open("/").ctx(|| "cannot open /")?;
-            let resolve =
-                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-            let h = crate::syscall::openat2(root.as_fd(), "dev/null", libc::O_PATH, resolve)
+            let h = inroot::resolve(root.as_fd(), Path::new("/dev/null"), true)
                 .ctx(|| "cannot open the container's /dev/null")?;
             let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| "cannot stat /dev/null")?;
             if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != null {
@@ -77,8 +78,8 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
                     "the container's /dev/null is not the null device".into(),
                 ));
             }
-            let path = format!("thread-self/fd/{}", h.as_raw_fd());
-            let f = crate::syscall::openat(proc.fd(), &path, nix::fcntl::OFlag::O_RDWR)
+            let f = proc
+                .reopen(&h, nix::fcntl::OFlag::O_RDWR)
                 .ctx(|| "cannot open the container's /dev/null")?;
             container_null = Some(f);
         }
@@ -90,39 +91,62 @@ pub fn reopen_null_stdio(proc: &super::procfs::HostProc) -> Result<()> {
     Ok(())
 }
 
-pub fn mask(paths: &[String]) -> Result<()> {
+/// Each masked path once (a path given twice is masked once, as in runc):
+/// a file gets /dev/null bound over it; the first directory gets a tiny
+/// read-only tmpfs and every further one a clone of that mount, so all
+/// masked directories share one tmpfs (runc >= 1.5: a container costs
+/// one superblock, not one per masked directory).
+pub fn mask(at: InHostProc<'_>, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
     let root = root()?;
     let dev_null = dev_null(&root)?;
+    let mut seen = HashSet::new();
+    let mut shared: Option<Attached> = None;
     for p in paths {
+        if !seen.insert(super::mounts::normalize(Path::new(p))) {
+            continue;
+        }
         let Some(h) = lookup(&root, p, "masked path")? else {
             continue;
         };
-        let is_dir = std::fs::metadata(fd_path(&h))
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
-        let r = if is_dir {
+        let what = Path::new(p);
+        let st = nix::sys::stat::fstat(h.as_raw_fd()).ctx(|| format!("cannot stat {p}"))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             mount(
-                Some("tmpfs"),
-                fd_path(&h).as_str(),
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-        } else {
-            mount(
-                Some(fd_path(&dev_null).as_str()),
-                fd_path(&h).as_str(),
+                Some(fd_path(at, &dev_null).as_str()),
+                fd_path(at, &h).as_str(),
                 None::<&str>,
                 MsFlags::MS_BIND,
                 None::<&str>,
             )
+            .ctx(|| format!("cannot mask {p}"))?;
+            continue;
+        }
+        let tree = match &shared {
+            Some(first) => Detached::clone_of(first.fd(), false, what)?,
+            None => mask_tmpfs(what)?,
         };
-        r.ctx(|| format!("cannot mask {p}"))?;
+        let attached = tree.attach(at, h.as_fd(), &Attrs::default(), what)?;
+        shared.get_or_insert(attached);
     }
     Ok(())
+}
+
+/// An empty read-only tmpfs of one block and one inode. Ubuntu's 5.4
+/// kernels refuse nr_inodes below 2 (runc retries the same way).
+fn mask_tmpfs(what: &Path) -> Result<Detached> {
+    let tiny = |inodes: &str| {
+        Detached::new_fs(
+            "tmpfs",
+            "tmpfs",
+            MsFlags::MS_RDONLY,
+            &["nr_blocks=1".to_string(), format!("nr_inodes={inodes}")],
+            what,
+        )
+    };
+    tiny("1").or_else(|_| tiny("2"))
 }
 
 /// Each path bound onto itself read-only, as runc does: the mounts below
@@ -130,7 +154,7 @@ pub fn mask(paths: &[String]) -> Result<()> {
 /// keeps its nosuid, nodev and noexec. The clone is made read-only before
 /// it is attached onto the fd the lookup returned, so no name is resolved
 /// twice (issue 16, F4).
-pub fn make_readonly(paths: &[String]) -> Result<()> {
+pub fn make_readonly(at: InHostProc<'_>, paths: &[String]) -> Result<()> {
     let root = root()?;
     for p in paths {
         let Some(h) = lookup(&root, p, "readonly path")? else {
@@ -155,7 +179,7 @@ pub fn make_readonly(paths: &[String]) -> Result<()> {
             top: Some(flags),
             ..Attrs::default()
         };
-        Detached::clone_of(h.as_fd(), true, what)?.attach(h.as_fd(), &attrs, what)?;
+        Detached::clone_of(h.as_fd(), true, what)?.attach(at, h.as_fd(), &attrs, what)?;
     }
     Ok(())
 }

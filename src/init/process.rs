@@ -51,9 +51,8 @@ pub fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     Ok(())
 }
 
-/// Written relative to the host procfs (the working directory during setup).
-pub fn set_oom_score_adj(score: i32) -> Result<()> {
-    std::fs::write("thread-self/oom_score_adj", score.to_string())
+pub fn set_oom_score_adj(proc: &super::procfs::HostProc, score: i32) -> Result<()> {
+    proc.write("thread-self/oom_score_adj", &score.to_string())
         .ctx(|| format!("cannot set oom_score_adj to {score}"))
 }
 
@@ -182,23 +181,16 @@ pub fn confine(cwd: &Path, prog: &str, env: &[String]) -> Result<Confined> {
 }
 
 /// An O_PATH handle on `path` without magic links, resolved from `start`:
-/// inside it as a root when `in_root`, else as a relative name is (its
-/// `..` stops at the process's root, the container's). Plain openat2
-/// rather than pathrs: after pivot_root pathrs describes a failed lookup
-/// through the container's /proc, which the image may fake (and pathrs 0.2
-/// panics when it is not a procfs).
+/// inside it as a root when `in_root`, else as a relative name is (see
+/// `inroot`). Plain openat2 rather than pathrs: after pivot_root pathrs
+/// describes a failed lookup through the container's /proc, which the
+/// image may fake (and pathrs 0.2 panics when it is not a procfs).
 fn resolve(start: BorrowedFd<'_>, path: &Path, in_root: bool) -> nix::Result<OwnedFd> {
-    let rel = path
-        .to_str()
-        .ok_or(nix::Error::EINVAL)?
-        .trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let resolve = if in_root {
-        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS
+    if in_root {
+        super::inroot::resolve(start, path, false)
     } else {
-        libc::RESOLVE_NO_MAGICLINKS
-    };
-    syscall::openat2(start, rel, libc::O_PATH, resolve)
+        super::inroot::resolve_relative(start, path)
+    }
 }
 
 /// Make `cwd` the working directory before the user switch, with root's
@@ -243,23 +235,26 @@ pub fn set_umask(umask: Option<u32>) {
 
 /// Find `prog` as execvp would, in the container's PATH, checking that the
 /// final user may execute it. Errors read like runc's, which clients parse
-/// ("no such file or directory" → 127, "permission denied" → 126).
+/// (a missing file, a file that may not run).
 pub fn find_program(prog: &str, env: &[String], confined: &Confined) -> Result<PathBuf> {
     if prog.contains('/') {
         let p = PathBuf::from(prog);
-        check_executable(&p, confined).map_err(|e| Error::Init(format!("exec: {prog:?}: {e}")))?;
+        check_executable(&p, confined)
+            .map_err(|e| Error::Init(format!("exec: {prog:?}: {}", e.text)))?;
         return Ok(p);
     }
     let mut denied = None;
     for candidate in candidates(prog, env) {
         match check_executable(&candidate, confined) {
             Ok(()) => return Ok(candidate),
-            Err(e) if e.contains("permission denied") => denied = Some(e),
+            // As execvp: EACCES is remembered and reported if nothing
+            // runnable comes later in PATH.
+            Err(e) if e.errno == nix::Error::EACCES => denied = Some(e),
             Err(_) => {}
         }
     }
     match denied {
-        Some(e) => Err(Error::Init(format!("exec: {prog:?}: {e}"))),
+        Some(e) => Err(Error::Init(format!("exec: {prog:?}: {}", e.text))),
         None => Err(Error::Init(format!(
             "exec: {prog:?}: executable file not found in $PATH: no such file or directory"
         ))),
@@ -282,23 +277,48 @@ fn candidates(prog: &str, env: &[String]) -> Vec<PathBuf> {
         .collect()
 }
 
-fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("stat {}: {}", p.display(), lower(&e)))?;
+/// Why a candidate cannot run: the errno execve would fail with, and
+/// runc's words for it.
+struct NotRunnable {
+    errno: nix::Error,
+    text: String,
+}
+
+fn check_executable(p: &Path, confined: &Confined) -> std::result::Result<(), NotRunnable> {
+    let io = |e: std::io::Error| NotRunnable {
+        errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        text: format!("stat {}: {}", p.display(), lower(&e)),
+    };
+    let meta = std::fs::metadata(p).map_err(io)?;
     // It must also resolve confined to the container's root: no magic link
     // (under /proc/self/fd/N or at /proc/self/exe a program can be a host
     // binary: CVE-2024-21626, CVE-2019-5736), no `..` above the root.
+    let refused = |text: String| NotRunnable {
+        errno: nix::Error::ELOOP,
+        text,
+    };
     match confined.programs.iter().find(|(c, _)| c == p) {
-        Some((_, verdict)) => verdict.clone()?,
-        None => return Err(format!("{}: not checked for confinement", p.display())),
+        Some((_, verdict)) => verdict.clone().map_err(refused)?,
+        None => {
+            return Err(refused(format!(
+                "{}: not checked for confinement",
+                p.display()
+            )))
+        }
     }
     if meta.is_dir() {
-        return Err(format!("{} is a directory: permission denied", p.display()));
+        return Err(NotRunnable {
+            errno: nix::Error::EACCES,
+            text: format!("{} is a directory: permission denied", p.display()),
+        });
     }
     // With the effective ids and capabilities, which execve checks: a
     // file only root's execute bit allows runs with CAP_DAC_OVERRIDE
     // (access(2) would judge by the real uid without capabilities).
-    faccessat(None, p, AccessFlags::X_OK, AtFlags::AT_EACCESS)
-        .map_err(|e| format!("{}: {}", p.display(), e.desc().to_lowercase()))
+    faccessat(None, p, AccessFlags::X_OK, AtFlags::AT_EACCESS).map_err(|errno| NotRunnable {
+        errno,
+        text: format!("{}: {}", p.display(), errno.desc().to_lowercase()),
+    })
 }
 
 fn lower(e: &std::io::Error) -> String {

@@ -47,16 +47,17 @@ pub enum Step {
     /// **Open the host /proc**, checked to be procfs, before any container
     /// mount can shadow it. It is closed at [`Step::LeaveHost`].
     HostProc,
-    /// **Rootfs and mounts**: propagation cut from the host first, then the
-    /// rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
+    /// **Rootfs and mounts**: the tree's propagation first (a slave of the
+    /// host's, or rootfsPropagation, with the rootfs's own mount private),
+    /// then the rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
     /// need the /dev tmpfs from `mounts`), and a missing process.cwd made
     /// (before pivot_root: a failing pathrs call reads the process's /proc
     /// to describe its error, and after [`Step::PivotRoot`] that is the
     /// container's).
     Mounts,
     /// **Hooks**: the parent runs prestart and createRuntime, then
-    /// createContainer runs here — all after the mounts and before
-    /// pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
+    /// createContainer runs here, in the rootfs as runc runs it — all after
+    /// the mounts and before pivot_root (runtime spec). With SCMP_ACT_NOTIFY, connect to the
     /// seccomp agent's listenerPath: a host path, which resolves only
     /// before pivot_root.
     Hooks,
@@ -72,8 +73,11 @@ pub enum Step {
     /// read-only. Stdio that is the host's /dev/null is reopened on the
     /// container's, read-write.
     Console,
-    /// **readonlyPaths, maskedPaths, root.readonly** (runc's order, which
-    /// clients see in the mount table): the last changes to the tree.
+    /// **`ro` tmpfs mounts, readonlyPaths, maskedPaths, root.readonly**
+    /// (runc's order, which clients see in the mount table): the last
+    /// changes to the tree. A tmpfs turns read-only only here, as in runc,
+    /// so the steps before may fill it (an `ro` /dev gets its nodes and
+    /// mount points, createContainer hooks may mount in it).
     MaskedReadonly,
     /// **Leave the host** (the fd rule, in the module doc of `init`):
     /// oom_score_adj and LSM exec labels through the host /proc; then the
@@ -98,7 +102,10 @@ pub enum Step {
     /// which [`Step::UserCaps`] drops.
     SeccompEarly,
     /// **cwd entered as root** where root may (runc's order: a 0700 /root
-    /// works for uid 42), **then user, groups, capability sets.**
+    /// works for uid 42), **then user, groups, capability sets.** An
+    /// ambient capability the kernel will not raise, like one rt cannot
+    /// grant, is a warning (runc's), which goes to the caller with Ready:
+    /// the process cannot log since [`Step::LeaveHost`].
     UserCaps,
     /// **cwd as the final user** if root was refused (a directory only the
     /// user's id may enter); either way checked to be the directory
@@ -110,19 +117,27 @@ pub enum Step {
     CwdProgram,
     /// **no_new_privs.**
     NoNewPrivs,
-    /// **Report Ready**, close the sync socket (`create` waits for it to
-    /// close), switch stdio to the pty.
+    /// **The seccomp filter, if no_new_privs is on**: as late as `create`
+    /// (or `exec`) can still report its failure — before Ready, as runc
+    /// loads it before it closes its sync pipe. So what follows runs under
+    /// it, as with runc: the Ready message and the close (sendto, close),
+    /// the pty or a new session, the fifo read, startContainer hooks (a
+    /// profile that kills mkdir kills a hook's mkdir) and execve; a
+    /// profile must allow those. At either seccomp step a seccomp agent
+    /// gets the listener fd as the filter goes in (sendmsg, write: so
+    /// SCMP_ACT_NOTIFY may not take them).
+    SeccompLate,
+    /// **Report Ready** (with the debug notes and warnings), close the sync
+    /// socket (`create` waits for it to close), switch stdio to the pty.
     Ready,
     /// **Wait for `start`**: a blocking read of the exec fifo, which
     /// `create` opened read-write for us. The fifo stays open: exec closes
     /// it, and that tells `start` the program runs.
     WaitStart,
-    /// **startContainer hooks**, in the container, after start.
+    /// **startContainer hooks**, in the container, after start, under the
+    /// seccomp filter (either step), with the process's environment
+    /// (HOME included) when they set none, as runc ≥ 1.2.
     StartHooks,
-    /// **The seccomp filter, if no_new_privs is on** — last, so none of
-    /// rt's own setup (fifo, hooks) runs under it and a profile need not
-    /// allow it.
-    SeccompLate,
     /// **exec** the container's program.
     Exec,
 }
@@ -148,10 +163,10 @@ impl Step {
         Step::UserCaps,
         Step::CwdProgram,
         Step::NoNewPrivs,
+        Step::SeccompLate,
         Step::Ready,
         Step::WaitStart,
         Step::StartHooks,
-        Step::SeccompLate,
         Step::Exec,
     ];
 
@@ -176,10 +191,10 @@ impl Step {
             Step::UserCaps => "user-caps",
             Step::CwdProgram => "cwd-program",
             Step::NoNewPrivs => "no-new-privs",
+            Step::SeccompLate => "seccomp-late",
             Step::Ready => "ready",
             Step::WaitStart => "wait-start",
             Step::StartHooks => "start-hooks",
-            Step::SeccompLate => "seccomp-late",
             Step::Exec => "exec",
         }
     }

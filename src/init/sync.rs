@@ -5,12 +5,11 @@
 //! running unattended.
 
 use std::cell::RefCell;
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recv, recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType,
+    recv, send, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
 use crate::error::{Context, Error, Result};
@@ -158,33 +157,16 @@ impl Channel {
     /// `None` when the other side has gone.
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 8192];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let got = recvmsg::<()>(
-                self.raw()?,
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            );
-            let msg = match got {
-                Ok(m) => m,
+            let held = self.fd.borrow();
+            let sock = held
+                .as_ref()
+                .ok_or_else(|| Error::Init("the sync socket is closed".into()))?;
+            match crate::syscall::recv_with_fd(std::os::fd::AsFd::as_fd(sock), &mut buf) {
+                Ok(r) => break (r.bytes, r.fd),
                 Err(nix::Error::EINTR | nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("cannot read the sync socket", e)),
-            };
-            let mut fd = None;
-            let cmsgs = msg
-                .cmsgs()
-                .map_err(|e| Error::sys("cannot read the sync socket", e))?;
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    // Owned at once: any beyond the first are closed.
-                    let owned: Vec<OwnedFd> =
-                        fds.into_iter().map(crate::syscall::owned_fd).collect();
-                    fd = fd.or(owned.into_iter().next());
-                }
             }
-            break (msg.bytes, fd);
         };
         if n == 0 {
             return Ok(None);

@@ -11,8 +11,8 @@
 //! for each) is the host's. `create` runs [`check`] on config.json and
 //! [`check_joined`] on the namespaces it opened, before anything is set up.
 //!
-//! Values are written through the host procfs handle (the working
-//! directory during setup), so that the container cannot redirect the
+//! Values are written through the host procfs handle, so that the
+//! container cannot redirect the
 //! writes with mounts of its own; namespaced sysctls apply to the writer's
 //! namespaces, which are the container's by now.
 
@@ -138,11 +138,11 @@ fn sorted(sysctl: &HashMap<String, String>) -> Vec<&String> {
     keys
 }
 
-pub fn apply(sysctl: &HashMap<String, String>) -> Result<()> {
+pub fn apply(proc: &super::procfs::HostProc, sysctl: &HashMap<String, String>) -> Result<()> {
     for key in sorted(sysctl) {
         // Checked by `check` before create began.
         let path = path(key).ok_or_else(|| Error::Config(format!("invalid sysctl {key:?}")))?;
-        std::fs::write(format!("sys/{path}"), &sysctl[key])
+        proc.write(&format!("sys/{path}"), &sysctl[key])
             .ctx(|| format!("cannot set sysctl {key}"))?;
     }
     Ok(())

@@ -16,7 +16,7 @@ use crate::error::{Context, Error, Result};
 use crate::syscall;
 
 use super::inroot::{self, Entry};
-use super::procfs::{fd_path, open_path, HostProc};
+use super::procfs::{fd_path, open_path, HostProc, InHostProc};
 
 pub struct Pty {
     pub slave: OwnedFd,
@@ -36,7 +36,7 @@ pub struct ConsoleSocket {
 pub fn create(
     socket: &ConsoleSocket,
     size: Option<(u16, u16)>,
-    bind_console_too: bool,
+    bind_console_too: Option<InHostProc<'_>>,
     proc: &HostProc,
 ) -> Result<Pty> {
     let master = open_ptmx(proc)?;
@@ -53,8 +53,8 @@ pub fn create(
         syscall::set_window_size(slave.as_fd(), rows, cols)
             .ctx(|| "cannot set the console size")?;
     }
-    if bind_console_too {
-        bind_console(&slave)?;
+    if let Some(at) = bind_console_too {
+        bind_console(at, &slave)?;
     }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -95,12 +95,12 @@ fn open_ptmx(proc: &HostProc) -> Result<OwnedFd> {
             "/dev/ptmx is not the ptmx of a devpts mount (mount devpts at /dev/pts)".into(),
         ));
     }
-    syscall::openat(proc.fd(), &fd_path(&h), OFlag::O_RDWR | OFlag::O_NOCTTY)
+    proc.reopen(&h, OFlag::O_RDWR | OFlag::O_NOCTTY)
         .ctx(|| "cannot open /dev/ptmx")
 }
 
 /// /dev/console is the container's terminal (runtime spec, "Default Devices").
-fn bind_console(slave: &OwnedFd) -> Result<()> {
+fn bind_console(at: InHostProc<'_>, slave: &OwnedFd) -> Result<()> {
     let root = open_path(Path::new("/"), libc::O_DIRECTORY)?;
     let entry = Entry::new(root.as_fd(), Path::new("/dev/console"), false)
         .ok_or_else(|| Error::Init("cannot resolve /dev".into()))?;
@@ -120,8 +120,8 @@ fn bind_console(slave: &OwnedFd) -> Result<()> {
         ));
     }
     mount(
-        Some(fd_path(slave).as_str()),
-        fd_path(&console).as_str(),
+        Some(fd_path(at, slave).as_str()),
+        fd_path(at, &console).as_str(),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,

@@ -10,9 +10,12 @@
 //! A section splits the whole 32-bit number space into ranges of equal
 //! outcome: runs of syscalls with the same unconditional action, gaps that
 //! take the default action, a rule block per syscall with argument
-//! conditions, and for x86_64 the x32 half (numbers with the x32 bit) when
-//! x32 is not allowed. A balanced tree of `jge` over the range starts costs
-//! one instruction per range and about log2(ranges) at run time.
+//! conditions, for x86_64 the x32 half (numbers with the x32 bit) when
+//! x32 is not allowed, and the numbers above the highest one the profile
+//! names, which get ENOSYS unless the default lets calls through
+//! (`profile::enosys_for_newer_calls`). A balanced tree of `jge` over the
+//! range starts costs one instruction per range and about log2(ranges) at
+//! run time.
 
 use std::collections::HashMap;
 
@@ -103,6 +106,15 @@ impl<'a> Section<'a> {
     fn new(plan: &'a Plan, audit: u32) -> Section<'a> {
         let has = |arch| plan.arches.iter().any(|(a, _)| *a == arch);
         let default = Target::Ret(plan.default);
+        // Above the highest number the profile names on an ABI: ENOSYS
+        // (profile::enosys_for_newer_calls); runc tells none when the
+        // highest is 0 (a profile of `read` alone on x86_64).
+        let newer = |arch| {
+            let (_, table) = plan.arches.iter().find(|(a, _)| *a == arch)?;
+            let last = table.keys().next_back().copied();
+            last.filter(|&n| n > 0 && plan.enosys_for_newer)
+        };
+        let enosys = Target::Ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
         // Numbers of an ABI the profile does not allow are a foreign arch;
         // -1 (a tracer skipping the call) is not, as in libseccomp.
         let base = if audit == AUDIT_ARCH_X86_64 {
@@ -113,13 +125,26 @@ impl<'a> Section<'a> {
                     Target::Ret(BAD_ARCH)
                 }
             };
-            vec![
-                (0, abi(Arch::X86_64)),
-                (X32_SYSCALL_BIT, abi(Arch::X32)),
-                (u32::MAX, default),
-            ]
+            // runc tells the two ABIs apart by the x32 bit alone, so the
+            // numbers with bit 31 set count as x86_64 without it and as
+            // x32 with it, -1 among them.
+            let (last64, last32) = (newer(Arch::X86_64), newer(Arch::X32));
+            let beyond = |last: Option<u32>, otherwise| last.map_or(otherwise, |_| enosys);
+            let mut base = vec![(0, abi(Arch::X86_64))];
+            base.extend(last64.map(|n| (n + 1, enosys)));
+            base.push((X32_SYSCALL_BIT, abi(Arch::X32)));
+            base.extend(last32.map(|n| (n + 1, enosys)));
+            base.push((0x8000_0000, beyond(last64, abi(Arch::X32))));
+            base.push((
+                0x8000_0000 | X32_SYSCALL_BIT,
+                beyond(last32, abi(Arch::X32)),
+            ));
+            base.push((u32::MAX, beyond(last32, default)));
+            base
         } else {
-            vec![(0, default)]
+            let mut base = vec![(0, default)];
+            base.extend(newer(Arch::X86).map(|n| (n + 1, enosys)));
+            base
         };
         let mut section = Section {
             ranges: Vec::new(),

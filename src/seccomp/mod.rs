@@ -43,8 +43,12 @@
 //!   merge the comparisons of two rules wrongly, GHSA-4q85-33p6-j5g6);
 //! - of the rules of one system call the first that matches, in profile
 //!   order, decides (libseccomp orders overlapping rules its own way);
+//! - a system call numbered above the highest one the profile names on its
+//!   architecture gets ENOSYS, not the default action, unless that is
+//!   ALLOW, LOG or TRACE: runc's patch of libseccomp's program (patchbpf),
+//!   so that programs fall back from calls newer than the profile;
 //! - SCMP_ACT_NOTIFY needs `listenerPath`, is refused as the default action
-//!   and for `sendmsg`, which rt needs to hand the fd over.
+//!   and for `sendmsg` and `write`, which rt needs to hand the fd over.
 //!
 //! When init compiles the profile, connects the agent and installs the
 //! filter — and why then — is written in the `init` module doc; this

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde_json::{json, Value};
 
@@ -39,8 +40,17 @@ pub fn connect(path: &Path, metadata: Option<&str>, state_json: &str) -> Result<
     message["state"] = state;
     let message = serde_json::to_vec(&message)
         .map_err(|e| Error::Init(format!("cannot encode the container process state: {e}")))?;
-    let stream = UnixStream::connect(path)
-        .ctx(|| format!("cannot connect to the seccomp agent at {}", path.display()))?;
+    // runc's words, which its tests and their users match.
+    let stream = UnixStream::connect(path).map_err(|e| {
+        let why = e.raw_os_error().map_or_else(
+            || e.to_string(),
+            |n| Errno::from_raw(n).desc().to_lowercase(),
+        );
+        Error::Init(format!(
+            "failed to connect with seccomp agent specified in the seccomp profile: {}: {why}",
+            path.display()
+        ))
+    })?;
     Ok(Agent {
         path: path.to_path_buf(),
         stream,

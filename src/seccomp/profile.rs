@@ -56,11 +56,17 @@ pub struct Plan {
     /// Whether the profile uses SCMP_ACT_NOTIFY: the filter then needs a
     /// listener fd for the seccomp agent.
     pub notify: bool,
+    /// Whether a system call numbered above the highest one the profile
+    /// names on its architecture gets ENOSYS instead of the default action
+    /// (see [`enosys_for_newer_calls`]).
+    pub enosys_for_newer: bool,
 }
 
 /// System calls rt itself makes between installing the filter and handing
-/// the listener fd to the agent: notifying them would wait forever.
-const NEVER_NOTIFY: &[&str] = &["sendmsg"];
+/// the listener fd to the agent (`notify::Agent::send`: sendmsg, then
+/// write for a rest the socket did not take): notifying them would wait
+/// forever. runc refuses write for the same reason.
+const NEVER_NOTIFY: &[&str] = &["sendmsg", "write"];
 
 impl Plan {
     pub fn new(profile: &LinuxSeccomp) -> Result<Plan> {
@@ -71,8 +77,8 @@ impl Plan {
         )?;
         if default == libc::SECCOMP_RET_USER_NOTIF {
             return bad(concat!(
-                "SCMP_ACT_NOTIFY cannot be the defaultAction: rt's own system calls ",
-                "after installing the filter would wait for an agent without the fd"
+                "SCMP_ACT_NOTIFY cannot be used as default action: rt's own system ",
+                "calls after installing the filter would wait for an agent without the fd"
             ));
         }
         let mut arches = vec![Arch::X86_64];
@@ -102,8 +108,28 @@ impl Plan {
             arches: tables,
             flags,
             notify,
+            enosys_for_newer: enosys_for_newer_calls(default),
         })
     }
+}
+
+/// runc's rule (libcontainer/seccomp/patchbpf): a profile cannot name
+/// system calls newer than itself, and a program calling one must see
+/// ENOSYS — "this kernel has no such call" — to fall back to an older
+/// call, as glibc does for clone3 or faccessat2; EPERM or a kill would
+/// break it. So numbers above the highest one the profile names for an
+/// architecture get ENOSYS, whatever the default action — also an errno
+/// other than ENOSYS (runc's exception for defaultErrnoRet ENOSYS changes
+/// nothing: the outcome is the same) — unless the default lets calls
+/// through (ALLOW, LOG, or TRACE: a tracer handles new calls itself).
+fn enosys_for_newer_calls(default: u32) -> bool {
+    let action = default & libc::SECCOMP_RET_ACTION_FULL;
+    ![
+        libc::SECCOMP_RET_ALLOW,
+        libc::SECCOMP_RET_LOG,
+        libc::SECCOMP_RET_TRACE,
+    ]
+    .contains(&action)
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
@@ -130,7 +156,7 @@ fn add_entry<'p>(
         if action == libc::SECCOMP_RET_USER_NOTIF && NEVER_NOTIFY.contains(&name.as_str()) {
             let why = "rt needs it to hand the listener fd to the agent";
             return bad(format!(
-                "{what}: SCMP_ACT_NOTIFY cannot be used for {name}: {why}"
+                "{what}: SCMP_ACT_NOTIFY cannot be used for the {name} syscall: {why}"
             ));
         }
         let nrs = numbers.entry(name).or_insert_with(|| {

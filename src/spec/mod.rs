@@ -4,6 +4,7 @@
 //! requires before anything is created, so a broken config fails with one
 //! line that names the field, and leaves nothing behind.
 
+pub mod capabilities;
 pub mod mempolicy;
 
 use std::collections::HashSet;
@@ -26,7 +27,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
         path: path.clone(),
         source,
     })?;
-    let spec = parse(&data)?;
+    let mut spec = parse(&data)?;
     let root = spec
         .root()
         .as_ref()
@@ -44,7 +45,35 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
             "root.path must not resolve to the host's /".into(),
         ));
     }
+    let given = dir.join(root.path());
+    place_destinations(&mut spec, &[&given, &rootfs]);
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Mount destinations as runc reads them: a relative one is relative to
+/// the container's `/` (with runc's warning), and one that spells out the
+/// rootfs's host path names the place below it (runc strips the prefix).
+fn place_destinations(spec: &mut Spec, rootfs: &[&Path]) {
+    let Some(mut mounts) = spec.mounts().clone() else {
+        return;
+    };
+    for m in &mut mounts {
+        let dest = m.destination();
+        let inside = rootfs.iter().find_map(|r| dest.strip_prefix(r).ok());
+        let placed = match inside {
+            Some(rest) => Path::new("/").join(rest),
+            None if dest.is_relative() => {
+                crate::logging::warn(&format!(
+                    "mount destination {} is not absolute. Support for non-absolute mount destinations will be removed in a future release.",
+                    dest.display()
+                ));
+                Path::new("/").join(dest)
+            }
+            None => continue,
+        };
+        m.set_destination(placed);
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// The bundle directory as runc records it (in the state, `list`, hooks'
@@ -75,7 +104,12 @@ fn recorded_dir(bundle: &Path) -> Result<PathBuf> {
 /// Parse (as runc does: see `gojson`) and validate config.json bytes.
 pub fn parse(data: &[u8]) -> Result<Spec> {
     let config_error = |e: serde_json::Error| Error::Config(single_line(&short_serde_error(&e)));
-    let value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    let mut value: serde_json::Value = serde_json::from_slice(data).map_err(config_error)?;
+    for (key, process) in value.as_object_mut().into_iter().flatten() {
+        if key.eq_ignore_ascii_case("process") {
+            capabilities::drop_unknown_in_process(process);
+        }
+    }
     let policy = crate::gojson::field(&value, "linux")
         .and_then(|l| crate::gojson::field(l, "memoryPolicy"))
         .filter(|p| !p.is_null());
@@ -112,9 +146,8 @@ pub fn name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// serde lists every accepted variant on an unknown one, and oci-spec words
-/// an unknown capability after its own parsing: keep the line short and in
-/// the config's terms.
+/// serde lists every accepted variant on an unknown one: keep the line
+/// short and in the config's terms.
 fn short_serde_error(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     // Line 0: an error found after parsing, without a position.
@@ -122,10 +155,6 @@ fn short_serde_error(e: &serde_json::Error) -> String {
         0 => String::new(),
         line => format!(" at line {line} column {}", e.column()),
     };
-    if let Some(rest) = msg.strip_prefix("no variant for ") {
-        let cap = rest.split(' ').next().unwrap_or(rest);
-        return format!("unknown capability {cap}{at}");
-    }
     match msg.split_once(", expected one of") {
         Some((head, _)) => format!("{head}{at}"),
         None => msg,
@@ -139,7 +168,7 @@ fn bad<T>(msg: impl Into<String>) -> Result<T> {
 /// Messages quote the config's own strings (serde's unknown variant, paths
 /// shown with `display`), which may hold a newline: escape control
 /// characters so an error stays one line on stderr and in the log.
-fn single_line(msg: &str) -> String {
+pub(crate) fn single_line(msg: &str) -> String {
     msg.chars()
         .map(|c| {
             if c.is_control() {
@@ -193,16 +222,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
             if !seen.insert(name(&r.typ())) {
                 return bad(format!("process.rlimits {} given twice", name(&r.typ())));
-            }
-        }
-    }
-    if let Some(mounts) = spec.mounts() {
-        for m in mounts {
-            if !m.destination().is_absolute() {
-                return bad(format!(
-                    "mount destination {:?} must be an absolute path",
-                    m.destination()
-                ));
             }
         }
     }
@@ -422,6 +441,10 @@ mod tests {
     #[test]
     fn valid() {
         assert_eq!(check(base()), Ok(()));
+        // Unknown capability names are dropped (spec::capabilities).
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE", "CAP_KILL"]});
+        assert_eq!(check(v), Ok(()));
     }
 
     #[test]
@@ -442,9 +465,6 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}]);
         assert!(check(v).unwrap_err().contains("unknown variant `bogus`"));
-        let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        assert!(check(v).unwrap_err().contains("CAP_NOPE"));
         let mut v = base();
         v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}, {"type": "uts"}]);
         assert!(check(v).unwrap_err().contains("uidMappings"));

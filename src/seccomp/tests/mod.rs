@@ -167,7 +167,7 @@ fn bad_profiles_are_refused() {
         ),
         (
             json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/a.sock"}),
-            "cannot be the defaultAction",
+            "SCMP_ACT_NOTIFY cannot be used as default action",
         ),
         (
             allow(json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}])),
@@ -179,7 +179,12 @@ fn bad_profiles_are_refused() {
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a.sock", "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
-            "sendmsg",
+            "SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall",
+        ),
+        // runc's words, which its tests match.
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a.sock", "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
         ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
@@ -271,6 +276,109 @@ fn architectures() {
     // x86_64 ioctl is 16; on x32 16 is not ioctl but the old number, now unused.
     assert_eq!(raw(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 16, &[]), ALLOW);
     assert_eq!(raw(&f, 0xc000_00b7, 172, &[]), KILL_THREAD);
+}
+
+const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// runc's patchbpf rule: above the highest number a profile names on an
+/// ABI, ENOSYS; at or below it, the default action, even where no call
+/// exists. Each ABI has its own highest number.
+#[test]
+fn calls_newer_than_the_profile_get_enosys() {
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["getpid", "openat"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    let x64 = nr(Arch::X86_64, "openat");
+    let i386 = nr(Arch::X86, "openat");
+    let x32 = nr(Arch::X32, "openat");
+    assert_eq!((x64, i386, x32), (257, 295, X32_SYSCALL_BIT | 257));
+    for (audit, last) in [
+        (AUDIT_ARCH_X86_64, x64),
+        (AUDIT_ARCH_I386, i386),
+        (AUDIT_ARCH_X86_64, x32),
+    ] {
+        assert_eq!(raw(&f, audit, last, &[]), ALLOW, "{last:#x}");
+        assert_eq!(raw(&f, audit, last - 1, &[]), EPERM, "{last:#x}");
+        assert_eq!(raw(&f, audit, last + 1, &[]), ENOSYS, "{last:#x}");
+        assert_eq!(raw(&f, audit, last + 1000, &[]), ENOSYS, "{last:#x}");
+    }
+    assert_eq!(raw(&f, AUDIT_ARCH_I386, u32::MAX, &[]), ENOSYS);
+    // runc splits x86_64 from x32 by the x32 bit alone: numbers with bit
+    // 31 set are beyond either, -1 too.
+    for n in [0x8000_0000, 0xbfff_ffff, 0xc000_0000, u32::MAX] {
+        assert_eq!(raw(&f, AUDIT_ARCH_X86_64, n, &[]), ENOSYS, "{n:#x}");
+    }
+    assert_eq!(raw(&f, 0xc000_00b7, 1000, &[]), KILL_THREAD);
+
+    // x32 not allowed: its half stays a foreign arch, -1 the default.
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": ["openat"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 258, &[]), ENOSYS);
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 0x8000_0000, &[]), ENOSYS);
+    for n in [X32_SYSCALL_BIT | 1000, 0xc000_0000] {
+        assert_eq!(raw(&f, AUDIT_ARCH_X86_64, n, &[]), KILL_THREAD, "{n:#x}");
+    }
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, u32::MAX, &[]), EPERM);
+    assert_eq!(raw(&f, AUDIT_ARCH_I386, 1000, &[]), KILL_THREAD);
+}
+
+/// Which default actions give way to ENOSYS, and the edge cases of the
+/// highest number.
+#[test]
+fn enosys_for_newer_calls_depends_on_the_default() {
+    let rules = json!([{"names": ["openat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9}]);
+    let newer = |default: Value| {
+        let mut p = json!({"defaultAction": default, "syscalls": rules});
+        if p["defaultAction"] == "SCMP_ACT_ERRNO" {
+            p["defaultErrnoRet"] = json!(libc::ENXIO);
+        }
+        raw(&build(p), AUDIT_ARCH_X86_64, 1000, &[])
+    };
+    // Calls pass through these: a newer call is let through too.
+    assert_eq!(newer(json!("SCMP_ACT_ALLOW")), ALLOW);
+    assert_eq!(newer(json!("SCMP_ACT_LOG")), libc::SECCOMP_RET_LOG);
+    assert_eq!(newer(json!("SCMP_ACT_TRACE")), libc::SECCOMP_RET_TRACE | 1);
+    // An errno default of its own (runc's seccomp.bats: ENXIO) still
+    // yields to ENOSYS beyond the profile, and so do kill and trap.
+    for default in [
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_TRAP",
+    ] {
+        assert_eq!(newer(json!(default)), ENOSYS, "{default}");
+    }
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": libc::ENXIO, "syscalls": rules}),
+    );
+    assert_eq!(
+        decide(&f, Arch::X86_64, "mkdir", &[]),
+        errno(libc::ENXIO as u32)
+    );
+
+    // No rules, or only `read` (number 0): runc finds no highest number
+    // and adds nothing; names unknown on an ABI do not count for it.
+    let f = build(json!({"defaultAction": "SCMP_ACT_ERRNO"}));
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 1000, &[]), EPERM);
+    let f = build(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"}
+    ]}));
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 1000, &[]), EPERM);
+    let f = build(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["uselib", "no_such_call"], "action": "SCMP_ACT_ALLOW"}]
+    }));
+    assert_eq!(number(Arch::X32, "uselib"), None);
+    assert_eq!(raw(&f, AUDIT_ARCH_X86_64, 1000, &[]), ENOSYS);
+    assert_eq!(
+        raw(&f, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 1000, &[]),
+        EPERM
+    );
 }
 
 #[test]
