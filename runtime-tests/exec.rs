@@ -449,3 +449,50 @@ fn sealed_binary_is_unmounted_while_the_process_runs() {
         "closed before the process left the host:\n{text}"
     );
 }
+
+/// `rt exec` with `umask 0077` in the caller's shell; the process prints
+/// its umask. `process` is a process.json, or None for the command line.
+fn exec_umask(c: &Container, process: Option<serde_json::Value>) -> String {
+    let mut args = vec!["exec".to_string()];
+    if let Some(p) = process {
+        let file = c.scratch().join("umask-process.json");
+        fs::write(&file, p.to_string()).expect("write process.json");
+        args.extend(["--process".into(), file.display().to_string()]);
+    }
+    args.push(c.id.clone());
+    if args.len() == 2 {
+        args.extend(["sh", "-c", "umask"].map(String::from));
+    }
+    let rt = c.command(&args);
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg("umask 0077; exec \"$0\" \"$@\"")
+        .arg(rt.get_program())
+        .args(rt.get_args());
+    crate::common::run_with_deadline(sh, &c.scratch().join("umask.out"))
+        .ok()
+        .stdout
+}
+
+/// runc's umask for an exec'd process: its own `user.umask`, else the
+/// container's, else the caller's, unchanged (runtime spec: an unset umask
+/// is not changed) — rt set 0022 where neither had one.
+#[test]
+fn umask_is_the_processs_the_containers_or_else_the_callers() {
+    let (c, _) = running();
+    assert_eq!(exec_umask(&c, None), "0077\n", "the caller's umask");
+    let process = |user: serde_json::Value| serde_json::json!({"args": ["sh", "-c", "umask"], "cwd": "/", "user": user});
+    let own = process(serde_json::json!({"uid": 0, "gid": 0, "umask": 0o002}));
+    assert_eq!(exec_umask(&c, Some(own)), "0002\n", "process.json's umask");
+
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.set("/process/user/umask", 0o027);
+    c.start_ok();
+    assert_eq!(exec_umask(&c, None), "0027\n", "the container's umask");
+    let none = process(serde_json::json!({"uid": 0, "gid": 0}));
+    assert_eq!(
+        exec_umask(&c, Some(none)),
+        "0027\n",
+        "the container's umask under a process.json without one"
+    );
+}

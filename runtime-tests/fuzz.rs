@@ -381,9 +381,10 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
 /// rt's default config and every JSON fixture (valid or not).
 fn config_corpus() -> Vec<Value> {
     let mut corpus =
-        vec![rt::container::spec_template::default_spec(false, 0, 0).expect("default spec")];
-    corpus
-        .push(rt::container::spec_template::default_spec(true, 1000, 1000).expect("rootless spec"));
+        vec![rt::container::spec_template::default_spec(false, 0, 0, false).expect("default spec")];
+    corpus.push(
+        rt::container::spec_template::default_spec(true, 1000, 1000, false).expect("rootless spec"),
+    );
     corpus.extend(
         fixtures("valid")
             .iter()
@@ -428,7 +429,8 @@ fn config_json() {
 /// A state.json as rt writes it, for a container made from the default
 /// config.
 fn state_corpus() -> Vec<Value> {
-    let config = rt::container::spec_template::default_spec(false, 0, 0).expect("default spec");
+    let config =
+        rt::container::spec_template::default_spec(false, 0, 0, false).expect("default spec");
     let cg = json!({
         "dirs": ["/sys/fs/cgroup/memory/rt-test/x", "/sys/fs/cgroup/unified/rt-test/x"],
         "created": ["/sys/fs/cgroup/memory/rt-test/x"],

@@ -243,9 +243,9 @@ fn a_hook_that_leaves_a_process_behind_does_not_hang() {
     assert!(took.as_secs() < 10, "rt waited for the hook's child");
 }
 
-/// runc's rule, not the runtime spec's "log a warning and continue": a
-/// failed poststart hook fails `start` (and `run`), and the container is
-/// stopped; poststop failures are only logged.
+/// runc 1.6's rule and runtime-spec 1.3's: a failed poststart hook fails
+/// `start` (and `run`), and the container is stopped; poststop failures
+/// are only logged.
 #[test]
 fn failing_poststart_stops_the_container_poststop_is_only_logged() {
     let mut c = Container::new(&["sleep", "1000"]);
@@ -305,6 +305,64 @@ fn start_container_hooks_inherit_the_process_environment() {
                 .any(|l| l.starts_with("ONE=") || l.starts_with("HOME=")),
         "{own:?}"
     );
+}
+
+/// runc 1.6 (#5186): poststart runs once the user program runs — the
+/// container's process is no longer rt's init but the program.
+#[test]
+fn poststart_runs_once_the_user_program_runs() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    let dir = record_dir(&c);
+    let exe = dir.join("exe");
+    c.push(
+        "/hooks/poststart",
+        hook(&format!(
+            "pid=$(grep -o '\"pid\":[0-9]*' | cut -d: -f2); readlink /proc/$pid/exe > {}",
+            exe.display()
+        )),
+    );
+    c.create_ok();
+    c.start().ok();
+    let seen = read(&dir, "exe");
+    assert!(
+        seen.starts_with(&c.rootfs().display().to_string()) || seen.ends_with("/busybox"),
+        "poststart saw {seen:?}, not the container's program"
+    );
+}
+
+/// runtime-spec 1.3 and runc 1.6: a failing poststart hook fails `start`
+/// with runc's words, and the container is killed (it stays, stopped,
+/// until `delete`).
+#[test]
+fn failing_poststart_fails_start_and_kills_the_container() {
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.push("/hooks/poststart", hook("true"));
+    c.push("/hooks/poststart", hook("exit 1"));
+    c.create_ok();
+    c.start()
+        .fails_with("error running poststart hook #1: error running hook: exit status 1");
+    assert_eq!(
+        c.status(),
+        "stopped",
+        "start returned before the container stopped"
+    );
+    c.delete().ok();
+}
+
+/// `run` (attached or not) of a container whose poststart hook fails
+/// fails, and removes the container, as runc does.
+#[test]
+fn failing_poststart_fails_run_and_removes_the_container() {
+    for detach in [false, true] {
+        let mut c = Container::new(&["sleep", "1000"]);
+        c.push("/hooks/poststart", hook("exit 2"));
+        let out = if detach { c.run_with(&["-d"]) } else { c.run() };
+        out.fails_with("error running poststart hook #0:");
+        assert!(
+            !c.state_root().join(&c.id).exists(),
+            "run -d={detach}: the container is left behind"
+        );
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod concurrency;
 mod crashes;
 mod cves;
 mod exec;
+mod features;
 mod fixtures;
 mod fuzz;
 mod hooks;

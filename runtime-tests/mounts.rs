@@ -1001,3 +1001,47 @@ fn mount_options_land_the_same_without_mount_setattr() {
     let err = run(true, &rro, "true").fails_with("mount_setattr needs Linux 5.12");
     assert!(err.contains("/mnt/r"), "{err}");
 }
+
+/// runc's options rt did not know (`rt features` lists them now): the
+/// recursive access-time options on a bind and everything below it, the
+/// last mode given winning; lazytime on a new filesystem; iversion and
+/// silent taken as flags, not handed to tmpfs as parameters it refuses.
+#[test]
+fn runcs_atime_and_superblock_options() {
+    let host = HostMount::new();
+    let c = sleeper_with_mounts(&[
+        json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+               "options": ["lazytime", "iversion", "silent", "rnoatime"]}),
+        json!({"destination": "/mnt/b", "type": "bind", "source": host.dir.path(),
+               "options": ["rbind", "rnoatime", "rstrictatime", "rnodiratime"]}),
+    ]);
+    let mounts = mounts_of(&c);
+    let t = mount_at(&mounts, "/mnt/t");
+    assert!(t.has_super_option("lazytime"), "{t:?}");
+    assert!(t.has_option("noatime"), "{t:?}");
+    for at in ["/mnt/b", "/mnt/b/sub"] {
+        let b = mount_at(&mounts, at);
+        assert!(b.has_option("nodiratime"), "{at}: {b:?}");
+        assert!(
+            !b.has_option("noatime") && !b.has_option("relatime"),
+            "{at}: not strictatime: {b:?}"
+        );
+    }
+}
+
+/// linux.mountLabel labels the container's new filesystems (SELinux
+/// `context=`) only where SELinux runs: here, without it, a config that
+/// carries one (CRI-O and Podman send it) runs with its tmpfs mounts as
+/// they are — runc would hand `context=` to tmpfs, which refuses it.
+#[test]
+fn mount_label_is_ignored_without_selinux() {
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        return;
+    }
+    let mut c = Container::sh("true");
+    c.set(
+        "/linux/mountLabel",
+        "system_u:object_r:container_file_t:s0:c1,c2",
+    );
+    c.run().ok();
+}

@@ -167,6 +167,26 @@ fn default_umask_is_0022() {
     assert_eq!(c.run().ok().stdout, "0022\n");
 }
 
+/// runc 1.6 (#5479): the umask is set with or without a mount namespace
+/// of the container's own (runc 1.5 set it only with one). No mounts or
+/// path rules here: without a mount namespace they would be made in the
+/// caller's.
+#[test]
+fn umask_without_a_mount_namespace() {
+    for (umask, want) in [(Some(0o027), "0027\n"), (None, "0022\n")] {
+        let mut c = Container::sh("umask");
+        c.remove_namespace("mount")
+            .set("/mounts", json!([]))
+            .set("/linux/maskedPaths", json!([]))
+            .set("/linux/readonlyPaths", json!([]))
+            .set("/root/readonly", false);
+        if let Some(u) = umask {
+            c.set("/process/user/umask", u);
+        }
+        assert_eq!(c.run().ok().stdout, want);
+    }
+}
+
 #[test]
 fn rlimits_are_set() {
     let mut c = Container::sh(

@@ -338,6 +338,38 @@ fn docker_default_profile_denies_namespaces_mounts_and_keys() {
     }
 }
 
+/// An allow-list that predates faccessat2 (runtime-tools' conformance
+/// profile, Docker's before 20.10) denies it with EPERM, and a filter
+/// without no_new_privs is in place before rt checks that the program may
+/// run (the check is the final user's, after the switch): rt must judge by
+/// the file's mode then, as runc (Go's exec.LookPath) does, not refuse the
+/// exec. Every test of the conformance suite failed so.
+#[test]
+fn a_profile_without_faccessat2_still_runs_the_program() {
+    let c = probe_container(Value::Null, Abi::X64, 0, &[]);
+    let mut profile = docker_default(&c);
+    profile["defaultErrnoRet"] = json!(EPERM);
+    for rule in profile["syscalls"].as_array_mut().expect("syscalls") {
+        if let Some(names) = rule["names"].as_array_mut() {
+            names.retain(|n| n != "faccessat2");
+        }
+    }
+    for (user, want) in [(0, "0"), (65534, "65534")] {
+        let mut c = Container::sh("id -u");
+        c.set("/process/noNewPrivileges", false);
+        c.set("/process/user", json!({"uid": user, "gid": user}));
+        c.set("/linux/seccomp", profile.clone());
+        let out = c.run().ok();
+        assert_eq!(out.lines(), [want], "uid {user}: {out}");
+    }
+    // A file without any execute bit is still refused, in runc's words.
+    let mut c = Container::new(&["/bin/not-executable"]);
+    fs::write(c.rootfs().join("bin/not-executable"), "#!/bin/sh\n").expect("write");
+    c.set("/process/noNewPrivileges", false);
+    c.set("/linux/seccomp", profile);
+    c.run().fails_with("permission denied");
+}
+
 #[test]
 fn filter_without_no_new_privs_is_installed_before_dropping_capabilities() {
     // An unprivileged user without no_new_privs could not install a filter:

@@ -1,13 +1,14 @@
-//! `rt spec` writes the same config.json as `runc spec`, byte for byte, in
-//! both its default and rootless forms — Debian's runc 1.1.5 here, less its
-//! ambient set, which runc ≥ 1.2 dropped from its template: runc and rt now
-//! warn about an ambient capability they cannot raise (it is not
-//! inheritable), and 1.1.5's would warn for every container.
+//! `rt spec` writes the same config.json as `runc spec` of runc 1.5.1 and
+//! of runc main (the coming 1.6: the same document), byte for byte, in both
+//! its default and rootless forms: runtime-spec 1.3.0, no ambient
+//! capabilities. runc's output, made as root on a cgroup v1 host, is kept
+//! in runtime-tests/data (Debian's runc is 1.1.5, which still writes
+//! 1.0.2-dev and ambient capabilities).
 
 use std::fs;
 use std::process::Command;
 
-use crate::common::{tempdir, RT, RUNC};
+use crate::common::{tempdir, RT};
 
 fn spec(binary: &str, rootless: bool) -> Vec<u8> {
     let dir = tempdir();
@@ -25,12 +26,31 @@ fn spec(binary: &str, rootless: bool) -> Vec<u8> {
     fs::read(dir.path().join("config.json")).expect("config.json written")
 }
 
-/// `runc spec` as runc ≥ 1.2 writes it: without the ambient set.
+/// runc's document; on a cgroup v2 host runc adds a cgroup namespace.
 fn runc_spec(rootless: bool) -> String {
-    let text = String::from_utf8_lossy(&spec(RUNC, rootless)).into_owned();
-    let ambient = "],\n\t\t\t\"ambient\": [\n\t\t\t\t\"CAP_AUDIT_WRITE\",\n\t\t\t\t\"CAP_KILL\",\n\t\t\t\t\"CAP_NET_BIND_SERVICE\"\n\t\t\t]\n";
-    assert!(text.contains(ambient), "runc's template changed:\n{text}");
-    text.replace(ambient, "]\n")
+    let mut v: serde_json::Value = serde_json::from_str(if rootless {
+        include_str!("data/runc-spec-rootless.json")
+    } else {
+        include_str!("data/runc-spec.json")
+    })
+    .expect("runc's spec parses");
+    let cgroup2 = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "cgroup2fs");
+    if cgroup2 {
+        let ns = v["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        let at = if rootless { ns.len() - 1 } else { ns.len() };
+        ns.insert(at, serde_json::json!({"type": "cgroup"}));
+    }
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    serde::Serialize::serialize(
+        &v,
+        &mut serde_json::Serializer::with_formatter(&mut out, fmt),
+    )
+    .expect("encode");
+    String::from_utf8(out).expect("utf-8")
 }
 
 #[test]
@@ -41,6 +61,31 @@ fn default_config_matches_runc() {
 #[test]
 fn rootless_config_matches_runc() {
     assert_eq!(String::from_utf8_lossy(&spec(RT, true)), runc_spec(true));
+}
+
+/// Every place rt names the runtime spec's version says 1.3.0: the state
+/// (which hooks get too), the features document, `spec` and `--version`.
+#[test]
+fn oci_version_is_1_3_0() {
+    let c = crate::common::Container::sleeper();
+    c.create_ok();
+    assert_eq!(c.state()["ociVersion"], "1.3.0");
+    let features: serde_json::Value = serde_json::from_slice(
+        &Command::new(RT)
+            .arg("features")
+            .output()
+            .expect("features")
+            .stdout,
+    )
+    .expect("features parse");
+    assert_eq!(features["ociVersionMax"], "1.3.0");
+    let spec: serde_json::Value = serde_json::from_slice(&spec(RT, false)).expect("spec parses");
+    assert_eq!(spec["ociVersion"], "1.3.0");
+    let version = Command::new(RT).arg("--version").output().expect("version");
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains("spec: 1.3.0"),
+        "{version:?}"
+    );
 }
 
 #[test]

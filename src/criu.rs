@@ -12,6 +12,7 @@
 //! restored tasks start there). The transport here needs no `unsafe`: nix
 //! wraps socketpair and SCM_RIGHTS.
 
+use std::collections::HashMap;
 use std::io::{BufRead, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -243,14 +244,42 @@ pub fn request(kind: rpc::Criu_req_type, opts: Option<rpc::Criu_opts>) -> rpc::C
 
 /// Options every request starts from: the image directory (criu opens it
 /// through /proc/<rt>/fd), a log file in the work directory, log level 4
-/// (what runc uses: enough to diagnose a failure).
-pub fn base_opts(images: &impl AsFd, work: &impl AsFd, log: &str) -> rpc::Criu_opts {
+/// (what runc uses: enough to diagnose a failure), and the configuration
+/// file for the container's `annotations` (see [`config_file`]).
+pub fn base_opts(
+    images: &impl AsFd,
+    work: &impl AsFd,
+    log: &str,
+    annotations: Option<&HashMap<String, String>>,
+) -> rpc::Criu_opts {
     let mut o = rpc::Criu_opts::new();
     o.set_images_dir_fd(images.as_fd().as_raw_fd());
     o.set_work_dir_fd(work.as_fd().as_raw_fd());
     o.set_log_file(log.to_string());
     o.set_log_level(4);
+    if let Some(file) = config_file(annotations) {
+        o.set_config_file(file);
+    }
     o
+}
+
+/// rt's own criu configuration file, as runc has /etc/criu/runc.conf.
+pub const CONFIG_FILE: &str = "/etc/criu/rt.conf";
+/// The annotation naming a container's own criu configuration file.
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// The criu configuration file for a container, chosen as runc chooses it:
+/// the file its `org.criu.config` annotation names, none if that is empty,
+/// and [`CONFIG_FILE`] without the annotation. criu (3.11 and later) reads
+/// it, its settings overriding the request's, and skips a missing file.
+/// The annotation is potentially unsafe (`rt features` says so): it makes
+/// criu read any file of the host.
+pub fn config_file(annotations: Option<&HashMap<String, String>>) -> Option<String> {
+    match annotations.and_then(|a| a.get(CONFIG_ANNOTATION)) {
+        Some(file) if file.is_empty() => None,
+        Some(file) => Some(file.clone()),
+        None => Some(CONFIG_FILE.to_string()),
+    }
 }
 
 /// Which optional kernel features criu can use here (FEATURE_CHECK).
@@ -514,4 +543,36 @@ fn netlink_error(buf: &[u8]) -> Option<i32> {
         at += (len + 3) & !3;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_is_chosen_as_runc_chooses_it() {
+        let with = |v: &str| HashMap::from([(CONFIG_ANNOTATION.to_string(), v.to_string())]);
+        assert_eq!(config_file(None).as_deref(), Some("/etc/criu/rt.conf"));
+        assert_eq!(
+            config_file(Some(&HashMap::new())).as_deref(),
+            Some("/etc/criu/rt.conf")
+        );
+        assert_eq!(
+            config_file(Some(&with("/srv/c1.conf"))).as_deref(),
+            Some("/srv/c1.conf")
+        );
+        assert_eq!(config_file(Some(&with(""))), None);
+    }
+
+    /// Every request carries it: dump, pre-dump and restore start here.
+    #[test]
+    fn requests_carry_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = std::fs::File::open(dir.path()).unwrap();
+        let o = base_opts(&fd, &fd, "dump.log", None);
+        assert_eq!(o.config_file(), "/etc/criu/rt.conf");
+        let annotations = HashMap::from([(CONFIG_ANNOTATION.to_string(), String::new())]);
+        let o = base_opts(&fd, &fd, "dump.log", Some(&annotations));
+        assert!(o.config_file.is_none());
+    }
 }

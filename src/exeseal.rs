@@ -102,7 +102,7 @@ fn kept_fd(value: &OsStr, exe: &File) -> Option<OwnedFd> {
     }
     // A close-on-exec copy; the number the entry point (or `ensure` before
     // exec) left open for this goes.
-    let kept = syscall::dup_inherited(fd).ok()?;
+    let kept = syscall::dup_above_stdio(fd).ok()?;
     nix::unistd::close(fd).ok()?;
     Some(kept)
 }

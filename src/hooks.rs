@@ -6,9 +6,9 @@
 //! after the mounts and before pivot_root, createContainer in the container
 //! namespace at the same point, startContainer in the container just before
 //! exec — a failure of any of these fails the operation. poststart runs
-//! after start: as with runc (not as the runtime spec says: log and go
-//! on), its failure fails `start` and stops the container. poststop runs
-//! after delete: its failures are logged only.
+//! once the user program runs (runc 1.6 moved it there): its failure fails
+//! `start` and stops the container, as runc 1.6 and runtime-spec 1.3 have
+//! it. poststop runs after delete: its failures are logged only.
 //!
 //! As runc's: a hook's stdout and stderr are collected, not passed on, and
 //! shown only in its failure, which reads "error running <kind> hook #<n>:

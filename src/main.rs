@@ -740,6 +740,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 rootless,
                 nix::unistd::geteuid().as_raw(),
                 nix::unistd::getegid().as_raw(),
+                nix::sys::statfs::statfs("/sys/fs/cgroup")
+                    .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC),
             )?;
             std::fs::write(&path, spec_template::to_pretty(&v)?)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

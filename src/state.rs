@@ -73,9 +73,9 @@ pub struct State {
     /// Whether the container has a pid namespace of its own: then killing
     /// init kills everything, otherwise `delete` must sweep the cgroup.
     pub own_pid_ns: bool,
-    /// The resctrl group rt created for `linux.intelRdt`, removed on delete.
-    #[serde(default)]
-    pub intel_rdt_group: Option<PathBuf>,
+    /// The resctrl groups `delete` removes (`linux.intelRdt`).
+    #[serde(default, flatten)]
+    pub intel_rdt: crate::intelrdt::Groups,
     /// `--no-new-keyring` at create: exec keeps the caller's keyring too.
     #[serde(default)]
     pub no_new_keyring: bool,
@@ -103,7 +103,7 @@ pub struct OciState<'a> {
     pub owner: &'a str,
 }
 
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// Container ids become directory names: allow what runc allows.
 pub fn validate_id(id: &str) -> Result<()> {

@@ -329,10 +329,19 @@ pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> nix::Result<()> {
     .map(drop)
 }
 
-/// A close-on-exec copy of an fd rt inherited from its caller (stdio,
-/// `--preserve-fds`), which stays open for rt's whole run.
+/// A copy of an fd rt inherited from its caller (stdio), without
+/// close-on-exec: a program rt runs (criu, for inherit_fd) gets it.
 pub fn dup_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
-    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(0))?;
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD(0))?;
+    // SAFETY: fcntl has just returned this new fd; nothing else owns it.
+    Ok(unsafe { owned_fd(copy) })
+}
+
+/// A close-on-exec copy of `fd` numbered 3 or above: a copy that took
+/// a stdio number the caller left closed would reach the container's
+/// process, which keeps 0 to 2.
+pub fn dup_above_stdio(fd: RawFd) -> nix::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
     // SAFETY: fcntl has just returned this new fd; nothing else owns it.
     Ok(unsafe { owned_fd(copy) })
 }

@@ -18,6 +18,7 @@ criu_migrate_tcp
 criu_migrate_rollback
 criu_failed_restore
 criu_mount_keys
+criu_config_file
 "
 
 STATE2=/run/rt2
@@ -89,6 +90,11 @@ criu_log() { for f in "$@"; do [ -f "$f" ] && { note "== $f (its end, then its e
 # Running counter ID, stdout piped to cat > $B/out1, stdin /dev/null.
 run_counter() {
     counter_bundle "$1" "${2:--}"
+    run_counter_in_place "$1"
+}
+
+# The same, from the bundle $B as it is.
+run_counter_in_place() {
     rt run -d --bundle "$B" --pid-file "$B/pid" "$1" < /dev/null 2>&1 | cat > "$B/out1" &
     wait_lines "$B/out1" 3
     [ "$(status "$1")" = running ] || fail "$1 is not running after run -d: $(status "$1")"
@@ -381,5 +387,39 @@ t_criu_mount_keys() {
         rt delete --force $id || fail "delete failed"
         wait
     fi
+    return 0
+}
+
+# /etc/criu/rt.conf and the org.criu.config annotation, chosen as runc
+# chooses /etc/criu/runc.conf: criu reads the file rt names (an option it
+# does not know fails the request before anything is dumped), a
+# container's own file when its annotation names one, and none when the
+# annotation is empty.
+t_criu_config_file() {
+    mkdir -p /etc/criu
+    trap 'rm -f /etc/criu/rt.conf' EXIT
+    echo "no-such-criu-option" > /etc/criu/rt.conf
+    : > /tmp/own.conf
+    for c in "conf-rt:-" "conf-own:/tmp/own.conf" "conf-none:"; do
+        id=${c%%:*} file=${c#*:}
+        counter_bundle $id
+        [ "$file" = - ] || sed -i "1s|^{\$|{\"annotations\":{\"org.criu.config\":\"$file\"},|" "$B/config.json"
+        run_counter_in_place $id
+    done
+    rtc checkpoint --leave-running --image-path /tmp/img/conf-rt conf-rt 2> /tmp/img-conf-rt.err \
+        && fail "checkpoint ignored /etc/criu/rt.conf"
+    note "with a bad /etc/criu/rt.conf: $(cat /tmp/img-conf-rt.err)"
+    rtc checkpoint --leave-running --image-path /tmp/img/conf-own conf-own \
+        || { criu_log /tmp/img/conf-own/dump.log; fail "checkpoint read /etc/criu/rt.conf, not the annotation's file"; }
+    rtc checkpoint --leave-running --image-path /tmp/img/conf-none conf-none \
+        || { criu_log /tmp/img/conf-none/dump.log; fail "checkpoint read a config file though the annotation is empty"; }
+    echo "no-such-criu-option" > /tmp/own.conf
+    rtc checkpoint --leave-running --image-path /tmp/img/conf-own2 conf-own 2> /dev/null \
+        && fail "checkpoint ignored the annotation's file"
+    # Last made, first deleted: the first one made the parent cgroup.
+    for id in conf-none conf-own conf-rt; do
+        [ "$(status $id)" = running ] || fail "$id is '$(status $id)' after the checkpoints"
+        rt delete --force $id || fail "delete of $id failed"
+    done
     return 0
 }

@@ -280,7 +280,7 @@ pub fn dump(st: &State, opts: &CheckpointOptions) -> Result<Dumped> {
     // whoever restores it.
     let shell_job = opts.shell_job || !session_leader(st.pid)?;
 
-    let mut o = criu::base_opts(&images, &work, log_name);
+    let mut o = criu::base_opts(&images, &work, log_name, st.config.annotations().as_ref());
     o.set_pid(st.pid);
     o.set_root(st.rootfs.to_string_lossy().into_owned());
     o.set_manage_cgroups(true);

@@ -109,6 +109,15 @@ fn prepare(opts: &mut CreateOptions) -> Result<Plan> {
     }
     let namespaces = NamespacePlan::new(linux.namespaces().as_deref().unwrap_or_default())?;
     init::check_joined_sysctl(linux.sysctl().as_ref(), &namespaces)?;
+    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        crate::netdev::check(devices, namespaces.has(LinuxNamespaceType::Network))?;
+        // Moving a host device needs the host's CAP_NET_ADMIN (runc's rule).
+        if rootless() || opts.rootless_cgroups {
+            return Err(Error::Config(
+                "network devices are not supported for rootless containers".into(),
+            ));
+        }
+    }
     let terminal = spec
         .process()
         .as_ref()
@@ -386,7 +395,8 @@ fn spawn(c: &mut Making<'_>) -> Result<()> {
     c.st.pid = pid.as_raw();
     c.st.pid_start_time = state::process_start_time(pid.as_raw()).unwrap_or(0);
     if let (Some(root), Some(rdt)) = (&c.resctrl, config_linux.intel_rdt().as_ref()) {
-        c.st.intel_rdt_group = crate::intelrdt::apply(root, rdt, &c.st.id, pid.as_raw())?;
+        c.st.intel_rdt = crate::intelrdt::apply(root, rdt, &c.st.id, pid.as_raw())?;
+        c.undo.intel_rdt = c.st.intel_rdt.clone();
     }
     // Into its cgroup2 directory: born there, moved by rt, or put into its
     // new scope by systemd. The init joins its v1 cgroups itself (init
@@ -570,7 +580,7 @@ pub(crate) fn initial_state(
             ..cg.clone()
         },
         own_pid_ns,
-        intel_rdt_group: None,
+        intel_rdt: Default::default(),
         no_new_keyring: false,
         config: spec.clone(),
     }

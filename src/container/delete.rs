@@ -86,8 +86,8 @@ pub fn destroy(store: &Store, st: &State) -> Result<()> {
     }
     crate::fault::point("delete:killed")?;
     Driver::of(&st.cgroups).remove(&st.cgroups)?;
-    if let Some(group) = &st.intel_rdt_group {
-        let _ = std::fs::remove_dir(group);
+    if let Err(e) = st.intel_rdt.remove() {
+        crate::logging::warn(&format!("delete {}: {e}", st.id));
     }
     crate::fault::point("delete:cgroups-removed")?;
     if let Some(h) = st

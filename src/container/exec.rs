@@ -150,6 +150,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         join,
         cgroup_tasks: driver.tasks(&target),
         session_keyring: (!st.no_new_keyring).then(|| crate::init::session_keyring_name(&st.id)),
+        umask: st.config.process().as_ref().and_then(|p| p.user().umask()),
     };
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.

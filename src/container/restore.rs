@@ -208,7 +208,7 @@ pub fn restore_container(
     let worker = Worker::spawn(&criu, "restore")?;
     // Restored tasks are forked by criu: they start in its cgroup.
     driver.enter(&cg, worker.pid())?;
-    let mut o = criu::base_opts(&images, &work, "restore.log");
+    let mut o = criu::base_opts(&images, &work, "restore.log", spec.annotations().as_ref());
     o.set_root(root.to_string_lossy().into_owned());
     o.set_rst_sibling(true);
     // criu 3.17's new mount engine restores a mount that was a slave of a

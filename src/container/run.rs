@@ -15,9 +15,16 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> 
     let id = opts.id.clone();
     if detach {
         let created = create(store, opts)?;
-        start_loaded(store, &created.lock, &created.state)?;
+        let started = start_loaded(store, &created.lock, &created.state);
+        drop(created.lock);
         crate::exeseal::release();
-        return Ok(0);
+        // A container that failed to start goes, as with runc.
+        if started.is_err() {
+            if let Err(e) = super::delete::delete(store, &id, true) {
+                crate::logging::warn(&format!("delete {id} after its failed start: {e}"));
+            }
+        }
+        return started.map(|()| 0);
     }
     let signals = Signals::block()?;
     syscall::set_child_subreaper().ctx(|| "cannot become a subreaper")?;

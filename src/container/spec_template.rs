@@ -10,9 +10,16 @@ use crate::error::{Error, Result};
 
 const DEFAULT: &str = include_str!("default-config.json");
 
-pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Result<Value> {
+/// `cgroup2`: the host runs cgroup v2 alone, where runc's default gives
+/// the container a cgroup namespace of its own.
+pub fn default_spec(rootless: bool, uid: u32, gid: u32, cgroup2: bool) -> Result<Value> {
     let mut v: Value =
         serde_json::from_str(DEFAULT).map_err(|e| Error::Init(format!("built-in config: {e}")))?;
+    if cgroup2 {
+        if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    }
     if rootless {
         make_rootless(&mut v, uid, gid);
     }
@@ -81,9 +88,9 @@ mod tests {
 
     #[test]
     fn default_parses_as_valid_spec() {
-        let v = default_spec(false, 0, 0).unwrap();
+        let v = default_spec(false, 0, 0, false).unwrap();
         crate::spec::parse(&to_pretty(&v).unwrap()).unwrap();
-        let r = default_spec(true, 1000, 1000).unwrap();
+        let r = default_spec(true, 1000, 1000, true).unwrap();
         crate::spec::parse(&to_pretty(&r).unwrap()).unwrap();
         assert_eq!(r["linux"]["uidMappings"][0]["hostID"], 1000);
         assert!(r["linux"]["namespaces"]
@@ -91,5 +98,12 @@ mod tests {
             .unwrap()
             .iter()
             .all(|n| n["type"] != "network"));
+        let types: Vec<&str> = r["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["type"].as_str())
+            .collect();
+        assert_eq!(types, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
     }
 }

@@ -3,7 +3,11 @@
 //! The init blocks reading the exec fifo, which it holds open read-write;
 //! the byte written here releases it. The fifo is then removed, which is
 //! what marks the container as running (see `State::status`), and `start`
-//! waits for the init's exec (see `wait_exec`) before the poststart hooks.
+//! waits for the init's exec (see `wait_exec`) before the poststart hooks:
+//! the user program runs when they do (runtime spec, lifecycle step 9; runc
+//! 1.6). A poststart hook that fails fails `start` and kills the container,
+//! as runc 1.6 does (runtime-spec 1.3: "stop the container"); `delete`
+//! removes it, which `run` does itself.
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -67,15 +71,36 @@ pub fn start_loaded(store: &Store, locked: &Locked, st: &State) -> Result<()> {
         .hooks()
         .as_ref()
         .and_then(|h| h.poststart().clone());
-    let json = hooks::state_json(st, Status::Running);
-    if let Err(e) = hooks::run_all("poststart", &poststart.unwrap_or_default(), &json, None) {
-        // runc's rule, not the runtime spec's (which says log and go on):
-        // clients of runc see a failed poststart hook fail `start`, and
-        // the container stopped.
-        let _ = super::signal_init(st, libc::SIGKILL);
-        return Err(e);
+    match poststart.filter(|h| !h.is_empty()) {
+        Some(h) => hooks::run_all(
+            "poststart",
+            &h,
+            &hooks::state_json(st, Status::Running),
+            None,
+        )
+        .inspect_err(|_| stop(st)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// After a failed poststart hook: SIGKILL the container (every process of
+/// its cgroup when it has no pid namespace of its own, as `kill` does) and
+/// give it a moment to go, so that `state` says stopped. A failure here is
+/// only logged: the hook's error is what `start` reports.
+fn stop(st: &State) {
+    let killed = if !st.own_pid_ns && st.cgroups.exists() {
+        st.cgroups.signal_all(libc::SIGKILL)
+    } else {
+        super::signal_init(st, libc::SIGKILL).map(drop)
+    };
+    match killed.and_then(|()| super::wait_exit(st, 10_000)) {
+        Ok(true) => {}
+        Ok(false) => crate::logging::warn(&format!(
+            "container {} still runs after a failed poststart hook",
+            st.id
+        )),
+        Err(e) => crate::logging::warn(&format!("kill after failed poststart: {e}")),
+    }
 }
 
 /// After reading the byte, the init keeps the fifo open until exec(2)

@@ -30,6 +30,8 @@ pub(crate) struct Undo<'a> {
     pub sweep_cgroups: bool,
     /// A mount point rt made (restore's root for criu): detached, removed.
     pub root: Option<PathBuf>,
+    /// The resctrl groups made for `linux.intelRdt`.
+    pub intel_rdt: crate::intelrdt::Groups,
     armed: bool,
 }
 
@@ -43,6 +45,7 @@ impl<'a> Undo<'a> {
             pid: None,
             sweep_cgroups: false,
             root: None,
+            intel_rdt: Default::default(),
             armed: true,
         }
     }
@@ -86,6 +89,9 @@ impl Drop for Undo<'_> {
             Self::sweep(cg);
         }
         self.unmount_root();
+        if let Err(e) = self.intel_rdt.remove() {
+            logging::warn(&format!("cleanup of {}: {e}", self.id));
+        }
         if let Some(cg) = &self.cgroups {
             if let Err(e) = self.driver.undo(cg) {
                 logging::warn(&format!("cleanup of {}: {e}", self.id));

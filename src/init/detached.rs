@@ -83,7 +83,7 @@ impl Detached {
     }
 
     /// A new `fstype` filesystem from `source`, with the superblock flags
-    /// of `flags` (ro, sync, dirsync, mand) and `data` as its parameters
+    /// of `flags` (ro, sync, dirsync, mand, lazytime) and `data` as its parameters
     /// (each `key=value` or a bare flag, as mount(2) splits them), mounted
     /// with the per-mount flags of `flags`.
     pub fn new_fs(
@@ -156,6 +156,7 @@ impl Detached {
             (MsFlags::MS_SYNCHRONOUS, c"sync"),
             (MsFlags::MS_DIRSYNC, c"dirsync"),
             (MsFlags::MS_MANDLOCK, c"mand"),
+            (MsFlags::MS_LAZYTIME, c"lazytime"),
         ] {
             if flags.contains(flag) {
                 syscall::fsconfig(ctx.as_fd(), FsConfig::Flag(name)).map_err(fail)?;

@@ -33,6 +33,8 @@ pub struct ExecArgs {
     pub cgroup_tasks: Vec<std::path::PathBuf>,
     /// The container's session keyring; None with --no-new-keyring.
     pub session_keyring: Option<String>,
+    /// The container's `process.user.umask`, for a process without one.
+    pub umask: Option<u32>,
 }
 
 pub fn run(a: ExecArgs) -> ! {
@@ -52,6 +54,10 @@ pub fn run(a: ExecArgs) -> ! {
         steps.enter(Step::JoinNamespaces)?;
         // Opened while the host's mount namespace is still ours.
         let proc = procfs::HostProc::open()?;
+        if a.session_keyring.is_some() {
+            // Its keys get the process's SELinux label (runc's order).
+            super::lsm::label_keys(a.process.selinux_label().as_deref())?;
+        }
         namespaces::join(&a.join)?;
         if let Some(name) = &a.session_keyring {
             super::keyring::join(name, super::keyring::Joiner::Exec)?;
@@ -67,6 +73,7 @@ pub fn run(a: ExecArgs) -> ! {
             proc,
             gate: None,
             fork_into_pid_ns: a.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid),
+            umask: a.umask,
         };
         launch.run(steps, seccomp)
     })

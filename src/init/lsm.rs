@@ -3,8 +3,12 @@
 //! (never the container's /proc, which the image could fake:
 //! CVE-2019-16884). Asking for a profile of an LSM that is not active is an
 //! error, not a silent no-op: the container would run unconfined.
-//! `linux.mountLabel` needs SELinux too; without it the label has nothing to
-//! apply to and is ignored.
+//!
+//! With SELinux, as runc: `linux.mountLabel` labels the container's new
+//! filesystems (`context=`, see `mounts::mount_entry`), and the session
+//! keyring is created with the process's label. Without SELinux the mount
+//! label has nothing to apply to and is ignored (runc would hand
+//! `context=` to filesystems that then refuse it).
 
 use std::path::Path;
 
@@ -39,6 +43,28 @@ pub fn check(apparmor: Option<&str>, selinux: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// linux.mountLabel, when SELinux can apply it.
+pub fn mount_label(label: Option<&str>) -> Option<&str> {
+    label.filter(|l| !l.is_empty() && selinux_enabled())
+}
+
+/// The filesystem parameter that labels a new mount: a parameter of its
+/// own (fsconfig), so a label's commas need no quotes.
+pub fn mount_context(label: &str) -> String {
+    format!("context={label}")
+}
+
+/// Label the keys this process creates (its session keyring) as the
+/// process will be: /proc/self/attr/keycreate, while /proc is still the
+/// host's (before the mounts). Nothing to do without SELinux or a label.
+pub fn label_keys(label: Option<&str>) -> Result<()> {
+    match label.filter(|l| !l.is_empty()) {
+        Some(l) if selinux_enabled() => std::fs::write("/proc/self/attr/keycreate", l)
+            .ctx(|| format!("cannot write {l:?} to /proc/self/attr/keycreate")),
+        _ => Ok(()),
+    }
 }
 
 /// Arrange for the labels to take effect at exec (after [`check`] on the
@@ -85,6 +111,19 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("SELinux is not enabled"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mount_label_is_one_parameter_and_only_with_selinux() {
+        let label = "system_u:object_r:container_file_t:s0:c1,c2";
+        assert_eq!(mount_context(label), format!("context={label}"));
+        assert_eq!(mount_label(Some("")), None);
+        assert_eq!(mount_label(None), None);
+        assert_eq!(mount_label(Some(label)).is_some(), selinux_enabled());
+        // Nothing is written where SELinux is off.
+        if !selinux_enabled() {
+            label_keys(Some(label)).unwrap();
         }
     }
 }

@@ -280,6 +280,8 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
         syscall::set_interface_up("lo").ctx(|| "cannot bring up lo")?;
     }
     if let Some(name) = &a.session_keyring {
+        // The keyring is created with the process's SELinux label.
+        lsm::label_keys(process.selinux_label().as_deref())?;
         let in_userns = ns.has(LinuxNamespaceType::User);
         keyring::join(name, keyring::Joiner::Init { in_userns })?;
     }
@@ -372,6 +374,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
             state_json,
         }),
         fork_into_pid_ns: ns.joins(LinuxNamespaceType::Pid),
+        umask: Some(0o022),
     };
     launch.run(steps, seccomp)
 }
@@ -416,6 +419,7 @@ fn mount_rootfs(
         bundle: &a.bundle,
         cgroups: &a.cgroups,
         new_cgroupns: ns.creates(LinuxNamespaceType::Cgroup),
+        mount_label: lsm::mount_label(linux.mount_label().as_deref()),
         userns: ns.has(LinuxNamespaceType::User),
         sync: &a.sync,
     };
@@ -605,6 +609,11 @@ struct Launch<'a> {
     /// A pid namespace was joined by path: the process that goes on from
     /// Step::LeaveHost is a child of this one, forked into it.
     fork_into_pid_ns: bool,
+    /// The umask when `process.user.umask` is unset, as runc sets it:
+    /// 0022 for the init, the container's own for an exec'd process — and
+    /// where the container has none either, the caller's, kept (runtime
+    /// spec: an unset umask is not changed).
+    umask: Option<u32>,
 }
 
 impl Launch<'_> {
@@ -672,7 +681,9 @@ impl Launch<'_> {
         if !in_cwd {
             process::enter_cwd(process.cwd(), &confined)?;
         }
-        process::set_umask(process.user().umask());
+        if let Some(mask) = process.user().umask().or(self.umask) {
+            process::set_umask(mask);
+        }
         let program = process::find_program(first, &env, &confined)?;
 
         steps.enter(Step::NoNewPrivs)?;

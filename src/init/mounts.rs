@@ -139,6 +139,12 @@ pub fn parse_options(opts: &[String]) -> Options {
     };
     for opt in opts {
         if let Some((attr, on)) = recursive_attr(opt) {
+            let atime = attr & libc::MOUNT_ATTR__ATIME == attr;
+            if atime {
+                // One access-time mode replaces another: mount_setattr
+                // takes exactly one, with MOUNT_ATTR__ATIME cleared.
+                o.recursive_set &= !libc::MOUNT_ATTR__ATIME;
+            }
             let (add, del) = if on {
                 (&mut o.recursive_set, &mut o.recursive_clear)
             } else {
@@ -146,6 +152,9 @@ pub fn parse_options(opts: &[String]) -> Options {
             };
             *add |= attr;
             *del &= !attr;
+            if atime {
+                o.recursive_clear |= libc::MOUNT_ATTR__ATIME;
+            }
             continue;
         }
         let set = |f: MsFlags| (f, false);
@@ -174,6 +183,16 @@ pub fn parse_options(opts: &[String]) -> Options {
             "norelatime" => clear(MsFlags::MS_RELATIME),
             "strictatime" => set(MsFlags::MS_STRICTATIME),
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME),
+            // Superblock flags (runc's table): lazytime goes to a new
+            // filesystem; i_version is the filesystem's own choice (ext4,
+            // xfs, btrfs and tmpfs keep it unasked on current kernels, and
+            // a new mount has no way to ask); silent only quiets mount(2).
+            "lazytime" => set(MsFlags::MS_LAZYTIME),
+            "nolazytime" => clear(MsFlags::MS_LAZYTIME),
+            "iversion" => set(MsFlags::MS_I_VERSION),
+            "noiversion" => clear(MsFlags::MS_I_VERSION),
+            "silent" => set(MsFlags::MS_SILENT),
+            "loud" => clear(MsFlags::MS_SILENT),
             "nosymfollow" => set(NOSYMFOLLOW),
             "symfollow" => clear(NOSYMFOLLOW),
             "bind" => set(MsFlags::MS_BIND),
@@ -226,6 +245,16 @@ fn recursive_attr(name: &str) -> Option<(u64, bool)> {
         "rexec" => (libc::MOUNT_ATTR_NOEXEC, false),
         "rnosymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, true),
         "rsymfollow" => (libc::MOUNT_ATTR_NOSYMFOLLOW, false),
+        "rnodiratime" => (libc::MOUNT_ATTR_NODIRATIME, true),
+        "rdiratime" => (libc::MOUNT_ATTR_NODIRATIME, false),
+        // The access-time modes (MOUNT_ATTR_RELATIME is 0: relatime is
+        // what remains when no other mode is set).
+        "rnoatime" => (libc::MOUNT_ATTR_NOATIME, true),
+        "ratime" => (libc::MOUNT_ATTR_NOATIME, false),
+        "rstrictatime" => (libc::MOUNT_ATTR_STRICTATIME, true),
+        "rnostrictatime" => (libc::MOUNT_ATTR_STRICTATIME, false),
+        "rrelatime" => (libc::MOUNT_ATTR_RELATIME, true),
+        "rnorelatime" => (libc::MOUNT_ATTR_RELATIME, false),
         _ => return None,
     })
 }
@@ -258,6 +287,8 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroups: &'a CgroupPaths,
     pub new_cgroupns: bool,
+    /// linux.mountLabel, where SELinux is enabled (see `lsm`).
+    pub mount_label: Option<&'a str>,
     /// The container has a user namespace, and `create` is at the other
     /// end of `sync`: a bind source out of the init's reach is asked of it
     /// (see `bindsource`).
@@ -418,10 +449,19 @@ pub fn mount_entry(
     idmapped: Option<&OwnedFd>,
 ) -> Result<Option<ReadonlyLater>> {
     let dest = m.destination();
-    let opts = parse_options(m.options().as_deref().unwrap_or_default());
+    let mut opts = parse_options(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
     if fstype == "cgroup" || fstype == "cgroup2" {
         return mount_cgroup(ctx, m, &opts).map(|()| None);
+    }
+    if let Some(label) = ctx.mount_label {
+        // linux.mountLabel labels what a new filesystem holds (SELinux
+        // `context=`), as runc labels it: not a bind (its files keep
+        // theirs), nor proc, sysfs or mqueue (their labels are the
+        // kernel's).
+        if !opts.is_bind() && !matches!(fstype, "proc" | "sysfs" | "mqueue") {
+            opts.data.push(super::lsm::mount_context(label));
+        }
     }
     let no_symlinks = matches!(fstype, "proc" | "sysfs");
     let mut attrs = Attrs {
@@ -1063,5 +1103,60 @@ mod tests {
         let p = o(&["rbind", "ro"]);
         assert_eq!((p.recursive_set, p.recursive_clear), (0, 0));
         assert!(p.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    /// runc's recursive access-time options: one mode, with
+    /// MOUNT_ATTR__ATIME cleared as mount_setattr(2) wants; the last one
+    /// given wins; rnodiratime is a flag of its own.
+    #[test]
+    fn recursive_atime_options() {
+        let atime = libc::MOUNT_ATTR__ATIME;
+        let p = o(&["rnoatime"]);
+        assert_eq!(
+            (p.recursive_set, p.recursive_clear),
+            (libc::MOUNT_ATTR_NOATIME, atime)
+        );
+        let p = o(&["rnoatime", "rstrictatime"]);
+        assert_eq!(
+            (p.recursive_set, p.recursive_clear),
+            (libc::MOUNT_ATTR_STRICTATIME, atime)
+        );
+        for relatime in [
+            &["rstrictatime", "rrelatime"][..],
+            &["ratime"],
+            &["rnorelatime"],
+        ] {
+            let p = o(relatime);
+            assert_eq!(p.recursive_set, libc::MOUNT_ATTR_RELATIME, "{relatime:?}");
+            assert_eq!(p.recursive_clear & atime, atime, "{relatime:?}");
+        }
+        let p = o(&["rnodiratime", "rnoatime"]);
+        assert_eq!(
+            p.recursive_set,
+            libc::MOUNT_ATTR_NODIRATIME | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o(&["rnodiratime", "rdiratime"]).recursive_set, 0);
+        assert!(p.data.is_empty());
+    }
+
+    /// runc's superblock options are flags, never filesystem data (which
+    /// a filesystem refuses: "tmpfs: Unknown parameter 'silent'").
+    #[test]
+    fn superblock_options_are_flags() {
+        let p = o(&["lazytime", "iversion", "silent"]);
+        assert!(p.data.is_empty(), "{:?}", p.data);
+        assert_eq!(
+            p.flags,
+            MsFlags::MS_LAZYTIME | MsFlags::MS_I_VERSION | MsFlags::MS_SILENT
+        );
+        let p = o(&[
+            "lazytime",
+            "iversion",
+            "silent",
+            "nolazytime",
+            "noiversion",
+            "loud",
+        ]);
+        assert!(p.data.is_empty() && p.flags.is_empty());
     }
 }

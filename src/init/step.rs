@@ -41,7 +41,8 @@ pub enum Step {
     /// creator is in, so it must come after [`Step::WaitParent`] (clone
     /// cannot create it). Bring up `lo` of a new network namespace. Then
     /// join the container's own session keyring (`keyring`, unless
-    /// --no-new-keyring), as its root: the caller's would be shared with
+    /// --no-new-keyring; created with the process's SELinux label where
+    /// SELinux runs), as its root: the caller's would be shared with
     /// the container, and every later step runs with the new one.
     UserRoot,
     /// **Open the host /proc**, checked to be procfs, before any container
@@ -109,7 +110,9 @@ pub enum Step {
     UserCaps,
     /// **cwd as the final user** if root was refused (a directory only the
     /// user's id may enter); either way checked to be the directory
-    /// resolved inside the root. Umask, and the program looked up now so
+    /// resolved inside the root. Umask (with or without a mount namespace;
+    /// unset: 0022 for the init, the container's or else the caller's for
+    /// an exec'd process, as runc), and the program looked up now so
     /// `create` reports a missing binary: each candidate resolved without
     /// magic links from where execve starts (the root for an absolute
     /// name, the cwd for a relative one), and executable with the effective
