@@ -413,10 +413,16 @@ fn sealed_binary_is_unmounted_while_the_process_runs() {
     let trace = c.scratch().join("exec.trace");
     let exec = c.command(&["exec", &c.id, "true"]);
     let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=execveat,close,close_range", "-o"])
-        .arg(&trace)
-        .arg(exec.get_program())
-        .args(exec.get_args());
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=execveat,fcntl,close,close_range",
+        "-o",
+    ])
+    .arg(&trace)
+    .arg(exec.get_program())
+    .args(exec.get_args());
     crate::common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
     let text = fs::read_to_string(&trace).expect("read the trace");
     let calls: Vec<(&str, &str)> = text
@@ -431,6 +437,15 @@ fn sealed_binary_is_unmounted_while_the_process_runs() {
         .iter()
         .find_map(|(pid, call)| Some((*pid, call.strip_prefix("execveat(")?.split(',').next()?)))
         .unwrap_or_else(|| panic!("no re-execution in\n{text}"));
+    // The new image keeps a close-on-exec copy of it: `fcntl(<fd>,
+    // F_DUPFD_CLOEXEC, 3) = <copy>`.
+    let copy = calls
+        .iter()
+        .find_map(|(pid, call)| {
+            let rest = call.strip_prefix(&format!("fcntl({fd}, F_DUPFD_CLOEXEC"))?;
+            (*pid == rt).then(|| rest.rsplit("= ").next())?
+        })
+        .unwrap_or_else(|| panic!("rt {rt} kept no copy of fd {fd}:\n{text}"));
     let left_host = calls
         .iter()
         .position(|(pid, call)| *pid != rt && call.starts_with("close_range("))
@@ -440,10 +455,10 @@ fn sealed_binary_is_unmounted_while_the_process_runs() {
         .position(|(pid, call)| {
             *pid == rt
                 && call
-                    .strip_prefix(&format!("close({fd}"))
+                    .strip_prefix(&format!("close({copy}"))
                     .is_some_and(|rest| rest.starts_with(')') || rest.starts_with(' '))
         })
-        .unwrap_or_else(|| panic!("rt {rt} never closed fd {fd} itself:\n{text}"));
+        .unwrap_or_else(|| panic!("rt {rt} never closed fd {copy} itself:\n{text}"));
     assert!(
         closed > left_host,
         "closed before the process left the host:\n{text}"
