@@ -164,6 +164,8 @@ def bundle_for(base, args, cgroup_parent, seccomp=None, masked=()):
     d = tempfile.mkdtemp(prefix="bundle-", dir=os.path.dirname(base))
     with open(os.path.join(base, "config.json")) as f:
         cfg = json.load(f)
+    # The version every runtime here accepts (crun 1.8 refuses rt's 1.3.0).
+    cfg["ociVersion"] = "1.0.2"
     cfg["root"]["path"] = os.path.join(base, "rootfs")
     cfg["root"]["readonly"] = True
     cfg["process"]["terminal"] = False
