@@ -25,6 +25,7 @@ import ctypes
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import statistics
@@ -298,7 +299,9 @@ def main():
             p = shutil.which(name)
             if p:
                 runtimes.append(Runtime(name, p, work))
+        before = machine_sample()
         res = run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running)
+        res["machine"] = machine_quiet(before, machine_sample())
         write_reports(res, a.out)
     finally:
         for r in runtimes:
@@ -792,6 +795,31 @@ def cell(r, unit, stat):
     return f"{r['min']:.3g} / **{r['median']:.3g}** / {r['p95']:.3g}{unit}"
 
 
+def machine_sample():
+    """Busy CPU seconds of the whole machine (/proc/stat), the CPU seconds
+    of this bench and what it started, wall time, and the load average."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    return {"busy": (sum(fields[:8]) - idle) / hz, "own": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
+            "wall": time.monotonic(), "load": load}
+
+
+def machine_quiet(a, b):
+    """How much of the machine others used while the bench ran: the share
+    of all CPUs busy with processes other than the bench's."""
+    wall = b["wall"] - a["wall"]
+    cpus = os.cpu_count() or 1
+    others = max(0.0, (b["busy"] - a["busy"]) - (b["own"] - a["own"]))
+    return {"wall_s": round(wall), "cpus": cpus, "others_share": round(others / (wall * cpus), 3),
+            "load_start": a["load"], "load_end": b["load"]}
+
+
 def write_reports(res, out):
     os.makedirs(out, exist_ok=True)
     names = list(res["runtimes"])
@@ -799,6 +827,11 @@ def write_reports(res, out):
              "Medians over interleaved rounds (min / median / p95; p99 where marked).",
              "State roots on a tmpfs, in a mount namespace of the bench's own "
              f"({res['base_mounts']} mounts before the extra ones); see scripts/bench/bench.py.", ""]
+    m = res.get("machine")
+    if m:
+        lines += [f"Machine: {m['cpus']} CPUs shared with other work; over the bench's {m['wall_s']} s, "
+                  f"processes other than the bench's kept {100 * m['others_share']:.0f} % of the CPUs busy "
+                  f"(load average {m['load_start']} at the start, {m['load_end']} at the end).", ""]
     lines.append("| scenario | " + " | ".join(names) + " | rt/runc | rt/crun |")
     lines.append("|---" * (len(names) + 3) + "|")
     for scen, body in res["scenarios"].items():
