@@ -274,6 +274,10 @@ def main():
     ap.add_argument("--out", default="bench")
     ap.add_argument("--seccomp-profile", default="spec-fixtures/seccomp/docker-default.json")
     a = ap.parse_args()
+    # Entering a mount namespace (the host-mounts scenario) moves the
+    # working directory to its root: relative paths would resolve there.
+    a.out = os.path.abspath(a.out)
+    a.seccomp_profile = os.path.abspath(a.seccomp_profile)
     only = set(filter(None, a.only.split(","))) or set(SCENARIOS)
     unknown = only - set(SCENARIOS)
     if unknown:
