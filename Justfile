@@ -3,7 +3,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio criu uidmap iptables"
+apt_packages := "busybox-static runc iproute2 util-linux procps python3 time qemu-system-x86 kmod cpio criu uidmap iptables strace"
 # The engines `just test-clients` drives (conmon and the rest come with podman).
 client_packages := "containerd podman docker.io"
 
@@ -150,17 +150,19 @@ test-clients: deps build
     fi
     scripts/clients/test.sh {{rt}}
 
-# rt against runc and crun, interleaved: writes bench/results.{md,json} and bench/medians.svg.
-bench rounds="40" scale="1000": deps build
+# The scenarios run in a mount namespace of the bench's own (state on a
+# tmpfs, the extra host mounts, crun's hugetlb hierarchy where the host has
+# none): every mount goes with it, interrupted or not, and none is seen
+# outside. mounts: extra mounts the run latency is measured at;
+# concurrency: runs at once, and execs at once into one container; only:
+# a comma-separated subset of the scenarios (scripts/bench/bench.py).
+# rt against runc and crun, interleaved: writes bench/results.{md,json}, bench/medians.svg and bench/mounts.svg.
+bench rounds="40" scale="1000" mounts="0,250,1000,2000" concurrency="50,200" only="": deps build
     #!/usr/bin/env bash
     set -euo pipefail
     command -v crun >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crun >/dev/null
-    # crun refuses a hybrid layout without a v1 hugetlb hierarchy.
-    if [ ! -d /sys/fs/cgroup/hugetlb ] && [ -d /sys/fs/cgroup/memory ]; then
-        mkdir -p /sys/fs/cgroup/hugetlb
-        mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-    fi
-    python3 scripts/bench/bench.py --rt {{rt}} --rounds {{rounds}} --scale {{scale}} --out bench
+    python3 scripts/bench/bench.py --rt {{rt}} --rounds {{rounds}} --scale {{scale}} \
+        --mounts {{mounts}} --concurrency {{concurrency}} --only "{{only}}" --out bench
 
 # Needs RUNTIME_TOOLS=<runtime-tools checkout>, which the project does not
 # ship; RUNTIME=/usr/sbin/runc tests another runtime; test names run only

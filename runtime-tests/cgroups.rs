@@ -993,3 +993,82 @@ fn rt_and_runc_write_the_same_values() {
     };
     assert_eq!(device_rules(&rt_c), device_rules(&runc_c));
 }
+
+/// `cmd` (an rt command line) run under strace, which writes the files
+/// rt opened to `trace` (rt's own process: the container's stay
+/// untraced, or strace would wait for them).
+fn traced_opens(cmd: &Command, trace: &Path) -> Command {
+    let mut traced = Command::new("strace");
+    traced
+        .args(["-qq", "-e", "trace=open,openat,openat2", "-o"])
+        .arg(trace)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    traced
+}
+
+/// The host's cgroup layout comes from /sys/fs/cgroup, not from
+/// /proc/self/mountinfo: reading that costs in proportion to every mount
+/// of the host (a Kubernetes node has thousands), on every create. Nor
+/// does exec read it.
+#[test]
+fn create_and_exec_read_no_mount_table() {
+    assert!(
+        Command::new("strace").arg("-V").output().is_ok(),
+        "strace is needed (just deps installs it)"
+    );
+    let c = Container::sleeper();
+    let create = c.scratch().join("create.trace");
+    c.launch(traced_opens(&c.launch_command("create", &[]), &create))
+        .ok();
+    c.start().ok();
+    c.wait_exec();
+    let exec = c.scratch().join("exec.trace");
+    crate::common::run_with_deadline(
+        traced_opens(&c.command(&["exec", &c.id, "true"]), &exec),
+        &c.scratch().join("exec"),
+    )
+    .ok();
+    for (trace, read) in [(&create, "config.json"), (&exec, "state.json")] {
+        let opens = fs::read_to_string(trace).expect("read the trace");
+        // The trace is rt's: it read what it always reads.
+        assert!(opens.contains(read), "{opens}");
+        assert!(
+            !opens.contains("mountinfo"),
+            "{}:\n{opens}",
+            trace.display()
+        );
+    }
+}
+
+/// Only the cpuset hierarchy's new directories get their cpus and mems
+/// filled in: create looked for cpuset.cpus in every hierarchy's, a lookup
+/// per hierarchy on every create for nothing.
+#[test]
+fn create_fills_cpus_only_in_the_cpuset_hierarchy() {
+    if !v1_controllers() {
+        return;
+    }
+    let c = Container::sleeper();
+    let trace = c.scratch().join("create.trace");
+    let create = c.launch_command("create", &[]);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-qq", "-e", "trace=%file", "-o"])
+        .arg(&trace)
+        .arg(create.get_program())
+        .args(create.get_args());
+    c.launch(cmd).ok();
+    let calls = fs::read_to_string(&trace).expect("read the trace");
+    let cpuset_files: Vec<&str> = calls.lines().filter(|l| l.contains("/cpuset.")).collect();
+    assert!(
+        cpuset_files
+            .iter()
+            .any(|l| l.contains("/sys/fs/cgroup/cpuset/")),
+        "{calls}"
+    );
+    let elsewhere: Vec<&&str> = cpuset_files
+        .iter()
+        .filter(|l| !l.contains("/sys/fs/cgroup/cpuset/") && !l.contains("/sys/fs/cgroup/cpuset,"))
+        .collect();
+    assert!(elsewhere.is_empty(), "{elsewhere:#?}");
+}

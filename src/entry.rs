@@ -41,8 +41,9 @@ global_asm!(
 );
 
 const GUARD: &[u8] = b"_RT_SEALED_EXE=";
-/// What `rt::exeseal` recognises as its guard (value ignored).
-const GUARD_ENTRY: &core::ffi::CStr = c"_RT_SEALED_EXE=1";
+/// The guard with the number of the fd the new image keeps (see
+/// `rt::exeseal::release`): room for the name, 10 digits and the NUL.
+const GUARD_LEN: usize = 15 + 10 + 1;
 const EXE: &core::ffi::CStr = c"/proc/self/exe";
 /// Environment entries copied at most; more leave the work to `main`.
 const MAX_ENV: usize = 1024;
@@ -96,6 +97,22 @@ unsafe extern "C" fn preexec(sp: *const usize) {
     if sealed < 0 {
         return;
     }
+    // The new image keeps the fd (see `rt::exeseal::release`): without
+    // close-on-exec, its number in the guard.
+    let mut guard = [0u8; GUARD_LEN];
+    if sys(
+        libc::SYS_fcntl,
+        sealed as usize,
+        libc::F_SETFD as usize,
+        0,
+        0,
+        0,
+    ) < 0
+    {
+        close(sealed as usize);
+        return;
+    }
+    guard_entry(&mut guard, sealed as usize);
     let mut env = MaybeUninit::<[*const u8; MAX_ENV + 2]>::uninit();
     let env = env.as_mut_ptr() as *mut *const u8;
     let mut n = 0;
@@ -110,7 +127,7 @@ unsafe extern "C" fn preexec(sp: *const usize) {
             core::ptr::write_volatile(env.add(n), *envp.add(n));
             n += 1;
         }
-        core::ptr::write_volatile(env.add(n), GUARD_ENTRY.as_ptr().cast());
+        core::ptr::write_volatile(env.add(n), guard.as_ptr());
         core::ptr::write_volatile(env.add(n + 1), core::ptr::null());
     }
     sys(
@@ -214,6 +231,38 @@ fn sealed_binary(exe: usize) -> isize {
         return -1;
     }
     memfd
+}
+
+/// `_RT_SEALED_EXE=<fd>` and a NUL into `out`, by volatile writes (a
+/// copy loop must not become a call to memcpy).
+fn guard_entry(out: &mut [u8; GUARD_LEN], fd: usize) {
+    let mut at = 0;
+    for &b in GUARD {
+        // SAFETY: `at` < GUARD.len() < GUARD_LEN.
+        unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), b) };
+        at += 1;
+    }
+    let mut digits = [0u8; 10];
+    let (mut len, mut rest) = (0, fd);
+    loop {
+        // SAFETY: an fd is below 2^31: at most 10 digits.
+        unsafe {
+            core::ptr::write_volatile(digits.as_mut_ptr().add(len), b'0' + (rest % 10) as u8)
+        };
+        len += 1;
+        rest /= 10;
+        if rest == 0 || len == digits.len() {
+            break;
+        }
+    }
+    while len > 0 {
+        len -= 1;
+        // SAFETY: at most 15 + 10 bytes before the NUL below, in GUARD_LEN.
+        unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), digits[len]) };
+        at += 1;
+    }
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), 0) };
 }
 
 fn close(fd: usize) {

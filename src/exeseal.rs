@@ -22,13 +22,17 @@
 //! this before the C library starts, which is most of what starting rt
 //! costs; `ensure` then finds the binary sealed, or does the work itself
 //! where the entry point gave up, and reports what fails.
+//!
+//! The new image keeps the handle it was executed from, and drops it only
+//! once the container's process runs (see `release`).
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Mutex;
 
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, SealFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 
 use crate::error::{Context, Error, Result};
@@ -42,14 +46,18 @@ const GUARD: &str = "_RT_SEALED_EXE";
 /// replace this process with one that does (same arguments, environment
 /// and fds).
 pub fn ensure() -> Result<()> {
-    let guarded = std::env::var_os(GUARD).is_some();
-    if guarded {
+    let guard = std::env::var_os(GUARD);
+    if guard.is_some() {
         // Hooks and other programs rt starts must not inherit it. The
         // process is single-threaded here (first thing in main).
         std::env::remove_var(GUARD);
     }
+    let guarded = guard.is_some();
     let exe = File::open("/proc/self/exe").ctx(|| "cannot open /proc/self/exe")?;
     if is_sealed(&exe) {
+        if let Some(fd) = guard.as_deref().and_then(|g| kept_fd(g, &exe)) {
+            *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd);
+        }
         return Ok(());
     }
     if guarded {
@@ -57,6 +65,9 @@ pub fn ensure() -> Result<()> {
     }
     let sealed = read_only_bind().or_else(|_| sealed_copy(&exe))?;
     drop(exe);
+    // Kept by the new image: see `release`.
+    fcntl(sealed.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))
+        .ctx(|| "cannot keep the sealed binary open across exec")?;
     let argv = cstrings(std::env::args_os())?;
     let mut env: Vec<OsString> = std::env::vars_os()
         .map(|(k, v)| {
@@ -66,13 +77,55 @@ pub fn ensure() -> Result<()> {
             kv
         })
         .collect();
-    env.push(format!("{GUARD}=1").into());
+    env.push(format!("{GUARD}={}", sealed.as_raw_fd()).into());
     let envp = cstrings(env.into_iter())?;
     let errno = syscall::execveat_fd(sealed.as_fd(), &argv, &envp);
     Err(Error::sys(
         "cannot re-execute rt from a sealed copy of its binary (CVE-2019-5736)",
         errno,
     ))
+}
+
+/// The handle of the sealed binary rt was re-executed from (the guard's
+/// value, see `release`).
+static KEPT: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// The fd the guard `value` names, taken over (close-on-exec from now on)
+/// if it is the binary rt runs from: only then, for the caller may have
+/// put any value there.
+fn kept_fd(value: &OsStr, exe: &File) -> Option<OwnedFd> {
+    let fd: RawFd = value.to_str()?.parse().ok().filter(|&fd| fd > 2)?;
+    let theirs = nix::sys::stat::fstat(fd).ok()?;
+    let ours = nix::sys::stat::fstat(exe.as_raw_fd()).ok()?;
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) {
+        return None;
+    }
+    // A close-on-exec copy; the number the entry point (or `ensure` before
+    // exec) left open for this goes.
+    let kept = syscall::dup_above_stdio(fd).ok()?;
+    nix::unistd::close(fd).ok()?;
+    Some(kept)
+}
+
+/// Drop the handle of the detached mount rt was re-executed from, once
+/// the container's process holds no copy of it (create, run and exec call
+/// this after its Ready). Closing the last handle of a detached mount
+/// unmounts it, and the unmount waits for an RCU grace period: ~0.1 ms
+/// alone, several ms when many containers start or exec at once (they
+/// queue up for grace periods). Closed at exec, as before, it delayed every
+/// create, run and exec by that much before they began; closed here, the
+/// wait overlaps with the container's process. (Exit closes it anyway.)
+pub fn release() {
+    drop(KEPT.lock().unwrap_or_else(|e| e.into_inner()).take());
+}
+
+/// The number of that handle, which a process rt forks into a container
+/// closes with the rest of the host's fds (see `init::leave_host`).
+pub fn kept() -> Option<RawFd> {
+    KEPT.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(AsRawFd::as_raw_fd)
 }
 
 /// The binary is on a read-only mount, or a memfd sealed against writes.

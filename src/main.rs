@@ -479,6 +479,14 @@ fn main() -> ExitCode {
         print_out(&version_text());
         return ExitCode::SUCCESS;
     }
+    // Before rt opens anything (the log first): which of the fds it is to
+    // pass are the caller's (see init::note_passed_fds).
+    let preserve_fds = match &cli.cmd {
+        Cmd::Create(a) | Cmd::Run { args: a, .. } => a.preserve_fds,
+        Cmd::Exec(a) => a.preserve_fds,
+        _ => 0,
+    };
+    rt::init::note_passed_fds(preserve_fds);
     let format = match cli.log_format {
         LogFormat::Text => Format::Text,
         LogFormat::Json => Format::Json,

@@ -337,6 +337,15 @@ pub fn dup_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
     Ok(unsafe { owned_fd(copy) })
 }
 
+/// A close-on-exec copy of `fd` numbered 3 or above: a copy that took
+/// a stdio number the caller left closed would reach the container's
+/// process, which keeps 0 to 2.
+pub fn dup_above_stdio(fd: RawFd) -> nix::Result<OwnedFd> {
+    let copy = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fcntl has just returned this new fd; nothing else owns it.
+    Ok(unsafe { owned_fd(copy) })
+}
+
 /// bpf(2) commands and constants rt uses (linux/bpf.h).
 pub mod bpf {
     pub const PROG_LOAD: libc::c_int = 5;

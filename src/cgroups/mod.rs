@@ -1,8 +1,9 @@
 //! Container cgroups: finding the host's layout, creating the container's
 //! cgroup in every hierarchy, moving the init process in, and removing it.
 //!
-//! The layout is read from /proc/self/mountinfo on every call, never assumed:
-//! v1 (one hierarchy per controller set), v2 (unified), or hybrid (v1
+//! The layout is read on every call, never assumed (from /sys/fs/cgroup
+//! itself where it is the standard one, see `standard`; else from
+//! /proc/self/mountinfo): v1 (one hierarchy per controller set), v2 (unified), or hybrid (v1
 //! controllers plus a controller-less cgroup2 mount, as on Debian's default
 //! hybrid setup). On hybrid hosts the container also gets a cgroup in the
 //! unified hierarchy so v2-aware tools can find it.
@@ -21,6 +22,7 @@ mod driver;
 pub mod ebpf;
 mod file;
 pub mod oom;
+mod standard;
 pub mod stats;
 pub mod systemd;
 mod v1;
@@ -54,8 +56,13 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Read the mounted cgroup hierarchies of this mount namespace.
+    /// The mounted cgroup hierarchies of this mount namespace: from
+    /// /sys/fs/cgroup where it holds the standard layout (see `standard`),
+    /// else from mountinfo.
     pub fn detect() -> Result<Layout> {
+        if let Some(layout) = standard::detect() {
+            return Ok(layout);
+        }
         let info = fs::read_to_string("/proc/self/mountinfo")
             .ctx(|| "cannot read /proc/self/mountinfo")?;
         Ok(Self::parse(&info))
@@ -81,27 +88,7 @@ impl Layout {
             let controllers: Vec<String> = if v2 {
                 Vec::new()
             } else {
-                let known = [
-                    "cpu",
-                    "cpuacct",
-                    "cpuset",
-                    "memory",
-                    "devices",
-                    "freezer",
-                    "blkio",
-                    "pids",
-                    "hugetlb",
-                    "net_cls",
-                    "net_prio",
-                    "perf_event",
-                    "rdma",
-                    "misc",
-                ];
-                super_opts
-                    .split(',')
-                    .filter(|o| known.contains(o) || o.starts_with("name="))
-                    .map(str::to_string)
-                    .collect()
+                v1_controllers(super_opts.split(','))
             };
             // The same hierarchy may be mounted twice; keep the first.
             if hierarchies
@@ -133,6 +120,32 @@ impl Layout {
             .iter()
             .find(|h| h.controllers.iter().any(|c| c == controller))
     }
+}
+
+/// The v1 controllers among a hierarchy's mount options (or the
+/// controllers /proc/self/cgroup lists for it): those rt knows, and the
+/// name of a named hierarchy.
+fn v1_controllers<'a>(options: impl Iterator<Item = &'a str>) -> Vec<String> {
+    const KNOWN: [&str; 14] = [
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "hugetlb",
+        "net_cls",
+        "net_prio",
+        "perf_event",
+        "rdma",
+        "misc",
+    ];
+    options
+        .filter(|o| KNOWN.contains(o) || o.starts_with("name="))
+        .map(str::to_string)
+        .collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -337,7 +350,14 @@ impl CgroupPaths {
             match fs::create_dir(dir) {
                 Ok(()) => {
                     self.created.push(dir.to_path_buf());
-                    match init_cpuset(dir) {
+                    // Only the cpuset hierarchy's directories (the leaf and
+                    // its parents) need their cpus and mems.
+                    let cpuset = self
+                        .controllers
+                        .get("cpuset")
+                        .is_some_and(|c| c.starts_with(dir));
+                    let ready = if cpuset { init_cpuset(dir) } else { Ok(()) };
+                    match ready {
                         Ok(()) => return Ok(()),
                         // Removed again, still empty, before its cpuset
                         // was filled: make it once more.

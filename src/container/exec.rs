@@ -230,6 +230,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             }
         }
     }
+    // The process runs meanwhile.
+    crate::exeseal::release();
     let kill_child = |e: Error| kill_child(pid, e);
     if let Some(sock) = &pidfd_socket {
         super::pidfd_socket::send(sock, pid, super::pidfd_socket::Kind::Exec)

@@ -17,6 +17,7 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> 
         let created = create(store, opts)?;
         let started = start_loaded(store, &created.lock, &created.state);
         drop(created.lock);
+        crate::exeseal::release();
         // A container that failed to start goes, as with runc.
         if started.is_err() {
             if let Err(e) = super::delete::delete(store, &id, true) {
@@ -48,6 +49,8 @@ pub fn run(store: &Store, mut opts: CreateOptions, detach: bool, keep: bool) -> 
     drop(console_end);
     let started = start_loaded(store, &created.lock, &created.state);
     drop(created.lock);
+    // The container runs meanwhile.
+    crate::exeseal::release();
     let result =
         started.and_then(|()| attach::supervise(created.pid, &signals.fd, master.as_ref()));
     if keep {

@@ -739,7 +739,34 @@ fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Resu
     crate::logging::detach();
     let first = RawFd::try_from(3 + u64::from(preserve_fds))
         .map_err(|_| Error::Usage(format!("--preserve-fds {preserve_fds} is too large")))?;
-    syscall::close_fds_except(first, keep).ctx(|| "cannot close the fds rt inherited")
+    // Only the caller's fds pass: where it left a gap among them, an fd of
+    // rt's own took the number (a namespace, the host /proc, its sealed
+    // binary) and goes too.
+    let mut kept = PASSED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    kept.retain(|&fd| fd < first);
+    kept.extend_from_slice(keep);
+    syscall::close_fds_except(3, &kept).ctx(|| "cannot close the fds rt inherited")
+}
+
+/// The fds among the first `--preserve-fds` (from 3) that were open when
+/// rt started: the caller's, which the container gets.
+static PASSED: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Record which of the `n` fds from 3 the caller passed; called before rt
+/// opens any fd of its own (the handle of its sealed binary, open since
+/// the entry point, is rt's).
+pub fn note_passed_fds(n: u32) {
+    let last = RawFd::try_from(3 + u64::from(n)).unwrap_or(RawFd::MAX);
+    let ours = crate::exeseal::kept();
+    // An fd past the limit cannot be open.
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| RawFd::try_from(soft).unwrap_or(RawFd::MAX))
+        .unwrap_or(RawFd::MAX);
+    let open = (3..last.min(limit))
+        .filter(|&fd| Some(fd) != ours)
+        .filter(|&fd| nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok())
+        .collect();
+    *PASSED.lock().unwrap_or_else(|e| e.into_inner()) = open;
 }
 
 /// A pid namespace joined by path, or created by unshare, applies to
