@@ -221,7 +221,7 @@ runc-suite *files: _runc-suite-check build
     # is called, and runc's tests look for that name in help, version and
     # error lines). A copy, not a symlink: run.sh resolves symlinks.
     as_runc=$base/as-runc/$NAME
-    mkdir -p "$as_runc" && cp -f "$PWD/{{rt}}" "$as_runc/runc"
+    mkdir -p "$as_runc" && rm -f "$as_runc/runc" && cp "$PWD/{{rt}}" "$as_runc/runc"
     export RUNC_SRC RUNC_REF=$ref RUNTIME=$as_runc/runc
     # run.sh wraps binaries named runc* to give configs without cgroupsPath
     # an absolute one (runc would nest them under the caller's cgroup); rt's
