@@ -249,7 +249,9 @@ fn host_phases() -> Vec<String> {
         .iter()
         .filter_map(|p| p.split_once(':'))
         .map(|(ph, _)| ph.to_string())
-        .filter(|ph| ph != "init")
+        // Reached by rootless containers only: see
+        // a_rootless_init_that_runs_after_its_uid_map_still_gets_its_gid_map.
+        .filter(|ph| ph != "init" && ph != "rootless")
         .collect();
     phases.into_iter().collect()
 }
@@ -402,4 +404,77 @@ fn start_succeeds_when_the_program_is_gone_before_start_looks_again() {
     let status = rt.wait().expect("wait for rt start");
     assert!(status.success(), "rt start failed: {status:?}");
     assert_eq!(c.status(), "stopped");
+}
+
+/// A rootless rt writes the init's uid map, then its gid map. An init
+/// that first runs between the two (rt stopped there: `stop` fault) saw
+/// its euid as 0, took itself for root's, made itself non-dumpable, and
+/// the gid map could no longer be opened ("cannot write
+/// /proc/<pid>/gid_map: Permission denied", seen under load). `create`
+/// now tells the init, before clone, that a rootless rt writes its maps.
+/// rt and its init share one CPU here, so that the init runs late.
+#[test]
+fn a_rootless_init_that_runs_after_its_uid_map_still_gets_its_gid_map() {
+    let user = common::rootless::User::new();
+    let uid = user.uid;
+    let out = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            // One CPU for rt and its init: after clone rt goes on to the
+            // uid map and stops there before the init first runs.
+            let mut one = nix::sched::CpuSet::new();
+            one.set(0).expect("cpu 0");
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one)
+                .expect("pin to cpu 0");
+            let (_c, _xdg, out) = common::rootless::rootless_wrapped(
+                &user,
+                &[],
+                "id -u",
+                false,
+                |_| {},
+                |mut cmd| {
+                    cmd.env("RT_FAULT", "rootless:uid-mapped:stop");
+                    cmd
+                },
+            );
+            out
+        });
+        // rt, the user's, stopped at the fault; then its init asleep on
+        // the sync socket, which it reaches only after it decided whether
+        // to stay dumpable.
+        let state = |pid: i32| -> Option<(char, i32, u32)> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut rest = stat.rsplit_once(") ")?.1.split(' ');
+            let st = rest.next()?.chars().next()?;
+            let ppid = rest.next()?.parse().ok()?;
+            let owner = std::os::unix::fs::MetadataExt::uid(
+                &std::fs::metadata(format!("/proc/{pid}")).ok()?,
+            );
+            Some((st, ppid, owner))
+        };
+        let pids = || -> Vec<i32> {
+            std::fs::read_dir("/proc")
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let rt = common::wait_for("rt to stop after the uid map", || {
+            pids()
+                .into_iter()
+                .find(|p| matches!(state(*p), Some(('T', _, o)) if o == uid))
+        });
+        common::wait_for("the init to wait on the sync socket", || {
+            pids()
+                .into_iter()
+                .find(|p| matches!(state(*p), Some(('S', pp, _)) if pp == rt))
+        });
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(rt),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+        run.join().expect("the rootless run")
+    });
+    assert_eq!(out.ok().stdout, "0\n");
 }

@@ -311,6 +311,7 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         cgroups: cg,
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
+        rootless_maps: new_userns && rootless(),
     };
     Ok(Making {
         store,
@@ -760,6 +761,8 @@ fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     } else {
         id_map_helper("newuidmap", pid, uids)?;
     }
+    // From here the init's euid is 0: see init::InitArgs::rootless_maps.
+    crate::fault::point("rootless:uid-mapped")?;
     if own(gids, nix::unistd::getegid().as_raw()) {
         let path = format!("/proc/{pid}/setgroups");
         std::fs::write(&path, "deny").ctx(|| format!("cannot write {path}"))?;

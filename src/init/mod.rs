@@ -140,6 +140,10 @@ pub struct InitArgs {
     /// linux.seccomp, compiled by `create` before anything was made
     /// (taken once, by the pipeline).
     pub seccomp: std::cell::Cell<Option<Seccomp>>,
+    /// A rootless rt writes the init's id maps (see `rootless_maps`):
+    /// decided by `create` before clone, never by the init from its own
+    /// euid, which turns 0 the moment the uid map is written.
+    pub rootless_maps: bool,
 }
 
 /// Join v1 cgroups by writing 0 to their `tasks`: a thread moving itself
@@ -174,8 +178,11 @@ pub fn run(args: InitArgs) -> ! {
 /// `Plan::unshares` the one after Unshared). The container has no process
 /// of its own yet, and rt's binary is sealed (CVE-2019-5736); a same-user
 /// process that could reach us gains nothing the user does not have.
+/// `create` decides it (`InitArgs::rootless_maps`): an init that read its
+/// own euid after the uid map was written saw root, made itself
+/// non-dumpable, and the gid map could no longer be written.
 fn rootless_maps(a: &InitArgs) -> bool {
-    a.namespaces.creates(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root()
+    a.rootless_maps
 }
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
