@@ -28,6 +28,7 @@ use oci_spec::runtime::Mount;
 
 use crate::error::{Context, Error, Result};
 
+use super::mount_options::normalize;
 use super::procfs::{open_path, HostProc};
 use super::sync::{Channel, Msg};
 
@@ -40,6 +41,18 @@ pub fn path(m: &Mount, bundle: &Path) -> Option<PathBuf> {
     } else {
         bundle.join(source)
     })
+}
+
+/// The part of a bind source below the rootfs, if it lies there (the
+/// rootfs itself: empty). Those names are the image's: they are resolved
+/// inside the rootfs (`inroot`), as destinations are, so that an image's
+/// symlink to /etc leads to the image's /etc, never to a host directory of
+/// the image's choice. A source elsewhere is the caller's host path.
+pub fn below_rootfs(source: &Path, rootfs: &Path) -> Option<PathBuf> {
+    normalize(source)
+        .strip_prefix(rootfs)
+        .map(Path::to_path_buf)
+        .ok()
 }
 
 /// Init side: send `msg` (a [`Msg::MountSource`] or

@@ -251,14 +251,7 @@ impl AtMountTime {
         let source =
             bindsource::path(m, bundle).ok_or_else(|| bad(m, "a bind mount needs a source"))?;
         let opts = parse_options(m.options().as_deref().unwrap_or_default());
-        // Below the rootfs the names are the image's: resolved inside it
-        // (a symlink to /etc is the image's /etc, not the host's), as the
-        // destinations are. The rootfs itself and a source that is not
-        // below it are the caller's host paths.
-        let in_image = normalize(&source)
-            .strip_prefix(&self.rootfs)
-            .map(Path::to_path_buf)
-            .ok();
+        let in_image = bindsource::below_rootfs(&source, &self.rootfs);
         bindsource::in_mount_ns(mnt_ns, || match &in_image {
             Some(rel) => {
                 let root = open_path(&self.rootfs, libc::O_DIRECTORY)?;

@@ -49,7 +49,7 @@
 //! init.
 //!
 //! Both start by making the process non-dumpable (a rootless init once its
-//! id maps are written, at [`Step::WaitParent`]: see `rootless_maps`): until exec it runs rt's
+//! id maps are written, at [`Step::WaitParent`]: see `InitArgs::rootless_maps`): until exec it runs rt's
 //! own binary inside the container's pid namespace, and a dumpable process
 //! would let the container open /proc/<pid>/exe and overwrite rt on the host
 //! (CVE-2019-5736). exec(2) resets the flag for the container's program.
@@ -140,9 +140,15 @@ pub struct InitArgs {
     /// linux.seccomp, compiled by `create` before anything was made
     /// (taken once, by the pipeline).
     pub seccomp: std::cell::Cell<Option<Seccomp>>,
-    /// A rootless rt writes the init's id maps (see `rootless_maps`):
-    /// decided by `create` before clone, never by the init from its own
-    /// euid, which turns 0 the moment the uid map is written.
+    /// A rootless parent writes our uid/gid maps through /proc/<pid>,
+    /// which only root may open while we are non-dumpable: we stay
+    /// dumpable (as cloned) until the Go that follows them (the first, or
+    /// with `Plan::unshares` the one after Unshared). The container has no
+    /// process of its own yet, and rt's binary is sealed (CVE-2019-5736); a
+    /// same-user process that could reach us gains nothing the user does
+    /// not have. `create` decides it before clone: an init that read its
+    /// own euid after the uid map was written saw root, made itself
+    /// non-dumpable, and the gid map could no longer be written.
     pub rootless_maps: bool,
 }
 
@@ -159,7 +165,7 @@ fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
 
 /// Run the container's init; never returns.
 pub fn run(args: InitArgs) -> ! {
-    finish(&args.sync, rootless_maps(&args), |steps| {
+    finish(&args.sync, args.rootless_maps, |steps| {
         // The init of a pid namespace ignores every signal it has no
         // handler for, even from the host; runc's init (a Go program) dies
         // of these while it sets up and waits for `start`, and so must
@@ -170,19 +176,6 @@ pub fn run(args: InitArgs) -> ! {
             .ctx(|| "cannot handle the signals that end the init")?;
         pipeline(&args, steps)
     })
-}
-
-/// A rootless parent writes our uid/gid maps through /proc/<pid>, which
-/// only root may open while we are non-dumpable: we stay dumpable (as
-/// cloned) until the Go that follows them (the first, or with
-/// `Plan::unshares` the one after Unshared). The container has no process
-/// of its own yet, and rt's binary is sealed (CVE-2019-5736); a same-user
-/// process that could reach us gains nothing the user does not have.
-/// `create` decides it (`InitArgs::rootless_maps`): an init that read its
-/// own euid after the uid map was written saw root, made itself
-/// non-dumpable, and the gid map could no longer be written.
-fn rootless_maps(a: &InitArgs) -> bool {
-    a.rootless_maps
 }
 
 /// Report the outcome of a pipeline and exit. Failures before Ready go to
@@ -215,7 +208,7 @@ fn finish(
 
 /// First thing in every child: no blocked signals (rt blocks them while it
 /// supervises) and not dumpable (CVE-2019-5736, see the module doc) —
-/// except, until Go, a rootless init (see `rootless_maps`).
+/// except, until Go, a rootless init (see `InitArgs::rootless_maps`).
 fn prepare_process(dumpable_until_go: bool) -> Result<()> {
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -254,7 +247,7 @@ fn pipeline(a: &InitArgs, steps: &mut Steps) -> Result<Error> {
     expect(&a.sync, Msg::Go)?;
     steps.note_start("init", "the init is in its new namespaces");
     let unshares = ns.unshares();
-    if rootless_maps(a) && !unshares {
+    if a.rootless_maps && !unshares {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     // Born in its cgroup2 directory (clone3 CLONE_INTO_CGROUP); the v1
@@ -476,7 +469,7 @@ fn unshare_namespaces(a: &InitArgs) -> Result<()> {
     nix::sched::unshare(flags).ctx(|| "cannot create the container's namespaces")?;
     a.sync.send(&Msg::Unshared)?;
     expect(&a.sync, Msg::Go)?;
-    if rootless_maps(a) {
+    if a.rootless_maps {
         syscall::set_dumpable(false).ctx(|| "cannot make the process non-dumpable")?;
     }
     if ns.creates(LinuxNamespaceType::Pid) {

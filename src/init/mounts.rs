@@ -516,11 +516,8 @@ impl ReadonlyLater {
 /// An O_PATH handle on a bind mount's source. One the init may not reach
 /// in its user namespace is opened by `create` (see `bindsource`).
 fn open_source(ctx: &MountContext<'_>, index: usize, source: &Path) -> Result<OwnedFd> {
-    // Below the rootfs the names are the image's: resolved inside it (a
-    // symlink to /etc is the image's /etc), never to a host directory of
-    // the image's choice. Above it, the caller's host paths.
-    if let Ok(rel) = normalize(source).strip_prefix(ctx.rootfs) {
-        return inroot::resolve(ctx.root.as_fd(), rel, false).map_err(|e| {
+    if let Some(rel) = bindsource::below_rootfs(source, ctx.rootfs) {
+        return inroot::resolve(ctx.root.as_fd(), &rel, false).map_err(|e| {
             Error::Init(format!(
                 "bind mount source {}: {}",
                 source.display(),
