@@ -304,11 +304,9 @@ fn an_exec_process_in_the_container_holds_no_host_fd() {
     // The stopped exec process: a process of the container's pid namespace
     // other than its init, stopped at the fault.
     let pid = common::wait_for("the exec process to stop at its last step", || {
-        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = stat.rsplit_once(") ")?.1.split(' ').next()?.to_string();
-            if pid == init || state != "T" {
+        common::procfs::pids().into_iter().find_map(|pid| {
+            let stat = common::procfs::stat(pid)?;
+            if pid == init || stat.first()? != "T" {
                 return None;
             }
             let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
@@ -390,8 +388,7 @@ fn start_succeeds_when_the_program_is_gone_before_start_looks_again() {
     let mut rt = cmd.spawn().expect("spawn rt start");
     let rt_pid = rt.id() as i32;
     common::wait_for("rt start to stop after the release", || {
-        let stat = std::fs::read_to_string(format!("/proc/{rt_pid}/stat")).ok()?;
-        (stat.rsplit_once(") ")?.1.starts_with('T')).then_some(())
+        (common::procfs::stat(rt_pid)?.first()? == "T").then_some(())
     });
     common::wait_for("the init to exit and be reaped", || {
         common::procfs::start_time(init).is_none().then_some(())
@@ -441,34 +438,22 @@ fn a_rootless_init_that_runs_after_its_uid_map_still_gets_its_gid_map() {
         // rt, the user's, stopped at the fault; then its init asleep on
         // the sync socket, which it reaches only after it decided whether
         // to stay dumpable.
-        let state = |pid: i32| -> Option<(char, i32, u32)> {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut rest = stat.rsplit_once(") ")?.1.split(' ');
-            let st = rest.next()?.chars().next()?;
-            let ppid = rest.next()?.parse().ok()?;
+        let state = |pid: i32| -> Option<(String, i32, u32)> {
+            let stat = common::procfs::stat(pid)?;
             let owner = std::os::unix::fs::MetadataExt::uid(
                 &std::fs::metadata(format!("/proc/{pid}")).ok()?,
             );
-            Some((st, ppid, owner))
-        };
-        let pids = || -> Vec<i32> {
-            std::fs::read_dir("/proc")
-                .map(|d| {
-                    d.flatten()
-                        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default()
+            Some((stat.first()?.clone(), stat.get(1)?.parse().ok()?, owner))
         };
         let rt = common::wait_for("rt to stop after the uid map", || {
-            pids()
+            common::procfs::pids()
                 .into_iter()
-                .find(|p| matches!(state(*p), Some(('T', _, o)) if o == uid))
+                .find(|p| matches!(state(*p), Some((s, _, o)) if s == "T" && o == uid))
         });
         common::wait_for("the init to wait on the sync socket", || {
-            pids()
+            common::procfs::pids()
                 .into_iter()
-                .find(|p| matches!(state(*p), Some(('S', pp, _)) if pp == rt))
+                .find(|p| matches!(state(*p), Some((s, pp, _)) if s == "S" && pp == rt))
         });
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(rt),

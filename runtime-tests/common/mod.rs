@@ -388,12 +388,7 @@ impl Container {
     pub fn launch(&self, cmd: Command) -> Outcome {
         self.write_config();
         let out = self.next_out();
-        let result = {
-            let _creating = CGROUP_PARENT_USERS
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            run_with_deadline(cmd, &out)
-        };
+        let result = while_creating(|| run_with_deadline(cmd, &out));
         *self.create_out.borrow_mut() = Some(out);
         self.track_pid_file();
         result
@@ -439,12 +434,7 @@ impl Container {
         cmd.stdin(slave.try_clone().expect("dup the pty"))
             .stdout(slave.try_clone().expect("dup the pty"))
             .stderr(slave);
-        let code = {
-            let _creating = CGROUP_PARENT_USERS
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            spawn_and_wait(&mut cmd)
-        };
+        let code = while_creating(|| spawn_and_wait(&mut cmd));
         // The Command holds the last copies of the slave.
         drop(cmd);
         self.track_pid_file();
@@ -473,12 +463,7 @@ impl Container {
         cmd.stdin(Stdio::null())
             .stdout(File::from(out_w))
             .stderr(File::from(err_w));
-        let code = {
-            let _creating = CGROUP_PARENT_USERS
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            spawn_and_wait(&mut cmd)
-        };
+        let code = while_creating(|| spawn_and_wait(&mut cmd));
         // The Command holds the last copies of the write ends.
         drop(cmd);
         self.track_pid_file();
@@ -688,6 +673,15 @@ pub fn host(program: &str, args: &[&str]) -> String {
 /// Held (shared) by every create or run while it runs: the runtime may be
 /// between making /rt-test and making the container's cgroup below it.
 static CGROUP_PARENT_USERS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// `f`, a command that may create a container, while the shared cgroup
+/// parent cannot be removed under it.
+fn while_creating<T>(f: impl FnOnce() -> T) -> T {
+    let _creating = CGROUP_PARENT_USERS
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    f()
+}
 
 /// The /rt-test parent is shared by every test's container, so no single
 /// delete may remove it: the last test to finish does (an rmdir fails

@@ -79,12 +79,31 @@ pub fn mount_at(mounts: &[MountLine], mount_point: &str) -> MountLine {
         .unwrap_or_else(|| panic!("no mount at {mount_point} in {mounts:#?}"))
 }
 
+/// The fields of /proc/<pid>/stat after the command name (field 3, the
+/// state, first; field 4, the parent's pid, next), or None when the
+/// process is gone.
+pub fn stat(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split(' ').map(str::to_owned).collect())
+}
+
+/// The pids /proc lists now.
+pub fn pids() -> Vec<i32> {
+    fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Field 22 of /proc/<pid>/stat (start time in clock ticks), or None when
 /// the process is gone or a zombie (it has exited then).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    if matches!(rest.first(), Some(&"Z") | Some(&"X")) {
+    let rest = stat(pid)?;
+    if matches!(rest.first().map(String::as_str), Some("Z") | Some("X")) {
         return None;
     }
     rest.get(19)?.parse().ok()

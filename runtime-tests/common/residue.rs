@@ -71,11 +71,8 @@ fn alive(t: &Tracked, cgroup_name: &str) -> bool {
 pub fn processes_of(id: &str, cgroup_name: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     let in_cgroup = format!("/rt-test/{cgroup_name}\n");
-    fs::read_dir("/proc")
+    procfs::pids()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != me && procfs::start_time(*pid).is_some())
         .filter(|pid| {
             let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -49,24 +49,14 @@ pub fn marked(c: &Container, mut cmd: Command) -> Command {
 /// Live processes that carry the mark of container `id`.
 pub fn marked_pids(id: &str) -> Vec<i32> {
     let want = format!("{MARK}={id}");
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // Zombies have an empty environ; a process that is gone has none.
-        let Ok(env) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|var| var == want.as_bytes()) {
-            pids.push(pid);
-        }
-    }
-    pids
+    procfs::pids()
+        .into_iter()
+        .filter(|pid| {
+            // Zombies have an empty environ; a process that is gone has none.
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == want.as_bytes()))
+        })
+        .collect()
 }
 
 /// The init pid recorded in the container's state.json, if rt wrote one.
