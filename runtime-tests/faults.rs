@@ -463,3 +463,64 @@ fn a_rootless_init_that_runs_after_its_uid_map_still_gets_its_gid_map() {
     });
     assert_eq!(out.ok().stdout, "0\n");
 }
+
+/// Issue 19, mount scaling: an init makes its mount namespace from rt's
+/// empty mount template, not as a copy of the caller's (whose every mount
+/// the kernel would copy, then setup make a slave and pivot_root detach).
+/// The init, stopped once its mounts are made (`stop` fault at the hooks
+/// step, before pivot_root; without a pid namespace of its own, which
+/// would make it immune to its own SIGSTOP), holds its root, the procfs it
+/// sets up with, and the container's mounts below the rootfs — none of the
+/// host's other mount points.
+#[test]
+fn an_init_sets_up_in_a_mount_namespace_without_the_hosts_mounts() {
+    let mut c = Container::new(&["true"]);
+    c.remove_namespace("pid");
+    let mut create = c.launch_command("create", &[]);
+    create.env("RT_FAULT", "init:hooks:stop");
+    let id = c.id.clone();
+    let (table, host) = std::thread::scope(|s| {
+        let watcher = s.spawn(move || {
+            // The init: a clone of rt, its command line naming the
+            // container.
+            let init = common::wait_for("the init to stop once its mounts are made", || {
+                common::procfs::pids().into_iter().find(|pid| {
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let named = cmdline.split(|b| *b == 0).any(|a| a == id.as_bytes());
+                    named
+                        && common::procfs::stat(*pid)
+                            .is_some_and(|s| s.first().map(String::as_str) == Some("T"))
+                })
+            });
+            let table =
+                std::fs::read_to_string(format!("/proc/{init}/mountinfo")).unwrap_or_default();
+            let host = std::fs::read_to_string("/proc/self/mountinfo").expect("own mountinfo");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(init),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            (table, host)
+        });
+        let _ = c.launch(create);
+        watcher.join().expect("the watcher")
+    });
+    let rootfs = c.rootfs();
+    let points: Vec<String> = common::procfs::mountinfo(&table)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .collect();
+    let host_points: BTreeSet<String> = common::procfs::mountinfo(&host)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p != "/" && p != "/proc" && !Path::new(p).starts_with(&rootfs))
+        .collect();
+    let shown: Vec<&String> = points.iter().filter(|p| host_points.contains(*p)).collect();
+    assert!(
+        !points.is_empty() && shown.is_empty(),
+        "the init's mount namespace holds the host's mounts {shown:?}; its table:\n{table}"
+    );
+    assert!(
+        points.iter().any(|p| Path::new(p) == rootfs),
+        "the rootfs is not mounted at its path in the init's namespace:\n{table}"
+    );
+}

@@ -612,6 +612,16 @@ pub fn move_mount(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// The type of the namespace the nsfs file `fd` is open on
+/// (ioctl NS_GET_NSTYPE: a CLONE_NEW* flag); ENOTTY for any other file.
+pub fn namespace_type(fd: BorrowedFd<'_>) -> nix::Result<libc::c_int> {
+    // _IO(0xb7, 0x3), from linux/nsfs.h.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type; `fd` is
+    // borrowed for the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) })
+}
+
 /// open_tree(2) with `OPEN_TREE_CLONE` on the file or directory `fd` is open
 /// on (AT_EMPTY_PATH): a detached bind mount of exactly that inode, of its
 /// whole subtree of mounts with `recursive`. Close-on-exec.

@@ -279,6 +279,23 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         flags.remove(init::clone_flag(LinuxNamespaceType::Time));
     }
     let new_userns = namespaces.creates(LinuxNamespaceType::User);
+    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
+    // The init's mount namespace made from the mount template, not copied
+    // from ours (see init::template): it creates it itself.
+    let fits_template = init::template_fits(&init::TemplateFit {
+        spec: &spec,
+        rootfs: &bundle.rootfs,
+        new_mountns: namespaces.creates(LinuxNamespaceType::Mount)
+            && !namespaces.joins(LinuxNamespaceType::Mount),
+        in_userns,
+        unshares,
+        no_pivot: opts.no_pivot,
+        has_cgroups: !cg.dirs.is_empty(),
+    });
+    let mount_template = fits_template.then(init::open_mount_template).flatten();
+    if mount_template.is_some() {
+        flags.remove(init::clone_flag(LinuxNamespaceType::Mount));
+    }
     // Before clone: the init inherits the trees made on the host, and
     // asks for the others at mount time (see init::idmap).
     let idmapped = init::prepare_idmapped(
@@ -288,7 +305,6 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         &bundle.rootfs,
         namespaces.joins(LinuxNamespaceType::Mount),
     )?;
-    let in_userns = namespaces.has(LinuxNamespaceType::User) || in_user_namespace();
     let own_time_ns = if new_time_ns {
         Some(enter_time_namespace(linux.time_offsets().as_ref())?)
     } else {
@@ -312,6 +328,7 @@ fn claim<'a>(store: &'a Store, opts: &'a CreateOptions, plan: Plan) -> Result<Ma
         seccomp: seccomp.into(),
         session_keyring: (!opts.no_new_keyring).then(|| init::session_keyring_name(&opts.id)),
         rootless_maps: new_userns && rootless(),
+        mount_template: mount_template.into(),
     };
     Ok(Making {
         store,

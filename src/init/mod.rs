@@ -77,6 +77,7 @@ mod rootfs;
 mod step;
 mod sync;
 mod sysctl;
+mod template;
 mod terminal;
 mod uts;
 
@@ -107,6 +108,7 @@ pub use process::resource as rlimit_resource;
 pub use step::Step;
 pub use sync::{pair as sync_pair, Channel, Msg};
 pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};
+pub use template::{fits as template_fits, open as open_mount_template, Fit as TemplateFit};
 pub use terminal::ConsoleSocket;
 
 /// Everything the init process needs, prepared by `create` before clone.
@@ -150,6 +152,10 @@ pub struct InitArgs {
     /// own euid after the uid map was written saw root, made itself
     /// non-dumpable, and the gid map could no longer be written.
     pub rootless_maps: bool,
+    /// The mount template (see `template`), when the spec lets the init
+    /// make its mount namespace from it: `create` then clones the init
+    /// without CLONE_NEWNS. Taken by Step::Mounts.
+    pub mount_template: std::cell::Cell<Option<OwnedFd>>,
 }
 
 /// Join v1 cgroups by writing 0 to their `tasks`: a thread moving itself
@@ -392,13 +398,17 @@ fn mount_rootfs(
 ) -> Result<Vec<mounts::ReadonlyLater>> {
     let ns = &a.namespaces;
     let mut readonly_later = Vec::new();
+    let mut hop = None;
     if ns.has(LinuxNamespaceType::Mount) {
         let propagation = linux
             .rootfs_propagation()
             .as_deref()
             .map(rootfs::propagation)
             .transpose()?;
-        rootfs::prepare(&a.rootfs, propagation)?;
+        match a.mount_template.take() {
+            Some(t) => hop = from_template(a, t, proc, propagation)?,
+            None => rootfs::prepare(&a.rootfs, propagation)?,
+        }
     } else {
         // Without a mount namespace of its own the container's mounts are
         // made in the caller's, as runc makes them (and leaves them); rt
@@ -425,6 +435,7 @@ fn mount_rootfs(
         mount_label: lsm::mount_label(linux.mount_label().as_deref()),
         userns: ns.has(LinuxNamespaceType::User),
         sync: &a.sync,
+        hop: hop.as_ref(),
     };
     let entries = a.spec.mounts().as_deref().unwrap_or_default();
     let mut idmapped = a.idmapped.take();
@@ -454,6 +465,33 @@ fn mount_rootfs(
         ))
     })?;
     Ok(readonly_later)
+}
+
+/// Step::Mounts, an init cloned without CLONE_NEWNS because its spec lets
+/// it start from the mount template (see `template`): the rootfs cloned,
+/// its own namespace made from the template, the rootfs attached. Where
+/// the rootfs cannot be cloned it makes its namespace as a copy of the
+/// host's instead, as clone would have, whose setup meets the same
+/// failure and reports it as it always did.
+fn from_template(
+    a: &InitArgs,
+    template: OwnedFd,
+    proc: &procfs::HostProc,
+    propagation: Option<nix::mount::MsFlags>,
+) -> Result<Option<template::Hop>> {
+    use nix::mount::MsFlags;
+    match template::Clones::make(proc, &a.rootfs) {
+        Ok(clones) => {
+            let flags = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+            template::enter(template, proc, &a.rootfs, clones, flags).map(Some)
+        }
+        Err(_) => {
+            nix::sched::unshare(clone_flag(LinuxNamespaceType::Mount))
+                .ctx(|| "cannot create the container's mount namespace")?;
+            rootfs::prepare(&a.rootfs, propagation)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Step::Unshare: create the namespaces clone did not (see

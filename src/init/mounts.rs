@@ -94,6 +94,7 @@ use super::inroot::{self, Entry};
 use super::mount_options::{normalize, parse_options, Options};
 use super::procfs::{fd_path, open_path, HostProc, InHostProc};
 use super::sync::{Channel, Msg};
+use super::template::Hop;
 
 /// Everything the mount step needs besides the entry itself.
 pub struct MountContext<'a> {
@@ -117,6 +118,10 @@ pub struct MountContext<'a> {
     /// To `create`, which answers those requests and makes the idmapped
     /// trees that wait for mount time (see `idmap`).
     pub sync: &'a Channel,
+    /// The way back to the host's namespace of an init made from the mount
+    /// template, where host sources are cloned (see `template`); None when
+    /// the namespace is a copy of the host's, which shows them.
+    pub hop: Option<&'a Hop>,
 }
 
 /// A mount destination resolved inside the root, once: everything the
@@ -251,6 +256,17 @@ fn do_mount(
 /// The destination is resolved once; the mount is built detached with all
 /// its attributes and attached onto that fd (see `detached`). An `ro`
 /// tmpfs comes back to be made read-only later.
+/// Where a bind's tree comes from.
+enum BindSource {
+    /// Cloned in the host's namespace by an init made from the template
+    /// (`template::Hop`); true: of the mount the rootfs lies on.
+    Cloned(Detached, bool),
+    /// An idmapped tree `create` made.
+    Idmapped(OwnedFd),
+    /// The source, opened here: cloned once the destination is resolved.
+    Open(OwnedFd),
+}
+
 pub fn mount_entry(
     ctx: &MountContext<'_>,
     index: usize,
@@ -284,21 +300,39 @@ pub fn mount_entry(
         // Opened once: its type picks the mount point's, and the clone is
         // of this very file. An idmapped entry's tree `create` made.
         let is_idmapped = idmap::wanted(m, &opts);
-        let src_fd = match idmapped {
-            Some(tree) => tree,
-            None if is_idmapped => idmap::request(ctx.sync, ctx.proc, index)?,
-            None => open_source(ctx, index, &source)?,
+        // A clone made on the host (see `template`), or the source opened
+        // here and cloned once the destination is known.
+        let src = match idmapped {
+            Some(tree) => BindSource::Idmapped(tree),
+            None if is_idmapped => BindSource::Idmapped(idmap::request(ctx.sync, ctx.proc, index)?),
+            None => match ctx.hop {
+                Some(hop) if bindsource::below_rootfs(&source, ctx.rootfs).is_none() => {
+                    let recursive = opts.flags.contains(MsFlags::MS_REC);
+                    let (tree, on_rootfs) = hop.in_host(ctx.proc, || {
+                        let fd = open_source(ctx, index, &source)?;
+                        hop.clone_host(ctx.proc, fd.as_fd(), recursive, dest)
+                    })?;
+                    BindSource::Cloned(tree, on_rootfs)
+                }
+                _ => BindSource::Open(open_source(ctx, index, &source)?),
+            },
         };
-        let is_dir = nix::sys::stat::fstat(src_fd.as_raw_fd())
+        let stat_fd = match &src {
+            BindSource::Cloned(tree, _) => tree.fd().as_raw_fd(),
+            BindSource::Idmapped(fd) | BindSource::Open(fd) => fd.as_raw_fd(),
+        };
+        let is_dir = nix::sys::stat::fstat(stat_fd)
             .map_err(|e| Error::Init(format!("bind mount source {}: {e}", source.display())))?
             .st_mode
             & libc::S_IFMT
             == libc::S_IFDIR;
         let target = resolve_target(ctx.root, dest, !is_dir, no_symlinks)?;
-        let tree = match is_idmapped {
-            true => Detached::adopt(src_fd),
-            false => {
-                Detached::clone_of(src_fd.as_fd(), opts.flags.contains(MsFlags::MS_REC), dest)?
+        let (tree, settle) = match src {
+            BindSource::Cloned(tree, rootfs_mount) => (tree, Some(rootfs_mount)),
+            BindSource::Idmapped(fd) => (Detached::adopt(fd), None),
+            BindSource::Open(fd) => {
+                let recursive = opts.flags.contains(MsFlags::MS_REC);
+                (Detached::clone_of(fd.as_fd(), recursive, dest)?, None)
             }
         };
         // A bind takes the source's flags; options replace them, exactly,
@@ -308,7 +342,11 @@ pub fn mount_entry(
         if !flags.is_empty() || !opts.cleared.is_empty() {
             attrs.top = bind_flags(&tree, flags, &opts, &source, dest)?;
         }
-        tree.attach(ctx.at, target.as_fd(), &attrs, dest)?
+        let attached = tree.attach(ctx.at, target.as_fd(), &attrs, dest)?;
+        if let (Some(on_rootfs), Some(hop)) = (settle, ctx.hop) {
+            hop.settle(ctx.at, &attached, on_rootfs, dest)?;
+        }
+        attached
     } else {
         let source = m
             .source()
@@ -782,10 +820,18 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             return fs.attach(ctx.at, target.as_fd(), &none, dest).map(drop);
         }
         current_v1_cgroups(&layout)?
-    } else if let (true, Some(dir)) = (ctx.cgroups.unified, ctx.cgroups.dirs.first()) {
-        return bind_cgroup(ctx.at, dir, target.as_fd(), flags, ro, dest);
+    } else if ctx.cgroups.unified {
+        let dirs = cgroup_bind_sources(ctx.cgroups, ctx.new_cgroupns);
+        let Some(dir) = dirs.first() else {
+            return Ok(());
+        };
+        let trees = cgroup_trees(ctx, &[(dir.as_path(), dest.to_path_buf())])?;
+        for tree in trees {
+            bind_cgroup(ctx, tree, target.as_fd(), flags, ro, dest)?;
+        }
+        return Ok(());
     } else {
-        let own = ctx.cgroups.v1_dirs().into_iter();
+        let own = cgroup_bind_sources(ctx.cgroups, ctx.new_cgroupns).into_iter();
         own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))
             .collect::<Result<_>>()?
     };
@@ -799,8 +845,13 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
     )?;
     // Only the v1 hierarchies: on a hybrid host runc shows containers no
     // cgroup2 mount, and clients expect what runc shows.
-    for (dir, name) in v1 {
-        let at = dest.join(&name);
+    let dirs: Vec<(&Path, PathBuf)> = v1
+        .iter()
+        .map(|(d, name)| (d.as_path(), dest.join(name)))
+        .collect();
+    let trees = cgroup_trees(ctx, &dirs)?;
+    for ((_, name), tree) in v1.iter().zip(trees) {
+        let at = dest.join(name);
         let what = || format!("cannot create {}", at.display());
         nix::sys::stat::mkdirat(
             Some(tmpfs.fd().as_raw_fd()),
@@ -815,7 +866,7 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
             0,
         )
         .ctx(what)?;
-        bind_cgroup(ctx.at, &dir, point.as_fd(), flags, ro, &at)?;
+        bind_cgroup(ctx, tree, point.as_fd(), flags, ro, &at)?;
     }
     // The tmpfs itself stays writable even when the mount asks for `ro`:
     // runc (1.1 and 1.2) makes only the hierarchies read-only, and what
@@ -858,17 +909,39 @@ fn current_v1_cgroups(
     Ok(out)
 }
 
-/// The cgroup directory `dir` bound onto `target`, with `flags` (and
+/// Clones of the cgroup directories `dirs` (each with the destination it
+/// is for), in order — made in the host's namespace by an init made from
+/// the template, in one visit (see `template::Hop`) — each with whether
+/// the clone needs `Hop::settle`.
+fn cgroup_trees(
+    ctx: &MountContext<'_>,
+    dirs: &[(&Path, PathBuf)],
+) -> Result<Vec<(Detached, Option<bool>)>> {
+    let clone = |(dir, dest): &(&Path, PathBuf)| -> Result<(Detached, Option<bool>)> {
+        let src = open_path(dir, libc::O_DIRECTORY)?;
+        match ctx.hop {
+            Some(hop) => hop
+                .clone_host(ctx.proc, src.as_fd(), false, dest)
+                .map(|(t, on_rootfs)| (t, Some(on_rootfs))),
+            None => Ok((Detached::clone_of(src.as_fd(), false, dest)?, None)),
+        }
+    };
+    match ctx.hop {
+        Some(hop) => hop.in_host(ctx.proc, || dirs.iter().map(clone).collect()),
+        None => dirs.iter().map(clone).collect(),
+    }
+}
+
+/// A cgroup directory's clone bound onto `target`, with `flags` (and
 /// read-only when `ro`) set as a bind remount sets them.
 fn bind_cgroup(
-    at: InHostProc<'_>,
-    dir: &Path,
+    ctx: &MountContext<'_>,
+    (tree, settle): (Detached, Option<bool>),
     target: BorrowedFd<'_>,
     flags: MsFlags,
     ro: bool,
     dest: &Path,
 ) -> Result<()> {
-    let src = open_path(dir, libc::O_DIRECTORY)?;
     let remount = flags
         | if ro {
             MsFlags::MS_RDONLY
@@ -879,7 +952,21 @@ fn bind_cgroup(
         top: (!remount.is_empty()).then_some(remount),
         ..Attrs::default()
     };
-    Detached::clone_of(src.as_fd(), false, dest)?
-        .attach(at, target, &attrs, dest)
-        .map(drop)
+    let attached = tree.attach(ctx.at, target, &attrs, dest)?;
+    if let (Some(on_rootfs), Some(hop)) = (settle, ctx.hop) {
+        hop.settle(ctx.at, &attached, on_rootfs, dest)?;
+    }
+    Ok(())
+}
+
+/// The host cgroup directories a `cgroup` mount binds into the
+/// container (none: a cgroup2 of the container's cgroup namespace is
+/// mounted instead). Without cgroups of its own the init binds the ones it
+/// runs in (see `current_v1_cgroups`).
+pub fn cgroup_bind_sources(cgroups: &CgroupPaths, new_cgroupns: bool) -> Vec<&PathBuf> {
+    match (cgroups.unified, new_cgroupns) {
+        (true, true) => Vec::new(),
+        (true, false) => cgroups.dirs.first().into_iter().collect(),
+        (false, _) => cgroups.v1_dirs(),
+    }
 }

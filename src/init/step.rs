@@ -48,8 +48,12 @@ pub enum Step {
     /// **Open the host /proc**, checked to be procfs, before any container
     /// mount can shadow it. It is closed at [`Step::LeaveHost`].
     HostProc,
-    /// **Rootfs and mounts**: the tree's propagation first (a slave of the
-    /// host's, or rootfsPropagation, with the rootfs's own mount private),
+    /// **Rootfs and mounts**: the container's mount namespace, made here
+    /// from the mount template when `create` cloned the init without one
+    /// (`template`: the rootfs cloned on the host first; a bind source
+    /// outside it is cloned on the host when its entry comes); the tree's
+    /// propagation first (a slave of the host's, or rootfsPropagation, with
+    /// the rootfs's own mount private),
     /// then the rootfs bind, `mounts` in config order, /dev nodes and symlinks (they
     /// need the /dev tmpfs from `mounts`), and a missing process.cwd made
     /// (before pivot_root: a failing pathrs call reads the process's /proc
