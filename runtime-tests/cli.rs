@@ -91,6 +91,12 @@ fn help_names_what_a_command_takes() {
     );
     let out = rt(&["create", "--help"]).ok();
     assert!(out.stdout.contains("   --bundle value, -b value "), "{out}");
+    // A command's arguments are added when it is built (`Cmd` defers
+    // them), and building adds clap's help flag too: not listed.
+    for cmd in COMMANDS {
+        let out = rt(&[cmd, "--help"]).ok();
+        assert!(!out.stdout.contains("Print help"), "{cmd}:\n{out}");
+    }
 }
 
 #[test]

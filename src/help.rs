@@ -142,13 +142,24 @@ fn main_help(cli: &Command, version: &str) -> String {
 
 fn command_help(cli: &Command, sub: &Command) -> String {
     let (app, name) = (cli.get_name(), sub.get_name());
-    let positionals: Vec<String> = sub
-        .get_arguments()
+    // rt's commands add their arguments when built (`Cmd` in main.rs
+    // defers them); building also adds clap's own help flag, which the
+    // help does not list (runc's layout has its own line for it).
+    let mut built = sub.clone();
+    built.build();
+    let own = || {
+        built.get_arguments().filter(|a| {
+            !matches!(
+                a.get_action(),
+                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong
+            )
+        })
+    };
+    let positionals: Vec<String> = own()
         .filter(|a| a.is_positional())
         .map(positional_usage)
         .collect();
-    let flags: Vec<(String, String)> = sub
-        .get_arguments()
+    let flags: Vec<(String, String)> = own()
         .filter(|a| !a.is_positional() && !a.is_hide_set() && !a.is_global_set())
         .map(flag_row)
         .collect();

@@ -303,7 +303,11 @@ struct MigrateArgs {
     id: String,
 }
 
+// Each command's arguments are added to clap's model of the command line
+// only when that command is parsed (or its help shown): building all of
+// them, ~200 arguments, was most of what parsing cost, on every call.
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Cmd {
     /// Create a container (it waits for `start`).
     Create(CreateArgs),
@@ -468,10 +472,11 @@ fn main() -> ExitCode {
         }
     }
     let args = normalize(std::env::args());
-    if let Some(req) = help::help_command(&Cli::command(), &args) {
+    let mut command = Cli::command();
+    if let Some(req) = help::help_command(&command, &args) {
         return show_help(&args, &req);
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match parse(&mut command, &args) {
         Ok(cli) => cli,
         Err(e) => return parse_failed(&args, e),
     };
@@ -525,6 +530,13 @@ fn main() -> ExitCode {
             failure
         }
     }
+}
+
+/// `Cli::try_parse_from` on the command already built for the help check.
+fn parse(command: &mut clap::Command, args: &[String]) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
 }
 
 /// The name rt was called by (a copy installed as `runc` names itself

@@ -8,9 +8,10 @@
 //! overridden by the command line or replaced by `--process`.
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Process};
 
@@ -481,23 +482,36 @@ fn container_namespaces(st: &State) -> Result<NsFds> {
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Time,
     ];
+    // Each name is looked up in the two ns directories, opened once, and
+    // compared by the links' text ("mnt:[<inode>]"): no walk of
+    // /proc/<pid> and no nsfs dentry per name.
+    let dir = |path: &str| syscall::openat_mode(None, path, OFlag::O_PATH | OFlag::O_DIRECTORY, 0);
+    let (Ok(theirs_dir), Ok(ours_dir)) =
+        (dir(&format!("/proc/{}/ns", st.pid)), dir("/proc/self/ns"))
+    else {
+        return alive_or_gone(st, Vec::new());
+    };
     let mut join = Vec::new();
     for t in types {
         let name = namespace_file(t);
-        let theirs = format!("/proc/{}/ns/{name}", st.pid);
-        let ours = format!("/proc/self/ns/{name}");
-        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+        let link = |d: &OwnedFd| nix::fcntl::readlinkat(Some(d.as_raw_fd()), name);
+        let (Ok(a), Ok(b)) = (link(&theirs_dir), link(&ours_dir)) else {
             continue;
         };
-        use std::os::unix::fs::MetadataExt;
-        if a.ino() == b.ino() && a.dev() == b.dev() {
+        if a == b {
             continue;
         }
-        let fd: OwnedFd = std::fs::File::open(&theirs)
-            .ctx(|| format!("cannot open {theirs}"))?
-            .into();
+        let fd = syscall::openat(theirs_dir.as_fd(), name, OFlag::O_RDONLY)
+            .map_err(std::io::Error::from)
+            .ctx(|| format!("cannot open /proc/{}/ns/{name}", st.pid))?;
         join.push((t, fd));
     }
+    alive_or_gone(st, join)
+}
+
+/// The namespace files were opened by pid: `join`, if that pid is still
+/// the container's init.
+fn alive_or_gone(st: &State, join: NsFds) -> Result<NsFds> {
     // The files were opened by pid: make sure it is still the container.
     if !st.alive() {
         return Err(Error::NotRunning(st.id.clone()));

@@ -60,7 +60,10 @@ impl Sets {
             inheritable: convert(c.inheritable(), "inheritable")?,
             ambient: convert(c.ambient(), "ambient")?,
         };
-        let available: CapsHashSet = caps::all()
+        // Only the capabilities asked for are looked up (one prctl each):
+        // nothing else is asked whether it is available.
+        let asked: CapsHashSet = sets.all().collect();
+        let available: CapsHashSet = asked
             .into_iter()
             .filter(|c| caps::has_cap(None, CapSet::Bounding, *c).unwrap_or(false))
             .collect();
@@ -77,6 +80,17 @@ impl Sets {
             ));
         }
         Ok(sets)
+    }
+
+    /// Every capability of the five sets (once or more).
+    fn all(&self) -> impl Iterator<Item = Capability> + '_ {
+        self.bounding
+            .iter()
+            .chain(&self.effective)
+            .chain(&self.permitted)
+            .chain(&self.inheritable)
+            .chain(&self.ambient)
+            .copied()
     }
 
     /// Remove from every set what is not in `available` (the bounding set
