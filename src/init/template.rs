@@ -8,8 +8,9 @@
 //! +30 % per run at 1000 host mounts).
 //!
 //! So rt keeps one mount namespace that holds nothing but an empty,
-//! read-only tmpfs — the template — pinned at [`PIN`] (an nsfs bind mount,
-//! as `ip netns` pins network namespaces), and an init whose spec allows
+//! read-only tmpfs — the template — pinned at [`PIN`] (an nsfs bind mount
+//! on a private mount of its own, as `ip netns` pins network namespaces),
+//! and an init whose spec allows
 //! it ([`fits`]) makes its namespace as a copy of that one:
 //! 1. still in the host's namespace, it clones the rootfs with the mounts
 //!    below it ([`Clones`]; open_tree(OPEN_TREE_CLONE): a mount of another
@@ -61,9 +62,16 @@ use super::detached::{Attached, Attrs, Detached};
 use super::mount_options::{normalize, parse_options};
 use super::procfs::{open_path, HostProc, InHostProc};
 
-/// Where the template is pinned, in the caller's mount namespace. Remove
-/// it with `umount /run/rt-mntns`; the next `create` makes it again.
-pub const PIN: &str = "/run/rt-mntns";
+/// Where the template is pinned, in the caller's mount namespace: a file
+/// in [`PIN_DIR`]. Remove it with `umount /run/rt-mntns/mnt /run/rt-mntns`;
+/// the next `create` makes it again.
+pub const PIN: &str = "/run/rt-mntns/mnt";
+
+/// The pin's directory, a private mount of its own (bound onto itself):
+/// the kernel refuses to propagate a mount namespace's file, so a pin on a
+/// shared mount with peers or slaves — /run on a systemd host — fails
+/// (EINVAL), as util-linux's `unshare --mount=FILE` documents.
+pub const PIN_DIR: &str = "/run/rt-mntns";
 
 /// Filesystems whose source is a name, not a host path: the only ones,
 /// with binds, an init made from the template mounts.
@@ -180,7 +188,7 @@ pub fn open() -> Option<OwnedFd> {
     if let Some(fd) = open_pinned(pin) {
         return Some(fd);
     }
-    make(pin).ok().flatten()
+    make(Path::new(PIN_DIR), pin).ok().flatten()
 }
 
 /// The mount namespace pinned at `pin`, if that is one.
@@ -200,7 +208,12 @@ fn is_mount_ns(fd: &OwnedFd) -> bool {
 
 /// Make the template and pin it. The pin file is locked while it is made:
 /// a create that finds it locked does not wait (Ok(None)).
-fn make(pin: &Path) -> Result<Option<OwnedFd>> {
+fn make(dir: &Path, pin: &Path) -> Result<Option<OwnedFd>> {
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(e).ctx(|| format!("cannot create {}", dir.display()));
+        }
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -217,46 +230,131 @@ fn make(pin: &Path) -> Result<Option<OwnedFd>> {
     if let Some(fd) = open_pinned(pin) {
         return Ok(Some(fd));
     }
-    let dir = pin.parent().unwrap_or(Path::new("/"));
-    let ns = std::thread::scope(|s| {
-        s.spawn(|| build(dir))
-            .join()
-            .map_err(|_| Error::Init("the thread making the mount template panicked".into()))?
-    })?;
-    let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
+    if !is_mount_point(dir)? {
+        mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .ctx(|| format!("cannot bind {} onto itself", dir.display()))?;
+    }
     mount(
-        Some(source.as_str()),
-        pin,
         None::<&str>,
-        MsFlags::MS_BIND,
+        dir,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .ctx(|| format!("cannot pin the mount template at {}", pin.display()))?;
-    Ok(Some(ns))
+    .ctx(|| format!("cannot make {} private", dir.display()))?;
+    // The kernel takes a pin for a loop unless the namespace is newer than
+    // ours by its sequence number, which 6.18 hands out from per-CPU
+    // batches: a namespace made on one CPU can number below ours, made
+    // earlier on another (EINVAL, about 1 in 4 here). So the template is
+    // made on each CPU in turn until its pin takes; on ours it always does.
+    let cpus = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .ctx(|| "cannot read the CPU affinity")?;
+    let mut last = Error::Init("no CPU to make the mount template on".into());
+    for cpu in (0..nix::sched::CpuSet::count()).filter(|c| cpus.is_set(*c).unwrap_or(false)) {
+        match make_on(cpu, dir, pin) {
+            Ok(ns) => return Ok(Some(ns)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Make the template on `cpu` and pin it at `pin`. It is pinned as soon
+/// as it is cut off from ours, before it is emptied: once pivot_root has
+/// detached its copies, the kernel refuses the bind where our mounts have
+/// slaves elsewhere (a systemd host's).
+fn make_on(cpu: usize, dir: &Path, pin: &Path) -> Result<OwnedFd> {
+    let (to_main, from_thread) = std::sync::mpsc::channel::<Result<OwnedFd>>();
+    let (to_thread, from_main) = std::sync::mpsc::channel::<bool>();
+    std::thread::scope(|s| {
+        let builder = s.spawn(move || -> Result<()> {
+            let mut one = nix::sched::CpuSet::new();
+            let cut = one
+                .set(cpu)
+                .and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one))
+                .ctx(|| format!("cannot move to CPU {cpu}"))
+                .and_then(|()| cut_off());
+            let ok = cut.is_ok();
+            let _ = to_main.send(cut);
+            if ok && from_main.recv().unwrap_or(false) {
+                empty(dir)
+            } else {
+                Ok(())
+            }
+        });
+        let ns = from_thread
+            .recv()
+            .map_err(|_| Error::Init("the thread making the mount template stopped".into()))
+            .and_then(|r| r);
+        let pinned = ns.and_then(|ns| {
+            let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
+            mount(
+                Some(source.as_str()),
+                pin,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .ctx(|| format!("cannot pin the mount template at {}", pin.display()))
+            .map(|()| ns)
+        });
+        let _ = to_thread.send(pinned.is_ok());
+        let emptied = builder
+            .join()
+            .map_err(|_| Error::Init("the thread making the mount template panicked".into()))
+            .and_then(|r| r);
+        match (pinned, emptied) {
+            (Ok(ns), Ok(())) => Ok(ns),
+            (Ok(_), Err(e)) => {
+                // Half made: not for anyone to use.
+                let _ = umount2(pin, MntFlags::MNT_DETACH);
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+        }
+    })
+}
+
+/// Whether `dir` is the root of a mount (its mount is not its parent's).
+fn is_mount_point(dir: &Path) -> Result<bool> {
+    let id = |p: &Path| -> Result<u64> {
+        let fd = open_path(p, libc::O_DIRECTORY)?;
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+            .ctx(|| "cannot read an fd's mount id")?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("mnt_id:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| Error::Init("fdinfo has no mnt_id".into()))
+    };
+    Ok(id(dir)? != id(&dir.join(".."))?)
 }
 
 /// On a thread of its own (its own filesystem context): a new mount
 /// namespace, cut off from the caller's (private) before anything is
-/// mounted in it; a tmpfs over `dir` becomes its root and the copies of
-/// the caller's mounts go with the old root; the root turns read-only.
-/// Returns the namespace's file, opened before /proc went with the old
-/// root.
-fn build(dir: &Path) -> Result<OwnedFd> {
+/// mounted in it. Returns its file (readable: setns(2) takes no O_PATH
+/// fd).
+fn cut_off() -> Result<OwnedFd> {
     unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)
         .ctx(|| "cannot create the mount template")?;
-    // Readable, not O_PATH: setns(2) takes no O_PATH fd.
     let ns = std::fs::File::open("/proc/thread-self/ns/mnt")
         .ctx(|| "cannot open the mount template's namespace")?
         .into();
-    let root = Path::new("/");
     mount(
         None::<&str>,
-        root,
+        Path::new("/"),
         None::<&str>,
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
     .ctx(|| "cannot make the mount template private")?;
+    Ok(ns)
+}
+
+/// Then, on the same thread: a tmpfs over `dir` becomes the namespace's
+/// root and the copies of the caller's mounts go with the old root; the
+/// root turns read-only.
+fn empty(dir: &Path) -> Result<()> {
+    let root = Path::new("/");
     mount(
         Some("rt-mntns"),
         dir,
@@ -276,8 +374,7 @@ fn build(dir: &Path) -> Result<OwnedFd> {
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
         None::<&str>,
     )
-    .ctx(|| "cannot make the mount template read-only")?;
-    Ok(ns)
+    .ctx(|| "cannot make the mount template read-only")
 }
 
 /// The init's way back to the host's namespace, for the clones of host
