@@ -433,3 +433,45 @@ fn exec_cpu_affinity_initial_then_final() {
     assert!(out.stderr.contains(&mask), "no {mask:?}:\n{out}");
     assert_eq!(out.stdout.trim(), "Cpus_allowed_list:\t0", "{out}");
 }
+
+/// Issue 19: the mount template's pin (`/run/rt-mntns/mnt`) takes on a
+/// host whose /run is shared with slaves in other mount namespaces, as a
+/// systemd host's is. The kernel refuses to propagate a mount namespace's
+/// file, so a pin right on such a mount failed (EINVAL) and every
+/// container fell back to copying the host's mount table. Here, in a mount
+/// namespace of the test's own: every mount shared, a fresh /run, and a
+/// slave copy of it all held by another process while the container runs.
+#[test]
+fn the_mount_template_is_pinned_where_run_has_slaves_elsewhere() {
+    let c = Container::new(&["true"]);
+    let ns = crate::common::PrivateMountNs::enter(&c.rootfs());
+    let shared = nix::mount::MsFlags::MS_SHARED | nix::mount::MsFlags::MS_REC;
+    nix::mount::mount(None::<&str>, "/", None::<&str>, shared, None::<&str>)
+        .expect("share the test's mounts");
+    nix::mount::mount(
+        Some("rt-test-run"),
+        "/run",
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("a fresh /run");
+    let mut slave = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "slave", "sleep", "60"])
+        .spawn()
+        .expect("a slave mount namespace");
+    let slave_ns = format!("/proc/{}/ns/mnt", slave.id());
+    crate::common::wait_for("the slave mount namespace", || {
+        let own = fs::read_link("/proc/thread-self/ns/mnt").ok()?;
+        (fs::read_link(&slave_ns).ok()? != own).then_some(())
+    });
+    let out = c.run();
+    let table = ns.mounts();
+    let _ = slave.kill();
+    let _ = slave.wait();
+    out.ok();
+    let pinned = procfs::mountinfo(&table)
+        .into_iter()
+        .any(|m| m.mount_point == "/run/rt-mntns/mnt" && m.fstype == "nsfs");
+    assert!(pinned, "no mount template pinned:\n{table}");
+}
