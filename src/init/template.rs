@@ -10,8 +10,8 @@
 //! So rt keeps one mount namespace that holds nothing but an empty,
 //! read-only tmpfs — the template — pinned at [`PIN`] (an nsfs bind mount
 //! on a private mount of its own, as `ip netns` pins network namespaces),
-//! and an init whose spec allows
-//! it ([`fits`]) makes its namespace as a copy of that one:
+//! and an init whose spec allows it ([`fits`]) makes its namespace as a
+//! copy of that one:
 //! 1. still in the host's namespace, it clones the rootfs with the mounts
 //!    below it ([`Clones`]; open_tree(OPEN_TREE_CLONE): a mount of another
 //!    namespace cannot be cloned);
