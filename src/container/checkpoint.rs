@@ -644,12 +644,7 @@ fn major(rdev: u64) -> u64 {
 fn fdinfo_mnt_id(pid: i32, fd: i32) -> Result<u64> {
     let path = format!("/proc/{pid}/fdinfo/{fd}");
     let text = fs::read_to_string(&path).ctx(|| format!("cannot read {path}"))?;
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("mnt_id:")
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .ok_or_else(|| Error::Init(format!("{path} has no mnt_id")))
+    crate::init::fdinfo_mount_id(&text).ok_or_else(|| Error::Init(format!("{path} has no mnt_id")))
 }
 
 /// A destination as a clean absolute path (criu compares mount points as

@@ -105,6 +105,7 @@ pub use lsm::check as check_lsm;
 pub use mount_options::{parse_options, Options as MountOptions};
 pub use namespaces::{clone_flag, proc_name as namespace_file, Plan as NamespacePlan};
 pub use process::resource as rlimit_resource;
+pub use procfs::mount_id as fdinfo_mount_id;
 pub use step::Step;
 pub use sync::{pair as sync_pair, Channel, Msg};
 pub use sysctl::{check as check_sysctl, check_joined as check_joined_sysctl};

@@ -248,14 +248,6 @@ fn do_mount(
     mount(src, target, fstype, flags, data).ctx(|| format!("cannot mount {}", what.display()))
 }
 
-/// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
-/// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
-/// is the entry's idmapped tree when `create` made it on the host; one it
-/// did not is asked of it now (see `idmap`). Either is closed on return.
-///
-/// The destination is resolved once; the mount is built detached with all
-/// its attributes and attached onto that fd (see `detached`). An `ro`
-/// tmpfs comes back to be made read-only later.
 /// Where a bind's tree comes from.
 enum BindSource {
     /// Cloned in the host's namespace by an init made from the template
@@ -267,6 +259,14 @@ enum BindSource {
     Open(OwnedFd),
 }
 
+/// Mount `mounts[index]`, `m`, inside the rootfs. Requires the host procfs
+/// to be the working directory (see `procfs::HostProc::enter`). `idmapped`
+/// is the entry's idmapped tree when `create` made it on the host; one it
+/// did not is asked of it now (see `idmap`). Either is closed on return.
+///
+/// The destination is resolved once; the mount is built detached with all
+/// its attributes and attached onto that fd (see `detached`). An `ro`
+/// tmpfs comes back to be made read-only later.
 pub fn mount_entry(
     ctx: &MountContext<'_>,
     index: usize,
@@ -825,11 +825,11 @@ fn mount_cgroup(ctx: &MountContext<'_>, m: &Mount, opts: &Options) -> Result<()>
         let Some(dir) = dirs.first() else {
             return Ok(());
         };
-        let trees = cgroup_trees(ctx, &[(dir.as_path(), dest.to_path_buf())])?;
-        for tree in trees {
-            bind_cgroup(ctx, tree, target.as_fd(), flags, ro, dest)?;
-        }
-        return Ok(());
+        let mut trees = cgroup_trees(ctx, &[(dir.as_path(), dest.to_path_buf())])?;
+        return match trees.pop() {
+            Some(tree) => bind_cgroup(ctx, tree, target.as_fd(), flags, ro, dest),
+            None => Ok(()),
+        };
     } else {
         let own = cgroup_bind_sources(ctx.cgroups, ctx.new_cgroupns).into_iter();
         own.map(|d| Ok((d.clone(), ctx.cgroups.hierarchy_name(d)?)))

@@ -92,6 +92,15 @@ pub fn fd_path(_in_proc: InHostProc<'_>, fd: &impl AsFd) -> String {
     thread_self_fd(fd)
 }
 
+/// The `mnt_id` line of an fdinfo text (/proc/<pid>/fdinfo/<fd>): the id
+/// of the mount the fd is on.
+pub fn mount_id(fdinfo: &str) -> Option<u64> {
+    fdinfo.lines().find_map(|l| {
+        l.strip_prefix("mnt_id:")
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
 /// Open `path` as an O_PATH, close-on-exec handle.
 pub fn open_path(path: &Path, extra: i32) -> Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()

@@ -321,10 +321,7 @@ fn is_mount_point(dir: &Path) -> Result<bool> {
         let fd = open_path(p, libc::O_DIRECTORY)?;
         let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
             .ctx(|| "cannot read an fd's mount id")?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("mnt_id:"))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| Error::Init("fdinfo has no mnt_id".into()))
+        mount_id_in(&info)
     };
     Ok(id(dir)? != id(&dir.join(".."))?)
 }
@@ -451,10 +448,11 @@ fn mount_id(proc: &HostProc, fd: BorrowedFd<'_>) -> Result<u64> {
         .ctx(|| "cannot read an fd's mount id")?;
     let text = std::io::read_to_string(std::fs::File::from(info))
         .ctx(|| "cannot read an fd's mount id")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("mnt_id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| Error::Init("fdinfo has no mnt_id".into()))
+    mount_id_in(&text)
+}
+
+fn mount_id_in(fdinfo: &str) -> Result<u64> {
+    super::procfs::mount_id(fdinfo).ok_or_else(|| Error::Init("fdinfo has no mnt_id".into()))
 }
 
 /// What [`enter`] clones of the host before it leaves: the rootfs, with
@@ -530,8 +528,8 @@ pub fn enter(
         .proc
         .attach(at, point.as_fd(), &Attrs::default(), proc_dir)?;
     host_proc.propagate(at, &[MsFlags::MS_PRIVATE], proc_dir)?;
+    // make_dir leaves the working directory (the host procfs) alone.
     let point = make_dir(rootfs)?;
-    let at = proc.enter()?;
     let attached = clones
         .rootfs
         .attach(at, point.as_fd(), &Attrs::default(), rootfs)?;
