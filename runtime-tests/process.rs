@@ -552,3 +552,27 @@ fn stdio_belongs_to_the_process_user() {
     c.set("/process/user", json!({"uid": 65534, "gid": 65534}));
     assert_eq!(c.run().ok().lines(), ["0", "0"]);
 }
+
+/// rt ignores SIGPIPE itself, and an ignored signal stays ignored across
+/// execve: the container's process (init and exec) must start with the
+/// default action, as runc's does, or `yes | head -1` never ends by SIGPIPE.
+#[test]
+fn sigpipe_is_not_ignored_in_the_container() {
+    const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+    let ignored = |status: &str| {
+        u64::from_str_radix(&status_field(status, "SigIgn"), 16).expect("SigIgn is hex")
+    };
+    let c = Container::new(&["cat", "/proc/self/status"]);
+    let init = c.run().ok().stdout;
+    assert_eq!(ignored(&init) & SIGPIPE_BIT, 0, "init ignores SIGPIPE:\n{init}");
+
+    let c = Container::sleeper();
+    c.start_ok();
+    let out = c.launch(c.command(&["exec", &c.id, "cat", "/proc/self/status"])).ok();
+    assert_eq!(
+        ignored(&out.stdout) & SIGPIPE_BIT,
+        0,
+        "exec process ignores SIGPIPE:\n{}",
+        out.stdout
+    );
+}

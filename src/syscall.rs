@@ -218,6 +218,14 @@ pub fn exit_on(signals: &[nix::sys::signal::Signal]) -> nix::Result<()> {
     Ok(())
 }
 
+/// Give `sig` its default disposition (no handler, not ignored).
+pub fn default_disposition(sig: nix::sys::signal::Signal) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_DFL runs no code of ours; the previous action is dropped.
+    unsafe { sigaction(sig, &action) }.map(drop)
+}
+
 /// Open the peer (slave) side of the pseudo-terminal `master` without going
 /// through a path in /dev/pts, which the container controls.
 pub fn open_pty_peer(master: BorrowedFd<'_>) -> nix::Result<OwnedFd> {

@@ -214,8 +214,14 @@ fn finish(
 }
 
 /// First thing in every child: no blocked signals (rt blocks them while it
-/// supervises) and not dumpable (CVE-2019-5736, see the module doc) —
-/// except, until Go, a rootless init (see `InitArgs::rootless_maps`).
+/// supervises), SIGPIPE not ignored, and not dumpable (CVE-2019-5736, see
+/// the module doc) — except, until Go, a rootless init (see
+/// `InitArgs::rootless_maps`).
+///
+/// rt ignores SIGPIPE (a write to a closed pipe fails with EPIPE instead of
+/// killing rt), and an ignored signal stays ignored across execve: the
+/// container's process would inherit it, where runc's starts with the
+/// default (`yes | head -1` would then loop on EPIPE errors).
 fn prepare_process(dumpable_until_go: bool) -> Result<()> {
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -223,6 +229,8 @@ fn prepare_process(dumpable_until_go: bool) -> Result<()> {
         None,
     )
     .ctx(|| "cannot reset the signal mask")?;
+    syscall::default_disposition(nix::sys::signal::Signal::SIGPIPE)
+        .ctx(|| "cannot restore the default action of SIGPIPE")?;
     if dumpable_until_go {
         return Ok(());
     }
