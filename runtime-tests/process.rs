@@ -564,15 +564,58 @@ fn sigpipe_is_not_ignored_in_the_container() {
     };
     let c = Container::new(&["cat", "/proc/self/status"]);
     let init = c.run().ok().stdout;
-    assert_eq!(ignored(&init) & SIGPIPE_BIT, 0, "init ignores SIGPIPE:\n{init}");
+    assert_eq!(
+        ignored(&init) & SIGPIPE_BIT,
+        0,
+        "init ignores SIGPIPE:\n{init}"
+    );
 
     let c = Container::sleeper();
     c.start_ok();
-    let out = c.launch(c.command(&["exec", &c.id, "cat", "/proc/self/status"])).ok();
+    let out = c
+        .launch(c.command(&["exec", &c.id, "cat", "/proc/self/status"]))
+        .ok();
     assert_eq!(
         ignored(&out.stdout) & SIGPIPE_BIT,
         0,
         "exec process ignores SIGPIPE:\n{}",
         out.stdout
     );
+}
+
+/// rt starts without Rust's own start-up (src/entry.rs) but keeps what it
+/// relied on: a standard fd the caller left closed is /dev/null, not the
+/// first file rt opens, which the container's process would inherit.
+#[test]
+fn a_closed_stdin_reaches_the_container_as_dev_null() {
+    let c = Container::new(&["readlink", "/proc/self/fd/0"]);
+    let run = c.launch_command("run", &[]);
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg("exec \"$0\" \"$@\" <&-")
+        .arg(run.get_program())
+        .args(run.get_args());
+    assert_eq!(c.launch(sh).ok().lines(), ["/dev/null"]);
+}
+
+/// Each start of rt skips Rust's stack-guard set-up (src/entry.rs): it
+/// read /proc/self/maps and mapped a signal stack, a dozen system calls of
+/// every create, run and exec.
+#[test]
+fn rt_starts_without_reading_its_memory_map() {
+    let c = Container::sleeper();
+    c.start_ok();
+    let trace = c.scratch().join("exec.trace");
+    let exec = c.command(&["exec", &c.id, "true"]);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=openat,sigaltstack", "-o"])
+        .arg(&trace)
+        .arg(exec.get_program())
+        .args(exec.get_args());
+    crate::common::run_with_deadline(cmd, &c.scratch().join("exec")).ok();
+    let calls = fs::read_to_string(&trace).expect("read the trace");
+    // The trace is rt's: it read what exec always reads.
+    assert!(calls.contains("state.json"), "{calls}");
+    assert!(!calls.contains("/proc/self/maps"), "{calls}");
+    assert!(!calls.contains("sigaltstack"), "{calls}");
 }

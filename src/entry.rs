@@ -1,5 +1,6 @@
-//! rt's entry point (x86_64): the CVE-2019-5736 re-execution of
-//! `rt::exeseal`, done before the C library starts.
+//! rt's entry points (x86_64): the CVE-2019-5736 re-execution of
+//! `rt::exeseal`, done before the C library starts, and the `main` the C
+//! library calls.
 //!
 //! `create`, `run` and `exec` re-execute rt from a read-only bind mount of
 //! its binary (or a sealed memfd copy) before anything else. Starting an
@@ -13,11 +14,11 @@
 //! `_start` and `rt::exeseal::ensure` in `main` does the same work again
 //! and reports what fails.
 //!
-//! Nothing here may use what the C library sets up: no relocated data (the
-//! binary is relocated later), no thread-local storage (errno), no libc
-//! call (IFUNC'd ones are not resolved yet), no panic. Hence raw system
-//! calls, raw pointers and volatile writes (a copy loop must not become a
-//! call to memcpy).
+//! Nothing `preexec` runs may use what the C library sets up: no
+//! relocated data (the binary is relocated later), no thread-local storage
+//! (errno), no libc call (IFUNC'd ones are not resolved yet), no panic.
+//! Hence raw system calls, raw pointers and volatile writes (a copy loop
+//! must not become a call to memcpy).
 
 // With src/syscall.rs, the one module where `unsafe` is allowed (Cargo.toml [lints]).
 #![allow(unsafe_code)]
@@ -328,4 +329,51 @@ fn sys(nr: libc::c_long, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) 
         );
     }
     ret
+}
+
+/// The C library's `main` (the binary is `no_main`): of what Rust's own
+/// start-up does before `main`, only what rt relies on. That start-up also
+/// reads /proc/self/maps to find the main thread's stack guard and maps a
+/// signal stack for its stack-overflow message: a dozen system calls,
+/// ~0.06 ms of every rt start on a VM, for a message (an overflow is a
+/// plain SIGSEGV here, as in C). Arguments and environment reach
+/// `std::env` through the C library's constructors, as before.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    if !standard_fds_open() {
+        // As Rust's start-up does: nothing rt opens may become fd 0, 1 or 2.
+        // SAFETY: abort never returns and has no preconditions.
+        unsafe { libc::abort() }
+    }
+    // A write to a closed pipe fails with EPIPE instead of killing rt (as
+    // Rust's start-up does; children rt forks restore the default, see
+    // `init::prepare_process`; those std spawns get it back from std).
+    // SAFETY: SIG_IGN runs no code of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // std's exit flushes stdout, as returning from Rust's `main` does.
+    std::process::exit(crate::rt_main().0.into())
+}
+
+/// Fds 0, 1 and 2 are open, on /dev/null where the caller left one closed.
+fn standard_fds_open() -> bool {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` holds three pollfd structs; the timeout is zero.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    fds.iter().all(|p| {
+        let closed = if polled < 0 {
+            // SAFETY: F_GETFD takes no argument and only reads.
+            let flags = unsafe { libc::fcntl(p.fd, libc::F_GETFD) };
+            flags < 0
+        } else {
+            p.revents & libc::POLLNVAL != 0
+        };
+        // The lowest free number: the one closed, as they are taken in order.
+        // SAFETY: a NUL-terminated path; the fd stays open for good.
+        let reopened = || unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } == p.fd;
+        !closed || reopened()
+    })
 }

@@ -1,9 +1,11 @@
 //! The `rt` command line, shaped like runc's so that containerd, Docker and
 //! Podman can call it unchanged.
+// On x86_64 Linux the C library calls `entry::main`, which sets up only
+// what rt uses of Rust's runtime (see there).
+#![cfg_attr(all(target_arch = "x86_64", target_os = "linux"), no_main)]
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -455,7 +457,27 @@ fn normalize(args: impl Iterator<Item = String>) -> Vec<String> {
     .collect()
 }
 
-fn main() -> ExitCode {
+/// The status rt exits with (`rt_main`'s result).
+#[derive(Clone, Copy)]
+struct ExitCode(u8);
+
+impl ExitCode {
+    const SUCCESS: Self = Self(0);
+    const FAILURE: Self = Self(1);
+}
+
+impl From<u8> for ExitCode {
+    fn from(code: u8) -> Self {
+        Self(code)
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(rt_main().0)
+}
+
+fn rt_main() -> ExitCode {
     // The commands that start processes in containers (create, run, exec)
     // run from a binary the containers cannot write (CVE-2019-5736, see
     // rt::exeseal), re-executed before anything else: argument parsing and
