@@ -406,12 +406,18 @@ fn only_the_callers_fds_pass_through_gaps_in_preserve_fds() {
 /// mount and waits for an RCU grace period, ~0.1 ms alone and several ms
 /// when many execs run at once) by rt itself once the process it forked
 /// has left the host: before, the re-execution closed it, and every exec
-/// waited for that before it began.
+/// waited for that before it began. A copy of rt runs the exec: the binary
+/// attached at /run/rt-mntns/exe is not its own, so it makes that mount.
 #[test]
 fn sealed_binary_is_unmounted_while_the_process_runs() {
     let (c, _) = running();
     let trace = c.scratch().join("exec.trace");
-    let exec = c.command(&["exec", &c.id, "true"]);
+    let copy = c.scratch().join("rt-copy");
+    fs::copy(crate::common::RT, &copy).expect("copy rt");
+    let mut exec = std::process::Command::new(&copy);
+    exec.arg("--root")
+        .arg(c.state_root())
+        .args(["exec", &c.id, "true"]);
     let mut cmd = std::process::Command::new("strace");
     cmd.args([
         "-f",
@@ -510,4 +516,73 @@ fn umask_is_the_processs_the_containers_or_else_the_callers() {
         "0027\n",
         "the container's umask under a process.json without one"
     );
+}
+
+/// Where rt's binary stays mounted between starts (rt::exeseal::ATTACHED).
+const ATTACHED: &str = "/run/rt-mntns/exe";
+
+/// `rt args` under strace: the open_tree and execveat calls it made, and
+/// its output.
+fn traced_reexec(c: &Container, args: &[&str]) -> (String, crate::common::Outcome) {
+    let trace = c.scratch().join("reexec.trace");
+    let rt = c.command(args);
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=open_tree,execveat", "-o"])
+        .arg(&trace)
+        .arg(rt.get_program())
+        .args(rt.get_args());
+    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("reexec"));
+    (fs::read_to_string(&trace).expect("read the trace"), out)
+}
+
+/// The read-only mount of rt's binary that a create re-executed from stays
+/// attached at /run/rt-mntns/exe, and later starts re-execute from it:
+/// without a mount of their own, whose unmount waits for an expedited RCU
+/// grace period (2.9 s in all for 200 execs at once). A mount of another
+/// file there is never executed, and the next create replaces it.
+#[test]
+fn starts_reexecute_from_the_attached_binary() {
+    use std::os::unix::fs::MetadataExt;
+    let (c, _) = running();
+    let rt = fs::metadata(crate::common::RT).expect("stat rt");
+    let is_rt = || fs::metadata(ATTACHED).is_ok_and(|m| (m.dev(), m.ino()) == (rt.dev(), rt.ino()));
+    // Tests running a copy of rt (cves.rs) replace the mount now and then:
+    // a few tries find it rt's own for a create and the exec after it.
+    let attached = (0..5).any(|_| {
+        Container::sleeper().create_ok();
+        let (trace, out) = traced_reexec(&c, &["exec", &c.id, "echo", "hi"]);
+        assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
+        is_rt() && trace.contains("execveat(") && !trace.contains("open_tree(")
+    });
+    assert!(
+        attached,
+        "no exec re-executed from {ATTACHED} without a mount of its own"
+    );
+    let line = procfs::read("/proc/self/mountinfo")
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(ATTACHED))
+        .map(str::to_string)
+        .expect("a mount at /run/rt-mntns/exe");
+    assert!(
+        line.split(' ')
+            .nth(5)
+            .is_some_and(|o| o.split(',').any(|o| o == "ro")),
+        "{line}"
+    );
+
+    // Another binary there (read-only, so only its identity tells it apart).
+    let stale = (0..5).any(|_| {
+        while nix::mount::umount2(ATTACHED, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+        crate::common::host("mount", &["--bind", "-o", "ro", "/bin/busybox", ATTACHED]);
+        let (trace, out) = traced_reexec(&c, &["exec", &c.id, "echo", "hi"]);
+        assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
+        // Not replaced by another test meanwhile: this exec saw busybox.
+        trace.contains("open_tree(")
+    });
+    assert!(stale, "no exec found busybox at {ATTACHED}");
+    let replaced = (0..5).any(|_| {
+        Container::sleeper().create_ok();
+        is_rt()
+    });
+    assert!(replaced, "no create replaced busybox at {ATTACHED}");
 }

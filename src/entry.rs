@@ -89,8 +89,10 @@ unsafe extern "C" fn preexec(sp: *const usize) {
         return;
     }
     let exe = exe as usize;
-    let sealed = if is_sealed(exe) {
-        -1
+    let already = is_sealed(exe);
+    let attached = if already { -1 } else { attached_binary(exe) };
+    let sealed = if already || attached >= 0 {
+        attached
     } else {
         sealed_binary(exe)
     };
@@ -98,22 +100,27 @@ unsafe extern "C" fn preexec(sp: *const usize) {
     if sealed < 0 {
         return;
     }
-    // The new image keeps the fd (see `rt::exeseal::release`): without
-    // close-on-exec, its number in the guard.
     let mut guard = [0u8; GUARD_LEN];
-    if sys(
-        libc::SYS_fcntl,
-        sealed as usize,
-        libc::F_SETFD as usize,
-        0,
-        0,
-        0,
-    ) < 0
-    {
-        close(sealed as usize);
-        return;
+    if attached >= 0 {
+        // Nothing to keep: the attached mount stays (see `rt::exeseal`).
+        guard_entry(&mut guard, 0);
+    } else {
+        // The new image keeps the fd (see `rt::exeseal::release`): without
+        // close-on-exec, its number in the guard.
+        if sys(
+            libc::SYS_fcntl,
+            sealed as usize,
+            libc::F_SETFD as usize,
+            0,
+            0,
+            0,
+        ) < 0
+        {
+            close(sealed as usize);
+            return;
+        }
+        guard_entry(&mut guard, sealed as usize);
     }
-    guard_entry(&mut guard, sealed as usize);
     let mut env = MaybeUninit::<[*const u8; MAX_ENV + 2]>::uninit();
     let env = env.as_mut_ptr() as *mut *const u8;
     let mut n = 0;
@@ -153,6 +160,38 @@ fn is_sealed(exe: usize) -> bool {
     }
     let seals = sys(libc::SYS_fcntl, exe, libc::F_GET_SEALS as usize, 0, 0, 0);
     seals >= 0 && seals & libc::F_SEAL_WRITE as isize != 0
+}
+
+/// The binary attached at `rt::exeseal::ATTACHED` by an earlier start,
+/// open: only if it is this very file (device and inode) on a read-only
+/// mount. Negative otherwise.
+fn attached_binary(exe: usize) -> isize {
+    let fd = sys(
+        libc::SYS_openat,
+        libc::AT_FDCWD as usize,
+        rt::exeseal::ATTACHED.as_ptr() as usize,
+        (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW) as usize,
+        0,
+        0,
+    );
+    if fd < 0 {
+        return -1;
+    }
+    if same_file(fd as usize, exe) && is_sealed(fd as usize) {
+        return fd;
+    }
+    close(fd as usize);
+    -1
+}
+
+/// `a` and `b` are open on the same file: the kernel's struct stat on
+/// x86_64 (144 bytes) starts with st_dev and st_ino.
+fn same_file(a: usize, b: usize) -> bool {
+    let (mut sa, mut sb) = ([0u64; 18], [0u64; 18]);
+    sys(libc::SYS_fstat, a, sa.as_mut_ptr() as usize, 0, 0, 0) == 0
+        && sys(libc::SYS_fstat, b, sb.as_mut_ptr() as usize, 0, 0, 0) == 0
+        && sa[0] == sb[0]
+        && sa[1] == sb[1]
 }
 
 /// A detached read-only bind mount of the binary, or a sealed memfd copy

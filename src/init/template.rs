@@ -63,8 +63,9 @@ use super::mount_options::{normalize, parse_options};
 use super::procfs::{open_path, HostProc, InHostProc};
 
 /// Where the template is pinned, in the caller's mount namespace: a file
-/// in [`PIN_DIR`]. Remove it with `umount /run/rt-mntns/mnt /run/rt-mntns`;
-/// the next `create` makes it again.
+/// in [`PIN_DIR`]. Remove it with `umount /run/rt-mntns/mnt
+/// /run/rt-mntns/exe /run/rt-mntns` (the second is rt's binary, see
+/// rt::exeseal::ATTACHED); the next `create` makes them again.
 pub const PIN: &str = "/run/rt-mntns/mnt";
 
 /// The pin's directory, a private mount of its own (bound onto itself):
@@ -185,10 +186,11 @@ fn mount_fits(m: &Mount, rootfs: &Path, has_cgroups: bool) -> bool {
 /// namespace, as it always did.
 pub fn open() -> Option<OwnedFd> {
     let pin = Path::new(PIN);
-    if let Some(fd) = open_pinned(pin) {
-        return Some(fd);
-    }
-    make(Path::new(PIN_DIR), pin).ok().flatten()
+    let ns = open_pinned(pin).or_else(|| make(Path::new(PIN_DIR), pin).ok().flatten())?;
+    // The pin's directory is a private mount: rt's binary stays mounted
+    // there too (see rt::exeseal).
+    crate::exeseal::persist();
+    Some(ns)
 }
 
 /// The mount namespace pinned at `pin`, if that is one.
