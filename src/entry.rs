@@ -377,6 +377,7 @@ fn sys(nr: libc::c_long, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) 
 /// ~0.06 ms of every rt start on a VM, for a message (an overflow is a
 /// plain SIGSEGV here, as in C). Arguments and environment reach
 /// `std::env` through the C library's constructors, as before.
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     if !standard_fds_open() {
@@ -394,6 +395,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 /// Fds 0, 1 and 2 are open, on /dev/null where the caller left one closed.
+#[cfg(not(test))]
 fn standard_fds_open() -> bool {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,

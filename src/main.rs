@@ -1,8 +1,8 @@
 //! The `rt` command line, shaped like runc's so that containerd, Docker and
 //! Podman can call it unchanged.
 // On x86_64 Linux the C library calls `entry::main`, which sets up only
-// what rt uses of Rust's runtime (see there).
-#![cfg_attr(all(target_arch = "x86_64", target_os = "linux"), no_main)]
+// what rt uses of Rust's runtime (see there); the unit tests keep libtest's.
+#![cfg_attr(all(target_arch = "x86_64", target_os = "linux", not(test)), no_main)]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -472,7 +472,7 @@ impl From<u8> for ExitCode {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(test))))]
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(rt_main().0)
 }
