@@ -62,6 +62,21 @@ def mount(source, target, fstype, flags, data=None):
         raise OSError(e, f"mount {target}: {os.strerror(e)}")
 
 
+def hierarchy_emptied(controller, timeout=5.0):
+    """Wait until the v1 hierarchy of `controller` holds only its root
+    cgroup (/proc/cgroups). A cgroup leaves its parent's list only after
+    an RCU grace period: unmounted before that, the kernel keeps the
+    hierarchy alive, mounted nowhere, for good, and every process on the
+    host lists it in /proc/self/cgroup (rt then cannot join it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/cgroups") as f:
+            rows = [line.split() for line in f if not line.startswith("#")]
+        if all(int(r[2]) <= 1 for r in rows if r[0] == controller):
+            return
+        time.sleep(0.02)
+
+
 def umount_tree(target):
     if LIBC.umount2(target.encode(), MNT_DETACH) != 0:
         e = ctypes.get_errno()
@@ -319,6 +334,8 @@ def main():
                     os.rmdir(p)
                 except OSError:
                     pass
+        if hugetlb:
+            hierarchy_emptied("hugetlb")
         # The tmpfs at `work` (this namespace's) goes with the namespace;
         # the directory it covers is the host's.
         for m in (work, hugetlb):
