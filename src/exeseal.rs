@@ -152,13 +152,16 @@ pub fn persist() {
         return;
     }
     let path = std::path::Path::new(OsStr::from_bytes(ATTACHED.to_bytes()));
-    let Ok(lock) = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(path.with_extension("lock"))
-    else {
+    // rt's own files there: a lock, and the mount point.
+    let create = |p: &std::path::Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(p)
+    };
+    let Ok(lock) = create(&path.with_extension("lock")) else {
         return;
     };
     // Another start attaches it meanwhile.
@@ -184,13 +187,7 @@ pub fn persist() {
     }
     // Another binary's mount (EINVAL where there is none).
     let _ = nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH);
-    let point = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(path);
-    if let Ok(point) = point {
+    if let Ok(point) = create(path) {
         let _ = syscall::move_mount(tree.as_fd(), point.as_fd());
     }
 }
