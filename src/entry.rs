@@ -89,9 +89,12 @@ unsafe extern "C" fn preexec(sp: *const usize) {
         return;
     }
     let exe = exe as usize;
-    let already = is_sealed(exe);
-    let attached = if already { -1 } else { attached_binary(exe) };
-    let sealed = if already || attached >= 0 {
+    if is_sealed(exe) {
+        close(exe);
+        return;
+    }
+    let attached = attached_binary(exe);
+    let sealed = if attached >= 0 {
         attached
     } else {
         sealed_binary(exe)

@@ -113,9 +113,7 @@ static KEPT: Mutex<Option<OwnedFd>> = Mutex::new(None);
 /// put any value there.
 fn kept_fd(value: &OsStr, exe: &File) -> Option<OwnedFd> {
     let fd: RawFd = value.to_str()?.parse().ok().filter(|&fd| fd > 2)?;
-    let theirs = nix::sys::stat::fstat(fd).ok()?;
-    let ours = nix::sys::stat::fstat(exe.as_raw_fd()).ok()?;
-    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) {
+    if !same_file(fd, exe.as_raw_fd()) {
         return None;
     }
     // A close-on-exec copy; the number the entry point (or `ensure` before
@@ -169,20 +167,11 @@ pub fn persist() {
     else {
         return;
     };
-    let same = |f: &File| {
-        let (a, b) = (
-            nix::sys::stat::fstat(f.as_raw_fd()),
-            nix::sys::stat::fstat(tree.as_raw_fd()),
-        );
-        matches!((a, b), (Ok(a), Ok(b)) if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
-    };
-    let open = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(path)
-    };
-    if open().is_ok_and(|f| same(&f) && is_sealed(&f)) {
+    let current = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path);
+    if current.is_ok_and(|f| same_file(f.as_raw_fd(), tree.as_raw_fd()) && is_sealed(&f)) {
         return;
     }
     // Another binary's mount (EINVAL where there is none).
@@ -199,6 +188,14 @@ pub fn kept() -> Option<RawFd> {
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
         .map(AsRawFd::as_raw_fd)
+}
+
+/// `a` and `b` are open on the same file (device and inode).
+fn same_file(a: RawFd, b: RawFd) -> bool {
+    match (nix::sys::stat::fstat(a), nix::sys::stat::fstat(b)) {
+        (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+        _ => false,
+    }
 }
 
 /// The binary is on a read-only mount, or a memfd sealed against writes.
