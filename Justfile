@@ -36,10 +36,13 @@ deps:
 # built for that target, not build scripts or proc macros, which cannot be
 # static. The linker (rustc's lld) lays out first, together, the functions
 # layout/rt.order names: the code the common commands run (`just layout`).
+# The code that runs before the C library relocates the binary may call
+# nothing: scripts/layout/entry-check.sh refuses a build where it does.
 # Build rt (static, size-optimised: the `runtime` profile).
 build:
     RUSTFLAGS="{{rt_flags}}" cargo build --profile runtime --bin rt --target {{host}}
     scripts/layout/check.sh {{rt}}
+    scripts/layout/entry-check.sh {{rt}}
     strip {{rt}}
 
 rt_flags := "-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs -C link-arg=-Wl,--symbol-ordering-file=layout/rt.order -C link-arg=-Wl,--no-warn-symbol-ordering"

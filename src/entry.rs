@@ -18,7 +18,9 @@
 //! relocated data (the binary is relocated later), no thread-local storage
 //! (errno), no libc call (IFUNC'd ones are not resolved yet), no panic.
 //! Hence raw system calls, raw pointers and volatile writes (a copy loop
-//! must not become a call to memcpy).
+//! must not become a call to memcpy), and no zeroed buffers (zeroing may
+//! become a call to memset). `just build` checks the binary it links
+//! (scripts/layout/entry-check.sh).
 
 // With src/syscall.rs, the one module where `unsafe` is allowed (Cargo.toml [lints]).
 #![allow(unsafe_code)]
@@ -38,6 +40,8 @@ global_asm!(
     "call {preexec}",
     "mov rdx, r12",
     "jmp _start",
+    // Its extent, for scripts/layout/entry-check.sh.
+    ".size rt_entry, . - rt_entry",
     preexec = sym preexec,
 );
 
@@ -103,7 +107,8 @@ unsafe extern "C" fn preexec(sp: *const usize) {
     if sealed < 0 {
         return;
     }
-    let mut guard = [0u8; GUARD_LEN];
+    // Written in full up to its NUL by `guard_entry`.
+    let mut guard = MaybeUninit::<[u8; GUARD_LEN]>::uninit();
     if attached >= 0 {
         // Nothing to keep: the attached mount stays (see `rt::exeseal`).
         guard_entry(&mut guard, 0);
@@ -138,7 +143,7 @@ unsafe extern "C" fn preexec(sp: *const usize) {
             core::ptr::write_volatile(env.add(n), *envp.add(n));
             n += 1;
         }
-        core::ptr::write_volatile(env.add(n), guard.as_ptr());
+        core::ptr::write_volatile(env.add(n), guard.as_ptr() as *const u8);
         core::ptr::write_volatile(env.add(n + 1), core::ptr::null());
     }
     sys(
@@ -155,9 +160,10 @@ unsafe extern "C" fn preexec(sp: *const usize) {
 /// On a read-only mount, or a memfd sealed against writes: nothing to do.
 fn is_sealed(exe: usize) -> bool {
     // The kernel's struct statfs on x86_64: 15 words, f_flags the 11th.
-    let mut st = [0u64; 15];
+    let mut st = MaybeUninit::<[u64; 15]>::uninit();
     if sys(libc::SYS_fstatfs, exe, st.as_mut_ptr() as usize, 0, 0, 0) == 0
-        && st[10] & libc::ST_RDONLY != 0
+        // SAFETY: the call succeeded: the kernel filled the struct.
+        && unsafe { word(&st, 10) } & libc::ST_RDONLY != 0
     {
         return true;
     }
@@ -190,11 +196,26 @@ fn attached_binary(exe: usize) -> isize {
 /// `a` and `b` are open on the same file: the kernel's struct stat on
 /// x86_64 (144 bytes) starts with st_dev and st_ino.
 fn same_file(a: usize, b: usize) -> bool {
-    let (mut sa, mut sb) = ([0u64; 18], [0u64; 18]);
+    let (mut sa, mut sb) = (
+        MaybeUninit::<[u64; 18]>::uninit(),
+        MaybeUninit::<[u64; 18]>::uninit(),
+    );
     sys(libc::SYS_fstat, a, sa.as_mut_ptr() as usize, 0, 0, 0) == 0
         && sys(libc::SYS_fstat, b, sb.as_mut_ptr() as usize, 0, 0, 0) == 0
-        && sa[0] == sb[0]
-        && sa[1] == sb[1]
+        // SAFETY: both calls succeeded: the kernel filled both structs.
+        && unsafe { word(&sa, 0) == word(&sb, 0) && word(&sa, 1) == word(&sb, 1) }
+}
+
+/// Word `i` of a kernel struct the kernel filled. Read through a pointer
+/// from a buffer never zeroed by us: zeroing an array is a call to memset
+/// wherever the optimiser prefers one, and memset is an IFUNC the C
+/// library has not resolved yet (scripts/layout/entry-check.sh).
+///
+/// # Safety
+/// The kernel wrote at least the first `i + 1` words of `buf`.
+unsafe fn word<const N: usize>(buf: &MaybeUninit<[u64; N]>, i: usize) -> u64 {
+    // SAFETY: i < N (the callers' constants) and the word was written.
+    unsafe { core::ptr::read_volatile((buf.as_ptr() as *const u64).add(i)) }
 }
 
 /// A detached read-only bind mount of the binary, or a sealed memfd copy
@@ -278,34 +299,38 @@ fn sealed_binary(exe: usize) -> isize {
 
 /// `_RT_SEALED_EXE=<fd>` and a NUL into `out`, by volatile writes (a
 /// copy loop must not become a call to memcpy).
-fn guard_entry(out: &mut [u8; GUARD_LEN], fd: usize) {
+fn guard_entry(out: &mut MaybeUninit<[u8; GUARD_LEN]>, fd: usize) {
+    let out = out.as_mut_ptr() as *mut u8;
     let mut at = 0;
     for &b in GUARD {
         // SAFETY: `at` < GUARD.len() < GUARD_LEN.
-        unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), b) };
+        unsafe { core::ptr::write_volatile(out.add(at), b) };
         at += 1;
     }
-    let mut digits = [0u8; 10];
+    // Each digit is written before it is read (no zeroing: see `word`).
+    let mut digits = MaybeUninit::<[u8; 10]>::uninit();
+    let digits = digits.as_mut_ptr() as *mut u8;
     let (mut len, mut rest) = (0, fd);
     loop {
         // SAFETY: an fd is below 2^31: at most 10 digits.
-        unsafe {
-            core::ptr::write_volatile(digits.as_mut_ptr().add(len), b'0' + (rest % 10) as u8)
-        };
+        unsafe { core::ptr::write_volatile(digits.add(len), b'0' + (rest % 10) as u8) };
         len += 1;
         rest /= 10;
-        if rest == 0 || len == digits.len() {
+        if rest == 0 || len == 10 {
             break;
         }
     }
     while len > 0 {
         len -= 1;
-        // SAFETY: at most 15 + 10 bytes before the NUL below, in GUARD_LEN.
-        unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), digits[len]) };
+        // SAFETY: digit `len` was written above; at most 15 + 10 bytes
+        // before the NUL below, in GUARD_LEN.
+        unsafe {
+            core::ptr::write_volatile(out.add(at), core::ptr::read_volatile(digits.add(len)))
+        };
         at += 1;
     }
     // SAFETY: as above.
-    unsafe { core::ptr::write_volatile(out.as_mut_ptr().add(at), 0) };
+    unsafe { core::ptr::write_volatile(out.add(at), 0) };
 }
 
 fn close(fd: usize) {
