@@ -632,48 +632,32 @@ fn rt_starts_without_reading_its_memory_map() {
 #[test]
 fn early_entry_code_calls_nothing_at_another_opt_level() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let evaluate = |var: &str| {
-        let out = Command::new(repo.join("just"))
-            .current_dir(repo)
-            .args(["--evaluate", var])
-            .output()
-            .expect("run ./just");
-        assert!(out.status.success(), "just --evaluate {var}: {out:?}");
+    // Runs `cmd` from the repository; its stdout, once it exited 0.
+    let stdout_of = |mut cmd: Command| {
+        let out = cmd.current_dir(repo).output().expect("spawn");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{cmd:?}: {err}");
         String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let evaluate = |var: &str| {
+        let mut just = Command::new(repo.join("just"));
+        just.args(["--evaluate", var]);
+        stdout_of(just)
     };
     let (host, flags) = (evaluate("host"), evaluate("rt_flags"));
     let target = repo.join("target/entry-variant");
-    let built = Command::new(env!("CARGO"))
-        .current_dir(repo)
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", &flags)
-        .args([
-            "build",
-            "--profile",
-            "runtime",
-            "--bin",
-            "rt",
-            "--target",
-            &host,
-        ])
-        .args(["--config", "profile.runtime.opt-level=\"s\""])
-        .output()
-        .expect("run cargo");
-    assert!(
-        built.status.success(),
-        "cargo build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+        .args(["build", "--profile", "runtime", "--bin", "rt"])
+        .args(["--target", &host])
+        .args(["--config", "profile.runtime.opt-level=\"s\""]);
+    stdout_of(cargo);
     let bin = target.join(&host).join("runtime/rt");
-    let checked = Command::new(repo.join("scripts/layout/entry-check.sh"))
-        .arg(&bin)
-        .output()
-        .expect("run entry-check.sh");
-    assert!(
-        checked.status.success(),
-        "entry-check.sh: {}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    let mut check = Command::new(repo.join("scripts/layout/entry-check.sh"));
+    check.arg(&bin);
+    stdout_of(check);
     let c = Container::new(&["echo", "started"]);
     let run = c.launch_command("run", &[]);
     let mut variant = Command::new(&bin);
