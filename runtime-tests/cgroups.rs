@@ -1060,15 +1060,57 @@ fn create_fills_cpus_only_in_the_cpuset_hierarchy() {
     c.launch(cmd).ok();
     let calls = fs::read_to_string(&trace).expect("read the trace");
     let cpuset_files: Vec<&str> = calls.lines().filter(|l| l.contains("/cpuset.")).collect();
-    assert!(
-        cpuset_files
-            .iter()
-            .any(|l| l.contains("/sys/fs/cgroup/cpuset/")),
-        "{calls}"
-    );
-    let elsewhere: Vec<&&str> = cpuset_files
+    // By absolute path, or relative to /sys/fs/cgroup (src/cgroups/at.rs).
+    let in_cpuset = |l: &&str| {
+        [
+            "/sys/fs/cgroup/cpuset/",
+            "/sys/fs/cgroup/cpuset,",
+            "\"cpuset/",
+            "\"cpuset,",
+        ]
         .iter()
-        .filter(|l| !l.contains("/sys/fs/cgroup/cpuset/") && !l.contains("/sys/fs/cgroup/cpuset,"))
-        .collect();
+        .any(|p| l.contains(p))
+    };
+    assert!(cpuset_files.iter().any(in_cpuset), "{calls}");
+    let elsewhere: Vec<&&str> = cpuset_files.iter().filter(|l| !in_cpuset(l)).collect();
     assert!(elsewhere.is_empty(), "{elsewhere:#?}");
+}
+
+/// rt reaches the container's cgroup directories from an open
+/// /sys/fs/cgroup, not by absolute path (src/cgroups/at.rs): a walk from
+/// `/` takes sysfs's global lock for /sys and /sys/fs, which every network
+/// namespace made or removed holds for writing, and a burst of containers
+/// queued there. In a `run`, neither rt nor its init makes, removes,
+/// checks or joins a cgroup by absolute path; the few calls left (the
+/// root itself, the layout's look at it, the clone into the cgroup2
+/// directory, the device rules) stay few.
+#[test]
+fn cgroup_calls_start_below_sysfs() {
+    let c = Container::new(&["true"]);
+    let trace = c.scratch().join("run.trace");
+    let run = c.launch_command("run", &[]);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=%file", "-o"])
+        .arg(&trace)
+        .arg(run.get_program())
+        .args(run.get_args());
+    c.launch(cmd).ok();
+    let calls = fs::read_to_string(&trace).expect("read the trace");
+    let name = c.cgroup_name();
+    // The trace is the run's: its leaves were made and removed.
+    assert!(calls.contains(&name), "{calls}");
+    let absolute: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("\"/sys/fs/cgroup/"))
+        .collect();
+    let per_hierarchy: Vec<&&str> = absolute
+        .iter()
+        .filter(|l| {
+            ["mkdir", "rmdir", "statx", "newfstatat", "/tasks\""]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(per_hierarchy.is_empty(), "{per_hierarchy:#?}");
+    assert!(absolute.len() <= 8, "{absolute:#?}");
 }

@@ -16,6 +16,7 @@
 //! `v2` (the unified directory), from values `convert` and `devices` shape;
 //! `stats` and `oom` read usage and OOM kills back.
 
+pub mod at;
 mod convert;
 pub mod devices;
 mod driver;
@@ -323,9 +324,10 @@ impl CgroupPaths {
     /// Create every directory of the plan. On failure, what was created so
     /// far is recorded in `self.created` for the caller's cleanup.
     pub fn create(&mut self) -> Result<()> {
+        let root = at::Root::open();
         for dir in self.dirs.clone() {
             if !self.made_by_systemd(&dir) {
-                self.mkdir_all(&dir)?;
+                self.mkdir_all(root.as_ref(), &dir)?;
             }
         }
         Ok(())
@@ -345,9 +347,9 @@ impl CgroupPaths {
     /// parent usually exists), walking up only on ENOENT. A concurrent
     /// delete may remove a shared parent at any moment: a parent gone
     /// again is made again, a few times.
-    fn mkdir_all(&mut self, dir: &Path) -> Result<()> {
+    fn mkdir_all(&mut self, root: Option<&at::Root>, dir: &Path) -> Result<()> {
         for _ in 0..10 {
-            match fs::create_dir(dir) {
+            match at::mkdir(root, dir) {
                 Ok(()) => {
                     self.created.push(dir.to_path_buf());
                     // Only the cpuset hierarchy's directories (the leaf and
@@ -356,12 +358,16 @@ impl CgroupPaths {
                         .controllers
                         .get("cpuset")
                         .is_some_and(|c| c.starts_with(dir));
-                    let ready = if cpuset { init_cpuset(dir) } else { Ok(()) };
+                    let ready = if cpuset {
+                        init_cpuset(root, dir)
+                    } else {
+                        Ok(())
+                    };
                     match ready {
                         Ok(()) => return Ok(()),
                         // Removed again, still empty, before its cpuset
                         // was filled: make it once more.
-                        Err(_) if !dir.exists() => continue,
+                        Err(_) if !at::exists(root, dir) => continue,
                         Err(e) => return Err(e),
                     }
                 }
@@ -369,7 +375,7 @@ impl CgroupPaths {
                 // A missing parent, made the full way (a cpuset parent needs
                 // its cpus and mems, or no task can join below).
                 Err(e) if e.kind() == ErrorKind::NotFound && dir.parent().is_some() => {
-                    self.mkdir_all(dir.parent().unwrap_or(dir))?
+                    self.mkdir_all(root, dir.parent().unwrap_or(dir))?
                 }
                 Err(e) => {
                     return Err(Error::io(
@@ -466,8 +472,11 @@ impl CgroupPaths {
     /// and a process put into a frozen cgroup stops there — rt's own init
     /// and rt waiting on it included.
     pub fn check_unused(&self) -> Result<()> {
+        let root = at::Root::open();
+        let root = root.as_ref();
         let mut procs = std::collections::BTreeSet::new();
-        for dir in &self.dirs {
+        // A new container's directories are usually not there yet.
+        for dir in self.dirs.iter().filter(|d| at::exists(root, d)) {
             tree_procs(dir, &mut procs);
         }
         let found = procs.len();
@@ -478,12 +487,12 @@ impl CgroupPaths {
         }
         let v1_freezer = self.freezer.as_ref().filter(|_| !self.unified);
         let frozen = v1_freezer.is_some_and(|d| {
-            fs::read_to_string(existing(d).join("freezer.state"))
+            at::read(root, &existing(root, d).join("freezer.state"))
                 .is_ok_and(|s| s.trim() != "THAWED")
         }) || self.v2_dir().is_some_and(|d| {
-            let d = existing(d);
-            fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-                || fs::read_to_string(d.join("cgroup.events"))
+            let d = existing(root, d);
+            at::read(root, &d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+                || at::read(root, &d.join("cgroup.events"))
                     .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1"))
         });
         if frozen {
@@ -624,13 +633,14 @@ impl CgroupPaths {
             .iter()
             .filter(|d| !self.dirs.contains(d))
             .collect();
+        let root = at::Root::open();
         for leaf in leaves {
-            remove_leaf(leaf, deadline)?;
+            remove_leaf(root.as_ref(), leaf, deadline)?;
         }
         parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for dir in parents {
             // A shared parent still in use by another container stays.
-            let _ = fs::remove_dir(dir);
+            let _ = at::rmdir(root.as_ref(), dir);
         }
         Ok(())
     }
@@ -665,8 +675,8 @@ fn tree_procs(dir: &Path, procs: &mut std::collections::BTreeSet<String>) {
 
 /// `dir`, or its nearest ancestor that exists: a new cgroup below a frozen
 /// one starts frozen.
-fn existing(dir: &Path) -> &Path {
-    dir.ancestors().find(|d| d.exists()).unwrap_or(dir)
+fn existing<'a>(root: Option<&at::Root>, dir: &'a Path) -> &'a Path {
+    dir.ancestors().find(|d| at::exists(root, d)).unwrap_or(dir)
 }
 
 /// Move `pid` into the cgroup `dir`.
@@ -680,9 +690,9 @@ pub fn add_pid(dir: &Path, pid: i32) -> Result<()> {
 /// first: the container's own (a systemd or a nested runtime inside it,
 /// `exec --cgroup` targets). The kernel answers EBUSY both for those and,
 /// for a moment, while the last task is still exiting: retry briefly.
-fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
+fn remove_leaf(root: Option<&at::Root>, dir: &Path, deadline: Instant) -> Result<()> {
     loop {
-        let e = match fs::remove_dir(dir) {
+        let e = match at::rmdir(root, dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => e,
@@ -698,7 +708,7 @@ fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
             // Interface files cannot be removed; only directories are cgroups.
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 below = true;
-                remove_leaf(&entry.path(), deadline)?;
+                remove_leaf(root, &entry.path(), deadline)?;
             }
         }
         if !below {
@@ -709,12 +719,14 @@ fn remove_leaf(dir: &Path, deadline: Instant) -> Result<()> {
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can
 /// join it until they are set: inherit the parent's.
-fn init_cpuset(dir: &Path) -> Result<()> {
-    if !dir.join("cpuset.cpus").exists() || dir.join("cgroup.controllers").exists() {
+fn init_cpuset(root: Option<&at::Root>, dir: &Path) -> Result<()> {
+    if !at::exists(root, &dir.join("cpuset.cpus"))
+        || at::exists(root, &dir.join("cgroup.controllers"))
+    {
         return Ok(());
     }
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        cpuset_value(dir, file)?;
+        cpuset_value(root, dir, file)?;
     }
     Ok(())
 }
@@ -722,18 +734,18 @@ fn init_cpuset(dir: &Path) -> Result<()> {
 /// `file` of `dir`, filled from the nearest ancestor that has a value when
 /// empty. A shared parent that another rt made a moment ago may still be
 /// empty itself: fill it on the way down instead of copying its emptiness.
-fn cpuset_value(dir: &Path, file: &str) -> Result<String> {
+fn cpuset_value(root: Option<&at::Root>, dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
-    let mine = fs::read_to_string(&path).ctx(|| format!("cannot read {}", path.display()))?;
+    let mine = at::read(root, &path).ctx(|| format!("cannot read {}", path.display()))?;
     let mine = mine.trim();
     if !mine.is_empty() {
         return Ok(mine.to_string());
     }
-    let Some(parent) = dir.parent().filter(|p| p.join(file).exists()) else {
+    let Some(parent) = dir.parent().filter(|p| at::exists(root, &p.join(file))) else {
         return Ok(String::new());
     };
-    let theirs = cpuset_value(parent, file)?;
-    fs::write(&path, &theirs).ctx(|| format!("cannot write {}", path.display()))?;
+    let theirs = cpuset_value(root, parent, file)?;
+    at::write(root, &path, &theirs).ctx(|| format!("cannot write {}", path.display()))?;
     Ok(theirs)
 }
 

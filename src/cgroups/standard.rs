@@ -18,18 +18,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
+use nix::sys::statfs::{fstatfs, statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
 
+use super::at::{self, ROOT};
 use super::{v1_controllers, Hierarchy, Layout};
-
-const ROOT: &str = "/sys/fs/cgroup";
 
 /// The layout, if /sys/fs/cgroup holds the standard one.
 pub fn detect() -> Option<Layout> {
     let root = Path::new(ROOT);
     let kind = statfs(root).ok()?.filesystem_type();
     if kind == CGROUP2_SUPER_MAGIC {
-        let unified = v2(root)?;
+        let unified = v2(None, root)?;
         return Some(Layout {
             hierarchies: vec![unified],
         });
@@ -45,6 +44,8 @@ pub fn detect() -> Option<Layout> {
 /// /proc/self/cgroup, which names every v1 hierarchy of the host.
 fn split(root: &Path, own: &str) -> Option<Layout> {
     let wanted = v1_hierarchies(own);
+    let open = at::Root::open();
+    let at = open.as_ref();
     let mut found: Vec<(u32, Hierarchy)> = Vec::new();
     let mut unified = None;
     for entry in fs::read_dir(root).ok()? {
@@ -54,17 +55,19 @@ fn split(root: &Path, own: &str) -> Option<Layout> {
             continue;
         }
         let dir = entry.path();
-        let kind = statfs(&dir).ok()?.filesystem_type();
+        let kind = fstatfs(at::open_dir(at, &dir).ok()?)
+            .ok()?
+            .filesystem_type();
         if kind == CGROUP2_SUPER_MAGIC {
             if unified.is_some() {
                 return None;
             }
-            unified = Some(v2(&dir)?);
+            unified = Some(v2(at, &dir)?);
         } else if kind == CGROUP_SUPER_MAGIC {
             let claimed = named(entry.file_name().to_str()?);
             let (id, controllers) = wanted.iter().find(|(_, c)| same_set(c, &claimed))?;
             // Only a hierarchy's root cgroup has this file.
-            let at_root = dir.join("cgroup.sane_behavior").exists();
+            let at_root = at::exists(at, &dir.join("cgroup.sane_behavior"));
             if !at_root || found.iter().any(|(i, _)| i == id) {
                 return None;
             }
@@ -83,8 +86,8 @@ fn split(root: &Path, own: &str) -> Option<Layout> {
 
 /// The cgroup2 mount at `dir`, if it shows the hierarchy's root: below
 /// the root every cgroup has `cgroup.type`.
-fn v2(dir: &Path) -> Option<Hierarchy> {
-    let below_root = dir.join("cgroup.type").exists();
+fn v2(at: Option<&at::Root>, dir: &Path) -> Option<Hierarchy> {
+    let below_root = at::exists(at, &dir.join("cgroup.type"));
     (!below_root).then(|| hierarchy(Vec::new(), dir.to_path_buf(), true))
 }
 

@@ -624,9 +624,13 @@ pub(crate) fn initial_state(
 /// The directories `cg.create()` is about to make: each missing leaf and
 /// its missing parents, parents first.
 pub(crate) fn missing_dirs(cg: &CgroupPaths) -> Vec<PathBuf> {
+    let root = cgroups::at::Root::open();
     let mut out = Vec::new();
     for dir in cg.dirs.iter().filter(|d| !cg.made_by_systemd(d)) {
-        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !cgroups::at::exists(root.as_ref(), d))
+            .collect();
         out.extend(missing.into_iter().rev().map(Path::to_path_buf));
     }
     out

@@ -164,8 +164,11 @@ pub struct InitArgs {
 /// process's pid to cgroup.procs takes (whose first writer can wait for an
 /// RCU grace period, ~10 ms).
 fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
+    use crate::cgroups::at;
+    // Dropped on return: a host directory.
+    let root = at::Root::open();
     for t in tasks {
-        std::fs::write(t, "0").ctx(|| format!("cannot join cgroup {}", t.display()))?;
+        at::write(root.as_ref(), t, "0").ctx(|| format!("cannot join cgroup {}", t.display()))?;
     }
     Ok(())
 }

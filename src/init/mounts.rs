@@ -84,7 +84,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 use pathrs::{Handle, Root};
 
-use crate::cgroups::CgroupPaths;
+use crate::cgroups::{at, CgroupPaths};
 use crate::error::{Context, Error, Result};
 
 use super::bindsource;
@@ -917,8 +917,8 @@ fn cgroup_trees(
     ctx: &MountContext<'_>,
     dirs: &[(&Path, PathBuf)],
 ) -> Result<Vec<(Detached, Option<bool>)>> {
-    let clone = |(dir, dest): &(&Path, PathBuf)| -> Result<(Detached, Option<bool>)> {
-        let src = open_path(dir, libc::O_DIRECTORY)?;
+    let clone = |root: Option<&at::Root>, (dir, dest): &(&Path, PathBuf)| {
+        let src = at::open_dir(root, dir).ctx(|| format!("cannot open {}", dir.display()))?;
         match ctx.hop {
             Some(hop) => hop
                 .clone_host(ctx.proc, src.as_fd(), false, dest)
@@ -926,9 +926,14 @@ fn cgroup_trees(
             None => Ok((Detached::clone_of(src.as_fd(), false, dest)?, None)),
         }
     };
+    // Opened in the host's namespace, dropped before the visit ends.
+    let all = || {
+        let root = at::Root::open();
+        dirs.iter().map(|d| clone(root.as_ref(), d)).collect()
+    };
     match ctx.hop {
-        Some(hop) => hop.in_host(ctx.proc, || dirs.iter().map(clone).collect()),
-        None => dirs.iter().map(clone).collect(),
+        Some(hop) => hop.in_host(ctx.proc, all),
+        None => all(),
     }
 }
 
