@@ -19,7 +19,6 @@
 //! host's layout decides), and pause/resume use the kernel's freezer.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
@@ -184,13 +183,9 @@ impl Driver {
 }
 
 /// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
+/// One call: an absolute path walks sysfs no more than opening the root.
 fn dir_fd(dir: &Path) -> Result<OwnedFd> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(dir)
-        .ctx(|| format!("cannot open cgroup {}", dir.display()))?;
-    Ok(f.into())
+    super::at::open_dir(None, dir).ctx(|| format!("cannot open cgroup {}", dir.display()))
 }
 
 #[cfg(test)]
