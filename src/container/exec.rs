@@ -56,7 +56,11 @@ pub struct ExecOptions {
 }
 
 pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
-    let st = store.load(&opts.id)?;
+    // Neither is freed: rt exits when this returns, and a free after the
+    // clone writes to heap pages the clone write-protected (a fault each,
+    // and a copy while the child shares them).
+    let opts = std::mem::ManuallyDrop::new(opts);
+    let st = std::mem::ManuallyDrop::new(store.load(&opts.id)?);
     let status = st.status(store);
     if status == Status::Paused && !opts.ignore_paused {
         super::check_status(
@@ -171,7 +175,7 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         }
         Forked::Parent(pid) => pid,
     };
-    drop(args);
+    args.leave_to_child();
     // The child, or once it forked into the container's pid namespace
     // (see `init::Launch`), the grandchild it reports: also ours.
     let mut pid = child;
@@ -314,7 +318,7 @@ fn target_cgroups(cg: &CgroupPaths, specs: &[String]) -> Result<CgroupPaths> {
         let named = cg
             .controllers
             .iter()
-            .filter(|(_, dir)| *dir == d)
+            .filter(|(_, dir)| dir.as_os_str() == d.as_os_str())
             .find_map(|(c, _)| per.get(c.as_str()));
         moved.insert(d, join(d, named.or(every.as_ref()))?);
     }
