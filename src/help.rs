@@ -30,7 +30,7 @@ pub enum Request {
 
 /// Where the command is named: the first argument after argv[0] that is
 /// neither a global option nor the value of one.
-fn command_index(cli: &Command, args: &[String]) -> Option<usize> {
+pub fn command_index(cli: &Command, args: &[String]) -> Option<usize> {
     let mut i = 1;
     while i < args.len() {
         let a = &args[i];
