@@ -588,7 +588,7 @@ fn parse(command: &mut clap::Command, args: &[String]) -> Result<Cli, clap::Erro
 /// The root's options that may also follow the command (`rt run --debug
 /// ...`), as clap's global arguments may. They are not global to clap,
 /// which would copy each into all 18 commands on every call: 90 copies,
-/// a third of the instructions of `rt state` and 24 of its page faults.
+/// a third of the instructions of `rt state` and 18 of its 153 page faults.
 /// [`parse`] gives a hidden copy to the one command the line names.
 const ANYWHERE: [&str; 5] = ["root", "log", "log_format", "debug", "systemd_cgroup"];
 
@@ -983,7 +983,7 @@ mod tests {
     }
 
     #[test]
-    fn root_options_in_the_process_arguments_are_the_process_s() {
+    fn root_options_after_the_process_arguments_belong_to_the_process() {
         let cli = parsed("rt exec x sh --debug --root /b");
         assert!(!cli.debug);
         assert_eq!(cli.root, None);
