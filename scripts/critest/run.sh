@@ -208,7 +208,9 @@ else
     dpkg-deb -x "$(ls "$W"/deb/busybox_*.deb)" "$W/deb/root"
     BUSYBOX=$W/deb/root/bin/busybox
 fi
-"$BUSYBOX" --list | grep -qx httpd || die "$BUSYBOX has no httpd applet"
+# grep reads the whole list: with -q it could exit at the match and busybox,
+# still writing, die of SIGPIPE, which pipefail takes for a missing applet.
+"$BUSYBOX" --list | grep -x httpd >/dev/null || die "$BUSYBOX has no httpd applet"
 python3 "$HERE/images.py" "$W/registry" "$W/helpers" "$BUSYBOX"
 python3 "$HERE/registry.py" "$W/registry" "$W/registry.port" "$W/registry.log" 9>&- &
 PIDS+=($!)
