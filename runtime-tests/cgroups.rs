@@ -1113,4 +1113,18 @@ fn cgroup_calls_start_below_sysfs() {
         .collect();
     assert!(per_hierarchy.is_empty(), "{per_hierarchy:#?}");
     assert!(absolute.len() <= 8, "{absolute:#?}");
+    // rt itself walks to /sys/fs/cgroup once and keeps the directory open
+    // (a run walked there seven times, and statfs'd it); the processes it
+    // forks open their own.
+    let rt = calls
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the trace names rt's pid");
+    let walks: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(rt))
+        .filter(|l| l.contains("\"/sys/fs/cgroup\""))
+        .collect();
+    assert!(walks.len() <= 1, "{walks:#?}");
 }

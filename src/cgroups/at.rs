@@ -9,16 +9,20 @@
 //! off sysfs, the same burst took 20–25 % less time and CPU. A walk from
 //! this directory's fd starts below sysfs.
 //!
-//! A batch of calls opens the directory once ([`Root::open`]) and drops it
-//! when done: an fd of the host's, it must not reach a container. Paths
-//! elsewhere, or no root (/sys/fs/cgroup could not be opened), take the
-//! absolute path as before. Errors are the caller's to word, with the
-//! absolute path.
+//! A process of rt opens the directory once and keeps it ([`Root::open`]):
+//! a `run` opened it seven times, each open a walk through sysfs again.
+//! Processes it forks (the init, exec's child) open their own for each
+//! batch of calls and drop it when done: they enter the container, and
+//! the copy they inherited goes with the other fds rt had (Step::LeaveHost,
+//! exec's close before its fork into the container). Paths elsewhere, or
+//! no root (/sys/fs/cgroup could not be opened), take the absolute path as
+//! before. Errors are the caller's to word, with the absolute path.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::OnceLock;
 
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
@@ -30,14 +34,40 @@ use crate::syscall;
 pub const ROOT: &str = "/sys/fs/cgroup";
 
 /// An open /sys/fs/cgroup.
-pub struct Root(OwnedFd);
+pub struct Root(Handle);
+
+enum Handle {
+    /// The process's own, kept in [`KEPT`].
+    Kept(BorrowedFd<'static>),
+    /// A forked process's, closed with the batch.
+    Batch(OwnedFd),
+}
+
+/// The directory the process opened first, and the pid it opened it as: a
+/// process forked from it sees another pid.
+static KEPT: OnceLock<(u32, OwnedFd)> = OnceLock::new();
 
 impl Root {
     /// None when it cannot be opened: the calls then take absolute paths.
     pub fn open() -> Option<Root> {
-        syscall::openat_mode(None, ROOT, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
-            .ok()
-            .map(Root)
+        let pid = std::process::id();
+        let open = || syscall::openat_mode(None, ROOT, OFlag::O_PATH | OFlag::O_DIRECTORY, 0).ok();
+        let kept = match KEPT.get() {
+            Some(kept) if kept.0 != pid => return open().map(|fd| Root(Handle::Batch(fd))),
+            Some(kept) => kept,
+            None => {
+                let fd = open()?;
+                KEPT.get_or_init(|| (pid, fd))
+            }
+        };
+        Some(Root(Handle::Kept(kept.1.as_fd())))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match &self.0 {
+            Handle::Kept(fd) => *fd,
+            Handle::Batch(fd) => fd.as_fd(),
+        }
     }
 }
 
@@ -46,7 +76,12 @@ impl Root {
 fn locate<'a, 'r>(root: Option<&'r Root>, path: &'a Path) -> (Option<BorrowedFd<'r>>, &'a Path) {
     let below = root.and_then(|r| {
         let rel = path.strip_prefix(ROOT).ok()?;
-        (!rel.as_os_str().is_empty()).then_some((r.0.as_fd(), rel))
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        Some((r.fd(), rel))
     });
     match below {
         Some((fd, rel)) => (Some(fd), rel),
@@ -93,7 +128,41 @@ pub fn read(root: Option<&Root>, path: &Path) -> std::io::Result<String> {
 /// Write `data` to an existing file in one write (cgroupfs answers a
 /// create with EACCES, so there is no O_CREAT).
 pub fn write(root: Option<&Root>, path: &Path, data: &str) -> std::io::Result<()> {
-    open(root, path, OFlag::O_WRONLY)?.write_all(data.as_bytes())
+    open_write(root, path)?.write_all(data.as_bytes())
+}
+
+/// An existing file, open for writing (no O_CREAT, as for `write`).
+pub fn open_write(root: Option<&Root>, path: &Path) -> std::io::Result<File> {
+    open(root, path, OFlag::O_WRONLY)
+}
+
+/// The entries of the directory `path` but `.` and `..`: each name, and
+/// whether it is a directory (a symbolic link is not).
+pub fn entries(root: Option<&Root>, path: &Path) -> std::io::Result<Vec<(String, bool)>> {
+    use nix::dir::{Dir, Type};
+    let (dir, rel) = locate_raw(root, path);
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut listing = Dir::openat(dir, rel, flags, Mode::empty())?;
+    let dir_fd = listing.as_raw_fd();
+    let mut out = Vec::new();
+    for entry in listing.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "." || name == ".." {
+            continue;
+        }
+        let is_dir = match entry.file_type() {
+            Some(t) => t == Type::Directory,
+            None => nix::sys::stat::fstatat(
+                Some(dir_fd),
+                entry.file_name(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+        };
+        out.push((name, is_dir));
+    }
+    Ok(out)
 }
 
 /// An O_PATH handle on the directory `path` (for open_tree, and

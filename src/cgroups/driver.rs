@@ -185,7 +185,8 @@ impl Driver {
 /// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
 /// One call: an absolute path walks sysfs no more than opening the root.
 fn dir_fd(dir: &Path) -> Result<OwnedFd> {
-    super::at::open_dir(None, dir).ctx(|| format!("cannot open cgroup {}", dir.display()))
+    let root = super::at::Root::open();
+    super::at::open_dir(root.as_ref(), dir).ctx(|| format!("cannot open cgroup {}", dir.display()))
 }
 
 #[cfg(test)]

@@ -13,10 +13,9 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     let path = dir.join(file);
     // Without O_CREAT: cgroupfs answers a create with EACCES, hiding that
     // the file simply is not there.
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()));
+    let root = super::at::Root::open();
+    let written =
+        super::at::open_write(root.as_ref(), &path).and_then(|mut f| f.write_all(value.as_bytes()));
     written.map_err(|e| {
         if e.kind() == ErrorKind::NotFound && dir.exists() {
             Error::Resource(format!(
@@ -42,9 +41,8 @@ pub fn write_each<'a>(
             Some(i) => i,
             None => {
                 let path = dir.join(file);
-                let f = fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
+                let root = super::at::Root::open();
+                let f = super::at::open_write(root.as_ref(), &path)
                     .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
                 open.push((file, f));
                 open.len() - 1

@@ -26,9 +26,16 @@ use super::{v1_controllers, Hierarchy, Layout};
 /// The layout, if /sys/fs/cgroup holds the standard one.
 pub fn detect() -> Option<Layout> {
     let root = Path::new(ROOT);
-    let kind = statfs(root).ok()?.filesystem_type();
+    let open = at::Root::open();
+    let at = open.as_ref();
+    let kind = match at {
+        Some(r) => fstatfs(r.fd()),
+        None => statfs(root),
+    }
+    .ok()?
+    .filesystem_type();
     if kind == CGROUP2_SUPER_MAGIC {
-        let unified = v2(None, root)?;
+        let unified = v2(at, root)?;
         return Some(Layout {
             hierarchies: vec![unified],
         });
@@ -37,24 +44,21 @@ pub fn detect() -> Option<Layout> {
         return None;
     }
     let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    split(root, &own)
+    split(at, root, &own)
 }
 
 /// A tmpfs at `root` with one directory per hierarchy; `own` is
 /// /proc/self/cgroup, which names every v1 hierarchy of the host.
-fn split(root: &Path, own: &str) -> Option<Layout> {
+fn split(at: Option<&at::Root>, root: &Path, own: &str) -> Option<Layout> {
     let wanted = v1_hierarchies(own);
-    let open = at::Root::open();
-    let at = open.as_ref();
     let mut found: Vec<(u32, Hierarchy)> = Vec::new();
     let mut unified = None;
-    for entry in fs::read_dir(root).ok()? {
-        let entry = entry.ok()?;
+    for (name, is_dir) in at::entries(at, root).ok()? {
         // `cpu` -> `cpu,cpuacct` and the like are symbolic links.
-        if !entry.file_type().ok()?.is_dir() {
+        if !is_dir {
             continue;
         }
-        let dir = entry.path();
+        let dir = root.join(&name);
         let kind = fstatfs(at::open_dir(at, &dir).ok()?)
             .ok()?
             .filesystem_type();
@@ -64,7 +68,7 @@ fn split(root: &Path, own: &str) -> Option<Layout> {
             }
             unified = Some(v2(at, &dir)?);
         } else if kind == CGROUP_SUPER_MAGIC {
-            let claimed = named(entry.file_name().to_str()?);
+            let claimed = named(&name);
             let (id, controllers) = wanted.iter().find(|(_, c)| same_set(c, &claimed))?;
             // Only a hierarchy's root cgroup has this file.
             let at_root = at::exists(at, &dir.join("cgroup.sane_behavior"));
