@@ -11,10 +11,11 @@
 //!
 //! A process of rt opens the directory once and keeps it ([`Root::open`]):
 //! a `run` opened it seven times, each open a walk through sysfs again.
-//! Processes it forks (the init, exec's child) open their own for each
-//! batch of calls and drop it when done: they enter the container, and
-//! the copy they inherited goes with the other fds rt had (Step::LeaveHost,
-//! exec's close before its fork into the container). Paths elsewhere, or
+//! Processes it forks after that (the init, exec's child) open their own
+//! for each batch of calls and drop it when done; the copy they inherited
+//! goes with the other fds rt had, before they enter the container
+//! (Step::LeaveHost, exec's close before its fork into the container), as
+//! does the one an exec child keeps when its parent had none. Paths elsewhere, or
 //! no root (/sys/fs/cgroup could not be opened), take the absolute path as
 //! before. Errors are the caller's to word, with the absolute path.
 
@@ -63,6 +64,7 @@ impl Root {
         Some(Root(Handle::Kept(kept.1.as_fd())))
     }
 
+    /// The directory, for *at calls.
     pub fn fd(&self) -> BorrowedFd<'_> {
         match &self.0 {
             Handle::Kept(fd) => *fd,

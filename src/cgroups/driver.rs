@@ -182,8 +182,8 @@ impl Driver {
     }
 }
 
-/// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP.
-/// One call: an absolute path walks sysfs no more than opening the root.
+/// An O_PATH handle on a cgroup directory, for CLONE_INTO_CGROUP, from
+/// the process's open /sys/fs/cgroup (see `at`).
 fn dir_fd(dir: &Path) -> Result<OwnedFd> {
     let root = super::at::Root::open();
     super::at::open_dir(root.as_ref(), dir).ctx(|| format!("cannot open cgroup {}", dir.display()))
