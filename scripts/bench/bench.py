@@ -324,16 +324,14 @@ def main():
         write_reports(res, a.out)
     finally:
         for r in runtimes:
-            for cid in running.get(r.name, []):
+            # The detached ones, and any container of a runtime the signal
+            # stopped in the middle of a run (its state is there).
+            listed = subprocess.run(r.cmd("list", "-q"), stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True).stdout.split()
+            for cid in dict.fromkeys(running.get(r.name, []) + listed):
                 subprocess.run(r.cmd("delete", "--force", cid), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for d in os.listdir("/sys/fs/cgroup"):
-            p = f"/sys/fs/cgroup/{d}{parent}"
-            if os.path.isdir(p):
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
+        remove_cgroups(parent)
         if hugetlb:
             hierarchy_emptied("hugetlb")
         # The tmpfs at `work` (this namespace's) goes with the namespace;
@@ -350,6 +348,35 @@ def main():
                 os.rmdir(hugetlb)
             except OSError:
                 pass
+
+
+def remove_cgroups(parent, timeout=5.0):
+    """Remove the bench's cgroup `parent` in every hierarchy, deepest first:
+    a runtime stopped in the middle of a run can leave its container's
+    cgroup below it, and the container's processes (the bench's own: the
+    cgroup is the bench's) in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for d in os.listdir("/sys/fs/cgroup"):
+            top = f"/sys/fs/cgroup/{d}{parent}"
+            for below, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                for pid in procs_in([below]):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    os.rmdir(below)
+                except OSError:
+                    left.append(below)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            print(f"bench: cgroups still in use, left: {left[:5]}", file=sys.stderr)
+            return
+        reap_orphans()
+        time.sleep(0.05)
 
 
 def run_all(a, only, mount_counts, concurrency, runtimes, work, parent, running):
