@@ -165,7 +165,9 @@ pub struct InitArgs {
 /// RCU grace period, ~10 ms).
 fn join_cgroups(tasks: &[PathBuf]) -> Result<()> {
     use crate::cgroups::at;
-    // Dropped on return: a host directory.
+    // A host directory: dropped on return, or, where rt had opened none
+    // before the fork (exec on a v1-only host), kept until this process
+    // closes rt's fds before it enters the container (see cgroups::at).
     let root = at::Root::open();
     for t in tasks {
         at::write(root.as_ref(), t, "0").ctx(|| format!("cannot join cgroup {}", t.display()))?;
