@@ -15,11 +15,44 @@ enum Abi {
     X32,
 }
 
+/// The longest name in the tables: i386's "sched_rr_get_interval_time64".
+const NAME_MAX: usize = 28;
+
+/// A row's name, stored in the row. A table of `&str` holds a pointer per
+/// row, and the C library relocates every such pointer when an rt process
+/// starts, whatever the command: for these two tables 880 pointers, five
+/// pages written (and copied) at every start. Bytes in place need none.
+pub(super) struct Name([u8; NAME_MAX]);
+
+/// `name` as a table row's [`Name`] (zero-padded). Evaluated when rt is
+/// compiled: a longer name fails the build.
+pub(super) const fn n(name: &str) -> Name {
+    let bytes = name.as_bytes();
+    assert!(
+        bytes.len() <= NAME_MAX,
+        "system call name longer than NAME_MAX"
+    );
+    let mut out = [0u8; NAME_MAX];
+    let mut i = 0;
+    while i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    Name(out)
+}
+
+impl Name {
+    fn is(&self, name: &str) -> bool {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_MAX);
+        self.0[..len] == *name.as_bytes()
+    }
+}
+
 pub fn number(arch: Arch, name: &str) -> Option<u32> {
     match arch {
         Arch::X86 => i386::TABLE
             .iter()
-            .find(|row| row.0 == name)
+            .find(|row| row.0.is(name))
             .map(|row| row.1),
         Arch::X86_64 => find64(name, Abi::X64),
         Arch::X32 => find64(name, Abi::X32).map(|nr| nr | X32_SYSCALL_BIT),
@@ -29,6 +62,6 @@ pub fn number(arch: Arch, name: &str) -> Option<u32> {
 fn find64(name: &str, abi: Abi) -> Option<u32> {
     x86_64::TABLE
         .iter()
-        .find(|row| row.0 == name && (row.2 == Abi::Common || row.2 == abi))
+        .find(|row| row.0.is(name) && (row.2 == Abi::Common || row.2 == abi))
         .map(|row| row.1)
 }
