@@ -586,3 +586,42 @@ fn starts_reexecute_from_the_attached_binary() {
     });
     assert!(replaced, "no create replaced busybox at {ATTACHED}");
 }
+
+/// The exec child joins the container's namespaces and forks into its pid
+/// namespace, where no process of the container can reach it. It shares
+/// rt's memory while rt sleeps (clone3 CLONE_VM|CLONE_VFORK,
+/// `syscall::clone_vm`): a fork copied rt's page tables, faulted its pages
+/// in again and tore them down, 5-7 % of an exec's CPU. What it forks into
+/// the container is an ordinary fork with memory of its own, as before.
+#[test]
+fn exec_child_shares_rts_memory_and_forks_the_process() {
+    let (c, _) = running();
+    let trace = c.scratch().join("exec.trace");
+    let exec = c.command(&["exec", &c.id, "sh", "-c", "echo in"]);
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3", "-o"])
+        .arg(&trace)
+        .arg(exec.get_program())
+        .args(exec.get_args());
+    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("exec.out"));
+    assert_eq!((out.code, out.stdout.as_str()), (0, "in\n"), "{out}");
+    let calls = fs::read_to_string(&trace).expect("read the trace");
+    let rt = calls
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the trace names rt's pid");
+    let (by_rt, by_child): (Vec<&str>, Vec<&str>) = calls
+        .lines()
+        .filter(|l| l.contains("clone"))
+        .filter(|l| !l.contains("resumed>"))
+        .partition(|l| l.split_whitespace().next() == Some(rt));
+    assert!(
+        by_rt.len() == 1 && by_rt[0].contains("CLONE_VM|CLONE_VFORK"),
+        "{calls}"
+    );
+    assert!(
+        by_child.len() == 1 && !by_child[0].contains("CLONE_VM"),
+        "{calls}"
+    );
+}

@@ -19,7 +19,6 @@ struct Logger {
     /// Opened once: a fifo given as `--log` must see one writer, not one
     /// open per line (a reader that took the first line and left would
     /// block the next open forever).
-    /// None after [`detach`].
     file: Mutex<Option<File>>,
     /// Set by [`detach`]: nothing more is written anywhere.
     detached: std::sync::atomic::AtomicBool,
@@ -57,15 +56,24 @@ fn render(format: Format, level: &str, msg: &str) -> String {
     }
 }
 
-/// Close the log file and write nothing more: a container's init or exec'd
-/// process, which must hold no file of the host once the container can see
-/// it (`init/mod.rs`, step 11), reports its later errors on its stderr.
+/// Write nothing more: a container's init or exec'd process, which must
+/// hold no file of the host once the container can see it (`init/mod.rs`,
+/// step 11), reports its later errors on its stderr. The log file's fd goes
+/// with the others step 11 closes; the `File` stays, unused, so that rt's
+/// own logger is whole again after an exec child that shared its memory
+/// ([`reattach`]).
 pub fn detach() {
     if let Some(l) = LOGGER.get() {
         l.detached.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut f) = l.file.lock() {
-            f.take();
-        }
+    }
+}
+
+/// rt logs again after an exec child that shared rt's memory detached the
+/// logger in it (`syscall::clone_vm`); rt's fd table kept the file.
+pub fn reattach() {
+    if let Some(l) = LOGGER.get() {
+        l.detached
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

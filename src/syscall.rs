@@ -880,23 +880,6 @@ pub fn set_interface_up(name: &str) -> nix::Result<()> {
 /// CLONE_INTO_CGROUP: the child is born in that cgroup2 directory, without
 /// the migration (and its global lock) that writing cgroup.procs costs.
 pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result<Forked> {
-    /// The kernel's `struct clone_args` up to `cgroup` (size 88).
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -920,6 +903,146 @@ pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// The kernel's `struct clone_args` up to `cgroup` (size 88).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The stack of a [`clone_vm`] child: rt's main stack's size, reserved
+/// only (pages are backed as the child touches them), with a guard page.
+const VM_CHILD_STACK: usize = 8 << 20;
+
+/// clone3(2) of a child that shares rt's memory (CLONE_VM) and runs `child`
+/// on a stack of its own, while rt sleeps until the child exits or execs
+/// (CLONE_VFORK), as posix_spawn does; with `cgroup`, born in that cgroup2
+/// directory. No page table is copied and nothing is faulted or freed twice:
+/// what a fork costs rt's `exec` in the process that only joins the
+/// container's namespaces and forks again. Returns the child's pid once rt
+/// runs again.
+///
+/// The child shares rt's heap and statics (and its thread-local storage:
+/// it runs on rt's one thread, asleep meanwhile), so `child` may allocate
+/// and run ordinary Rust, but what it frees or changes, rt sees: rt must
+/// not touch what it moved into `child`, and the child must leave only by
+/// exit or exec. Its fd table, credentials, namespaces and signal handlers
+/// are its own (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND).
+#[cfg(target_arch = "x86_64")]
+pub fn clone_vm<T>(
+    cgroup: Option<BorrowedFd<'_>>,
+    arg: T,
+    child: fn(T) -> !,
+) -> Result<Pid, (Errno, T)> {
+    // SAFETY: a fresh anonymous private mapping; no existing memory is
+    // touched. MAP_NORESERVE: the 8 MiB are address space until used.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            VM_CHILD_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err((Errno::last(), arg));
+    }
+    let unmap = || {
+        // SAFETY: the mapping made above, which no one uses any more (the
+        // child has exited or exec'd, or was never born).
+        unsafe { libc::munmap(base, VM_CHILD_STACK) };
+    };
+    // The lowest page: an overflow faults instead of running into whatever
+    // lies below. SAFETY: the first page of the mapping made above.
+    if unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) } != 0 {
+        let e = Errno::last();
+        unmap();
+        return Err((e, arg));
+    }
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: VM_CHILD_STACK as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // One pointer to hand over in a register.
+    let boxed: *mut (T, fn(T) -> !) = Box::into_raw(Box::new((arg, child)));
+    let ret: i64;
+    // SAFETY: `args` is a valid clone_args of the size passed, naming the
+    // stack mapped above. The parent (rax = pid or -errno) falls through;
+    // the child (rax = 0) starts on the new stack, whose top is page-aligned
+    // (16-byte aligned at the call, as the ABI wants), clears the frame
+    // pointer and calls `vm_child_entry(boxed)`, which never returns (ud2
+    // would trap). r12 is callee-saved and the system call preserves it, so
+    // both processes have `boxed` there; rcx and r11 are what `syscall`
+    // clobbers. The parent's own stack is not used by this block.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call {entry}",
+            "ud2",
+            "2:",
+            entry = sym vm_child_entry::<T>,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &mut args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") boxed,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        // SAFETY: no child was born: `boxed` is still ours, from into_raw
+        // above.
+        let (arg, _) = *unsafe { Box::from_raw(boxed) };
+        unmap();
+        return Err((Errno::from_raw(-ret as i32), arg));
+    }
+    // The child took `boxed` (and freed it); it has exited or exec'd,
+    // and a process it forked has a copy of its stack.
+    unmap();
+    Ok(Pid::from_raw(ret as i32))
+}
+
+/// Elsewhere the caller forks as before.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn clone_vm<T>(_: Option<BorrowedFd<'_>>, arg: T, _: fn(T) -> !) -> Result<Pid, (Errno, T)> {
+    Err((Errno::ENOSYS, arg))
+}
+
+/// Where a [`clone_vm`] child starts, on its own stack.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn vm_child_entry<T>(boxed: *mut (T, fn(T) -> !)) -> ! {
+    // SAFETY: `clone_vm` passes the pointer Box::into_raw gave it, and only
+    // the child (this call) takes it back.
+    let (arg, child) = *unsafe { Box::from_raw(boxed) };
+    child(arg)
 }
 
 /// SECCOMP_IOCTL_NOTIF_RECV: the next system call a SCMP_ACT_NOTIFY filter

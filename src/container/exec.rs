@@ -141,6 +141,10 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             (Some(socket), Some(ours))
         }
     };
+    let shares_memory = join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid)
+        && !join.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+        && initial.is_none()
+        && !driver.acts_after_clone();
     let (parent_end, child_end) = sync_pair()?;
     let args = ExecArgs {
         process,
@@ -160,22 +164,62 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     // Into the container's cgroups as the init goes: born in the cgroup2
     // directory (moved there where clone3 refuses), joining v1 itself.
     let v2 = driver.clone_target(&target)?;
-    let forked = match v2
-        .as_ref()
-        .map(|fd| syscall::clone3_process(0, Some(std::os::fd::AsFd::as_fd(fd))))
-    {
-        Some(Ok(f)) => Ok((f, true)),
-        _ => syscall::clone_process(0).map(|f| (f, false)),
-    };
-    let (forked, born_in_cgroup) = forked.ctx(|| "cannot fork the exec process")?;
-    let child = match forked {
-        Forked::Child => {
-            drop(parent_end);
-            child::run(args)
+    let v2 = v2.as_ref().map(std::os::fd::AsFd::as_fd);
+    // The child only joins the namespaces and forks into the container's pid
+    // namespace, where no process of the container can reach it (its pid is
+    // the host's). Where rt has nothing to do between the clone and `Go`, it
+    // shares rt's memory and rt sleeps until it is gone (see
+    // `syscall::clone_vm`): no copy of rt's page tables, none of its pages
+    // faulted in again, no teardown. A child that execs itself (no pid
+    // namespace to fork into) or joins a user namespace is forked as before.
+    let mut go_sent = false;
+    let shared = match v2 {
+        Some(cgroup) if shares_memory => {
+            // First: rt sleeps while the child runs.
+            parent_end.send(&Msg::Go)?;
+            go_sent = true;
+            let fds = args.raw_fds();
+            match syscall::clone_vm(Some(cgroup), (args, parent_end.as_raw_fd()), run_shared) {
+                Ok(pid) => {
+                    // Our copies; the rest of `args` went with the child.
+                    for fd in fds {
+                        let _ = nix::unistd::close(fd);
+                    }
+                    // Its step 11 stopped the logger it shared with us.
+                    crate::logging::reattach();
+                    Ok(pid)
+                }
+                Err((_, (args, _))) => {
+                    // No child: take the `Go` back, for the fork below gets
+                    // it once rt has done its part.
+                    args.sync.recv()?;
+                    go_sent = false;
+                    Err(args)
+                }
+            }
         }
-        Forked::Parent(pid) => pid,
+        _ => Err(args),
     };
-    args.leave_to_child();
+    let (child, born_in_cgroup) = match shared {
+        Ok(pid) => (pid, true),
+        Err(args) => {
+            let forked = match v2.map(|fd| syscall::clone3_process(0, Some(fd))) {
+                Some(Ok(f)) => Ok((f, true)),
+                _ => syscall::clone_process(0).map(|f| (f, false)),
+            };
+            let (forked, born_in_cgroup) = forked.ctx(|| "cannot fork the exec process")?;
+            match forked {
+                Forked::Child => {
+                    drop(parent_end);
+                    child::run(args)
+                }
+                Forked::Parent(pid) => {
+                    args.leave_to_child();
+                    (pid, born_in_cgroup)
+                }
+            }
+        }
+    };
     // The child, or once it forked into the container's pid namespace
     // (see `init::Launch`), the grandchild it reports: also ours.
     let mut pid = child;
@@ -202,7 +246,9 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             .ctx(|| "cannot set the initial cpu affinity")
             .map_err(|e| kill_child(pid, e))?;
     }
-    parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
+    if !go_sent {
+        parent_end.send(&Msg::Go).map_err(|e| kill_child(pid, e))?;
+    }
     // Ready, and Forked when the child forks: in either order (they come
     // from two processes). The socket reaches EOF once both are done with it.
     let mut ready = false;
@@ -253,6 +299,16 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
         None => Ok(0),
         Some(s) => attach::supervise(Pid::from_raw(pid.as_raw()), &s.fd, master.as_ref()),
     }
+}
+
+/// The exec child that shares rt's memory (`syscall::clone_vm`): its copy
+/// of rt's end of the socket goes (rt reads EOF once the exec'd process
+/// holds none), then the same child as a forked one.
+fn run_shared((args, parent_end): (ExecArgs, Option<std::os::fd::RawFd>)) -> ! {
+    if let Some(fd) = parent_end {
+        let _ = nix::unistd::close(fd);
+    }
+    child::run(args)
 }
 
 /// The cgroups the process joins: the container's, or with `--cgroup`

@@ -38,6 +38,17 @@ pub struct ExecArgs {
 }
 
 impl ExecArgs {
+    /// The fds the child gets, by number: after a child that shared rt's
+    /// memory (`syscall::clone_vm`) took these arguments, the parent closes
+    /// its own copies by number and touches nothing else of them.
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<_> = self.join.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+        fds.extend(self.sync.as_raw_fd());
+        fds.extend(self.console.as_ref().map(|c| c.fd.as_raw_fd()));
+        fds
+    }
+
     /// The parent's copy, once the child has its own: the fds are closed
     /// (the parent sees EOF on the socket only when the child's end is the
     /// child's alone), the memory is left to rt's exit. Freeing it wrote to

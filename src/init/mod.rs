@@ -22,7 +22,10 @@
 //!   bundle, namespace files) is done by 11, where the rest is closed;
 //! - a process that joins the container's pid namespace (`rt exec`, or an
 //!   init whose pid namespace is given by path) does its host work outside
-//!   it and forks into it only after 11, with nothing of the host left;
+//!   it and forks into it only after 11, with nothing of the host left
+//!   (`rt exec`'s, which shares rt's memory until it is gone where it can,
+//!   `syscall::clone_vm`, forks an ordinary copy: nothing the container can
+//!   reach shares memory with rt);
 //!   a new pid namespace has no other process before Ready;
 //! - the working directory is never left on the host (the host /proc is
 //!   the working directory during setup: 11 moves it to the root);
@@ -788,9 +791,10 @@ impl Launch<'_> {
 fn leave_host(proc: procfs::HostProc, preserve_fds: u32, keep: &[RawFd]) -> Result<()> {
     nix::unistd::chdir("/").ctx(|| "cannot change directory to the container's root")?;
     drop(proc);
-    crate::logging::detach();
     let first = RawFd::try_from(3 + u64::from(preserve_fds))
         .map_err(|_| Error::Usage(format!("--preserve-fds {preserve_fds} is too large")))?;
+    // Its fd goes with the rest, below.
+    crate::logging::detach();
     // Only the caller's fds pass: where it left a gap among them, an fd of
     // rt's own took the number (a namespace, the host /proc, its sealed
     // binary) and goes too.
