@@ -207,6 +207,28 @@ fn time_namespace_shifts_uptime() {
     );
 }
 
+/// An exec'd process joins the container's time namespace too. The exec
+/// child that joins the namespaces shares rt's memory where it can, and
+/// setns(2) refuses a time namespace to such a process (EUSERS): it is
+/// forked then (`syscall::clone_vm`).
+#[test]
+fn exec_joins_the_time_namespace() {
+    const DAYS: u64 = 1000;
+    let mut c = Container::new(&["sleep", "1000"]);
+    c.add_namespace("time", None).set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}),
+    );
+    c.start_ok();
+    let out = c.rt(&["exec", &c.id, "cat", "/proc/uptime"]).ok();
+    let inside = uptime_secs(&out.stdout);
+    let host = uptime_secs(&procfs::read("/proc/uptime"));
+    assert!(
+        inside >= host + (DAYS * 86400) as f64 - 60.0,
+        "uptime inside {inside}s, host {host}s"
+    );
+}
+
 fn uptime_secs(text: &str) -> f64 {
     text.split_whitespace()
         .next()

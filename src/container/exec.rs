@@ -141,8 +141,12 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
             (Some(socket), Some(ours))
         }
     };
+    // setns(2) refuses a user or time namespace to a process whose memory
+    // another one shares (EINVAL, EUSERS).
     let shares_memory = join.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid)
-        && !join.iter().any(|(t, _)| *t == LinuxNamespaceType::User)
+        && !join
+            .iter()
+            .any(|(t, _)| matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Time))
         && initial.is_none()
         && !driver.acts_after_clone();
     let (parent_end, child_end) = sync_pair()?;
@@ -171,7 +175,8 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     // shares rt's memory and rt sleeps until it is gone (see
     // `syscall::clone_vm`): no copy of rt's page tables, none of its pages
     // faulted in again, no teardown. A child that execs itself (no pid
-    // namespace to fork into) or joins a user namespace is forked as before.
+    // namespace to fork into) or joins a user or time namespace is forked
+    // as before.
     let mut go_sent = false;
     let shared = match v2 {
         Some(cgroup) if shares_memory => {
