@@ -521,17 +521,17 @@ fn umask_is_the_processs_the_containers_or_else_the_callers() {
 /// Where rt's binary stays mounted between starts (rt::exeseal::ATTACHED).
 const ATTACHED: &str = "/run/rt-mntns/exe";
 
-/// `rt args` under strace: the open_tree and execveat calls it made, and
-/// its output.
-fn traced_reexec(c: &Container, args: &[&str]) -> (String, crate::common::Outcome) {
-    let trace = c.scratch().join("reexec.trace");
+/// `rt args` under strace (`strace -f`): the `calls` (strace's `trace=`
+/// list) rt and its children made, and rt's output.
+fn traced(c: &Container, args: &[&str], calls: &str) -> (String, crate::common::Outcome) {
+    let trace = c.scratch().join("rt.trace");
     let rt = c.command(args);
     let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=open_tree,execveat", "-o"])
+    cmd.args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
         .arg(&trace)
         .arg(rt.get_program())
         .args(rt.get_args());
-    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("reexec"));
+    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("rt.out"));
     (fs::read_to_string(&trace).expect("read the trace"), out)
 }
 
@@ -550,7 +550,7 @@ fn starts_reexecute_from_the_attached_binary() {
     // a few tries find it rt's own for a create and the exec after it.
     let attached = (0..5).any(|_| {
         Container::sleeper().create_ok();
-        let (trace, out) = traced_reexec(&c, &["exec", &c.id, "echo", "hi"]);
+        let (trace, out) = traced(&c, &["exec", &c.id, "echo", "hi"], "open_tree,execveat");
         assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
         is_rt() && trace.contains("execveat(") && !trace.contains("open_tree(")
     });
@@ -574,7 +574,7 @@ fn starts_reexecute_from_the_attached_binary() {
     let stale = (0..5).any(|_| {
         while nix::mount::umount2(ATTACHED, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
         crate::common::host("mount", &["--bind", "-o", "ro", "/bin/busybox", ATTACHED]);
-        let (trace, out) = traced_reexec(&c, &["exec", &c.id, "echo", "hi"]);
+        let (trace, out) = traced(&c, &["exec", &c.id, "echo", "hi"], "open_tree,execveat");
         assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
         // Not replaced by another test meanwhile: this exec saw busybox.
         trace.contains("open_tree(")
@@ -596,16 +596,8 @@ fn starts_reexecute_from_the_attached_binary() {
 #[test]
 fn exec_child_shares_rts_memory_and_forks_the_process() {
     let (c, _) = running();
-    let trace = c.scratch().join("exec.trace");
-    let exec = c.command(&["exec", &c.id, "sh", "-c", "echo in"]);
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=clone,clone3", "-o"])
-        .arg(&trace)
-        .arg(exec.get_program())
-        .args(exec.get_args());
-    let out = crate::common::run_with_deadline(cmd, &c.scratch().join("exec.out"));
+    let (calls, out) = traced(&c, &["exec", &c.id, "sh", "-c", "echo in"], "clone,clone3");
     assert_eq!((out.code, out.stdout.as_str()), (0, "in\n"), "{out}");
-    let calls = fs::read_to_string(&trace).expect("read the trace");
     let rt = calls
         .lines()
         .next()

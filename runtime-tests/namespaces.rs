@@ -191,20 +191,34 @@ fn user_namespace_maps_ids() {
     );
 }
 
-#[test]
-fn time_namespace_shifts_uptime() {
-    const DAYS: u64 = 1000;
-    let mut c = Container::new(&["cat", "/proc/uptime"]);
+/// The boot-time offset the time-namespace tests give their container.
+const SHIFT_SECS: u64 = 1000 * 86400;
+
+/// A container running `args` in a time namespace of its own, its boot
+/// time shifted by [`SHIFT_SECS`].
+fn time_shifted(args: &[&str]) -> Container {
+    let mut c = Container::new(args);
     c.add_namespace("time", None).set(
         "/linux/timeOffsets",
-        json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}),
+        json!({"boottime": {"secs": SHIFT_SECS, "nanosecs": 0}}),
     );
-    let inside = uptime_secs(&c.run().ok().stdout);
+    c
+}
+
+/// `uptime` (/proc/uptime's text) is the host's, shifted.
+fn assert_shifted(uptime: &str) {
+    let inside = uptime_secs(uptime);
     let host = uptime_secs(&procfs::read("/proc/uptime"));
     assert!(
-        inside >= host + (DAYS * 86400) as f64 - 60.0,
+        inside >= host + SHIFT_SECS as f64 - 60.0,
         "uptime inside {inside}s, host {host}s"
     );
+}
+
+#[test]
+fn time_namespace_shifts_uptime() {
+    let c = time_shifted(&["cat", "/proc/uptime"]);
+    assert_shifted(&c.run().ok().stdout);
 }
 
 /// An exec'd process joins the container's time namespace too. The exec
@@ -213,20 +227,9 @@ fn time_namespace_shifts_uptime() {
 /// forked then (`syscall::clone_vm`).
 #[test]
 fn exec_joins_the_time_namespace() {
-    const DAYS: u64 = 1000;
-    let mut c = Container::new(&["sleep", "1000"]);
-    c.add_namespace("time", None).set(
-        "/linux/timeOffsets",
-        json!({"boottime": {"secs": DAYS * 86400, "nanosecs": 0}}),
-    );
+    let c = time_shifted(&["sleep", "1000"]);
     c.start_ok();
-    let out = c.rt(&["exec", &c.id, "cat", "/proc/uptime"]).ok();
-    let inside = uptime_secs(&out.stdout);
-    let host = uptime_secs(&procfs::read("/proc/uptime"));
-    assert!(
-        inside >= host + (DAYS * 86400) as f64 - 60.0,
-        "uptime inside {inside}s, host {host}s"
-    );
+    assert_shifted(&c.rt(&["exec", &c.id, "cat", "/proc/uptime"]).ok().stdout);
 }
 
 fn uptime_secs(text: &str) -> f64 {
