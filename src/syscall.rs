@@ -880,15 +880,7 @@ pub fn set_interface_up(name: &str) -> nix::Result<()> {
 /// CLONE_INTO_CGROUP: the child is born in that cgroup2 directory, without
 /// the migration (and its global lock) that writing cgroup.procs costs.
 pub fn clone3_process(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> nix::Result<Forked> {
-    let mut args = CloneArgs {
-        flags,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    if let Some(fd) = cgroup {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd.as_raw_fd() as u64;
-    }
+    let mut args = CloneArgs::new(flags, cgroup);
     // SAFETY: `args` is a valid clone_args of the size passed; with no stack
     // the child continues on a copy of ours, as with fork. The caller is
     // single-threaded (see `clone_process`).
@@ -923,6 +915,23 @@ struct CloneArgs {
 }
 
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+impl CloneArgs {
+    /// A child that reports its exit with SIGCHLD, as a fork's; with
+    /// `cgroup`, born in that cgroup2 directory.
+    fn new(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> CloneArgs {
+        let mut args = CloneArgs {
+            flags,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        if let Some(fd) = cgroup {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = fd.as_raw_fd() as u64;
+        }
+        args
+    }
+}
 
 /// The stack of a [`clone_vm`] child: rt's main stack's size, reserved
 /// only (pages are backed as the child touches them), with a guard page.
@@ -976,16 +985,10 @@ pub fn clone_vm<T>(
         return Err((e, arg));
     }
     let mut args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64,
-        exit_signal: libc::SIGCHLD as u64,
         stack: base as u64,
         stack_size: VM_CHILD_STACK as u64,
-        ..Default::default()
+        ..CloneArgs::new((libc::CLONE_VM | libc::CLONE_VFORK) as u64, cgroup)
     };
-    if let Some(fd) = cgroup {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd.as_raw_fd() as u64;
-    }
     // One pointer to hand over in a register.
     let boxed: *mut (T, fn(T) -> !) = Box::into_raw(Box::new((arg, child)));
     let ret: i64;

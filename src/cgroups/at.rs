@@ -15,9 +15,10 @@
 //! for each batch of calls and drop it when done; the copy they inherited
 //! goes with the other fds rt had, before they enter the container
 //! (Step::LeaveHost, exec's close before its fork into the container), as
-//! does the one an exec child keeps when its parent had none. Paths elsewhere, or
-//! no root (/sys/fs/cgroup could not be opened), take the absolute path as
-//! before. Errors are the caller's to word, with the absolute path.
+//! does the one an exec child keeps when its parent had none. Paths
+//! elsewhere, or no root (/sys/fs/cgroup could not be opened), take the
+//! absolute path as before. Errors are the caller's to word, with the
+//! absolute path.
 
 use std::fs::File;
 use std::io::{Read, Write};

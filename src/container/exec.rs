@@ -177,12 +177,10 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
     // faulted in again, no teardown. A child that execs itself (no pid
     // namespace to fork into) or joins a user or time namespace is forked
     // as before.
-    let mut go_sent = false;
     let shared = match v2 {
         Some(cgroup) if shares_memory => {
             // First: rt sleeps while the child runs.
             parent_end.send(&Msg::Go)?;
-            go_sent = true;
             let fds = args.raw_fds();
             match syscall::clone_vm(Some(cgroup), (args, parent_end.as_raw_fd()), run_shared) {
                 Ok(pid) => {
@@ -198,13 +196,14 @@ pub fn exec(store: &Store, opts: ExecOptions) -> Result<i32> {
                     // No child: take the `Go` back, for the fork below gets
                     // it once rt has done its part.
                     args.sync.recv()?;
-                    go_sent = false;
                     Err(args)
                 }
             }
         }
         _ => Err(args),
     };
+    // The `Go` is sent where the child shared our memory, and only there.
+    let go_sent = shared.is_ok();
     let (child, born_in_cgroup) = match shared {
         Ok(pid) => (pid, true),
         Err(args) => {

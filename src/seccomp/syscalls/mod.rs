@@ -42,9 +42,11 @@ pub(super) const fn n(name: &str) -> Name {
 }
 
 impl Name {
+    /// The row's name is `name`: its bytes, then padding or the end. Most
+    /// rows differ in the first byte.
     fn is(&self, name: &str) -> bool {
-        let len = self.0.iter().position(|&b| b == 0).unwrap_or(NAME_MAX);
-        self.0[..len] == *name.as_bytes()
+        let b = name.as_bytes();
+        self.0.get(..b.len()) == Some(b) && self.0.get(b.len()).is_none_or(|&c| c == 0)
     }
 }
 
