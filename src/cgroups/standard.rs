@@ -156,13 +156,94 @@ mod tests {
         assert!(!same_set(&v1[3].1, &named("cpu")));
     }
 
-    /// On a host with the standard layout (this project's machines, and
-    /// the cgroup2 VM), the answer is mountinfo's, without reading it.
+    /// Whether mountinfo shows the standard layout: every cgroup mount
+    /// shows its hierarchy's root at /sys/fs/cgroup or in a directory of
+    /// it, no hierarchy twice, at most one cgroup2, and every v1
+    /// hierarchy `own` lists is mounted (one may live on, unseen here,
+    /// in another mount namespace's mount or through cgroups left in it).
+    fn standard_per_mountinfo(info: &str, own: &str) -> bool {
+        let (mut v1, mut v2): (Vec<Vec<String>>, u32) = (Vec::new(), 0);
+        for line in info.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            let (Some(root), Some(point), Some(kind), Some(opts)) =
+                (left.get(3), left.get(4), right.first(), right.get(2))
+            else {
+                continue;
+            };
+            if *kind != "cgroup" && *kind != "cgroup2" {
+                continue;
+            }
+            let point = Path::new(point);
+            let placed = point == Path::new(ROOT) || point.parent() == Some(Path::new(ROOT));
+            if *root != "/" || !placed {
+                return false;
+            }
+            if *kind == "cgroup2" {
+                v2 += 1;
+            } else {
+                let controllers = v1_controllers(opts.split(','));
+                if v1.iter().any(|c| same_set(c, &controllers)) {
+                    return false;
+                }
+                v1.push(controllers);
+            }
+        }
+        let wanted = v1_hierarchies(own);
+        v2 <= 1
+            && v1.len() == wanted.len()
+            && wanted
+                .iter()
+                .all(|(_, c)| v1.iter().any(|m| same_set(m, c)))
+    }
+
+    const INFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn the_oracle_tells_standard_from_not() {
+        let own = OWN.replace("10:hugetlb:/\n", "");
+        assert!(standard_per_mountinfo(INFO, &own));
+        // hugetlb's hierarchy exists but is mounted in no directory here.
+        assert!(!standard_per_mountinfo(INFO, OWN));
+        let elsewhere = format!("{INFO}50 23 0:40 / /run/hugetlb rw - cgroup cgroup rw,hugetlb\n");
+        assert!(!standard_per_mountinfo(&elsewhere, OWN));
+        let bound = INFO.replace(
+            "0:32 / /sys/fs/cgroup/memory",
+            "0:32 /x /sys/fs/cgroup/memory",
+        );
+        assert!(!standard_per_mountinfo(&bound, &own));
+        let twice = format!("{INFO}51 31 0:32 / /sys/fs/cgroup/mem rw - cgroup cgroup rw,memory\n");
+        assert!(!standard_per_mountinfo(&twice, &own));
+    }
+
+    /// Where mountinfo shows the standard layout (this project's machines,
+    /// the cgroup2 VM) the answer is mountinfo's, without reading it;
+    /// elsewhere there is no answer and the caller reads mountinfo.
     #[test]
     fn agrees_with_mountinfo() {
         let info = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let own = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
         let from_mountinfo = Layout::parse(&info);
-        let standard = detect().expect("/sys/fs/cgroup has the standard layout here");
+        let Some(standard) = detect() else {
+            assert!(
+                !standard_per_mountinfo(&info, &own),
+                "the standard layout was not recognised:\n{info}\n{own}"
+            );
+            return;
+        };
+        assert!(
+            standard_per_mountinfo(&info, &own),
+            "recognised a layout mountinfo calls not standard"
+        );
         let mut a = standard.hierarchies.clone();
         let mut b = from_mountinfo.hierarchies.clone();
         a.sort_by(|x, y| x.mount_point.cmp(&y.mount_point));
