@@ -1045,25 +1045,12 @@ fn create_and_exec_read_no_mount_table() {
 }
 
 /// A v1 hierarchy the kernel lists for this process that no directory of
-/// /sys/fs/cgroup mounts (say, one mounted only in another mount
-/// namespace).
+/// /sys/fs/cgroup mounts.
 fn hierarchy_outside_sys_fs_cgroup() -> Option<String> {
-    let layout = rt::cgroups::Layout::parse(&procfs::read("/proc/self/mountinfo"));
-    let placed = |controllers: &str| {
-        layout.hierarchies.iter().any(|h| {
-            !h.v2
-                && h.mount_point.parent() == Some(Path::new("/sys/fs/cgroup"))
-                && controllers
-                    .split(',')
-                    .all(|c| h.controllers.iter().any(|m| m == c))
-        })
-    };
-    procfs::read("/proc/self/cgroup").lines().find_map(|line| {
-        let mut fields = line.splitn(3, ':');
-        let id = fields.next()?;
-        let controllers = fields.next()?;
-        (id != "0" && !placed(controllers)).then(|| controllers.to_string())
-    })
+    procfs::read("/proc/self/cgroup")
+        .lines()
+        .find(|line| !procfs::hierarchy_mounted_here(line))
+        .map(str::to_string)
 }
 
 /// Only the cpuset hierarchy's new directories get their cpus and mems

@@ -234,6 +234,7 @@ fn exec_into_a_sub_cgroup() {
             .ok();
         out.stdout
             .lines()
+            .filter(|l| procfs::hierarchy_mounted_here(l))
             .map(|l| l.split(':').skip(1).collect::<Vec<_>>().join(":"))
             .collect::<Vec<_>>()
     };

@@ -121,3 +121,24 @@ pub fn ns_link(pid: &str, ns: &str) -> String {
 pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
+
+/// Whether a hierarchy of a /proc/<pid>/cgroup line (`4:memory:/x`) is
+/// mounted in this mount namespace's /sys/fs/cgroup: cgroup2 (id 0), or the
+/// v1 hierarchy of its controllers in one of its directories. A v1
+/// hierarchy can live on mounted only in another mount namespace; neither
+/// rt nor runc can place a container in it, nor find it without mountinfo.
+pub fn hierarchy_mounted_here(cgroup_line: &str) -> bool {
+    let mut fields = cgroup_line.splitn(3, ':');
+    let (Some(id), Some(controllers)) = (fields.next(), fields.next()) else {
+        return false;
+    };
+    if id == "0" {
+        return true;
+    }
+    mountinfo(&read("/proc/self/mountinfo")).iter().any(|m| {
+        m.fstype == "cgroup"
+            && std::path::Path::new(&m.mount_point).parent()
+                == Some(std::path::Path::new("/sys/fs/cgroup"))
+            && controllers.split(',').all(|c| m.has_super_option(c))
+    })
+}
