@@ -158,9 +158,10 @@ mod tests {
 
     /// Whether mountinfo shows the standard layout: every cgroup mount
     /// shows its hierarchy's root at /sys/fs/cgroup or in a directory of
-    /// it, no hierarchy twice, at most one cgroup2, and every v1
-    /// hierarchy `own` lists is mounted (one may live on, unseen here,
-    /// in another mount namespace's mount or through cgroups left in it).
+    /// it named for its controllers, no hierarchy twice, at most one
+    /// cgroup2, and every v1 hierarchy `own` lists is mounted (one may
+    /// live on, unseen here, in another mount namespace's mount or through
+    /// cgroups left in it).
     fn standard_per_mountinfo(info: &str, own: &str) -> bool {
         let (mut v1, mut v2): (Vec<Vec<String>>, u32) = (Vec::new(), 0);
         for line in info.lines() {
@@ -186,7 +187,9 @@ mod tests {
                 v2 += 1;
             } else {
                 let controllers = v1_controllers(opts.split(','));
-                if v1.iter().any(|c| same_set(c, &controllers)) {
+                let name = point.file_name().map(|n| n.to_string_lossy());
+                let misnamed = !name.is_some_and(|n| same_set(&named(&n), &controllers));
+                if misnamed || v1.iter().any(|c| same_set(c, &controllers)) {
                     return false;
                 }
                 v1.push(controllers);
@@ -221,6 +224,8 @@ mod tests {
             "0:32 /x /sys/fs/cgroup/memory",
         );
         assert!(!standard_per_mountinfo(&bound, &own));
+        let misnamed = INFO.replace("/sys/fs/cgroup/memory", "/sys/fs/cgroup/mem");
+        assert!(!standard_per_mountinfo(&misnamed, &own));
         let twice = format!("{INFO}51 31 0:32 / /sys/fs/cgroup/mem rw - cgroup cgroup rw,memory\n");
         assert!(!standard_per_mountinfo(&twice, &own));
     }
