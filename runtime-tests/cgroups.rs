@@ -141,7 +141,7 @@ fn resources_are_written_to_every_controller() {
         }),
     );
     // Optional here: another hierarchy layout may lack them.
-    let hugetlb = Path::new("/sys/fs/cgroup/hugetlb").exists();
+    let hugetlb = Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists();
     if hugetlb {
         c.set(
             "/linux/resources/hugepageLimits",
@@ -304,7 +304,7 @@ fn missing_controllers_fail_clearly() {
             "blkio.weight does not exist on this kernel",
         ));
     }
-    if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
+    if !Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
         cases.push((
             "/linux/resources/hugepageLimits",
             json!([{"pageSize": "2MB", "limit": 2097152}]),
@@ -328,7 +328,7 @@ fn missing_controllers_fail_clearly() {
 /// empty or malformed size is refused by name before anything is made.
 #[test]
 fn hugepage_limits_as_runc_reads_them() {
-    if !Path::new("/sys/fs/cgroup/hugetlb").exists() {
+    if !Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
         eprintln!("skipped: no hugetlb hierarchy");
         return;
     }
@@ -960,7 +960,7 @@ fn rt_and_runc_write_the_same_values() {
         resources["blockIO"]["weight"] = json!(600);
         files.push(("blkio", file));
     }
-    if Path::new("/sys/fs/cgroup/hugetlb").exists() {
+    if Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
         resources["hugepageLimits"] =
             json!([{"pageSize": "2MB", "limit": 6 * MIB}, {"pageSize": "1GB", "limit": 0}]);
         files.extend([
