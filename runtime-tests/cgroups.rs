@@ -18,6 +18,12 @@ use crate::common::{procfs, residue, wait_for, Container, Runtime};
 
 const MIB: i64 = 1 << 20;
 
+/// Whether a v1 hugetlb hierarchy is mounted: by its cgroup.procs, not its
+/// directory, which an interrupted experiment can leave behind empty.
+fn hugetlb_mounted() -> bool {
+    Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists()
+}
+
 /// Limits are written to the v1 controllers: only meaningful where they are
 /// mounted (hybrid or v1 hosts).
 fn v1_controllers() -> bool {
@@ -141,7 +147,7 @@ fn resources_are_written_to_every_controller() {
         }),
     );
     // Optional here: another hierarchy layout may lack them.
-    let hugetlb = Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists();
+    let hugetlb = hugetlb_mounted();
     if hugetlb {
         c.set(
             "/linux/resources/hugepageLimits",
@@ -304,7 +310,7 @@ fn missing_controllers_fail_clearly() {
             "blkio.weight does not exist on this kernel",
         ));
     }
-    if !Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
+    if !hugetlb_mounted() {
         cases.push((
             "/linux/resources/hugepageLimits",
             json!([{"pageSize": "2MB", "limit": 2097152}]),
@@ -328,7 +334,7 @@ fn missing_controllers_fail_clearly() {
 /// empty or malformed size is refused by name before anything is made.
 #[test]
 fn hugepage_limits_as_runc_reads_them() {
-    if !Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
+    if !hugetlb_mounted() {
         eprintln!("skipped: no hugetlb hierarchy");
         return;
     }
@@ -960,7 +966,7 @@ fn rt_and_runc_write_the_same_values() {
         resources["blockIO"]["weight"] = json!(600);
         files.push(("blkio", file));
     }
-    if Path::new("/sys/fs/cgroup/hugetlb/cgroup.procs").exists() {
+    if hugetlb_mounted() {
         resources["hugepageLimits"] =
             json!([{"pageSize": "2MB", "limit": 6 * MIB}, {"pageSize": "1GB", "limit": 0}]);
         files.extend([
@@ -1047,9 +1053,10 @@ fn create_and_exec_read_no_mount_table() {
 /// A v1 hierarchy the kernel lists for this process that no directory of
 /// /sys/fs/cgroup mounts.
 fn hierarchy_outside_sys_fs_cgroup() -> Option<String> {
-    procfs::read("/proc/self/cgroup")
-        .lines()
-        .find(|line| !procfs::hierarchy_mounted_here(line))
+    let own = procfs::read("/proc/self/cgroup");
+    let mounted = procfs::cgroup_lines_mounted_here(&own);
+    own.lines()
+        .find(|line| !mounted.contains(line))
         .map(str::to_string)
 }
 

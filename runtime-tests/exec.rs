@@ -232,9 +232,8 @@ fn exec_into_a_sub_cgroup() {
         let out = c
             .rt(&["exec", "--cgroup", flag, &c.id, "cat", "/proc/self/cgroup"])
             .ok();
-        out.stdout
-            .lines()
-            .filter(|l| procfs::hierarchy_mounted_here(l))
+        procfs::cgroup_lines_mounted_here(&out.stdout)
+            .into_iter()
             .map(|l| l.split(':').skip(1).collect::<Vec<_>>().join(":"))
             .collect::<Vec<_>>()
     };

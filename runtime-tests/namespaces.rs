@@ -132,30 +132,26 @@ fn mount_namespace_hides_container_mounts_from_the_host() {
 }
 
 /// /proc/self/cgroup of a container, one line per hierarchy.
-fn cgroup_lines(with_cgroupns: bool) -> (String, Vec<String>) {
+fn cgroup_lines(with_cgroupns: bool) -> (String, String) {
     let mut c = Container::new(&["cat", "/proc/self/cgroup"]);
     if with_cgroupns {
         c.add_namespace("cgroup", None);
     }
-    let out = c.run().ok();
-    (
-        c.id.clone(),
-        out.lines().iter().map(|l| l.to_string()).collect(),
-    )
+    (c.id.clone(), c.run().ok().stdout)
 }
 
 #[test]
 fn without_cgroup_namespace_the_host_path_shows() {
-    let (id, lines) = cgroup_lines(false);
-    for line in lines.iter().filter(|l| procfs::hierarchy_mounted_here(l)) {
+    let (id, cgroup) = cgroup_lines(false);
+    for line in procfs::cgroup_lines_mounted_here(&cgroup) {
         assert!(line.ends_with(&format!(":/rt-test/{id}")), "{line}");
     }
 }
 
 #[test]
 fn cgroup_namespace_roots_the_container_cgroup() {
-    let (_, lines) = cgroup_lines(true);
-    for line in lines {
+    let (_, cgroup) = cgroup_lines(true);
+    for line in cgroup.lines() {
         assert!(
             line.ends_with(":/"),
             "cgroup path is not the namespace root: {line}"

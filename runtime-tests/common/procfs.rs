@@ -3,6 +3,7 @@
 //! container and files read from the host.
 
 use std::fs;
+use std::path::Path;
 
 /// The value of `Field:` in /proc/<pid>/status text.
 pub fn status_field(status: &str, field: &str) -> String {
@@ -122,23 +123,29 @@ pub fn read(path: &str) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-/// Whether a hierarchy of a /proc/<pid>/cgroup line (`4:memory:/x`) is
-/// mounted in this mount namespace's /sys/fs/cgroup: cgroup2 (id 0), or the
-/// v1 hierarchy of its controllers in one of its directories. A v1
-/// hierarchy can live on mounted only in another mount namespace; neither
-/// rt nor runc can place a container in it, nor find it without mountinfo.
-pub fn hierarchy_mounted_here(cgroup_line: &str) -> bool {
-    let mut fields = cgroup_line.splitn(3, ':');
-    let (Some(id), Some(controllers)) = (fields.next(), fields.next()) else {
-        return false;
+/// The lines of /proc/<pid>/cgroup text (`4:memory:/x`) whose hierarchy
+/// this mount namespace mounts in /sys/fs/cgroup: cgroup2's (id 0), and
+/// each v1 hierarchy's mounted in one of its directories. A v1 hierarchy
+/// can live on mounted only in another mount namespace; neither rt nor
+/// runc can place a container in it, nor find it without mountinfo.
+pub fn cgroup_lines_mounted_here(cgroup: &str) -> Vec<&str> {
+    let mounts = mountinfo(&read("/proc/self/mountinfo"));
+    let mounted = |controllers: &str| {
+        mounts.iter().any(|m| {
+            m.fstype == "cgroup"
+                && Path::new(&m.mount_point).parent() == Some(Path::new("/sys/fs/cgroup"))
+                && controllers.split(',').all(|c| m.has_super_option(c))
+        })
     };
-    if id == "0" {
-        return true;
-    }
-    mountinfo(&read("/proc/self/mountinfo")).iter().any(|m| {
-        m.fstype == "cgroup"
-            && std::path::Path::new(&m.mount_point).parent()
-                == Some(std::path::Path::new("/sys/fs/cgroup"))
-            && controllers.split(',').all(|c| m.has_super_option(c))
-    })
+    cgroup
+        .lines()
+        .filter(|line| {
+            let mut fields = line.splitn(3, ':');
+            match (fields.next(), fields.next()) {
+                (Some("0"), Some(_)) => true,
+                (Some(_), Some(controllers)) => mounted(controllers),
+                _ => false,
+            }
+        })
+        .collect()
 }

@@ -71,39 +71,15 @@ impl Layout {
 
     pub fn parse(mountinfo: &str) -> Layout {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            if left.len() < 5 || right.len() < 3 {
-                continue;
-            }
-            let (root, mount_point, fstype, super_opts) = (left[3], left[4], right[0], right[2]);
-            let v2 = match fstype {
-                "cgroup2" => true,
-                "cgroup" => false,
-                _ => continue,
-            };
-            let controllers: Vec<String> = if v2 {
-                Vec::new()
-            } else {
-                v1_controllers(super_opts.split(','))
-            };
+        for mount in cgroup_mounts(mountinfo) {
             // The same hierarchy may be mounted twice; keep the first.
             if hierarchies
                 .iter()
-                .any(|h| h.v2 == v2 && h.controllers == controllers)
+                .any(|h| h.v2 == mount.v2 && h.controllers == mount.controllers)
             {
                 continue;
             }
-            hierarchies.push(Hierarchy {
-                controllers,
-                mount_point: PathBuf::from(unescape(mount_point)),
-                mount_root: PathBuf::from(unescape(root)),
-                v2,
-            });
+            hierarchies.push(mount);
         }
         Layout { hierarchies }
     }
@@ -121,6 +97,36 @@ impl Layout {
             .iter()
             .find(|h| h.controllers.iter().any(|c| c == controller))
     }
+}
+
+/// Every cgroup mount of mountinfo text, in its order, a hierarchy as often
+/// as it is mounted.
+fn cgroup_mounts(mountinfo: &str) -> impl Iterator<Item = Hierarchy> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 {
+            return None;
+        }
+        let (root, mount_point, fstype, super_opts) = (left[3], left[4], right[0], right[2]);
+        let v2 = match fstype {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => return None,
+        };
+        let controllers = if v2 {
+            Vec::new()
+        } else {
+            v1_controllers(super_opts.split(','))
+        };
+        Some(Hierarchy {
+            controllers,
+            mount_point: PathBuf::from(unescape(mount_point)),
+            mount_root: PathBuf::from(unescape(root)),
+            v2,
+        })
+    })
 }
 
 /// The v1 controllers among a hierarchy's mount options (or the

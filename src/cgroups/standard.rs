@@ -134,6 +134,7 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::cgroup_mounts;
     use super::*;
 
     const OWN: &str = "\
@@ -164,36 +165,22 @@ mod tests {
     /// cgroups left in it).
     fn standard_per_mountinfo(info: &str, own: &str) -> bool {
         let (mut v1, mut v2): (Vec<Vec<String>>, u32) = (Vec::new(), 0);
-        for line in info.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let left: Vec<&str> = left.split(' ').collect();
-            let right: Vec<&str> = right.split(' ').collect();
-            let (Some(root), Some(point), Some(kind), Some(opts)) =
-                (left.get(3), left.get(4), right.first(), right.get(2))
-            else {
-                continue;
-            };
-            if *kind != "cgroup" && *kind != "cgroup2" {
-                continue;
-            }
-            let point = Path::new(point);
+        for mount in cgroup_mounts(info) {
+            let point = mount.mount_point.as_path();
             let placed = point == Path::new(ROOT) || point.parent() == Some(Path::new(ROOT));
-            if *root != "/" || !placed {
+            if mount.mount_root != Path::new("/") || !placed {
                 return false;
             }
-            if *kind == "cgroup2" {
+            if mount.v2 {
                 v2 += 1;
-            } else {
-                let controllers = v1_controllers(opts.split(','));
-                let name = point.file_name().map(|n| n.to_string_lossy());
-                let misnamed = !name.is_some_and(|n| same_set(&named(&n), &controllers));
-                if misnamed || v1.iter().any(|c| same_set(c, &controllers)) {
-                    return false;
-                }
-                v1.push(controllers);
+                continue;
             }
+            let name = point.file_name().map(|n| n.to_string_lossy());
+            let misnamed = !name.is_some_and(|n| same_set(&named(&n), &mount.controllers));
+            if misnamed || v1.iter().any(|c| same_set(c, &mount.controllers)) {
+                return false;
+            }
+            v1.push(mount.controllers);
         }
         let wanted = v1_hierarchies(own);
         v2 <= 1
