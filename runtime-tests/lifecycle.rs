@@ -244,6 +244,9 @@ fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
         let out = std::process::Command::new(exe)
             .args(["--exact", &path, "--test-threads=1"])
             .env(REAPER_CHILD, "1")
+            // Its panic message, without a backtrace: CI shows the start
+            // and the end of a long log, and a backtrace hid the message.
+            .env("RUST_BACKTRACE", "0")
             .output()
             .expect("run the test in a subreaper");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -257,13 +260,20 @@ fn start_of_a_program_that_exits_at_once_succeeds_every_time() {
     nix::sys::prctl::set_child_subreaper(true).expect("become a subreaper");
     let c = Container::new(&["true"]);
     for round in 0..100 {
+        let out = c.create();
+        assert_eq!(out.code, 0, "create {round} failed:\n{out}");
         // rt create has exited: its init is this process's child now.
-        let init = nix::unistd::Pid::from_raw(c.create_ok());
+        let init = nix::unistd::Pid::from_raw(c.pid());
         let reaper = std::thread::spawn(move || nix::sys::wait::waitpid(init, None));
         let out = c.start();
         assert_eq!(out.code, 0, "start {round} failed:\n{out}");
-        reaper.join().expect("reaper").expect("reap the init");
-        c.delete().ok();
+        let reaped = reaper.join().expect("reaper");
+        assert!(
+            reaped.is_ok(),
+            "reaping init {init} of round {round}: {reaped:?}"
+        );
+        let out = c.delete();
+        assert_eq!(out.code, 0, "delete {round} failed:\n{out}");
     }
 }
 
