@@ -570,21 +570,20 @@ fn starts_reexecute_from_the_attached_binary() {
         "{line}"
     );
 
-    // Another binary there (read-only, so only its identity tells it apart).
-    let stale = (0..5).any(|_| {
-        while nix::mount::umount2(ATTACHED, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
-        crate::common::host("mount", &["--bind", "-o", "ro", "/bin/busybox", ATTACHED]);
-        let (trace, out) = traced(&c, &["exec", &c.id, "echo", "hi"], "open_tree,execveat");
-        assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
-        // Not replaced by another test meanwhile: this exec saw busybox.
-        trace.contains("open_tree(")
-    });
-    assert!(stale, "no exec found busybox at {ATTACHED}");
-    let replaced = (0..5).any(|_| {
-        Container::sleeper().create_ok();
-        is_rt()
-    });
-    assert!(replaced, "no create replaced busybox at {ATTACHED}");
+    // Another binary there (read-only, so only its identity tells it
+    // apart), in this thread's own mount namespace: every create of the
+    // host's, from other tests or another test process, replaces it there.
+    let _ns = crate::common::PrivateMountNs::enter(&c.rootfs());
+    while nix::mount::umount2(ATTACHED, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+    crate::common::host("mount", &["--bind", "-o", "ro", "/bin/busybox", ATTACHED]);
+    let (trace, out) = traced(&c, &["exec", &c.id, "echo", "hi"], "open_tree,execveat");
+    assert_eq!(out.clone().ok().lines(), ["hi"], "{trace}");
+    assert!(
+        trace.contains("open_tree("),
+        "an exec that found busybox at {ATTACHED} made no mount of its own:\n{trace}"
+    );
+    Container::sleeper().create_ok();
+    assert!(is_rt(), "a create did not replace busybox at {ATTACHED}");
 }
 
 /// The exec child joins the container's namespaces and forks into its pid
