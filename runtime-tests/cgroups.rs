@@ -811,6 +811,98 @@ fn delete_removes_a_cgroup_rt_did_not_make() {
     }
 }
 
+/// Concurrent creates and deletes share a parent cgroup, which a delete
+/// removes the moment it is empty (rt removes the parents it made, as
+/// runc does), so a create may find it going while it makes its own
+/// cgroup. The kernel removes a cgroup in steps — its controllers' files
+/// first (ENODEV, ENOENT), then the directory, which refuses children
+/// (ENODEV) until it is gone — and rt made the parent again only where it
+/// saw the directory gone: a create that filled a cpuset parent in the
+/// middle failed ("cannot read .../cpuset.cpus: No such device"): here
+/// within 11 to 105 of these creates, in each of six runs. A removal
+/// counts as removed at every step now; only a parent removed again at
+/// each of ten tries in a row fails a create.
+#[test]
+fn a_parent_removed_while_a_create_makes_it_is_made_again() {
+    const CREATES: usize = 200;
+    if !v1_controllers() {
+        return;
+    }
+    let parent = format!("rt-test/{}", crate::common::unique_id());
+    let dirs: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+        .expect("list /sys/fs/cgroup")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|h| h.join("cgroup.procs").exists())
+        .map(|h| h.join(&parent))
+        .collect();
+    let remover = Remover::start(dirs.clone());
+    let mut c = Container::sleeper();
+    c.set("/linux/cgroupsPath", format!("/{parent}/{}", c.id));
+    for round in 0..CREATES {
+        let out = c.create();
+        assert_eq!(out.code, 0, "create {round} failed:\n{out}");
+        c.delete().ok();
+    }
+    let removed = remover.stop();
+    assert!(removed > 0, "the parent was never removed: nothing raced");
+    for dir in &dirs {
+        if let Err(e) = fs::remove_dir(dir) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::NotFound,
+                "{}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// A thread that removes `dirs` (empty cgroups) every 0.5 ms until
+/// stopped, or dropped by a failing test.
+struct Remover {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Remover {
+    fn start(dirs: Vec<PathBuf>) -> Remover {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut removed = 0;
+            while !flag.load(Ordering::Relaxed) {
+                removed += dirs.iter().filter(|d| fs::remove_dir(d).is_ok()).count();
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            removed
+        });
+        Remover {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop it; how many directories it removed.
+    fn stop(mut self) -> usize {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .map_or(0, |t| t.join().expect("remover thread"))
+    }
+}
+
+impl Drop for Remover {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
 /// A cgroup directory of this test, removed when dropped.
 struct TestCgroup(PathBuf);
 

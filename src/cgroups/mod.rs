@@ -352,12 +352,18 @@ impl CgroupPaths {
     /// Make `dir` and its missing parents: the leaf is tried first (its
     /// parent usually exists), walking up only on ENOENT. A concurrent
     /// delete may remove a shared parent at any moment: a parent gone
-    /// again is made again, a few times.
+    /// again is made again, a few times. The kernel removes a cgroup in
+    /// steps: first its controllers' files (reading or writing them then
+    /// fails with ENODEV or ENOENT, while the directory is still there),
+    /// then the directory, which refuses new children (ENODEV) until it is
+    /// gone; each step counts as removed.
     fn mkdir_all(&mut self, root: Option<&at::Root>, dir: &Path) -> Result<()> {
         for _ in 0..10 {
             match at::mkdir(root, dir) {
                 Ok(()) => {
-                    self.created.push(dir.to_path_buf());
+                    if !self.created.iter().any(|d| d == dir) {
+                        self.created.push(dir.to_path_buf());
+                    }
                     // Only the cpuset hierarchy's directories (the leaf and
                     // its parents) need their cpus and mems.
                     let cpuset = self
@@ -373,14 +379,18 @@ impl CgroupPaths {
                         Ok(()) => return Ok(()),
                         // Removed again, still empty, before its cpuset
                         // was filled: make it once more.
-                        Err(_) if !at::exists(root, dir) => continue,
+                        Err(e) if being_removed(&e) || !at::exists(root, dir) => continue,
                         Err(e) => return Err(e),
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
                 // A missing parent, made the full way (a cpuset parent needs
-                // its cpus and mems, or no task can join below).
-                Err(e) if e.kind() == ErrorKind::NotFound && dir.parent().is_some() => {
+                // its cpus and mems, or no task can join below). One being
+                // removed is given a moment to go first.
+                Err(e) if gone(&e) && dir.parent().is_some() => {
+                    if e.raw_os_error() == Some(libc::ENODEV) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     self.mkdir_all(root, dir.parent().unwrap_or(dir))?
                 }
                 Err(e) => {
@@ -666,6 +676,17 @@ pub enum Remove {
     /// Only those rt made (undoing a failed create): a cgroup the caller
     /// made stays theirs.
     Made,
+}
+
+/// What a cgroup's file or directory answers while it is being removed,
+/// or once it is: ENOENT, or ENODEV (see `CgroupPaths::mkdir_all`).
+fn gone(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV)
+}
+
+/// A failed read or write of a cgroup file whose directory went meanwhile.
+fn being_removed(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if gone(source))
 }
 
 /// Add the processes of `dir` and the cgroups below it (none if it does
