@@ -829,11 +829,8 @@ fn a_parent_removed_while_a_create_makes_it_is_made_again() {
         return;
     }
     let parent = format!("rt-test/{}", crate::common::unique_id());
-    let dirs: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
-        .expect("list /sys/fs/cgroup")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|h| h.join("cgroup.procs").exists())
+    let dirs: Vec<PathBuf> = residue::hierarchies()
+        .into_iter()
         .map(|h| h.join(&parent))
         .collect();
     let remover = Remover::start(dirs.clone());

@@ -17,7 +17,7 @@ pub struct Tracked {
 
 /// Every cgroup hierarchy root: /sys/fs/cgroup itself (unified) and each
 /// directory below it (v1 controllers, hybrid's unified).
-fn hierarchies() -> Vec<std::path::PathBuf> {
+pub fn hierarchies() -> Vec<std::path::PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut all = vec![base.to_path_buf()];
     all.extend(
